@@ -1,0 +1,228 @@
+"""The `qunzhu` command.
+
+User mistakes (a bad file, an unknown format, an unreachable database) end with one line on
+stderr and exit code 1; only bugs produce tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qunzhu import sources
+from qunzhu.demo import DemoCommunity, write_export
+from qunzhu.i18n import tr
+from qunzhu.importing import FileResult, import_file
+from qunzhu.sources import SourceError
+from qunzhu.store import db
+from qunzhu.store.db import StoreError
+from qunzhu.store.queries import list_groups
+
+app = typer.Typer(
+    help="群主 qunzhu: run group-chat communities. 运营你的群。",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance. 数据库维护。", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $QUNZHU_DATABASE_URL or ./qunzhu.db)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@app.callback()
+def main(
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="zh (default) or en; also $QUNZHU_LANG.")
+    ] = None,
+) -> None:
+    if lang:
+        os.environ["QUNZHU_LANG"] = lang
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]{tr('error')}:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Export files to import.")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help=f"auto, {', '.join(sources.FORMATS)}")
+    ] = "auto",
+    community: Annotated[
+        str | None, typer.Option("--community", help="Put the groups in this community.")
+    ] = None,
+    tz: Annotated[
+        str, typer.Option("--tz", help="Zone of naive local times in the export.")
+    ] = sources.DEFAULT_TZ,
+    database: DbOption = None,
+    as_json: JsonOption = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every skipped row.")
+    ] = False,
+) -> None:
+    """Import chat exports into the store. Importing the same file again adds nothing."""
+    try:
+        engine = db.open_store(database)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    results: list[FileResult] = []
+    for path in paths:
+        try:
+            results.append(_import_one(engine, path, format, community, tz, quiet=as_json))
+        except SourceError as exc:
+            note = tr("nothing from this file was imported")
+            if results:
+                note += "; " + tr("{n} earlier file(s) were imported", n=len(results))
+            raise fail(f"{exc} ({note})") from None
+    for result in results:
+        if verbose:
+            for skipped in result.skipped:
+                err.print(f"  skip {result.path}: {skipped.where}: {skipped.why}", highlight=False)
+        if not as_json:
+            _print_summary(result)
+    if as_json:
+        sys.stdout.write(orjson.dumps(_combined(results)).decode() + "\n")
+
+
+def _import_one(
+    engine: object, path: Path, fmt: str, community: str | None, tz: str, quiet: bool
+) -> FileResult:
+    if quiet or not err.is_terminal:
+        return import_file(engine, path, fmt, community, tz)  # type: ignore[arg-type]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(f"{tr('Reading')} {path.name}", total=None)
+
+        def advance(done: int, expected: int) -> None:
+            bar.update(task, completed=done, total=expected or None)
+
+        return import_file(engine, path, fmt, community, tz, progress=advance)  # type: ignore[arg-type]
+
+
+def _combined(results: list[FileResult]) -> dict[str, object]:
+    formats = sorted({r.summary.format for r in results})
+    total: dict[str, object] = {
+        "format": formats[0] if len(formats) == 1 else ",".join(formats),
+        "groups": len({name for r in results for name in r.summary.group_names}),
+    }
+    for key in (
+        "messages_added",
+        "messages_skipped",
+        "membership_events_added",
+        "membership_events_skipped",
+    ):
+        total[key] = sum(getattr(r.summary, key) for r in results)
+    total["members"] = sum(r.summary.members for r in results)
+    total["rows_skipped"] = sum(len(r.skipped) for r in results)
+    total["tz"] = results[0].tz if results else sources.DEFAULT_TZ
+    total["tz_assumed"] = any(r.tz_assumed for r in results)
+    total["files"] = [r.as_dict() for r in results]
+    return total
+
+
+def _print_summary(result: FileResult) -> None:
+    s = result.summary
+    out.print(tr("Imported {path} as {fmt}", path=result.path, fmt=s.format), highlight=False)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_row(tr("groups"), str(s.groups), ", ".join(s.group_names))
+    table.add_row(tr("messages added"), str(s.messages_added))
+    table.add_row(tr("messages already present"), str(s.messages_skipped))
+    table.add_row(tr("membership events added"), str(s.membership_events_added))
+    table.add_row(tr("members"), str(s.members))
+    if result.skipped:
+        table.add_row(tr("rows skipped"), str(len(result.skipped)), "--verbose")
+    out.print(table)
+    if result.tz_assumed:
+        out.print(tr("times read in {tz} (the export has local times without a zone)", tz=result.tz))
+
+
+@app.command()
+def groups(database: DbOption = None, as_json: JsonOption = False) -> None:
+    """List the groups in the store with their members and messages."""
+    try:
+        rows = list_groups(db.open_store(database))
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(orjson.dumps([r.as_dict() for r in rows]).decode() + "\n")
+        return
+    if not rows:
+        out.print(tr("No groups yet. Import an export: qunzhu import PATH"))
+        return
+    table = Table(title=tr("Groups"))
+    for header in ("id", "platform", "name", "community", "kind", "members now", "messages"):
+        table.add_column(tr(header), justify="right" if header in ("id", "members now", "messages") else "left")
+    table.add_column(tr("last message"))
+    for r in rows:
+        last = datetime.fromtimestamp(r.last_message_at / 1000, UTC) if r.last_message_at else None
+        table.add_row(
+            str(r.id),
+            r.platform,
+            r.name,
+            r.community or "",
+            r.kind,
+            str(r.members),
+            str(r.messages),
+            _local(last, r.tz),
+        )
+    out.print(table)
+
+
+def _local(moment: datetime | None, tz: str) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(sources.zone(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where to write the demo export.")
+    ] = Path("demo-export"),
+    messages: Annotated[int, typer.Option(min=0, help="Messages in the whole community.")] = 3000,
+    group_count: Annotated[int, typer.Option("--groups", min=1, help="Number of groups.")] = 3,
+    seed: Annotated[int, typer.Option(help="Same seed, same community.")] = 7,
+    database: DbOption = None,
+) -> None:
+    """Generate a demo community, import it, and list its groups."""
+    community = DemoCommunity(messages=messages, groups=group_count, seed=seed)
+    paths = write_export("telegram", community, out_dir)
+    out.print(tr("Demo community written to {path}", path=out_dir), highlight=False)
+    import_(paths, community=tr("Demo community"), database=database)
+    groups(database=database)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DbOption = None) -> None:
+    """Bring the database schema up to date (also done automatically on first use)."""
+    try:
+        engine = db.create(db.database_url(database))
+        db.upgrade(engine)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # an unreachable server is the user's environment, not a bug
+        raise fail(tr("cannot open the database {url}: {why}", url=database or "", why=exc)) from None
+    out.print(tr("Database is up to date: {url}", url=engine.url.render_as_string(hide_password=True)))

@@ -1,0 +1,86 @@
+"""Chinese first: every sentence a user reads is looked up here, English is the fallback.
+
+Templates are written in English in the code (so grep finds them) and translated in `ZH`.
+`QUNZHU_LANG=en` (or `--lang en`) switches to English; anything else means Chinese.
+"""
+
+from __future__ import annotations
+
+import os
+
+ZH: dict[str, str] = {
+    # errors
+    "no such file": "文件不存在",
+    "error": "错误",
+    "unknown format {fmt!r}; supported: {formats}": "未知格式 {fmt!r}；支持：{formats}",
+    "cannot tell the format from the content; supported: {formats}": (
+        "无法从内容判断文件格式；支持：{formats}"
+    ),
+    "unknown time zone {name!r} (try Asia/Shanghai, UTC)": (
+        "未知时区 {name!r}（例如 Asia/Shanghai、UTC）"
+    ),
+    "not a database URL: {url!r}": "不是有效的数据库地址：{url!r}",
+    "cannot open the database {url}: {why}": "无法打开数据库 {url}：{why}",
+    "nothing from this file was imported": "此文件的内容均未导入",
+    "{n} earlier file(s) were imported": "之前的 {n} 个文件已导入",
+    "not valid JSON ({why}; truncated?)": "不是有效的 JSON（{why}；文件被截断？）",
+    "line {line} column {col}": "第 {line} 行第 {col} 列",
+    "not a Telegram Desktop export: the top level is not an object": (
+        "不是 Telegram Desktop 导出：顶层不是对象"
+    ),
+    "not a Telegram Desktop export: no 'messages' and no 'chats.list'": (
+        "不是 Telegram Desktop 导出：没有 'messages' 也没有 'chats.list'"
+    ),
+    "'{section}.list' is not a list": "'{section}.list' 不是列表",
+    "a chat must be an object with a 'messages' list": "聊天必须是带 'messages' 列表的对象",
+    "no group chat in this export (chat types: {kinds})": "此导出中没有群聊（聊天类型：{kinds}）",
+    "'messages' is not a list": "'messages' 不是列表",
+    "a message must be an object": "消息必须是对象",
+    "bad or missing date ({value!r})": "日期缺失或无效（{value!r}）",
+    "a text entity must be an object": "文本实体必须是对象",
+    "'members' is not a list": "'members' 不是列表",
+    "message {i}": "第 {i} 条消息",
+    # skipped rows
+    "not a group chat ({kind})": "不是群聊（{kind}）",
+    "unsupported message type {kind!r}": "不支持的消息类型 {kind!r}",
+    "no sender": "没有发送者",
+    "service action {action!r} is not a membership change": "服务消息 {action!r} 不是成员变动",
+    "{action} without an actor": "{action} 缺少执行者",
+    # import summary
+    "Imported {path} as {fmt}": "已导入 {path}（格式：{fmt}）",
+    "groups": "群",
+    "messages added": "新增消息",
+    "messages already present": "已有消息（跳过）",
+    "membership events added": "新增成员事件",
+    "members": "成员",
+    "rows skipped": "跳过的行",
+    "times read in {tz} (the export has local times without a zone)": (
+        "时间按 {tz} 解读（导出文件中的本地时间不带时区）"
+    ),
+    "Reading": "读取中",
+    # groups table
+    "Groups": "群列表",
+    "id": "编号",
+    "platform": "平台",
+    "name": "群名",
+    "community": "社群",
+    "kind": "类型",
+    "members now": "当前成员",
+    "messages": "消息",
+    "last message": "最后消息",
+    "No groups yet. Import an export: qunzhu import PATH": "还没有群。先导入聊天记录：qunzhu import PATH",
+    # db and demo
+    "Database is up to date: {url}": "数据库已是最新：{url}",
+    "Demo community written to {path}": "演示社群已生成：{path}",
+    "Demo community": "演示社群",
+}
+
+
+def lang() -> str:
+    return "en" if os.environ.get("QUNZHU_LANG", "zh").lower().startswith("en") else "zh"
+
+
+def tr(template: str, /, **values: object) -> str:
+    """`template` in the user's language, filled with `values`."""
+    chosen = ZH.get(template, template) if lang() == "zh" else template
+    return chosen.format(**values) if values else chosen

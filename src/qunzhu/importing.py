@@ -1,0 +1,65 @@
+"""The import use case: a file, through its reader, into the store, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from qunzhu import sources
+from qunzhu.i18n import tr
+from qunzhu.model import Record
+from qunzhu.sources import ReadContext, Skipped
+from qunzhu.store.ingest import ImportSummary, Ingest
+
+Progress = Callable[[int, int], None]  # (records done, records expected or 0)
+
+
+@dataclass
+class FileResult:
+    path: str
+    summary: ImportSummary
+    tz: str
+    tz_assumed: bool
+    skipped: list[Skipped]
+
+    def as_dict(self) -> dict[str, object]:
+        out = self.summary.as_dict()
+        out.update(
+            path=self.path,
+            tz=self.tz,
+            tz_assumed=self.tz_assumed,
+            skipped=len(self.skipped),
+        )
+        return out
+
+
+def import_file(
+    engine: Engine,
+    path: Path,
+    fmt: str = "auto",
+    community: str | None = None,
+    tz: str = sources.DEFAULT_TZ,
+    progress: Progress | None = None,
+) -> FileResult:
+    """Import one export file in one transaction; raises SourceError and writes nothing on bad input."""
+    if not path.is_file():
+        raise sources.SourceError(path, tr("no such file"))
+    chosen = sources.detect(path) if fmt == "auto" else fmt
+    ctx = ReadContext(tz=sources.zone(tz))
+    records = sources.read(path, chosen, ctx)
+    if progress is not None:
+        records = _counted(records, ctx, progress)
+    with engine.begin() as conn:
+        summary = Ingest(conn, chosen, str(path), community=community, tz=tz).run(records)
+    return FileResult(str(path), summary, tz, ctx.tz_assumed, ctx.skipped)
+
+
+def _counted(records: Iterator[Record], ctx: ReadContext, progress: Progress) -> Iterator[Record]:
+    for n, record in enumerate(records, start=1):
+        if n % 2000 == 0:
+            progress(n, ctx.expected)
+        yield record
+    progress(ctx.expected, ctx.expected)

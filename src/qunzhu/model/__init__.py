@@ -1,0 +1,33 @@
+"""Plain records and value types. Depends on nothing else in qunzhu."""
+
+from qunzhu.model.records import (
+    Community,
+    Group,
+    GroupKind,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+    Record,
+    Role,
+)
+from qunzhu.model.keys import content_key
+
+__all__ = [
+    "Community",
+    "Group",
+    "GroupKind",
+    "JoinMethod",
+    "MembershipAction",
+    "MembershipEvent",
+    "Message",
+    "MessageKind",
+    "Person",
+    "Platform",
+    "Record",
+    "Role",
+    "content_key",
+]

@@ -1,0 +1,98 @@
+"""Export readers: one module per format, each turning a file into a stream of model records.
+
+A format module provides:
+- `PLATFORM`: the `Platform` its records belong to;
+- `sniff(head: bytes) -> bool`: whether the first bytes of a file look like this format (content,
+  never the file name, decides);
+- `read(path: Path, ctx: ReadContext) -> Iterator[Record]`.
+
+Adding a format is adding a module and a line to `FORMATS`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from qunzhu.i18n import tr
+from qunzhu.model import Record
+
+# name -> module; the order is the order in which `auto` tries them.
+FORMATS: dict[str, str] = {
+    "telegram": "qunzhu.sources.telegram",
+}
+
+DEFAULT_TZ = "Asia/Shanghai"
+SNIFF_BYTES = 64 * 1024
+
+
+class SourceError(Exception):
+    """A file we cannot import. The message names the file and the place, on one line."""
+
+    def __init__(self, path: Path | str, what: str, where: str | None = None) -> None:
+        self.path = str(path)
+        self.where = where
+        self.what = what
+        place = f"{self.path}: {where}" if where else self.path
+        super().__init__(f"{place}: {what}")
+
+
+@dataclass
+class Skipped:
+    where: str
+    why: str
+
+
+@dataclass
+class ReadContext:
+    """What a reader needs besides the file, and where it reports what it could not use."""
+
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TZ))
+    tz_assumed: bool = False  # set by readers that met naive local times
+    skipped: list[Skipped] = field(default_factory=list)
+    expected: int = 0  # records the reader expects to yield, for progress bars (0: unknown)
+
+    def skip(self, where: str, why: str) -> None:
+        self.skipped.append(Skipped(where, why))
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SourceError(
+            "--tz", tr("unknown time zone {name!r} (try Asia/Shanghai, UTC)", name=name)
+        ) from exc
+
+
+def module(fmt: str) -> ModuleType:
+    if fmt not in FORMATS:
+        supported = ", ".join(["auto", *FORMATS])
+        raise SourceError(
+            "--format",
+            tr("unknown format {fmt!r}; supported: {formats}", fmt=fmt, formats=supported),
+        )
+    return importlib.import_module(FORMATS[fmt])
+
+
+def detect(path: Path) -> str:
+    """The format of `path`, judged from its content."""
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    for fmt in FORMATS:
+        if module(fmt).sniff(head):
+            return fmt
+    supported = ", ".join(FORMATS)
+    raise SourceError(
+        path, tr("cannot tell the format from the content; supported: {formats}", formats=supported)
+    )
+
+
+def read(path: Path, fmt: str, ctx: ReadContext) -> Iterator[Record]:
+    if not path.is_file():
+        raise SourceError(path, tr("no such file"))
+    return module(fmt).read(path, ctx)

@@ -1,0 +1,316 @@
+"""Telegram Desktop exports (`result.json`): one chat, or the whole account (`chats.list[]`).
+
+Facts this reader relies on (tdesktop's JSON writer):
+- `date_unixtime` is epoch seconds as a string and is trusted; `date` is the exporting PC's local
+  time without offset, used (in `--tz`) only when `date_unixtime` is missing (old exports);
+- `text` is a string or a list of strings and entity objects; `text_entities` is always objects;
+- service `members[]` lists hold display names, not ids: only the actor has an id. A
+  `remove_members` whose actor is the removed member is a leave, otherwise a kick.
+Only group chats are imported: personal chats, bots and channels are not communities.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from qunzhu.model import (
+    Group,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+    Record,
+    content_key,
+)
+from qunzhu.i18n import tr
+from qunzhu.sources import ReadContext, SourceError
+
+PLATFORM = Platform.TELEGRAM
+NOT_GROUP_TYPES = {
+    "personal_chat",
+    "bot_chat",
+    "saved_messages",
+    "replies",
+    "verification_codes",
+    "private_channel",
+    "public_channel",
+}
+_MEDIA_KINDS = {
+    "sticker": MessageKind.STICKER,
+    "voice_message": MessageKind.VOICE,
+    "video_message": MessageKind.VIDEO,
+    "video_file": MessageKind.VIDEO,
+    "animation": MessageKind.VIDEO,
+    "audio_file": MessageKind.FILE,
+}
+_CARD_KEYS = (
+    "contact_information",
+    "location_information",
+    "poll",
+    "place_name",
+    "game_title",
+    "invoice_information",
+    "giveaway_information",
+    "todo_list",
+)
+_SNIFF = re.compile(rb'"(date_unixtime|text_entities|personal_information|from_id)"\s*:')
+
+
+def sniff(head: bytes) -> bool:
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return start.startswith(b"{") and _SNIFF.search(head) is not None
+
+
+def read(path: Path, ctx: ReadContext) -> Iterator[Record]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(
+            path,
+            tr("not valid JSON ({why}; truncated?)", why=exc.msg),
+            tr("line {line} column {col}", line=exc.lineno, col=exc.colno),
+        ) from None
+    chats = _chats(path, data)
+    groups = [(where, chat) for where, chat in chats if _is_group(chat)]
+    if not groups:
+        kinds = sorted({str(chat.get("type")) for _, chat in chats}) or ["none"]
+        raise SourceError(
+            path, tr("no group chat in this export (chat types: {kinds})", kinds=", ".join(kinds))
+        )
+    for where, chat in chats:
+        if not _is_group(chat):
+            ctx.skip(where, tr("not a group chat ({kind})", kind=chat.get("type")))
+    for where, chat in groups:
+        yield from _read_chat(path, where, chat, ctx)
+
+
+def _chats(path: Path, data: Any) -> list[tuple[str, dict[str, Any]]]:
+    if not isinstance(data, dict):
+        raise SourceError(path, tr("not a Telegram Desktop export: the top level is not an object"))
+    if "messages" in data:
+        return [("chat", data)]
+    found: list[tuple[str, dict[str, Any]]] = []
+    for section in ("chats", "left_chats"):
+        part = data.get(section)
+        if part is None:
+            continue
+        listed = part.get("list") if isinstance(part, dict) else None
+        if not isinstance(listed, list):
+            raise SourceError(path, tr("'{section}.list' is not a list", section=section), section)
+        for i, chat in enumerate(listed):
+            if not isinstance(chat, dict) or not isinstance(chat.get("messages", []), list):
+                raise SourceError(
+                    path,
+                    tr("a chat must be an object with a 'messages' list"),
+                    f"{section}.list[{i}]",
+                )
+            found.append((f"{section}.list[{i}]", chat))
+    if not found and "chats" not in data:
+        raise SourceError(
+            path, tr("not a Telegram Desktop export: no 'messages' and no 'chats.list'")
+        )
+    return found
+
+
+def _is_group(chat: dict[str, Any]) -> bool:
+    # Minimal exports leave out `type`; treat those as groups rather than drop them.
+    return chat.get("type") not in NOT_GROUP_TYPES
+
+
+def _read_chat(path: Path, where: str, chat: dict[str, Any], ctx: ReadContext) -> Iterator[Record]:
+    messages = chat.get("messages")
+    if not isinstance(messages, list):
+        raise SourceError(path, tr("'messages' is not a list"), where)
+    name = chat.get("name") or "Telegram group"
+    chat_id = chat.get("id")
+    platform_id = str(chat_id) if chat_id is not None else content_key("telegram-chat", name)
+    created = None
+    for raw in messages:
+        if isinstance(raw, dict) and raw.get("action") == "create_group":
+            created = _when(path, where, 0, raw, ctx)
+            break
+    ctx.expected += len(messages)
+    yield Group(PLATFORM, platform_id, name, created_at=created)
+
+    for i, raw in enumerate(messages):
+        if not isinstance(raw, dict):
+            raise SourceError(path, tr("a message must be an object"), _at(where, i))
+        kind = raw.get("type", "message")
+        if kind == "message":
+            message = _message(path, where, i, raw, ctx)
+            if message is not None:
+                yield message
+        elif kind == "service":
+            yield from _service(path, where, i, raw, ctx)
+        else:
+            ctx.skip(_at(where, i), tr("unsupported message type {kind!r}", kind=kind))
+
+
+def _at(where: str, i: int) -> str:
+    return f"{where} {tr('message {i}', i=i)}"
+
+
+def _when(path: Path, where: str, i: int, raw: dict[str, Any], ctx: ReadContext) -> datetime:
+    stamp = raw.get("date_unixtime")
+    try:
+        if stamp is not None:
+            return datetime.fromtimestamp(int(stamp), UTC)
+        local = raw.get("date")
+        if not isinstance(local, str):
+            raise ValueError("no date")
+        ctx.tz_assumed = True
+        return datetime.fromisoformat(local).replace(tzinfo=ctx.tz).astimezone(UTC)
+    except (ValueError, TypeError, OverflowError):
+        raise SourceError(
+            path,
+            tr("bad or missing date ({value!r})", value=stamp or raw.get("date")),
+            _at(where, i),
+        ) from None
+
+
+def _person(user_id: Any, name: Any) -> Person | None:
+    if user_id is not None:
+        return Person(str(user_id), name if isinstance(name, str) else None)
+    if isinstance(name, str) and name:
+        return Person(None, name)
+    return None
+
+
+def _message(
+    path: Path, where: str, i: int, raw: dict[str, Any], ctx: ReadContext
+) -> Message | None:
+    sender = _person(raw.get("from_id"), raw.get("from"))
+    if sender is None:
+        ctx.skip(_at(where, i), tr("no sender"))
+        return None
+    sent_at = _when(path, where, i, raw, ctx)
+    msg_id = raw.get("id")
+    entities = raw.get("text_entities")
+    if not isinstance(entities, list):
+        entities = _entities(raw.get("text", ""))
+    text_parts: list[str] = []
+    mentions: list[str] = []
+    urls: list[str] = []
+    for entity in entities:
+        if not isinstance(entity, dict):
+            raise SourceError(path, tr("a text entity must be an object"), _at(where, i))
+        etext = entity.get("text", "")
+        text_parts.append(etext)
+        etype = entity.get("type")
+        if etype == "plain":
+            continue
+        if etype == "mention":
+            mentions.append(etext)
+        elif etype == "mention_name":
+            uid = entity.get("user_id")
+            mentions.append(f"user{uid}" if uid is not None else etext)
+        elif etype == "link":
+            urls.append(etext)
+        elif etype == "text_link":
+            urls.append(entity.get("href") or etext)
+    reply = raw.get("reply_to_message_id")
+    return Message(
+        platform_id=str(msg_id) if msg_id is not None else content_key(sent_at, sender, i),
+        sender=sender,
+        sent_at=sent_at,
+        kind=_kind(raw, urls),
+        text="".join(text_parts),
+        reply_to=str(reply) if reply is not None else None,
+        mentions=tuple(mentions),
+        urls=tuple(urls),
+        row=i,
+    )
+
+
+def _entities(text: Any) -> list[dict[str, Any]]:
+    """`text` as entity objects, for exports that lack `text_entities`."""
+    if isinstance(text, str):
+        return [{"type": "plain", "text": text}] if text else []
+    if isinstance(text, list):
+        return [{"type": "plain", "text": p} if isinstance(p, str) else p for p in text]
+    return [{"type": "plain", "text": str(text)}]
+
+
+def _kind(raw: dict[str, Any], urls: list[str]) -> MessageKind:
+    if "photo" in raw:
+        return MessageKind.IMAGE
+    media = raw.get("media_type")
+    if media is not None:
+        return _MEDIA_KINDS.get(media, MessageKind.FILE)
+    if "file" in raw:
+        return MessageKind.FILE
+    for key in _CARD_KEYS:
+        if key in raw:
+            return MessageKind.CARD
+    return MessageKind.LINK if urls else MessageKind.TEXT
+
+
+def _service(
+    path: Path, where: str, i: int, raw: dict[str, Any], ctx: ReadContext
+) -> Iterator[MembershipEvent]:
+    action = raw.get("action")
+    actor = _person(raw.get("actor_id"), raw.get("actor"))
+    handled = {
+        "create_group",
+        "invite_members",
+        "remove_members",
+        "join_group_by_link",
+        "join_group_by_request",
+    }
+    if action not in handled:
+        ctx.skip(
+            _at(where, i), tr("service action {action!r} is not a membership change", action=action)
+        )
+        return
+    if actor is None:
+        ctx.skip(_at(where, i), tr("{action} without an actor", action=action))
+        return
+    at = _when(path, where, i, raw, ctx)
+    base = str(raw.get("id", content_key(at, action, i)))
+    names = raw.get("members") or []
+    if not isinstance(names, list):
+        raise SourceError(path, tr("'members' is not a list"), _at(where, i))
+    names = [n for n in names if isinstance(n, str) and n]
+
+    def event(n: int, member: Person, act: MembershipAction, **kw: Any) -> MembershipEvent:
+        return MembershipEvent(f"{base}:{n}", member, act, at, row=i, **kw)
+
+    if action == "join_group_by_link":
+        inviter = raw.get("inviter")
+        by = Person(None, inviter) if isinstance(inviter, str) and inviter else None
+        yield event(0, actor, MembershipAction.JOIN, method=JoinMethod.LINK, actor=by)
+    elif action == "join_group_by_request":
+        yield event(0, actor, MembershipAction.JOIN, method=JoinMethod.APPROVE)
+    elif action == "create_group":
+        yield event(0, actor, MembershipAction.JOIN, method=JoinMethod.CREATED)
+        for n, name in enumerate((x for x in names if x != actor.name), start=1):
+            yield event(
+                n, Person(None, name), MembershipAction.JOIN, method=JoinMethod.FOUNDER, actor=actor
+            )
+    elif action == "invite_members":
+        for n, name in enumerate(names):
+            if name == actor.name:  # came back on their own
+                yield event(n, actor, MembershipAction.JOIN, method=JoinMethod.UNKNOWN)
+            else:
+                yield event(
+                    n,
+                    Person(None, name),
+                    MembershipAction.JOIN,
+                    method=JoinMethod.INVITE,
+                    actor=actor,
+                )
+    else:  # remove_members
+        for n, name in enumerate(names):
+            if name == actor.name:
+                yield event(n, actor, MembershipAction.LEAVE)
+            else:
+                yield event(n, Person(None, name), MembershipAction.KICK, actor=actor)

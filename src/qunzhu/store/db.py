@@ -1,0 +1,95 @@
+"""Opening the store: pick the database, tune SQLite, and bring the schema up to date.
+
+The schema is migrated on first use, so `qunzhu import` on a fresh machine just works, while
+`qunzhu db upgrade` exists for operators who want to migrate explicitly (e.g. before a deploy).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from qunzhu.i18n import tr
+
+DEFAULT_URL = "sqlite:///qunzhu.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StoreError(Exception):
+    """A problem with the database the user pointed us at (bad URL, unreachable server)."""
+
+
+def database_url(explicit: str | None = None) -> str:
+    """`--db` wins over `QUNZHU_DATABASE_URL`, which wins over ./qunzhu.db."""
+    url = explicit or os.environ.get("QUNZHU_DATABASE_URL") or DEFAULT_URL
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(tr("not a database URL: {url!r}", url=url)) from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        # psycopg 3 is the driver we ship; the bare scheme would look for psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _tune_sqlite(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def create(url: str) -> Engine:
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _tune_sqlite)
+    return engine
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def is_current(engine: Engine) -> bool:
+    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() == head
+
+
+def upgrade(engine: Engine) -> None:
+    command.upgrade(_alembic_config(engine), "head")
+
+
+def open_store(url: str | None = None) -> Engine:
+    """An engine on an up-to-date schema."""
+    engine = create(database_url(url))
+    try:
+        if not is_current(engine):
+            upgrade(engine)
+    except Exception as exc:
+        engine.dispose()
+        if isinstance(exc, StoreError):
+            raise
+        safe = engine.url.render_as_string(hide_password=True)
+        raise StoreError(
+            tr("cannot open the database {url}: {why}", url=safe, why=_first_line(exc))
+        ) from exc
+    return engine
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -1,0 +1,66 @@
+"""Read-side queries the command line and the console share."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Engine, func, select
+
+from qunzhu.store import schema as t
+
+
+@dataclass
+class GroupRow:
+    id: int
+    platform: str
+    platform_id: str
+    name: str
+    community: str | None
+    kind: str
+    tz: str
+    members: int  # current: joined (or seen) and not left
+    members_ever: int
+    messages: int
+    first_message_at: int | None
+    last_message_at: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def list_groups(engine: Engine) -> list[GroupRow]:
+    ms = t.memberships
+    stats = (
+        select(
+            ms.c.group_id,
+            func.count().label("ever"),
+            func.count().filter(ms.c.left_at.is_(None)).label("current"),
+            func.coalesce(func.sum(ms.c.message_count), 0).label("messages"),
+            func.min(ms.c.first_message_at).label("first"),
+            func.max(ms.c.last_message_at).label("last"),
+        )
+        .group_by(ms.c.group_id)
+        .subquery()
+    )
+    g, c = t.groups, t.communities
+    query = (
+        select(
+            g.c.id,
+            g.c.platform,
+            g.c.platform_id,
+            g.c.name,
+            c.c.name.label("community"),
+            g.c.kind,
+            g.c.tz,
+            func.coalesce(stats.c.current, 0),
+            func.coalesce(stats.c.ever, 0),
+            func.coalesce(stats.c.messages, 0),
+            stats.c.first,
+            stats.c.last,
+        )
+        .outerjoin(c, c.c.id == g.c.community_id)
+        .outerjoin(stats, stats.c.group_id == g.c.id)
+        .order_by(g.c.id)
+    )
+    with engine.connect() as conn:
+        return [GroupRow(*row) for row in conn.execute(query)]

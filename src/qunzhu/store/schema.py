@@ -1,0 +1,141 @@
+"""The tables: an idempotent event log (messages, membership events) and tables derived from it.
+
+Times are integers, milliseconds since the epoch in UTC: portable across SQLite and PostgreSQL,
+cheap to write in bulk, and every group carries its own time zone for display and reports.
+Natural keys (group, platform id) make every import idempotent.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+communities = Table(
+    "communities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("community_id", Integer, ForeignKey("communities.id"), nullable=True),
+    Column("platform", String(20), nullable=False),
+    Column("platform_id", String(200), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("kind", String(20), nullable=False, default="unknown"),
+    Column("created_at", BigInteger, nullable=True),
+    Column("tz", String(64), nullable=False, default="Asia/Shanghai"),
+    UniqueConstraint("platform", "platform_id"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(20), nullable=False),
+    # The platform's user id; for name-only sources "name:<group id>:<name>" (see `provisional`).
+    Column("external_id", String(600), nullable=False),
+    Column("display_name", String(500), nullable=True),
+    # Known by name only; merged into the member with a real id once one is seen with that name.
+    Column("provisional", Boolean, nullable=False, default=False),
+    UniqueConstraint("platform", "external_id"),
+)
+
+member_names = Table(
+    "member_names",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(500), primary_key=True),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("joined_at", BigInteger, nullable=True),
+    Column("left_at", BigInteger, nullable=True),
+    Column("join_method", String(20), nullable=True),
+    Column("inviter_id", Integer, ForeignKey("members.id", ondelete="SET NULL"), nullable=True),
+    Column("role", String(20), nullable=False, default="member"),
+    Column("message_count", Integer, nullable=False, default=0),
+    Column("first_message_at", BigInteger, nullable=True),
+    Column("last_message_at", BigInteger, nullable=True),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("format", String(40), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("messages_added", Integer, nullable=False, default=0),
+    Column("messages_skipped", Integer, nullable=False, default=0),
+    Column("membership_events_added", Integer, nullable=False, default=0),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("platform_id", String(200), nullable=False),
+    Column("sender_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("sent_at", BigInteger, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("reply_to", String(200), nullable=True),
+    Column("mentions", Text, nullable=True),  # space-separated user ids or @names
+    Column("urls", Text, nullable=True),  # space-separated
+    Column("import_id", Integer, ForeignKey("imports.id"), nullable=True),
+    Column("source_row", Integer, nullable=True),
+    UniqueConstraint("group_id", "platform_id"),
+)
+
+membership_events = Table(
+    "membership_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("platform_id", String(200), nullable=False),
+    Column("member_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("method", String(20), nullable=True),
+    Column("actor_id", Integer, ForeignKey("members.id"), nullable=True),
+    Column("new_name", String(500), nullable=True),
+    Column("import_id", Integer, ForeignKey("imports.id"), nullable=True),
+    Column("source_row", Integer, nullable=True),
+    UniqueConstraint("group_id", "platform_id"),
+)
+
+Index("ix_membership_events_member", membership_events.c.member_id)
+Index("ix_messages_sender", messages.c.sender_id)

@@ -1,0 +1,80 @@
+"""Shared fixtures: a store on SQLite (always) and on PostgreSQL (when a server is reachable)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from qunzhu.store import db
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PG_URL = os.environ.get("QUNZHU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def shared_sample(relative: str) -> Path:
+    """A file under ../shared/samples; skips the test in a clone that has no ../shared."""
+    path = SHARED / "samples" / relative
+    if not path.exists():
+        pytest.skip(f"reference sample {relative} not present (../shared is absent in a user's clone)")
+    return path
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure means: no server here
+        return str(exc).splitlines()[0]
+
+
+_PG_PROBLEM: str | None | bool = False
+
+
+def _pg_problem() -> str | None:
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _pg_reachable()
+    return _PG_PROBLEM  # type: ignore[return-value]
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = db.open_store(f"sqlite:///{tmp_path / 'qunzhu.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
+    problem = _pg_problem()
+    if problem:
+        pytest.skip(f"no PostgreSQL server reachable at {PG_URL}: {problem}")
+    schema = f"qz_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = db.create(PG_URL)
+    engine = engine.execution_options(schema_translate_map=None)
+    engine.dispose()
+    engine = create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The store, once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_engine")

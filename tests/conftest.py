@@ -62,9 +62,6 @@ def pg_engine() -> Iterator[Engine]:
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = db.create(PG_URL)
-    engine = engine.execution_options(schema_translate_map=None)
-    engine.dispose()
     engine = create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
     db.upgrade(engine)
     yield engine

@@ -1,6 +1,7 @@
 """Chinese first: every sentence a user reads is looked up here, English is the fallback.
 
-Templates are written in English in the code (so grep finds them) and translated in `ZH`.
+Templates are written in English in the code (so grep finds them) and translated in `ZH`;
+a reader module may keep its own texts and `register` them when it is imported.
 `QUNZHU_LANG=en` (or `--lang en`) switches to English; anything else means Chinese.
 """
 
@@ -74,6 +75,11 @@ ZH: dict[str, str] = {
     "Demo community written to {path}": "演示社群已生成：{path}",
     "Demo community": "演示社群",
 }
+
+
+def register(catalog: dict[str, str]) -> None:
+    """Add a module's own Chinese texts (readers keep theirs beside their code)."""
+    ZH.update(catalog)
 
 
 def lang() -> str:

@@ -20,7 +20,9 @@ def shared_sample(relative: str) -> Path:
     """A file under ../shared/samples; skips the test in a clone that has no ../shared."""
     path = SHARED / "samples" / relative
     if not path.exists():
-        pytest.skip(f"reference sample {relative} not present (../shared is absent in a user's clone)")
+        pytest.skip(
+            f"reference sample {relative} not present (../shared is absent in a user's clone)"
+        )
     return path
 
 
@@ -35,7 +37,7 @@ def _pg_reachable() -> str | None:
         return str(exc).splitlines()[0]
 
 
-_PG_PROBLEM: str | None | bool = False
+_PG_PROBLEM: str | bool | None = False
 
 
 def _pg_problem() -> str | None:
@@ -43,6 +45,12 @@ def _pg_problem() -> str | None:
     if _PG_PROBLEM is False:
         _PG_PROBLEM = _pg_reachable()
     return _PG_PROBLEM  # type: ignore[return-value]
+
+
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assertions read English messages; tests of the Chinese texts set QUNZHU_LANG themselves."""
+    monkeypatch.setenv("QUNZHU_LANG", "en")
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def pg_engine() -> Iterator[Engine]:
+def postgresql_engine() -> Iterator[Engine]:
     """A fresh schema in the PostgreSQL test database, dropped afterwards."""
     problem = _pg_problem()
     if problem:

@@ -156,7 +156,9 @@ def _print_summary(result: FileResult) -> None:
         table.add_row(tr("rows skipped"), str(len(result.skipped)), "--verbose")
     out.print(table)
     if result.tz_assumed:
-        out.print(tr("times read in {tz} (the export has local times without a zone)", tz=result.tz))
+        out.print(
+            tr("times read in {tz} (the export has local times without a zone)", tz=result.tz)
+        )
 
 
 @app.command()
@@ -174,7 +176,9 @@ def groups(database: DbOption = None, as_json: JsonOption = False) -> None:
         return
     table = Table(title=tr("Groups"))
     for header in ("id", "platform", "name", "community", "kind", "members now", "messages"):
-        table.add_column(tr(header), justify="right" if header in ("id", "members now", "messages") else "left")
+        table.add_column(
+            tr(header), justify="right" if header in ("id", "members now", "messages") else "left"
+        )
     table.add_column(tr("last message"))
     for r in rows:
         last = datetime.fromtimestamp(r.last_message_at / 1000, UTC) if r.last_message_at else None
@@ -199,9 +203,9 @@ def _local(moment: datetime | None, tz: str) -> str:
 
 @app.command()
 def demo(
-    out_dir: Annotated[
-        Path, typer.Option("--out", help="Where to write the demo export.")
-    ] = Path("demo-export"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo export.")] = Path(
+        "demo-export"
+    ),
     messages: Annotated[int, typer.Option(min=0, help="Messages in the whole community.")] = 3000,
     group_count: Annotated[int, typer.Option("--groups", min=1, help="Number of groups.")] = 3,
     seed: Annotated[int, typer.Option(help="Same seed, same community.")] = 7,
@@ -224,5 +228,9 @@ def db_upgrade(database: DbOption = None) -> None:
     except StoreError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # an unreachable server is the user's environment, not a bug
-        raise fail(tr("cannot open the database {url}: {why}", url=database or "", why=exc)) from None
-    out.print(tr("Database is up to date: {url}", url=engine.url.render_as_string(hide_password=True)))
+        raise fail(
+            tr("cannot open the database {url}: {why}", url=database or "", why=exc)
+        ) from None
+    out.print(
+        tr("Database is up to date: {url}", url=engine.url.render_as_string(hide_password=True))
+    )

@@ -69,7 +69,9 @@ ZH: dict[str, str] = {
     "members now": "当前成员",
     "messages": "消息",
     "last message": "最后消息",
-    "No groups yet. Import an export: qunzhu import PATH": "还没有群。先导入聊天记录：qunzhu import PATH",
+    "No groups yet. Import an export: qunzhu import PATH": (
+        "还没有群。先导入聊天记录：qunzhu import PATH"
+    ),
     # db and demo
     "Database is up to date: {url}": "数据库已是最新：{url}",
     "Demo community written to {path}": "演示社群已生成：{path}",

@@ -44,7 +44,7 @@ def import_file(
     tz: str = sources.DEFAULT_TZ,
     progress: Progress | None = None,
 ) -> FileResult:
-    """Import one export file in one transaction; raises SourceError and writes nothing on bad input."""
+    """Import one file in one transaction: on bad input, SourceError and nothing written."""
     if not path.is_file():
         raise sources.SourceError(path, tr("no such file"))
     chosen = sources.detect(path) if fmt == "auto" else fmt

@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 
 from qunzhu.model import (
     Group,
@@ -38,7 +38,7 @@ GROUP_NAMES = [
     ("保险知识分享 2 群", GroupKind.LONG_TERM),
     ("双十一福利群", GroupKind.TEMPORARY),
 ]
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红鹏辉晨思雨欣怡子涵浩然一诺梓轩"
 NICK_SUFFIX = ["", "", "", "🌸", "-上海", "-杭州", "(宝妈)", "_跑者", "·北京", "-深圳"]
 CHATTER = [
@@ -77,7 +77,17 @@ FEEDBACK = [
     "希望{thing}能多几个颜色",
     "{thing}客服回复很及时，点赞",
 ]
-THINGS = ["跑鞋", "奶粉", "重疾险", "护肤品", "儿童座椅", "运动手表", "保温杯", "新品面膜", "蛋白粉"]
+THINGS = [
+    "跑鞋",
+    "奶粉",
+    "重疾险",
+    "护肤品",
+    "儿童座椅",
+    "运动手表",
+    "保温杯",
+    "新品面膜",
+    "蛋白粉",
+]
 ADS = [
     "代购各种大牌化妆品，正品保证，加V：{wx}",
     "微商招代理，在家就能做，日入三百不是梦，私聊我",
@@ -178,6 +188,7 @@ class DemoCommunity:
     def __iter__(self) -> Iterator[Record]:
         rng = random.Random(self.seed)
         self.stats = DemoStats()
+        self.members = {}
         per_group = _split(self.total_messages, self.group_count, rng)
         for index in range(self.group_count):
             yield from self._group(index, per_group[index], rng)
@@ -285,9 +296,7 @@ class DemoCommunity:
                 leaver = rng.choice([m for m in active.members() if m is not owner])
                 active.remove(leaver)
                 self.stats.leaves += 1
-                yield MembershipEvent(
-                    f"{next_id()}:0", leaver.person(), MembershipAction.LEAVE, at
-                )
+                yield MembershipEvent(f"{next_id()}:0", leaver.person(), MembershipAction.LEAVE, at)
             if rng.random() < 0.002:  # someone changes their group nickname
                 member = rng.choice(active.members())
                 member.name = member.names[0].split("-")[0] + rng.choice(["-上海", "-北京", "🌟"])
@@ -305,7 +314,11 @@ class DemoCommunity:
         text = rng.choice(ADS).format(wx=f"wx{rng.randint(10000, 99999)}", n=rng.randint(1, 99))
         urls = tuple(w for w in text.split() if w.startswith("http"))
         return Message(
-            msg_id, member.person(), at, MessageKind.LINK if urls else MessageKind.TEXT, text,
+            msg_id,
+            member.person(),
+            at,
+            MessageKind.LINK if urls else MessageKind.TEXT,
+            text,
             urls=urls,
         )
 
@@ -345,7 +358,13 @@ class DemoCommunity:
         elif kind is not MessageKind.TEXT and rng.random() < 0.6:
             text = ""
         return Message(
-            msg_id, sender.person(), at, kind, text, reply_to=reply_to, mentions=mentions,
+            msg_id,
+            sender.person(),
+            at,
+            kind,
+            text,
+            reply_to=reply_to,
+            mentions=mentions,
             urls=urls,
         )
 
@@ -357,7 +376,9 @@ def _split(total: int, parts: int, rng: random.Random) -> list[int]:
     return shares
 
 
-def _message_times(start: datetime, end: datetime, count: int, rng: random.Random) -> list[datetime]:
+def _message_times(
+    start: datetime, end: datetime, count: int, rng: random.Random
+) -> list[datetime]:
     """`count` moments between start and end, following the daily rhythm (hours in UTC+8)."""
     span = (end - start).total_seconds()
     out: list[datetime] = []

@@ -27,9 +27,22 @@ from qunzhu.model import (
 EXPORTER_TZ = ZoneInfo("Asia/Shanghai")  # `date` is the exporting PC's local time
 NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
 _MEDIA = {
-    MessageKind.STICKER: {"media_type": "sticker", "sticker_emoji": "😂", "width": 512, "height": 512},
-    MessageKind.VOICE: {"media_type": "voice_message", "mime_type": "audio/ogg", "duration_seconds": 7},
-    MessageKind.VIDEO: {"media_type": "video_file", "mime_type": "video/mp4", "duration_seconds": 31},
+    MessageKind.STICKER: {
+        "media_type": "sticker",
+        "sticker_emoji": "😂",
+        "width": 512,
+        "height": 512,
+    },
+    MessageKind.VOICE: {
+        "media_type": "voice_message",
+        "mime_type": "audio/ogg",
+        "duration_seconds": 7,
+    },
+    MessageKind.VIDEO: {
+        "media_type": "video_file",
+        "mime_type": "video/mp4",
+        "duration_seconds": 31,
+    },
 }
 
 
@@ -144,7 +157,9 @@ class _Writer:
         elif m.kind in _MEDIA:
             obj.update(file=NOT_INCLUDED, **_MEDIA[m.kind])
         elif m.kind is MessageKind.FILE:
-            obj.update(file=NOT_INCLUDED, file_name="活动报名表.xlsx", mime_type="application/octet-stream")
+            obj.update(
+                file=NOT_INCLUDED, file_name="活动报名表.xlsx", mime_type="application/octet-stream"
+            )
         entities = self._entities(m)
         obj["text"] = _text_field(entities)
         obj["text_entities"] = entities

@@ -1,5 +1,6 @@
 """Plain records and value types. Depends on nothing else in qunzhu."""
 
+from qunzhu.model.keys import content_key
 from qunzhu.model.records import (
     Community,
     Group,
@@ -14,7 +15,6 @@ from qunzhu.model.records import (
     Record,
     Role,
 )
-from qunzhu.model.keys import content_key
 
 __all__ = [
     "Community",

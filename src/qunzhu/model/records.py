@@ -6,7 +6,7 @@ They are plain slotted dataclasses with no I/O so that millions of them stay che
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -21,7 +21,7 @@ class Platform(StrEnum):
 
 
 class GroupKind(StrEnum):
-    """Health is judged against the kind (PLAYBOOK §1): events live a week, relationships a month+."""
+    """Health is judged against the kind (PLAYBOOK §1): events live a week, bonds a month+."""
 
     TEMPORARY = "temporary"
     LONG_TERM = "long_term"

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from qunzhu.i18n import tr
 from qunzhu.model import (
     Group,
     JoinMethod,
@@ -31,7 +32,6 @@ from qunzhu.model import (
     Record,
     content_key,
 )
-from qunzhu.i18n import tr
 from qunzhu.sources import ReadContext, SourceError
 
 PLATFORM = Platform.TELEGRAM

@@ -499,6 +499,8 @@ def rebuild_memberships(conn: Connection, group_id: int) -> None:
         .order_by(ev.c.at, ev.c.id)
     ):
         r = row(mid)
+        if actor is not None:
+            row(actor)  # whoever invites or removes someone is in the group themselves
         if action == MembershipAction.JOIN.value:
             r.update(joined_at=at, left_at=None, join_method=method, inviter_id=actor)
             if method == JoinMethod.CREATED.value:

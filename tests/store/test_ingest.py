@@ -1,0 +1,161 @@
+"""The event log on SQLite and PostgreSQL: idempotence, name resolution, derived tables, rollback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from qunzhu.model import (
+    Group,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+    Record,
+)
+from qunzhu.store import db
+from qunzhu.store import schema as t
+from qunzhu.store.ingest import Ingest
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def group(pid: str = "g1") -> Group:
+    return Group(Platform.WECHAT, pid, "读书会")
+
+
+def ingest(engine: Engine, records: list[Record] | Iterator[Record]):
+    with engine.begin() as conn:
+        return Ingest(conn, "test", "memory").run(records)
+
+
+def members(engine: Engine) -> dict[str, tuple[str | None, bool]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.members.c.external_id, t.members.c.display_name, t.members.c.provisional)
+        )
+        return {r.external_id: (r.display_name, r.provisional) for r in rows}
+
+
+def test_name_only_join_merges_into_member_with_id(engine: Engine) -> None:
+    s = ingest(
+        engine,
+        [
+            group(),
+            MembershipEvent(
+                "e1",
+                Person(None, "小王"),
+                MembershipAction.JOIN,
+                at(0),
+                method=JoinMethod.INVITE,
+                actor=Person("wxid_owner", "群主"),
+            ),
+            Message("m1", Person("wxid_wang", "小王"), at(5), MessageKind.TEXT, "大家好"),
+        ],
+    )
+    assert s.members == 2
+    assert members(engine) == {"wxid_owner": ("群主", False), "wxid_wang": ("小王", False)}
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(t.memberships)
+            .join(t.members, t.members.c.id == t.memberships.c.member_id)
+            .where(t.members.c.external_id == "wxid_wang")
+        ).one()
+    assert row.join_method == "invite" and row.message_count == 1 and row.joined_at is not None
+
+
+def test_ambiguous_name_stays_name_only(engine: Engine) -> None:
+    ingest(
+        engine,
+        [
+            group(),
+            MembershipEvent("e1", Person(None, "Amy"), MembershipAction.JOIN, at(0)),
+            Message("m1", Person("u1", "Amy"), at(1), MessageKind.TEXT, "hi"),
+            Message("m2", Person("u2", "Amy"), at(2), MessageKind.TEXT, "hi too"),
+        ],
+    )
+    found = members(engine)
+    assert found["name:g1:Amy"] == ("Amy", True)
+    assert {"u1", "u2"} <= set(found)
+
+
+def test_display_name_history_and_latest_name(engine: Engine) -> None:
+    ingest(
+        engine,
+        [
+            group(),
+            Message("m1", Person("u1", "跑者阿强"), at(0), MessageKind.TEXT, "a"),
+            Message("m2", Person("u1", "阿强-上海"), at(10), MessageKind.TEXT, "b"),
+        ],
+    )
+    # An older export read later must not change the latest name.
+    ingest(engine, [group(), Message("m0", Person("u1", "qiang"), at(-100), MessageKind.TEXT, "c")])
+    with engine.connect() as conn:
+        names = dict(conn.execute(select(t.member_names.c.name, t.member_names.c.first_seen)).all())
+    assert set(names) == {"跑者阿强", "阿强-上海", "qiang"}
+    assert members(engine)["u1"] == ("阿强-上海", False)
+
+
+def test_same_ids_in_other_group_are_other_messages(engine: Engine) -> None:
+    first = ingest(engine, [group("g1"), Message("1", Person("u1", "A"), at(0), MessageKind.TEXT)])
+    second = ingest(engine, [group("g2"), Message("1", Person("u1", "A"), at(0), MessageKind.TEXT)])
+    assert (first.messages_added, second.messages_added) == (1, 1)
+    again = ingest(engine, [group("g2"), Message("1", Person("u1", "A"), at(0), MessageKind.TEXT)])
+    assert (again.messages_added, again.messages_skipped) == (0, 1)
+
+
+def test_leave_then_rejoin(engine: Engine) -> None:
+    u = Person("u1", "A")
+    ingest(
+        engine,
+        [
+            group(),
+            MembershipEvent("e1", u, MembershipAction.JOIN, at(0), method=JoinMethod.LINK),
+            MembershipEvent("e2", u, MembershipAction.LEAVE, at(10)),
+            MembershipEvent("e3", u, MembershipAction.JOIN, at(20), method=JoinMethod.INVITE),
+        ],
+    )
+    with engine.connect() as conn:
+        row = conn.execute(select(t.memberships)).one()
+    assert row.left_at is None and row.join_method == "invite"
+    assert row.joined_at == int(at(20).timestamp() * 1000)
+
+
+def test_failure_midway_rolls_everything_back(engine: Engine) -> None:
+    def broken() -> Iterator[Record]:
+        yield group()
+        for i in range(50_000):  # more than one batch reaches the database first
+            yield Message(str(i), Person(f"u{i % 97}", "x"), at(i), MessageKind.TEXT, "t")
+        raise ValueError("disk on fire")
+
+    with pytest.raises(ValueError):
+        ingest(engine, broken())
+    with engine.connect() as conn:
+        for table in (t.messages, t.members, t.groups, t.imports, t.member_names):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+
+
+def test_open_store_migrates_once(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    engine = db.open_store(url)
+    assert db.is_current(engine)
+    with engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+    assert mode == "wal"
+    engine.dispose()
+    assert db.is_current(db.open_store(url))
+
+
+def test_bad_database_url() -> None:
+    with pytest.raises(db.StoreError, match="not a database URL"):
+        db.open_store("::nonsense::")

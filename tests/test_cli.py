@@ -1,0 +1,122 @@
+"""The command line as a user meets it: exit codes, one-line errors, the JSON summary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from qunzhu.cli import app
+from qunzhu.demo import DemoCommunity, write_export
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    [path] = write_export("telegram", DemoCommunity(messages=400, groups=2), tmp_path / "exp")
+    return path
+
+
+def db_args(tmp_path: Path) -> list[str]:
+    return ["--db", f"sqlite:///{tmp_path / 'cli.db'}"]
+
+
+def last_json(output: str) -> dict:
+    return orjson.loads(output.strip().splitlines()[-1])
+
+
+def test_import_json_summary_and_reimport(tmp_path: Path, export: Path) -> None:
+    first = runner.invoke(app, ["import", str(export), "--json", *db_args(tmp_path)])
+    assert first.exit_code == 0, first.output
+    summary = last_json(first.stdout)
+    for key in (
+        "format",
+        "groups",
+        "messages_added",
+        "messages_skipped",
+        "membership_events_added",
+        "members",
+    ):
+        assert key in summary
+    assert summary["format"] == "telegram" and summary["groups"] == 2
+    assert summary["messages_added"] > 300
+    again = last_json(
+        runner.invoke(app, ["import", str(export), "--json", *db_args(tmp_path)]).stdout
+    )
+    assert again["messages_added"] == 0 and again["membership_events_added"] == 0
+    assert again["messages_skipped"] == summary["messages_added"]
+
+    listed = runner.invoke(app, ["groups", "--json", *db_args(tmp_path)])
+    groups = orjson.loads(listed.stdout)
+    assert sum(g["messages"] for g in groups) == summary["messages_added"]
+    assert all(g["members"] > 0 for g in groups)
+
+
+def test_bad_input_is_one_line_and_exit_1(tmp_path: Path, export: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(export.read_bytes()[:5000])
+    cases = [
+        (["import", str(broken)], "broken.json"),
+        (["import", str(tmp_path / "missing.json")], "missing.json"),
+        (["import", str(export), "--format", "fax"], "fax"),
+        (["import", str(export), "--tz", "Mars/Base"], "Mars/Base"),
+    ]
+    for args, needle in cases:
+        result = runner.invoke(app, [*args, *db_args(tmp_path)])
+        assert result.exit_code == 1, (args, result.output)
+        assert needle in result.stderr and "Traceback" not in result.output
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    listed = runner.invoke(app, ["groups", "--json", *db_args(tmp_path)])
+    assert orjson.loads(listed.stdout) == []  # nothing half-written
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path, export: Path) -> None:
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    result = runner.invoke(app, ["import", str(export), "--db", url])
+    assert result.exit_code == 1 and "127.0.0.1" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_chinese_is_the_default(
+    tmp_path: Path, export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QUNZHU_LANG")
+    result = runner.invoke(app, ["import", str(tmp_path / "nope.json"), *db_args(tmp_path)])
+    assert "文件不存在" in result.stderr
+    ok = runner.invoke(app, ["import", str(export), *db_args(tmp_path)])
+    assert "新增消息" in ok.stdout
+    english = runner.invoke(app, ["--lang", "en", "groups", *db_args(tmp_path)])
+    assert "Groups" in english.stdout and "群列表" not in english.stdout
+
+
+def test_db_upgrade_and_demo(tmp_path: Path) -> None:
+    up = runner.invoke(app, ["db", "upgrade", *db_args(tmp_path)])
+    assert up.exit_code == 0, up.output
+    demo = runner.invoke(
+        app, ["demo", "--messages", "300", "--out", str(tmp_path / "d"), *db_args(tmp_path)]
+    )
+    assert demo.exit_code == 0, demo.output
+    assert (tmp_path / "d" / "result.json").is_file()
+    assert "跑步俱乐部" in demo.stdout
+
+
+def test_installed_command_runs(tmp_path: Path, export: Path) -> None:
+    """The console script itself, in a subprocess, as a user would run it."""
+    env = {**os.environ, "QUNZHU_DATABASE_URL": f"sqlite:///{tmp_path / 'env.db'}"}
+    exe = Path(sys.executable).with_name("qunzhu")
+    done = subprocess.run(
+        [str(exe), "import", str(export), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert last_json(done.stdout)["messages_added"] > 300
+    assert (tmp_path / "env.db").is_file()

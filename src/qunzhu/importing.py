@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +54,22 @@ def import_file(
     records = sources.read(path, chosen, ctx)
     if progress is not None:
         records = _counted(records, ctx, progress)
-    with engine.begin() as conn:
+    with _no_cyclic_gc(), engine.begin() as conn:
         summary = Ingest(conn, chosen, str(path), community=community, tz=tz).run(records)
     return FileResult(str(path), summary, tz, ctx.tz_assumed, ctx.skipped)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cycle collector: an import allocates millions of acyclic objects, and each
+    full collection would walk all of them (measured: a third of the import time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _counted(records: Iterator[Record], ctx: ReadContext, progress: Progress) -> Iterator[Record]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Platform(StrEnum):
@@ -68,20 +69,16 @@ class Role(StrEnum):
     MEMBER = "member"
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
-    """Who did something, as far as the source knows.
+class Person(NamedTuple):
+    """Who did something, as far as the source knows: an id, a name, or both (never neither).
 
     `user_id` is the platform's stable id when the source has one. Name-only sources (WhatsApp,
     Telegram's invite lists) leave it None and the store resolves the name within the group.
+    A tuple, not a dataclass: one is made per message and a million of them must stay cheap.
     """
 
     user_id: str | None
     name: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.user_id is None and not self.name:
-            raise ValueError("a person needs an id or a name")
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,12 +177,24 @@ def _when(path: Path, where: str, i: int, raw: dict[str, Any], ctx: ReadContext)
         ) from None
 
 
+_PEOPLE: dict[tuple[Any, Any], Person] = {}
+
+
 def _person(user_id: Any, name: Any) -> Person | None:
+    key = (user_id, name)
+    found = _PEOPLE.get(key)
+    if found is not None:
+        return found
     if user_id is not None:
-        return Person(str(user_id), name if isinstance(name, str) else None)
-    if isinstance(name, str) and name:
-        return Person(None, name)
-    return None
+        found = Person(str(user_id), name if isinstance(name, str) else None)
+    elif isinstance(name, str) and name:
+        found = Person(None, name)
+    else:
+        return None
+    if len(_PEOPLE) > 100_000:  # bounded: a cache, not a registry
+        _PEOPLE.clear()
+    _PEOPLE[key] = found
+    return found
 
 
 def _message(
@@ -194,9 +206,21 @@ def _message(
         return None
     sent_at = _when(path, where, i, raw, ctx)
     msg_id = raw.get("id")
+    reply = raw.get("reply_to_message_id")
+    text = raw.get("text", "")
+    if isinstance(text, str):  # one plain run: tdesktop writes no other entity then
+        return Message(
+            platform_id=str(msg_id) if msg_id is not None else content_key(sent_at, sender, i),
+            sender=sender,
+            sent_at=sent_at,
+            kind=_kind(raw, ()),
+            text=text,
+            reply_to=str(reply) if reply is not None else None,
+            row=i,
+        )
     entities = raw.get("text_entities")
     if not isinstance(entities, list):
-        entities = _entities(raw.get("text", ""))
+        entities = _entities(text)
     text_parts: list[str] = []
     mentions: list[str] = []
     urls: list[str] = []
@@ -217,7 +241,6 @@ def _message(
             urls.append(etext)
         elif etype == "text_link":
             urls.append(entity.get("href") or etext)
-    reply = raw.get("reply_to_message_id")
     return Message(
         platform_id=str(msg_id) if msg_id is not None else content_key(sent_at, sender, i),
         sender=sender,
@@ -240,7 +263,7 @@ def _entities(text: Any) -> list[dict[str, Any]]:
     return [{"type": "plain", "text": str(text)}]
 
 
-def _kind(raw: dict[str, Any], urls: list[str]) -> MessageKind:
+def _kind(raw: dict[str, Any], urls: list[str] | tuple[()]) -> MessageKind:
     if "photo" in raw:
         return MessageKind.IMAGE
     media = raw.get("media_type")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from qunzhu.model import (
@@ -23,6 +23,7 @@ from qunzhu.model import (
     MembershipAction,
     MembershipEvent,
     Message,
+    MessageKind,
     Person,
     Record,
     Role,
@@ -57,6 +58,9 @@ _EVENT_COLUMNS = (
     "import_id",
     "source_row",
 )
+
+
+_KIND_VALUES = {kind: kind.value for kind in MessageKind}  # Enum.value is slow per row
 
 
 def to_ms(moment: datetime) -> int:
@@ -120,6 +124,7 @@ class Ingest:
         self._names: dict[tuple[int, str], list[int]] = {}  # (member, name) -> [first, last]
         self._messages: list[Message] = []
         self._events: list[MembershipEvent] = []
+        self._deferred: list[tuple[_GroupState, MembershipEvent]] = []
 
     def run(self, records: Iterable[Record]) -> ImportSummary:
         for record in records:
@@ -264,45 +269,66 @@ class Ingest:
         group = self._group
         if group is None:
             raise ValueError("records arrived before their group")
-        people: list[Person] = [m.sender for m in self._messages]
+        # People with ids first, so that the names they bear can resolve name-only references.
+        people = {m.sender for m in self._messages}
         for ev in self._events:
-            people.append(ev.member)
+            people.add(ev.member)
             if ev.actor is not None:
-                people.append(ev.actor)
-        # People with ids first, so that names they carry can resolve name-only references.
-        self._resolve((p for p in people if p.user_id is not None), group)
-        for message in self._messages:
-            sender = message.sender
-            mid = self._member_ids[(group.platform, sender.user_id)] if sender.user_id else None
-            if mid is not None:
-                self._saw_name(mid, sender.name, to_ms(message.sent_at), group)
-        self._resolve((p for p in people if p.user_id is None), group)
+                people.add(ev.actor)
+        self._resolve([p for p in people if p.user_id is not None], group)
         self._write_messages(group)
+        ready = []
+        for ev in self._events:
+            if self._resolvable(ev.member, group) and (
+                ev.actor is None or self._resolvable(ev.actor, group)
+            ):
+                ready.append(ev)
+            else:  # a name not seen yet: wait, the member may speak (with an id) later on
+                self._deferred.append((group, ev))
+        self._events = ready
         self._write_events(group)
 
+    def _resolvable(self, person: Person, group: _GroupState) -> bool:
+        return person.user_id is not None or len(group.real_by_name.get(person.name, ())) == 1
+
     def _write_messages(self, group: _GroupState) -> None:
-        if not self._messages:
+        """The hot loop: one pass per message, everything it needs looked up in local dicts."""
+        messages = self._messages
+        if not messages:
             return
-        gid, iid, member = group.id, self.import_id, self._member
-        for m in self._messages:
-            if m.sender.user_id is None:
-                self._saw_name(member(m.sender, group), m.sender.name, to_ms(m.sent_at), group)
-        rows = [
-            (
-                gid,
-                m.platform_id,
-                member(m.sender, group),
-                to_ms(m.sent_at),
-                m.kind.value,
-                m.text,
-                m.reply_to,
-                "\n".join(m.mentions) if m.mentions else None,
-                "\n".join(m.urls) if m.urls else None,
-                iid,
-                m.row,
+        self._resolve({m.sender for m in messages if m.sender.user_id is None}, group)
+        gid, iid, kinds, platform = group.id, self.import_id, _KIND_VALUES, group.platform
+        ids, names, saw = self._member_ids, self._names, self._saw_name
+        rows = []
+        append = rows.append
+        for m in messages:
+            sender = m.sender
+            mid = ids[(platform, sender.user_id)] if sender.user_id is not None else None
+            if mid is None:
+                mid = self._member(sender, group)
+            stamp = round(m.sent_at.timestamp() * 1000)
+            span = names.get((mid, sender.name))
+            if span is None:
+                saw(mid, sender.name, stamp, group)
+            elif stamp > span[1]:
+                span[1] = stamp
+            elif stamp < span[0]:
+                span[0] = stamp
+            append(
+                (
+                    gid,
+                    m.platform_id,
+                    mid,
+                    stamp,
+                    kinds[m.kind],
+                    m.text,
+                    m.reply_to,
+                    "\n".join(m.mentions) if m.mentions else None,
+                    "\n".join(m.urls) if m.urls else None,
+                    iid,
+                    m.row,
+                )
             )
-            for m in self._messages
-        ]
         added = insert_ignore(self.conn, t.messages, _MESSAGE_COLUMNS, rows)
         self.summary.messages_added += added
         self.summary.messages_skipped += len(rows) - added
@@ -311,6 +337,8 @@ class Ingest:
     def _write_events(self, group: _GroupState) -> None:
         if not self._events:
             return
+        names_only = [p for ev in self._events for p in (ev.member, ev.actor) if p is not None]
+        self._resolve([p for p in names_only if p.user_id is None], group)
         rows = []
         for ev in self._events:
             mid = self._member(ev.member, group)
@@ -343,6 +371,12 @@ class Ingest:
     # -- derived tables -------------------------------------------------------------------
 
     def _finish(self) -> None:
+        by_group: dict[int, list[MembershipEvent]] = defaultdict(list)
+        for group, event in self._deferred:  # now every name in the file is known
+            by_group[group.id].append(event)
+        for gid, events in by_group.items():
+            self._events = events
+            self._write_events(self._groups[gid])
         self._write_names()
         for group in self._groups.values():
             self._reconcile(group)
@@ -453,8 +487,13 @@ def refresh_display_names(conn: Connection, member_ids: Iterable[int]) -> None:
         ):
             if mid not in latest or last >= latest[mid][0]:
                 latest[mid] = (last, name)
-        for mid, (_, name) in latest.items():
-            conn.execute(t.members.update().where(t.members.c.id == mid).values(display_name=name))
+        if latest:
+            conn.execute(
+                t.members.update()
+                .where(t.members.c.id == bindparam("mid"))
+                .values(display_name=bindparam("latest")),
+                [{"mid": mid, "latest": name} for mid, (_, name) in latest.items()],
+            )
 
 
 def rebuild_memberships(conn: Connection, group_id: int) -> None:

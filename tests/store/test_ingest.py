@@ -159,3 +159,12 @@ def test_open_store_migrates_once(tmp_path) -> None:
 def test_bad_database_url() -> None:
     with pytest.raises(db.StoreError, match="not a database URL"):
         db.open_store("::nonsense::")
+
+
+def test_migrations_match_the_schema(engine: Engine) -> None:
+    """A schema change without its migration fails here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []

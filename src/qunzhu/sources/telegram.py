@@ -204,7 +204,11 @@ def _message(
     if sender is None:
         ctx.skip(_at(where, i), tr("no sender"))
         return None
-    sent_at = _when(path, where, i, raw, ctx)
+    stamp = raw.get("date_unixtime")
+    if stamp.__class__ is str and stamp.isdigit():  # the common case, without a call
+        sent_at = datetime.fromtimestamp(int(stamp), UTC)
+    else:
+        sent_at = _when(path, where, i, raw, ctx)
     msg_id = raw.get("id")
     reply = raw.get("reply_to_message_id")
     text = raw.get("text", "")

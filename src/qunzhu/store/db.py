@@ -46,6 +46,10 @@ def _tune_sqlite(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(
+        "PRAGMA cache_size=-65536"
+    )  # 64 MiB: unique-key lookups on big imports stay in memory
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 

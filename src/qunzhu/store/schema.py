@@ -102,20 +102,23 @@ imports = Table(
     Column("membership_events_added", Integer, nullable=False, default=0),
 )
 
+# The largest table carries no foreign keys: on PostgreSQL their per-row checks tripled the cost
+# of a bulk insert (measured, bench/RESULTS.md). Ingest, its only writer, resolves every id before
+# writing, and deleting a group or a member deletes their messages explicitly.
 messages = Table(
     "messages",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("group_id", Integer, nullable=False),
     Column("platform_id", String(200), nullable=False),
-    Column("sender_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("sender_id", Integer, nullable=False),
     Column("sent_at", BigInteger, nullable=False),
     Column("kind", String(20), nullable=False),
     Column("text", Text, nullable=False, default=""),
     Column("reply_to", String(200), nullable=True),
-    Column("mentions", Text, nullable=True),  # space-separated user ids or @names
-    Column("urls", Text, nullable=True),  # space-separated
-    Column("import_id", Integer, ForeignKey("imports.id"), nullable=True),
+    Column("mentions", Text, nullable=True),  # newline-separated user ids or @names
+    Column("urls", Text, nullable=True),  # newline-separated
+    Column("import_id", Integer, nullable=True),
     Column("source_row", Integer, nullable=True),
     UniqueConstraint("group_id", "platform_id"),
 )

@@ -130,7 +130,10 @@ def one(kind: str, size: int, backend: str) -> None:
     work.mkdir(parents=True)
     summary: dict = {}
     if kind == "floor":
-        seconds = floor_sqlite(path, work / "floor.db") if backend == "sqlite" else floor_postgres(path)
+        if backend == "sqlite":
+            seconds = floor_sqlite(path, work / "floor.db")
+        else:
+            seconds = floor_postgres(path)
     else:
         url = f"sqlite:///{work / 'qunzhu.db'}" if backend == "sqlite" else PG_URL
         seconds, summary = ours(path, url)

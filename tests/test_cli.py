@@ -120,3 +120,19 @@ def test_installed_command_runs(tmp_path: Path, export: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert last_json(done.stdout)["messages_added"] > 300
     assert (tmp_path / "env.db").is_file()
+
+
+def test_forget_a_member(tmp_path: Path) -> None:
+    community = DemoCommunity(messages=400, groups=1)
+    [path] = write_export("telegram", community, tmp_path / "f")
+    runner.invoke(app, ["import", str(path), *db_args(tmp_path)])
+    before = orjson.loads(runner.invoke(app, ["groups", "--json", *db_args(tmp_path)]).stdout)[0]
+    result = runner.invoke(app, ["forget", "user10001", "--yes", *db_args(tmp_path)])
+    assert result.exit_code == 0, result.output
+    owner_messages = int(result.stdout.split(": ")[1].split()[0])
+    assert owner_messages > 0
+    after = orjson.loads(runner.invoke(app, ["groups", "--json", *db_args(tmp_path)]).stdout)[0]
+    assert after["messages"] == before["messages"] - owner_messages
+    assert after["members_ever"] == before["members_ever"] - 1
+    missing = runner.invoke(app, ["forget", "user10001", "--yes", *db_args(tmp_path)])
+    assert missing.exit_code == 1 and "no member" in missing.stderr

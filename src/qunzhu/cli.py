@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from qunzhu import sources
 from qunzhu.demo import DemoCommunity, write_export
@@ -25,6 +26,7 @@ from qunzhu.importing import FileResult, import_file
 from qunzhu.sources import SourceError
 from qunzhu.store import db
 from qunzhu.store.db import StoreError
+from qunzhu.store.privacy import find_members, forget_member
 from qunzhu.store.queries import list_groups
 
 app = typer.Typer(
@@ -103,10 +105,10 @@ def import_(
 
 
 def _import_one(
-    engine: object, path: Path, fmt: str, community: str | None, tz: str, quiet: bool
+    engine: Engine, path: Path, fmt: str, community: str | None, tz: str, quiet: bool
 ) -> FileResult:
     if quiet or not err.is_terminal:
-        return import_file(engine, path, fmt, community, tz)  # type: ignore[arg-type]
+        return import_file(engine, path, fmt, community, tz)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -119,7 +121,7 @@ def _import_one(
         def advance(done: int, expected: int) -> None:
             bar.update(task, completed=done, total=expected or None)
 
-        return import_file(engine, path, fmt, community, tz, progress=advance)  # type: ignore[arg-type]
+        return import_file(engine, path, fmt, community, tz, progress=advance)
 
 
 def _combined(results: list[FileResult]) -> dict[str, object]:
@@ -199,6 +201,37 @@ def _local(moment: datetime | None, tz: str) -> str:
     if moment is None:
         return ""
     return moment.astimezone(sources.zone(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+@app.command()
+def forget(
+    member: Annotated[str, typer.Argument(help="The member's platform id (or display name).")],
+    platform: Annotated[str | None, typer.Option(help="Only members of this platform.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    database: DbOption = None,
+) -> None:
+    """Delete a member and everything they wrote (a member's right to be forgotten)."""
+    try:
+        engine = db.open_store(database)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    with engine.begin() as conn:
+        found = find_members(conn, member, platform)
+        if not found:
+            raise fail(tr("no member {ref!r}", ref=member))
+        if len(found) > 1:
+            raise fail(tr("{n} members match {ref!r}; add --platform", n=len(found), ref=member))
+        if not yes and not typer.confirm(tr("Delete {ref} and all their messages?", ref=member)):
+            raise typer.Exit(1)
+        gone = forget_member(conn, found[0])
+    out.print(
+        tr(
+            "Deleted {ref}: {messages} messages, {events} membership events",
+            ref=member,
+            messages=gone.messages,
+            events=gone.membership_events,
+        )
+    )
 
 
 @app.command()

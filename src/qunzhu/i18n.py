@@ -72,6 +72,13 @@ ZH: dict[str, str] = {
     "No groups yet. Import an export: qunzhu import PATH": (
         "还没有群。先导入聊天记录：qunzhu import PATH"
     ),
+    # forgetting a member
+    "no member {ref!r}": "找不到成员 {ref!r}",
+    "{n} members match {ref!r}; add --platform": "有 {n} 个成员匹配 {ref!r}；请加上 --platform",
+    "Delete {ref} and all their messages?": "删除 {ref} 及其全部消息？",
+    "Deleted {ref}: {messages} messages, {events} membership events": (
+        "已删除 {ref}：{messages} 条消息，{events} 条成员事件"
+    ),
     # db and demo
     "Database is up to date: {url}": "数据库已是最新：{url}",
     "Demo community written to {path}": "演示社群已生成：{path}",

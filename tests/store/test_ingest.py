@@ -1,4 +1,4 @@
-"""The event log on SQLite and PostgreSQL: idempotence, name resolution, derived tables, rollback."""
+"""The event log on SQLite and PostgreSQL: idempotence, names, derived tables, rollback."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -177,24 +178,13 @@ def _when(path: Path, where: str, i: int, raw: dict[str, Any], ctx: ReadContext)
         ) from None
 
 
-_PEOPLE: dict[tuple[Any, Any], Person] = {}
-
-
+@lru_cache(maxsize=65_536)  # the same few thousand senders, a million times
 def _person(user_id: Any, name: Any) -> Person | None:
-    key = (user_id, name)
-    found = _PEOPLE.get(key)
-    if found is not None:
-        return found
     if user_id is not None:
-        found = Person(str(user_id), name if isinstance(name, str) else None)
-    elif isinstance(name, str) and name:
-        found = Person(None, name)
-    else:
-        return None
-    if len(_PEOPLE) > 100_000:  # bounded: a cache, not a registry
-        _PEOPLE.clear()
-    _PEOPLE[key] = found
-    return found
+        return Person(str(user_id), name if isinstance(name, str) else None)
+    if isinstance(name, str) and name:
+        return Person(None, name)
+    return None
 
 
 def _message(

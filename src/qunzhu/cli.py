@@ -178,10 +178,9 @@ def groups(database: DbOption = None, as_json: JsonOption = False) -> None:
         return
     table = Table(title=tr("Groups"))
     for header in ("id", "platform", "name", "community", "kind", "members now", "messages"):
-        table.add_column(
-            tr(header), justify="right" if header in ("id", "members now", "messages") else "left"
-        )
-    table.add_column(tr("last message"))
+        numeric = header in ("id", "members now", "messages")
+        table.add_column(tr(header), justify="right" if numeric else "left", overflow="fold")
+    table.add_column(tr("last message"), no_wrap=True)
     for r in rows:
         last = datetime.fromtimestamp(r.last_message_at / 1000, UTC) if r.last_message_at else None
         table.add_row(
@@ -189,7 +188,7 @@ def groups(database: DbOption = None, as_json: JsonOption = False) -> None:
             r.platform,
             r.name,
             r.community or "",
-            r.kind,
+            tr(r.kind),
             str(r.members),
             str(r.messages),
             _local(last, r.tz),
@@ -200,7 +199,7 @@ def groups(database: DbOption = None, as_json: JsonOption = False) -> None:
 def _local(moment: datetime | None, tz: str) -> str:
     if moment is None:
         return ""
-    return moment.astimezone(sources.zone(tz)).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(sources.zone(tz)).strftime("%m-%d %H:%M")
 
 
 @app.command()

@@ -69,6 +69,9 @@ ZH: dict[str, str] = {
     "members now": "当前成员",
     "messages": "消息",
     "last message": "最后消息",
+    "temporary": "临时群",
+    "long_term": "长期群",
+    "unknown": "未定",
     "No groups yet. Import an export: qunzhu import PATH": (
         "还没有群。先导入聊天记录：qunzhu import PATH"
     ),

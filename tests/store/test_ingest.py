@@ -168,3 +168,14 @@ def test_migrations_match_the_schema(engine: Engine) -> None:
 
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []
+
+
+def test_name_only_sender_merges_with_messages_across_imports(engine: Engine) -> None:
+    ingest(engine, [group(), Message("m1", Person(None, "Bo"), at(0), MessageKind.TEXT, "hi")])
+    assert members(engine) == {"name:g1:Bo": ("Bo", True)}
+    ingest(engine, [group(), Message("m2", Person("u9", "Bo"), at(5), MessageKind.TEXT, "again")])
+    assert members(engine) == {"u9": ("Bo", False)}
+    with engine.connect() as conn:
+        senders = conn.execute(select(t.messages.c.sender_id).distinct()).scalars().all()
+        count = conn.execute(select(t.memberships.c.message_count)).scalar_one()
+    assert len(senders) == 1 and count == 2

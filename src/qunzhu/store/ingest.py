@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Connection, bindparam, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from qunzhu.model import (
     Group,
@@ -29,7 +28,7 @@ from qunzhu.model import (
     Role,
 )
 from qunzhu.store import schema as t
-from qunzhu.store.bulk import insert_ignore
+from qunzhu.store.bulk import insert, insert_ignore, largest, smallest
 
 _T = TypeVar("_T")
 BATCH = 20_000
@@ -125,6 +124,7 @@ class Ingest:
         self._messages: list[Message] = []
         self._events: list[MembershipEvent] = []
         self._deferred: list[tuple[_GroupState, MembershipEvent]] = []
+        self._name_only_senders: set[int] = set()
 
     def run(self, records: Iterable[Record]) -> ImportSummary:
         for record in records:
@@ -226,7 +226,7 @@ class Ingest:
         if not missing:
             return
         keys = list(missing)
-        for chunk in _chunks(keys, 500):
+        for chunk in _chunks(keys, 5000):
             insert_ignore(
                 self.conn,
                 t.members,
@@ -306,6 +306,7 @@ class Ingest:
             mid = ids[(platform, sender.user_id)] if sender.user_id is not None else None
             if mid is None:
                 mid = self._member(sender, group)
+                self._name_only_senders.add(mid)
             stamp = round(m.sent_at.timestamp() * 1000)
             span = names.get((mid, sender.name))
             if span is None:
@@ -401,53 +402,77 @@ class Ingest:
         )
 
     def _write_names(self) -> None:
+        """Every name each member bore, with when it was first and last seen, across imports."""
         if not self._names:
             return
-        rows = [
-            {"member_id": mid, "name": name, "first_seen": span[0], "last_seen": span[1]}
-            for (mid, name), span in self._names.items()
-        ]
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(t.member_names)
-        ex = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["member_id", "name"],
-            set_={
-                "first_seen": case(
-                    (ex.first_seen < t.member_names.c.first_seen, ex.first_seen),
-                    else_=t.member_names.c.first_seen,
-                ),
-                "last_seen": case(
-                    (ex.last_seen > t.member_names.c.last_seen, ex.last_seen),
-                    else_=t.member_names.c.last_seen,
-                ),
-            },
+        rows = [(mid, name, span[0], span[1]) for (mid, name), span in self._names.items()]
+        least, most = smallest(self.conn), largest(self.conn)
+        insert(
+            self.conn,
+            t.member_names,
+            ("member_id", "name", "first_seen", "last_seen"),
+            rows,
+            "ON CONFLICT (member_id, name) DO UPDATE SET "
+            f"first_seen = {least}(member_names.first_seen, excluded.first_seen), "
+            f"last_seen = {most}(member_names.last_seen, excluded.last_seen)",
         )
-        for chunk in _chunks(rows, 5000):
-            self.conn.execute(stmt, chunk)
         touched = {mid for mid, _ in self._names}
         refresh_display_names(self.conn, touched)
 
     def _reconcile(self, group: _GroupState) -> None:
         """Merge members known only by name into the one real member who bore that name here."""
+        merges = {}
         for pid, name in list(group.provisional.items()):
             matches = group.real_by_name.get(name, set())
             if len(matches) == 1:
-                merge_members(self.conn, pid, next(iter(matches)))
+                merges[pid] = next(iter(matches))
                 del group.provisional[pid]
+        if not merges:
+            return
+        # Did any of them write messages, in this import or an earlier one?
+        ms = t.memberships
+        spoke = not self._name_only_senders.isdisjoint(merges) or bool(
+            self.conn.execute(
+                select(func.count()).where(ms.c.member_id.in_(list(merges)), ms.c.message_count > 0)
+            ).scalar_one()
+        )
+        merge_members(self.conn, merges, messages=spoke)
 
 
-def merge_members(conn: Connection, source: int, target: int) -> None:
-    """Repoint everything of `source` to `target` and delete `source`."""
+def merge_members(conn: Connection, merges: dict[int, int], messages: bool = True) -> None:
+    """Repoint everything of each source member to its target member, then delete the source.
+
+    One statement per table for all merges: the message log has no index on the sender (see
+    schema), so a merge must never cost one scan of it per member, and callers that know the
+    sources wrote nothing pass `messages=False` to skip that scan altogether.
+    """
+    if not merges:
+        return
+    sources = list(merges)
+    ms, ev = t.memberships, t.membership_events
+    if messages:
+        sender = t.messages.c.sender_id
+        conn.execute(
+            update(t.messages)
+            .where(sender.in_(sources))
+            .values(sender_id=case(merges, value=sender))
+        )
+    for column in (ev.c.member_id, ev.c.actor_id):
+        conn.execute(
+            update(ev).where(column.in_(sources)).values({column.name: case(merges, value=column)})
+        )
     conn.execute(
-        update(t.messages).where(t.messages.c.sender_id == source).values(sender_id=target)
+        update(ms)
+        .where(ms.c.inviter_id.in_(sources))
+        .values(inviter_id=case(merges, value=ms.c.inviter_id))
     )
-    ev = t.membership_events
-    conn.execute(update(ev).where(ev.c.member_id == source).values(member_id=target))
-    conn.execute(update(ev).where(ev.c.actor_id == source).values(actor_id=target))
-    ms = t.memberships
-    conn.execute(update(ms).where(ms.c.inviter_id == source).values(inviter_id=target))
-    conn.execute(ms.delete().where(ms.c.member_id == source))
+    conn.execute(ms.delete().where(ms.c.member_id.in_(sources)))
+    for source, target in merges.items():
+        _move_names(conn, source, target)
+    conn.execute(t.members.delete().where(t.members.c.id.in_(sources)))
+
+
+def _move_names(conn: Connection, source: int, target: int) -> None:
     names = t.member_names
     theirs = {
         r.name: r
@@ -472,7 +497,6 @@ def merge_members(conn: Connection, source: int, target: int) -> None:
                 .values(first_seen=row.first_seen)
             )
     conn.execute(names.delete().where(names.c.member_id == source))
-    conn.execute(t.members.delete().where(t.members.c.id == source))
 
 
 def refresh_display_names(conn: Connection, member_ids: Iterable[int]) -> None:

@@ -102,9 +102,10 @@ imports = Table(
     Column("membership_events_added", Integer, nullable=False, default=0),
 )
 
-# The largest table carries no foreign keys: on PostgreSQL their per-row checks tripled the cost
-# of a bulk insert (measured, bench/RESULTS.md). Ingest, its only writer, resolves every id before
-# writing, and deleting a group or a member deletes their messages explicitly.
+# The event log (messages, membership_events) carries no foreign keys: on PostgreSQL their
+# per-row checks tripled the cost of a bulk insert (measured, bench/RESULTS.md). Ingest, its only
+# writer, resolves every id before writing; deleting a member (store/privacy.py) deletes or
+# blanks their rows explicitly.
 messages = Table(
     "messages",
     metadata,
@@ -127,15 +128,15 @@ membership_events = Table(
     "membership_events",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("group_id", Integer, nullable=False),
     Column("platform_id", String(200), nullable=False),
-    Column("member_id", Integer, ForeignKey("members.id"), nullable=False),
+    Column("member_id", Integer, nullable=False),
     Column("action", String(20), nullable=False),
     Column("at", BigInteger, nullable=False),
     Column("method", String(20), nullable=True),
-    Column("actor_id", Integer, ForeignKey("members.id"), nullable=True),
+    Column("actor_id", Integer, nullable=True),
     Column("new_name", String(500), nullable=True),
-    Column("import_id", Integer, ForeignKey("imports.id"), nullable=True),
+    Column("import_id", Integer, nullable=True),
     Column("source_row", Integer, nullable=True),
     UniqueConstraint("group_id", "platform_id"),
 )

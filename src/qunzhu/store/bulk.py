@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Table
 
+_COPY_FROM = 1000  # rows; measured on PostgreSQL 15 (bench/import_bench.py)
+
 
 def insert_ignore(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> int:
     """Insert `rows`, skipping any that collide with a unique key; return the number inserted."""
@@ -30,6 +32,11 @@ def insert(
     try:
         if conn.dialect.name != "postgresql":
             marks = ", ".join("?" * len(columns))
+            sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) {on_conflict}"
+            cur.executemany(sql, rows)
+            return cur.rowcount
+        if len(rows) < _COPY_FROM:  # a staging table costs more than it saves on a few rows
+            marks = ", ".join(["%s"] * len(columns))
             sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) {on_conflict}"
             cur.executemany(sql, rows)
             return cur.rowcount

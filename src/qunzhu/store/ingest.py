@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, case, func, select, update
 
 from qunzhu.model import (
     Group,
@@ -501,23 +501,16 @@ def _move_names(conn: Connection, source: int, target: int) -> None:
 
 def refresh_display_names(conn: Connection, member_ids: Iterable[int]) -> None:
     """A member's display name is the name they bore most recently."""
-    names = t.member_names
-    for chunk in _chunks(sorted(member_ids), 500):
-        latest: dict[int, tuple[int, str]] = {}
-        for mid, name, last in conn.execute(
-            select(names.c.member_id, names.c.name, names.c.last_seen).where(
-                names.c.member_id.in_(chunk)
-            )
-        ):
-            if mid not in latest or last >= latest[mid][0]:
-                latest[mid] = (last, name)
-        if latest:
-            conn.execute(
-                t.members.update()
-                .where(t.members.c.id == bindparam("mid"))
-                .values(display_name=bindparam("latest")),
-                [{"mid": mid, "latest": name} for mid, (_, name) in latest.items()],
-            )
+    names, members = t.member_names, t.members
+    latest = (
+        select(names.c.name)
+        .where(names.c.member_id == members.c.id)
+        .order_by(names.c.last_seen.desc(), names.c.name)
+        .limit(1)
+        .scalar_subquery()
+    )
+    for chunk in _chunks(sorted(member_ids), 5000):
+        conn.execute(update(members).where(members.c.id.in_(chunk)).values(display_name=latest))
 
 
 def rebuild_memberships(conn: Connection, group_id: int) -> None:

@@ -10,6 +10,13 @@ from qunzhu.demo.community import DemoCommunity, DemoStats
 # format name (as in `qunzhu import --format`) -> writer module with `write(records, dir, groups)`
 WRITERS: dict[str, str] = {
     "telegram": "qunzhu.demo.telegram",
+    "wechat-memotrace": "qunzhu.demo.wechat_memotrace",
+    "wechat-pywxdump": "qunzhu.demo.wechat_pywxdump",
+    "wechat4": "qunzhu.demo.wechat4",
+    "wecom-archive": "qunzhu.demo.wecom_archive",
+    "qq-txt": "qunzhu.demo.qq_txt",
+    "discord": "qunzhu.demo.discord",
+    "whatsapp": "qunzhu.demo.whatsapp",
 }
 
 

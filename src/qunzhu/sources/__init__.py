@@ -24,6 +24,13 @@ from qunzhu.model import Record
 # name -> module; the order is the order in which `auto` tries them.
 FORMATS: dict[str, str] = {
     "telegram": "qunzhu.sources.telegram",
+    "wechat-memotrace": "qunzhu.sources.wechat_memotrace",
+    "wechat-pywxdump": "qunzhu.sources.wechat_pywxdump",
+    "wechat4": "qunzhu.sources.wechat4",
+    "wecom-archive": "qunzhu.sources.wecom_archive",
+    "qq-txt": "qunzhu.sources.qq_txt",
+    "discord": "qunzhu.sources.discord",
+    "whatsapp": "qunzhu.sources.whatsapp",
 }
 
 DEFAULT_TZ = "Asia/Shanghai"

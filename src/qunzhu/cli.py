@@ -98,6 +98,9 @@ def import_(
         if verbose:
             for skipped in result.skipped:
                 err.print(f"  skip {result.path}: {skipped.where}: {skipped.why}", highlight=False)
+            unlisted = result.skipped_total - len(result.skipped)
+            if unlisted:
+                err.print("  " + tr("… and {n} more skipped rows", n=unlisted), highlight=False)
         if not as_json:
             _print_summary(result)
     if as_json:
@@ -138,7 +141,7 @@ def _combined(results: list[FileResult]) -> dict[str, object]:
     ):
         total[key] = sum(getattr(r.summary, key) for r in results)
     total["members"] = sum(r.summary.members for r in results)
-    total["rows_skipped"] = sum(len(r.skipped) for r in results)
+    total["rows_skipped"] = sum(r.skipped_total for r in results)
     total["tz"] = results[0].tz if results else sources.DEFAULT_TZ
     total["tz_assumed"] = any(r.tz_assumed for r in results)
     total["files"] = [r.as_dict() for r in results]
@@ -154,8 +157,8 @@ def _print_summary(result: FileResult) -> None:
     table.add_row(tr("messages already present"), str(s.messages_skipped))
     table.add_row(tr("membership events added"), str(s.membership_events_added))
     table.add_row(tr("members"), str(s.members))
-    if result.skipped:
-        table.add_row(tr("rows skipped"), str(len(result.skipped)), "--verbose")
+    if result.skipped_total:
+        table.add_row(tr("rows skipped"), str(result.skipped_total), "--verbose")
     out.print(table)
     if result.tz_assumed:
         out.print(

@@ -41,6 +41,12 @@ ZH: dict[str, str] = {
     "a text entity must be an object": "文本实体必须是对象",
     "'members' is not a list": "'members' 不是列表",
     "message {i}": "第 {i} 条消息",
+    "line {n}": "第 {n} 行",
+    "not valid JSON ({why})": "不是有效的 JSON（{why}）",
+    "not a valid date or time ({value!r})": "日期或时间无效（{value!r}）",
+    # skipped rows, shared by the readers
+    "incomplete last line": "最后一行不完整",
+    "text before the first message": "第一条消息之前的文字",
     # skipped rows
     "not a group chat ({kind})": "不是群聊（{kind}）",
     "unsupported message type {kind!r}": "不支持的消息类型 {kind!r}",
@@ -55,6 +61,7 @@ ZH: dict[str, str] = {
     "membership events added": "新增成员事件",
     "members": "成员",
     "rows skipped": "跳过的行",
+    "… and {n} more skipped rows": "……另有 {n} 行被跳过",
     "times read in {tz} (the export has local times without a zone)": (
         "时间按 {tz} 解读（导出文件中的本地时间不带时区）"
     ),

@@ -26,6 +26,7 @@ class FileResult:
     tz: str
     tz_assumed: bool
     skipped: list[Skipped]
+    skipped_total: int
 
     def as_dict(self) -> dict[str, object]:
         out = self.summary.as_dict()
@@ -33,7 +34,7 @@ class FileResult:
             path=self.path,
             tz=self.tz,
             tz_assumed=self.tz_assumed,
-            skipped=len(self.skipped),
+            skipped=self.skipped_total,
         )
         return out
 
@@ -56,7 +57,7 @@ def import_file(
         records = _counted(records, ctx, progress)
     with _no_cyclic_gc(), engine.begin() as conn:
         summary = Ingest(conn, chosen, str(path), community=community, tz=tz).run(records)
-    return FileResult(str(path), summary, tz, ctx.tz_assumed, ctx.skipped)
+    return FileResult(str(path), summary, tz, ctx.tz_assumed, ctx.skipped, ctx.skipped_total)
 
 
 @contextmanager

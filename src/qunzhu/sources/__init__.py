@@ -35,6 +35,7 @@ FORMATS: dict[str, str] = {
 
 DEFAULT_TZ = "Asia/Shanghai"
 SNIFF_BYTES = 64 * 1024
+SKIP_DETAIL = 10_000  # skipped rows kept with their place; beyond that only counted
 
 
 class SourceError(Exception):
@@ -60,11 +61,16 @@ class ReadContext:
 
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TZ))
     tz_assumed: bool = False  # set by readers that met naive local times
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # the first SKIP_DETAIL of them
+    skipped_total: int = 0
     expected: int = 0  # records the reader expects to yield, for progress bars (0: unknown)
 
     def skip(self, where: str, why: str) -> None:
-        self.skipped.append(Skipped(where, why))
+        """Count a row we could not use; keep its place and reason for `--verbose`, up to a
+        bound, so that an archive full of 1:1 chats cannot fill memory with skip notes."""
+        self.skipped_total += 1
+        if len(self.skipped) < SKIP_DETAIL:
+            self.skipped.append(Skipped(where, why))
 
 
 def zone(name: str) -> ZoneInfo:

@@ -105,8 +105,6 @@ _ZH = {
         "第一行既不是导出标题也不是消息头"
     ),
     "no message header in the file": "文件中没有消息头",
-    "not a valid date or time ({value!r})": "日期或时间无效（{value!r}）",
-    "text before the first message": "第一条消息之前的文字",
     "private chat {name!r} skipped: qunzhu imports group chats only": (
         "已跳过私聊 {name!r}：群主只导入群聊"
     ),
@@ -114,8 +112,6 @@ _ZH = {
     "the exporter's own membership ({text})": "导出者本人的成员变动（{text}）",
     "a poke, not a message": "戳一戳，不是消息",
     "a client notice, not a message: {text}": "客户端提示，不是消息：{text}",
-    "incomplete last line": "最后一行不完整",
-    "line {n}": "第 {n} 行",
 }
 i18n.register(_ZH)
 

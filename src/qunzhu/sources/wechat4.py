@@ -49,12 +49,9 @@ _ZH = {
     "not a WeChat 4.x JSON export: no 'session' object": (
         "不是微信 4.x JSON 导出：没有 'session' 对象"
     ),
-    "not valid JSON ({why})": "不是有效的 JSON（{why}）",
     "the file ends early (truncated?): the messages after this one are missing": (
         "文件提前结束（被截断？）：此后的消息缺失"
     ),
-    "a message must be an object": "消息必须是对象",
-    "message {i}": "第 {i} 条消息",
 }
 i18n.register(_ZH)
 

@@ -65,17 +65,14 @@ _ZH = {
     "empty file": "文件为空",
     "rows of more than one chat ({first}, {other})": "包含多个聊天的记录（{first}、{other}）",
     "a one-to-one chat ({room}), not a group chat": "这是一对一私聊（{room}），不是群聊",
-    "line {n}": "第 {n} 行",
     "expected {want} fields, found {got}": "应有 {want} 列，实际 {got} 列",
     "unreadable CSV row ({why})": "无法读取的 CSV 行（{why}）",
-    "incomplete last line": "最后一行不完整",
     "bad time ({value!r})": "时间无效（{value!r}）",
     "bad message type ({value!r})": "消息类型无效（{value!r}）",
     "unsupported message type {kind}": "不支持的消息类型 {kind}",
     "a call, not a message": "通话记录，不是消息",
     "a friend request, not a group message": "好友申请，不是群消息",
     "system XML notice (pat, template or revoke echo)": "系统 XML 通知（拍一拍、模板或撤回回执）",
-    "no sender": "没有发送者",
     "system line that is not a membership change": "不是成员变动的系统消息",
     "the exporting account joined: its name is not in the line": (
         "导出账号自己入群：该行中没有其名字"

@@ -106,9 +106,7 @@ _ZH = {
     "the first line is not a JSON object": "第一行不是 JSON 对象",
     "the first line has no msgid and action": "第一行没有 msgid 和 action",
     "no message in the file": "文件中没有消息",
-    "not valid JSON ({why})": "不是有效的 JSON（{why}）",
     "not a JSON object": "不是 JSON 对象",
-    "incomplete last line": "最后一行不完整",
     "a corp switch, not a message": "切换企业记录，不是消息",
     "a 1:1 chat, not a group (qunzhu imports group chats only)": (
         "单聊消息，不是群聊（群主只导入群聊）"
@@ -117,9 +115,7 @@ _ZH = {
     "a call record, not a message": "通话记录，不是消息",
     "unknown message type {kind!r}": "未知消息类型 {kind!r}",
     "bad or missing msgtime ({value!r})": "msgtime 缺失或无效（{value!r}）",
-    "no sender": "没有发送者",
     "no msgid": "没有 msgid",
-    "line {n}": "第 {n} 行",
 }
 i18n.register(_ZH)
 

@@ -169,12 +169,8 @@ _ZH = {
     "not a WhatsApp chat export: no line has a date header": (
         "不是 WhatsApp 聊天导出：没有任何一行带日期时间开头"
     ),
-    "not a valid date or time ({value!r})": "日期或时间无效（{value!r}）",
-    "text before the first message": "第一条消息之前的文字",
     "system line, not a message: {text}": "系统消息，不是聊天内容：{text}",
     "the exporting phone's own membership ({text})": "导出者本人的成员变动（{text}）",
-    "incomplete last line": "最后一行不完整",
-    "line {n}": "第 {n} 行",
 }
 i18n.register(_ZH)
 

@@ -26,14 +26,15 @@ OUT = Path(__file__).with_name("out")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def export_for(size: int) -> Path:
-    """A demo Telegram export of `size` messages (generated once, then reused)."""
+def export_for(size: int, groups: int = 0) -> Path:
+    """A demo Telegram export of `size` messages in `groups` chats (default: one per 10,000
+    messages, as a whole-account export; 1: a single chat's own `result.json`), generated once."""
     from qunzhu.demo import DemoCommunity, write_export
 
-    target = OUT / f"telegram_{size}"
+    groups = groups or max(1, size // 10_000)
+    target = OUT / f"telegram_{size}_{groups}"
     path = target / "result.json"
     if not path.exists():
-        groups = max(1, size // 10_000)
         write_export("telegram", DemoCommunity(messages=size, groups=groups, days=60), target)
     return path
 
@@ -123,9 +124,9 @@ def ours(path: Path, url: str) -> tuple[float, dict]:
     return elapsed, result.summary.as_dict()
 
 
-def one(kind: str, size: int, backend: str) -> None:
+def one(kind: str, size: int, groups: int, backend: str) -> None:
     """Run one measurement in this process and print it as JSON."""
-    path = export_for(size)
+    path = export_for(size, groups)
     work = OUT / f"run_{uuid.uuid4().hex[:8]}"
     work.mkdir(parents=True)
     summary: dict = {}
@@ -144,9 +145,10 @@ def one(kind: str, size: int, backend: str) -> None:
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "summary": summary}))
 
 
-def measure(kind: str, size: int, backend: str) -> dict:
+def measure(kind: str, size: int, groups: int, backend: str) -> dict:
+    one = ["--one", kind, "--sizes", str(size), "--groups", str(groups), "--backend", backend]
     done = subprocess.run(
-        [sys.executable, __file__, "--one", kind, "--sizes", str(size), "--backend", backend],
+        [sys.executable, __file__, *one],
         capture_output=True,
         text=True,
         check=True,
@@ -159,28 +161,34 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000])
     parser.add_argument("--pg", action="store_true", help="also measure PostgreSQL")
     parser.add_argument("--repeat", type=int, default=2, help="best of N for each measurement")
+    parser.add_argument("--groups", type=int, default=0, help="chats per export (0: size/10,000)")
     parser.add_argument("--one", choices=["floor", "ours"])
     parser.add_argument("--backend", default="sqlite")
     args = parser.parse_args()
     if args.one:
-        one(args.one, args.sizes[0], args.backend)
+        one(args.one, args.sizes[0], args.groups, args.backend)
         return
     backends = ["sqlite", "postgresql"] if args.pg else ["sqlite"]
-    print("| messages | database | floor s | qunzhu s | ratio | qunzhu peak MB | file MB |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print(
+        "| messages | chats | database | floor s | qunzhu s | ratio | floor peak MB "
+        "| qunzhu peak MB | file MB |"
+    )
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
-        path = export_for(size)
+        path = export_for(size, args.groups)
+        chats = args.groups or max(1, size // 10_000)
         for backend in backends:
             floors, runs = [], []
             for _ in range(args.repeat):  # interleaved, so both see the same machine load
-                floors.append(measure("floor", size, backend))
-                runs.append(measure("ours", size, backend))
+                floors.append(measure("floor", size, args.groups, backend))
+                runs.append(measure("ours", size, args.groups, backend))
             floor = min(r["seconds"] for r in floors)
             best = min(runs, key=lambda r: r["seconds"])
             file_mb = path.stat().st_size / 2**20
             print(
-                f"| {best['summary']['messages_added']:,} | {backend} | {floor:.2f} | "
+                f"| {best['summary']['messages_added']:,} | {chats} | {backend} | {floor:.2f} | "
                 f"{best['seconds']:.2f} | {best['seconds'] / floor:.2f} | "
+                f"{max(r['peak_mb'] for r in floors):.0f} | "
                 f"{max(r['peak_mb'] for r in runs):.0f} | {file_mb:.0f} |",
                 flush=True,
             )

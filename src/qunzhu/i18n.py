@@ -25,6 +25,7 @@ ZH: dict[str, str] = {
     "nothing from this file was imported": "此文件的内容均未导入",
     "{n} earlier file(s) were imported": "之前的 {n} 个文件已导入",
     "not valid JSON ({why}; truncated?)": "不是有效的 JSON（{why}；文件被截断？）",
+    "top level": "顶层",
     "line {line} column {col}": "第 {line} 行第 {col} 列",
     "not a Telegram Desktop export: the top level is not an object": (
         "不是 Telegram Desktop 导出：顶层不是对象"
@@ -32,7 +33,6 @@ ZH: dict[str, str] = {
     "not a Telegram Desktop export: no 'messages' and no 'chats.list'": (
         "不是 Telegram Desktop 导出：没有 'messages' 也没有 'chats.list'"
     ),
-    "'{section}.list' is not a list": "'{section}.list' 不是列表",
     "a chat must be an object with a 'messages' list": "聊天必须是带 'messages' 列表的对象",
     "no group chat in this export (chat types: {kinds})": "此导出中没有群聊（聊天类型：{kinds}）",
     "'messages' is not a list": "'messages' 不是列表",

@@ -14,11 +14,19 @@ from qunzhu import sources
 from qunzhu.demo import DemoCommunity, write_export
 from qunzhu.importing import import_file
 from qunzhu.model import Group, JoinMethod, MembershipAction, MembershipEvent, Message, MessageKind
-from qunzhu.sources import ReadContext, SourceError
+from qunzhu.sources import ReadContext, SourceError, telegram
 from qunzhu.store import schema as t
 from tests.conftest import shared_sample
 
 T0 = 1_788_224_400  # 2026-09-01 01:00 UTC
+
+
+@pytest.fixture(autouse=True, params=["whole", "streamed"])
+def parse_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both paths: files parsed whole, and files streamed (the large ones)."""
+    if request.param == "streamed":
+        monkeypatch.setattr(telegram, "WHOLE_FILE_LIMIT", -1)
+    return str(request.param)
 
 
 def msg(i: int, **fields: Any) -> dict[str, Any]:
@@ -372,7 +380,9 @@ def _counts(engine: Engine) -> tuple[int, ...]:
         )
 
 
-def test_truncated_file_leaves_store_unchanged(engine: Engine, tmp_path: Path) -> None:
+def test_truncated_file_leaves_store_unchanged(
+    engine: Engine, tmp_path: Path, parse_mode: str
+) -> None:
     good = write(tmp_path, group_export(), "good.json")
     import_file(engine, good)
     before = _counts(engine)
@@ -383,7 +393,10 @@ def test_truncated_file_leaves_store_unchanged(engine: Engine, tmp_path: Path) -
     cut.write_bytes(raw[: len(raw) * 2 // 3])
     with pytest.raises(SourceError) as err:
         import_file(engine, cut)
-    assert "line" in str(err.value) and "cut.json" in str(err.value)
+    kept = raw[: len(raw) * 2 // 3]
+    lines, closed = kept.count(b"\n"), kept.count(b"\n    }")  # messages closed before the cut
+    place = f"line {lines + 1} column" if parse_mode == "whole" else f"chat message {closed}:"
+    assert f"cut.json: {place}" in str(err.value)
     assert _counts(engine) == before
 
 
@@ -479,3 +492,38 @@ def test_direct_message_export_is_refused(sqlite_engine: Engine) -> None:
     dm = shared_sample("chat-analytics_AGPL-3.0/telegram__DM_2A_7M.json")
     with pytest.raises(SourceError, match="personal_chat"):
         import_file(sqlite_engine, dm)
+
+
+def test_single_chat_streams_and_keeps_creation_time(engine: Engine, tmp_path: Path) -> None:
+    import_file(engine, write(tmp_path, group_export()))
+    with engine.connect() as conn:
+        created = conn.execute(select(t.groups.c.created_at)).scalar_one()
+    assert created == T0 * 1000 + 60_000  # the create_group line, message 1
+
+
+def test_truncated_account_export_names_the_place(
+    engine: Engine, tmp_path: Path, parse_mode: str
+) -> None:
+    other = group_export()
+    other["id"] = 43
+    data = {"about": "", "chats": {"about": "", "list": [group_export(), other]}}
+    raw = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(raw[: len(raw) * 3 // 4])  # inside the second chat
+    with pytest.raises(SourceError) as err:
+        import_file(engine, cut)
+    place = "line" if parse_mode == "whole" else "chats.list[1]: "
+    assert f"cut.json: {place}" in str(err.value) and "\n" not in str(err.value)
+    assert _counts(engine) == (0, 0, 0, 0, 0)
+
+
+def test_header_after_messages_still_imports(
+    sqlite_engine: Engine, tmp_path: Path, parse_mode: str
+) -> None:
+    """Key order is tdesktop's habit, not a rule: a chat whose name follows its messages still
+    imports; streamed, it has only a stand-in name, as the name comes after the stream."""
+    data = group_export()
+    reordered = {"messages": data["messages"], "name": data["name"], "id": data["id"]}
+    summary = import_file(sqlite_engine, write(tmp_path, reordered)).summary
+    assert summary.groups == 1 and summary.messages_added == 17
+    assert summary.group_names == ["Runners" if parse_mode == "whole" else "Telegram group"]

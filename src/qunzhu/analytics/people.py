@@ -1,0 +1,197 @@
+"""Members: engagement levels, influence on the reply and mention graph, reach, newcomers.
+
+Weights follow the Orbit model and crowd.dev (reference §B6): a message 6, a reply 6, a question
+8, a shared link or file 7, a join 3, each decayed by 0.9 a month before the window's end. Direct
+replies and mentions weigh 10 on the graph, speaking right after someone (time adjacency, the only
+signal on platforms without replies) weighs 1.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+
+import networkx as nx
+
+from qunzhu.analytics.extract import GroupData
+from qunzhu.analytics.metrics import STAFF, role
+from qunzhu.analytics.window import local_day
+
+WEIGHTS = {"message": 6.0, "reply": 6.0, "question": 8.0, "link": 7.0, "join": 3.0}
+DECAY = 0.9  # per 30 days
+DIRECT_EDGE, ADJACENT_EDGE = 10.0, 1.0
+# Levels among members who spoke, by rank of score: the top 5% ultra, next 15% fan, next 30%
+# engaged, the rest quiet; members who did not speak are silent.
+LEVEL_CUTS = (("ultra", 0.05), ("fan", 0.20), ("engaged", 0.50), ("quiet", 1.0))
+LEVELS = ("silent", "quiet", "engaged", "fan", "ultra")
+RECENT_DAYS = 30
+WELCOME_WITHIN_MS = 24 * 3_600_000
+GREETING_WITHIN_MS = 60 * 60_000  # a bare "欢迎" counts for whoever joined in the last hour
+INTRODUCE_WITHIN_MS = 72 * 3_600_000
+NEWCOMER_METHODS_EXCLUDED = ("created", "founder")
+
+
+def _decay(data: GroupData, day: int) -> float:
+    """0.9 for each 30 days between `day` and the window's last day."""
+    return DECAY ** ((data.window.last_day - day) / 30)
+
+
+def scores(data: GroupData, until_day: int | None = None) -> dict[int, float]:
+    """Decayed engagement score per member, from activity up to `until_day` (default: all)."""
+    out: dict[int, float] = defaultdict(float)
+    for a in data.activity:
+        if until_day is not None and a.day > until_day:
+            continue
+        plain = a.messages - a.replies - a.questions - a.links
+        raw = (
+            WEIGHTS["message"] * max(plain, 0)
+            + WEIGHTS["reply"] * a.replies
+            + WEIGHTS["question"] * a.questions
+            + WEIGHTS["link"] * a.links
+        )
+        out[a.sender] += raw * _decay(data, a.day)
+    for member, action, at, _method, _actor in data.events:
+        if action == "join" and member in out:  # joining alone does not make one engaged
+            out[member] += WEIGHTS["join"] * _decay(data, local_day(at, data.window.tz))
+    return out
+
+
+def levels(score: dict[int, float], members: set[int]) -> dict[int, str]:
+    ranked = sorted((mid for mid, s in score.items() if s > 0), key=lambda m: -score[m])
+    found = {mid: "silent" for mid in members}
+    n = len(ranked)
+    for rank, mid in enumerate(ranked):
+        for name, cut in LEVEL_CUTS:
+            if rank < max(1, round(cut * n)) or name == "quiet":
+                found[mid] = name
+                break
+    return found
+
+
+@dataclass
+class Graph:
+    influence: dict[int, float]
+    reach: dict[int, float]
+    replies_received: dict[int, int]
+    mentions_received: dict[int, int]
+    member_to_member_share: float | None
+    density: float | None
+
+
+def graph(data: GroupData) -> Graph:
+    edges: dict[tuple[int, int], float] = defaultdict(float)
+    replies: dict[int, int] = defaultdict(int)
+    mentioned: dict[int, int] = defaultdict(int)
+    counts: dict[tuple[int, int], int] = defaultdict(int)
+    for day, src, dst, n in data.replies:
+        edges[src, dst] += DIRECT_EDGE * n * _decay(data, day)
+        replies[dst] += n
+        counts[src, dst] += n
+    resolve = _mention_index(data)
+    for day, src, text, n in data.mentions:
+        for token in text.split("\n"):
+            dst = resolve.get(token.strip().lstrip("@"))
+            if dst is not None and dst != src:
+                edges[src, dst] += DIRECT_EDGE * n * _decay(data, day)
+                mentioned[dst] += n
+                counts[src, dst] += n
+    for a in data.activity:
+        if a.previous is not None:
+            edges[a.sender, a.previous] += ADJACENT_EDGE * a.messages * _decay(data, a.day)
+            counts[a.sender, a.previous] += a.messages
+    g = nx.DiGraph()
+    g.add_weighted_edges_from((s, d, w) for (s, d), w in edges.items())
+    influence = nx.pagerank(g, weight="weight") if g.number_of_edges() else {}
+    reach: dict[int, float] = defaultdict(float)
+    for (_s, d), w in edges.items():
+        reach[d] += w
+    total = sum(counts.values())
+    peer = sum(
+        n
+        for (s, d), n in counts.items()
+        if role(data, s) not in STAFF and role(data, d) not in STAFF
+    )
+    speakers = {a.sender for a in data.activity}
+    pairs = {frozenset(pair) for pair in counts if pair[0] != pair[1]}
+    possible = len(speakers) * (len(speakers) - 1) / 2
+    return Graph(
+        influence,
+        dict(reach),
+        dict(replies),
+        dict(mentioned),
+        peer / total if total else None,
+        len(pairs) / possible if possible else None,
+    )
+
+
+def _mention_index(data: GroupData) -> dict[str, int]:
+    """Mention tokens (platform ids, `user<id>` forms, display names) to member ids."""
+    index: dict[str, int] = {}
+    for mid, m in data.members.items():
+        if m.name:
+            index.setdefault(m.name, mid)
+    for mid, m in data.members.items():
+        index[m.external_id] = mid
+        if m.external_id.startswith("user"):
+            index.setdefault(m.external_id[4:], mid)
+    return index
+
+
+def slipping(data: GroupData) -> list[int]:
+    """Once fans or ultras, silent for the last RECENT_DAYS: the crowd.dev "slipping away"."""
+    cut = data.window.last_day - RECENT_DAYS
+    if cut <= data.window.first_day:
+        return []
+    before = scores(data, until_day=cut)
+    earlier = levels(before, set())
+    recent = {a.sender for a in data.activity if a.day > cut}
+    return sorted(
+        (mid for mid, level in earlier.items() if level in ("fan", "ultra") and mid not in recent),
+        key=lambda m: -before[m],
+    )
+
+
+def newcomers(data: GroupData) -> dict[str, int]:
+    """Joins in the window: who never spoke, who was not welcomed, who did not introduce
+    themselves (PLAYBOOK §2.2: welcome each newcomer by name, ask for an introduction)."""
+    joined = [
+        (member, at)
+        for member, action, at, method, _actor in data.events
+        if action == "join" and method not in NEWCOMER_METHODS_EXCLUDED
+    ]
+    index = _mention_index(data)
+    times = [sent for _sender, sent, _mentions, _greets in data.welcomes]  # in time order
+    never = unwelcomed = silent_intro = 0
+    for member, at in joined:
+        info = data.members.get(member)
+        last = info.last_message_at if info else None
+        first = info.first_message_at if info else None
+        if last is None or last < at:
+            never += 1
+        if first is None or not at <= first <= at + INTRODUCE_WITHIN_MS:
+            silent_intro += 1
+        if not _welcomed(data, member, at, index, times):
+            unwelcomed += 1
+    return {
+        "joined": len(joined),
+        "never_spoke": never,
+        "not_welcomed": unwelcomed,
+        "no_introduction": silent_intro,
+    }
+
+
+def _welcomed(
+    data: GroupData, member: int, at: int, index: dict[str, int], times: list[int]
+) -> bool:
+    first, last = bisect_left(times, at), bisect_right(times, at + WELCOME_WITHIN_MS)
+    for sender, sent, mentions, greets in data.welcomes[first:last]:
+        if sender == member:
+            continue
+        if greets and sent <= at + GREETING_WITHIN_MS:
+            return True
+        if mentions and any(
+            index.get(t.strip().lstrip("@")) == member for t in mentions.split("\n")
+        ):
+            return True
+    return False

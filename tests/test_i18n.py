@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ast
 import importlib
+import pkgutil
 from pathlib import Path
 
 import qunzhu
-from qunzhu import i18n, sources
+from qunzhu import i18n
 from qunzhu.i18n import tr
 
 SRC = Path(qunzhu.__file__).parent
@@ -29,13 +30,23 @@ def templates() -> list[tuple[str, str]]:
     return found
 
 
+def import_all() -> None:
+    """Modules register their own texts on import: load every one of them."""
+    for info in pkgutil.walk_packages(qunzhu.__path__, "qunzhu."):
+        importlib.import_module(info.name)
+
+
 def test_every_template_has_chinese() -> None:
-    for module in sources.FORMATS.values():  # readers register their own texts on import
-        importlib.import_module(module)
+    import_all()
     found = templates()
     assert len(found) > 30
     missing = [f"{where}: {text}" for where, text in found if text not in i18n.ZH]
     assert missing == []
+
+
+def test_no_two_modules_translate_one_text_differently() -> None:
+    import_all()
+    assert i18n.CONFLICTS == []
 
 
 def test_language_switch(monkeypatch) -> None:

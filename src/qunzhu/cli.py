@@ -6,9 +6,11 @@ stderr and exit code 1; only bugs produce tracebacks.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,9 +22,12 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from qunzhu import sources
+from qunzhu.analytics import ReportError, build_report
 from qunzhu.demo import DemoCommunity, write_export
 from qunzhu.i18n import tr
 from qunzhu.importing import FileResult, import_file
+from qunzhu.reports.html import render_html
+from qunzhu.reports.text import render_text
 from qunzhu.sources import SourceError
 from qunzhu.store import db
 from qunzhu.store.db import StoreError
@@ -252,6 +257,66 @@ def demo(
     out.print(tr("Demo community written to {path}", path=out_dir), highlight=False)
     import_(paths, community=tr("Demo community"), database=database)
     groups(database=database)
+
+
+class ReportFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    HTML = "html"
+
+
+def _date_option(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(
+            tr("{flag}: not a date (YYYY-MM-DD): {value!r}", flag=flag, value=value)
+        ) from None
+
+
+@app.command()
+def report(
+    group: Annotated[str | None, typer.Option(help="A group's name, id or platform id.")] = None,
+    community: Annotated[str | None, typer.Option(help="Only this community's groups.")] = None,
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (local).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (local).")] = None,
+    tz: Annotated[str | None, typer.Option(help="Time zone (default: each group's).")] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="text, json or html.")] = (
+        ReportFormat.TEXT
+    ),
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+    database: DbOption = None,
+) -> None:
+    """How every group is doing and what to do next, with the numbers and the playbook rule."""
+    first, last = _date_option(since, "--since"), _date_option(until, "--until")
+    try:
+        if tz:
+            sources.zone(tz)
+        engine = db.open_store(database)
+        data = build_report(engine, group, community, first, last, tz).as_dict()
+    except (StoreError, ReportError, SourceError) as exc:
+        raise fail(str(exc)) from None
+    if fmt is ReportFormat.JSON:
+        body = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n"
+    elif fmt is ReportFormat.HTML:
+        body = render_html(data)
+    else:
+        if output is None:
+            render_text(data, out)
+            return
+        recorder = Console(record=True, width=120, file=io.StringIO())
+        render_text(data, recorder)
+        body = recorder.export_text()
+    if output is None:
+        sys.stdout.write(body)
+        return
+    try:
+        output.write_text(body, encoding="utf-8")
+    except OSError as exc:
+        raise fail(tr("cannot write {path}: {why}", path=output, why=exc.strerror)) from None
+    err.print(tr("Report written to {path}", path=output), highlight=False)
 
 
 @db_app.command("upgrade")

@@ -93,11 +93,21 @@ ZH: dict[str, str] = {
     "Database is up to date: {url}": "数据库已是最新：{url}",
     "Demo community written to {path}": "演示社群已生成：{path}",
     "Demo community": "演示社群",
+    # report
+    "{flag}: not a date (YYYY-MM-DD): {value!r}": "{flag}：不是日期（YYYY-MM-DD）：{value!r}",
+    "cannot write {path}: {why}": "无法写入 {path}：{why}",
+    "Report written to {path}": "报告已写入 {path}",
 }
+
+
+CONFLICTS: list[str] = []  # texts two modules translate differently (a test keeps it empty)
 
 
 def register(catalog: dict[str, str]) -> None:
     """Add a module's own Chinese texts (readers keep theirs beside their code)."""
+    for text, chinese in catalog.items():
+        if ZH.get(text, chinese) != chinese:
+            CONFLICTS.append(f"{text!r}: {ZH[text]!r} / {chinese!r}")
     ZH.update(catalog)
 
 

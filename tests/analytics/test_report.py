@@ -222,6 +222,11 @@ def test_cli_json_and_errors(sqlite_engine: Engine, tmp_path: Path) -> None:
     done = runner.invoke(app, [*args, "--format", "text", "-o", str(text_out)])
     assert done.exit_code == 0 and "SEED_FIRST" in text_out.read_text(encoding="utf-8")
 
+    html_out = tmp_path / "report.html"
+    done = runner.invoke(app, [*args, "--format", "html", "-o", str(html_out)])
+    page = html_out.read_text(encoding="utf-8")
+    assert done.exit_code == 0 and "Runners" in page and "ASK_INTRODUCTIONS" in page
+
     bad = runner.invoke(app, ["report", "--db", url, "--since", "2026-13-01"])
     assert bad.exit_code == 1 and "--since" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["report", "--db", url, "--group", "nope"])

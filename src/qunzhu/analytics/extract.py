@@ -1,9 +1,9 @@
 """What a group report needs from the store, aggregated by the database.
 
 Every query here returns rows per (member, day) or per (member pair, day), never per message, so
-the Python that follows works on thousands of rows whatever the number of messages. The one pass
-in message order (a window function sorted by time) yields conversations, time adjacency and
-the per-member-day counts together; question response times take a second ordered pass.
+the Python that follows works on thousands of rows whatever the number of messages. One pass in
+message order (window functions over the (group_id, sent_at) index, so nothing is sorted) yields
+the per-member-day counts, conversations, time adjacency, ads and question response times.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from qunzhu.analytics.window import Window
 
 CONVERSATION_GAP_MS = 30 * 60_000  # a silence this long starts a new conversation
 ADJACENT_MS = 5 * 60_000  # answering the previous speaker, where a platform has no replies
+ANSWER_LOOKAHEAD = 3  # a question's answer is sought among the next three messages
 # Words that mark an ad in a Chinese group (PLAYBOOK §3: 代购, 微商); a first signal until the
 # moderation engine judges messages one by one.
 AD_WORDS = ("代购", "微商", "加微信", "加V", "加v", "兼职", "刷单", "日赚", "招代理", "私信领取")
@@ -98,9 +99,7 @@ def load(conn: Connection, group_id: int, window: Window) -> GroupData:
     _hours(conn, data, bounds)
     _events(conn, data, bounds)
     _edges(conn, data, bounds)
-    _responses(conn, data, bounds)
     _welcomes(conn, data, bounds)
-    _ads(conn, data, bounds)
     return data
 
 
@@ -119,29 +118,63 @@ def _members(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
 
 
 def _activity(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
+    """The one ordered pass (the (group_id, sent_at) index gives the order, no sort): per
+    member-day counts, who spoke just before, conversation starts, ads, and for each question
+    the wait for the first message by someone else among the next ANSWER_LOOKAHEAD."""
     day = data.window.day("sent_at")
-    question, params = _any_like("text", QUESTION_LIKE, "q")
+    question, q_params = _any_like("text", QUESTION_LIKE, "q")
+    ad, ad_params = _any_like("text", AD_WORDS, "a")
+    answers = ", ".join(
+        f"CASE WHEN LEAD(sender_id, {k}) OVER w <> sender_id THEN LEAD(sent_at, {k}) OVER w END"
+        for k in range(1, ANSWER_LOOKAHEAD + 1)
+    )
     sql = f"""
-        SELECT day, sender_id,
-               CASE WHEN prev_sender <> sender_id AND sent_at - prev_at <= {ADJACENT_MS}
-                    THEN prev_sender END AS adjacent,
-               COUNT(*),
-               SUM(CASE WHEN prev_at IS NULL OR sent_at - prev_at > {CONVERSATION_GAP_MS}
-                        THEN 1 ELSE 0 END),
-               SUM(replied), SUM(linked), SUM(asked)
+        SELECT day, sender_id, adjacent, waited, COUNT(*), SUM(new_talk), SUM(replied),
+               SUM(linked), SUM(asked), SUM(ad)
         FROM (
-            SELECT {day} AS day, sender_id, sent_at,
-                   LAG(sender_id) OVER w AS prev_sender, LAG(sent_at) OVER w AS prev_at,
-                   CASE WHEN reply_to IS NULL THEN 0 ELSE 1 END AS replied,
-                   CASE WHEN kind IN ('link', 'file') THEN 1 ELSE 0 END AS linked,
-                   CASE WHEN {question} THEN 1 ELSE 0 END AS asked
-            FROM messages WHERE {_talk()}
+            SELECT {day} AS day, sender_id, asked, ad, replied, linked,
+                   CASE WHEN LAG(sender_id) OVER w <> sender_id
+                             AND sent_at - LAG(sent_at) OVER w <= {ADJACENT_MS}
+                        THEN LAG(sender_id) OVER w END AS adjacent,
+                   CASE WHEN sent_at - LAG(sent_at) OVER w <= {CONVERSATION_GAP_MS}
+                        THEN 0 ELSE 1 END AS new_talk,
+                   CASE WHEN asked = 1
+                        THEN COALESCE((COALESCE({answers}) - sent_at) / 1000, -1) END AS waited
+            FROM (
+                SELECT id, sent_at, sender_id,
+                       CASE WHEN {question} THEN 1 ELSE 0 END AS asked,
+                       CASE WHEN {ad} THEN 1 ELSE 0 END AS ad,
+                       CASE WHEN reply_to IS NULL THEN 0 ELSE 1 END AS replied,
+                       CASE WHEN kind IN ('link', 'file') THEN 1 ELSE 0 END AS linked
+                FROM messages WHERE {_talk()}
+            ) flagged
             WINDOW w AS (ORDER BY sent_at, id)
         ) ordered
-        GROUP BY day, sender_id, adjacent
+        GROUP BY day, sender_id, adjacent, waited
     """
-    for row in conn.execute(text(sql), {**bounds, **params}):
-        data.activity.append(Activity(*(int(v) if v is not None else None for v in row)))  # type: ignore[arg-type]
+    rows = conn.execute(text(sql), {**bounds, **q_params, **ad_params})
+    merged: dict[tuple[int, int, int | None], Activity] = {}
+    ad_senders: set[int] = set()
+    for day_, sender, adjacent, waited, n, new_talk, replied, linked, asked, ads in rows:
+        if waited is not None:
+            data.responses.append((None if waited < 0 else int(waited), int(asked)))
+        if ads:
+            data.ads += int(ads)
+            ad_senders.add(sender)
+        key = (int(day_), int(sender), adjacent)
+        found = merged.get(key)
+        if found is None:
+            merged[key] = Activity(
+                *key, int(n), int(new_talk), int(replied), int(linked), int(asked)
+            )
+        else:
+            found.messages += int(n)
+            found.conversations_started += int(new_talk)
+            found.replies += int(replied)
+            found.links += int(linked)
+            found.questions += int(asked)
+    data.activity = list(merged.values())
+    data.ad_senders = len(ad_senders)
 
 
 def _hours(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
@@ -180,35 +213,6 @@ def _edges(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
     ]
 
 
-def _responses(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
-    """Time from a question to the first message by someone else, which is where the next run
-    of messages by one sender starts: the running minimum of run starts, read backwards in
-    time. Returned as a histogram in seconds (None: never answered)."""
-    question, params = _any_like("text", QUESTION_LIKE, "q")
-    sql = f"""
-        SELECT (next_start - sent_at) / 1000 AS seconds, COUNT(*) FROM (
-            SELECT sent_at, asked,
-                   MIN(CASE WHEN change = 1 THEN sent_at END) OVER (
-                       ORDER BY sent_at DESC, id DESC
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                   ) AS next_start
-            FROM (
-                SELECT id, sent_at,
-                       CASE WHEN {question} THEN 1 ELSE 0 END AS asked,
-                       CASE WHEN sender_id = LAG(sender_id) OVER (ORDER BY sent_at, id)
-                            THEN 0 ELSE 1 END AS change
-                FROM messages WHERE {_talk()}
-            ) marked
-        ) timed
-        WHERE asked = 1
-        GROUP BY seconds
-    """
-    data.responses = [
-        (int(v) if v is not None else None, int(n))
-        for v, n in conn.execute(text(sql), {**bounds, **params})
-    ]
-
-
 def _welcomes(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
     """Messages that can welcome a newcomer: they greet, or they @mention someone."""
     if not any(e[1] == "join" for e in data.events):
@@ -223,9 +227,3 @@ def _welcomes(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None
         (int(s), int(at), m, bool(w))
         for s, at, m, w in conn.execute(text(sql), {**bounds, **params})
     ]
-
-
-def _ads(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
-    ad, params = _any_like("text", AD_WORDS, "a")
-    sql = f"SELECT COUNT(*), COUNT(DISTINCT sender_id) FROM messages WHERE {_talk()} AND ({ad})"
-    data.ads, data.ad_senders = conn.execute(text(sql), {**bounds, **params}).one()

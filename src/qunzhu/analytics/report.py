@@ -155,7 +155,11 @@ def group_report(data: extract.GroupData) -> dict[str, Any]:
     top = sorted(counts, key=lambda m: (-counts[m], m))[:TOP]
     kols = [
         m
-        for m in sorted(graph.influence, key=lambda m: (-graph.influence[m], m))
+        # PageRank ties on small graphs (two members answering each other): reach decides
+        for m in sorted(
+            graph.influence,
+            key=lambda m: (-round(graph.influence[m], 6), -graph.reach.get(m, 0.0), m),
+        )
         if metrics.role(data, m) != "owner"
     ][:TOP]
     recent_cut = w.last_day - people.RECENT_DAYS

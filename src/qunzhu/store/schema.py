@@ -142,5 +142,8 @@ membership_events = Table(
 )
 
 Index("ix_membership_events_member", membership_events.c.member_id)
+# Reports walk a group's messages in time order; imports append in about that order, so this
+# index is cheap to keep (unlike one on sender_id, below).
+Index("ix_messages_group_time", messages.c.group_id, messages.c.sent_at)
 # No index on messages.sender_id: it costs a third of every bulk insert (measured), and the
 # queries that need it (merging a name-only member, deleting a member) are rare and batch-sized.

@@ -122,7 +122,7 @@ def graph(data: GroupData) -> Graph:
 
 
 def pagerank(
-    edges: dict[tuple[int, int], float], damping: float = 0.85, tol: float = 1e-9
+    edges: dict[tuple[int, int], float], damping: float = 0.85, tol: float = 1e-6
 ) -> dict[int, float]:
     """Weighted PageRank by power iteration; members who link to nobody spread their rank
     evenly (as networkx does). Written here rather than taken from networkx, whose pagerank

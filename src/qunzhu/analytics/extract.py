@@ -8,9 +8,11 @@ conversations, time adjacency, ads, hours and question response times together.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -24,6 +26,7 @@ AD_WORDS = ("代购", "微商", "加微信", "加V", "加v", "兼职", "刷单",
 WELCOME_WORDS = ("欢迎", "welcome", "Welcome")
 QUESTION_LIKE = ("?", "？", "请问", "求助", "有没有人", "怎么")
 NOT_TALK = ("system", "recall")  # kinds that are not a member speaking
+ASKED, AD, REPLIED, LINKED = 1, 2, 4, 8  # a message's flags, packed below its local hour
 
 
 @dataclass
@@ -113,7 +116,7 @@ def load(conn: Connection, group_id: int, window: Window) -> GroupData:
     _members(conn, data, bounds)
     _activity(conn, data, bounds)
     _events(conn, data, bounds)
-    _edges(conn, data, bounds)
+    _replies(conn, data, bounds)
     _welcomes(conn, data, bounds)
     return data
 
@@ -128,7 +131,7 @@ def _members(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
         ),
         {"g": bounds["g"]},
     )
-    for mid, *info in rows:
+    for mid, *info in rows.all():
         data.members[mid] = MemberInfo(*info)
 
 
@@ -146,52 +149,73 @@ def _activity(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None
     question, q_params = _contains_any(conn, "text", QUESTION_LIKE, "q")
     ad, ad_params = _contains_any(conn, "text", AD_WORDS, "a")
     sql = f"""
-        SELECT sent_at, sender_id, {hour},
-               CASE WHEN {question} THEN 1 ELSE 0 END,
-               CASE WHEN {ad} THEN 1 ELSE 0 END,
-               CASE WHEN reply_to IS NULL THEN 0 ELSE 1 END,
-               CASE WHEN kind IN ('link', 'file') THEN 1 ELSE 0 END
+        SELECT sent_at, sender_id,
+               {hour} * 16
+               + CASE WHEN {question} THEN {ASKED} ELSE 0 END
+               + CASE WHEN {ad} THEN {AD} ELSE 0 END
+               + CASE WHEN reply_to IS NULL THEN 0 ELSE {REPLIED} END
+               + CASE WHEN kind IN ('link', 'file') THEN {LINKED} ELSE 0 END
         FROM messages WHERE {_talk()} ORDER BY sent_at, id
     """
-    streamed = conn.execution_options(stream_results=True)
-    rows = streamed.execute(text(sql), {**bounds, **q_params, **ad_params})
-    merged: dict[tuple[int, int, int | None], list[int]] = {}
-    hours: dict[int, int] = defaultdict(int)
-    waits: dict[int | None, int] = defaultdict(int)
-    ad_senders: set[int] = set()
+    rows = _stream(conn, sql, {**bounds, **q_params, **ad_params})
+    # One counter update a message; everything else is read off the (far fewer) keys after.
+    seen: Counter[tuple[int, int, int | None, bool]] = Counter()
+    waits: Counter[int | None] = Counter()
     pending: list[int] = []  # times of the current speaker's unanswered questions
     prev_sender: int | None = None
     prev_at = -CONVERSATION_GAP_MS - 1
-    for sent_at, sender, local_hour, asked, is_ad, replied, linked in chain.from_iterable(
-        rows.partitions(20_000)  # fetchmany in blocks: far fewer calls than row by row
-    ):
+    for sent_at, sender, packed in rows:
         if sender != prev_sender:
             for asked_at in pending:
                 waits[(sent_at - asked_at) // 1000] += 1
             pending.clear()
-        gap = sent_at - prev_at
-        adjacent = prev_sender if sender != prev_sender and gap <= ADJACENT_MS else None
-        key = (local_hour // 24, sender, adjacent)
-        counts = merged.get(key)
-        if counts is None:
-            counts = merged[key] = [0, 0, 0, 0, 0]
-        counts[0] += 1
-        counts[1] += gap > CONVERSATION_GAP_MS
-        counts[2] += replied
-        counts[3] += linked
-        counts[4] += asked
-        hours[local_hour] += 1
-        if asked:
+            adjacent = prev_sender if sent_at - prev_at <= ADJACENT_MS else None
+        else:
+            adjacent = None
+        seen[packed, sender, adjacent, sent_at - prev_at > CONVERSATION_GAP_MS] += 1
+        if packed & ASKED:
             pending.append(sent_at)
-        if is_ad:
-            data.ads += 1
-            ad_senders.add(sender)
         prev_sender, prev_at = sender, sent_at
     waits[None] += len(pending)  # never answered
-    data.activity = [Activity(*key, *counts) for key, counts in merged.items()]
+    merged: dict[tuple[int, int, int | None], Activity] = {}
+    hours: Counter[int] = Counter()
+    ad_senders: set[int] = set()
+    for (packed, sender, adjacent, starts), n in seen.items():
+        local_hour, flags = divmod(packed, 16)
+        hours[local_hour] += n
+        key = (local_hour // 24, sender, adjacent)
+        row = merged.get(key)
+        if row is None:
+            row = merged[key] = Activity(*key, 0, 0, 0, 0, 0)
+        row.messages += n
+        row.conversations_started += n if starts else 0
+        row.replies += n if flags & REPLIED else 0
+        row.links += n if flags & LINKED else 0
+        row.questions += n if flags & ASKED else 0
+        if flags & AD:
+            data.ads += n
+            ad_senders.add(sender)
+    data.activity = list(merged.values())
     data.hours = sorted(hours.items())
     data.responses = [(wait, n) for wait, n in waits.items() if n]
     data.ad_senders = len(ad_senders)
+
+
+def _stream(conn: Connection, sql: str, params: dict[str, Any]) -> Iterator[Any]:
+    """Rows in blocks, without holding them all. On SQLite the driver's own cursor: its rows
+    are plain tuples, a sixth of the walk's time cheaper than result rows (0.43 s / 0.58 s for
+    200,000); elsewhere a server-side cursor through SQLAlchemy."""
+    if conn.dialect.name == "sqlite":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)  # sqlite3 takes :name parameters as they are
+            while block := cursor.fetchmany(20_000):
+                yield from block
+        finally:
+            cursor.close()
+        return
+    result = conn.execution_options(stream_results=True).execute(text(sql), params)
+    yield from chain.from_iterable(result.partitions(20_000))
 
 
 def _events(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
@@ -202,10 +226,10 @@ def _events(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
         ),
         bounds,
     )
-    data.events = [tuple(r) for r in rows]  # type: ignore[misc]
+    data.events = [tuple(r) for r in rows.all()]  # type: ignore[misc]
 
 
-def _edges(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
+def _replies(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
     day = data.window.day("m.sent_at")
     replies = f"""
         SELECT {day} AS day, m.sender_id, r.sender_id, COUNT(*)
@@ -213,28 +237,24 @@ def _edges(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
         WHERE {_talk("m")} AND m.reply_to IS NOT NULL AND r.sender_id <> m.sender_id
         GROUP BY day, m.sender_id, r.sender_id
     """
-    data.replies = [tuple(map(int, r)) for r in conn.execute(text(replies), bounds)]  # type: ignore[misc]
-    mentions = f"""
-        SELECT {day} AS day, m.sender_id, m.mentions, COUNT(*) FROM messages m
-        WHERE {_talk("m")} AND m.mentions IS NOT NULL AND m.mentions <> ''
-        GROUP BY day, m.sender_id, m.mentions
-    """
-    data.mentions = [
-        (int(d), int(s), str(t), int(n)) for d, s, t, n in conn.execute(text(mentions), bounds)
-    ]
+    data.replies = [tuple(map(int, r)) for r in conn.execute(text(replies), bounds).all()]  # type: ignore[misc]
 
 
 def _welcomes(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
-    """Messages that can welcome a newcomer: they greet, or they @mention someone."""
-    if not any(e[1] == "join" for e in data.events):
-        return
+    """Messages that greet or @mention someone: the mention edges of the graph, and what can
+    welcome a newcomer, from one pass."""
     welcome, params = _contains_any(conn, "text", WELCOME_WORDS, "w")
     sql = f"""
-        SELECT sender_id, sent_at, mentions, CASE WHEN {welcome} THEN 1 ELSE 0 END
+        SELECT {data.window.day("sent_at")}, sender_id, sent_at, mentions,
+               CASE WHEN {welcome} THEN 1 ELSE 0 END
         FROM messages WHERE {_talk()} AND ({welcome} OR (mentions IS NOT NULL AND mentions <> ''))
         ORDER BY sent_at
     """
-    data.welcomes = [
-        (int(s), int(at), m, bool(w))
-        for s, at, m, w in conn.execute(text(sql), {**bounds, **params})
-    ]
+    mentions: Counter[tuple[int, int, str]] = Counter()
+    for day, sender, sent_at, mentioned, greets in conn.execute(
+        text(sql), {**bounds, **params}
+    ).all():
+        data.welcomes.append((int(sender), int(sent_at), mentioned, bool(greets)))
+        if mentioned:
+            mentions[int(day), int(sender), str(mentioned)] += 1
+    data.mentions = [(day, sender, text_, n) for (day, sender, text_), n in mentions.items()]

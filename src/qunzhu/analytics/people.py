@@ -8,7 +8,7 @@ signal on platforms without replies) weighs 1.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -187,8 +187,7 @@ def newcomers(data: GroupData) -> dict[str, int]:
         for member, action, at, method, _actor in data.events
         if action == "join" and method not in NEWCOMER_METHODS_EXCLUDED
     ]
-    index = _mention_index(data)
-    times = [sent for _sender, sent, _mentions, _greets in data.welcomes]  # in time order
+    mentioned, greetings = _welcome_signals(data)
     never = unwelcomed = silent_intro = 0
     for member, at in joined:
         info = data.members.get(member)
@@ -198,7 +197,7 @@ def newcomers(data: GroupData) -> dict[str, int]:
             never += 1
         if first is None or not at <= first <= at + INTRODUCE_WITHIN_MS:
             silent_intro += 1
-        if not _welcomed(data, member, at, index, times):
+        if not _welcomed(member, at, mentioned.get(member, []), greetings):
             unwelcomed += 1
     return {
         "joined": len(joined),
@@ -208,17 +207,35 @@ def newcomers(data: GroupData) -> dict[str, int]:
     }
 
 
+def _welcome_signals(
+    data: GroupData,
+) -> tuple[dict[int, list[int]], list[tuple[int, int]]]:
+    """When each member was @mentioned by someone else, and every greeting (time, sender),
+    both in time order, so each newcomer is checked with two binary searches."""
+    index = _mention_index(data)
+    mentioned: dict[int, list[int]] = defaultdict(list)
+    greetings: list[tuple[int, int]] = []
+    for sender, sent, mentions, greets in data.welcomes:
+        if greets:
+            greetings.append((sent, sender))
+        for token in (mentions or "").split("\n"):
+            target = index.get(token.strip().lstrip("@"))
+            if target is not None and target != sender:
+                mentioned[target].append(sent)
+    greetings.sort()
+    return mentioned, greetings
+
+
 def _welcomed(
-    data: GroupData, member: int, at: int, index: dict[str, int], times: list[int]
+    member: int, at: int, mentioned_at: list[int], greetings: list[tuple[int, int]]
 ) -> bool:
-    first, last = bisect_left(times, at), bisect_right(times, at + WELCOME_WITHIN_MS)
-    for sender, sent, mentions, greets in data.welcomes[first:last]:
-        if sender == member:
-            continue
-        if greets and sent <= at + GREETING_WITHIN_MS:
+    """Greeted by someone else within the hour after joining, or @mentioned within a day."""
+    i = bisect_left(mentioned_at, at)
+    if i < len(mentioned_at) and mentioned_at[i] <= at + WELCOME_WITHIN_MS:
+        return True
+    j = bisect_left(greetings, (at, -1))
+    while j < len(greetings) and greetings[j][0] <= at + GREETING_WITHIN_MS:
+        if greetings[j][1] != member:
             return True
-        if mentions and any(
-            index.get(t.strip().lstrip("@")) == member for t in mentions.split("\n")
-        ):
-            return True
+        j += 1
     return False

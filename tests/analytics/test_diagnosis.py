@@ -174,3 +174,12 @@ def test_health_scales_activity_for_large_groups() -> None:
     large = diagnosis.health(calm(members=400, health_inputs=inputs))[0]
     # cut-points x0.5 above 300 members: .16 reaches .025 .05 .10 .15 (4 of 5), not 2 of 5
     assert (small, large) == (40, 80)
+
+
+def test_temporary_groups_are_not_scored_on_retention() -> None:
+    f = calm(health_inputs={"weekly_retention": 0.05, "stickiness": 0.4})
+    assert diagnosis.health(f, "long_term")[0] == 50  # 0 of 5 and 5 of 5
+    assert diagnosis.health(f, "temporary") == (
+        100,
+        [{"metric": "stickiness", "value": 0.4, "score": 5}],
+    )

@@ -45,6 +45,8 @@ HEALTH_CUTS: dict[str, dict[str, Any]] = {
     "monthly_growth": {"cuts": (-0.05, 0.0, 0.02, 0.05, 0.10)},
     "member_to_member_share": {"cuts": (0.10, 0.20, 0.35, 0.50, 0.65)},
 }
+# An event group is meant to end: its members leaving is not ill health.
+TEMPORARY_UNSCORED = frozenset({"weekly_retention"})
 # Large groups are never as active per head as small ones: scale the activity cut-points.
 SIZE_FACTOR = ((100, 1.0), (300, 0.7), (None, 0.5))
 
@@ -193,12 +195,12 @@ def stage(f: Figures) -> tuple[str, str]:
     return "mid_late", tr("{members} members", members=f.members)
 
 
-def health(f: Figures) -> tuple[int, list[dict[str, object]]]:
+def health(f: Figures, group_kind: str = "long_term") -> tuple[int, list[dict[str, object]]]:
     factor = next(k for limit, k in SIZE_FACTOR if limit is None or f.members < limit)
     detail: list[dict[str, object]] = []
     for metric, spec in HEALTH_CUTS.items():
         value = f.health_inputs.get(metric)
-        if value is None:
+        if value is None or (metric in TEMPORARY_UNSCORED and group_kind == "temporary"):
             continue
         cuts = spec["cuts"]
         if metric in ("monthly_active_share", "stickiness"):

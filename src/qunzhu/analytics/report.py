@@ -203,12 +203,7 @@ def group_report(data: extract.GroupData) -> dict[str, Any]:
     )
     kind, kind_reason = diagnosis.kind(figures)
     stage, stage_reason = diagnosis.stage(figures)
-    score, detail = diagnosis.health(figures)
-    if kind == "temporary":  # an event group is meant to end: do not mark it down for churn
-        detail = [d for d in detail if d["metric"] != "weekly_retention"]
-        score = (
-            round(100 * sum(int(d["score"]) for d in detail) / (5 * len(detail))) if detail else 0
-        )
+    score, detail = diagnosis.health(figures, kind)
     return {
         "id": data.id,
         "name": data.name,

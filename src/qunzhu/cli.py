@@ -257,6 +257,7 @@ def demo(
     out.print(tr("Demo community written to {path}", path=out_dir), highlight=False)
     import_(paths, community=tr("Demo community"), database=database)
     groups(database=database)
+    out.print(tr("Next: `qunzhu report` shows each group's stage, health and what to do next."))
 
 
 class ReportFormat(StrEnum):

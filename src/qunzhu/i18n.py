@@ -97,6 +97,9 @@ ZH: dict[str, str] = {
     "{flag}: not a date (YYYY-MM-DD): {value!r}": "{flag}：不是日期（YYYY-MM-DD）：{value!r}",
     "cannot write {path}: {why}": "无法写入 {path}：{why}",
     "Report written to {path}": "报告已写入 {path}",
+    "Next: `qunzhu report` shows each group's stage, health and what to do next.": (
+        "下一步：`qunzhu report` 显示每个群的阶段、健康度和下一步建议。"
+    ),
 }
 
 

@@ -152,29 +152,6 @@ def _streamed(path: Path) -> Iterator[Chat]:
                 yield _checked(path, where(i), chat)
 
 
-def _checked(path: Path, where: str, chat: Any) -> Chat:
-    if not isinstance(chat, dict) or not isinstance(chat.get("messages"), list):
-        raise SourceError(path, tr("a chat must be an object with a 'messages' list"), where)
-    return where, chat, chat["messages"]
-
-
-def _streamed(path: Path) -> Iterator[Chat]:
-    """One message at a time for a chat's own `result.json`; one chat at a time for a
-    whole-account export (`chats.list[]`, then `left_chats.list[]`)."""
-    with path.open("rb") as fh:
-        header = _header(path, fh)
-    if header is not None:
-        yield "chat", header, _stream_messages(path)
-        return
-    for section in ("chats", "left_chats"):
-        if not _mentions(path, f'"{section}"'.encode()):  # each section costs a whole parse
-            continue
-        with path.open("rb") as fh:
-            chats = ijson.items(fh, f"{section}.list.item", use_float=True)
-            for i, chat in enumerate(_json(path, chats, lambda n: f"{section}.list[{n}]")):  # noqa: B023 (used at once)
-                yield _checked(path, f"{section}.list[{i}]", chat)
-
-
 def _mentions(path: Path, needle: bytes) -> bool:
     """Whether the file holds `needle` anywhere: a byte search, far cheaper than a parse."""
     with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:

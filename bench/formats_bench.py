@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import resource
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import orjson
+
+from isolated import emit
+from isolated import measure as isolated
 
 OUT = Path(__file__).with_name("out")
 
@@ -107,19 +106,11 @@ def one(kind: str, fmt: str, size: int) -> None:
     for f in work.iterdir():
         f.unlink()
     work.rmdir()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "summary": summary}))
+    emit(seconds, summary=summary)
 
 
 def measure(kind: str, fmt: str, size: int) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, "--one", kind, "--format", fmt, "--size", str(size)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{kind} {fmt} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return isolated(__file__, "--one", kind, "--format", fmt, "--size", str(size))
 
 
 def main() -> None:

@@ -12,15 +12,14 @@ process so that its peak memory (ru_maxrss) is its own.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import orjson
+
+from isolated import emit
+from isolated import measure as isolated
 
 OUT = Path(__file__).with_name("out")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -141,19 +140,12 @@ def one(kind: str, size: int, groups: int, backend: str) -> None:
     for f in work.iterdir():
         f.unlink()
     work.rmdir()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "summary": summary}))
+    emit(seconds, summary=summary)
 
 
 def measure(kind: str, size: int, groups: int, backend: str) -> dict:
     one = ["--one", kind, "--sizes", str(size), "--groups", str(groups), "--backend", backend]
-    done = subprocess.run(
-        [sys.executable, __file__, *one],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return isolated(__file__, *one)
 
 
 def main() -> None:

@@ -12,13 +12,12 @@ Each measurement runs in its own process so that its peak memory (ru_maxrss) is 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from isolated import emit
+from isolated import measure as isolated
 
 OUT = Path(__file__).with_name("out")
 DAY_MS = 86_400_000
@@ -80,18 +79,11 @@ def one(kind: str, size: int) -> None:
         seconds = floor(path)
     else:
         seconds, messages = ours(path)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "messages": messages}))
+    emit(seconds, messages=messages)
 
 
 def measure(kind: str, size: int) -> dict:
-    done = subprocess.run(
-        [sys.executable, __file__, "--one", kind, "--sizes", str(size)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return isolated(__file__, "--one", kind, "--sizes", str(size))
 
 
 def main() -> None:

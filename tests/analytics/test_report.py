@@ -176,6 +176,26 @@ def test_stage_kind_and_advice(g: dict[str, Any]) -> None:
     assert 0 <= g["health"] <= 100 and g["health_detail"]
 
 
+def test_community_counts_each_person_once(store: Engine) -> None:
+    z = Person("u9", "Z")
+    second = [
+        Group(Platform.TELEGRAM, "g2", "Walkers", kind=GroupKind.LONG_TERM),
+        say("n1", A, at(3, 8), "早"),
+        say("n2", C, at(3, 9), "早上好"),
+        say("n3", z, at(3, 10), "大家好"),
+    ]
+    with store.begin() as conn:
+        Ingest(conn, "test", "second").run(iter(second))
+    report = build_report(store, since=date(2026, 9, 1), until=date(2026, 9, 9), tz="UTC")
+    summary = report.as_dict()["community"]
+    assert (summary["groups"], summary["messages"]) == (2, 11)
+    assert summary["active_members"] == 5  # O, A, C, E and Z: A and C are in both groups
+    assert summary["members"] == 4 + 3  # members now of each group, summed
+    assert summary["stages"] == {"founding": 2}
+    assert summary["advice"]["SEED_FIRST"] == 2
+    assert report.generated_at.utcoffset() is not None and report.generated_at.tzname() == "UTC"
+
+
 def test_window_limits_what_counts(store: Engine) -> None:
     report = build_report(store, since=date(2026, 9, 2), until=date(2026, 9, 2), tz="UTC")
     (group,) = report.as_dict()["groups"]

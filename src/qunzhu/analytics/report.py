@@ -36,6 +36,7 @@ class Report:
     until: date | None
     groups: list[dict[str, Any]] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    speakers: set[int] = field(default_factory=set)  # distinct members who spoke, all groups
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,8 +44,39 @@ class Report:
             "tz": self.tz,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
+            "community": community_summary(self.groups, len(self.speakers)),
             "groups": self.groups,
         }
+
+
+def community_summary(groups: list[dict[str, Any]], speakers: int) -> dict[str, Any] | None:
+    """The groups of the report taken together: sums, distinct speakers (one person in three
+    groups counts once), health weighted by members, and how many groups each stage and each
+    piece of advice concerns."""
+    if not groups:
+        return None
+    members = sum(g["members"] for g in groups)
+    stages: dict[str, int] = {}
+    advice: dict[str, int] = {}
+    for g in groups:
+        stages[g["stage"]] = stages.get(g["stage"], 0) + 1
+        for item in g["advice"]:
+            advice[item["code"]] = advice.get(item["code"], 0) + 1
+    weights = [(g["health"], max(g["members"], 1)) for g in groups]
+    return {
+        "groups": len(groups),
+        "members": members,
+        "messages": sum(g["messages"] for g in groups),
+        "active_members": speakers,
+        "joins": sum(g["joins"] for g in groups),
+        "leaves": sum(g["leaves"] for g in groups),
+        "kicks": sum(g["kicks"] for g in groups),
+        "net_growth": sum(g["net_growth"] for g in groups),
+        "messages_per_day": sum(g["messages_per_day"] for g in groups),
+        "health": round(sum(h * w for h, w in weights) / sum(w for _h, w in weights)),
+        "stages": stages,
+        "advice": advice,
+    }
 
 
 def build_report(
@@ -65,8 +97,11 @@ def build_report(
             window = _window(conn, gid, zone, since, until)
             if window is None:
                 continue
-            report.groups.append(group_report(extract.load(conn, gid, window)))
+            data = extract.load(conn, gid, window)
+            report.speakers.update(a.sender for a in data.activity)
+            report.groups.append(group_report(data))
     report.tz = tz or (chosen[0][1] if chosen else "Asia/Shanghai")
+    report.generated_at = datetime.now(ZoneInfo(report.tz)).replace(microsecond=0)
     return report
 
 

@@ -34,6 +34,10 @@ _ZH = {
     "start": "开始",
     "now": "至今",
     "Contents": "目录",
+    "Number of groups": "群数",
+    "each person once": "每人只计一次",
+    "weighted by members": "按成员数加权",
+    "groups at this stage": "处于此阶段的群",
     "No groups in this report.": "本报告中没有群。",
     # group header
     "Kind": "类型",
@@ -179,6 +183,7 @@ def render_html(report: dict[str, Any]) -> str:
             ),
             window=_window(report.get("since"), report.get("until")),
             groups=groups,
+            community=_community_figures(report.get("community"), len(groups)),
             plotly_js=Markup(_plotly_js()),
             charts_json=Markup(script_json(charts)),
         )
@@ -362,6 +367,7 @@ def _weekday_names() -> list[str]:
 def _page_labels() -> dict[str, str]:
     return {
         "contents": tr("Contents"),
+        "community": tr("All groups in this report"),
         "no_groups": tr("No groups in this report."),
         "kind": tr("Kind"),
         "stage": tr("Stage"),
@@ -483,6 +489,26 @@ def _key_figures(group: dict[str, Any]) -> list[dict[str, Any]]:
         (tr("Lurker ratio"), lurker_text, lurker_note),
     ]
     return _figures(*figures)
+
+
+def _community_figures(summary: dict[str, Any] | None, groups: int) -> list[dict[str, Any]]:
+    """All groups of the report at once; shown only when there is more than one."""
+    if not summary or groups < 2:
+        return []
+    stages = _stage_names()
+    return _figures(
+        (tr("Number of groups"), _int(summary.get("groups")), ""),
+        (tr("Members"), _int(summary.get("members")), ""),
+        (tr("Messages"), _int(summary.get("messages")), ""),
+        (tr("Active members"), _int(summary.get("active_members")), tr("each person once")),
+        (tr("Messages per day"), _num(summary.get("messages_per_day")), ""),
+        (tr("Net growth"), _signed(summary.get("net_growth")), ""),
+        (tr("Health score"), _int(summary.get("health")), tr("weighted by members")),
+        *(
+            (stages.get(stage, stage), _int(n), tr("groups at this stage"))
+            for stage, n in (summary.get("stages") or {}).items()
+        ),
+    )
 
 
 def _conversation_figures(group: dict[str, Any]) -> list[dict[str, Any]]:

@@ -45,6 +45,9 @@ i18n.register(
         "Top members": "最活跃成员",
         "KOL candidates": "KOL 候选人",
         "member": "成员",
+        "active members (distinct)": "活跃成员（去重）",
+        "advice (groups)": "建议（涉及群数）",
+        "All groups in this report": "本报告中的全部群",
         "level": "层级",
         "influence": "影响力",
         "replies received": "被回复",
@@ -65,8 +68,28 @@ def render_text(report: dict[str, Any], console: Console) -> None:
     if not groups:
         console.print(tr("No group has any messages in this range."))
         return
+    if len(groups) > 1 and report.get("community"):
+        console.print(_community(report["community"]))
     for group in groups:
         console.print(_group(group))
+
+
+def _community(c: dict[str, Any]) -> Panel:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="dim")
+    table.add_column(overflow="fold")
+    table.add_row(tr("groups"), str(c["groups"]))
+    table.add_row(tr("members now"), f"{c['members']:,}")
+    table.add_row(tr("messages"), f"{c['messages']:,}")
+    table.add_row(tr("active members (distinct)"), f"{c['active_members']:,}")
+    table.add_row(tr("joins / leaves / kicks"), f"{c['joins']} / {c['leaves']} / {c['kicks']}")
+    table.add_row(tr("messages per day"), f"{c['messages_per_day']:.1f}")
+    table.add_row(tr("health"), Text(str(c["health"]), _health_style(c["health"])))
+    table.add_row(tr("stage"), "  ".join(f"{tr(k)} {v}" for k, v in c["stages"].items()))
+    table.add_row(
+        tr("advice (groups)"), "  ".join(f"{k} {v}" for k, v in c["advice"].items()) or "-"
+    )
+    return Panel(table, title=tr("All groups in this report"), title_align="left")
 
 
 def _group(g: dict[str, Any]) -> Panel:

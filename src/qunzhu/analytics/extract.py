@@ -26,7 +26,8 @@ AD_WORDS = ("代购", "微商", "加微信", "加V", "加v", "兼职", "刷单",
 WELCOME_WORDS = ("欢迎", "welcome", "Welcome")
 QUESTION_LIKE = ("?", "？", "请问", "求助", "有没有人", "怎么")
 NOT_TALK = ("system", "recall")  # kinds that are not a member speaking
-ASKED, AD, REPLIED, LINKED = 1, 2, 4, 8  # a message's flags, packed below its local hour
+ASKED, AD, REPLIED, LINKED, GREETS = 1, 2, 4, 8, 16  # a message's flags ...
+FLAG_SPAN = 32  # ... packed below its local hour: hour * FLAG_SPAN + flags
 
 
 @dataclass
@@ -116,8 +117,6 @@ def load(conn: Connection, group_id: int, window: Window) -> GroupData:
     _members(conn, data, bounds)
     _activity(conn, data, bounds)
     _events(conn, data, bounds)
-    _replies(conn, data, bounds)
-    _welcomes(conn, data, bounds)
     return data
 
 
@@ -138,33 +137,40 @@ def _members(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
 def _activity(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
     """One walk through the group's messages in time order.
 
-    The database filters, flags (question, ad, reply, link) and orders the rows (the
-    (group_id, sent_at) index gives the order without a sort) and computes each row's local
-    hour; this loop carries what only order knows: who spoke just before, where a conversation
-    starts, and when someone else first speaks after a question. SQL window functions did the
-    same in 1.1 s for 200,000 messages against 0.3 s here (SQLite, bench/RESULTS.md), so the
-    sequence is walked here, streamed, keeping only member-day sums.
+    The database filters, flags (question, ad, reply, link, greeting), finds whom each reply
+    answers, orders the rows (the (group_id, sent_at) index gives the order without a sort)
+    and computes each row's local hour; this loop carries what only order knows: who spoke
+    just before, where a conversation starts, and when someone else first speaks after a
+    question. SQL window functions did that in 1.1 s for 200,000 messages against 0.3 s here
+    (SQLite, bench/RESULTS.md), so the sequence is walked here, streamed, keeping only sums.
     """
-    hour = f"({data.window.local_ms('sent_at')} / 3600000)"
-    question, q_params = _contains_any(conn, "text", QUESTION_LIKE, "q")
-    ad, ad_params = _contains_any(conn, "text", AD_WORDS, "a")
+    hour = f"({data.window.local_ms('m.sent_at')} / 3600000)"
+    question, q_params = _contains_any(conn, "m.text", QUESTION_LIKE, "q")
+    ad, ad_params = _contains_any(conn, "m.text", AD_WORDS, "a")
+    greeting, w_params = _contains_any(conn, "m.text", WELCOME_WORDS, "w")
     sql = f"""
-        SELECT sent_at, sender_id,
-               {hour} * 16
+        SELECT m.sent_at, m.sender_id,
+               {hour} * {FLAG_SPAN}
                + CASE WHEN {question} THEN {ASKED} ELSE 0 END
                + CASE WHEN {ad} THEN {AD} ELSE 0 END
-               + CASE WHEN reply_to IS NULL THEN 0 ELSE {REPLIED} END
-               + CASE WHEN kind IN ('link', 'file') THEN {LINKED} ELSE 0 END
-        FROM messages WHERE {_talk()} ORDER BY sent_at, id
+               + CASE WHEN m.reply_to IS NULL THEN 0 ELSE {REPLIED} END
+               + CASE WHEN m.kind IN ('link', 'file') THEN {LINKED} ELSE 0 END
+               + CASE WHEN {greeting} THEN {GREETS} ELSE 0 END,
+               NULLIF(m.mentions, ''), r.sender_id
+        FROM messages m
+        LEFT JOIN messages r ON r.group_id = m.group_id AND r.platform_id = m.reply_to
+        WHERE {_talk("m")} ORDER BY m.sent_at, m.id
     """
-    rows = _stream(conn, sql, {**bounds, **q_params, **ad_params})
+    rows = _stream(conn, sql, {**bounds, **q_params, **ad_params, **w_params})
     # One counter update a message; everything else is read off the (far fewer) keys after.
     seen: Counter[tuple[int, int, int | None, bool]] = Counter()
     waits: Counter[int | None] = Counter()
+    replies: Counter[tuple[int, int, int]] = Counter()
+    mentions: Counter[tuple[int, int, str]] = Counter()
     pending: list[int] = []  # times of the current speaker's unanswered questions
     prev_sender: int | None = None
     prev_at = -CONVERSATION_GAP_MS - 1
-    for sent_at, sender, packed in rows:
+    for sent_at, sender, packed, mentioned, answered in rows:
         if sender != prev_sender:
             for asked_at in pending:
                 waits[(sent_at - asked_at) // 1000] += 1
@@ -175,13 +181,19 @@ def _activity(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None
         seen[packed, sender, adjacent, sent_at - prev_at > CONVERSATION_GAP_MS] += 1
         if packed & ASKED:
             pending.append(sent_at)
+        if mentioned or packed & GREETS:
+            data.welcomes.append((sender, sent_at, mentioned, bool(packed & GREETS)))
+            if mentioned:
+                mentions[packed // FLAG_SPAN // 24, sender, mentioned] += 1
+        if answered is not None and answered != sender:
+            replies[packed // FLAG_SPAN // 24, sender, answered] += 1
         prev_sender, prev_at = sender, sent_at
     waits[None] += len(pending)  # never answered
     merged: dict[tuple[int, int, int | None], Activity] = {}
     hours: Counter[int] = Counter()
     ad_senders: set[int] = set()
     for (packed, sender, adjacent, starts), n in seen.items():
-        local_hour, flags = divmod(packed, 16)
+        local_hour, flags = divmod(packed, FLAG_SPAN)
         hours[local_hour] += n
         key = (local_hour // 24, sender, adjacent)
         row = merged.get(key)
@@ -199,6 +211,8 @@ def _activity(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None
     data.hours = sorted(hours.items())
     data.responses = [(wait, n) for wait, n in waits.items() if n]
     data.ad_senders = len(ad_senders)
+    data.replies = [(day, src, dst, n) for (day, src, dst), n in replies.items()]
+    data.mentions = [(day, src, text_, n) for (day, src, text_), n in mentions.items()]
 
 
 def _stream(conn: Connection, sql: str, params: dict[str, Any]) -> Iterator[Any]:
@@ -227,34 +241,3 @@ def _events(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
         bounds,
     )
     data.events = [tuple(r) for r in rows.all()]  # type: ignore[misc]
-
-
-def _replies(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
-    day = data.window.day("m.sent_at")
-    replies = f"""
-        SELECT {day} AS day, m.sender_id, r.sender_id, COUNT(*)
-        FROM messages m JOIN messages r ON r.group_id = m.group_id AND r.platform_id = m.reply_to
-        WHERE {_talk("m")} AND m.reply_to IS NOT NULL AND r.sender_id <> m.sender_id
-        GROUP BY day, m.sender_id, r.sender_id
-    """
-    data.replies = [tuple(map(int, r)) for r in conn.execute(text(replies), bounds).all()]  # type: ignore[misc]
-
-
-def _welcomes(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
-    """Messages that greet or @mention someone: the mention edges of the graph, and what can
-    welcome a newcomer, from one pass."""
-    welcome, params = _contains_any(conn, "text", WELCOME_WORDS, "w")
-    sql = f"""
-        SELECT {data.window.day("sent_at")}, sender_id, sent_at, mentions,
-               CASE WHEN {welcome} THEN 1 ELSE 0 END
-        FROM messages WHERE {_talk()} AND ({welcome} OR (mentions IS NOT NULL AND mentions <> ''))
-        ORDER BY sent_at
-    """
-    mentions: Counter[tuple[int, int, str]] = Counter()
-    for day, sender, sent_at, mentioned, greets in conn.execute(
-        text(sql), {**bounds, **params}
-    ).all():
-        data.welcomes.append((int(sender), int(sent_at), mentioned, bool(greets)))
-        if mentioned:
-            mentions[int(day), int(sender), str(mentioned)] += 1
-    data.mentions = [(day, sender, text_, n) for (day, sender, text_), n in mentions.items()]

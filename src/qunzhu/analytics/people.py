@@ -30,14 +30,16 @@ INTRODUCE_WITHIN_MS = 72 * 3_600_000
 NEWCOMER_METHODS_EXCLUDED = ("created", "founder")
 
 
-def _decay(data: GroupData, day: int) -> float:
-    """0.9 for each 30 days between `day` and the window's last day."""
-    return DECAY ** ((data.window.last_day - day) / 30)
+def _decays(data: GroupData) -> dict[int, float]:
+    """Per local day of the window: 0.9 for each 30 days between it and the window's end."""
+    last = data.window.last_day
+    return {day: DECAY ** ((last - day) / 30) for day in range(data.window.first_day, last + 1)}
 
 
 def scores(data: GroupData, until_day: int | None = None) -> dict[int, float]:
     """Decayed engagement score per member, from activity up to `until_day` (default: all)."""
     out: dict[int, float] = defaultdict(float)
+    decay = _decays(data)
     for a in data.activity:
         if until_day is not None and a.day > until_day:
             continue
@@ -48,10 +50,10 @@ def scores(data: GroupData, until_day: int | None = None) -> dict[int, float]:
             + WEIGHTS["question"] * a.questions
             + WEIGHTS["link"] * a.links
         )
-        out[a.sender] += raw * _decay(data, a.day)
+        out[a.sender] += raw * decay[a.day]
     for member, action, at, _method, _actor in data.events:
         if action == "join" and member in out:  # joining alone does not make one engaged
-            out[member] += WEIGHTS["join"] * _decay(data, local_day(at, data.window.tz))
+            out[member] += WEIGHTS["join"] * decay.get(local_day(at, data.window.tz), 1.0)
     return out
 
 
@@ -78,12 +80,13 @@ class Graph:
 
 
 def graph(data: GroupData) -> Graph:
+    decay = _decays(data)
     edges: dict[tuple[int, int], float] = defaultdict(float)
     replies: dict[int, int] = defaultdict(int)
     mentioned: dict[int, int] = defaultdict(int)
     counts: dict[tuple[int, int], int] = defaultdict(int)
     for day, src, dst, n in data.replies:
-        edges[src, dst] += DIRECT_EDGE * n * _decay(data, day)
+        edges[src, dst] += DIRECT_EDGE * n * decay[day]
         replies[dst] += n
         counts[src, dst] += n
     resolve = _mention_index(data)
@@ -91,12 +94,12 @@ def graph(data: GroupData) -> Graph:
         for token in text.split("\n"):
             dst = resolve.get(token.strip().lstrip("@"))
             if dst is not None and dst != src:
-                edges[src, dst] += DIRECT_EDGE * n * _decay(data, day)
+                edges[src, dst] += DIRECT_EDGE * n * decay[day]
                 mentioned[dst] += n
                 counts[src, dst] += n
     for a in data.activity:
         if a.previous is not None:
-            edges[a.sender, a.previous] += ADJACENT_EDGE * a.messages * _decay(data, a.day)
+            edges[a.sender, a.previous] += ADJACENT_EDGE * a.messages * decay[a.day]
             counts[a.sender, a.previous] += a.messages
     influence = pagerank(edges)
     reach: dict[int, float] = defaultdict(float)

@@ -115,8 +115,8 @@ def load(conn: Connection, group_id: int, window: Window) -> GroupData:
     data = GroupData(g.id, g.name, g.platform, g.kind, g.created_at, window)
     bounds = {"g": group_id, "start": window.start, "end": window.end}
     _members(conn, data, bounds)
+    _events(conn, data, bounds)  # first: the walk keeps greetings only if someone joined
     _activity(conn, data, bounds)
-    _events(conn, data, bounds)
     return data
 
 
@@ -168,6 +168,7 @@ def _activity(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None
     replies: Counter[tuple[int, int, int]] = Counter()
     mentions: Counter[tuple[int, int, str]] = Counter()
     pending: list[int] = []  # times of the current speaker's unanswered questions
+    newcomers = any(action == "join" for _m, action, *_rest in data.events)
     prev_sender: int | None = None
     prev_at = -CONVERSATION_GAP_MS - 1
     for sent_at, sender, packed, mentioned, answered in rows:
@@ -181,10 +182,10 @@ def _activity(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None
         seen[packed, sender, adjacent, sent_at - prev_at > CONVERSATION_GAP_MS] += 1
         if packed & ASKED:
             pending.append(sent_at)
-        if mentioned or packed & GREETS:
+        if mentioned:
+            mentions[packed // FLAG_SPAN // 24, sender, mentioned] += 1
+        if newcomers and (mentioned or packed & GREETS):
             data.welcomes.append((sender, sent_at, mentioned, bool(packed & GREETS)))
-            if mentioned:
-                mentions[packed // FLAG_SPAN // 24, sender, mentioned] += 1
         if answered is not None and answered != sender:
             replies[packed // FLAG_SPAN // 24, sender, answered] += 1
         prev_sender, prev_at = sender, sent_at

@@ -26,6 +26,9 @@ from qunzhu.analytics import ReportError, build_report
 from qunzhu.demo import DemoCommunity, write_export
 from qunzhu.i18n import tr
 from qunzhu.importing import FileResult, import_file
+from qunzhu.moderation.engine import Detector
+from qunzhu.moderation.evaluate import DataError, evaluate, read_tsv, spam_only
+from qunzhu.moderation.model import ContentModel
 from qunzhu.reports.html import render_html
 from qunzhu.reports.text import render_text
 from qunzhu.sources import SourceError
@@ -41,6 +44,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance. 数据库维护。", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+moderation_app = typer.Typer(
+    help="Catch ads and abuse, and say why. 识别广告和辱骂，并说明理由。", no_args_is_help=True
+)
+app.add_typer(moderation_app, name="moderation")
 
 out = Console()
 err = Console(stderr=True)
@@ -318,6 +325,85 @@ def report(
     except OSError as exc:
         raise fail(tr("cannot write {path}: {why}", path=output, why=exc.strerror)) from None
     err.print(tr("Report written to {path}", path=output), highlight=False)
+
+
+ModelOption = Annotated[
+    Path, typer.Option("--model", help="The content model file (made by `moderation train`).")
+]
+DEFAULT_MODEL = Path("qunzhu-moderation.model")
+
+
+def _detector(model: Path, required: bool = False) -> Detector:
+    if not model.exists():
+        if required:
+            raise fail(tr("no content model at {path}: train one first", path=model))
+        return Detector()
+    try:
+        return Detector(model=ContentModel.load(model))
+    except (ValueError, OSError, EOFError) as exc:
+        raise fail(tr("cannot read the content model {path}: {why}", path=model, why=exc)) from None
+
+
+@moderation_app.command("check")
+def moderation_check(
+    text: Annotated[str, typer.Argument(help="The message to judge.")],
+    model: ModelOption = DEFAULT_MODEL,
+    as_json: JsonOption = False,
+) -> None:
+    """Judge one message: the verdict, its score and every check's result."""
+    decision = _detector(model).check(text)
+    if as_json:
+        sys.stdout.write(orjson.dumps(decision.as_dict()).decode() + "\n")
+        return
+    out.print(f"[bold]{tr(decision.verdict)}[/] {decision.score:.2f}", highlight=False)
+    for check in decision.checks:
+        details = orjson.dumps(check.details).decode() if check.details else ""
+        out.print(
+            f"  {check.name}: {tr(check.verdict)} {check.score:.2f} {details}", highlight=False
+        )
+
+
+@moderation_app.command("train")
+def moderation_train(
+    data: Annotated[Path, typer.Option("--data", help="LABEL<TAB>TEXT file (1 remove, 0 keep).")],
+    model: ModelOption = DEFAULT_MODEL,
+) -> None:
+    """Train the content model on labelled messages and save it."""
+    try:
+        texts, labels = read_tsv(data)
+    except DataError as exc:
+        raise fail(str(exc)) from None
+    if len(set(labels)) < 2:
+        raise fail(tr("{path}: needs both labels, 0 and 1", path=data))
+    ContentModel.train(texts, labels).save(model)
+    out.print(tr("Trained on {n} messages; saved {path}", n=len(texts), path=model))
+
+
+@moderation_app.command("eval")
+def moderation_eval(
+    data: Annotated[Path, typer.Option("--data", help="LABEL<TAB>TEXT file to measure on.")],
+    train: Annotated[
+        Path | None, typer.Option("--train", help="Train the content model on this file first.")
+    ] = None,
+    model: ModelOption = DEFAULT_MODEL,
+    as_json: JsonOption = False,
+) -> None:
+    """Precision, recall, F1, false-positive rate and speed on a labelled file."""
+    try:
+        texts, labels = read_tsv(data)
+        if train is not None:
+            train_texts, train_labels = read_tsv(train)
+            detector = Detector(model=ContentModel.train(train_texts, train_labels))
+        else:
+            detector = _detector(model)
+    except DataError as exc:
+        raise fail(str(exc)) from None
+    scores = evaluate(detector, texts, labels, spam_only)
+    if as_json:
+        sys.stdout.write(orjson.dumps(scores.as_dict()).decode() + "\n")
+        return
+    for key, value in scores.as_dict().items():
+        out.print(f"{key}: {value}", highlight=False)
 
 
 @db_app.command("upgrade")

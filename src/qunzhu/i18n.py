@@ -97,6 +97,18 @@ ZH: dict[str, str] = {
     "{flag}: not a date (YYYY-MM-DD): {value!r}": "{flag}：不是日期（YYYY-MM-DD）：{value!r}",
     "cannot write {path}: {why}": "无法写入 {path}：{why}",
     "Report written to {path}": "报告已写入 {path}",
+    # moderation
+    "ham": "正常",
+    "review": "待审核",
+    "spam": "垃圾/违规",
+    "no content model at {path}: train one first": "{path} 处没有内容模型：请先训练",
+    "cannot read the content model {path}: {why}": "无法读取内容模型 {path}：{why}",
+    "{path}: needs both labels, 0 and 1": "{path}：需要同时包含 0 和 1 两种标签",
+    "Trained on {n} messages; saved {path}": "已用 {n} 条消息训练；已保存到 {path}",
+    "{path}: line {n}: expected LABEL<TAB>TEXT with LABEL 0 or 1": (
+        "{path}：第 {n} 行：应为“标签<TAB>文本”，标签为 0 或 1"
+    ),
+    "{path}: no labelled lines": "{path}：没有带标签的行",
     "Next: `qunzhu report` shows each group's stage, health and what to do next.": (
         "下一步：`qunzhu report` 显示每个群的阶段、健康度和下一步建议。"
     ),

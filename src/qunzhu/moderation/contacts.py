@@ -1,0 +1,253 @@
+"""Contact details in a message: the strongest single sign of Chinese group spam.
+
+An ad is only worth sending if it tells the reader where to go: a phone number, a QQ or WeChat
+id, a Telegram handle or a link. Numbers are only taken as contacts after a marker (扣扣, 微信,
+vx, 群号 …) so prices, dates, times and order numbers in ordinary chat stay out; the one
+exception is an 11-digit mainland mobile number, which is a contact wherever it appears.
+
+Every pattern reads `Normalized.text` (where "_" and "." still separate words) or
+`Normalized.compact` (where "微 . 信" and "1 3 8 0 0 …" are already joined). Every repeat in the
+patterns is bounded or runs over a class its neighbour cannot match, so time is linear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qunzhu.moderation.normalize import Normalized
+
+__all__ = ["KINDS", "Contact", "extract"]
+
+KINDS = ("phone", "qq", "wechat", "url", "domain", "telegram")
+
+_Add = Callable[[str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One way to reach the sender; `value` is normalised (lower case, separators removed)."""
+
+    kind: str
+    value: str
+
+
+# Up to three separators (spaces, dots, emoji, "_") may sit between the characters of a marker:
+# "微 . 信", "v_x", "薇😊信".
+_GAP = r"[\W_]{0,3}"
+
+
+def _marker(*parts: str) -> str:
+    return _GAP.join(parts)
+
+
+# ---- phones ----------------------------------------------------------------------------------
+# In `text`: the digits of one number, optionally one space or "-" between any two of them.
+_PHONE_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?(1[ -]?[3-9](?:[ -]?\d){9})(?!\d)")
+# In `compact`: "1 3 8 . 0 0 1 3 …" is already "13800138000".
+_PHONE_COMPACT = re.compile(r"(?<!\d)(?:\+86|0086|86)?(1[3-9]\d{9})(?!\d)")
+
+# ---- QQ --------------------------------------------------------------------------------------
+_QQ_NAMES = r"(?:qq|扣扣|抠抠|蔻蔻|寇寇|叩叩|企鹅|球球)"
+_QQ_SUFFIX = r"(?:群号|裙号|号码|号|群|裙)"
+_QQ = re.compile(
+    rf"(?:{_QQ_NAMES}{_QQ_SUFFIX}?|q{_QQ_SUFFIX}|扣[群裙]号?|群号|裙号|加群)"
+    r"(?:是|为)?([1-9]\d{4,10})(?!\d)"
+)
+_QQ_MAIL = re.compile(r"(?<!\d)([1-9]\d{4,10})@qq\.com")
+
+# ---- WeChat ----------------------------------------------------------------------------------
+_HEARTS = "❤♥♡💓💕💖💗💘💙💚💛💜🧡🖤🤍💝"
+# Markers that start with a Latin letter must not continue a Latin word ("devx" is not "vx").
+_WECHAT_LATIN = (
+    _marker("v", "[信x心]"),
+    _marker("w", "x"),
+    _marker("wei", "xin"),
+    _marker("we", "chat"),
+    f"v[{_HEARTS}]",
+)
+_WECHAT_OTHER = (
+    _marker("[微威薇徽嶶喂维葳崴]", "[信心芯]"),
+    _marker("卫", "[星信]"),
+    f"加(?:{_GAP}我)?{_GAP}v",
+    _marker(r"\+", "v"),
+    _marker("绿", "泡", "泡"),
+    f"[微威薇徽][{_HEARTS}]",
+    # one character is a marker only with a colon after it, and a digit in the id: "喂:abc123"
+    r"(?P<weak>[微威薇徽嶶喂维葳])(?=[\W_]{0,2}:)",
+)
+_WECHAT_MARKER = (
+    "(?:" + "|".join([*(f"(?<![a-z0-9]){m}" for m in _WECHAT_LATIN), *_WECHAT_OTHER]) + ")"
+)
+_WECHAT_TEXT = re.compile(
+    _WECHAT_MARKER
+    + rf"(?P<delim>{_GAP}(?:号码|帐号|账号|号|id)?{_GAP}(?:是|为)?{_GAP})"
+    + r"(?<![a-z0-9_-])(?P<id>[a-z][a-z0-9_-]{5,19})(?![a-z0-9_-])"
+)
+# `compact` has lost "_" and "-" and every space, so this is only the fallback for ids spelt
+# out with separators ("v 信 : a b c 1 2 3").
+_WECHAT_COMPACT_MARKER = (
+    "(?:"
+    + "|".join(
+        [
+            r"(?<![a-z])(?:v[信x心]|wx|weixin|wechat)",
+            r"[微威薇徽嶶喂维葳崴][信心芯]",
+            r"卫[星信]",
+            r"加我?v(?!ip)",
+            r"\+v(?!ip)",
+            r"绿泡泡",
+        ]
+    )
+    + ")"
+)
+_WECHAT_COMPACT = re.compile(
+    _WECHAT_COMPACT_MARKER + r"(?:号码|帐号|账号|号|id)?(?:是|为)?([a-z][a-z0-9]{5,19})(?![a-z0-9])"
+)
+_WECHAT_PHONE = re.compile(
+    _WECHAT_COMPACT_MARKER + r"(?:号码|帐号|账号|号)?(?:是|为)?(?:\+86|86)?(1[3-9]\d{9})(?!\d)"
+)
+# wxid_ ids are WeChat's own internal ids: a contact with no marker needed.
+_WXID = re.compile(r"(?<![a-z0-9_-])(wxid_[a-z0-9_-]{4,30})(?![a-z0-9_-])")
+
+# ---- URLs and domains ------------------------------------------------------------------------
+TLDS = (
+    "com", "cn", "net", "org", "top", "xyz", "vip", "cc", "io", "me", "info", "app", "link",
+    "site", "shop", "club", "tk", "co", "biz", "live", "online", "fun", "icu", "tv", "hk", "tw",
+)  # fmt: skip
+_TLD_ALT = "|".join(sorted(TLDS, key=len, reverse=True))
+# 点 / 。 / [.] between host labels, and "dot" spelt out before a TLD, are dots.
+_SPELT_DOT = re.compile(
+    r"(?<=[a-z]) ?(?:点|。) ?(?=[a-z0-9])"
+    r"|(?<=[a-z0-9]) ?(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)) ?(?=[a-z0-9])"
+    rf"|(?<=[a-z0-9]) dot (?=(?:{_TLD_ALT})(?![a-z0-9]))"
+)
+_DOT_HINTS = ("点", "。", "dot", "[.]", "(.)")
+# A host needs a dot, and may not start inside a word, an e-mail address or a handle.
+_URL = re.compile(
+    r"(?<![a-z0-9@_-])(?:https?://)?[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+(?::\d{1,5})?"
+    r"(?:/[a-z0-9_\-.~:/?#\[\]@!$&'()*+,;=%]*)?"
+)
+_URL_TRAILING = ".,;:!?)]}'\"-"
+_TLD_SET = frozenset(TLDS)
+_SECOND_LEVEL = frozenset({"com", "net", "org", "gov", "edu", "co", "ac"})
+_TELEGRAM_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})
+_TELEGRAM_PREFIXES = frozenset({"joinchat", "s", "c", "addlist", "addstickers"})
+
+# ---- Telegram handles ------------------------------------------------------------------------
+_TELEGRAM_HANDLE = re.compile(
+    rf"(?:(?<![a-z0-9])(?:tg|telegram)|{_marker('飞', '机')}|{_marker('电', '报')})"
+    r"[^@\n]{0,4}@ ?([a-z][a-z0-9_]{4,31})(?![a-z0-9_])"
+)
+
+
+def extract(n: Normalized) -> list[Contact]:
+    """Every contact in the message, each once, in a fixed order.
+
+    Phones, then QQ, WeChat, links (each followed by its domain and, for t.me, its Telegram
+    name), then Telegram handles; within each, order of appearance. The same message always
+    gives the same list, because the decision log and replays compare them.
+    """
+    found: dict[Contact, None] = {}
+
+    def add(kind: str, value: str) -> None:
+        found.setdefault(Contact(kind, value), None)
+
+    for pattern, source in ((_PHONE_TEXT, n.text), (_PHONE_COMPACT, n.compact)):
+        for m in pattern.finditer(source):
+            add("phone", _digits(m.group(1)))
+
+    for m in _QQ.finditer(n.compact):
+        add("qq", m.group(1))
+    for m in _QQ_MAIL.finditer(n.text):
+        add("qq", m.group(1))
+
+    _wechat(n, add)
+    _links(n.text, add)
+
+    for m in _TELEGRAM_HANDLE.finditer(n.text):
+        add("telegram", m.group(1))
+    return list(found)
+
+
+def _digits(s: str) -> str:
+    return "".join(ch for ch in s if ch.isdigit())
+
+
+def _wechat(n: Normalized, add: _Add) -> None:
+    ids = []
+    for m in _WXID.finditer(n.text):
+        ids.append(m.group(1))
+    for m in _WECHAT_TEXT.finditer(n.text):
+        wid, delim = m.group("id"), m.group("delim")
+        # "微信 message" and "喂: everyone" are chat; an all-letter id counts only after a full
+        # marker and a "：", "号", "是" …
+        if any(ch.isdigit() or ch in "_-" for ch in wid) or (
+            m.group("weak") is None and any(c in delim for c in ":=号是为")
+        ):
+            ids.append(wid)
+    if not ids:
+        # only now the compact form: it glues the next word onto the id ("abc123thanks")
+        for m in _WECHAT_COMPACT.finditer(n.compact):
+            if any(ch.isdigit() for ch in m.group(1)):
+                ids.append(m.group(1))
+    for wid in ids:
+        add("wechat", wid)
+    for m in _WECHAT_PHONE.finditer(n.compact):
+        add("wechat", m.group(1))
+
+
+def _links(text: str, add: _Add) -> None:
+    spelt = _SPELT_DOT.sub(".", text) if any(d in text for d in _DOT_HINTS) else text
+    for m in _URL.finditer(spelt):
+        url = m.group().rstrip(_URL_TRAILING)
+        host = _host(url)
+        if host is None:
+            continue
+        add("url", url)
+        add("domain", _registrable(host))
+        if host in _TELEGRAM_HOSTS:
+            handle = _telegram_path(url)
+            if handle:
+                add("telegram", handle)
+
+
+def _host(url: str) -> str | None:
+    """The host of a candidate link, or None when the candidate is not a link at all."""
+    scheme = url.startswith(("http://", "https://"))
+    rest = url.split("://", 1)[1] if scheme else url
+    host = rest.split("/", 1)[0].split(":", 1)[0].strip(".-")
+    labels = host.split(".")
+    if len(labels) < 2 or not all(labels):
+        return None
+    if all(label.isdigit() for label in labels):  # 1.2.3.4 only with a scheme; "2.5" is a number
+        return host if scheme and len(labels) == 4 else None
+    tld = labels[-1]
+    if tld in _TLD_SET:
+        return host
+    if (scheme or labels[0] == "www") and tld.isalpha() and len(tld) >= 2:
+        return host
+    return None
+
+
+def _registrable(host: str) -> str:
+    """The part of a host its owner registered (no public-suffix list: the usual Chinese ones)."""
+    labels = host.split(".")
+    if labels[-1].isdigit():
+        return host
+    if len(labels) >= 3 and labels[-2] in _SECOND_LEVEL and len(labels[-1]) == 2:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def _telegram_path(url: str) -> str:
+    """The channel, user or invite a t.me link points at ("somechannel", "+invite", …)."""
+    path = url.split("://", 1)[-1].split("/", 1)
+    if len(path) < 2:
+        return ""
+    segments = [s for s in path[1].split("?", 1)[0].split("#", 1)[0].split("/") if s]
+    if not segments:
+        return ""
+    if segments[0] in _TELEGRAM_PREFIXES and len(segments) > 1:
+        return "/".join(segments[:2])
+    return segments[0]

@@ -1,0 +1,171 @@
+"""One call, `Detector.check(text)`, returns the verdict and every layer's result.
+
+Explanations are data (tg-spam's detector does the same): each layer adds a `Check` with its own
+verdict, score and details, and the decision keeps them all, so an admin sees why a message was
+held and the console can show it. Layers run cheapest first; the combined score is the highest
+layer score, so one strong signal (a denied domain, a contact with an ad word) is enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ahocorasick
+
+from qunzhu.moderation.contacts import Contact, extract
+from qunzhu.moderation.model import ContentModel
+from qunzhu.moderation.normalize import Normalized, normalize
+
+HAM, REVIEW, SPAM = "ham", "review", "spam"
+REVIEW_FROM, SPAM_FROM = 0.5, 0.8  # combined score thresholds
+
+# Words of Chinese group ads (PLAYBOOK §3: 代购, 微商) with a weight each; a group's policy can
+# add, reweight or remove entries. Matching is substring (Aho-Corasick): `\b` never matches
+# inside Chinese text.
+DEFAULT_KEYWORDS: dict[str, float] = {
+    "代购": 0.5,
+    "微商": 0.5,
+    "兼职": 0.5,
+    "刷单": 0.8,
+    "日赚": 0.8,
+    "日结": 0.5,
+    "招代理": 0.7,
+    "私聊": 0.3,
+    "私信": 0.3,
+    "加微信": 0.6,
+    "加我": 0.3,
+    "免费领取": 0.5,
+    "裸聊": 0.9,
+    "约炮": 0.9,
+    "博彩": 0.9,
+    "彩票": 0.4,
+    "贷款": 0.5,
+    "无抵押": 0.7,
+    "返利": 0.5,
+    "色情": 0.8,
+}
+CONTACT_SCORE = 0.5  # a contact alone deserves a look ...
+CONTACT_WITH_WORD_SCORE = 0.9  # ... a contact with an ad word is an ad
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    verdict: str
+    score: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: str
+    score: float
+    checks: tuple[Check, ...]
+    normalized: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "score": round(self.score, 4),
+            "normalized": self.normalized,
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+class Policy:
+    """A group's rules: weighted keywords and allowed or denied domains."""
+
+    def __init__(
+        self,
+        keywords: dict[str, float] | None = None,
+        allow_domains: Iterable[str] = (),
+        deny_domains: Iterable[str] = (),
+    ) -> None:
+        self.keywords = dict(DEFAULT_KEYWORDS if keywords is None else keywords)
+        self.allow_domains = {d.lower() for d in allow_domains}
+        self.deny_domains = {d.lower() for d in deny_domains}
+        self._automaton: Any = None
+        if self.keywords:
+            automaton = ahocorasick.Automaton()
+            for word, weight in self.keywords.items():
+                automaton.add_word(normalize(word).text, (word, weight))
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def words(self, n: Normalized) -> dict[str, float]:
+        if self._automaton is None:
+            return {}
+        found: dict[str, float] = {}
+        for text in {n.text, n.compact}:  # "加 微 信" only matches once separators are gone
+            for _end, (word, weight) in self._automaton.iter(text):
+                found[word] = weight
+        return found
+
+
+def _verdict(score: float) -> str:
+    return SPAM if score >= SPAM_FROM else REVIEW if score >= REVIEW_FROM else HAM
+
+
+class Detector:
+    def __init__(self, policy: Policy | None = None, model: ContentModel | None = None) -> None:
+        self.policy = policy or Policy()
+        self.model = model
+
+    def check(self, text: str) -> Decision:
+        return self.check_many([text])[0]
+
+    def check_many(self, texts: Sequence[str]) -> list[Decision]:
+        """Several messages at once: the content model scores them in one matrix product."""
+        normalized = [normalize(t if isinstance(t, str) else str(t)) for t in texts]
+        model_scores = self.model.spam_probability(normalized) if self.model else None
+        decisions = []
+        for i, n in enumerate(normalized):
+            contacts = [c for c in extract(n) if not self._allowed(c)]
+            checks = [self._contacts_and_words(n, contacts), self._domains(contacts)]
+            if model_scores is not None:
+                p = model_scores[i]
+                checks.append(Check("content_model", _verdict(p), p, {}))
+            score = max(c.score for c in checks)
+            decisions.append(Decision(_verdict(score), score, tuple(checks), n.text))
+        return decisions
+
+    def _allowed(self, contact: Contact) -> bool:
+        """Links to the group's own domains are not contacts to worry about."""
+        return contact.kind in ("url", "domain") and any(
+            _listed(d, self.policy.allow_domains) for d in _hosts(contact)
+        )
+
+    def _contacts_and_words(self, n: Normalized, contacts: list[Contact]) -> Check:
+        words = self.policy.words(n)
+        word_score = max(words.values(), default=0.0)
+        if contacts and words:
+            score = max(CONTACT_WITH_WORD_SCORE, word_score)
+        elif contacts:
+            score = max(CONTACT_SCORE, word_score)
+        else:
+            score = word_score
+        details = {"contacts": [_contact(c) for c in contacts], "words": sorted(words)}
+        return Check("contacts_and_words", _verdict(score), score, details)
+
+    def _domains(self, contacts: list[Contact]) -> Check:
+        domains = {c.value for c in contacts if c.kind == "domain"}
+        denied = sorted(d for d in domains if _listed(d, self.policy.deny_domains))
+        score = 1.0 if denied else 0.0
+        return Check("domains", _verdict(score), score, {"denied": denied})
+
+
+def _hosts(contact: Contact) -> list[str]:
+    if contact.kind == "domain":
+        return [contact.value]
+    host = contact.value.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return [host.lower()]
+
+
+def _listed(domain: str, listed: set[str]) -> bool:
+    return any(domain == d or domain.endswith("." + d) for d in listed)
+
+
+def _contact(c: Contact) -> dict[str, str]:
+    return {"kind": c.kind, "value": c.value}

@@ -1,0 +1,191 @@
+"""One canonical spelling of a message, so later layers can ignore how spammers disguise it.
+
+Group spam hides its contact details behind full-width letters, look-alike Cyrillic and Greek
+letters, zero-width characters, traditional characters, Chinese numerals and separators between
+every character. `normalize` undoes all of that once; `text` keeps word boundaries for readers
+that need them (URLs, WeChat ids with "_"), `compact` drops separators so "微 . 信" and
+"1 3 8-0013-8000" match like the plain forms.
+
+Everything here is linear in the input: one NFKC pass, one `str.translate`, OpenCC only when the
+text has CJK, and regexes whose repeated parts cannot overlap (no catastrophic backtracking).
+Nothing raises on any `str`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+__all__ = ["Normalized", "normalize"]
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """The message as sent, and the two canonical forms the detector layers read."""
+
+    raw: str
+    text: str
+    compact: str
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CJK = re.compile("[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_WHITESPACE = re.compile(r"\s+")
+
+# 中文数字: only a run of five or more becomes digits, so 一起 / 三个人 keep their meaning while
+# 幺三八零零幺三八零零零 turns into a phone number. A single space or "-" may sit inside the run.
+_CN_DIGITS = {
+    "〇": "0",
+    "零": "0",
+    "幺": "1",
+    "一": "1",
+    "壹": "1",
+    "二": "2",
+    "贰": "2",
+    "两": "2",
+    "三": "3",
+    "叁": "3",
+    "四": "4",
+    "肆": "4",
+    "五": "5",
+    "伍": "5",
+    "六": "6",
+    "陆": "6",
+    "七": "7",
+    "柒": "7",
+    "八": "8",
+    "捌": "8",
+    "九": "9",
+    "玖": "9",
+}
+_CN_TABLE = str.maketrans(_CN_DIGITS)
+_NUMERAL = "[0-9" + "".join(_CN_DIGITS) + "]"
+_MIN_RUN = 5  # numerals (Chinese or ASCII) in the run
+_NUMERAL_RUN = re.compile(f"{_NUMERAL}(?:[ -]?{_NUMERAL}){{{_MIN_RUN - 1},}}")
+_MIN_CHINESE = 2  # "2023一季度" has one Chinese numeral and stays as written
+
+# Separators between two word characters (letters, digits, CJK) vanish in `compact`. "+" and "@"
+# stay: they carry meaning in "+86", "+v" and "@handle".
+_SEPARATORS = re.compile(r"(?<=[^\W_])(?:[^\w+@#%&=<>$¥]|_)+(?=[^\W_])")
+
+# Look-alike letters NFKC leaves alone. Mathematical alphanumerics, full-width and circled
+# letters are already folded by NFKC before this table is applied.
+_LOOKALIKES = {
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "і": "i", "ї": "i", "ј": "j", "к": "k", "м": "m",
+    "н": "h", "о": "o", "п": "n", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ь": "b",
+    "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "һ": "h", "ӏ": "l",
+    "А": "a", "В": "b", "Е": "e", "Ё": "e", "І": "i", "Ї": "i", "Ј": "j", "К": "k", "М": "m",
+    "Н": "h", "О": "o", "Р": "p", "С": "c", "Т": "t", "У": "y", "Х": "x", "Ѕ": "s", "Һ": "h",
+    "Ԛ": "q", "Ԝ": "w", "Ӏ": "l",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j",
+    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
+    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "Ϲ": "c",
+    # Armenian
+    "օ": "o", "ս": "u", "ո": "n", "հ": "h",
+    # Latin letters without a decomposition, and small capitals
+    "ı": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ø": "o", "Ø": "o", "đ": "d", "Đ": "d",
+    "ł": "l", "Ł": "l", "ħ": "h", "Ħ": "h", "ŧ": "t", "Ŧ": "t",
+    "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ꜰ": "f", "ɢ": "g", "ʜ": "h", "ɪ": "i",
+    "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ʀ": "r", "ꜱ": "s",
+    "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+    # plus signs in "➕v"
+    "➕": "+", "✚": "+", "✙": "+", "✛": "+", "✜": "+", "🞡": "+", "🞢": "+", "🞣": "+",
+}  # fmt: skip
+
+# Invisible or joining characters that are not in category Cf: variation selectors, combining
+# marks (stripped after NFKC has composed what it can), Hangul fillers, the grapheme joiner.
+_INVISIBLE_RANGES = (
+    (0x0300, 0x036F),
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x1AB0, 0x1AFF),
+    (0x1DC0, 0x1DFF),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x20D0, 0x20FF),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFE20, 0xFE2F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xE0000, 0xE0FFF),
+)
+# Category Cf lives in these planes (BMP, SMP and the tag plane, covered above).
+_SCAN_RANGES = ((0x0000, 0x1FFFF),)
+
+
+@cache
+def _table() -> dict[int, Any]:
+    """The one translation table: built on first use (about 30 ms) so import stays cheap."""
+    table: dict[int, Any] = {}
+    for lo, hi in _SCAN_RANGES:
+        for cp in range(lo, hi + 1):
+            if 0xD800 <= cp <= 0xDFFF:
+                continue
+            ch = chr(cp)
+            cat = unicodedata.category(ch)
+            if cat == "Cf" or (cat == "Cc" and not ch.isspace()):
+                table[cp] = None
+            elif cat == "Nd" and cp > 0x7F:
+                table[cp] = str(unicodedata.decimal(ch))
+            elif cat == "No" and unicodedata.normalize("NFKC", ch) == ch:
+                # ❶ ➀ ⓵ ⓫ …: dingbat and double-circled digits have no NFKC folding
+                value = unicodedata.numeric(ch, -1.0)
+                if value.is_integer() and 0 <= value <= 20:
+                    table[cp] = str(int(value))
+    for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
+        base = unicodedata.normalize("NFD", chr(cp))[0]
+        if base.isascii() and base.isalpha():
+            table[cp] = base.lower()
+    for lo, hi in _INVISIBLE_RANGES:
+        for cp in range(lo, hi + 1):
+            table[cp] = None
+    table[0x2800] = " "  # braille blank, used as an invisible space
+    for i in range(26):
+        letter = chr(ord("a") + i)
+        table[ord("A") + i] = letter
+        table[0x1F150 + i] = letter  # 🅐 negative circled
+        table[0x1F170 + i] = letter  # 🅰 negative squared
+        table[0x1F1E6 + i] = letter  # 🇦 regional indicator
+    for ch, ascii_ in _LOOKALIKES.items():
+        table[ord(ch)] = ascii_
+    return table
+
+
+@cache
+def _t2s() -> Any:
+    """OpenCC's converter loads its dictionaries once per process, and only when CJK is seen."""
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+def _numerals(match: re.Match[str]) -> str:
+    run = match.group()
+    chinese = sum(1 for ch in run if ch in _CN_DIGITS)
+    digits = sum(1 for ch in run if "0" <= ch <= "9")
+    if chinese >= _MIN_CHINESE and chinese + digits >= _MIN_RUN:
+        return run.translate(_CN_TABLE)
+    return run
+
+
+def normalize(raw: str) -> Normalized:
+    """Fold every disguise we know into one spelling; never raises, linear in `len(raw)`."""
+    s = _SURROGATES.sub("", raw)  # lone surrogates cannot be encoded, and mean nothing
+    s = unicodedata.normalize("NFKC", s)
+    s = s.translate(_table())
+    if _CJK.search(s):
+        s = _t2s().convert(s)
+    s = _WHITESPACE.sub(" ", s).strip()
+    text = _NUMERAL_RUN.sub(_numerals, s)
+    compact = _SEPARATORS.sub("", text.replace(" ", ""))
+    return Normalized(raw=raw, text=text, compact=compact)

@@ -1,0 +1,139 @@
+"""Contacts are found through the disguises spam uses, and ordinary chat numbers are left alone."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qunzhu.moderation.contacts import KINDS, Contact, extract
+from qunzhu.moderation.normalize import normalize
+
+
+def contacts(raw: str) -> list[tuple[str, str]]:
+    return [(c.kind, c.value) for c in extract(normalize(raw))]
+
+
+PHONE = [("phone", "13800138000")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # WeChat
+        ("加 V：abc_12345", [("wechat", "abc_12345")]),
+        ("➕ｖ：ａｂｃ１２３４５", [("wechat", "abc12345")]),
+        ("薇.信 wxid_abcde12", [("wechat", "wxid_abcde12")]),
+        ("威信号 Qwerty_88", [("wechat", "qwerty_88")]),
+        ("有事 vx：хоре_2024 聊", [("wechat", "xope_2024")]),  # Cyrillic х о р е
+        ("微\u200b信：hello_99", [("wechat", "hello_99")]),
+        ("微信號：good_id88", [("wechat", "good_id88")]),
+        ("v 信 : a b c 1 2 3", [("wechat", "abc123")]),  # spelt-out id, via `compact`
+        ("卫星 sat_link7", [("wechat", "sat_link7")]),
+        ("喂：moon_77 详聊", [("wechat", "moon_77")]),  # one-character marker, with a colon
+        ("绿泡泡是 greenbub", [("wechat", "greenbub")]),  # letters only, but after "是"
+        ("我的 wxid_zz9981 找我", [("wechat", "wxid_zz9981")]),  # no marker needed
+        ("微信同号 13800138000", PHONE),
+        ("vx 13800138000", [*PHONE, ("wechat", "13800138000")]),
+        # phones
+        ("１３８００１３８０００", PHONE),
+        ("1 3 8 0 0 1 3 8 0 0 0", PHONE),
+        ("138-0013-8000", PHONE),
+        ("+86 138 0013 8000", PHONE),
+        ("幺三八零零幺三八零零零", PHONE),
+        ("电话13800138000，或者 139 0000 1111", [*PHONE, ("phone", "13900001111")]),
+        # QQ
+        ("扣扣 123456789", [("qq", "123456789")]),
+        ("q群 987654321", [("qq", "987654321")]),
+        ("QQ号：10001", [("qq", "10001")]),
+        ("企鹅 5 5 6 6 7 7", [("qq", "556677")]),
+        ("群号是 24681357", [("qq", "24681357")]),
+        ("发到 24680@qq.com", [("qq", "24680")]),
+        # links
+        (
+            "www.example点com",
+            [("url", "www.example.com"), ("domain", "example.com")],
+        ),
+        (
+            "t.me/somechannel",
+            [("url", "t.me/somechannel"), ("domain", "t.me"), ("telegram", "somechannel")],
+        ),
+        (
+            "详情 https://Shop.Example.com.cn/a?b=1。",
+            [("url", "https://shop.example.com.cn/a?b=1"), ("domain", "example.com.cn")],
+        ),
+        ("去 lucky8 dot top 看看", [("url", "lucky8.top"), ("domain", "lucky8.top")]),
+        ("fake[.]xyz/x_1", [("url", "fake.xyz/x_1"), ("domain", "fake.xyz")]),
+        # Telegram
+        ("纸飞机 @some_user", [("telegram", "some_user")]),
+        ("TG：@Night_Owl7", [("telegram", "night_owl7")]),
+    ],
+)
+def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]) -> None:
+    assert contacts(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "今天99元一件",
+        "我们三个人一起去",
+        "2026-09-01 12:30 集合",
+        "订单号 20260901",
+        "哈哈哈哈😂😂😂",
+        "明天见",
+        "微信群里说过了",
+        "微信 message 收到了吗",  # an all-letter word right after a marker is chat
+        "扣5000分",
+        "喂：everyone 在吗",  # one-character marker: an all-letter word is chat
+        "卫星发射成功",
+        "第2023一季度报告",
+        "版本 1.2.3 已发布",
+        "晚上7点app更新",
+        "大家加vip123456",
+        "坐飞机去北京",
+        "ping @someone later",  # a handle without a Telegram marker
+        "写信到 hello@example.org",  # an e-mail address is not a link
+        "",
+    ],
+)
+def test_ordinary_chat_has_no_contacts(raw: str) -> None:
+    assert contacts(raw) == []
+
+
+def test_duplicates_collapse_and_order_is_stable() -> None:
+    raw = "vx: abc_12345 再说一遍 vx: abc_12345 电话 13800138000 138 0013 8000"
+    expected = [
+        Contact("phone", "13800138000"),
+        Contact("wechat", "abc_12345"),
+    ]
+    assert extract(normalize(raw)) == expected
+    assert extract(normalize(raw)) == expected
+
+
+def test_bad_input_gives_nothing() -> None:
+    assert contacts("\ud800abc") == []
+    assert contacts("😂" * 100_000) == []
+
+
+def test_lone_surrogate_inside_a_contact() -> None:
+    assert contacts("扣扣\ud800 123456") == [("qq", "123456")]
+
+
+def test_megabyte_is_linear() -> None:
+    contacts("warm up: 微信號")
+    started = time.perf_counter()
+    found = contacts("a" * 1_000_000)
+    elapsed = time.perf_counter() - started
+    assert found == []
+    assert elapsed < 2.0  # loose: guards against catastrophic backtracking, not a benchmark
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.sampled_from("微信vxq扣群号: _.-@1380幺三点comt/"), max_size=80))
+def test_never_raises_and_kinds_are_known(raw: str) -> None:
+    found = extract(normalize(raw))
+    assert len(found) == len(set(found))
+    assert {c.kind for c in found} <= set(KINDS)

@@ -1,0 +1,126 @@
+"""The detector: a verdict, a score and every layer's result, for any input."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from qunzhu.cli import app
+from qunzhu.moderation.engine import HAM, REVIEW, SPAM, Detector, Policy
+from qunzhu.moderation.evaluate import evaluate, spam_only
+from qunzhu.moderation.model import ContentModel
+
+ADS = [
+    "代购名牌包包，加微信 abc12345 详聊",
+    "兼职刷单日赚300，私聊我",
+    "招代理 微商货源 一手价格 VX: shop_888888",
+    "免费领取面膜，加V：meimei2026",
+    "无抵押贷款 当天放款 电话13812345678",
+    "日结兼职 在家就能做 q群 987654321",
+]
+CHAT = [
+    "今天天气真好，一起去跑步吗",
+    "周末的活动几点开始？",
+    "谢谢群主的分享，学到了",
+    "我家孩子也是这样，慢慢就好了",
+    "明天早上七点公园门口集合",
+    "这个牌子的跑鞋穿着挺舒服",
+]
+
+
+def test_plain_chat_is_ham_and_every_layer_reports() -> None:
+    decision = Detector().check("今天天气真好，一起去跑步吗")
+    assert (decision.verdict, decision.score) == (HAM, 0.0)
+    assert [c.name for c in decision.checks] == ["contacts_and_words", "domains"]
+    assert set(decision.as_dict()) == {"verdict", "score", "normalized", "checks"}
+
+
+def test_contact_with_ad_word_is_spam_and_says_why() -> None:
+    decision = Detector().check("代购名牌包包，加微信 abc12345 详聊")
+    assert decision.verdict == SPAM
+    details = decision.checks[0].details
+    assert {"kind": "wechat", "value": "abc12345"} in details["contacts"]
+    assert "代购" in details["words"] and "加微信" in details["words"]
+
+
+def test_a_contact_alone_asks_for_review() -> None:
+    assert Detector().check("有事打我电话 13812345678").verdict == REVIEW
+
+
+def test_domain_lists() -> None:
+    policy = Policy(deny_domains=["bad.example"], allow_domains=["shop.example"])
+    denied = Detector(policy).check("看这里 https://x.bad.example/win")
+    assert denied.verdict == SPAM and denied.checks[1].details["denied"] == ["bad.example"]
+    allowed = Detector(policy).check("新品上架 https://shop.example/new")
+    assert allowed.verdict == HAM
+
+
+def test_custom_keywords_replace_the_defaults() -> None:
+    policy = Policy(keywords={"秒杀": 0.9})
+    assert Detector(policy).check("限时秒杀").verdict == SPAM
+    assert Detector(policy).check("代购").verdict == HAM  # the defaults are gone
+
+
+@pytest.mark.parametrize(
+    "text", ["", "\ud800abc", "😂" * 100_000, "a" * 1_000_000, "\x00\x01", "加" * 50_000]
+)
+def test_bad_input_gets_a_decision(text: str) -> None:
+    decision = Detector().check(text)
+    assert decision.verdict in (HAM, REVIEW, SPAM)
+
+
+def _corpus(n: int = 400) -> tuple[list[str], list[int]]:
+    rng = random.Random(1)
+    texts, labels = [], []
+    for _ in range(n):
+        spam = rng.random() < 0.5
+        base = rng.choice(ADS if spam else CHAT)
+        texts.append(
+            base + rng.choice(["", "！", "～", " 哈哈", " ok", "。"]) + str(rng.randint(0, 9))
+        )
+        labels.append(int(spam))
+    return texts, labels
+
+
+def test_content_model_learns_and_round_trips(tmp_path: Path) -> None:
+    texts, labels = _corpus()
+    model = ContentModel.train(texts, labels)
+    path = tmp_path / "m.model"
+    model.save(path)
+    loaded = ContentModel.load(path)
+    detector = Detector(policy=Policy(keywords={}), model=loaded)  # the model alone
+    scores = evaluate(detector, texts, labels, spam_only)
+    assert scores.f1 > 0.95 and scores.fpr < 0.05
+    assert detector.check("加微信 abc12345 兼职刷单").checks[-1].name == "content_model"
+    (tmp_path / "junk.model").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a qunzhu content model"):
+        ContentModel.load(tmp_path / "junk.model")
+
+
+def test_cli_check_train_eval(tmp_path: Path) -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["moderation", "check", "兼职刷单日赚300，加微信 abc12345", "--json"])
+    assert done.exit_code == 0, done.output
+    assert orjson.loads(done.stdout)["verdict"] == SPAM
+
+    texts, labels = _corpus()
+    data = tmp_path / "train.tsv"
+    data.write_text("".join(f"{y}\t{t}\n" for t, y in zip(texts, labels, strict=True)), "utf-8")
+    model = tmp_path / "m.model"
+    done = runner.invoke(app, ["moderation", "train", "--data", str(data), "--model", str(model)])
+    assert done.exit_code == 0 and model.exists()
+    done = runner.invoke(
+        app, ["moderation", "eval", "--data", str(data), "--model", str(model), "--json"]
+    )
+    result = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert {"n", "precision", "recall", "f1", "fpr", "msgs_per_s"} <= set(result)
+    assert result["n"] == 400 and result["f1"] > 0.9
+
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("1\tok\nspam without a tab\n", "utf-8")
+    done = runner.invoke(app, ["moderation", "eval", "--data", str(bad), "--train", str(data)])
+    assert done.exit_code == 1 and "line 2" in done.output and "Traceback" not in done.output

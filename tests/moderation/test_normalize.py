@@ -1,0 +1,136 @@
+"""The normaliser folds each disguise into one spelling, and nothing it is given can break it."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qunzhu.moderation.normalize import Normalized, normalize
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("ＡＢＣ１２３：ｘ", "abc123:x"),  # full-width → half-width, lower case
+        ("微\u200b信", "微信"),  # zero-width space
+        ("微\u200d\u2060\ufeff\u202e\u180e信", "微信"),  # joiners, BOM, bidi, Mongolian separator
+        ("v\ufe0fx\U000e0101", "vx"),  # variation selectors
+        ("微信號", "微信号"),  # traditional → simplified
+        ("аbс", "abc"),  # Cyrillic а and с
+        ("ВОРТЕХ", "boptex"),  # Cyrillic capitals
+        ("ναρο", "vapo"),  # Greek
+        ("𝐰𝐱 𝔵𝔥", "wx xh"),  # mathematical alphanumerics
+        ("ⓦⓧ ⓋⓍ", "wx vx"),  # circled letters
+        ("🅥🅧 🆅🆇", "vx vx"),  # negative circled and squared letters
+        ("wéçhàt", "wechat"),  # diacritics dropped
+        ("x\u0301\u0308y", "xy"),  # stray combining marks
+        ("①❹➄⓺➐🄋", "145670"),  # circled, dingbat and double-circled digits
+        ("1\ufe0f\u20e33\ufe0f\u20e3", "13"),  # keycaps
+        ("٣٨", "38"),  # Arabic-Indic digits
+        ("➕ｖ", "+v"),
+        ("  a \t\n b  ", "a b"),  # whitespace runs collapse, ends trimmed
+    ],
+)
+def test_text_folds_disguises(raw: str, text: str) -> None:
+    assert normalize(raw).text == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("幺三八零零幺三八零零零", "13800138000"),
+        ("一三八零零一三八零零零", "13800138000"),
+        ("壹叁捌 零零壹叁 捌零零零", "138 0013 8000"),
+        ("两两五五六", "22556"),
+        ("1三8零0", "13800"),  # digits and numerals mixed in one run
+    ],
+)
+def test_numeral_runs_become_digits(raw: str, text: str) -> None:
+    assert normalize(raw).text == text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["我们三个人一起去", "一二三四", "2023一季度", "两个人", "幺蛾子", "十一点见"],
+)
+def test_short_numeral_runs_stay_words(raw: str) -> None:
+    assert normalize(raw).text == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "compact"),
+    [
+        ("加 . V", "加v"),
+        ("微 信", "微信"),
+        ("1 3 8-0013-8000", "13800138000"),
+        ("v_x", "vx"),
+        ("w.x", "wx"),
+        ("微😂信", "微信"),
+        ("①⑵⒊", "123."),  # NFKC gives "1(2)3.": the last dot has no right neighbour
+        ("+ v : abc", "+vabc"),  # "+" stays; the spaces around it go
+        ("@ some_user", "@someuser"),
+        ("你好，世界！", "你好世界!"),  # trailing punctuation has no neighbour to join
+    ],
+)
+def test_compact_joins_across_separators(raw: str, compact: str) -> None:
+    assert normalize(raw).compact == compact
+
+
+def test_keeps_raw_and_is_frozen() -> None:
+    n = normalize("Ｖ")
+    assert n == Normalized(raw="Ｖ", text="v", compact="v")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        n.text = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "raw", ["➕ｖ：ａｂｃ１２３４５", "微\u200b信號 幺三八零零", "ΑΒС wéchat", "今天99元一件"]
+)
+def test_normalising_twice_changes_nothing(raw: str) -> None:
+    once = normalize(raw)
+    assert normalize(once.text).text == once.text
+
+
+def test_empty() -> None:
+    assert normalize("") == Normalized("", "", "")
+
+
+def test_lone_surrogate_is_dropped() -> None:
+    n = normalize("\ud800abc\udfff")
+    assert (n.text, n.compact) == ("abc", "abc")
+
+
+def test_emoji_flood() -> None:
+    n = normalize("😂" * 100_000)
+    assert n.text == "😂" * 100_000
+    assert n.compact == "😂" * 100_000
+
+
+def test_megabyte_is_linear() -> None:
+    normalize("warm up the table and the converter: 微信號")
+    started = time.perf_counter()
+    n = normalize("a" * 1_000_000)
+    elapsed = time.perf_counter() - started
+    assert n.text == "a" * 1_000_000
+    assert elapsed < 2.0  # loose: guards against catastrophic backtracking, not a benchmark
+
+
+_ANY_CHAR = st.one_of(
+    st.characters(),
+    st.characters(categories=["Cs"]),  # lone surrogates, which the default alphabet leaves out
+    st.sampled_from("\u200b\u200d\ufeff\u202e\ufe0f微信號幺三八零 _.-:аοⓥ①❶➕＋１"),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=_ANY_CHAR, max_size=200))
+def test_never_raises_and_leaves_nothing_invisible(raw: str) -> None:
+    n = normalize(raw)
+    for ch in n.text:
+        assert not 0xD800 <= ord(ch) <= 0xDFFF
+        assert ch not in "\u200b\u200c\u200d\u2060\ufeff\u202e"
+    assert " " not in n.compact

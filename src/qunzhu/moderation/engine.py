@@ -3,7 +3,8 @@
 Explanations are data (tg-spam's detector does the same): each layer adds a `Check` with its own
 verdict, score and details, and the decision keeps them all, so an admin sees why a message was
 held and the console can show it. Layers run cheapest first; the combined score is the highest
-layer score, so one strong signal (a denied domain, a contact with an ad word) is enough.
+layer score and the verdict the most severe layer's, so one strong signal (a denied domain, a
+contact with an ad word) is enough.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import Normalized, normalize
 
 HAM, REVIEW, SPAM = "ham", "review", "spam"
+SEVERITY = (HAM, REVIEW, SPAM)
 REVIEW_FROM, SPAM_FROM = 0.5, 0.8  # combined score thresholds
 
 # Words of Chinese group ads (PLAYBOOK §3: 代购, 微商) with a weight each; a group's policy can
@@ -104,6 +106,10 @@ class Policy:
         return found
 
 
+def _model_verdict(model: ContentModel, p: float) -> str:
+    return SPAM if p >= model.spam_from else REVIEW if p >= model.review_from else HAM
+
+
 def _verdict(score: float) -> str:
     return SPAM if score >= SPAM_FROM else REVIEW if score >= REVIEW_FROM else HAM
 
@@ -124,11 +130,12 @@ class Detector:
         for i, n in enumerate(normalized):
             contacts = [c for c in extract(n) if not self._allowed(c)]
             checks = [self._contacts_and_words(n, contacts), self._domains(contacts)]
-            if model_scores is not None:
+            if self.model is not None and model_scores is not None:
                 p = model_scores[i]
-                checks.append(Check("content_model", _verdict(p), p, {}))
+                checks.append(Check("content_model", _model_verdict(self.model, p), p, {}))
             score = max(c.score for c in checks)
-            decisions.append(Decision(_verdict(score), score, tuple(checks), n.text))
+            verdict = max((c.verdict for c in checks), key=SEVERITY.index)
+            decisions.append(Decision(verdict, score, tuple(checks), n.text))
         return decisions
 
     def _allowed(self, contact: Contact) -> bool:

@@ -1,7 +1,7 @@
 """The content layer: a linear model over character n-grams of the normalised text.
 
 Characters, not words: Chinese has no spaces, so a whitespace tokenizer (tg-spam's) sees one
-"word" per message; 1-3 character grams catch 加微信, 兼职 and their variants without a
+"word" per message; 1-4 character grams catch 加微信, 兼职 and their variants without a
 segmenter. Contacts found by the extraction layer are added as tokens (`_phone_`, `_wechat_`...)
 so the model learns how much a contact weighs in each community's talk.
 
@@ -25,26 +25,33 @@ FORMAT = "qunzhu-content-model/1"
 
 
 def features(n: Normalized) -> str:
-    """What the vectoriser reads: the normalised text, then one token per kind of contact."""
+    """What the vectoriser reads: the normalised text, the same without separators (so that
+    "加 . V" and "加V" share grams), then one token per kind of contact."""
     kinds = sorted({c.kind for c in extract(n)})
-    return n.text + "".join(f" _{k}_" for k in kinds)
+    return f"{n.text} | {n.compact}" + "".join(f" _{k}_" for k in kinds)
 
 
 @dataclass
 class ContentModel:
-    """A fitted vectoriser and classifier; `spam_probability` is the layer's score."""
+    """A fitted vectoriser and classifier; `spam_probability` is the layer's score.
+
+    Thresholds: a message is spam from `spam_from`, for review from `review_from`. 0.9 keeps
+    the false-positive rate near 1% in 5-fold cross-validation on the development corpora
+    (bench/RESULTS.md), where 0.5 let 3-7% of normal messages through as spam."""
 
     vectorizer: Any
     classifier: Any
+    spam_from: float = 0.9
+    review_from: float = 0.5
 
     @classmethod
-    def train(cls, texts: Sequence[str], labels: Sequence[int], c: float = 10.0) -> ContentModel:
+    def train(cls, texts: Sequence[str], labels: Sequence[int], c: float = 30.0) -> ContentModel:
         import numpy as np
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         vectorizer = TfidfVectorizer(
-            analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2, dtype=np.float32
+            analyzer="char", ngram_range=(1, 4), sublinear_tf=True, min_df=2, dtype=np.float32
         )
         matrix = vectorizer.fit_transform([features(normalize(t)) for t in texts])
         classifier = LogisticRegression(C=c, max_iter=3000).fit(matrix, list(labels))

@@ -10,17 +10,16 @@ contact with an ad word) is enough.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import ahocorasick
 
+from qunzhu.moderation.behaviour import Behaviour, Context, TrustBook
 from qunzhu.moderation.contacts import Contact, extract
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import Normalized, normalize
+from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
 
-HAM, REVIEW, SPAM = "ham", "review", "spam"
-SEVERITY = (HAM, REVIEW, SPAM)
 REVIEW_FROM, SPAM_FROM = 0.5, 0.8  # combined score thresholds
 
 # Words of Chinese group ads (PLAYBOOK §3: 代购, 微商) with a weight each; a group's policy can
@@ -50,30 +49,6 @@ DEFAULT_KEYWORDS: dict[str, float] = {
 }
 CONTACT_SCORE = 0.5  # a contact alone deserves a look ...
 CONTACT_WITH_WORD_SCORE = 0.9  # ... a contact with an ad word is an ad
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    verdict: str
-    score: float
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    verdict: str
-    score: float
-    checks: tuple[Check, ...]
-    normalized: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "score": round(self.score, 4),
-            "normalized": self.normalized,
-            "checks": [asdict(c) for c in self.checks],
-        }
 
 
 class Policy:
@@ -115,26 +90,54 @@ def _verdict(score: float) -> str:
 
 
 class Detector:
-    def __init__(self, policy: Policy | None = None, model: ContentModel | None = None) -> None:
+    """The layers in order. Without `behaviour` and `trust` (a TSV, one message at a time) only
+    the text layers run; the live runtime passes both, with each message's `Context`."""
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        model: ContentModel | None = None,
+        behaviour: Behaviour | None = None,
+        trust: TrustBook | None = None,
+    ) -> None:
         self.policy = policy or Policy()
         self.model = model
+        self.behaviour = behaviour
+        self.trust = trust
 
-    def check(self, text: str) -> Decision:
-        return self.check_many([text])[0]
+    def check(self, text: str, ctx: Context | None = None) -> Decision:
+        return self.check_many([text], [ctx] if ctx else None)[0]
 
-    def check_many(self, texts: Sequence[str]) -> list[Decision]:
-        """Several messages at once: the content model scores them in one matrix product."""
+    def check_many(
+        self, texts: Sequence[str], contexts: Sequence[Context | None] | None = None
+    ) -> list[Decision]:
+        """Several messages at once, in the order they were sent: the content model scores
+        them in one matrix product."""
         normalized = [normalize(t if isinstance(t, str) else str(t)) for t in texts]
         model_scores = self.model.spam_probability(normalized) if self.model else None
         decisions = []
         for i, n in enumerate(normalized):
+            ctx = contexts[i] if contexts else None
+            trusted = self.trust.trusted(ctx) if self.trust and ctx else None
+            if trusted:  # staff and proven members skip the checks (tg-spam's approved users)
+                trust = Check("trust", HAM, 0.0, {"trusted": trusted})
+                decisions.append(Decision(HAM, 0.0, (trust,), n.text))
+                continue
             contacts = [c for c in extract(n) if not self._allowed(c)]
             checks = [self._contacts_and_words(n, contacts), self._domains(contacts)]
             if self.model is not None and model_scores is not None:
                 p = model_scores[i]
                 checks.append(Check("content_model", _model_verdict(self.model, p), p, {}))
+            if self.behaviour and ctx:
+                signals = self.behaviour.observe(n, ctx)
+                checks.extend(signals)
+                if contacts and any(c.name == "first_message_after_join" for c in signals):
+                    newcomer = {"contacts": len(contacts)}
+                    checks.append(Check("newcomer_with_contact", SPAM, 0.9, newcomer))
             score = max(c.score for c in checks)
             verdict = max((c.verdict for c in checks), key=SEVERITY.index)
+            if self.trust and ctx:
+                self.trust.record(ctx, verdict)
             decisions.append(Decision(verdict, score, tuple(checks), n.text))
         return decisions
 

@@ -1,0 +1,150 @@
+"""Who posts what, how fast and where: the layers that need memory of earlier messages.
+
+A text alone cannot show a flood, a member repeating themselves, or the same ad dropped into
+every group of a community (no anchor bot does this last one: each guards one group). These
+checks keep short windows of recent activity, bounded in time, so memory stays flat however long
+the process runs. Near-identical texts across groups are found with MinHash-LSH over character
+3-grams of the separator-free text, so "加V abc" and "加 v . abc !" collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from datasketch import MinHash, MinHashLSH
+
+from qunzhu.moderation.normalize import Normalized
+from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
+
+FLOOD_WINDOW_S, FLOOD_COUNT = 60, 10  # more than this many messages a minute is a flood
+REPEAT_WINDOW_S, REPEAT_COUNT = 600, 3  # the same text this often in ten minutes
+CROSS_WINDOW_S, CROSS_GROUPS = 24 * 3600, 3  # near-identical text in this many groups a day
+CROSS_MIN_CHARS = 12  # shorter texts ("早上好", "收到") are alike everywhere by nature
+CROSS_SIMILARITY, PERMUTATIONS = 0.7, 64  # Jaccard of 3-grams; one word changed stays above
+NEWCOMER_S = 600  # a first message this soon after joining is the classic drive-by ad
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who sent a message, where and when (seconds since the epoch), as the platform says."""
+
+    group: str
+    member: str
+    at: float
+    joined_at: float | None = None
+    role: str = "member"
+
+
+class Behaviour:
+    """Recent activity per member and group, and a community-wide index of recent texts."""
+
+    def __init__(self) -> None:
+        self._times: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._texts: dict[tuple[str, str], deque[tuple[float, str]]] = defaultdict(deque)
+        self._spoken: set[tuple[str, str]] = set()
+        self._lsh = MinHashLSH(threshold=CROSS_SIMILARITY, num_perm=PERMUTATIONS)
+        self._posted: dict[str, tuple[str, str, float]] = {}  # key -> (group, member, at)
+        self._expiry: deque[tuple[float, str]] = deque()
+        self._keys = itertools.count()
+
+    def observe(self, n: Normalized, ctx: Context) -> list[Check]:
+        """Record the message and return what its sender's recent behaviour says."""
+        self._expire(ctx.at)
+        who = (ctx.group, ctx.member)
+        signals = [self._flood(who, ctx.at), self._repeat(who, n, ctx.at)]
+        signals.append(self._cross_group(n, ctx))
+        first = who not in self._spoken
+        self._spoken.add(who)
+        if first and ctx.joined_at is not None and 0 <= ctx.at - ctx.joined_at <= NEWCOMER_S:
+            signals.append(
+                Check("first_message_after_join", HAM, 0.3, {"seconds": ctx.at - ctx.joined_at})
+            )
+        return [s for s in signals if s.score > 0]
+
+    def _flood(self, who: tuple[str, str], at: float) -> Check:
+        times = self._times[who]
+        times.append(at)
+        while times and times[0] < at - FLOOD_WINDOW_S:
+            times.popleft()
+        n = len(times)
+        if n > 2 * FLOOD_COUNT:
+            return Check("flood", SPAM, 0.9, {"per_minute": n})
+        if n > FLOOD_COUNT:
+            return Check("flood", REVIEW, 0.6, {"per_minute": n})
+        return Check("flood", HAM, 0.0)
+
+    def _repeat(self, who: tuple[str, str], n: Normalized, at: float) -> Check:
+        texts = self._texts[who]
+        digest = hashlib.blake2b(n.compact.encode("utf-8", "ignore"), digest_size=8).hexdigest()
+        texts.append((at, digest))
+        while texts and texts[0][0] < at - REPEAT_WINDOW_S:
+            texts.popleft()
+        same = sum(1 for _t, d in texts if d == digest)
+        if not n.compact or same < REPEAT_COUNT:
+            return Check("repeat", HAM, 0.0)
+        verdict, score = (SPAM, 0.9) if same >= 2 * REPEAT_COUNT else (REVIEW, 0.6)
+        return Check("repeat", verdict, score, {"times": same})
+
+    def _cross_group(self, n: Normalized, ctx: Context) -> Check:
+        if len(n.compact) < CROSS_MIN_CHARS:
+            return Check("cross_group", HAM, 0.0)
+        sketch = MinHash(num_perm=PERMUTATIONS)
+        text = n.compact
+        sketch.update_batch([text[i : i + 3].encode() for i in range(len(text) - 2)])
+        groups = {ctx.group}
+        for key in self._lsh.query(sketch):
+            group, _member, _at = self._posted[key]
+            groups.add(group)
+        key = str(next(self._keys))
+        self._lsh.insert(key, sketch)
+        self._posted[key] = (ctx.group, ctx.member, ctx.at)
+        self._expiry.append((ctx.at, key))
+        if len(groups) >= CROSS_GROUPS:
+            return Check("cross_group", SPAM, 0.9, {"groups": len(groups)})
+        if len(groups) > 1:
+            return Check("cross_group", REVIEW, 0.5, {"groups": len(groups)})
+        return Check("cross_group", HAM, 0.0)
+
+    def _expire(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] < now - CROSS_WINDOW_S:
+            _at, key = self._expiry.popleft()
+            self._lsh.remove(key)
+            del self._posted[key]
+        if len(self._times) > 10_000:  # forget members quiet for longer than every window
+            quiet = [w for w, t in self._times.items() if not t or t[-1] < now - REPEAT_WINDOW_S]
+            for who in quiet:
+                self._times.pop(who, None)
+                self._texts.pop(who, None)
+
+
+class TrustBook:
+    """tg-spam's "first messages" idea: a member is checked until they have posted
+    `clean_messages` clean messages over at least `hours`; a spam verdict starts them over.
+    Staff are trusted from the start."""
+
+    STAFF = frozenset({"owner", "vice_owner", "duty_owner", "admin", "approved"})
+
+    def __init__(self, clean_messages: int = 5, hours: float = 24) -> None:
+        self.clean_messages = clean_messages
+        self.seconds = hours * 3600
+        self._clean: dict[tuple[str, str], tuple[int, float]] = {}  # -> (count, first clean at)
+
+    def trusted(self, ctx: Context) -> str | None:
+        """Why the sender is trusted ("staff", "earned"), or None."""
+        if ctx.role in self.STAFF:
+            return "staff"
+        count, since = self._clean.get((ctx.group, ctx.member), (0, ctx.at))
+        if count >= self.clean_messages and ctx.at - since >= self.seconds:
+            return "earned"
+        return None
+
+    def record(self, ctx: Context, verdict: str) -> None:
+        who = (ctx.group, ctx.member)
+        if verdict == SPAM:
+            self._clean.pop(who, None)
+        elif verdict == HAM:
+            count, since = self._clean.get(who, (0, ctx.at))
+            self._clean[who] = (count + 1, since)

@@ -1,0 +1,33 @@
+"""What every layer returns and what the detector decides: explanations as data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+HAM, REVIEW, SPAM = "ham", "review", "spam"
+SEVERITY = (HAM, REVIEW, SPAM)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    verdict: str
+    score: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: str
+    score: float
+    checks: tuple[Check, ...]
+    normalized: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "score": round(self.score, 4),
+            "normalized": self.normalized,
+            "checks": [asdict(c) for c in self.checks],
+        }

@@ -1,0 +1,94 @@
+"""Layers with memory: floods, repeats, the same ad across groups, drive-by newcomers, trust."""
+
+from __future__ import annotations
+
+from qunzhu.moderation.behaviour import Behaviour, Context, TrustBook
+from qunzhu.moderation.engine import Detector
+from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM
+
+T0 = 1_790_000_000.0
+
+
+def live() -> Detector:
+    return Detector(behaviour=Behaviour(), trust=TrustBook(clean_messages=3, hours=1))
+
+
+def names(decision) -> set[str]:  # type: ignore[no-untyped-def]
+    return {c.name for c in decision.checks}
+
+
+def test_flood_is_reviewed_then_removed() -> None:
+    d = live()
+    verdicts = [
+        d.check(f"第{i}条消息，内容不同", Context("g1", "m1", T0 + i)).verdict for i in range(22)
+    ]
+    assert verdicts[:10] == [HAM] * 10  # ten a minute is still talk
+    assert verdicts[10] == REVIEW and verdicts[-1] == SPAM
+
+
+def test_flood_window_slides() -> None:
+    d = live()
+    for i in range(10):
+        d.check(f"消息{i}", Context("g1", "m1", T0 + i))
+    assert d.check("又一条", Context("g1", "m1", T0 + 120)).verdict == HAM  # a minute later
+
+
+def test_the_same_text_repeated() -> None:
+    d = live()
+    results = [d.check("快来看看", Context("g1", "m1", T0 + 30 * i)) for i in range(6)]
+    assert [r.verdict for r in results] == [HAM, HAM, REVIEW, REVIEW, REVIEW, SPAM]
+    assert "repeat" in names(results[2])
+
+
+def test_same_ad_across_groups_is_caught_even_when_reworded_slightly() -> None:
+    d = live()
+    ad = "新到一批进口奶粉，价格美丽，需要的朋友联系群主看图"  # no contact, no ad word
+    first = d.check(ad, Context("g1", "a", T0))
+    second = d.check(ad + "！", Context("g2", "b", T0 + 60))
+    third = d.check(ad.replace("价格美丽", "价格很美丽"), Context("g3", "c", T0 + 120))
+    assert (first.verdict, second.verdict, third.verdict) == (HAM, REVIEW, SPAM)
+    cross = next(c for c in third.checks if c.name == "cross_group")
+    assert cross.details == {"groups": 3}
+
+
+def test_short_common_phrases_are_not_cross_group_spam() -> None:
+    d = live()
+    verdicts = {d.check("早上好", Context(f"g{i}", f"m{i}", T0 + i)).verdict for i in range(5)}
+    assert verdicts == {HAM}
+
+
+def test_cross_group_memory_expires_after_a_day() -> None:
+    d = live()
+    ad = "新到一批进口奶粉，价格美丽，需要的朋友联系群主看图"
+    d.check(ad, Context("g1", "a", T0))
+    d.check(ad, Context("g2", "b", T0 + 1))
+    later = d.check(ad, Context("g3", "c", T0 + 2 * 86400))
+    assert later.verdict == HAM
+
+
+def test_newcomer_posting_a_contact_at_once() -> None:
+    d = live()
+    ctx = Context("g1", "new", T0 + 30, joined_at=T0)
+    decision = d.check("大家好 vx: abc12345", ctx)
+    assert decision.verdict == SPAM and "newcomer_with_contact" in names(decision)
+    old = Context("g1", "old", T0 + 30, joined_at=T0 - 86400)
+    assert d.check("大家好 vx: abc12345", old).verdict == REVIEW  # a contact alone
+
+
+def test_staff_skip_the_checks() -> None:
+    d = live()
+    decision = d.check("加微信 abc12345 代购", Context("g1", "boss", T0, role="admin"))
+    assert decision.verdict == HAM
+    assert [(c.name, c.details) for c in decision.checks] == [("trust", {"trusted": "staff"})]
+
+
+def test_trust_is_earned_over_clean_messages_and_time_and_lost_on_spam() -> None:
+    d = live()  # 3 clean messages over at least an hour
+    for i in range(3):
+        assert d.check(f"你好{i}", Context("g1", "m", T0 + 60 * i)).verdict == HAM
+    too_soon = d.check("加微信 abc12345 代购", Context("g1", "m", T0 + 600))
+    assert too_soon.verdict == SPAM  # an hour has not passed: still checked, and reset
+    for i in range(3):
+        d.check(f"早{i}", Context("g1", "m", T0 + 700 + i))
+    earned = d.check("加微信 abc12345 代购", Context("g1", "m", T0 + 700 + 3700))
+    assert earned.verdict == HAM and earned.checks[0].details == {"trusted": "earned"}

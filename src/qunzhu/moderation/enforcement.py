@@ -1,0 +1,101 @@
+"""From a decision to an action: the per-group ladder, the mode, and what admins teach back.
+
+A group starts in `shadow` (decide and log, touch nothing) so the operator can see what would
+happen; `training` asks an admin about every message the detector would act on; `enforce` acts.
+Strikes climb a ladder (delete and warn, mutes that grow, kick, ban) and fall back off it when a
+member stays clean, so one slip months ago does not make the next one a ban.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from qunzhu.moderation.verdicts import REVIEW, SPAM, Decision
+
+STRIKE_MEMORY_S = 7 * 86400  # a strike older than this no longer counts
+MUTES_S = (600, 3600, 86400)  # the mutes on the way up: 10 minutes, an hour, a day
+
+
+class Mode(StrEnum):
+    SHADOW = "shadow"
+    TRAINING = "training"
+    ENFORCE = "enforce"
+
+
+class Step(StrEnum):
+    NONE = "none"
+    ASK_ADMIN = "ask_admin"  # hold the message for an admin's word
+    DELETE_WARN = "delete_warn"
+    MUTE = "mute"
+    KICK = "kick"
+    BAN = "ban"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    step: Step
+    mute_s: int = 0
+    would: Step | None = None  # in shadow and training: what `enforce` would have done
+    strikes: int = 0
+
+
+@dataclass
+class Ladder:
+    """Strikes per (group, member), each with its time, forgotten after STRIKE_MEMORY_S."""
+
+    mode: Mode = Mode.SHADOW
+    _strikes: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    def act(self, decision: Decision, group: str, member: str, at: float) -> Action:
+        if decision.verdict == REVIEW:
+            return Action(Step.ASK_ADMIN if self.mode is not Mode.SHADOW else Step.NONE)
+        if decision.verdict != SPAM:
+            return Action(Step.NONE)
+        strikes = [t for t in self._strikes.get((group, member), []) if t > at - STRIKE_MEMORY_S]
+        strikes.append(at)
+        step, mute = _rung(len(strikes))
+        if self.mode is Mode.ENFORCE:
+            self._strikes[(group, member)] = strikes
+            return Action(step, mute, strikes=len(strikes))
+        shown = Step.ASK_ADMIN if self.mode is Mode.TRAINING else Step.NONE
+        return Action(shown, would=step, strikes=len(strikes))
+
+    def pardon(self, group: str, member: str) -> None:
+        """An admin said "not spam": the strike it earned is taken back."""
+        strikes = self._strikes.get((group, member))
+        if strikes:
+            strikes.pop()
+
+
+def _rung(strikes: int) -> tuple[Step, int]:
+    if strikes == 1:
+        return Step.DELETE_WARN, 0
+    if strikes - 2 < len(MUTES_S):
+        return Step.MUTE, MUTES_S[strikes - 2]
+    if strikes - 2 == len(MUTES_S):
+        return Step.KICK, 0
+    return Step.BAN, 0
+
+
+class Verdict(StrEnum):
+    """What an admin can say about a message."""
+
+    SPAM = "spam"
+    NOT_SPAM = "not_spam"
+    BAN = "ban"  # remove the person, without saying the text is spam: teaches nothing
+
+
+def record_feedback(path: Path, text: str, said: Verdict) -> bool:
+    """Append the admin's label to the community's training file (LABEL<TAB>TEXT, what
+    `moderation train` reads); return whether it was a label at all. A ban alone is about the
+    person, not the text, so it does not train."""
+    if said is Verdict.BAN:
+        return False
+    label = 1 if said is Verdict.SPAM else 0
+    line = " ".join(text.split())  # tabs and newlines would break the file's shape
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(f"{label}\t{line}\n")
+    return True

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from qunzhu.moderation.behaviour import Behaviour, Context, TrustBook
-from qunzhu.moderation.engine import Detector
+from qunzhu.moderation.behaviour import Behaviour, Context, SpamBank, TrustBook
+from qunzhu.moderation.engine import Detector, Policy
+from qunzhu.moderation.normalize import normalize
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM
 
 T0 = 1_790_000_000.0
@@ -92,3 +93,17 @@ def test_trust_is_earned_over_clean_messages_and_time_and_lost_on_spam() -> None
         d.check(f"早{i}", Context("g1", "m", T0 + 700 + i))
     earned = d.check("加微信 abc12345 代购", Context("g1", "m", T0 + 700 + 3700))
     assert earned.verdict == HAM and earned.checks[0].details == {"trusted": "earned"}
+
+
+def test_spam_bank_catches_rewordings_of_confirmed_spam() -> None:
+    bank = SpamBank()
+    confirmed = "新到一批进口奶粉，价格美丽，需要的朋友联系群主看图"
+    bank.add(normalize(confirmed))
+    d = Detector(policy=Policy(keywords={}), bank=bank)
+    reworded = d.check("新到一批进口奶粉！！价格很美丽，需要的朋友联系群主看图")
+    assert reworded.verdict == SPAM
+    assert (
+        next(c for c in reworded.checks if c.name == "spam_bank").details["like"].startswith("新到")
+    )
+    assert d.check("今天公园里的花开得真好看，大家周末一起去拍照吧").verdict == HAM
+    assert d.check("好的").verdict == HAM  # too short to compare

@@ -38,6 +38,37 @@ class Context:
     role: str = "member"
 
 
+def shingles(n: Normalized) -> MinHash:
+    """MinHash of the character 3-grams of the separator-free text."""
+    sketch = MinHash(num_perm=PERMUTATIONS)
+    text = n.compact
+    sketch.update_batch([text[i : i + 3].encode() for i in range(max(1, len(text) - 2))])
+    return sketch
+
+
+class SpamBank:
+    """Texts admins confirmed as spam; a new message close to one of them is spam too, however
+    it was reworded to slip past the words and the model."""
+
+    def __init__(self) -> None:
+        self._lsh = MinHashLSH(threshold=CROSS_SIMILARITY, num_perm=PERMUTATIONS)
+        self._texts: list[str] = []
+
+    def add(self, n: Normalized) -> None:
+        if len(n.compact) >= CROSS_MIN_CHARS:
+            self._lsh.insert(str(len(self._texts)), shingles(n))
+            self._texts.append(n.compact)
+
+    def match(self, n: Normalized) -> Check:
+        if len(n.compact) < CROSS_MIN_CHARS or not self._texts:
+            return Check("spam_bank", HAM, 0.0)
+        found = self._lsh.query(shingles(n))
+        if not found:
+            return Check("spam_bank", HAM, 0.0)
+        like = self._texts[int(min(found, key=int))]
+        return Check("spam_bank", SPAM, 0.95, {"like": like[:80]})
+
+
 class Behaviour:
     """Recent activity per member and group, and a community-wide index of recent texts."""
 
@@ -91,9 +122,7 @@ class Behaviour:
     def _cross_group(self, n: Normalized, ctx: Context) -> Check:
         if len(n.compact) < CROSS_MIN_CHARS:
             return Check("cross_group", HAM, 0.0)
-        sketch = MinHash(num_perm=PERMUTATIONS)
-        text = n.compact
-        sketch.update_batch([text[i : i + 3].encode() for i in range(len(text) - 2)])
+        sketch = shingles(n)
         groups = {ctx.group}
         for key in self._lsh.query(sketch):
             group, _member, _at = self._posted[key]

@@ -14,7 +14,7 @@ from typing import Any
 
 import ahocorasick
 
-from qunzhu.moderation.behaviour import Behaviour, Context, TrustBook
+from qunzhu.moderation.behaviour import Behaviour, Context, SpamBank, TrustBook
 from qunzhu.moderation.contacts import Contact, extract
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import Normalized, normalize
@@ -99,11 +99,13 @@ class Detector:
         model: ContentModel | None = None,
         behaviour: Behaviour | None = None,
         trust: TrustBook | None = None,
+        bank: SpamBank | None = None,
     ) -> None:
         self.policy = policy or Policy()
         self.model = model
         self.behaviour = behaviour
         self.trust = trust
+        self.bank = bank
 
     def check(self, text: str, ctx: Context | None = None) -> Decision:
         return self.check_many([text], [ctx] if ctx else None)[0]
@@ -128,6 +130,8 @@ class Detector:
             if self.model is not None and model_scores is not None:
                 p = model_scores[i]
                 checks.append(Check("content_model", _model_verdict(self.model, p), p, {}))
+            if self.bank is not None:
+                checks.append(self.bank.match(n))
             if self.behaviour and ctx:
                 signals = self.behaviour.observe(n, ctx)
                 checks.extend(signals)

@@ -52,9 +52,6 @@ class Window:
         whens = " ".join(f"WHEN {column} < {until} THEN {off}" for until, off in pieces[:-1])
         return f"({column} + CASE {whens} ELSE {pieces[-1][1]} END)"
 
-    def day(self, column: str) -> str:
-        return f"({self.local_ms(column)} / {DAY_MS})"
-
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)

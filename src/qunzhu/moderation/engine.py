@@ -26,26 +26,60 @@ REVIEW_FROM, SPAM_FROM = 0.5, 0.8  # combined score thresholds
 # add, reweight or remove entries. Matching is substring (Aho-Corasick): `\b` never matches
 # inside Chinese text.
 DEFAULT_KEYWORDS: dict[str, float] = {
+    # group ads (PLAYBOOK §3)
     "代购": 0.5,
     "微商": 0.5,
     "兼职": 0.5,
-    "刷单": 0.8,
-    "日赚": 0.8,
     "日结": 0.5,
     "招代理": 0.7,
+    "加盟": 0.4,
+    "招商": 0.4,
     "私聊": 0.3,
     "私信": 0.3,
-    "加微信": 0.6,
     "加我": 0.3,
+    "加微信": 0.6,
     "免费领取": 0.5,
+    "返利": 0.5,
+    # task scams and money
+    "刷单": 0.8,
+    "日赚": 0.8,
+    "躺赚": 0.8,
+    "稳赚": 0.7,
+    "贷款": 0.5,
+    "网贷": 0.6,
+    "无抵押": 0.7,
+    "秒批": 0.7,
+    "套现": 0.8,
+    "提额": 0.6,
+    # marketing text messages
+    "退订": 0.8,
+    "回t": 0.6,
+    "拒收请回": 0.8,
+    # fraud
+    "中奖": 0.6,
+    "恭喜您获得": 0.8,
+    "领取奖品": 0.8,
+    "积分兑换": 0.6,
+    "积分即将清零": 0.9,
+    "安全账户": 0.9,
+    "账户异常": 0.6,
+    # illegal services
+    "代开发票": 0.9,
+    "发票代开": 0.9,
+    "办证": 0.8,
+    "刻章": 0.8,
     "裸聊": 0.9,
     "约炮": 0.9,
-    "博彩": 0.9,
-    "彩票": 0.4,
-    "贷款": 0.5,
-    "无抵押": 0.7,
-    "返利": 0.5,
+    "上门服务": 0.7,
     "色情": 0.8,
+    "博彩": 0.9,
+    "赌场": 0.8,
+    "娱乐城": 0.8,
+    "百家乐": 0.9,
+    "六合彩": 0.9,
+    "彩金": 0.8,
+    "网赌": 0.9,
+    "彩票": 0.4,
 }
 CONTACT_SCORE = 0.5  # a contact alone deserves a look ...
 CONTACT_WITH_WORD_SCORE = 0.9  # ... a contact with an ad word is an ad
@@ -126,7 +160,12 @@ class Detector:
                 decisions.append(Decision(HAM, 0.0, (trust,), n.text))
                 continue
             contacts = [c for c in extract(n) if not self._allowed(c)]
-            checks = [self._contacts_and_words(n, contacts), self._domains(contacts)]
+            heuristic = self._contacts_and_words(n, contacts)
+            if self.model is not None and heuristic.verdict == SPAM:
+                # A community's trained model knows its talk better than a fixed word list
+                # (bank notifications say 退订 too): alone, the list can only ask for review.
+                heuristic = Check(heuristic.name, REVIEW, heuristic.score, heuristic.details)
+            checks = [heuristic, self._domains(contacts)]
             if self.model is not None and model_scores is not None:
                 p = model_scores[i]
                 checks.append(Check("content_model", _model_verdict(self.model, p), p, {}))

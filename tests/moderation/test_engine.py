@@ -124,3 +124,15 @@ def test_cli_check_train_eval(tmp_path: Path) -> None:
     bad.write_text("1\tok\nspam without a tab\n", "utf-8")
     done = runner.invoke(app, ["moderation", "eval", "--data", str(bad), "--train", str(data)])
     assert done.exit_code == 1 and "line 2" in done.output and "Traceback" not in done.output
+
+
+def test_with_a_model_the_word_list_alone_only_asks_for_review() -> None:
+    # a community whose normal messages are shop notices ending in 回T退订
+    notices = [f"您的订单{i}号已发货，请注意查收，回T退订" for i in range(60)]
+    ads = [f"兼职刷单日赚{i}00元，加微信 ad{i:05d} 详聊" for i in range(60)]
+    model = ContentModel.train(notices + ads, [0] * 60 + [1] * 60)
+    notice = "您的订单99号已发货，请注意查收，回T退订"
+    assert Detector().check(notice).verdict == SPAM  # no model: the list decides
+    with_model = Detector(model=model).check(notice)
+    assert with_model.verdict == REVIEW  # the list may only ask; the model says ham
+    assert with_model.checks[-1].verdict == HAM

@@ -150,7 +150,8 @@ class Detector:
         """Several messages at once, in the order they were sent: the content model scores
         them in one matrix product."""
         normalized = [normalize(t if isinstance(t, str) else str(t)) for t in texts]
-        model_scores = self.model.spam_probability(normalized) if self.model else None
+        found = [extract(n) for n in normalized]
+        model_scores = self.model.spam_probability(normalized, found) if self.model else None
         decisions = []
         for i, n in enumerate(normalized):
             ctx = contexts[i] if contexts else None
@@ -159,7 +160,7 @@ class Detector:
                 trust = Check("trust", HAM, 0.0, {"trusted": trusted})
                 decisions.append(Decision(HAM, 0.0, (trust,), n.text))
                 continue
-            contacts = [c for c in extract(n) if not self._allowed(c)]
+            contacts = [c for c in found[i] if not self._allowed(c)]
             heuristic = self._contacts_and_words(n, contacts)
             if self.model is not None and heuristic.verdict == SPAM:
                 # A community's trained model knows its talk better than a fixed word list

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qunzhu.moderation.contacts import extract
+from qunzhu.moderation.contacts import Contact, extract
 from qunzhu.moderation.normalize import Normalized, normalize
 
 FORMAT = "qunzhu-content-model/1"
 
 
-def features(n: Normalized) -> str:
+def features(n: Normalized, contacts: Sequence[Contact] | None = None) -> str:
     """What the vectoriser reads: the normalised text, the same without separators (so that
     "加 . V" and "加V" share grams), then one token per kind of contact."""
-    kinds = sorted({c.kind for c in extract(n)})
+    kinds = sorted({c.kind for c in (extract(n) if contacts is None else contacts)})
     return f"{n.text} | {n.compact}" + "".join(f" _{k}_" for k in kinds)
 
 
@@ -57,8 +57,13 @@ class ContentModel:
         classifier = LogisticRegression(C=c, max_iter=3000).fit(matrix, list(labels))
         return cls(vectorizer, classifier)
 
-    def spam_probability(self, normalized: Sequence[Normalized]) -> list[float]:
-        matrix = self.vectorizer.transform([features(n) for n in normalized])
+    def spam_probability(
+        self, normalized: Sequence[Normalized], contacts: Sequence[Sequence[Contact]] | None = None
+    ) -> list[float]:
+        """`contacts`, when the caller has already extracted them, saves doing it twice."""
+        found = contacts if contacts is not None else [extract(n) for n in normalized]
+        pairs = zip(normalized, found, strict=True)
+        matrix = self.vectorizer.transform([features(n, c) for n, c in pairs])
         return [float(p) for p in self.classifier.predict_proba(matrix)[:, 1]]
 
     def save(self, path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -331,27 +332,47 @@ ModelOption = Annotated[
     Path, typer.Option("--model", help="The content model file (made by `moderation train`).")
 ]
 DEFAULT_MODEL = Path("qunzhu-moderation.model")
+CommunityOption = Annotated[
+    str | None,
+    typer.Option(
+        "--community",
+        help="This community's model, trained on top of the shared one given by --model.",
+    ),
+]
 
 
-def _detector(model: Path, required: bool = False) -> Detector:
+def _community_model(model: Path, community: str | None) -> Path:
+    """A community's model lies next to the shared one: qunzhu-moderation.<name>.model."""
+    if community is None:
+        return model
+    safe = re.sub(r"[^\w-]+", "_", community.strip()) or "_"
+    return model.with_name(f"{model.stem}.{safe}{model.suffix}")
+
+
+def _load_model(model: Path) -> ContentModel | None:
     if not model.exists():
-        if required:
-            raise fail(tr("no content model at {path}: train one first", path=model))
-        return Detector()
+        return None
     try:
-        return Detector(model=ContentModel.load(model))
+        return ContentModel.load(model)
     except (ValueError, OSError, EOFError) as exc:
         raise fail(tr("cannot read the content model {path}: {why}", path=model, why=exc)) from None
+
+
+def _detector(model: Path, community: str | None = None) -> Detector:
+    """The community's model if it has one, else the shared one, else words and contacts."""
+    own = _community_model(model, community)
+    return Detector(model=_load_model(own) if own.exists() else _load_model(model))
 
 
 @moderation_app.command("check")
 def moderation_check(
     text: Annotated[str, typer.Argument(help="The message to judge.")],
     model: ModelOption = DEFAULT_MODEL,
+    community: CommunityOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Judge one message: the verdict, its score and every check's result."""
-    decision = _detector(model).check(text)
+    decision = _detector(model, community).check(text)
     if as_json:
         sys.stdout.write(orjson.dumps(decision.as_dict()).decode() + "\n")
         return
@@ -367,16 +388,24 @@ def moderation_check(
 def moderation_train(
     data: Annotated[Path, typer.Option("--data", help="LABEL<TAB>TEXT file (1 remove, 0 keep).")],
     model: ModelOption = DEFAULT_MODEL,
+    community: CommunityOption = None,
 ) -> None:
-    """Train the content model on labelled messages and save it."""
+    """Train the content model on labelled messages and save it; with --community, train that
+    community's own model on top of the shared one."""
     try:
         texts, labels = read_tsv(data)
     except DataError as exc:
         raise fail(str(exc)) from None
     if len(set(labels)) < 2:
         raise fail(tr("{path}: needs both labels, 0 and 1", path=data))
-    ContentModel.train(texts, labels).save(model)
-    out.print(tr("Trained on {n} messages; saved {path}", n=len(texts), path=model))
+    base = _load_model(model) if community is not None else None
+    target = _community_model(model, community)
+    ContentModel.train(texts, labels, base=base).save(target)
+    out.print(tr("Trained on {n} messages; saved {path}", n=len(texts), path=target))
+    if community is not None and base is not None:
+        out.print(tr("on top of the shared model {path}", path=model), highlight=False)
+    elif community is not None:
+        out.print(tr("no shared model at {path}: trained alone", path=model), highlight=False)
 
 
 @moderation_app.command("eval")
@@ -386,6 +415,7 @@ def moderation_eval(
         Path | None, typer.Option("--train", help="Train the content model on this file first.")
     ] = None,
     model: ModelOption = DEFAULT_MODEL,
+    community: CommunityOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Precision, recall, F1, false-positive rate and speed on a labelled file."""
@@ -395,7 +425,7 @@ def moderation_eval(
             train_texts, train_labels = read_tsv(train)
             detector = Detector(model=ContentModel.train(train_texts, train_labels))
         else:
-            detector = _detector(model)
+            detector = _detector(model, community)
     except DataError as exc:
         raise fail(str(exc)) from None
     scores = evaluate(detector, texts, labels, spam_only)

@@ -101,7 +101,16 @@ ZH: dict[str, str] = {
     "ham": "正常",
     "review": "待审核",
     "spam": "垃圾/违规",
-    "no content model at {path}: train one first": "{path} 处没有内容模型：请先训练",
+    "on top of the shared model {path}": "基于共享模型 {path}",
+    "no shared model at {path}: trained alone": "{path} 处没有共享模型：单独训练",
+    "cannot lock {kinds}: not a kind of message": "无法锁定 {kinds}：不是消息类型",
+    "keyword {word!r}: expected a weight or {{weight, action}}": (
+        "关键词 {word!r}：应为权重，或 {{weight, action}}"
+    ),
+    "keyword {word!r}: weight {weight} is outside 0..1": (
+        "关键词 {word!r}：权重 {weight} 不在 0..1 之间"
+    ),
+    "keyword {word!r}: unknown action {action!r}": "关键词 {word!r}：未知的处理动作 {action!r}",
     "cannot read the content model {path}: {why}": "无法读取内容模型 {path}：{why}",
     "{path}: needs both labels, 0 and 1": "{path}：需要同时包含 0 和 1 两种标签",
     "Trained on {n} messages; saved {path}": "已用 {n} 条消息训练；已保存到 {path}",

@@ -30,8 +30,8 @@ def test_flood_is_reviewed_then_removed() -> None:
 def test_flood_window_slides() -> None:
     d = live()
     for i in range(10):
-        d.check(f"消息{i}", Context("g1", "m1", T0 + i))
-    assert d.check("又一条", Context("g1", "m1", T0 + 120)).verdict == HAM  # a minute later
+        d.check(f"这是第{i}条消息", Context("g1", "m1", T0 + i))
+    assert d.check("又一条新消息", Context("g1", "m1", T0 + 120)).verdict == HAM  # a minute later
 
 
 def test_the_same_text_repeated() -> None:
@@ -86,13 +86,29 @@ def test_staff_skip_the_checks() -> None:
 def test_trust_is_earned_over_clean_messages_and_time_and_lost_on_spam() -> None:
     d = live()  # 3 clean messages over at least an hour
     for i in range(3):
-        assert d.check(f"你好{i}", Context("g1", "m", T0 + 60 * i)).verdict == HAM
+        assert d.check(f"大家好，我是{i}号", Context("g1", "m", T0 + 60 * i)).verdict == HAM
     too_soon = d.check("加微信 abc12345 代购", Context("g1", "m", T0 + 600))
     assert too_soon.verdict == SPAM  # an hour has not passed: still checked, and reset
     for i in range(3):
-        d.check(f"早{i}", Context("g1", "m", T0 + 700 + i))
+        d.check(f"早上好，今天第{i}次", Context("g1", "m", T0 + 700 + i))
     earned = d.check("加微信 abc12345 代购", Context("g1", "m", T0 + 700 + 3700))
     assert earned.verdict == HAM and earned.checks[0].details == {"trusted": "earned"}
+
+
+def test_short_messages_earn_no_trust_and_many_of_them_are_probing() -> None:
+    d = live()  # trust after 3 clean messages over an hour
+    shorts = [d.check(f"好{i}", Context("g1", "p", T0 + 600 * i)) for i in range(8)]
+    assert [s.verdict for s in shorts] == [HAM] * 7 + [REVIEW]
+    assert "short_probing" in names(shorts[-1])
+    ad = d.check("加微信 abc12345 代购", Context("g1", "p", T0 + 3 * 3600))
+    assert ad.verdict == SPAM  # eight "好" over hours earned nothing
+
+
+def test_a_member_who_said_something_real_is_not_probing() -> None:
+    d = live()
+    d.check("大家好，我是做外贸的小王", Context("g1", "w", T0))
+    verdicts = {d.check("收到", Context("g1", "w", T0 + 700 * i)).verdict for i in range(1, 12)}
+    assert verdicts == {HAM}
 
 
 def test_spam_bank_catches_rewordings_of_confirmed_spam() -> None:

@@ -29,13 +29,17 @@ NEWCOMER_S = 600  # a first message this soon after joining is the classic drive
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Who sent a message, where and when (seconds since the epoch), as the platform says."""
+    """Who sent a message, where and when (seconds since the epoch), and what came with the
+    text, as the platform says: `kinds` such as "image", "card", "mini_program", "forward",
+    "file", "video"; `images` the bytes of pictures where the platform hands them over."""
 
     group: str
     member: str
     at: float
     joined_at: float | None = None
     role: str = "member"
+    kinds: frozenset[str] = frozenset()
+    images: tuple[bytes, ...] = ()
 
 
 def shingles(n: Normalized) -> MinHash:
@@ -152,14 +156,35 @@ class Behaviour:
 class TrustBook:
     """tg-spam's "first messages" idea: a member is checked until they have posted
     `clean_messages` clean messages over at least `hours`; a spam verdict starts them over.
-    Staff are trusted from the start."""
+    Staff are trusted from the start.
+
+    Short messages ("在吗", "1", a sticker) do not count towards trust, or a spammer could earn
+    it with "好的" five times and then post the ad; a member who has posted only short
+    messages, many of them, is probing the group and gets a look (tg-spam's short-message
+    flood). Only a look: shy newcomers write "谢谢" and "收到" too."""
 
     STAFF = frozenset({"owner", "vice_owner", "duty_owner", "admin", "approved"})
+    SHORT_CHARS = 5  # fewer characters than this, once separators are gone, is short
+    PROBING = 8  # this many short messages and nothing longer yet
 
     def __init__(self, clean_messages: int = 5, hours: float = 24) -> None:
         self.clean_messages = clean_messages
         self.seconds = hours * 3600
         self._clean: dict[tuple[str, str], tuple[int, float]] = {}  # -> (count, first clean at)
+        self._short: dict[tuple[str, str], int] = {}  # members who have posted only short ones
+
+    def probing(self, n: Normalized, ctx: Context) -> Check:
+        """Count a short message from a member who has said nothing longer yet."""
+        who = (ctx.group, ctx.member)
+        if len(n.compact) >= self.SHORT_CHARS:
+            self._short[who] = -1  # said something real: never a prober
+            return Check("short_probing", HAM, 0.0)
+        if self._short.get(who, 0) < 0:
+            return Check("short_probing", HAM, 0.0)
+        count = self._short[who] = self._short.get(who, 0) + 1
+        if count >= self.PROBING:
+            return Check("short_probing", REVIEW, 0.6, {"short_messages": count})
+        return Check("short_probing", HAM, 0.0)
 
     def trusted(self, ctx: Context) -> str | None:
         """Why the sender is trusted ("staff", "earned"), or None."""
@@ -170,10 +195,10 @@ class TrustBook:
             return "earned"
         return None
 
-    def record(self, ctx: Context, verdict: str) -> None:
+    def record(self, n: Normalized, ctx: Context, verdict: str) -> None:
         who = (ctx.group, ctx.member)
         if verdict == SPAM:
             self._clean.pop(who, None)
-        elif verdict == HAM:
+        elif verdict == HAM and len(n.compact) >= self.SHORT_CHARS:
             count, since = self._clean.get(who, (0, ctx.at))
             self._clean[who] = (count + 1, since)

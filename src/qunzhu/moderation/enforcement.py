@@ -56,6 +56,9 @@ class Ladder:
         strikes = [t for t in self._strikes.get((group, member), []) if t > at - STRIKE_MEMORY_S]
         strikes.append(at)
         step, mute = _rung(len(strikes))
+        if decision.action:  # the policy named the step: a banned word bans at once
+            step = Step.ASK_ADMIN if decision.action == "review" else Step(decision.action)
+            mute = MUTES_S[min(len(strikes), len(MUTES_S)) - 1] if step is Step.MUTE else 0
         if self.mode is Mode.ENFORCE:
             self._strikes[(group, member)] = strikes
             return Action(step, mute, strikes=len(strikes))

@@ -9,13 +9,15 @@ contact with an ad word) is enough.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import ahocorasick
 
+from qunzhu.i18n import tr
 from qunzhu.moderation.behaviour import Behaviour, Context, SpamBank, TrustBook
 from qunzhu.moderation.contacts import Contact, extract
+from qunzhu.moderation.images import qr_payloads
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import Normalized, normalize
 from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
@@ -83,36 +85,79 @@ DEFAULT_KEYWORDS: dict[str, float] = {
 }
 CONTACT_SCORE = 0.5  # a contact alone deserves a look ...
 CONTACT_WITH_WORD_SCORE = 0.9  # ... a contact with an ad word is an ad
+QR_WITH_CONTACT_SCORE = 0.9  # a QR code leading to a person, a group or a site
+QR_SCORE = 0.6  # any other QR code from someone not yet trusted
+LOCK_SCORE = 0.85
+
+# What a newcomer on probation may not post (Shieldy's and tg-spam's "restrict" idea); "link"
+# and "qr" are found in the text and pictures, the others are what the platform says the message
+# carries (Context.kinds).
+LOCKABLE = frozenset({"link", "qr", "card", "mini_program", "forward", "image", "file", "video"})
+DEFAULT_LOCKED = frozenset({"link", "qr", "card", "mini_program", "forward"})
+ACTIONS = ("review", "delete_warn", "mute", "kick", "ban")  # mildest first
 
 
 class Policy:
-    """A group's rules: weighted keywords and allowed or denied domains."""
+    """A group's rules: weighted keywords, each with an action of its own if it needs one
+    ({"weight": 1.0, "action": "ban"}: a word no one says by accident), allowed and denied
+    domains, and what newcomers may not post during their first `probation_h` hours."""
 
     def __init__(
         self,
-        keywords: dict[str, float] | None = None,
+        keywords: Mapping[str, float | Mapping[str, Any]] | None = None,
         allow_domains: Iterable[str] = (),
         deny_domains: Iterable[str] = (),
+        locked: Iterable[str] = DEFAULT_LOCKED,
+        probation_h: float = 24.0,
     ) -> None:
-        self.keywords = dict(DEFAULT_KEYWORDS if keywords is None else keywords)
+        entries = DEFAULT_KEYWORDS if keywords is None else keywords
+        self.keywords = {word: _keyword(word, entry) for word, entry in entries.items()}
         self.allow_domains = {d.lower() for d in allow_domains}
         self.deny_domains = {d.lower() for d in deny_domains}
+        self.locked = frozenset(locked)
+        if unknown := self.locked - LOCKABLE:
+            kinds = ", ".join(sorted(unknown))
+            raise ValueError(tr("cannot lock {kinds}: not a kind of message", kinds=kinds))
+        self.probation_s = probation_h * 3600
         self._automaton: Any = None
         if self.keywords:
             automaton = ahocorasick.Automaton()
-            for word, weight in self.keywords.items():
-                automaton.add_word(normalize(word).text, (word, weight))
+            for word, (weight, action) in self.keywords.items():
+                automaton.add_word(normalize(word).text, (word, weight, action))
             automaton.make_automaton()
             self._automaton = automaton
 
-    def words(self, n: Normalized) -> dict[str, float]:
+    def words(self, n: Normalized) -> dict[str, tuple[float, str | None]]:
+        """The listed words in the text, each with its weight and action."""
         if self._automaton is None:
             return {}
-        found: dict[str, float] = {}
+        found: dict[str, tuple[float, str | None]] = {}
         for text in {n.text, n.compact}:  # "加 微 信" only matches once separators are gone
-            for _end, (word, weight) in self._automaton.iter(text):
-                found[word] = weight
+            for _end, (word, weight, action) in self._automaton.iter(text):
+                found[word] = (weight, action)
         return found
+
+    def on_probation(self, ctx: Context) -> bool:
+        return ctx.joined_at is not None and 0 <= ctx.at - ctx.joined_at < self.probation_s
+
+
+def _keyword(word: str, entry: float | Mapping[str, Any]) -> tuple[float, str | None]:
+    """A keyword entry as (weight, action); a config mistake names the word."""
+    if isinstance(entry, int | float) and not isinstance(entry, bool):
+        weight, action = float(entry), None
+    elif isinstance(entry, Mapping):
+        weight, action = float(entry.get("weight", 1.0)), entry.get("action")
+    else:
+        raise ValueError(tr("keyword {word!r}: expected a weight or {{weight, action}}", word=word))
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(
+            tr("keyword {word!r}: weight {weight} is outside 0..1", word=word, weight=weight)
+        )
+    if action is not None and action not in ACTIONS:
+        raise ValueError(
+            tr("keyword {word!r}: unknown action {action!r}", word=word, action=action)
+        )
+    return weight, action
 
 
 def _model_verdict(model: ContentModel, p: float) -> str:
@@ -161,17 +206,24 @@ class Detector:
                 decisions.append(Decision(HAM, 0.0, (trust,), n.text))
                 continue
             contacts = [c for c in found[i] if not self._allowed(c)]
+            payloads = [p for image in ctx.images for p in qr_payloads(image)] if ctx else []
             heuristic = self._contacts_and_words(n, contacts)
             if self.model is not None and heuristic.verdict == SPAM:
                 # A community's trained model knows its talk better than a fixed word list
                 # (bank notifications say 退订 too): alone, the list can only ask for review.
                 heuristic = Check(heuristic.name, REVIEW, heuristic.score, heuristic.details)
             checks = [heuristic, self._domains(contacts)]
+            if payloads:
+                checks.append(self._qr(payloads))
+            if ctx is not None and self.policy.on_probation(ctx):
+                checks.append(self._locks(ctx, contacts, payloads))
             if self.model is not None and model_scores is not None:
                 p = model_scores[i]
                 checks.append(Check("content_model", _model_verdict(self.model, p), p, {}))
             if self.bank is not None:
                 checks.append(self.bank.match(n))
+            if self.trust and ctx:
+                checks.append(self.trust.probing(n, ctx))
             if self.behaviour and ctx:
                 signals = self.behaviour.observe(n, ctx)
                 checks.extend(signals)
@@ -181,7 +233,7 @@ class Detector:
             score = max(c.score for c in checks)
             verdict = max((c.verdict for c in checks), key=SEVERITY.index)
             if self.trust and ctx:
-                self.trust.record(ctx, verdict)
+                self.trust.record(n, ctx, verdict)
             decisions.append(Decision(verdict, score, tuple(checks), n.text))
         return decisions
 
@@ -193,15 +245,43 @@ class Detector:
 
     def _contacts_and_words(self, n: Normalized, contacts: list[Contact]) -> Check:
         words = self.policy.words(n)
-        word_score = max(words.values(), default=0.0)
+        word_score = max((weight for weight, _action in words.values()), default=0.0)
         if contacts and words:
             score = max(CONTACT_WITH_WORD_SCORE, word_score)
         elif contacts:
             score = max(CONTACT_SCORE, word_score)
         else:
             score = word_score
-        details = {"contacts": [_contact(c) for c in contacts], "words": sorted(words)}
+        details: dict[str, Any] = {
+            "contacts": [_contact(c) for c in contacts],
+            "words": sorted(words),
+        }
+        actions = [action for _weight, action in words.values() if action]
+        if actions:  # the harshest wins; the ladder applies it instead of its next rung
+            details["action"] = max(actions, key=ACTIONS.index)
         return Check("contacts_and_words", _verdict(score), score, details)
+
+    def _qr(self, payloads: list[str]) -> Check:
+        """A QR code that leads somewhere (a WeChat group, a person, a site) is an ad."""
+        inside = [c for p in payloads for c in extract(normalize(p)) if not self._allowed(c)]
+        details = {
+            "payloads": [p[:200] for p in payloads],
+            "contacts": [_contact(c) for c in inside],
+        }
+        score = QR_WITH_CONTACT_SCORE if inside else QR_SCORE
+        return Check("qr_code", _verdict(score), score, details)
+
+    def _locks(self, ctx: Context, contacts: list[Contact], payloads: list[str]) -> Check:
+        present = set(ctx.kinds)
+        if any(c.kind in ("url", "domain") for c in contacts):
+            present.add("link")
+        if payloads:
+            present.add("qr")
+        hit = sorted(present & self.policy.locked)
+        if not hit:
+            return Check("type_lock", HAM, 0.0)
+        hours = round((ctx.at - (ctx.joined_at or ctx.at)) / 3600, 1)
+        return Check("type_lock", SPAM, LOCK_SCORE, {"locked": hit, "hours_in_group": hours})
 
     def _domains(self, contacts: list[Contact]) -> Check:
         domains = {c.value for c in contacts if c.kind == "domain"}

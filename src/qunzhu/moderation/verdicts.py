@@ -24,6 +24,11 @@ class Decision:
     checks: tuple[Check, ...]
     normalized: str
 
+    @property
+    def action(self) -> str | None:
+        """An action a policy entry asked for by name (a keyword set to "ban"), if any."""
+        return next((c.details["action"] for c in self.checks if "action" in c.details), None)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,

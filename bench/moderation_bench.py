@@ -136,9 +136,10 @@ def main() -> None:
     for category, value in recall.items():
         print(f"- {category}: {value:.3f}")
     print(f"False-positive rate on LCCC chat: {chat_fpr:.4f}")
-    texts, labels = corpus("tg_group_zh.train", 0)
-    for key, value in speed(texts, labels).items():
-        print(f"{key}: {value:,.3f}")
+    for name in ("tg_group_zh.train", "sms_zh.train"):  # short chat lines, long SMS
+        texts, labels = corpus(name, 0)
+        for key, value in speed(texts, labels).items():
+            print(f"{name} {key}: {value:,.3f}")
     print(f"peak MB: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qunzhu.moderation.contacts import Contact, extract
+from qunzhu.moderation.grams import CharGrams
 from qunzhu.moderation.normalize import Normalized, normalize
 
 FORMAT = "qunzhu-content-model/1"
@@ -58,12 +59,9 @@ class ContentModel:
         base: ContentModel | None = None,
     ) -> ContentModel:
         import numpy as np
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        vectorizer = TfidfVectorizer(
-            analyzer="char", ngram_range=(1, 4), sublinear_tf=True, min_df=2, dtype=np.float32
-        )
+        vectorizer = CharGrams(ngram_range=(1, 4), min_df=2)
         normalized = [normalize(t) for t in texts]
         found = [extract(n) for n in normalized]
         matrix = vectorizer.fit_transform(

@@ -12,6 +12,7 @@ values, has odds below one in a hundred thousand per model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +20,13 @@ from typing import Any
 import numpy as np
 
 SEPARATOR = 0  # between texts in a batch; NUL never survives normalisation in a text
+_SPACES = re.compile(r"\s\s+")  # a run of white space counts as one space, as in scikit-learn
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: multiplying mixes the bits
 
 
 def _keys(texts: Sequence[str], lengths: range) -> tuple[Any, Any]:
     """Every n-gram of every text as (message index, 64-bit key)."""
-    joined = "\0".join(t.replace("\0", " ") for t in texts).lower()
+    joined = _SPACES.sub(" ", "\0".join(t.replace("\0", " ") for t in texts).lower())
     points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     breaks = np.concatenate(([0], np.cumsum(points == SEPARATOR)))  # separators before i
     docs, keys = [], []

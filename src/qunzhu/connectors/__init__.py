@@ -1,0 +1,27 @@
+"""Live platforms: each module turns one protocol into `LiveEvent`s and executes `Action`s.
+
+A connector is an object with:
+- `name: str` (its name in qunzhu.toml) and `capabilities: frozenset[ActionKind]`: what it can
+  do; anything else becomes a task for a human;
+- `async def run(self, emit)`: receive updates until cancelled, calling `await emit(event)` for
+  each `LiveEvent`; reconnect by itself after a dropped connection;
+- `async def execute(self, action)`: do one `Action`; raise `RateLimited` or `ActionFailed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from qunzhu.model.live import Action, ActionKind, LiveEvent
+
+Emit = Callable[[LiveEvent], Awaitable[None]]
+
+
+class Connector(Protocol):
+    name: str
+    capabilities: frozenset[ActionKind]
+
+    async def run(self, emit: Emit) -> None: ...
+
+    async def execute(self, action: Action) -> None: ...

@@ -1,0 +1,92 @@
+"""What live connectors hand the engine, and what the engine asks them to do.
+
+Connectors turn a platform's updates into these (NoneBot's adapter idea: the protocol stays in the
+connector), so the engine, the policies and replay never see a Telegram `Update` or a OneBot
+`post_type`. Messages, joins, leaves and renames reuse the import records; a join request has no
+import counterpart, so it is its own record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from qunzhu.model.records import Group, MembershipEvent, Message, Person
+
+
+@dataclass(slots=True)
+class JoinRequest:
+    """Someone asks to join; an admission policy approves or rejects it."""
+
+    platform_id: str  # the platform's handle for this request (OneBot `flag`, Telegram user id)
+    member: Person
+    at: datetime
+    answer: str = ""  # what they wrote in the request (OneBot `comment`, Telegram bio)
+
+
+@dataclass(slots=True)
+class LiveEvent:
+    """One thing that happened in one group, as a connector saw it.
+
+    `record` is a Message, a MembershipEvent (join, leave, kick, rename) or a JoinRequest.
+    `role` is the author's role in the group where the platform says it (OneBot `sender.role`,
+    Telegram chat member status), `kinds` what came with a message besides text ("image",
+    "card", "mini_program", "forward", "file", "video"), `images` the pictures' bytes where the
+    connector could fetch them (for QR codes)."""
+
+    connector: str  # name of the connector in qunzhu.toml
+    group: Group
+    record: Message | MembershipEvent | JoinRequest
+    role: str = "member"
+    kinds: frozenset[str] = frozenset()
+    images: tuple[bytes, ...] = ()
+    forwarded: tuple[Message, ...] = ()  # messages inside a merged forward, expanded
+
+
+class ActionKind(StrEnum):
+    DELETE = "delete"
+    WARN = "warn"  # a reply to the member; needs only `send`
+    MUTE = "mute"
+    KICK = "kick"
+    BAN = "ban"
+    SEND = "send"
+    APPROVE = "approve"
+    REJECT = "reject"
+    NOTIFY_OWNER = "notify_owner"  # a task for a human: what the platform cannot do
+
+
+@dataclass(slots=True)
+class Action:
+    """One thing to do on a platform. `id` is the outbox row's id: connectors may use it to
+    recognise a retry of the same action."""
+
+    id: int
+    kind: ActionKind
+    connector: str
+    group_id: str  # the platform's group id
+    member_id: str | None = None  # the platform's user id
+    message_id: str | None = None  # the platform's message id (delete, reply)
+    text: str = ""
+    seconds: int = 0  # mute length
+    request_id: str | None = None  # JoinRequest.platform_id (approve, reject)
+    reason: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class RateLimited(Exception):
+    """The platform said "too many requests": try again after `retry_after` seconds
+    (Telegram's 429 `parameters.retry_after`)."""
+
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        super().__init__(message or f"rate limited, retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class ActionFailed(Exception):
+    """The platform refused the action for good (no rights, no such message): do not retry.
+    `retry` True marks a passing failure (a 5xx, a dropped connection): retry with backoff."""
+
+    def __init__(self, message: str, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry

@@ -97,6 +97,17 @@ ZH: dict[str, str] = {
     "{flag}: not a date (YYYY-MM-DD): {value!r}": "{flag}：不是日期（YYYY-MM-DD）：{value!r}",
     "cannot write {path}: {why}": "无法写入 {path}：{why}",
     "Report written to {path}": "报告已写入 {path}",
+    # live policies
+    "Please do not post ads here.": "请勿在群内发布广告或违规内容。",
+    "Welcome %NICKNAME%! Please introduce yourself: your city, your trade, and what you "
+    "hope to find here.": "欢迎 %NICKNAME% 加入！请发一段自我介绍：城市、行业、想在群里收获什么。",
+    "join request from {who}: {answer}": "入群申请：{who}：{answer}",
+    "@{name} please set your group nickname as {example}, so members know who you are.": (
+        "@{name} 请把群昵称改为“{example}”的格式，方便大家认识你。"
+    ),
+    "{name} ({id}) has not changed the group nickname after a reminder": (
+        "{name}（{id}）被提醒后仍未修改群昵称"
+    ),
     # moderation
     "ham": "正常",
     "review": "待审核",

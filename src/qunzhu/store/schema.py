@@ -147,3 +147,64 @@ Index("ix_membership_events_member", membership_events.c.member_id)
 Index("ix_messages_group_time", messages.c.group_id, messages.c.sent_at)
 # No index on messages.sender_id: it costs a third of every bulk insert (measured), and the
 # queries that need it (merging a name-only member, deleting a member) are rare and batch-sized.
+
+
+# -- the live runtime ----------------------------------------------------------------------
+# Every live event is written to the inbox before the connector acknowledges it (Telegram's
+# update offset), then processed in one transaction that stores it, records the policies'
+# decisions and queues their actions in the outbox. A crash before that commit leaves the event
+# unprocessed in the inbox; a crash after it leaves the actions queued. (connector, key) is
+# unique, so an update delivered twice is processed once.
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("connector", String(100), nullable=False),
+    Column("key", String(300), nullable=False),  # group id + record kind + platform id
+    Column("payload", Text, nullable=False),  # the LiveEvent as JSON (pictures are not kept)
+    Column("received_at", BigInteger, nullable=False),
+    Column("processed_at", BigInteger, nullable=True),
+    UniqueConstraint("connector", "key"),
+)
+Index("ix_inbox_pending", inbox.c.processed_at, inbox.c.id)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inbox_id", Integer, ForeignKey("inbox.id"), nullable=False),
+    Column("group_id", Integer, ForeignKey("groups.id"), nullable=False),
+    Column("policy", String(40), nullable=False),
+    Column("verdict", String(40), nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON: the checks, the rule, the ladder's step
+    Column("at", BigInteger, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("decision_id", Integer, ForeignKey("decisions.id"), nullable=True),
+    Column("connector", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("payload", Text, nullable=False),  # the Action's fields as JSON
+    # pending → in_flight → done | failed; task: for a human (the platform cannot do it);
+    # uncertain: a message send cut by a crash, maybe sent, never sent twice
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", BigInteger, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("done_at", BigInteger, nullable=True),
+)
+Index("ix_outbox_due", outbox.c.status, outbox.c.due_at)
+
+policy_marks = Table(  # what a policy must remember across restarts: "reminded once"
+    "policy_marks",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id"), primary_key=True),
+    Column("policy", String(40), primary_key=True),
+    Column("key", String(300), primary_key=True),
+    Column("at", BigInteger, nullable=False),
+)

@@ -1,0 +1,111 @@
+"""LiveEvent to JSON and back, for the inbox: the event must survive a crash between its
+arrival and its processing. Pictures are not kept (they are personal data and large); a
+recovered event is judged on its text alone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from qunzhu.model import (
+    Group,
+    GroupKind,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+)
+from qunzhu.model.live import JoinRequest, LiveEvent
+
+
+def key(event: LiveEvent) -> str:
+    """The event's natural key: a platform delivering it twice gives the same key."""
+    kind = type(event.record).__name__
+    return f"{event.group.platform_id}:{kind}:{event.record.platform_id}"
+
+
+def encode(event: LiveEvent) -> str:
+    data = {
+        "group": event.group,
+        "type": type(event.record).__name__,
+        "record": event.record,
+        "role": event.role,
+        "kinds": sorted(event.kinds),
+        "forwarded": list(event.forwarded),
+    }
+    return orjson.dumps(data, default=_plain).decode()
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, tuple):  # Person, a NamedTuple, which orjson leaves to us
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in the inbox")
+
+
+def decode(connector: str, payload: str) -> LiveEvent:
+    data = orjson.loads(payload)
+    g = data["group"]
+    group = Group(
+        platform=Platform(g["platform"]),
+        platform_id=g["platform_id"],
+        name=g["name"],
+        kind=GroupKind(g["kind"]),
+        created_at=_time(g["created_at"]),
+        tz=g["tz"],
+    )
+    builders = {"Message": _message, "MembershipEvent": _membership, "JoinRequest": _request}
+    return LiveEvent(
+        connector=connector,
+        group=group,
+        record=builders[data["type"]](data["record"]),
+        role=data["role"],
+        kinds=frozenset(data["kinds"]),
+        forwarded=tuple(_message(m) for m in data["forwarded"]),
+    )
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _person(value: list[Any] | None) -> Person | None:
+    return Person(value[0], value[1]) if value else None
+
+
+def _message(r: dict[str, Any]) -> Message:
+    return Message(
+        platform_id=r["platform_id"],
+        sender=Person(*r["sender"]),
+        sent_at=datetime.fromisoformat(r["sent_at"]),
+        kind=MessageKind(r["kind"]),
+        text=r["text"],
+        reply_to=r["reply_to"],
+        mentions=tuple(r["mentions"]),
+        urls=tuple(r["urls"]),
+    )
+
+
+def _membership(r: dict[str, Any]) -> MembershipEvent:
+    return MembershipEvent(
+        platform_id=r["platform_id"],
+        member=Person(*r["member"]),
+        action=MembershipAction(r["action"]),
+        at=datetime.fromisoformat(r["at"]),
+        method=JoinMethod(r["method"]) if r["method"] else None,
+        actor=_person(r["actor"]),
+        new_name=r["new_name"],
+    )
+
+
+def _request(r: dict[str, Any]) -> JoinRequest:
+    return JoinRequest(
+        platform_id=r["platform_id"],
+        member=Person(*r["member"]),
+        at=datetime.fromisoformat(r["at"]),
+        answer=r["answer"],
+    )

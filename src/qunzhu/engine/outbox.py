@@ -1,0 +1,179 @@
+"""The outbox: actions wait here until a connector has done them.
+
+Written in the same transaction as the decision that made them, so a decision never exists
+without its actions nor an action without its decision. An action is marked `in_flight` (and
+committed) before the platform is called and `done` after. After a crash, what was in flight is
+looked at again: deleting, muting, kicking, banning, approving twice does nothing more, so those
+are retried; a message cut mid-send may have gone out, and sending it again would say it twice,
+so it becomes `uncertain`, a task for a human, never a second message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, select, update
+
+from qunzhu.connectors import Connector
+from qunzhu.model.live import Action, ActionFailed, ActionKind, RateLimited
+from qunzhu.store import schema as t
+
+log = logging.getLogger(__name__)
+
+PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
+TASK, UNCERTAIN = "task", "uncertain"  # both wait for a person
+IDEMPOTENT = frozenset(
+    {
+        ActionKind.DELETE,
+        ActionKind.MUTE,
+        ActionKind.KICK,
+        ActionKind.BAN,
+        ActionKind.APPROVE,
+        ActionKind.REJECT,
+    }
+)
+MAX_ATTEMPTS = 8
+BACKOFF_S = (1, 2, 4, 8, 16, 32, 60, 120)  # after each failed attempt that may pass
+
+
+def queue(
+    conn: Connection,
+    action: Mapping[str, Any],
+    *,
+    decision_id: int | None,
+    can: bool,
+    now_ms: int,
+    delay_ms: int = 0,
+) -> int:
+    """Add one action; one the connector cannot do becomes a task for a human right away."""
+    status = PENDING if can else TASK
+    error = None if can else "the platform cannot do this: a person has to"
+    return conn.execute(
+        t.outbox.insert().values(
+            decision_id=decision_id,
+            connector=action["connector"],
+            kind=action["kind"],
+            payload=orjson.dumps(dict(action)).decode(),
+            status=status,
+            attempts=0,
+            due_at=now_ms + delay_ms,
+            error=error,
+            created_at=now_ms,
+        )
+    ).inserted_primary_key[0]
+
+
+def recover(engine: Engine) -> dict[str, int]:
+    """After a crash: in-flight actions that are safe to repeat go back in the queue; sends
+    become `uncertain`."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(t.outbox.c.id, t.outbox.c.kind).where(t.outbox.c.status == IN_FLIGHT)
+        ).all()
+        again = [r.id for r in rows if r.kind in IDEMPOTENT]
+        unsure = [r.id for r in rows if r.kind not in IDEMPOTENT]
+        if again:
+            conn.execute(update(t.outbox).where(t.outbox.c.id.in_(again)).values(status=PENDING))
+        if unsure:
+            conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id.in_(unsure))
+                .values(status=UNCERTAIN, error="interrupted while sending: check by hand")
+            )
+    return {"retried": len(again), "uncertain": len(unsure)}
+
+
+def to_action(row_id: int, payload: str) -> Action:
+    data = orjson.loads(payload)
+    data.pop("batch", None)
+    data.pop("names", None)
+    return Action(id=row_id, **{**data, "kind": ActionKind(data["kind"])})
+
+
+class Executor:
+    """Runs due actions through their connectors, one at a time per connector, honouring
+    each platform's "retry after" and backing off on passing failures."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        connectors: Mapping[str, Connector],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.connectors = connectors
+        self.clock = clock
+        self._paused_until: dict[str, float] = {}
+
+    async def drain(self, limit: int = 200) -> int:
+        """Do every action that is due now; return how many were attempted."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.outbox.c.id, t.outbox.c.connector, t.outbox.c.payload)
+                .where(t.outbox.c.status == PENDING, t.outbox.c.due_at <= int(now * 1000))
+                .order_by(t.outbox.c.id)
+                .limit(limit)
+            ).all()
+        attempted = 0
+        for row in rows:
+            if self._paused_until.get(row.connector, 0) > self.clock():
+                continue  # the platform asked us to wait; the rest of the queue waits too
+            connector = self.connectors.get(row.connector)
+            if connector is None:
+                self._finish(row.id, TASK, "no such connector is running")
+                continue
+            attempted += 1
+            await self._run(connector, row.id, to_action(row.id, row.payload))
+        return attempted
+
+    async def _run(self, connector: Connector, row_id: int, action: Action) -> None:
+        with self.engine.begin() as conn:
+            attempts = conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id == row_id, t.outbox.c.status == PENDING)
+                .values(status=IN_FLIGHT, attempts=t.outbox.c.attempts + 1)
+                .returning(t.outbox.c.attempts)
+            ).scalar()
+        if attempts is None:
+            return  # another worker took it
+        try:
+            await connector.execute(action)
+        except RateLimited as exc:
+            until = self.clock() + exc.retry_after
+            self._paused_until[connector.name] = until
+            self._retry(row_id, until, str(exc))
+        except ActionFailed as exc:
+            if exc.retry and attempts < MAX_ATTEMPTS:
+                wait = BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1]
+                self._retry(row_id, self.clock() + wait, str(exc))
+            else:
+                self._finish(row_id, FAILED, str(exc))
+        except asyncio.CancelledError:
+            raise  # left in flight: recover() decides at the next start
+        except Exception as exc:  # a connector bug must not stop the queue
+            log.exception("connector %s failed on action %s", connector.name, row_id)
+            self._finish(row_id, FAILED, f"{type(exc).__name__}: {exc}")
+        else:
+            self._finish(row_id, DONE, None)
+
+    def _retry(self, row_id: int, at: float, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id == row_id)
+                .values(status=PENDING, due_at=int(at * 1000), error=error)
+            )
+
+    def _finish(self, row_id: int, status: str, error: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id == row_id)
+                .values(status=status, error=error, done_at=int(self.clock() * 1000))
+            )

@@ -1,0 +1,315 @@
+"""The group policies: each looks at one event and says what to do, and why.
+
+A policy returns `Outcome`s: a verdict with its reasons (kept in the decisions table and shown to
+admins) and the actions to queue. Policies do no I/O of their own; what one must remember across
+restarts ("this member was reminded once") it asks of `Marks`, which the runtime backs with the
+store. The same policies run live and in replay, where nothing is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from qunzhu.i18n import tr
+from qunzhu.model import MembershipAction, MembershipEvent, Message
+from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
+from qunzhu.moderation.behaviour import Context
+from qunzhu.moderation.enforcement import Ladder, Step
+from qunzhu.moderation.engine import Detector
+from qunzhu.moderation.verdicts import HAM, Decision
+
+STAFF = frozenset({"owner", "admin"})
+
+
+@dataclass(slots=True)
+class Draft:
+    """An action before it has an outbox id. `delay_s` holds it back (a welcome waits for the
+    others joining at the same moment); `batch` names drafts that merge while they wait."""
+
+    kind: ActionKind
+    member_id: str | None = None
+    message_id: str | None = None
+    text: str = ""
+    seconds: int = 0
+    request_id: str | None = None
+    reason: str = ""
+    delay_s: float = 0.0
+    batch: str | None = None
+    names: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Outcome:
+    policy: str
+    verdict: str
+    reasons: dict[str, Any] = field(default_factory=dict)
+    actions: list[Draft] = field(default_factory=list)
+
+
+class Marks(Protocol):
+    """Small facts a policy keeps per group: has `key` been marked, and since when."""
+
+    def get(self, policy: str, key: str) -> float | None: ...
+
+    def put(self, policy: str, key: str, at: float) -> None: ...
+
+
+class Policy(Protocol):
+    name: str
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]: ...
+
+
+def _at(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+# -- moderation ---------------------------------------------------------------------------
+
+_STEP_ACTIONS: dict[Step, tuple[ActionKind, ...]] = {
+    Step.ASK_ADMIN: (ActionKind.NOTIFY_OWNER,),
+    Step.DELETE_WARN: (ActionKind.DELETE, ActionKind.WARN),
+    Step.MUTE: (ActionKind.DELETE, ActionKind.MUTE),
+    Step.KICK: (ActionKind.DELETE, ActionKind.KICK),
+    Step.BAN: (ActionKind.DELETE, ActionKind.BAN),
+}
+
+
+@dataclass
+class ModerationPolicy:
+    """The detector and the ladder of the moderation issue, per group. `joined` tells the
+    detector when each member joined (for probation and drive-by ads), kept by the runtime."""
+
+    detector: Detector
+    ladder: Ladder
+    warning: str = ""  # empty: the default, in the interface language
+    name: str = "moderation"
+    joined: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+        record = event.record
+        key = (event.group.platform_id, _member_id(record))
+        if isinstance(record, MembershipEvent):
+            if record.action is MembershipAction.JOIN:
+                self.joined[key] = _at(record.at)
+            return []
+        if not isinstance(record, Message):
+            return []
+        at = _at(record.sent_at)
+        ctx = Context(
+            group=event.group.platform_id,
+            member=key[1],
+            at=at,
+            joined_at=self.joined.get(key),
+            role=event.role,
+            kinds=event.kinds,
+            images=event.images,
+        )
+        text = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
+        decision = self.detector.check(text, ctx)
+        action = self.ladder.act(decision, event.group.platform_id, key[1], at)
+        if decision.verdict == HAM and action.step is Step.NONE:
+            return []
+        reasons = _reasons(decision, action.step, action.would, action.strikes)
+        drafts = [
+            Draft(
+                kind,
+                member_id=key[1],
+                message_id=record.platform_id,
+                text=(self.warning or tr("Please do not post ads here."))
+                if kind is ActionKind.WARN
+                else _review_note(decision),
+                seconds=action.mute_s,
+                reason=decision.verdict,
+            )
+            for kind in _STEP_ACTIONS.get(action.step, ())
+        ]
+        return [Outcome(self.name, decision.verdict, reasons, drafts)]
+
+
+def _reasons(decision: Decision, step: Step, would: Step | None, strikes: int) -> dict[str, Any]:
+    checks = [
+        {"name": c.name, "verdict": c.verdict, "score": round(c.score, 3), "details": c.details}
+        for c in decision.checks
+        if c.verdict != HAM or c.name == "content_model"
+    ]
+    out: dict[str, Any] = {"score": round(decision.score, 3), "step": step.value, "checks": checks}
+    if would is not None:
+        out["would"] = would.value
+    if strikes:
+        out["strikes"] = strikes
+    return out
+
+
+def _review_note(decision: Decision) -> str:
+    fired = ", ".join(c.name for c in decision.checks if c.verdict != HAM)
+    return f"[{decision.verdict}] {fired}: {decision.normalized[:200]}"
+
+
+# -- welcome ------------------------------------------------------------------------------
+
+
+@dataclass
+class WelcomePolicy:
+    """Greet newcomers by name, ask for a self-introduction, show the rules (PLAYBOOK: the
+    first minutes decide whether a newcomer ever speaks). Joins within `batch_s` of each other
+    get one message naming them all, not a wall of greetings."""
+
+    template: str = ""  # empty: the default, in the interface language
+    rules: str = ""
+    batch_s: float = 30.0
+    name: str = "welcome"
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+        record = event.record
+        if not isinstance(record, MembershipEvent) or record.action is not MembershipAction.JOIN:
+            return []
+        who = record.member.name or record.member.user_id or "?"
+        draft = Draft(
+            ActionKind.SEND,
+            member_id=record.member.user_id,
+            text=welcome_text(self.template, self.rules, [who]),
+            delay_s=self.batch_s,
+            batch=f"welcome:{event.group.platform_id}",
+            names=(who,),
+        )
+        return [Outcome(self.name, "welcome", {"member": who}, [draft])]
+
+    def merged(self, names: Sequence[str]) -> str:
+        return welcome_text(self.template, self.rules, names)
+
+
+def welcome_text(template: str, rules: str, names: Sequence[str]) -> str:
+    template = template or tr(
+        "Welcome %NICKNAME%! Please introduce yourself: your city, your trade, and what you "
+        "hope to find here."
+    )
+    text = template.replace("%NICKNAME%", "、".join(f"@{n}" for n in names))
+    return f"{text}\n{rules}" if rules else text
+
+
+# -- admission ----------------------------------------------------------------------------
+
+
+@dataclass
+class AdmissionPolicy:
+    """Join requests: approve on a right answer (to the group's question or captcha), reject
+    on a listed word (the request itself advertising), otherwise ask an admin."""
+
+    answers: tuple[str, ...] = ()
+    reject_words: tuple[str, ...] = ()
+    name: str = "admission"
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+        record = event.record
+        if not isinstance(record, JoinRequest):
+            return []
+        answer = record.answer.strip()[:100]
+        who = record.member.user_id
+        if hit := next((w for w in self.reject_words if w.casefold() in answer.casefold()), None):
+            draft = Draft(ActionKind.REJECT, member_id=who, request_id=record.platform_id)
+            return [Outcome(self.name, "reject", {"word": hit}, [draft])]
+        if any(a.casefold() in answer.casefold() for a in self.answers):
+            draft = Draft(ActionKind.APPROVE, member_id=who, request_id=record.platform_id)
+            return [Outcome(self.name, "approve", {"answer": record.answer[:100]}, [draft])]
+        note = tr("join request from {who}: {answer}", who=record.member.name or who, answer=answer)
+        draft = Draft(ActionKind.NOTIFY_OWNER, member_id=who, text=note)
+        return [Outcome(self.name, "ask_admin", {"answer": record.answer[:100]}, [draft])]
+
+
+# -- nickname -----------------------------------------------------------------------------
+
+
+@dataclass
+class NicknamePolicy:
+    """Group nicknames like 城市-行业-姓名 make a group of strangers a network (PLAYBOOK §2).
+    A member whose name does not fit is reminded once; if it still does not fit `grace_h` hours
+    later, the admins are told, once."""
+
+    pattern: str
+    example: str = "城市-行业-姓名"
+    grace_h: float = 24.0
+    name: str = "nickname"
+    _regex: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._regex = re.compile(self.pattern)
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+        record = event.record
+        if isinstance(record, Message):
+            person, at = record.sender, _at(record.sent_at)
+        elif isinstance(record, MembershipEvent) and record.action is MembershipAction.RENAME:
+            person, at = record.member._replace(name=record.new_name), _at(record.at)
+        else:
+            return []
+        if event.role in STAFF or person.user_id is None:
+            return []
+        name = person.name or ""
+        if self._regex.fullmatch(name):
+            return []
+        reminded = marks.get(self.name, f"remind:{person.user_id}")
+        if reminded is None:
+            marks.put(self.name, f"remind:{person.user_id}", at)
+            text = tr(
+                "@{name} please set your group nickname as {example}, so members know who you are.",
+                name=name,
+                example=self.example,
+            )
+            draft = Draft(ActionKind.SEND, member_id=person.user_id, text=text)
+            return [Outcome(self.name, "remind", {"nickname": name}, [draft])]
+        if at - reminded < self.grace_h * 3600 or marks.get(self.name, f"told:{person.user_id}"):
+            return []
+        marks.put(self.name, f"told:{person.user_id}", at)
+        note = tr(
+            "{name} ({id}) has not changed the group nickname after a reminder",
+            name=name,
+            id=person.user_id,
+        )
+        draft = Draft(ActionKind.NOTIFY_OWNER, member_id=person.user_id, text=note)
+        return [Outcome(self.name, "tell_admins", {"nickname": name}, [draft])]
+
+
+# -- auto-reply ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    keywords: tuple[str, ...]
+    text: str
+
+
+@dataclass
+class AutoReplyPolicy:
+    """Answers to the questions every group hears daily (几点开始, 怎么报名), each at most
+    once per `cooldown_s` in a group, so the bot never floods the chat it keeps tidy."""
+
+    answers: tuple[Answer, ...]
+    cooldown_s: float = 300.0
+    name: str = "auto_reply"
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+        record = event.record
+        if not isinstance(record, Message) or not record.text:
+            return []
+        text = record.text.casefold()
+        for number, answer in enumerate(self.answers):
+            if not any(k.casefold() in text for k in answer.keywords):
+                continue
+            at, key = _at(record.sent_at), f"answer:{number}"
+            last = marks.get(self.name, key)
+            if last is not None and at - last < self.cooldown_s:
+                return [Outcome(self.name, "cooling_down", {"answer": number}, [])]
+            marks.put(self.name, key, at)
+            draft = Draft(ActionKind.SEND, message_id=record.platform_id, text=answer.text)
+            return [Outcome(self.name, "answer", {"answer": number}, [draft])]
+        return []
+
+
+def _member_id(record: Message | MembershipEvent | JoinRequest) -> str:
+    person = record.sender if isinstance(record, Message) else record.member
+    return person.user_id or f"name:{person.name}"

@@ -1,0 +1,286 @@
+"""The event path: inbox, then one transaction that stores the event the way imports do,
+runs the group's policies and queues their decisions' actions.
+
+`receive` is what connectors call: it only writes the event to the inbox and returns, so the
+connector can acknowledge it (Telegram's offset) knowing it is safe. `process` takes the inbox
+in order, in batches: per batch one Ingest (the import path, so live and imported history are
+the same records) and, per event, the policies' outcomes written as decisions and outbox rows,
+and the inbox rows marked done, all in one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from qunzhu.connectors import Connector
+from qunzhu.engine import events, outbox
+from qunzhu.engine.policies import Draft, Marks, Outcome, Policy, WelcomePolicy
+from qunzhu.model import Group, MembershipEvent, Message, Record
+from qunzhu.model.live import ActionKind, LiveEvent
+from qunzhu.store import schema as t
+from qunzhu.store.ingest import Ingest
+
+
+@dataclass
+class GroupSetup:
+    """The policies of one group, and where its admins are told things."""
+
+    policies: Sequence[Policy]
+    admin_chat: str | None = None  # a chat on the same connector; else notes are tasks
+
+
+@dataclass
+class Setups:
+    """Policies per (connector, group id); groups nobody configured get `default`."""
+
+    groups: dict[tuple[str, str], GroupSetup] = field(default_factory=dict)
+    default: GroupSetup = field(default_factory=lambda: GroupSetup(()))
+
+    def of(self, connector: str, group_id: str) -> GroupSetup:
+        return self.groups.get((connector, group_id), self.default)
+
+
+class StoreMarks:
+    """`Marks` of one group, read and written inside the processing transaction."""
+
+    def __init__(self, conn: Connection, group_id: int) -> None:
+        self.conn, self.group_id = conn, group_id
+
+    def get(self, policy: str, key: str) -> float | None:
+        at = self.conn.execute(
+            select(t.policy_marks.c.at).where(
+                t.policy_marks.c.group_id == self.group_id,
+                t.policy_marks.c.policy == policy,
+                t.policy_marks.c.key == key,
+            )
+        ).scalar()
+        return None if at is None else at / 1000
+
+    def put(self, policy: str, key: str, at: float) -> None:
+        values = {"group_id": self.group_id, "policy": policy, "key": key}
+        changed = self.conn.execute(
+            update(t.policy_marks)
+            .where(*(getattr(t.policy_marks.c, k) == v for k, v in values.items()))
+            .values(at=int(at * 1000))
+        ).rowcount
+        if not changed:
+            self.conn.execute(t.policy_marks.insert().values(**values, at=int(at * 1000)))
+
+
+class Runtime:
+    def __init__(
+        self,
+        engine: Engine,
+        setups: Setups,
+        connectors: Mapping[str, Connector] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.setups = setups
+        self.connectors = dict(connectors or {})
+        self.clock = clock
+        self.executor = outbox.Executor(engine, self.connectors, clock)
+        self._images: dict[int, tuple[bytes, ...]] = {}  # inbox id -> pictures, memory only
+        self.wake = asyncio.Event()
+
+    # -- in -------------------------------------------------------------------------------
+
+    async def receive(self, event: LiveEvent) -> None:
+        """Write the event to the inbox; a second delivery of the same event is ignored."""
+        self.accept(event)
+        self.wake.set()
+
+    def accept(self, event: LiveEvent) -> int | None:
+        """The synchronous part of `receive`: the inbox row's id, None for a duplicate."""
+        try:
+            with self.engine.begin() as conn:
+                row_id = conn.execute(
+                    t.inbox.insert().values(
+                        connector=event.connector,
+                        key=events.key(event),
+                        payload=events.encode(event),
+                        received_at=int(self.clock() * 1000),
+                    )
+                ).inserted_primary_key[0]
+        except IntegrityError:
+            return None
+        if event.images:
+            self._images[row_id] = event.images
+        return row_id
+
+    # -- decide ---------------------------------------------------------------------------
+
+    def process(self, limit: int = 500) -> int:
+        """Process up to `limit` inbox events in one transaction; return how many."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(t.inbox.c.id, t.inbox.c.connector, t.inbox.c.payload)
+                .where(t.inbox.c.processed_at.is_(None))
+                .order_by(t.inbox.c.id)
+                .limit(limit)
+            ).all()
+            if not rows:
+                return 0
+            batch = []
+            for row in rows:
+                event = events.decode(row.connector, row.payload)
+                batch.append((row.id, _with_images(event, self._images.pop(row.id, ()))))
+            group_ids = self._store(conn, [e for _, e in batch])
+            now = int(self.clock() * 1000)
+            for inbox_id, event in batch:
+                gid = group_ids[(event.group.platform.value, event.group.platform_id)]
+                self._decide(conn, inbox_id, gid, event, now)
+            conn.execute(
+                update(t.inbox)
+                .where(t.inbox.c.id.in_([r.id for r in rows]))
+                .values(processed_at=now, payload="")  # kept only until processed
+            )
+        return len(rows)
+
+    def _store(self, conn: Connection, batch: list[LiveEvent]) -> dict[tuple[str, str], int]:
+        """Store messages and membership events through the import path."""
+        by_connector: dict[str, list[LiveEvent]] = {}
+        for event in batch:
+            by_connector.setdefault(event.connector, []).append(event)
+        for connector, evs in by_connector.items():
+            Ingest(conn, f"live:{connector}", connector).run(_records(evs))
+        keys = {(e.group.platform.value, e.group.platform_id) for e in batch}
+        rows = conn.execute(
+            select(t.groups.c.id, t.groups.c.platform, t.groups.c.platform_id).where(
+                t.groups.c.platform_id.in_([k[1] for k in keys])
+            )
+        ).all()
+        return {(r.platform, r.platform_id): r.id for r in rows}
+
+    def _decide(
+        self, conn: Connection, inbox_id: int, group_id: int, event: LiveEvent, now: int
+    ) -> None:
+        setup = self.setups.of(event.connector, event.group.platform_id)
+        marks: Marks = StoreMarks(conn, group_id)
+        for policy in setup.policies:
+            for outcome in policy.decide(event, marks):
+                decision_id = conn.execute(
+                    t.decisions.insert().values(
+                        inbox_id=inbox_id,
+                        group_id=group_id,
+                        policy=outcome.policy,
+                        verdict=outcome.verdict,
+                        reasons=orjson.dumps(outcome.reasons, default=str).decode(),
+                        at=now,
+                    )
+                ).inserted_primary_key[0]
+                for draft in outcome.actions:
+                    self._queue(conn, decision_id, event, setup, policy, outcome, draft, now)
+
+    def _queue(
+        self,
+        conn: Connection,
+        decision_id: int,
+        event: LiveEvent,
+        setup: GroupSetup,
+        policy: Policy,
+        outcome: Outcome,
+        draft: Draft,
+        now: int,
+    ) -> None:
+        action = _action(event, draft, setup)
+        if draft.batch and isinstance(policy, WelcomePolicy) and self._merge(conn, draft, policy):
+            return
+        connector = self.connectors.get(event.connector)
+        kind = ActionKind(action["kind"])
+        can = connector is not None and kind in connector.capabilities
+        outbox.queue(
+            conn,
+            action,
+            decision_id=decision_id,
+            can=can or connector is None,  # no live connector (tests, replay): keep it queued
+            now_ms=now,
+            delay_ms=int(draft.delay_s * 1000),
+        )
+
+    def _merge(self, conn: Connection, draft: Draft, policy: WelcomePolicy) -> bool:
+        """Add a newcomer to a welcome that is still waiting, instead of a second message."""
+        rows = conn.execute(
+            select(t.outbox.c.id, t.outbox.c.payload).where(
+                t.outbox.c.status == outbox.PENDING,
+                t.outbox.c.kind == ActionKind.SEND.value,
+                t.outbox.c.due_at > int(self.clock() * 1000),
+            )
+        ).all()
+        for row in rows:
+            payload = orjson.loads(row.payload)
+            if payload.get("batch") != draft.batch:
+                continue
+            payload["names"] = [*payload["names"], *draft.names]
+            payload["text"] = policy.merged(payload["names"])
+            conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id == row.id)
+                .values(payload=orjson.dumps(payload).decode())
+            )
+            return True
+        return False
+
+    # -- out ------------------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event, idle_s: float = 0.2) -> None:
+        """Process the inbox and drain the outbox until `stop` is set, then drain once more."""
+        outbox.recover(self.engine)
+        while not stop.is_set():
+            processed = await asyncio.to_thread(self.process)
+            attempted = await self.executor.drain()
+            if not processed and not attempted:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), idle_s)
+        while await asyncio.to_thread(self.process):
+            pass
+        await self.executor.drain()
+
+
+def _with_images(event: LiveEvent, images: tuple[bytes, ...]) -> LiveEvent:
+    if images:
+        event.images = images
+    return event
+
+
+def _records(batch: list[LiveEvent]) -> Iterator[Record]:
+    """Group, then its records, for each group in the batch (the shape Ingest reads)."""
+    by_group: dict[tuple[str, str], tuple[Group, list[Record]]] = {}
+    for event in batch:
+        k = (event.group.platform.value, event.group.platform_id)
+        entry = by_group.setdefault(k, (event.group, []))
+        if isinstance(event.record, Message | MembershipEvent):
+            entry[1].append(event.record)
+    for group, records in by_group.values():
+        yield group
+        yield from records
+
+
+def _action(event: LiveEvent, draft: Draft, setup: GroupSetup) -> dict[str, Any]:
+    kind, group_id, text = draft.kind, event.group.platform_id, draft.text
+    if kind is ActionKind.NOTIFY_OWNER and setup.admin_chat:
+        kind, group_id = ActionKind.SEND, setup.admin_chat  # tell the admins where they are
+    action: dict[str, Any] = {
+        "kind": kind.value,
+        "connector": event.connector,
+        "group_id": group_id,
+        "member_id": draft.member_id,
+        "message_id": draft.message_id,
+        "text": text,
+        "seconds": draft.seconds,
+        "request_id": draft.request_id,
+        "reason": draft.reason,
+    }
+    if draft.batch:
+        action["batch"], action["names"] = draft.batch, list(draft.names)
+    return action

@@ -1,0 +1,232 @@
+"""The event path: inbox, store, policies, decisions and outbox, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from sqlalchemy import Engine, func, select
+
+from qunzhu.engine import outbox
+from qunzhu.engine.policies import (
+    AdmissionPolicy,
+    Answer,
+    AutoReplyPolicy,
+    ModerationPolicy,
+    NicknamePolicy,
+    WelcomePolicy,
+)
+from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
+from qunzhu.model import (
+    Group,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+)
+from qunzhu.model.live import Action, ActionFailed, ActionKind, JoinRequest, LiveEvent, RateLimited
+from qunzhu.moderation.enforcement import Ladder, Mode
+from qunzhu.moderation.engine import Detector
+from qunzhu.store import schema as t
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+GROUP = Group(Platform.TELEGRAM, "-1001", "跑步群")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeConnector:
+    """Records what it was asked to do; can be told to fail the next calls."""
+
+    name = "tg"
+    capabilities = frozenset(ActionKind) - {ActionKind.NOTIFY_OWNER, ActionKind.APPROVE}
+
+    def __init__(self) -> None:
+        self.done: list[Action] = []
+        self.failures: list[Exception] = []
+
+    async def run(self, emit) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+
+    async def execute(self, action: Action) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.done.append(action)
+
+
+def message(n: int, text: str, who: str = "u1", name: str = "北京-金融-张三") -> LiveEvent:
+    record = Message(str(n), Person(who, name), T0 + timedelta(seconds=n), MessageKind.TEXT, text)
+    return LiveEvent("tg", GROUP, record)
+
+
+def join(n: int, who: str, name: str) -> LiveEvent:
+    at = T0 + timedelta(seconds=n)
+    record = MembershipEvent(f"j{n}", Person(who, name), MembershipAction.JOIN, at, JoinMethod.LINK)
+    return LiveEvent("tg", GROUP, record)
+
+
+def runtime(engine: Engine, *policies, connector=None, clock=None) -> Runtime:  # type: ignore[no-untyped-def]
+    setups = Setups({("tg", GROUP.platform_id): GroupSetup(list(policies))})
+    conns = {"tg": connector} if connector else {}
+    return Runtime(engine, setups, conns, clock or Clock())
+
+
+def rows(engine: Engine, table):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(table).order_by(table.c.id)).all()
+
+
+def test_events_are_stored_like_imports_and_delivered_once(engine: Engine) -> None:
+    rt = runtime(engine)
+    assert rt.accept(message(1, "大家好")) is not None
+    assert rt.accept(message(1, "大家好")) is None  # the platform delivered it twice
+    rt.accept(join(2, "u2", "李四"))
+    assert rt.process() == 2 and rt.process() == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.messages)).scalar() == 1
+        assert conn.execute(select(func.count()).select_from(t.membership_events)).scalar() == 1
+        assert conn.execute(select(t.groups.c.name)).scalar() == "跑步群"
+    assert all(r.payload == "" for r in rows(engine, t.inbox))  # no chat text kept twice
+
+
+def test_an_ad_is_deleted_and_warned_with_its_reasons(engine: Engine) -> None:
+    moderation = ModerationPolicy(Detector(), Ladder(Mode.ENFORCE))
+    rt = runtime(engine, moderation)
+    rt.accept(message(1, "今天跑了十公里"))
+    rt.accept(message(2, "代购名牌包包，加微信 abc12345 详聊", who="spammer", name="x"))
+    rt.process()
+    decisions = rows(engine, t.decisions)
+    assert [(d.policy, d.verdict) for d in decisions] == [("moderation", "spam")]
+    reasons = orjson.loads(decisions[0].reasons)
+    assert reasons["step"] == "delete_warn"
+    assert {c["name"] for c in reasons["checks"]} >= {"contacts_and_words"}
+    actions = rows(engine, t.outbox)
+    assert [a.kind for a in actions] == ["delete", "warn"]
+    assert orjson.loads(actions[0].payload)["message_id"] == "2"
+
+
+def test_shadow_mode_decides_but_queues_nothing(engine: Engine) -> None:
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.SHADOW)))
+    rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))
+    rt.process()
+    (decision,) = rows(engine, t.decisions)
+    assert orjson.loads(decision.reasons)["would"] == "delete_warn"
+    assert rows(engine, t.outbox) == []
+
+
+def test_newcomers_arriving_together_get_one_welcome(engine: Engine) -> None:
+    clock = Clock()
+    rt = runtime(engine, WelcomePolicy(rules="群规：不发广告", batch_s=30), clock=clock)
+    for n, name in enumerate(["小王", "小李", "小赵"]):
+        rt.accept(join(n, f"n{n}", name))
+    rt.process()
+    (welcome,) = rows(engine, t.outbox)
+    text = orjson.loads(welcome.payload)["text"]
+    assert "@小王、@小李、@小赵" in text and text.endswith("群规：不发广告")
+    clock.now += 60
+    rt.accept(join(100, "n9", "小周"))  # a minute later: its own welcome
+    rt.process()
+    assert len(rows(engine, t.outbox)) == 2
+
+
+def test_join_requests_by_answer(engine: Engine) -> None:
+    rt = runtime(engine, AdmissionPolicy(answers=("跑步",), reject_words=("加微信",)))
+    for n, answer in enumerate(["我喜欢跑步", "加微信领资料", "路过"]):
+        rt.accept(LiveEvent("tg", GROUP, JoinRequest(f"r{n}", Person(f"p{n}", None), T0, answer)))
+    rt.process()
+    assert [d.verdict for d in rows(engine, t.decisions)] == ["approve", "reject", "ask_admin"]
+
+
+def test_nickname_reminded_once_then_admins_told(engine: Engine) -> None:
+    clock = Clock()
+    rt = runtime(engine, NicknamePolicy(pattern=r"[^-]+-[^-]+-[^-]+", grace_h=1), clock=clock)
+    rt.accept(message(1, "你好", who="m", name="小明"))
+    rt.accept(message(2, "在吗", who="m", name="小明"))
+    rt.accept(message(3, "你好", who="ok", name="上海-教育-王五"))
+    rt.process()
+    assert [d.verdict for d in rows(engine, t.decisions)] == ["remind"]
+    later = Message("9", Person("m", "小明"), T0 + timedelta(hours=2), MessageKind.TEXT, "hi")
+    rt.accept(LiveEvent("tg", GROUP, later))
+    rt.process()
+    assert [d.verdict for d in rows(engine, t.decisions)] == ["remind", "tell_admins"]
+
+
+def test_auto_reply_is_rate_limited(engine: Engine) -> None:
+    faq = AutoReplyPolicy((Answer(("几点",), "每周六早上七点，公园东门。"),), cooldown_s=300)
+    rt = runtime(engine, faq)
+    rt.accept(message(1, "周六几点集合？"))
+    rt.accept(message(2, "请问几点开始"))
+    rt.process()
+    assert [d.verdict for d in rows(engine, t.decisions)] == ["answer", "cooling_down"]
+    assert len(rows(engine, t.outbox)) == 1
+
+
+def test_actions_run_with_retries_rate_limits_and_tasks(engine: Engine) -> None:
+    clock = Clock()
+    fake = FakeConnector()
+    moderation = ModerationPolicy(Detector(), Ladder(Mode.ENFORCE))
+    rt = runtime(
+        engine, moderation, AdmissionPolicy(answers=("跑步",)), connector=fake, clock=clock
+    )
+    rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))
+    rt.accept(LiveEvent("tg", GROUP, JoinRequest("r1", Person("p1", None), T0, "跑步")))
+    rt.process()
+    statuses = {r.kind: r.status for r in rows(engine, t.outbox)}
+    assert statuses["approve"] == outbox.TASK  # this connector cannot: a person must
+    fake.failures = [RateLimited(5), ActionFailed("server error", retry=True)]
+    asyncio.run(rt.executor.drain())
+    assert fake.done == []  # 429: delete waits 5 s, and so does everything behind it
+    clock.now += 5
+    asyncio.run(rt.executor.drain())
+    clock.now += 10
+    asyncio.run(rt.executor.drain())
+    # the warning went out while the delete waited out its passing failure
+    assert [a.kind for a in fake.done] == [ActionKind.WARN, ActionKind.DELETE]
+    fake.failures = [ActionFailed("no rights")]
+    rt.accept(message(5, "兼职刷单日赚300，加微信 abc12345"))
+    rt.process()
+    asyncio.run(rt.executor.drain())
+    failed = [r for r in rows(engine, t.outbox) if r.status == outbox.FAILED]
+    assert len(failed) == 1 and failed[0].error == "no rights"
+
+
+def test_after_a_crash_safe_actions_are_retried_and_sends_never_repeated(engine: Engine) -> None:
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))
+    rt.process()
+    with engine.begin() as conn:  # the process died with both actions in flight
+        conn.execute(t.outbox.update().values(status=outbox.IN_FLIGHT))
+    assert outbox.recover(engine) == {"retried": 1, "uncertain": 1}
+    assert {r.kind: r.status for r in rows(engine, t.outbox)} == {
+        "delete": outbox.PENDING,
+        "warn": outbox.UNCERTAIN,
+    }
+
+
+@pytest.mark.parametrize("fails_at", ["store", "decide"])
+def test_a_failure_inside_processing_leaves_the_event_in_the_inbox(
+    engine: Engine, fails_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))
+
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(rt, "_store" if fails_at == "store" else "_decide", boom)
+    with pytest.raises(RuntimeError):
+        rt.process()
+    assert rows(engine, t.outbox) == [] and rows(engine, t.decisions) == []
+    monkeypatch.undo()
+    assert rt.process() == 1 and len(rows(engine, t.outbox)) == 2

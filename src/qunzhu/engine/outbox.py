@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import Connection, Engine, select, update
 
 from qunzhu.connectors import Connector
+from qunzhu.i18n import tr
 from qunzhu.model.live import Action, ActionFailed, ActionKind, RateLimited
 from qunzhu.store import schema as t
 
@@ -52,7 +53,7 @@ def queue(
 ) -> int:
     """Add one action; one the connector cannot do becomes a task for a human right away."""
     status = PENDING if can else TASK
-    error = None if can else "the platform cannot do this: a person has to"
+    error = None if can else tr("the platform cannot do this: a person has to")
     return conn.execute(
         t.outbox.insert().values(
             decision_id=decision_id,
@@ -83,7 +84,7 @@ def recover(engine: Engine) -> dict[str, int]:
             conn.execute(
                 update(t.outbox)
                 .where(t.outbox.c.id.in_(unsure))
-                .values(status=UNCERTAIN, error="interrupted while sending: check by hand")
+                .values(status=UNCERTAIN, error=tr("interrupted while sending: check by hand"))
             )
     return {"retried": len(again), "uncertain": len(unsure)}
 
@@ -126,7 +127,7 @@ class Executor:
                 continue  # the platform asked us to wait; the rest of the queue waits too
             connector = self.connectors.get(row.connector)
             if connector is None:
-                self._finish(row.id, TASK, "no such connector is running")
+                self._finish(row.id, TASK, tr("no such connector is running"))
                 continue
             attempted += 1
             await self._run(connector, row.id, to_action(row.id, row.payload))

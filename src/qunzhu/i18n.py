@@ -135,6 +135,39 @@ ZH: dict[str, str] = {
     "Next: `qunzhu report` shows each group's stage, health and what to do next.": (
         "下一步：`qunzhu report` 显示每个群的阶段、健康度和下一步建议。"
     ),
+    # telegram connector
+    "Telegram connector {name}: mode must be polling or webhook, not {mode!r}": (
+        "Telegram 连接器 {name}：mode 只能是 polling 或 webhook，而不是 {mode!r}"
+    ),
+    "Telegram connector {name}: webhook mode needs a webhook secret": (
+        "Telegram 连接器 {name}：webhook 模式需要设置 webhook 密钥"
+    ),
+    "Telegram connector {name}: the bot token is malformed": (
+        "Telegram 连接器 {name}：机器人 token 格式不正确"
+    ),
+    "Telegram {name}: too many requests; polling again in {delay}s": (
+        "Telegram {name}：请求过于频繁；{delay} 秒后再拉取"
+    ),
+    "Telegram {name}: cannot get updates ({why}); retrying in {delay}s": (
+        "Telegram {name}：无法获取更新（{why}）；{delay} 秒后重试"
+    ),
+    "Telegram {name}: cannot read update {id}; skipped": (
+        "Telegram {name}：无法解析更新 {id}；已跳过"
+    ),
+    "Telegram {name}: storing update {id} failed ({why}); fetching it again in {delay}s": (
+        "Telegram {name}：保存更新 {id} 失败（{why}）；{delay} 秒后重新获取"
+    ),
+    "Telegram {name}: storing update {id} failed ({why}); Telegram will resend it": (
+        "Telegram {name}：保存更新 {id} 失败（{why}）；Telegram 会重新推送"
+    ),
+    "Telegram {name}: cannot download a picture ({why})": (
+        "Telegram {name}：无法下载图片（{why}）"
+    ),
+    "Telegram cannot do {kind}: a task for a human": "Telegram 无法执行 {kind}：需人工处理",
+    "Telegram refused to {kind}: {why}": "Telegram 拒绝执行 {kind}：{why}",
+    "Telegram did not answer {kind}: {why}": "Telegram 未响应 {kind}：{why}",
+    "{what} {value!r} is not a Telegram user id": "{what} {value!r} 不是 Telegram 用户 ID",
+    "Telegram: nothing to send, the text is empty": "Telegram：没有可发送的内容，文本为空",
 }
 
 

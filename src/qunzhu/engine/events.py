@@ -25,8 +25,11 @@ from qunzhu.model.live import JoinRequest, LiveEvent
 
 def key(event: LiveEvent) -> str:
     """The event's natural key: a platform delivering it twice gives the same key."""
-    kind = type(event.record).__name__
-    return f"{event.group.platform_id}:{kind}:{event.record.platform_id}"
+    record = event.record
+    kind = type(record).__name__
+    if isinstance(record, JoinRequest):  # one person may ask again after a refusal
+        return f"{event.group.platform_id}:{kind}:{record.platform_id}:{record.at.timestamp()}"
+    return f"{event.group.platform_id}:{kind}:{record.platform_id}"
 
 
 def encode(event: LiveEvent) -> str:

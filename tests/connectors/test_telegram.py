@@ -1,0 +1,554 @@
+"""The Telegram connector against a fake Bot API server speaking the documented protocol.
+
+No pytest asyncio plugin is installed: each test runs its coroutine with `asyncio.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from qunzhu.connectors.telegram import ALLOWED_UPDATES, SECRET_HEADER, TelegramConnector
+from qunzhu.model.live import (
+    Action,
+    ActionFailed,
+    ActionKind,
+    JoinRequest,
+    LiveEvent,
+    RateLimited,
+)
+from qunzhu.model.records import (
+    Group,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+)
+from tests.connectors.fake_telegram import (
+    T0,
+    TOKEN,
+    FakeTelegram,
+    chat,
+    member,
+    member_updated,
+    message,
+    photo_sizes,
+    user,
+)
+
+GROUP_ID = -1001234567890
+ALICE = user(11, "Alice", "Wang", username="alice")
+BOB = user(22, "Bob")
+CAROL = user(33, "Carol")
+SECRET = "s3cret-token"
+
+
+@contextlib.asynccontextmanager
+async def closing(tg: TelegramConnector) -> AsyncIterator[TelegramConnector]:
+    try:
+        yield tg
+    finally:
+        await tg.close()
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 10))
+
+
+def connector(fake: FakeTelegram, **kw: Any) -> TelegramConnector:
+    return TelegramConnector(
+        "tg", TOKEN, api_base=fake.url, poll_timeout=1, backoff_base=0.01, **kw
+    )
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+async def polled(
+    fake: FakeTelegram,
+    last_update: int,
+    emit: Callable[[LiveEvent], Awaitable[None]] | None = None,
+) -> tuple[list[LiveEvent], TelegramConnector]:
+    """Run the connector until it has confirmed `last_update`; returns what it emitted."""
+    events: list[LiveEvent] = []
+
+    async def collect(event: LiveEvent) -> None:
+        if emit is not None:
+            await emit(event)
+        events.append(event)
+
+    tg = connector(fake)
+    task = asyncio.create_task(tg.run(collect))
+    try:
+        await until(
+            lambda: any((c.get("offset") or 0) > last_update for c in fake.calls_to("getUpdates"))
+        )
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return events, tg
+
+
+# ---- 1. polling: a text message, and no event lost --------------------------------------
+
+
+def test_text_message_is_delivered_and_redelivered_after_a_failed_emit() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            text = "😀 hi @bob and Carol see https://x.io and docs"
+            entities = [
+                {"type": "mention", "offset": 6, "length": 4},
+                {"type": "text_mention", "offset": 15, "length": 5, "user": CAROL},
+                {"type": "url", "offset": 25, "length": 12},
+                {"type": "text_link", "offset": 42, "length": 4, "url": "https://d.io/"},
+            ]
+            reply = message(7, BOB, text="first")
+            uid = fake.queue(
+                "message",
+                message(9, ALICE, text=text, entities=entities, reply_to_message=reply),
+            )
+            failed: list[LiveEvent] = []
+
+            async def flaky(event: LiveEvent) -> None:
+                if not failed:
+                    failed.append(event)
+                    raise RuntimeError("database is down")
+
+            events, tg = await polled(fake, uid, flaky)
+
+            assert len(failed) == 1
+            assert len(events) == 1  # delivered again on the next poll, not lost
+            event = events[0]
+            assert event == failed[0]
+            assert event.connector == "tg"
+            assert event.group == Group(Platform.TELEGRAM, str(GROUP_ID), "Runners")
+            assert event.role == "member"
+            assert event.kinds == frozenset()
+            assert event.images == ()
+            assert event.record == Message(
+                platform_id="9",
+                sender=Person("user11", "Alice Wang"),
+                sent_at=datetime.fromtimestamp(T0 + 9, UTC),
+                kind=MessageKind.LINK,
+                text=text,
+                reply_to="7",
+                mentions=("@bob", "user33"),
+                urls=("https://x.io", "https://d.io/"),
+            )
+            offsets = [c.get("offset") for c in fake.calls_to("getUpdates")]
+            # The failed update is asked for again (no offset yet); confirmed only after emit.
+            assert offsets[:2] == [None, None]
+            assert offsets[2] == uid + 1
+            assert fake.allowed_updates == ALLOWED_UPDATES
+            assert fake.calls_to("getUpdates")[0]["timeout"] == 1
+            assert tg.bot.session._session is None or tg.bot.session._session.closed
+
+    run(main())
+
+
+# ---- 2. membership and join requests ------------------------------------------------------
+
+
+def test_membership_updates_and_join_requests() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            q = fake.queue
+            q("message", message(20, ALICE, new_chat_members=[ALICE]))
+            q("message", message(21, ALICE, new_chat_members=[BOB, CAROL]))
+            q("message", message(22, BOB, left_chat_member=BOB))
+            q("message", message(23, ALICE, left_chat_member=CAROL))
+            q("message", message(24, ALICE, chat(5, "Alice", "private"), text="hi bot"))
+            q("message", message(25, ALICE, pinned_message=message(9, ALICE, text="rules")))
+            link = {
+                "invite_link": "https://t.me/+abc",
+                "creator": ALICE,
+                "creates_join_request": False,
+                "is_primary": False,
+                "is_revoked": False,
+            }
+            q(
+                "chat_member",
+                member_updated(
+                    BOB, member(BOB, "left"), member(BOB, "member"), date=T0 + 1, invite_link=link
+                ),
+            )
+            q(
+                "chat_member",
+                member_updated(
+                    ALICE,
+                    member(CAROL, "kicked"),
+                    member(CAROL, "member"),
+                    date=T0 + 2,
+                    via_join_request=True,
+                ),
+            )
+            q("chat_member", member_updated(BOB, member(BOB, "member"), member(BOB, "left")))
+            q(
+                "chat_member",
+                member_updated(
+                    ALICE, member(CAROL, "member"), member(CAROL, "kicked"), date=T0 + 3
+                ),
+            )
+            bot = user(123456, "Qunzhu", is_bot=True)
+            q("my_chat_member", member_updated(ALICE, member(bot, "left"), member(bot, "member")))
+            q(  # a restriction is not a membership change
+                "chat_member",
+                member_updated(ALICE, member(BOB, "member"), member(BOB, "restricted")),
+            )
+            q(
+                "chat_join_request",
+                {
+                    "chat": chat(),
+                    "from": CAROL,
+                    "user_chat_id": 33,
+                    "date": T0 + 4,
+                    "bio": "I run marathons",
+                },
+            )
+            last = q(
+                "chat_join_request",
+                {"chat": chat(), "from": BOB, "user_chat_id": 22, "date": T0 + 5},
+            )
+            events, _ = await polled(fake, last)
+
+            alice = Person("user11", "Alice Wang")
+            bob, carol = Person("user22", "Bob"), Person("user33", "Carol")
+            at = datetime.fromtimestamp
+
+            def ev(pid: str, who: Person, act: MembershipAction, when: int, **kw: Any) -> Any:
+                return MembershipEvent(pid, who, act, at(when, UTC), **kw)
+
+            assert [e.record for e in events] == [
+                ev("join:20:11", alice, MembershipAction.JOIN, T0 + 20, method=JoinMethod.LINK),
+                ev(
+                    "join:21:22",
+                    bob,
+                    MembershipAction.JOIN,
+                    T0 + 21,
+                    method=JoinMethod.INVITE,
+                    actor=alice,
+                ),
+                ev(
+                    "join:21:33",
+                    carol,
+                    MembershipAction.JOIN,
+                    T0 + 21,
+                    method=JoinMethod.INVITE,
+                    actor=alice,
+                ),
+                ev("leave:22:22", bob, MembershipAction.LEAVE, T0 + 22),
+                ev("leave:23:33", carol, MembershipAction.KICK, T0 + 23, actor=alice),
+                ev(
+                    f"cm:{GROUP_ID}:22:{T0 + 1}",
+                    bob,
+                    MembershipAction.JOIN,
+                    T0 + 1,
+                    method=JoinMethod.LINK,
+                ),
+                ev(
+                    f"cm:{GROUP_ID}:33:{T0 + 2}",
+                    carol,
+                    MembershipAction.JOIN,
+                    T0 + 2,
+                    method=JoinMethod.APPROVE,
+                    actor=alice,
+                ),
+                ev(f"cm:{GROUP_ID}:22:{T0}", bob, MembershipAction.LEAVE, T0),
+                ev(f"cm:{GROUP_ID}:33:{T0 + 3}", carol, MembershipAction.KICK, T0 + 3, actor=alice),
+                ev(
+                    f"cm:{GROUP_ID}:123456:{T0}",
+                    Person("user123456", "Qunzhu"),
+                    MembershipAction.JOIN,
+                    T0,
+                    method=JoinMethod.INVITE,
+                    actor=alice,
+                ),
+                JoinRequest("33", carol, at(T0 + 4, UTC), answer="I run marathons"),
+                JoinRequest("22", bob, at(T0 + 5, UTC), answer=""),
+            ]
+            assert {e.group.platform_id for e in events} == {str(GROUP_ID)}
+
+    run(main())
+
+
+# ---- 3. pictures, forwards and other kinds ----------------------------------------------
+
+
+def test_photo_is_downloaded_and_forward_and_media_kinds_are_marked() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            picture = b"\xff\xd8\xff\xe0 a small jpeg"
+            sizes = photo_sizes("p", [(90, 90, 900), (800, 800, len(picture))])
+            sizes.append(photo_sizes("p", [(2560, 2560, 6 * 2**20)])[0])  # over the 5 MB cap
+            fake.add_file("p-800", picture)
+            fake.add_file("p-2560", b"never fetched")
+            origin = {"type": "user", "date": T0, "sender_user": BOB}
+            q = fake.queue
+            q(
+                "message",
+                message(30, ALICE, photo=sizes, caption="scan me", forward_origin=origin),
+            )
+            q("message", message(31, ALICE, photo=photo_sizes("gone", [(100, 100, 500)])))
+            huge = photo_sizes("huge", [(4000, 4000, 0)])
+            del huge[0]["file_size"]  # optional in PhotoSize: getFile tells, and it is too big
+            fake.add_file("huge-4000", b"x" * (5 * 2**20 + 1))
+            q("message", message(36, ALICE, photo=huge))
+            document = {"file_id": "d", "file_unique_id": "ud", "file_name": "a.pdf"}
+            q("message", message(32, ALICE, document=document, caption="rules"))
+            q("message", message(33, ALICE, contact={"phone_number": "+100", "first_name": "X"}))
+            video = {"file_id": "v", "file_unique_id": "uv", "width": 1, "height": 1}
+            q("message", message(34, ALICE, video={**video, "duration": 3}))
+            last = q(
+                "message",
+                message(35, ALICE, sender_chat=chat(), text="from an anonymous admin"),
+            )
+            events, _ = await polled(fake, last)
+
+            first = events[0]
+            assert first.images == (picture,)
+            assert fake.downloads == ["photos/file_0.jpg"]
+            assert first.kinds == frozenset({"image", "forward"})
+            assert isinstance(first.record, Message)
+            assert (first.record.kind, first.record.text) == (MessageKind.IMAGE, "scan me")
+
+            unfetchable = events[1]  # getFile fails: delivered all the same, without bytes
+            assert unfetchable.images == ()
+            assert unfetchable.kinds == frozenset({"image"})
+
+            too_big = events[2]
+            assert too_big.images == ()
+            assert fake.downloads == ["photos/file_0.jpg"]
+
+            kinds = [(e.record.kind, e.kinds) for e in events[3:6]]  # type: ignore[union-attr]
+            assert kinds == [
+                (MessageKind.FILE, frozenset({"file"})),
+                (MessageKind.CARD, frozenset({"card"})),
+                (MessageKind.VIDEO, frozenset({"video"})),
+            ]
+            anonymous = events[6]
+            assert anonymous.role == "admin"
+            assert anonymous.record.sender == Person("channel1234567890", "Runners")  # type: ignore[union-attr]
+
+    run(main())
+
+
+# ---- 4. actions --------------------------------------------------------------------------
+
+
+def action(kind: ActionKind, **kw: Any) -> Action:
+    return Action(id=1, kind=kind, connector="tg", group_id=str(GROUP_ID), **kw)
+
+
+def test_each_action_makes_the_documented_bot_api_call() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            before = int(time.time())
+            async with closing(connector(fake)) as tg:
+                await tg.execute(action(ActionKind.DELETE, message_id="9"))
+                await tg.execute(action(ActionKind.WARN, message_id="9", text="no ads please"))
+                await tg.execute(action(ActionKind.MUTE, member_id="user22", seconds=600))
+                await tg.execute(action(ActionKind.KICK, member_id="22"))
+                await tg.execute(action(ActionKind.BAN, member_id="user33"))
+                await tg.execute(action(ActionKind.SEND, text="welcome"))
+                await tg.execute(action(ActionKind.APPROVE, member_id="user33", request_id="33"))
+                await tg.execute(action(ActionKind.REJECT, member_id="user22", request_id="22"))
+
+            got = [(c.method, c.params) for c in fake.calls]
+            assert [m for m, _ in got] == [
+                "deleteMessage",
+                "sendMessage",
+                "restrictChatMember",
+                "banChatMember",
+                "unbanChatMember",
+                "banChatMember",
+                "sendMessage",
+                "approveChatJoinRequest",
+                "declineChatJoinRequest",
+            ]
+            p = [params for _, params in got]
+            assert p[0] == {"chat_id": GROUP_ID, "message_id": 9}
+            assert p[1]["chat_id"] == GROUP_ID
+            assert p[1]["text"] == "no ads please"
+            assert p[1]["reply_parameters"] == {
+                "message_id": 9,
+                "allow_sending_without_reply": True,
+            }
+            mute = p[2]
+            assert (mute["chat_id"], mute["user_id"]) == (GROUP_ID, 22)
+            assert mute["permissions"]
+            assert not any(mute["permissions"].values())
+            assert before + 600 <= mute["until_date"] <= int(time.time()) + 601
+            assert p[3] == {"chat_id": GROUP_ID, "user_id": 22}
+            assert p[4] == {"chat_id": GROUP_ID, "user_id": 22, "only_if_banned": True}
+            assert p[5] == {"chat_id": GROUP_ID, "user_id": 33}
+            assert p[6] == {"chat_id": GROUP_ID, "text": "welcome"}
+            assert p[7] == {"chat_id": GROUP_ID, "user_id": 33}
+            assert p[8] == {"chat_id": GROUP_ID, "user_id": 22}
+
+    run(main())
+
+
+def test_action_errors_become_rate_limits_or_failures() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake, closing(connector(fake)) as tg:
+            delete = action(ActionKind.DELETE, message_id="9")
+
+            fake.fail_rate_limit("deleteMessage", retry_after=3)
+            with pytest.raises(RateLimited) as limited:
+                await tg.execute(delete)
+            assert limited.value.retry_after == 3
+
+            fake.fail("deleteMessage", 400, "Bad Request: message to delete not found")
+            await tg.execute(delete)  # already gone: done
+
+            fake.fail("sendMessage", 400, "Bad Request: message to delete not found")
+            with pytest.raises(ActionFailed) as other:  # only a delete may find it gone
+                await tg.execute(action(ActionKind.SEND, text="x"))
+            assert other.value.retry is False
+
+            fake.fail("deleteMessage", 400, "Bad Request: message can't be deleted")
+            with pytest.raises(ActionFailed) as refused:
+                await tg.execute(delete)
+            assert refused.value.retry is False
+            assert "message can't be deleted" in str(refused.value)
+
+            fake.fail("banChatMember", 403, "Forbidden: bot is not a member of the supergroup")
+            with pytest.raises(ActionFailed) as forbidden:
+                await tg.execute(action(ActionKind.BAN, member_id="22"))
+            assert forbidden.value.retry is False
+
+            fake.fail_server("restrictChatMember")
+            with pytest.raises(ActionFailed) as server:
+                await tg.execute(action(ActionKind.MUTE, member_id="22", seconds=60))
+            assert server.value.retry is True
+
+            fake.drop("sendMessage")
+            with pytest.raises(ActionFailed) as dropped:
+                await tg.execute(action(ActionKind.SEND, text="x"))
+            assert dropped.value.retry is True
+            assert TOKEN not in str(dropped.value)
+
+            calls = len(fake.calls)
+            for bad in (
+                action(ActionKind.NOTIFY_OWNER, text="please look"),
+                action(ActionKind.BAN, member_id="name:Bob"),
+                action(ActionKind.SEND, text=""),
+            ):
+                with pytest.raises(ActionFailed) as failed:
+                    await tg.execute(bad)
+                assert failed.value.retry is False
+            assert len(fake.calls) == calls  # nothing was sent for those
+
+    run(main())
+
+
+# ---- 5. reconnecting ---------------------------------------------------------------------
+
+
+def test_polling_backs_off_and_reconnects_after_drops_and_server_errors() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            fake.drop("getUpdates")
+            fake.fail_server("getUpdates")
+            fake.drop("getUpdates")
+            uid = fake.queue("message", message(40, ALICE, text="still here"))
+            events, _ = await polled(fake, uid)
+            assert [e.record.text for e in events] == ["still here"]  # type: ignore[union-attr]
+            assert len(fake.calls_to("getUpdates")) >= 5
+
+    run(main())
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    tg = TelegramConnector("tg", TOKEN, backoff_base=1, backoff_cap=30)
+    assert [tg._backoff(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+# ---- 6. webhook --------------------------------------------------------------------------
+
+
+def update_body(uid: int = 1) -> bytes:
+    return json.dumps({"update_id": uid, "message": message(50, ALICE, text="hook")}).encode()
+
+
+def test_webhook_checks_the_secret_and_the_body() -> None:
+    async def main() -> None:
+        events: list[LiveEvent] = []
+
+        async def emit(event: LiveEvent) -> None:
+            events.append(event)
+
+        tg = TelegramConnector("tg", TOKEN, mode="webhook", webhook_secret=SECRET)
+        app = tg.webhook_app(emit, path="/tg")
+        async with closing(tg), TestClient(TestServer(app)) as client:
+            ok = {SECRET_HEADER: SECRET}
+            resp = await client.post("/tg", data=update_body(), headers={SECRET_HEADER: "nope"})
+            assert resp.status == 401
+            resp = await client.post("/tg", data=update_body())
+            assert resp.status == 401
+            assert events == []
+            resp = await client.post("/tg", data=b"{not json", headers=ok)
+            assert resp.status == 400
+            resp = await client.post("/tg", data=b'{"no_update_id": 1}', headers=ok)
+            assert resp.status == 400
+            resp = await client.post("/tg", data=b"\xff\xfe", headers=ok)
+            assert resp.status == 400
+            assert events == []
+            resp = await client.post("/tg", data=update_body(), headers=ok)
+            assert resp.status == 200
+            assert [e.record.text for e in events] == ["hook"]  # type: ignore[union-attr]
+
+            # Header names are case-insensitive, even in a plain dict.
+            lower = {SECRET_HEADER.lower(): SECRET}
+            assert await tg.handle_webhook(lower, update_body(2), emit) == 200
+            assert len(events) == 2
+
+            async def broken(event: LiveEvent) -> None:
+                raise RuntimeError("database is down")
+
+            # Not stored: a 500 makes Telegram deliver the update again.
+            assert await tg.handle_webhook(ok, update_body(3), broken) == 500
+
+    run(main())
+
+
+def test_webhook_mode_run_only_waits_and_needs_a_secret() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            tg = connector(fake, mode="webhook", webhook_secret=SECRET)
+
+            async def emit(event: LiveEvent) -> None:
+                raise AssertionError("nothing to emit")
+
+            task = asyncio.create_task(tg.run(emit))
+            await asyncio.sleep(0.05)
+            assert not task.done()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert fake.calls == []
+
+    run(main())
+    with pytest.raises(ValueError, match="webhook secret"):
+        TelegramConnector("tg", TOKEN, mode="webhook")
+    with pytest.raises(ValueError, match="mode"):
+        TelegramConnector("tg", TOKEN, mode="push")
+    with pytest.raises(ValueError, match="token"):
+        TelegramConnector("tg", "not a token")

@@ -17,6 +17,10 @@ from qunzhu.model.live import Action, ActionKind, LiveEvent
 
 Emit = Callable[[LiveEvent], Awaitable[None]]
 
+# What a bot with admin rights can do in a group on Telegram and QQ alike; telling the owner is
+# the engine's business (a message to the admin chat, or a task).
+GROUP_ADMIN = frozenset(ActionKind) - {ActionKind.NOTIFY_OWNER}
+
 
 class Connector(Protocol):
     name: str

@@ -58,7 +58,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
 from qunzhu import i18n
-from qunzhu.connectors import Emit
+from qunzhu.connectors import GROUP_ADMIN, Emit
 from qunzhu.i18n import tr
 from qunzhu.model import (
     Group,
@@ -340,18 +340,7 @@ class _Forwarded:
 class OneBotConnector:
     """One QQ account behind a OneBot v11 implementation; see the module docstring."""
 
-    capabilities: frozenset[ActionKind] = frozenset(
-        {
-            ActionKind.DELETE,
-            ActionKind.WARN,
-            ActionKind.MUTE,
-            ActionKind.KICK,
-            ActionKind.BAN,
-            ActionKind.SEND,
-            ActionKind.APPROVE,
-            ActionKind.REJECT,
-        }
-    )
+    capabilities: frozenset[ActionKind] = GROUP_ADMIN
 
     def __init__(
         self,

@@ -55,7 +55,7 @@ from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from pydantic import ValidationError
 
-from qunzhu.connectors import Emit
+from qunzhu.connectors import GROUP_ADMIN, Emit
 from qunzhu.i18n import tr
 from qunzhu.model.live import (
     Action,
@@ -194,18 +194,7 @@ class TelegramConnector:
     after a failure: base, 2×base, 4×base… up to the cap.
     """
 
-    capabilities: frozenset[ActionKind] = frozenset(
-        {
-            ActionKind.DELETE,
-            ActionKind.WARN,
-            ActionKind.MUTE,
-            ActionKind.KICK,
-            ActionKind.BAN,
-            ActionKind.SEND,
-            ActionKind.APPROVE,
-            ActionKind.REJECT,
-        }
-    )
+    capabilities: frozenset[ActionKind] = GROUP_ADMIN
 
     def __init__(
         self,

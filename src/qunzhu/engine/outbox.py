@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from qunzhu.connectors import Connector
 from qunzhu.i18n import tr
@@ -41,6 +41,27 @@ IDEMPOTENT = frozenset(
 MAX_ATTEMPTS = 8
 BACKOFF_S = (1, 2, 4, 8, 16, 32, 60, 120)  # after each failed attempt that may pass
 
+# Built once: every action passes through these, and building a statement costs more than
+# running it.
+_ob = t.outbox
+_ADD = _ob.insert()
+_TAKE = (
+    update(_ob)
+    .where(_ob.c.id == bindparam("b_id"), _ob.c.status == PENDING)
+    .values(status=IN_FLIGHT, attempts=_ob.c.attempts + 1)
+    .returning(_ob.c.attempts)
+)
+_AGAIN = (
+    update(_ob)
+    .where(_ob.c.id == bindparam("b_id"))
+    .values(status=PENDING, due_at=bindparam("b_due"), error=bindparam("b_error"))
+)
+_END = (
+    update(_ob)
+    .where(_ob.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), error=bindparam("b_error"), done_at=bindparam("b_at"))
+)
+
 
 def queue(
     conn: Connection,
@@ -55,17 +76,18 @@ def queue(
     status = PENDING if can else TASK
     error = None if can else tr("the platform cannot do this: a person has to")
     return conn.execute(
-        t.outbox.insert().values(
-            decision_id=decision_id,
-            connector=action["connector"],
-            kind=action["kind"],
-            payload=orjson.dumps(dict(action)).decode(),
-            status=status,
-            attempts=0,
-            due_at=now_ms + delay_ms,
-            error=error,
-            created_at=now_ms,
-        )
+        _ADD,
+        {
+            "decision_id": decision_id,
+            "connector": action["connector"],
+            "kind": action["kind"],
+            "payload": orjson.dumps(dict(action)).decode(),
+            "status": status,
+            "attempts": 0,
+            "due_at": now_ms + delay_ms,
+            "error": error,
+            "created_at": now_ms,
+        },
     ).inserted_primary_key[0]
 
 
@@ -135,12 +157,7 @@ class Executor:
 
     async def _run(self, connector: Connector, row_id: int, action: Action) -> None:
         with self.engine.begin() as conn:
-            attempts = conn.execute(
-                update(t.outbox)
-                .where(t.outbox.c.id == row_id, t.outbox.c.status == PENDING)
-                .values(status=IN_FLIGHT, attempts=t.outbox.c.attempts + 1)
-                .returning(t.outbox.c.attempts)
-            ).scalar()
+            attempts = conn.execute(_TAKE, {"b_id": row_id}).scalar()
         if attempts is None:
             return  # another worker took it
         try:
@@ -165,16 +182,9 @@ class Executor:
 
     def _retry(self, row_id: int, at: float, error: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(t.outbox)
-                .where(t.outbox.c.id == row_id)
-                .values(status=PENDING, due_at=int(at * 1000), error=error)
-            )
+            conn.execute(_AGAIN, {"b_id": row_id, "b_due": int(at * 1000), "b_error": error})
 
     def _finish(self, row_id: int, status: str, error: str | None) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(t.outbox)
-                .where(t.outbox.c.id == row_id)
-                .values(status=status, error=error, done_at=int(self.clock() * 1000))
-            )
+            at = int(self.clock() * 1000)
+            conn.execute(_END, {"b_id": row_id, "b_status": status, "b_error": error, "b_at": at})

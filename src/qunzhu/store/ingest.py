@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, Row, bindparam, case, func, select, update
 
 from qunzhu.model import (
     Group,
@@ -61,6 +61,30 @@ _EVENT_COLUMNS = (
 
 _KIND_VALUES = {kind: kind.value for kind in MessageKind}  # Enum.value is slow per row
 
+# Statements run once per group of every live batch are built once: building one costs more
+# than running it.
+_GROUP_BY_KEY = select(
+    t.groups.c.id, t.groups.c.created_at, t.groups.c.name, t.groups.c.community_id
+).where(
+    t.groups.c.platform == bindparam("b_platform"), t.groups.c.platform_id == bindparam("b_pid")
+)
+_KNOWN_NAMES = (
+    select(t.members.c.id, t.member_names.c.name)
+    .join(t.member_names, t.member_names.c.member_id == t.members.c.id)
+    .join(t.memberships, t.memberships.c.member_id == t.members.c.id)
+    .where(
+        t.memberships.c.group_id == bindparam("b_group"),
+        t.members.c.provisional == bindparam("b_provisional"),
+    )
+)
+_MEMBER_IDS = select(t.members.c.id, t.members.c.external_id, t.members.c.provisional).where(
+    t.members.c.platform == bindparam("b_platform"),
+    t.members.c.external_id.in_(bindparam("b_ids", expanding=True)),
+)
+_MEMBER_COUNT = select(func.count(func.distinct(t.memberships.c.member_id))).where(
+    t.memberships.c.group_id.in_(bindparam("b_groups", expanding=True))
+)
+
 
 def to_ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
@@ -94,6 +118,13 @@ class _GroupState:
     platform_id: str
     real_by_name: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     provisional: dict[int, str] = field(default_factory=dict)  # member id -> name
+    # Names of earlier imports are read only when a name-only reference needs them: a live
+    # batch (every sender has an id) then never pays for reading the group's whole name list.
+    names_loaded: bool = False
+    # What this run wrote, so memberships are brought up to date for these members only.
+    sent: dict[int, list[int]] = field(default_factory=dict)  # sender -> [count, first, last]
+    moved: set[int] = field(default_factory=set)  # members (and actors) of membership events
+    exact: bool = True  # False once a message was skipped or members merged: rebuild instead
 
 
 class Ingest:
@@ -150,10 +181,7 @@ class Ingest:
     def _start_group(self, group: Group) -> None:
         conn = self.conn
         row = conn.execute(
-            select(t.groups.c.id, t.groups.c.created_at).where(
-                t.groups.c.platform == group.platform.value,
-                t.groups.c.platform_id == group.platform_id,
-            )
+            _GROUP_BY_KEY, {"b_platform": group.platform.value, "b_pid": group.platform_id}
         ).first()
         created = to_ms(group.created_at) if group.created_at else None
         if row is None:
@@ -170,34 +198,39 @@ class Ingest:
             ).inserted_primary_key[0]
         else:
             gid = row.id
-            values: dict[str, object] = {"name": group.name}
-            if self.community_id is not None:
+            values: dict[str, object] = {}
+            if group.name != row.name:
+                values["name"] = group.name
+            if self.community_id is not None and self.community_id != row.community_id:
                 values["community_id"] = self.community_id
             if created is not None and (row.created_at is None or created < row.created_at):
                 values["created_at"] = created
-            conn.execute(t.groups.update().where(t.groups.c.id == gid).values(**values))
+            if values:
+                conn.execute(t.groups.update().where(t.groups.c.id == gid).values(**values))
         state = self._groups.get(gid)
         if state is None:
             state = _GroupState(gid, group.platform.value, group.platform_id)
-            self._load_known_names(state)
+            self._load_provisional(state)
             self._groups[gid] = state
             self.summary.groups += 1
             self.summary.group_names.append(group.name)
         self._group = state
 
-    def _load_known_names(self, state: _GroupState) -> None:
-        """Names already seen in this group, so name-only references resolve across imports."""
-        rows = self.conn.execute(
-            select(t.members.c.id, t.members.c.provisional, t.member_names.c.name)
-            .join(t.member_names, t.member_names.c.member_id == t.members.c.id)
-            .join(t.memberships, t.memberships.c.member_id == t.members.c.id)
-            .where(t.memberships.c.group_id == state.id)
-        )
-        for mid, provisional, name in rows:
-            if provisional:
-                state.provisional[mid] = name
-            else:
+    def _known_names(self, state: _GroupState, provisional: bool) -> list[tuple[int, str]]:
+        rows = self.conn.execute(_KNOWN_NAMES, {"b_group": state.id, "b_provisional": provisional})
+        return [(mid, name) for mid, name in rows]
+
+    def _load_provisional(self, state: _GroupState) -> None:
+        """Members of earlier imports known only by name: this import may tell who they are."""
+        state.provisional.update(self._known_names(state, True))
+
+    def _real_names(self, state: _GroupState) -> dict[str, set[int]]:
+        """Names real members bore here, so name-only references resolve across imports."""
+        if not state.names_loaded:
+            for mid, name in self._known_names(state, False):
                 state.real_by_name[name].add(mid)
+            state.names_loaded = True
+        return state.real_by_name
 
     # -- members --------------------------------------------------------------------------
 
@@ -214,7 +247,7 @@ class Ingest:
         for person in people:
             if person.user_id is None:
                 assert person.name is not None
-                known = group.real_by_name.get(person.name)
+                known = self._real_names(group).get(person.name)
                 if known and len(known) == 1:
                     self._member_ids[(platform, self._external_id(person, group)[0])] = next(
                         iter(known)
@@ -233,11 +266,7 @@ class Ingest:
                 ("platform", "external_id", "display_name", "provisional"),
                 [(platform, ext, missing[ext][0].name, missing[ext][1]) for ext in chunk],
             )
-            rows = self.conn.execute(
-                select(t.members.c.id, t.members.c.external_id, t.members.c.provisional).where(
-                    t.members.c.platform == platform, t.members.c.external_id.in_(chunk)
-                )
-            )
+            rows = self.conn.execute(_MEMBER_IDS, {"b_platform": platform, "b_ids": chunk})
             for mid, ext, provisional in rows:
                 self._member_ids[(platform, ext)] = mid
                 if provisional:
@@ -289,7 +318,9 @@ class Ingest:
         self._write_events(group)
 
     def _resolvable(self, person: Person, group: _GroupState) -> bool:
-        return person.user_id is not None or len(group.real_by_name.get(person.name, ())) == 1
+        if person.user_id is not None:
+            return True
+        return len(self._real_names(group).get(person.name, ())) == 1
 
     def _write_messages(self, group: _GroupState) -> None:
         """The hot loop: one pass per message, everything it needs looked up in local dicts."""
@@ -298,7 +329,7 @@ class Ingest:
             return
         self._resolve({m.sender for m in messages if m.sender.user_id is None}, group)
         gid, iid, kinds, platform = group.id, self.import_id, _KIND_VALUES, group.platform
-        ids, names, saw = self._member_ids, self._names, self._saw_name
+        ids, names, saw, sent = self._member_ids, self._names, self._saw_name, group.sent
         rows = []
         append = rows.append
         for m in messages:
@@ -315,6 +346,15 @@ class Ingest:
                 span[1] = stamp
             elif stamp < span[0]:
                 span[0] = stamp
+            figures = sent.get(mid)
+            if figures is None:
+                sent[mid] = [1, stamp, stamp]
+            else:
+                figures[0] += 1
+                if stamp < figures[1]:
+                    figures[1] = stamp
+                elif stamp > figures[2]:
+                    figures[2] = stamp
             append(
                 (
                     gid,
@@ -331,6 +371,8 @@ class Ingest:
                 )
             )
         added = insert_ignore(self.conn, t.messages, _MESSAGE_COLUMNS, rows)
+        if added != len(rows):  # which ones were already there is unknown: count them again
+            group.exact = False
         self.summary.messages_added += added
         self.summary.messages_skipped += len(rows) - added
         self._messages = []
@@ -348,8 +390,10 @@ class Ingest:
             if ev.new_name:
                 self._saw_name(mid, ev.new_name, at, group)
             actor = self._member(ev.actor, group) if ev.actor is not None else None
+            group.moved.add(mid)
             if actor is not None and ev.actor is not None:
                 self._saw_name(actor, ev.actor.name, at, group)
+                group.moved.add(actor)
             rows.append(
                 (
                     group.id,
@@ -382,12 +426,13 @@ class Ingest:
         for group in self._groups.values():
             self._reconcile(group)
         for group in self._groups.values():
-            rebuild_memberships(self.conn, group.id)
+            if group.exact:
+                update_memberships(self.conn, group.id, group.sent, group.moved)
+            else:
+                rebuild_memberships(self.conn, group.id)
         if self._groups:
             self.summary.members = self.conn.execute(
-                select(func.count(func.distinct(t.memberships.c.member_id))).where(
-                    t.memberships.c.group_id.in_(list(self._groups))
-                )
+                _MEMBER_COUNT, {"b_groups": list(self._groups)}
             ).scalar_one()
         s = self.summary
         self.conn.execute(
@@ -421,14 +466,18 @@ class Ingest:
 
     def _reconcile(self, group: _GroupState) -> None:
         """Merge members known only by name into the one real member who bore that name here."""
+        if not group.provisional:
+            return
         merges = {}
+        real = self._real_names(group)
         for pid, name in list(group.provisional.items()):
-            matches = group.real_by_name.get(name, set())
+            matches = real.get(name, set())
             if len(matches) == 1:
                 merges[pid] = next(iter(matches))
                 del group.provisional[pid]
         if not merges:
             return
+        group.exact = False
         # Did any of them write messages, in this import or an earlier one?
         ms = t.memberships
         spoke = not self._name_only_senders.isdisjoint(merges) or bool(
@@ -513,19 +562,87 @@ def refresh_display_names(conn: Connection, member_ids: Iterable[int]) -> None:
         conn.execute(update(members).where(members.c.id.in_(chunk)).values(display_name=latest))
 
 
+_ms, _ev = t.memberships, t.membership_events
+_IN_GROUP = _ms.c.group_id == bindparam("b_group")
+_THESE = _ms.c.member_id.in_(bindparam("b_members", expanding=True))
+_MS_OF = {True: select(_ms).where(_IN_GROUP), False: select(_ms).where(_IN_GROUP, _THESE)}
+_MS_DROP = {True: _ms.delete().where(_IN_GROUP), False: _ms.delete().where(_IN_GROUP, _THESE)}
+_MS_ADD = _ms.insert()
+_EVENTS = select(_ev.c.member_id, _ev.c.action, _ev.c.at, _ev.c.method, _ev.c.actor_id)
+_EVENTS_OF = {
+    whole: _EVENTS.where(
+        _ev.c.group_id == bindparam("b_group"),
+        *(() if whole else (_ev.c.member_id.in_(bindparam("b_members", expanding=True)),)),
+    ).order_by(_ev.c.at, _ev.c.id)
+    for whole in (True, False)
+}
+
+
+def _member_chunks(members: list[int] | None) -> Iterable[list[int] | None]:
+    """None (the whole group) once, or the members in pieces a database takes in one IN."""
+    return [None] if members is None else _chunks(members, 5000)
+
+
+def _b(group_id: int, members: list[int] | None) -> dict[str, object]:
+    return {"b_group": group_id} if members is None else {"b_group": group_id, "b_members": members}
+
+
 def rebuild_memberships(conn: Connection, group_id: int) -> None:
     """Recompute a group's memberships from its messages and membership events.
 
     Derived, so it can always be thrown away and rebuilt; roles set by the operator are kept.
     """
-    ms = t.memberships
-    roles = dict(
-        conn.execute(select(ms.c.member_id, ms.c.role).where(ms.c.group_id == group_id)).all()
-    )
+    _recompute(conn, group_id, None)
+
+
+def update_memberships(
+    conn: Connection, group_id: int, sent: Mapping[int, Sequence[int]], moved: Iterable[int]
+) -> None:
+    """Bring memberships up to date after writing `sent` (per sender: count, first, last of the
+    messages just written) and the membership events of `moved`.
+
+    What a live batch costs is then what it touched, not the group's whole history: message
+    figures move on in one statement, and only the members with new events are recomputed.
+    """
+    if sent:
+        least, most = smallest(conn), largest(conn)
+        insert(
+            conn,
+            t.memberships,
+            (
+                "group_id",
+                "member_id",
+                "role",
+                "message_count",
+                "first_message_at",
+                "last_message_at",
+            ),
+            [(group_id, mid, Role.MEMBER.value, *f) for mid, f in sent.items()],
+            "ON CONFLICT (group_id, member_id) DO UPDATE SET "
+            "message_count = memberships.message_count + excluded.message_count, "
+            f"first_message_at = {least}(coalesce(memberships.first_message_at, "
+            "excluded.first_message_at), excluded.first_message_at), "
+            f"last_message_at = {most}(coalesce(memberships.last_message_at, "
+            "excluded.last_message_at), excluded.last_message_at)",
+        )
+    if moved := sorted(set(moved)):
+        _recompute(conn, group_id, moved)
+
+
+def _recompute(conn: Connection, group_id: int, only: list[int] | None) -> None:
+    """Memberships of the group (`only` None) or of some of its members, from their events;
+    message figures from the messages for the whole group, kept as they are for some members."""
+    old: dict[int, Row[Any]] = {}
+    for chunk in _member_chunks(only):
+        old.update(
+            (r.member_id, r) for r in conn.execute(_MS_OF[chunk is None], _b(group_id, chunk))
+        )
     rows: dict[int, dict[str, object]] = {}
 
     def row(mid: int) -> dict[str, object]:
         if mid not in rows:
+            before = old.get(mid)
+            kept = before if only is not None else None  # its message figures stay
             rows[mid] = {
                 "group_id": group_id,
                 "member_id": mid,
@@ -533,39 +650,40 @@ def rebuild_memberships(conn: Connection, group_id: int) -> None:
                 "left_at": None,
                 "join_method": None,
                 "inviter_id": None,
-                "role": roles.get(mid, Role.MEMBER.value),
-                "message_count": 0,
-                "first_message_at": None,
-                "last_message_at": None,
+                "role": before.role if before else Role.MEMBER.value,
+                "message_count": kept.message_count if kept else 0,
+                "first_message_at": kept.first_message_at if kept else None,
+                "last_message_at": kept.last_message_at if kept else None,
             }
         return rows[mid]
 
-    m = t.messages
-    for sender, count, first, last in conn.execute(
-        select(m.c.sender_id, func.count(), func.min(m.c.sent_at), func.max(m.c.sent_at))
-        .where(m.c.group_id == group_id)
-        .group_by(m.c.sender_id)
-    ):
-        r = row(sender)
-        r.update(message_count=count, first_message_at=first, last_message_at=last)
-    ev = t.membership_events
-    for mid, action, at, method, actor in conn.execute(
-        select(ev.c.member_id, ev.c.action, ev.c.at, ev.c.method, ev.c.actor_id)
-        .where(ev.c.group_id == group_id)
-        .order_by(ev.c.at, ev.c.id)
-    ):
-        r = row(mid)
-        if actor is not None:
-            row(actor)  # whoever invites or removes someone is in the group themselves
-        if action == MembershipAction.JOIN.value:
-            r.update(joined_at=at, left_at=None, join_method=method, inviter_id=actor)
-            if method == JoinMethod.CREATED.value:
-                r["role"] = Role.OWNER.value
-        elif action in (MembershipAction.LEAVE.value, MembershipAction.KICK.value):
-            r["left_at"] = at
-    conn.execute(ms.delete().where(ms.c.group_id == group_id))
+    if only is None:
+        m = t.messages
+        for sender, count, first, last in conn.execute(
+            select(m.c.sender_id, func.count(), func.min(m.c.sent_at), func.max(m.c.sent_at))
+            .where(m.c.group_id == group_id)
+            .group_by(m.c.sender_id)
+        ):
+            row(sender).update(message_count=count, first_message_at=first, last_message_at=last)
+    for mid in only or ():
+        row(mid)
+    for chunk in _member_chunks(only):
+        for mid, action, at, method, actor in conn.execute(
+            _EVENTS_OF[chunk is None], _b(group_id, chunk)
+        ):
+            r = row(mid)
+            if actor is not None and (only is None or actor in rows):
+                row(actor)  # whoever invites or removes someone is in the group themselves
+            if action == MembershipAction.JOIN.value:
+                r.update(joined_at=at, left_at=None, join_method=method, inviter_id=actor)
+                if method == JoinMethod.CREATED.value:
+                    r["role"] = Role.OWNER.value
+            elif action in (MembershipAction.LEAVE.value, MembershipAction.KICK.value):
+                r["left_at"] = at
+    for chunk in _member_chunks(None if only is None else list(rows)):
+        conn.execute(_MS_DROP[chunk is None], _b(group_id, chunk))
     for chunk in _chunks(list(rows.values()), 5000):
-        conn.execute(ms.insert(), chunk)
+        conn.execute(_MS_ADD, chunk)
 
 
 def _community_id(conn: Connection, name: str) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -123,12 +124,17 @@ def runtime(db: Path, connector: LoggingConnector):  # type: ignore[no-untyped-d
     return Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
 
 
-def work(db: Path, n: int, batch: int, log: Path | None) -> dict[str, float]:
-    """Receive, process and execute all n events; resumable after a kill."""
+def work(
+    db: Path, n: int, batch: int, log: Path | None
+) -> tuple[dict[str, float], list[tuple[int, str]]]:
+    """Receive, process and execute all n events; resumable after a kill. Returns the figures
+    and every call that reached the connector."""
     from qunzhu.engine import outbox
 
     connector = LoggingConnector(log)
     rt = runtime(db, connector)
+    gc.collect()
+    gc.freeze()  # as `qunzhu run` does once the models are loaded
     recovered = outbox.recover(rt.engine)
     latencies: list[float] = []
     pending: list[float] = []
@@ -155,7 +161,7 @@ def work(db: Path, n: int, batch: int, log: Path | None) -> dict[str, float]:
     def pct(p: float) -> float:
         return latencies[int(len(latencies) * p)] * 1000 if latencies else 0.0
 
-    return {
+    figures = {
         "seconds": elapsed,
         "received": len(latencies),
         "p50_ms": pct(0.50),
@@ -163,6 +169,7 @@ def work(db: Path, n: int, batch: int, log: Path | None) -> dict[str, float]:
         "actions": len(connector.calls),
         **{f"recovered_{k}": v for k, v in recovered.items()},
     }
+    return figures, connector.calls
 
 
 def counts(db: Path, n: int, log: Path | None, calls: list[tuple[int, str]]) -> dict[str, int]:
@@ -204,7 +211,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         log = args.worker.with_suffix(".calls")
-        print(json.dumps(work(args.worker, args.events, args.batch, log)), flush=True)
+        print(json.dumps(work(args.worker, args.events, args.batch, log)[0]), flush=True)
         return
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
@@ -212,10 +219,8 @@ def main() -> None:
             result = crashing(db, args.events, args.batch)
             result.update(counts(db, args.events, db.with_suffix(".calls"), []))
         else:
-            connector_calls: list[tuple[int, str]] = []
-            result = work(db, args.events, args.batch, None)
-            result.update(counts(db, args.events, None, connector_calls))
-            result["duplicated"] = 0  # one process, nothing cut: counted above from the log
+            result, calls = work(db, args.events, args.batch, None)
+            result.update(counts(db, args.events, None, calls))
     result = {"events": args.events, "events_per_s": args.events / result["seconds"], **result}
     if args.json:
         rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}

@@ -23,6 +23,7 @@ from qunzhu.connectors import Connector
 from qunzhu.i18n import tr
 from qunzhu.model.live import Action, ActionFailed, ActionKind, RateLimited
 from qunzhu.store import schema as t
+from qunzhu.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,19 @@ BACKOFF_S = (1, 2, 4, 8, 16, 32, 60, 120)  # after each failed attempt that may 
 # Built once: every action passes through these, and building a statement costs more than
 # running it.
 _ob = t.outbox
-_ADD = _ob.insert()
-_TAKE = (
+_ADD = Prepared(_ob.insert())
+_TAKE = Prepared(
     update(_ob)
     .where(_ob.c.id == bindparam("b_id"), _ob.c.status == PENDING)
     .values(status=IN_FLIGHT, attempts=_ob.c.attempts + 1)
     .returning(_ob.c.attempts)
 )
-_AGAIN = (
+_AGAIN = Prepared(
     update(_ob)
     .where(_ob.c.id == bindparam("b_id"))
     .values(status=PENDING, due_at=bindparam("b_due"), error=bindparam("b_error"))
 )
-_END = (
+_END = Prepared(
     update(_ob)
     .where(_ob.c.id == bindparam("b_id"))
     .values(status=bindparam("b_status"), error=bindparam("b_error"), done_at=bindparam("b_at"))
@@ -75,8 +76,8 @@ def queue(
     """Add one action; one the connector cannot do becomes a task for a human right away."""
     status = PENDING if can else TASK
     error = None if can else tr("the platform cannot do this: a person has to")
-    return conn.execute(
-        _ADD,
+    return _ADD.insert(
+        conn,
         {
             "decision_id": decision_id,
             "connector": action["connector"],
@@ -88,7 +89,7 @@ def queue(
             "error": error,
             "created_at": now_ms,
         },
-    ).inserted_primary_key[0]
+    )
 
 
 def recover(engine: Engine) -> dict[str, int]:
@@ -157,7 +158,7 @@ class Executor:
 
     async def _run(self, connector: Connector, row_id: int, action: Action) -> None:
         with self.engine.begin() as conn:
-            attempts = conn.execute(_TAKE, {"b_id": row_id}).scalar()
+            attempts = _TAKE.scalar(conn, {"b_id": row_id})
         if attempts is None:
             return  # another worker took it
         try:
@@ -182,9 +183,9 @@ class Executor:
 
     def _retry(self, row_id: int, at: float, error: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(_AGAIN, {"b_id": row_id, "b_due": int(at * 1000), "b_error": error})
+            _AGAIN.run(conn, {"b_id": row_id, "b_due": int(at * 1000), "b_error": error})
 
     def _finish(self, row_id: int, status: str, error: str | None) -> None:
         with self.engine.begin() as conn:
             at = int(self.clock() * 1000)
-            conn.execute(_END, {"b_id": row_id, "b_status": status, "b_error": error, "b_at": at})
+            _END.run(conn, {"b_id": row_id, "b_status": status, "b_error": error, "b_at": at})

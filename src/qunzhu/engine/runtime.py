@@ -27,7 +27,8 @@ from qunzhu.engine.policies import Draft, Marks, Outcome, Policy, WelcomePolicy
 from qunzhu.model import Group, MembershipEvent, Message, Record
 from qunzhu.model.live import ActionKind, LiveEvent
 from qunzhu.store import schema as t
-from qunzhu.store.ingest import Ingest
+from qunzhu.store.ingest import Ingest, start_import
+from qunzhu.store.prepared import Prepared
 
 
 @dataclass
@@ -50,12 +51,14 @@ class Setups:
 
 
 _pm = t.policy_marks
-_MARK_AT = select(_pm.c.at).where(
-    _pm.c.group_id == bindparam("b_group"),
-    _pm.c.policy == bindparam("b_policy"),
-    _pm.c.key == bindparam("b_key"),
+_MARK_AT = Prepared(
+    select(_pm.c.at).where(
+        _pm.c.group_id == bindparam("b_group"),
+        _pm.c.policy == bindparam("b_policy"),
+        _pm.c.key == bindparam("b_key"),
+    )
 )
-_MARK_MOVE = (
+_MARK_MOVE = Prepared(
     update(_pm)
     .where(
         _pm.c.group_id == bindparam("b_group"),
@@ -64,9 +67,9 @@ _MARK_MOVE = (
     )
     .values(at=bindparam("b_at"))
 )
-# Statements of the hot path are built once: building one costs five times running it.
-_INBOX_ADD = t.inbox.insert()
-_DECISION_ADD = t.decisions.insert()
+_MARK_ADD = Prepared(_pm.insert())
+_INBOX_ADD = Prepared(t.inbox.insert())
+_DECISION_ADD = Prepared(t.decisions.insert())
 
 
 class StoreMarks:
@@ -76,16 +79,16 @@ class StoreMarks:
         self.conn, self.group_id = conn, group_id
 
     def get(self, policy: str, key: str) -> float | None:
-        at = self.conn.execute(
-            _MARK_AT, {"b_group": self.group_id, "b_policy": policy, "b_key": key}
-        ).scalar()
+        at = _MARK_AT.scalar(
+            self.conn, {"b_group": self.group_id, "b_policy": policy, "b_key": key}
+        )
         return None if at is None else at / 1000
 
     def put(self, policy: str, key: str, at: float) -> None:
         values = {"b_group": self.group_id, "b_policy": policy, "b_key": key}
-        if not self.conn.execute(_MARK_MOVE, {**values, "b_at": int(at * 1000)}).rowcount:
-            self.conn.execute(
-                _pm.insert(),
+        if not _MARK_MOVE.run(self.conn, {**values, "b_at": int(at * 1000)}).rowcount:
+            _MARK_ADD.run(
+                self.conn,
                 {"group_id": self.group_id, "policy": policy, "key": key, "at": int(at * 1000)},
             )
 
@@ -104,6 +107,7 @@ class Runtime:
         self.clock = clock
         self.executor = outbox.Executor(engine, self.connectors, clock)
         self._images: dict[int, tuple[bytes, ...]] = {}  # inbox id -> pictures, memory only
+        self._sessions: dict[str, int] = {}  # connector -> its row in `imports` for this run
         self.wake = asyncio.Event()
 
     # -- in -------------------------------------------------------------------------------
@@ -117,15 +121,15 @@ class Runtime:
         """The synchronous part of `receive`: the inbox row's id, None for a duplicate."""
         try:
             with self.engine.begin() as conn:
-                row_id = conn.execute(
-                    _INBOX_ADD,
+                row_id = _INBOX_ADD.insert(
+                    conn,
                     {
                         "connector": event.connector,
                         "key": events.key(event),
                         "payload": events.encode(event),
                         "received_at": int(self.clock() * 1000),
                     },
-                ).inserted_primary_key[0]
+                )
         except IntegrityError:
             return None
         if event.images:
@@ -136,6 +140,13 @@ class Runtime:
 
     def process(self, limit: int = 500) -> int:
         """Process up to `limit` inbox events in one transaction; return how many."""
+        try:
+            return self._process(limit)
+        except BaseException:
+            self._sessions.clear()  # a session row made in the rolled-back transaction is gone
+            raise
+
+    def _process(self, limit: int) -> int:
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(t.inbox.c.id, t.inbox.c.connector, t.inbox.c.payload)
@@ -167,7 +178,11 @@ class Runtime:
         for event in batch:
             by_connector.setdefault(event.connector, []).append(event)
         for connector, evs in by_connector.items():
-            Ingest(conn, f"live:{connector}", connector).run(_records(evs))
+            session = self._sessions.get(connector)
+            if session is None:
+                session = start_import(conn, connector, f"live:{connector}")
+                self._sessions[connector] = session
+            Ingest(conn, f"live:{connector}", connector, import_id=session).run(_records(evs))
         keys = {(e.group.platform.value, e.group.platform_id) for e in batch}
         rows = conn.execute(
             select(t.groups.c.id, t.groups.c.platform, t.groups.c.platform_id).where(
@@ -183,8 +198,8 @@ class Runtime:
         marks: Marks = StoreMarks(conn, group_id)
         for policy in setup.policies:
             for outcome in policy.decide(event, marks):
-                decision_id = conn.execute(
-                    _DECISION_ADD,
+                decision_id = _DECISION_ADD.insert(
+                    conn,
                     {
                         "inbox_id": inbox_id,
                         "group_id": group_id,
@@ -193,7 +208,7 @@ class Runtime:
                         "reasons": orjson.dumps(outcome.reasons, default=str).decode(),
                         "at": now,
                     },
-                ).inserted_primary_key[0]
+                )
                 for draft in outcome.actions:
                     self._queue(conn, decision_id, event, setup, policy, outcome, draft, now)
 

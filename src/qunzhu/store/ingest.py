@@ -127,6 +127,20 @@ class _GroupState:
     exact: bool = True  # False once a message was skipped or members merged: rebuild instead
 
 
+def start_import(conn: Connection, path: str, fmt: str) -> int:
+    """A new row in `imports`: where a batch of the event log came from."""
+    return conn.execute(
+        t.imports.insert().values(
+            path=path,
+            format=fmt,
+            started_at=now_ms(),
+            messages_added=0,
+            messages_skipped=0,
+            membership_events_added=0,
+        )
+    ).inserted_primary_key[0]
+
+
 class Ingest:
     """Feeds records into the store inside the caller's transaction.
 
@@ -140,14 +154,15 @@ class Ingest:
         path: str,
         community: str | None = None,
         tz: str | None = None,
+        import_id: int | None = None,
     ) -> None:
+        """`import_id`: an import row to add to (a live session writes one row for all its
+        batches, not one per batch); else a new one is started."""
         self.conn = conn
         self.summary = ImportSummary(format=fmt)
         self.community_id = _community_id(conn, community) if community else None
         self.tz = tz
-        self.import_id = conn.execute(
-            t.imports.insert().values(path=path, format=fmt, started_at=now_ms())
-        ).inserted_primary_key[0]
+        self.import_id = start_import(conn, path, fmt) if import_id is None else import_id
         self._groups: dict[int, _GroupState] = {}
         self._group: _GroupState | None = None
         self._member_ids: dict[tuple[str, str], int] = {}
@@ -434,15 +449,15 @@ class Ingest:
             self.summary.members = self.conn.execute(
                 _MEMBER_COUNT, {"b_groups": list(self._groups)}
             ).scalar_one()
-        s = self.summary
+        s, i = self.summary, t.imports.c
         self.conn.execute(
             t.imports.update()
-            .where(t.imports.c.id == self.import_id)
+            .where(i.id == self.import_id)
             .values(
                 finished_at=now_ms(),
-                messages_added=s.messages_added,
-                messages_skipped=s.messages_skipped,
-                membership_events_added=s.membership_events_added,
+                messages_added=i.messages_added + s.messages_added,
+                messages_skipped=i.messages_skipped + s.messages_skipped,
+                membership_events_added=i.membership_events_added + s.membership_events_added,
             )
         )
 

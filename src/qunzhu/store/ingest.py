@@ -29,6 +29,7 @@ from qunzhu.model import (
 )
 from qunzhu.store import schema as t
 from qunzhu.store.bulk import insert, insert_ignore, largest, smallest
+from qunzhu.store.prepared import Prepared
 
 _T = TypeVar("_T")
 BATCH = 20_000
@@ -62,13 +63,14 @@ _EVENT_COLUMNS = (
 _KIND_VALUES = {kind: kind.value for kind in MessageKind}  # Enum.value is slow per row
 
 # Statements run once per group of every live batch are built once: building one costs more
-# than running it.
-_GROUP_BY_KEY = select(
-    t.groups.c.id, t.groups.c.created_at, t.groups.c.name, t.groups.c.community_id
-).where(
-    t.groups.c.platform == bindparam("b_platform"), t.groups.c.platform_id == bindparam("b_pid")
+# than running it, and the simplest are run on the cursor (store/prepared.py).
+_GROUP_BY_KEY = Prepared(
+    select(t.groups.c.id, t.groups.c.created_at, t.groups.c.name, t.groups.c.community_id).where(
+        t.groups.c.platform == bindparam("b_platform"),
+        t.groups.c.platform_id == bindparam("b_pid"),
+    )
 )
-_KNOWN_NAMES = (
+_KNOWN_NAMES = Prepared(
     select(t.members.c.id, t.member_names.c.name)
     .join(t.member_names, t.member_names.c.member_id == t.members.c.id)
     .join(t.memberships, t.memberships.c.member_id == t.members.c.id)
@@ -195,9 +197,9 @@ class Ingest:
 
     def _start_group(self, group: Group) -> None:
         conn = self.conn
-        row = conn.execute(
-            _GROUP_BY_KEY, {"b_platform": group.platform.value, "b_pid": group.platform_id}
-        ).first()
+        row = _GROUP_BY_KEY.run(
+            conn, {"b_platform": group.platform.value, "b_pid": group.platform_id}
+        ).fetchone()
         created = to_ms(group.created_at) if group.created_at else None
         if row is None:
             gid = conn.execute(
@@ -212,13 +214,13 @@ class Ingest:
                 )
             ).inserted_primary_key[0]
         else:
-            gid = row.id
+            gid, was_created, was_named, was_in = row
             values: dict[str, object] = {}
-            if group.name != row.name:
+            if group.name != was_named:
                 values["name"] = group.name
-            if self.community_id is not None and self.community_id != row.community_id:
+            if self.community_id is not None and self.community_id != was_in:
                 values["community_id"] = self.community_id
-            if created is not None and (row.created_at is None or created < row.created_at):
+            if created is not None and (was_created is None or created < was_created):
                 values["created_at"] = created
             if values:
                 conn.execute(t.groups.update().where(t.groups.c.id == gid).values(**values))
@@ -232,7 +234,7 @@ class Ingest:
         self._group = state
 
     def _known_names(self, state: _GroupState, provisional: bool) -> list[tuple[int, str]]:
-        rows = self.conn.execute(_KNOWN_NAMES, {"b_group": state.id, "b_provisional": provisional})
+        rows = _KNOWN_NAMES.run(self.conn, {"b_group": state.id, "b_provisional": provisional})
         return [(mid, name) for mid, name in rows]
 
     def _load_provisional(self, state: _GroupState) -> None:

@@ -23,6 +23,7 @@ ZH: dict[str, str] = {
     "not a database URL: {url!r}": "不是有效的数据库地址：{url!r}",
     "cannot open the database {url}: {why}": "无法打开数据库 {url}：{why}",
     "nothing from this file was imported": "此文件的内容均未导入",
+    "console": "控制台",
     "{n} earlier file(s) were imported": "之前的 {n} 个文件已导入",
     "not valid JSON ({why}; truncated?)": "不是有效的 JSON（{why}；文件被截断？）",
     "top level": "顶层",

@@ -19,6 +19,7 @@ class Platform(StrEnum):
     QQ = "qq"
     DISCORD = "discord"
     WHATSAPP = "whatsapp"
+    CONSOLE = "console"  # the local connector for trying qunzhu by hand
 
 
 class GroupKind(StrEnum):

@@ -323,6 +323,7 @@ def _platform_names() -> dict[str, str]:
         "qq": "QQ",
         "discord": "Discord",
         "whatsapp": "WhatsApp",
+        "console": tr("console"),
     }
 
 

@@ -6,10 +6,12 @@ stderr and exit code 1; only bugs produce tracebacks.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
 import sys
+from collections import Counter
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,9 +24,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine
 
-from qunzhu import sources
+from qunzhu import service, sources
 from qunzhu.analytics import ReportError, build_report
+from qunzhu.config import DEFAULT_PATH as DEFAULT_CONFIG
+from qunzhu.config import Config, ConfigError
+from qunzhu.config import load as load_config
+from qunzhu.config import starter as starter_config
 from qunzhu.demo import DemoCommunity, write_export
+from qunzhu.engine import outbox
+from qunzhu.engine.replay import GroupReplay
+from qunzhu.engine.replay import replay as replay_history
+from qunzhu.engine.runtime import Runtime
 from qunzhu.i18n import tr
 from qunzhu.importing import FileResult, import_file
 from qunzhu.moderation.engine import Detector
@@ -36,7 +46,7 @@ from qunzhu.sources import SourceError
 from qunzhu.store import db
 from qunzhu.store.db import StoreError
 from qunzhu.store.privacy import find_members, forget_member
-from qunzhu.store.queries import list_groups
+from qunzhu.store.queries import list_groups, matching_groups
 
 app = typer.Typer(
     help="群主 qunzhu: run group-chat communities. 运营你的群。",
@@ -49,6 +59,11 @@ moderation_app = typer.Typer(
     help="Catch ads and abuse, and say why. 识别广告和辱骂，并说明理由。", no_args_is_help=True
 )
 app.add_typer(moderation_app, name="moderation")
+config_app = typer.Typer(
+    help="The qunzhu.toml file: communities, groups, connectors, policies. 配置文件。",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
 
 out = Console()
 err = Console(stderr=True)
@@ -58,6 +73,9 @@ DbOption = Annotated[
     typer.Option("--db", help="Database URL (default: $QUNZHU_DATABASE_URL or ./qunzhu.db)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The configuration file (default ./qunzhu.toml).")
+]
 
 
 @app.callback()
@@ -451,3 +469,142 @@ def db_upgrade(database: DbOption = None) -> None:
     out.print(
         tr("Database is up to date: {url}", url=engine.url.render_as_string(hide_password=True))
     )
+
+
+# -- live -----------------------------------------------------------------------------------
+
+
+def _config(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+@config_app.command("check")
+def config_check(path: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Check the file, the secrets it names in the environment and the models it points to."""
+    config = _config(path)
+    try:
+        config.secrets()
+        service.setups(config, path.parent)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    out.print(
+        tr(
+            "{path}: OK, {c} connector(s), {g} group(s)",
+            path=path,
+            c=len(config.connectors),
+            g=len(config.groups),
+        ),
+        highlight=False,
+    )
+    for line in service.describe(config):
+        out.print(f"  {line}", highlight=False, markup=False)
+
+
+@config_app.command("init")
+def config_init(path: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Write a starting qunzhu.toml: the console connector and a trial group with every
+    policy on (`qunzhu run` then lets you try them in the terminal)."""
+    if path.exists():
+        raise fail(tr("{path} exists already; not overwritten", path=path))
+    try:
+        path.write_text(starter_config(), encoding="utf-8")
+    except OSError as exc:
+        raise fail(tr("cannot write {path}: {why}", path=path, why=exc.strerror)) from None
+    out.print(tr("Wrote {path}; try `qunzhu run`", path=path), highlight=False)
+
+
+@app.command()
+def run(path: ConfigOption = DEFAULT_CONFIG, database: DbOption = None) -> None:
+    """Run the connectors and policies of qunzhu.toml until Ctrl-C; then finish what was
+    received and send what is due before exiting."""
+    config = _config(path)
+    try:
+        secrets = config.secrets()
+        setups = service.setups(config, path.parent)
+        connectors = service.connectors(config, secrets)
+        engine = db.open_store(database or config.store.url)
+    except (ConfigError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    runtime = Runtime(engine, setups, connectors)
+    err.print(
+        tr(
+            "qunzhu is running: {g} group(s) on {c}. Ctrl-C stops.",
+            g=len(config.groups),
+            c=", ".join(connectors) or "-",
+        ),
+        highlight=False,
+    )
+    asyncio.run(service.serve(runtime, config))
+    left = outbox.waiting(engine)
+    err.print(tr("Stopped. Actions still queued: {n}", n=left), highlight=False)
+
+
+@app.command()
+def replay(
+    group: Annotated[str | None, typer.Option(help="A group's name, id or platform id.")] = None,
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (local).")] = None,
+    path: ConfigOption = DEFAULT_CONFIG,
+    model: ModelOption = DEFAULT_MODEL,
+    decisions: Annotated[
+        Path | None,
+        typer.Option("--decisions", help="Write one JSON line per message that got a decision."),
+    ] = None,
+    as_json: JsonOption = False,
+    database: DbOption = None,
+) -> None:
+    """Run stored history through the policies, sending nothing: what qunzhu would have
+    deleted, warned, kicked and welcomed. Groups not in qunzhu.toml (or without one) get
+    moderation in enforce mode and a welcome."""
+    first = _date_option(since, "--since")
+    config = _config(path) if path.exists() else None
+    try:
+        engine = db.open_store(database or (config.store.url if config else None))
+        with engine.connect() as conn:
+            chosen = [gid for gid, _ in matching_groups(conn, group, None)]
+        policies_for = service.replay_policies(config, path.parent, _detector(model))
+    except (ConfigError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    if group and not chosen:
+        raise fail(tr("no group matches {what}", what=group))
+    target = decisions.with_name(decisions.name + ".part") if decisions else None
+    try:
+        sink = target.open("w", encoding="utf-8") if target else None
+    except OSError as exc:
+        raise fail(tr("cannot write {path}: {why}", path=decisions, why=exc.strerror)) from None
+    try:
+        write = (lambda j: sink.write(orjson.dumps(j.as_dict()).decode() + "\n")) if sink else None
+        results = replay_history(engine, policies_for, chosen, first, write)
+    finally:
+        if sink:
+            sink.close()
+    if target and decisions:
+        target.replace(decisions)  # whole or not at all
+    _print_replay(results, as_json)
+
+
+def _print_replay(results: list[GroupReplay], as_json: bool) -> None:
+    if as_json:
+        totals: Counter[str] = Counter()
+        for r in results:
+            totals.update(r.actions)
+        body = {"groups": [r.as_dict() for r in results], "actions": dict(sorted(totals.items()))}
+        sys.stdout.write(orjson.dumps(body).decode() + "\n")
+        return
+    table = Table(title=tr("What qunzhu would have done"))
+    columns = {
+        "delete": tr("deleted"),
+        "warn": tr("warned"),
+        "mute": tr("muted"),
+        "kick": tr("kicked"),
+        "ban": tr("banned"),
+        "send": tr("messages sent"),
+        "notify_owner": tr("admins told"),
+    }
+    for title in (tr("group"), tr("messages"), *columns.values()):
+        table.add_column(title, overflow="fold")
+    for r in results:
+        table.add_row(r.name, str(r.messages), *(str(r.actions.get(c, 0)) for c in columns))
+    out.print(table)

@@ -14,6 +14,7 @@ from qunzhu import i18n
 from qunzhu.analytics import diagnosis, extract, metrics, people
 from qunzhu.analytics.window import DAY_MS, Window, day_date, local_day
 from qunzhu.i18n import tr
+from qunzhu.store.queries import matching_groups
 
 TOP = 10
 
@@ -106,17 +107,7 @@ def build_report(
 
 
 def _groups(conn: Any, group: str | None, community: str | None) -> list[tuple[int, str]]:
-    sql = "SELECT g.id, g.tz FROM groups g LEFT JOIN communities c ON c.id = g.community_id"
-    where, params = [], {}
-    if group:
-        where.append("(g.name = :group OR CAST(g.id AS TEXT) = :group OR g.platform_id = :group)")
-        params["group"] = group
-    if community:
-        where.append("c.name = :community")
-        params["community"] = community
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = [(int(i), str(z)) for i, z in conn.execute(text(sql + " ORDER BY g.id"), params)]
+    rows = matching_groups(conn, group, community)
     if not rows and (group or community):
         raise ReportError(
             tr("no group matches {what}", what=" / ".join(x for x in (group, community) if x))

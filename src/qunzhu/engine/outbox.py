@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from qunzhu.connectors import Connector
 from qunzhu.i18n import tr
@@ -110,6 +110,14 @@ def recover(engine: Engine) -> dict[str, int]:
                 .values(status=UNCERTAIN, error=tr("interrupted while sending: check by hand"))
             )
     return {"retried": len(again), "uncertain": len(unsure)}
+
+
+def waiting(engine: Engine) -> int:
+    """Actions still to do: pending (perhaps held back on purpose) or cut while in flight."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.count()).where(t.outbox.c.status.in_([PENDING, IN_FLIGHT]))
+        ).scalar_one()
 
 
 def to_action(row_id: int, payload: str) -> Action:

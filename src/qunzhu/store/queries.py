@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select, text
 
 from qunzhu.store import schema as t
 
@@ -64,3 +64,21 @@ def list_groups(engine: Engine) -> list[GroupRow]:
     )
     with engine.connect() as conn:
         return [GroupRow(*row) for row in conn.execute(query)]
+
+
+def matching_groups(
+    conn: Connection, group: str | None, community: str | None
+) -> list[tuple[int, str]]:
+    """(id, time zone) of the groups a user named: by name, store id or platform id, and by
+    community; every group when neither is given."""
+    sql = "SELECT g.id, g.tz FROM groups g LEFT JOIN communities c ON c.id = g.community_id"
+    where, params = [], {}
+    if group:
+        where.append("(g.name = :group OR CAST(g.id AS TEXT) = :group OR g.platform_id = :group)")
+        params["group"] = group
+    if community:
+        where.append("c.name = :community")
+        params["community"] = community
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return [(int(i), str(z)) for i, z in conn.execute(text(sql + " ORDER BY g.id"), params)]

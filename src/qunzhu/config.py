@@ -1,0 +1,505 @@
+"""`qunzhu.toml`: the communities, groups, connectors and policies of one qunzhu.
+
+One file an operator can read top to bottom. Secrets never live in it: a connector names the
+environment variable that holds its token (`token_env`), so the file can be shared, diffed and
+committed. A community's `[communities.policies]` are the defaults of its groups; a group's own
+`[groups.policies.*]` tables change only the keys they name. A policy runs when its table is
+there (`enabled = false` turns one off), except moderation, which runs in every configured
+group in `shadow` mode (it decides and records, and does nothing) unless told otherwise:
+watching before acting is how an operator learns to trust it.
+
+Mistakes are reported one per line with where they are (`groups[2].policies.welcome.rules`),
+all at once, in the interface language.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from qunzhu import i18n
+from qunzhu.i18n import tr
+
+DEFAULT_PATH = Path("qunzhu.toml")
+RULES_MAX = 100  # PLAYBOOK: rules a newcomer reads at a glance
+
+
+class ConfigError(Exception):
+    """Everything wrong with a configuration file, one mistake per line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- connectors ---------------------------------------------------------------------------
+
+
+class TelegramSettings(_Strict):
+    type: Literal["telegram"]
+    token_env: str = "QUNZHU_TELEGRAM_TOKEN"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None  # the public https address Telegram posts to
+    webhook_secret_env: str | None = None
+    listen: str = "127.0.0.1:8443"  # where the webhook server binds (behind your proxy)
+    api_base: str = "https://api.telegram.org"
+
+    @model_validator(mode="after")
+    def _webhook(self) -> TelegramSettings:
+        if self.mode == "webhook" and not (self.webhook_url and self.webhook_secret_env):
+            raise ValueError(tr("webhook mode needs webhook_url and webhook_secret_env"))
+        return self
+
+
+class OneBotSettings(_Strict):
+    type: Literal["onebot"]
+    mode: Literal["forward", "reverse"] = "forward"
+    url: str | None = None  # forward: the implementation's WebSocket server
+    host: str = "127.0.0.1"  # reverse: where qunzhu listens for the implementation
+    port: int = Field(8080, ge=0, le=65535)
+    access_token_env: str | None = None
+
+    @model_validator(mode="after")
+    def _url(self) -> OneBotSettings:
+        if self.mode == "forward" and not self.url:
+            raise ValueError(tr("forward mode needs the url of the OneBot WebSocket server"))
+        return self
+
+
+class ConsoleSettings(_Strict):
+    type: Literal["console"]
+    group: str = "console"  # the pretend group's id, to configure it under [[groups]]
+
+
+_TYPES = ("telegram", "onebot", "console")
+ConnectorSettings = Annotated[
+    TelegramSettings | OneBotSettings | ConsoleSettings, Field(discriminator="type")
+]
+
+
+# -- policies -----------------------------------------------------------------------------
+
+
+class Keyword(_Strict):
+    weight: float = Field(1.0, ge=0.0, le=1.0)
+    action: Literal["review", "delete_warn", "mute", "kick", "ban"] | None = None
+
+
+class ModerationSettings(_Strict):
+    enabled: bool = True
+    mode: Literal["shadow", "training", "enforce"] = "shadow"
+    model: Path | None = None  # made by `qunzhu moderation train`; none: words and contacts
+    keywords: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
+    allow_domains: list[str] = []
+    deny_domains: list[str] = []
+    locked: list[str] | None = None  # kinds newcomers may not post (default: links, QR...)
+    probation_h: float = Field(24.0, ge=0)
+    warning: str = ""
+
+
+class WelcomeSettings(_Strict):
+    enabled: bool = True
+    template: str = ""  # %NICKNAME% becomes the newcomers' names
+    rules: str = Field("", max_length=RULES_MAX)
+    batch_s: float = Field(30.0, ge=0)
+
+
+class AdmissionSettings(_Strict):
+    enabled: bool = True
+    answers: list[str] = []  # a request containing one is approved
+    reject_words: list[str] = []  # a request containing one is rejected
+
+
+class NicknameSettings(_Strict):
+    enabled: bool = True
+    pattern: str = r"[^-\s]+-[^-\s]+-[^-\s]+"
+    example: str = "城市-行业-姓名"
+    grace_h: float = Field(24.0, ge=0)
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(tr("not a regular expression: {why}", why=exc)) from None
+        return value
+
+
+class Reply(_Strict):
+    keywords: list[str] = Field(min_length=1)
+    text: str = Field(min_length=1)
+
+
+class AutoReplySettings(_Strict):
+    enabled: bool = True
+    cooldown_s: float = Field(300.0, ge=0)
+    answers: list[Reply] = []
+
+
+class PolicySettings(_Strict):
+    moderation: ModerationSettings = ModerationSettings()
+    welcome: WelcomeSettings | None = None
+    admission: AdmissionSettings | None = None
+    nickname: NicknameSettings | None = None
+    auto_reply: AutoReplySettings | None = None
+
+
+# -- communities and groups ---------------------------------------------------------------
+
+
+class CommunitySettings(_Strict):
+    name: str = Field(min_length=1)
+    policies: dict[str, dict[str, Any]] = {}  # raw: merged into each group's, then checked
+
+
+class GroupSettings(_Strict):
+    name: str = Field(min_length=1)
+    connector: str
+    id: str = Field(min_length=1)  # the platform's group id (Telegram -100…, QQ group number)
+    community: str | None = None
+    admin_chat: str | None = None  # where admins are told things; else they become tasks
+    policies: PolicySettings = PolicySettings()
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class StoreSettings(_Strict):
+    url: str | None = None  # default: $QUNZHU_DATABASE_URL, else ./qunzhu.db
+
+
+class Config(_Strict):
+    store: StoreSettings = StoreSettings()
+    connectors: dict[str, ConnectorSettings] = {}
+    communities: list[CommunitySettings] = []
+    groups: list[GroupSettings] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = {c.name for c in self.communities}
+        seen: set[tuple[str, str]] = set()
+        titles: set[str] = set()
+        problems = []
+        for i, group in enumerate(self.groups):
+            where = f"groups[{i}]"
+            if group.connector not in self.connectors:
+                problems.append(
+                    tr("{where}: no connector named {name!r}", where=where, name=group.connector)
+                )
+            if group.community is not None and group.community not in names:
+                problems.append(
+                    tr("{where}: no community named {name!r}", where=where, name=group.community)
+                )
+            if (group.connector, group.id) in seen:
+                problems.append(tr("{where}: group {id} is listed twice", where=where, id=group.id))
+            if group.name in titles:
+                problems.append(
+                    tr("{where}: another group is named {name!r}", where=where, name=group.name)
+                )
+            seen.add((group.connector, group.id))
+            titles.add(group.name)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def secrets(self, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+        """Each connector's secrets, read from the environment; a missing one is an error."""
+        env = os.environ if environ is None else environ
+        found: dict[str, dict[str, str]] = {}
+        missing = []
+        for name, settings in self.connectors.items():
+            wanted = {
+                key: getattr(settings, key)
+                for key in ("token_env", "webhook_secret_env", "access_token_env")
+                if getattr(settings, key, None)
+            }
+            found[name] = {}
+            for key, variable in wanted.items():
+                if env.get(variable):
+                    found[name][key.removesuffix("_env")] = env[variable]
+                else:
+                    missing.append(
+                        tr(
+                            "connectors.{name}: the environment variable {var} is not set",
+                            name=name,
+                            var=variable,
+                        )
+                    )
+        if missing:
+            raise ConfigError("\n".join(missing))
+        return found
+
+
+# -- reading ------------------------------------------------------------------------------
+
+_SECRET_KEYS = ("token", "secret", "webhook_secret", "access_token", "password")
+
+
+def load(path: Path) -> Config:
+    """Read and check `path`; a ConfigError lists every mistake, one per line."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            tr("{path}: no such file (`qunzhu config init` writes one)", path=path)
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(tr("{path}: cannot read it: {why}", path=path, why=exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(tr("{path}: not valid TOML: {why}", path=path, why=exc)) from None
+    return parse(raw, str(path))
+
+
+def parse(raw: dict[str, Any], where: str = "qunzhu.toml") -> Config:
+    leaked = [
+        f"connectors.{name}.{key}"
+        for name, table in (raw.get("connectors") or {}).items()
+        if isinstance(table, dict)
+        for key in table
+        if key in _SECRET_KEYS
+    ]
+    if leaked:
+        raise ConfigError(
+            "\n".join(
+                tr(
+                    "{where}: {key}: secrets do not belong in the file; name an environment "
+                    "variable with {key}_env",
+                    where=where,
+                    key=key,
+                )
+                for key in leaked
+            )
+        )
+    try:
+        return Config.model_validate(_merged(raw))
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_lines(exc, where))) from None
+
+
+def _merged(raw: dict[str, Any]) -> dict[str, Any]:
+    """Each group's policies on top of its community's, key by key within each policy."""
+    communities = {
+        c.get("name"): c.get("policies") or {}
+        for c in raw.get("communities") or []
+        if isinstance(c, dict)
+    }
+    groups = []
+    for group in raw.get("groups") or []:
+        if not isinstance(group, dict):
+            groups.append(group)
+            continue
+        base = communities.get(group.get("community"), {})
+        own = group.get("policies") or {}
+        if not isinstance(base, dict) or not isinstance(own, dict):
+            groups.append(group)
+            continue
+        policies: dict[str, Any] = {}
+        for key in {*base, *own}:
+            inherited, mine = base.get(key), own.get(key)
+            if isinstance(inherited, dict) and isinstance(mine, dict):
+                policies[key] = {**inherited, **mine}
+            else:
+                policies[key] = mine if key in own else inherited
+        groups.append({**group, "policies": policies})
+    return {**raw, "groups": groups} if "groups" in raw else raw
+
+
+def _lines(exc: ValidationError, where: str) -> list[str]:
+    lines = []
+    for error in exc.errors():
+        loc = error["loc"]
+        if loc[:1] == ("connectors",) and len(loc) >= 3 and loc[2] in _TYPES:
+            loc = loc[:2] + loc[3:]  # the connector type pydantic tried: not a place in the file
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        lines.append(f"{where}: {path + ': ' if path else ''}{_message(error)}")
+    return lines
+
+
+def _message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        return tr("required")
+    if kind == "extra_forbidden":
+        return tr("unknown setting")
+    if kind == "string_too_long":
+        return tr("at most {n} characters", n=ctx.get("max_length"))
+    if kind in ("string_too_short", "too_short"):
+        return tr("must not be empty")
+    if kind == "literal_error":
+        return tr("must be one of {values}", values=ctx.get("expected"))
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = ctx.get("ge", ctx.get("le"))
+        return tr("out of range ({bound})", bound=bound)
+    if kind == "union_tag_invalid":
+        return tr("type must be one of {values}", values=ctx.get("expected_tags"))
+    if kind == "union_tag_not_found":
+        return tr("type is missing (telegram, onebot or console)")
+    if kind in ("int_parsing", "float_parsing", "int_type", "float_type"):
+        return tr("must be a number")
+    if kind in ("string_type",):
+        return tr("must be text")
+    if kind in ("bool_type", "bool_parsing"):
+        return tr("must be true or false")
+    if kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
+        return tr("wrong kind of value")
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return str(error["msg"])
+
+
+# -- a starting point ---------------------------------------------------------------------
+
+
+def starter() -> str:
+    """The file `qunzhu config init` writes: the console connector and one trial group with
+    every policy on, so `qunzhu run` shows everything at once, and the real platforms
+    commented out."""
+    return tr(STARTER_EN)
+
+
+STARTER_EN = """\
+# qunzhu.toml: your communities, groups, connectors and policies.
+# Secrets are never written here: a connector names the environment variable holding each one.
+
+[store]
+# url = "postgresql+psycopg://user@127.0.0.1:5432/qunzhu"   # default: ./qunzhu.db
+
+[connectors.console]
+type = "console"          # type in the terminal as different members
+group = "console"
+
+# [connectors.tg]
+# type = "telegram"
+# token_env = "QUNZHU_TELEGRAM_TOKEN"
+# mode = "polling"        # or "webhook" with webhook_url and webhook_secret_env
+
+# [connectors.qq]
+# type = "onebot"         # NapCat, Lagrange...
+# mode = "forward"
+# url = "ws://127.0.0.1:3001"
+# access_token_env = "QUNZHU_ONEBOT_TOKEN"
+
+[[communities]]
+name = "Running club"
+
+[communities.policies.moderation]
+mode = "enforce"          # shadow: decide and record only; training: ask admins; enforce: act
+
+[communities.policies.welcome]
+template = "Welcome %NICKNAME%! Please introduce yourself: city, trade, what you seek here."
+rules = "Rules: no ads, no QR codes, be kind."
+batch_s = 5
+
+[communities.policies.admission]
+answers = ["run"]
+reject_words = ["wechat"]
+
+[communities.policies.nickname]
+pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'
+example = "City-Trade-Name"
+
+[communities.policies.auto_reply]
+cooldown_s = 60
+answers = [{ keywords = ["what time", "when"], text = "We run every Saturday at 7:00." }]
+
+[[groups]]
+name = "Trial group"
+community = "Running club"
+connector = "console"
+id = "console"
+"""
+
+i18n.register(
+    {
+        "webhook mode needs webhook_url and webhook_secret_env": (
+            "webhook 模式需要 webhook_url 和 webhook_secret_env"
+        ),
+        "not a regular expression: {why}": "不是有效的正则表达式：{why}",
+        "{where}: no connector named {name!r}": "{where}：没有名为 {name!r} 的连接器",
+        "{where}: no community named {name!r}": "{where}：没有名为 {name!r} 的社群",
+        "{where}: group {id} is listed twice": "{where}：群 {id} 重复出现",
+        "{where}: another group is named {name!r}": "{where}：已有另一个群名为 {name!r}",
+        "connectors.{name}: the environment variable {var} is not set": (
+            "connectors.{name}：环境变量 {var} 未设置"
+        ),
+        "{path}: no such file (`qunzhu config init` writes one)": (
+            "{path}：文件不存在（`qunzhu config init` 可生成一个）"
+        ),
+        "{path}: cannot read it: {why}": "{path}：无法读取：{why}",
+        "{path}: not valid TOML: {why}": "{path}：不是有效的 TOML：{why}",
+        "{where}: {key}: secrets do not belong in the file; name an environment variable "
+        "with {key}_env": "{where}：{key}：密钥不应写在文件里；请用 {key}_env 指定环境变量",
+        "required": "必填",
+        "unknown setting": "未知设置项",
+        "at most {n} characters": "最多 {n} 个字",
+        "must not be empty": "不能为空",
+        "must be one of {values}": "只能是 {values} 之一",
+        "out of range ({bound})": "超出范围（{bound}）",
+        "type must be one of {values}": "type 只能是 {values} 之一",
+        "type is missing (telegram, onebot or console)": "缺少 type（telegram、onebot 或 console）",
+        "must be a number": "必须是数字",
+        "must be text": "必须是文字",
+        "must be true or false": "必须是 true 或 false",
+        "wrong kind of value": "值的类型不对",
+        STARTER_EN: """\
+# qunzhu.toml：你的社群、群、连接器和策略。
+# 密钥从不写在这里：连接器只写出保存密钥的环境变量名。
+
+[store]
+# url = "postgresql+psycopg://user@127.0.0.1:5432/qunzhu"   # 默认：./qunzhu.db
+
+[connectors.console]
+type = "console"          # 在终端里扮演不同成员发言
+group = "console"
+
+# [connectors.tg]
+# type = "telegram"
+# token_env = "QUNZHU_TELEGRAM_TOKEN"
+# mode = "polling"        # 或 "webhook"，同时填写 webhook_url 和 webhook_secret_env
+
+# [connectors.qq]
+# type = "onebot"         # NapCat、Lagrange 等
+# mode = "forward"
+# url = "ws://127.0.0.1:3001"
+# access_token_env = "QUNZHU_ONEBOT_TOKEN"
+
+[[communities]]
+name = "跑团"
+
+[communities.policies.moderation]
+mode = "enforce"          # shadow：只判断并记录；training：请管理员确认；enforce：直接处理
+
+[communities.policies.welcome]
+template = "欢迎 %NICKNAME%！请做个自我介绍：城市、行业，以及你想在这里找到什么。"
+rules = "群规：不发广告，不发二维码，友善交流。"
+batch_s = 5
+
+[communities.policies.admission]
+answers = ["跑步"]
+reject_words = ["加微信"]
+
+[communities.policies.nickname]
+pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'
+example = "城市-行业-姓名"
+
+[communities.policies.auto_reply]
+cooldown_s = 60
+answers = [{ keywords = ["几点", "什么时候"], text = "每周六早上七点集合跑步。" }]
+
+[[groups]]
+name = "试验群"
+community = "跑团"
+connector = "console"
+id = "console"
+""",
+    }
+)

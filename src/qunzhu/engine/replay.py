@@ -1,0 +1,217 @@
+"""Stored history through the current policies, in dry-run: what qunzhu would have done.
+
+The same policy objects as live, fed the stored messages and membership events of a group in
+the order they happened, with the members' stored roles. Nothing is written and nothing is
+sent: what policies remember ("reminded once") lives in memory for the replay only. An
+operator runs it before switching moderation to `enforce`, to see every message it would have
+deleted and why.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, select
+
+from qunzhu.engine.policies import Outcome, Policy
+from qunzhu.model import (
+    Group,
+    GroupKind,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+)
+from qunzhu.model.live import LiveEvent
+from qunzhu.store import schema as t
+from qunzhu.store.ingest import to_ms
+
+# What a stored message kind tells the detector came with it (connectors say it live).
+_KINDS = {
+    MessageKind.IMAGE: "image",
+    MessageKind.VIDEO: "video",
+    MessageKind.FILE: "file",
+    MessageKind.CARD: "card",
+    MessageKind.LINK: "link",
+}
+
+
+class MemoryMarks:
+    """`Marks` that live as long as the replay."""
+
+    def __init__(self) -> None:
+        self._marks: dict[tuple[str, str], float] = {}
+
+    def get(self, policy: str, key: str) -> float | None:
+        return self._marks.get((policy, key))
+
+    def put(self, policy: str, key: str, at: float) -> None:
+        self._marks[(policy, key)] = at
+
+
+@dataclass
+class GroupReplay:
+    """What the policies would have done in one group."""
+
+    name: str
+    platform: str
+    platform_id: str
+    messages: int = 0
+    membership_events: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)  # "moderation:spam" -> count
+    actions: Counter[str] = field(default_factory=Counter)  # "delete" -> count
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.name,
+            "platform": self.platform,
+            "platform_id": self.platform_id,
+            "messages": self.messages,
+            "membership_events": self.membership_events,
+            "verdicts": dict(sorted(self.verdicts.items())),
+            "actions": dict(sorted(self.actions.items())),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """One stored message and what the policies said about it (not plain ham)."""
+
+    group: str
+    message_id: str  # the platform's id
+    verdict: str
+    actions: tuple[str, ...]
+    checks: tuple[dict[str, Any], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "message_id": self.message_id,
+            "verdict": self.verdict,
+            "actions": list(self.actions),
+            "checks": list(self.checks),
+        }
+
+
+def replay(
+    engine: Engine,
+    policies_for: Callable[[str, str], Sequence[Policy]],
+    groups: Sequence[int],
+    since: date | None = None,
+    on_message: Callable[[Judged], None] | None = None,
+) -> list[GroupReplay]:
+    """Replay each group (store ids) through `policies_for(platform, platform id)`; call
+    `on_message` for every message some policy did more than let pass. `since` is a day in
+    each group's own time zone."""
+    results = []
+    with engine.connect() as conn:
+        for group_id in groups:
+            row = conn.execute(select(t.groups).where(t.groups.c.id == group_id)).one()
+            group = Group(
+                Platform(row.platform), row.platform_id, row.name, GroupKind(row.kind), tz=row.tz
+            )
+            result = GroupReplay(row.name, row.platform, row.platform_id)
+            policies = policies_for(row.platform, row.platform_id)
+            marks = MemoryMarks()
+            start = datetime.combine(since, time(), ZoneInfo(row.tz)) if since else None
+            for event in _events(conn, group_id, group, start):
+                if isinstance(event.record, Message):
+                    result.messages += 1
+                else:
+                    result.membership_events += 1
+                outcomes = [o for p in policies for o in p.decide(event, marks)]
+                for outcome in outcomes:
+                    result.verdicts[f"{outcome.policy}:{outcome.verdict}"] += 1
+                    result.actions.update(d.kind.value for d in outcome.actions)
+                if on_message and isinstance(event.record, Message) and outcomes:
+                    on_message(_judged(row.name, event.record, outcomes))
+            results.append(result)
+    return results
+
+
+def _judged(group: str, message: Message, outcomes: list[Outcome]) -> Judged:
+    main = next((o for o in outcomes if o.policy == "moderation"), outcomes[0])
+    checks = tuple(c for o in outcomes for c in o.reasons.get("checks", ()))
+    actions = tuple(d.kind.value for o in outcomes for d in o.actions)
+    return Judged(group, message.platform_id, main.verdict, actions, checks)
+
+
+def _events(
+    conn: Connection, group_id: int, group: Group, since: datetime | None
+) -> Iterator[LiveEvent]:
+    """The group's messages and membership events in time order, as connectors deliver them."""
+    people = {
+        r.id: Person(r.external_id, r.display_name)
+        for r in conn.execute(
+            select(t.members.c.id, t.members.c.external_id, t.members.c.display_name)
+            .join(t.memberships, t.memberships.c.member_id == t.members.c.id)
+            .where(t.memberships.c.group_id == group_id)
+        )
+    }
+    roles = dict(
+        conn.execute(
+            select(t.memberships.c.member_id, t.memberships.c.role).where(
+                t.memberships.c.group_id == group_id
+            )
+        ).all()
+    )
+    start = to_ms(since) if since else None
+    m, ev = t.messages, t.membership_events
+    messages = select(m).where(m.c.group_id == group_id).order_by(m.c.sent_at, m.c.id)
+    changes = select(ev).where(ev.c.group_id == group_id).order_by(ev.c.at, ev.c.id)
+    if start is not None:
+        messages = messages.where(m.c.sent_at >= start)
+        changes = changes.where(ev.c.at >= start)
+
+    def person(member_id: int | None) -> Person:
+        return people.get(member_id or -1) or Person(None, "?")
+
+    def said() -> Iterator[tuple[int, int, LiveEvent]]:
+        for r in conn.execute(messages.execution_options(yield_per=2000)):
+            kind = MessageKind(r.kind)
+            urls = tuple(r.urls.split("\n")) if r.urls else ()
+            kinds = {_KINDS[kind]} if kind in _KINDS else set()
+            if urls:
+                kinds.add("link")
+            record = Message(
+                r.platform_id,
+                person(r.sender_id),
+                _time(r.sent_at),
+                kind,
+                r.text,
+                r.reply_to,
+                tuple(r.mentions.split("\n")) if r.mentions else (),
+                urls,
+            )
+            role = roles.get(r.sender_id, "member")
+            yield r.sent_at, 1, LiveEvent("replay", group, record, role, frozenset(kinds))
+
+    def moved() -> Iterator[tuple[int, int, LiveEvent]]:
+        for r in conn.execute(changes).all():  # few: read whole, the message cursor stays open
+            record = MembershipEvent(
+                r.platform_id,
+                person(r.member_id),
+                MembershipAction(r.action),
+                _time(r.at),
+                JoinMethod(r.method) if r.method else None,
+                person(r.actor_id) if r.actor_id else None,
+                r.new_name,
+            )
+            yield r.at, 0, LiveEvent("replay", group, record, roles.get(r.member_id, "member"))
+
+    # a join before the messages of the same millisecond: the newcomer is new when they speak
+    for _at, _order, event in heapq.merge(moved(), said(), key=lambda x: (x[0], x[1])):
+        yield event
+
+
+def _time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)

@@ -1,0 +1,189 @@
+"""qunzhu.toml: what a good file becomes, and a clear line for each kind of mistake."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from qunzhu import config, service
+from qunzhu.config import ConfigError
+from qunzhu.engine.policies import (
+    AdmissionPolicy,
+    AutoReplyPolicy,
+    ModerationPolicy,
+    NicknamePolicy,
+    WelcomePolicy,
+)
+from qunzhu.moderation.enforcement import Mode
+
+GOOD = """
+[connectors.tg]
+type = "telegram"
+token_env = "TEST_TG_TOKEN"
+
+[connectors.qq]
+type = "onebot"
+mode = "reverse"
+port = 6700
+access_token_env = "TEST_QQ_TOKEN"
+
+[[communities]]
+name = "跑团"
+[communities.policies.moderation]
+mode = "enforce"
+keywords = { "加微信" = 0.6, "代开发票" = { weight = 1.0, action = "ban" } }
+[communities.policies.welcome]
+template = "欢迎 %NICKNAME%"
+rules = "不发广告"
+
+[[groups]]
+name = "跑团1群"
+community = "跑团"
+connector = "tg"
+id = -1001234
+[groups.policies.welcome]
+rules = "一群的群规"
+[groups.policies.auto_reply]
+answers = [{ keywords = ["几点"], text = "七点" }]
+
+[[groups]]
+name = "跑团QQ群"
+community = "跑团"
+connector = "qq"
+id = "55667788"
+admin_chat = "11223344"
+[groups.policies.moderation]
+enabled = false
+[groups.policies.nickname]
+pattern = "[^-]+-[^-]+"
+[groups.policies.admission]
+answers = ["跑步"]
+"""
+
+
+def parse(text: str) -> config.Config:
+    return config.parse(tomllib.loads(text))
+
+
+def errors(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    return str(caught.value).splitlines()
+
+
+def test_a_good_file_becomes_each_groups_policies() -> None:
+    cfg = parse(GOOD)
+    first, second = cfg.groups
+    assert first.id == "-1001234"  # a number in the file is still an id
+    assert first.policies.welcome is not None
+    # the group's own key wins, the community's others stay
+    assert first.policies.welcome.rules == "一群的群规"
+    assert first.policies.welcome.template == "欢迎 %NICKNAME%"
+    setups = service.setups(cfg)
+    tg = setups.of("tg", "-1001234")
+    kinds = [type(p) for p in tg.policies]
+    assert kinds == [ModerationPolicy, WelcomePolicy, AutoReplyPolicy]
+    moderation = tg.policies[0]
+    assert isinstance(moderation, ModerationPolicy) and moderation.ladder.mode is Mode.ENFORCE
+    assert moderation.detector.policy.keywords["代开发票"] == (1.0, "ban")
+    qq = setups.of("qq", "55667788")
+    assert [type(p) for p in qq.policies] == [WelcomePolicy, AdmissionPolicy, NicknamePolicy]
+    assert qq.admin_chat == "11223344"
+    assert setups.of("tg", "-999").policies == ()  # not configured: stored, not policed
+
+
+def test_moderation_watches_by_default() -> None:
+    cfg = parse('[connectors.c]\ntype = "console"\n[[groups]]\nname="g"\nconnector="c"\nid="x"\n')
+    (policy,) = service.setups(cfg).of("c", "x").policies
+    assert isinstance(policy, ModerationPolicy) and policy.ladder.mode is Mode.SHADOW
+
+
+def test_secrets_come_from_the_environment() -> None:
+    cfg = parse(GOOD)
+    found = cfg.secrets({"TEST_TG_TOKEN": "123:abc", "TEST_QQ_TOKEN": "t"})
+    assert found == {"tg": {"token": "123:abc"}, "qq": {"access_token": "t"}}
+    with pytest.raises(ConfigError) as caught:
+        cfg.secrets({"TEST_TG_TOKEN": "123:abc"})
+    assert str(caught.value) == "connectors.qq: the environment variable TEST_QQ_TOKEN is not set"
+
+
+def test_a_secret_written_in_the_file_is_refused() -> None:
+    lines = errors('[connectors.tg]\ntype = "telegram"\ntoken = "123:abc"\n')
+    assert lines == [
+        "qunzhu.toml: connectors.tg.token: secrets do not belong in the file; "
+        "name an environment variable with connectors.tg.token_env"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[connectors.x]\ntype = "slack"\n', "connectors.x: type must be one of"),
+        ('[connectors.x]\nmode = "forward"\n', "connectors.x: type is missing"),
+        ('[connectors.x]\ntype = "onebot"\n', "connectors.x: forward mode needs the url"),
+        ('[connectors.x]\ntype = "telegram"\nmode = "webhook"\n', "needs webhook_url"),
+        ('[connectors.x]\ntype = "onebot"\nurl = "ws://a"\nport = 70000\n', "x.port: out of"),
+        ('[[groups]]\nname = "g"\nid = "1"\n', "groups[0].connector: required"),
+        ('[[groups]]\nname = "g"\nid = "1"\nconnector = "nope"\n', "no connector named 'nope'"),
+        ("[store]\nurl = 5\n", "store.url: must be text"),
+        ("[stroe]\n", "stroe: unknown setting"),
+    ],
+)
+def test_each_mistake_is_one_line_saying_where(text: str, expected: str) -> None:
+    lines = errors(text)
+    assert len(lines) == 1 and lines[0].startswith("qunzhu.toml: ")
+    assert expected in lines[0]
+
+
+def test_policy_mistakes_name_the_group_and_key() -> None:
+    base = '[connectors.c]\ntype = "console"\n[[groups]]\nname = "g"\nconnector = "c"\nid = "x"\n'
+    long_rules = base + f'[groups.policies.welcome]\nrules = "{"长" * 101}"\n'
+    assert errors(long_rules) == [
+        "qunzhu.toml: groups[0].policies.welcome.rules: at most 100 characters"
+    ]
+    bad_regex = base + '[groups.policies.nickname]\npattern = "(["\n'
+    (line,) = errors(bad_regex)
+    assert "groups[0].policies.nickname.pattern: not a regular expression" in line
+    bad_mode = base + '[groups.policies.moderation]\nmode = "strict"\n'
+    (line,) = errors(bad_mode)
+    assert "groups[0].policies.moderation.mode: must be one of" in line
+    bad_weight = base + '[groups.policies.moderation]\nkeywords = { "x" = 2 }\n'
+    assert any("keywords.x" in line for line in errors(bad_weight))
+
+
+def test_every_mistake_at_once() -> None:
+    text = (
+        '[connectors.c]\ntype = "console"\n'
+        '[[groups]]\nname = "a"\nconnector = "c"\nid = "1"\ncommunity = "nobody"\n'
+        '[[groups]]\nname = "a"\nconnector = "c"\nid = "1"\n'
+    )
+    lines = errors(text)
+    assert len(lines) == 3
+    assert "no community named 'nobody'" in lines[0]
+    assert "listed twice" in lines[1] and "another group is named 'a'" in lines[2]
+
+
+def test_files_that_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        config.load(tmp_path / "qunzhu.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[connectors\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(broken)
+
+
+def test_the_starter_file_is_valid_in_both_languages(monkeypatch: pytest.MonkeyPatch) -> None:
+    for lang in ("en", "zh"):
+        monkeypatch.setenv("QUNZHU_LANG", lang)
+        cfg = parse(config.starter())
+        (group,) = cfg.groups
+        assert group.connector == "console" and group.id == "console"
+        assert len(service.setups(cfg).of("console", "console").policies) == 5
+
+
+def test_messages_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUNZHU_LANG", "zh")
+    (line,) = errors('[[groups]]\nname = "g"\nid = "1"\n')
+    assert line == "qunzhu.toml: groups[0].connector: 必填"

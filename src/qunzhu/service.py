@@ -220,5 +220,60 @@ def describe(config: Config) -> list[str]:
     return lines
 
 
-def group_settings(config: Config, connector: str, group_id: str) -> GroupSettings | None:
-    return next((g for g in config.groups if g.connector == connector and g.id == group_id), None)
+PLATFORMS = {"telegram": "telegram", "onebot": "qq", "console": "console"}  # connector type
+
+
+def replay_policies(
+    config: Config | None, base: Path, detector: Detector
+) -> Callable[[str, str], list[Policy]]:
+    """Policies for each stored group in a replay: its configured ones, with moderation acting
+    as in `enforce` (a replay is there to show what the rules would do); groups the file does
+    not name, or every group without a file, get moderation (`detector`'s rules and model)
+    and a welcome."""
+    memory = (Behaviour(), TrustBook())
+    memories: dict[str | None, tuple[Behaviour, TrustBook]] = {}
+    models: dict[Path, ContentModel] = {}
+    made: dict[tuple[str, str], list[Policy]] = {}
+
+    def policies_for(platform: str, platform_id: str) -> list[Policy]:
+        if (platform, platform_id) in made:
+            return made[(platform, platform_id)]
+        group = _configured(config, platform, platform_id) if config else None
+        if group is None:
+            found: list[Policy] = [
+                ModerationPolicy(
+                    Detector(detector.policy, detector.model, *memory), Ladder(Mode.ENFORCE)
+                ),
+                WelcomePolicy(),
+            ]
+        else:
+            moderation = group.policies.moderation.model_copy(update={"mode": "enforce"})
+            settings = group.policies.model_copy(update={"moderation": moderation})
+            found = policies_of(
+                settings,
+                memories.setdefault(group.community, (Behaviour(), TrustBook())),
+                lambda p: _model(p, base, models),
+            )
+        made[(platform, platform_id)] = found
+        return found
+
+    return policies_for
+
+
+def _configured_console(config: Config, connector: str, group_id: str) -> str | None:
+    found = next((g for g in config.groups if g.connector == connector and g.id == group_id), None)
+    return found.name if found else None
+
+
+def _configured(config: Config, platform: str, platform_id: str) -> GroupSettings | None:
+    """The configured group for a stored one. A Telegram supergroup is -100<id> to the Bot API
+    and <id> in a Telegram Desktop export: either names it."""
+    for group in config.groups:
+        settings = config.connectors.get(group.connector)
+        if settings is None or PLATFORMS[settings.type] != platform:
+            continue
+        if group.id == platform_id or (
+            platform == "telegram" and group.id.removeprefix("-100") == platform_id
+        ):
+            return group
+    return None

@@ -1,0 +1,148 @@
+"""Replay: stored history through the policies, nothing written, nothing sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
+
+from qunzhu import config, service
+from qunzhu.cli import app
+from qunzhu.engine.replay import Judged, replay
+from qunzhu.model import (
+    Group,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+)
+from qunzhu.moderation.engine import Detector
+from qunzhu.store import db
+from qunzhu.store import schema as t
+from qunzhu.store.ingest import Ingest
+
+T0 = datetime(2026, 6, 1, 8, tzinfo=UTC)
+AD = "兼职刷单日赚300，加微信 abc12345 详聊"
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def history(engine: Engine) -> None:
+    ann, bo, spam = Person("u1", "北京-IT-Ann"), Person("u2", "Bo"), Person("u9", "小美")
+    records = [
+        Group(Platform.TELEGRAM, "777", "跑团1群"),
+        MembershipEvent("j1", bo, MembershipAction.JOIN, at(0), JoinMethod.LINK),
+        Message("m1", ann, at(1), MessageKind.TEXT, "欢迎新朋友"),
+        Message("m2", bo, at(2), MessageKind.TEXT, "大家好，我是Bo"),
+        MembershipEvent("j2", spam, MembershipAction.JOIN, at(3), JoinMethod.LINK),
+        Message("m3", spam, at(4), MessageKind.TEXT, AD),
+        Message("m4", ann, at(60 * 24 * 3), MessageKind.TEXT, "周六几点跑？"),
+    ]
+    with engine.begin() as conn:
+        Ingest(conn, "test", "memory").run(records)
+
+
+def counts(engine: Engine) -> tuple[int, ...]:
+    with engine.connect() as conn:
+        return tuple(
+            conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in (t.messages, t.decisions, t.outbox, t.policy_marks, t.inbox)
+        )
+
+
+def test_history_through_default_policies_writes_nothing(engine: Engine) -> None:
+    history(engine)
+    before = counts(engine)
+    with engine.connect() as conn:
+        groups = list(conn.execute(select(t.groups.c.id)).scalars())
+    judged: list[Judged] = []
+    policies = service.replay_policies(None, Path("."), Detector())
+    (result,) = replay(engine, policies, groups, on_message=judged.append)
+    assert counts(engine) == before
+    assert (result.messages, result.membership_events) == (4, 2)
+    assert result.actions["delete"] == 1 and result.actions["warn"] == 1
+    assert result.verdicts["welcome:welcome"] == 2  # both newcomers
+    (ad,) = judged
+    assert ad.message_id == "m3" and ad.verdict == "spam"
+    assert ad.actions == ("delete", "warn")
+    assert {c["name"] for c in ad.checks} >= {"contacts_and_words"}
+
+
+def test_since_is_a_day_in_the_groups_zone(engine: Engine) -> None:
+    history(engine)
+    with engine.connect() as conn:
+        groups = list(conn.execute(select(t.groups.c.id)).scalars())
+    policies = service.replay_policies(None, Path("."), Detector())
+    (result,) = replay(engine, policies, groups, since=date(2026, 6, 2))
+    assert (result.messages, result.membership_events) == (1, 0)
+
+
+def test_configured_groups_use_their_rules_acting_as_enforce(engine: Engine) -> None:
+    history(engine)
+    cfg = config.parse(
+        {
+            "connectors": {"tg": {"type": "telegram"}},
+            "groups": [
+                {
+                    "name": "跑团1群",
+                    "connector": "tg",
+                    "id": "-100777",  # the Bot API's id for the exported supergroup 777
+                    "policies": {
+                        "moderation": {"mode": "shadow"},
+                        "nickname": {},
+                        "auto_reply": {"answers": [{"keywords": ["几点"], "text": "七点"}]},
+                    },
+                }
+            ],
+        }
+    )
+    with engine.connect() as conn:
+        groups = list(conn.execute(select(t.groups.c.id)).scalars())
+    (result,) = replay(engine, service.replay_policies(cfg, Path("."), Detector()), groups)
+    assert result.actions["delete"] == 1  # shadow in the file, but a replay shows the rules
+    assert result.verdicts["auto_reply:answer"] == 1
+    assert result.verdicts["nickname:remind"] == 2  # Bo and 小美, once each
+    assert "welcome:welcome" not in result.verdicts  # not configured for this group
+
+
+def test_replay_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = db.open_store(url)
+    history(engine)
+    decisions = tmp_path / "decisions.jsonl"
+    args = ["replay", "--db", url, "--config", str(tmp_path / "none.toml")]
+    result = CliRunner().invoke(app, [*args, "--json", "--decisions", str(decisions)])
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.stdout)
+    assert summary["actions"]["delete"] == 1
+    assert summary["groups"][0]["messages"] == 4
+    lines = [orjson.loads(x) for x in decisions.read_text("utf-8").splitlines()]
+    assert [(x["message_id"], x["verdict"], x["actions"]) for x in lines] == [
+        ("m3", "spam", ["delete", "warn"])
+    ]
+    assert lines[0]["checks"]
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0 and "跑团" in table.stdout
+    missing = CliRunner().invoke(app, [*args, "--group", "nope"])
+    assert missing.exit_code == 1 and "no group matches nope" in missing.output
+    assert "Traceback" not in missing.output
+    bad = CliRunner().invoke(app, [*args, "--since", "June"])
+    assert bad.exit_code == 1 and "--since" in bad.output
+
+
+@pytest.mark.parametrize("where", ["nodir/out.jsonl"])
+def test_unwritable_decisions_file_is_a_clear_error(tmp_path: Path, where: str) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    history(db.open_store(url))
+    args = ["replay", "--db", url, "--decisions", str(tmp_path / where)]
+    result = CliRunner().invoke(app, [*args, "--config", str(tmp_path / "none.toml")])
+    assert result.exit_code == 1 and "cannot write" in result.output

@@ -75,7 +75,7 @@ def errors(text: str) -> list[str]:
 
 def test_a_good_file_becomes_each_groups_policies() -> None:
     cfg = parse(GOOD)
-    first, second = cfg.groups
+    first, _ = cfg.groups
     assert first.id == "-1001234"  # a number in the file is still an id
     assert first.policies.welcome is not None
     # the group's own key wins, the community's others stay

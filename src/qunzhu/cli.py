@@ -498,9 +498,10 @@ def config_check(path: ConfigOption = DEFAULT_CONFIG) -> None:
             g=len(config.groups),
         ),
         highlight=False,
+        soft_wrap=True,
     )
     for line in service.describe(config):
-        out.print(f"  {line}", highlight=False, markup=False)
+        out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 @config_app.command("init")

@@ -1,0 +1,106 @@
+"""`qunzhu config` and `qunzhu run` end to end, with the console connector in a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from qunzhu.cli import app
+from qunzhu.store import db
+from qunzhu.store import schema as t
+
+runner = CliRunner()
+
+CONFIG = """
+[connectors.console]
+type = "console"
+group = "trial"
+
+[[groups]]
+name = "Trial"
+connector = "console"
+id = "trial"
+[groups.policies.moderation]
+mode = "enforce"
+[groups.policies.welcome]
+template = "Welcome %NICKNAME%!"
+batch_s = 0
+[groups.policies.auto_reply]
+answers = [{ keywords = ["what time"], text = "Saturdays at seven." }]
+"""
+
+TYPED = "\n".join(
+    [
+        "/join Bo",
+        "Bo: hello everyone",
+        "Mei: 兼职刷单日赚300，加微信 abc12345 详聊",
+        "Ann: what time do we run?",
+        "/quit",
+        "",
+    ]
+)
+
+
+def test_run_judges_what_is_typed_and_acts_then_stops(tmp_path: Path) -> None:
+    cfg = tmp_path / "qunzhu.toml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--db", url], input=TYPED)
+    assert result.exit_code == 0, result.output
+    said = result.stdout
+    assert "Welcome @Bo!" in said
+    assert "Saturdays at seven." in said
+    assert "Please do not post ads here." in said  # the warning
+    assert "Actions still queued: 0" in result.output
+    engine = db.open_store(url)
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(t.messages)).scalar_one()
+        done = (
+            conn.execute(
+                select(t.outbox.c.kind).where(t.outbox.c.status == "done").order_by(t.outbox.c.id)
+            )
+            .scalars()
+            .all()
+        )
+    assert stored == 3
+    assert {"send", "delete", "warn"} <= set(done)
+
+
+def test_config_check_and_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "qunzhu.toml"
+    made = runner.invoke(app, ["config", "init", "--config", str(cfg)])
+    assert made.exit_code == 0 and cfg.exists()
+    again = runner.invoke(app, ["config", "init", "--config", str(cfg)])
+    assert again.exit_code == 1 and "not overwritten" in again.output
+    checked = runner.invoke(app, ["config", "check", "--config", str(cfg)])
+    assert checked.exit_code == 0, checked.output
+    assert "1 connector(s), 1 group(s)" in checked.stdout
+    assert "moderation (enforce), welcome, admission, nickname, auto_reply" in checked.stdout
+    cfg.write_text(
+        '[connectors.tg]\ntype = "telegram"\ntoken_env = "QZ_TEST_TOKEN"\n', encoding="utf-8"
+    )
+    monkeypatch.delenv("QZ_TEST_TOKEN", raising=False)
+    missing = runner.invoke(app, ["config", "check", "--config", str(cfg)])
+    assert missing.exit_code == 1
+    assert "QZ_TEST_TOKEN is not set" in missing.output and "Traceback" not in missing.output
+    monkeypatch.setenv("QZ_TEST_TOKEN", "123456:abcdefghijklmnopqrstuvwxyz0123456789")
+    assert runner.invoke(app, ["config", "check", "--config", str(cfg)]).exit_code == 0
+    cfg.write_text("[connectors\n", encoding="utf-8")
+    broken = runner.invoke(app, ["run", "--config", str(cfg)])
+    assert broken.exit_code == 1 and "not valid TOML" in broken.output
+    nothing = runner.invoke(app, ["run", "--config", str(tmp_path / "none.toml")])
+    assert nothing.exit_code == 1 and "qunzhu config init" in nothing.output
+
+
+def test_a_missing_model_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "qunzhu.toml"
+    cfg.write_text(
+        CONFIG.replace('mode = "enforce"', 'mode = "enforce"\nmodel = "nope.model"'),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["config", "check", "--config", str(cfg)])
+    assert result.exit_code == 1 and "nope.model" in result.output
+    assert "Traceback" not in result.output

@@ -230,3 +230,28 @@ def test_a_failure_inside_processing_leaves_the_event_in_the_inbox(
     assert rows(engine, t.outbox) == [] and rows(engine, t.decisions) == []
     monkeypatch.undo()
     assert rt.process() == 1 and len(rows(engine, t.outbox)) == 2
+
+
+def test_probation_outlives_a_restart(engine: Engine) -> None:
+    """A newcomer who joined before the restart still may not post links after it."""
+    first = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    first.accept(join(1, "u7", "新人"))
+    first.process()
+    link = LiveEvent(
+        "tg",
+        GROUP,
+        Message(
+            "9",
+            Person("u7", "新人"),
+            T0 + timedelta(hours=2),
+            MessageKind.TEXT,
+            "看看这个 https://example.com/x",
+        ),
+        kinds=frozenset({"link"}),
+    )
+    again = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))  # fresh memory
+    again.accept(link)
+    again.process()
+    (decision,) = rows(engine, t.decisions)
+    checks = {c["name"] for c in orjson.loads(decision.reasons)["checks"]}
+    assert "type_lock" in checks and decision.verdict != "ham"

@@ -81,21 +81,21 @@ _STEP_ACTIONS: dict[Step, tuple[ActionKind, ...]] = {
 
 @dataclass
 class ModerationPolicy:
-    """The detector and the ladder of the moderation issue, per group. `joined` tells the
-    detector when each member joined (for probation and drive-by ads), kept by the runtime."""
+    """The detector and the ladder of the moderation issue, per group. When each member
+    joined (for probation and drive-by ads) is kept in `marks`, so a restart does not let
+    yesterday's newcomers post links."""
 
     detector: Detector
     ladder: Ladder
     warning: str = ""  # empty: the default, in the interface language
     name: str = "moderation"
-    joined: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
         record = event.record
         key = (event.group.platform_id, _member_id(record))
         if isinstance(record, MembershipEvent):
             if record.action is MembershipAction.JOIN:
-                self.joined[key] = _at(record.at)
+                marks.put(self.name, f"joined:{key[1]}", _at(record.at))
             return []
         if not isinstance(record, Message):
             return []
@@ -104,7 +104,7 @@ class ModerationPolicy:
             group=event.group.platform_id,
             member=key[1],
             at=at,
-            joined_at=self.joined.get(key),
+            joined_at=marks.get(self.name, f"joined:{key[1]}"),
             role=event.role,
             kinds=event.kinds,
             images=event.images,

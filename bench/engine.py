@@ -138,6 +138,7 @@ def work(
     recovered = outbox.recover(rt.engine)
     latencies: list[float] = []
     pending: list[float] = []
+    print("ready", flush=True)  # loaded: a --crash parent times its kill from here
     start = time.perf_counter()
     for event in events(n):
         received = time.perf_counter()
@@ -230,23 +231,38 @@ def main() -> None:
             print(f"{key}: {value}")
 
 
+def _processed(db: Path) -> int:
+    from qunzhu.store import schema as t
+    from qunzhu.store.db import open_store
+
+    with open_store(f"sqlite:///{db}").connect() as conn:
+        return conn.execute(
+            select(func.count()).where(t.inbox.c.processed_at.is_not(None))
+        ).scalar_one()
+
+
 def crashing(db: Path, n: int, batch: int) -> dict[str, float]:
     """Start the worker, kill it after a while, twice, then let it finish."""
     command = [sys.executable, __file__, "--events", str(n), "--batch", str(batch)]
     command += ["--worker", str(db)]
     start = time.perf_counter()
-    kills = 0
-    for wait in (2.0, 3.0):
+    kills, processed_at_kills = 0, []
+    for wait in (0.7, 1.5):  # seconds of work before each kill
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        while child.stdout.readline().strip() != "ready":
+            pass
         time.sleep(wait)
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             kills += 1
         child.wait()
+        processed_at_kills.append(_processed(db))
     last = subprocess.run(command, capture_output=True, text=True, check=True)
-    out = json.loads(last.stdout.strip().splitlines()[-1])
+    out = json.loads(last.stdout.strip().splitlines()[-1])  # after "ready"
     out["seconds"] = time.perf_counter() - start
     out["kills"] = kills
+    out["processed_at_kills"] = processed_at_kills
     return out
 
 

@@ -42,6 +42,7 @@ ZH: dict[str, str] = {
     "messages sent": "发出消息",
     "admins told": "通知管理员",
     "no policies": "没有策略",
+    "may have been sent: check by hand": "可能已经发出：请人工确认",
     "{n} earlier file(s) were imported": "之前的 {n} 个文件已导入",
     "not valid JSON ({why}; truncated?)": "不是有效的 JSON（{why}；文件被截断？）",
     "top level": "顶层",

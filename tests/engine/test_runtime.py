@@ -201,6 +201,25 @@ def test_actions_run_with_retries_rate_limits_and_tasks(engine: Engine) -> None:
     assert len(failed) == 1 and failed[0].error == "no rights"
 
 
+def test_an_unanswered_send_is_never_repeated_an_unanswered_delete_is(engine: Engine) -> None:
+    clock, fake = Clock(), FakeConnector()
+    rt = runtime(
+        engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)), connector=fake, clock=clock
+    )
+    rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))
+    rt.process()
+    lost = ActionFailed("no answer within 10 s", retry=True, unknown=True)
+    fake.failures = [lost, lost]  # the delete, then the warning
+    asyncio.run(rt.executor.drain())
+    statuses = {r.kind: (r.status, r.error) for r in rows(engine, t.outbox)}
+    assert statuses["delete"][0] == outbox.PENDING  # again later: deleting twice is harmless
+    assert statuses["warn"][0] == outbox.UNCERTAIN  # a person checks; never said twice
+    assert "check by hand" in statuses["warn"][1]
+    clock.now += 60
+    asyncio.run(rt.executor.drain())
+    assert [a.kind for a in fake.done] == [ActionKind.DELETE]
+
+
 def test_after_a_crash_safe_actions_are_retried_and_sends_never_repeated(engine: Engine) -> None:
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
     rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))

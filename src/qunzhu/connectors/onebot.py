@@ -28,8 +28,9 @@ Choices worth knowing:
 - SEND with a `message_id` replies to that message (the auto-reply policy sets it); WARN and
   SEND quote no message this connector deleted (DELETE_WARN deletes first), the @ is enough;
 - SEND or WARN with an empty text is refused for good: QQ sends no empty message;
-- an answer lost to a timeout or a dropped connection is `ActionFailed(retry=True)`: for a send
-  this may say the text twice, since the implementation may have sent it before going quiet.
+- an answer lost to a timeout or a dropped connection is `ActionFailed(retry=True, unknown=True)`:
+  the implementation may have acted before going quiet, so the outbox retries a delete or a kick
+  but turns a send into a task for a person rather than say the text twice.
 """
 
 from __future__ import annotations
@@ -587,8 +588,10 @@ class OneBotConnector:
                 del self._pending[echo]
                 if not pending.future.done():
                     pending.future.set_exception(
-                        ActionFailed(
-                            tr("the connection to the OneBot implementation was lost"), retry=True
+                        ActionFailed(  # the frame went out: it may have been acted on
+                            tr("the connection to the OneBot implementation was lost"),
+                            retry=True,
+                            unknown=True,
                         )
                     )
 
@@ -848,10 +851,13 @@ class OneBotConnector:
             raise ActionFailed(
                 tr("{action}: no answer within {seconds} s", action=action, seconds=seconds),
                 retry=True,
+                unknown=True,
             ) from None
         except ConnectionClosed:
             raise ActionFailed(
-                tr("the connection to the OneBot implementation was lost"), retry=True
+                tr("the connection to the OneBot implementation was lost"),
+                retry=True,
+                unknown=True,  # perhaps after the frame went out
             ) from None
         finally:
             self._pending.pop(echo, None)

@@ -564,11 +564,14 @@ class TelegramConnector:
         except TelegramEntityTooLarge as exc:
             raise ActionFailed(self._refused(action, exc)) from exc
         except (TelegramServerError, TelegramNetworkError, ClientDecodeError) as exc:
-            raise ActionFailed(self._unanswered(action, exc), retry=True) from exc
+            # the request may have been carried out before the answer was lost
+            raise ActionFailed(self._unanswered(action, exc), retry=True, unknown=True) from exc
         except TelegramAPIError as exc:  # 401, 403, 404, 409, a migrated group
             raise ActionFailed(self._refused(action, exc)) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
             raise ActionFailed(self._unanswered(action, exc), retry=True) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ActionFailed(self._unanswered(action, exc), retry=True, unknown=True) from exc
 
     def _refused(self, action: Action, exc: TelegramAPIError) -> str:
         return tr(

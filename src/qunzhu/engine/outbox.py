@@ -176,7 +176,11 @@ class Executor:
             self._paused_until[connector.name] = until
             self._retry(row_id, until, str(exc))
         except ActionFailed as exc:
-            if exc.retry and attempts < MAX_ATTEMPTS:
+            if exc.unknown and action.kind not in IDEMPOTENT:  # it may be out: never twice
+                self._finish(
+                    row_id, UNCERTAIN, f"{tr('may have been sent: check by hand')} ({exc})"
+                )
+            elif exc.retry and attempts < MAX_ATTEMPTS:
                 wait = BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1]
                 self._retry(row_id, self.clock() + wait, str(exc))
             else:

@@ -85,8 +85,11 @@ class RateLimited(Exception):
 
 class ActionFailed(Exception):
     """The platform refused the action for good (no rights, no such message): do not retry.
-    `retry` True marks a passing failure (a 5xx, a dropped connection): retry with backoff."""
+    `retry` True marks a passing failure (a 5xx, a dropped connection): retry with backoff.
+    `unknown` True says the request may have reached the platform before the answer was lost
+    (a timeout after sending): a message is then not sent again, a person checks instead."""
 
-    def __init__(self, message: str, retry: bool = False) -> None:
+    def __init__(self, message: str, retry: bool = False, unknown: bool = False) -> None:
         super().__init__(message)
         self.retry = retry
+        self.unknown = unknown

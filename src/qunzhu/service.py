@@ -266,14 +266,9 @@ def _configured_console(config: Config, connector: str, group_id: str) -> str | 
 
 
 def _configured(config: Config, platform: str, platform_id: str) -> GroupSettings | None:
-    """The configured group for a stored one. A Telegram supergroup is -100<id> to the Bot API
-    and <id> in a Telegram Desktop export: either names it."""
+    """The configured group for a stored one (imports store the ids live connectors see)."""
     for group in config.groups:
         settings = config.connectors.get(group.connector)
-        if settings is None or PLATFORMS[settings.type] != platform:
-            continue
-        if group.id == platform_id or (
-            platform == "telegram" and group.id.removeprefix("-100") == platform_id
-        ):
+        if settings and PLATFORMS[settings.type] == platform and group.id == platform_id:
             return group
     return None

@@ -39,7 +39,7 @@ def at(minutes: int) -> datetime:
 def history(engine: Engine) -> None:
     ann, bo, spam = Person("u1", "北京-IT-Ann"), Person("u2", "Bo"), Person("u9", "小美")
     records = [
-        Group(Platform.TELEGRAM, "777", "跑团1群"),
+        Group(Platform.TELEGRAM, "-100777", "跑团1群"),
         MembershipEvent("j1", bo, MembershipAction.JOIN, at(0), JoinMethod.LINK),
         Message("m1", ann, at(1), MessageKind.TEXT, "欢迎新朋友"),
         Message("m2", bo, at(2), MessageKind.TEXT, "大家好，我是Bo"),
@@ -95,7 +95,7 @@ def test_configured_groups_use_their_rules_acting_as_enforce(engine: Engine) -> 
                 {
                     "name": "跑团1群",
                     "connector": "tg",
-                    "id": "-100777",  # the Bot API's id for the exported supergroup 777
+                    "id": "-100777",
                     "policies": {
                         "moderation": {"mode": "shadow"},
                         "nickname": {},

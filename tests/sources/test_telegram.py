@@ -527,3 +527,15 @@ def test_header_after_messages_still_imports(
     summary = import_file(sqlite_engine, write(tmp_path, reordered)).summary
     assert summary.groups == 1 and summary.messages_added == 17
     assert summary.group_names == ["Runners" if parse_mode == "whole" else "Telegram group"]
+
+
+def test_group_ids_are_the_bot_apis_so_history_and_live_events_meet(tmp_path: Path) -> None:
+    def group_id(kind: str) -> str:
+        data = {**group_export(), "type": kind}
+        ids = {r.platform_id for r in records(write(tmp_path, data)) if isinstance(r, Group)}
+        (only,) = ids  # the group comes again after membership events: the same group
+        return only
+
+    assert group_id("private_supergroup") == "-10042"
+    assert group_id("public_supergroup") == "-10042"
+    assert group_id("private_group") == "-42"

@@ -204,9 +204,23 @@ def _stream_messages(path: Path) -> Iterator[Any]:
 
 def _group(chat: dict[str, Any], created: datetime | None = None) -> Group:
     name = chat.get("name") or "Telegram group"
-    chat_id = chat.get("id")
-    platform_id = str(chat_id) if chat_id is not None else content_key("telegram-chat", name)
-    return Group(PLATFORM, platform_id, name, created_at=created)
+    return Group(
+        PLATFORM, bot_api_id(chat) or content_key("telegram-chat", name), name, created_at=created
+    )
+
+
+def bot_api_id(chat: dict[str, Any]) -> str | None:
+    """The chat's id as the Bot API (and so the live connector) writes it. The export has the
+    bare peer id; the Bot API puts -100 before a supergroup's and a minus before a basic
+    group's, and imported history must land in the same group as live events."""
+    chat_id, kind = chat.get("id"), str(chat.get("type") or "")
+    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+        return None if chat_id is None else str(chat_id)
+    if chat_id > 0 and kind.endswith("supergroup"):
+        return f"-100{chat_id}"
+    if chat_id > 0 and kind.endswith("_group"):
+        return f"-{chat_id}"
+    return str(chat_id)
 
 
 def _is_group(chat: dict[str, Any]) -> bool:

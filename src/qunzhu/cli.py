@@ -259,10 +259,11 @@ def forget(
         gone = forget_member(conn, found[0])
     out.print(
         tr(
-            "Deleted {ref}: {messages} messages, {events} membership events",
+            "Deleted {ref}: {messages} messages, {events} membership events, {decisions} decisions",
             ref=member,
             messages=gone.messages,
             events=gone.membership_events,
+            decisions=gone.decisions,
         )
     )
 

@@ -106,8 +106,8 @@ ZH: dict[str, str] = {
     "no member {ref!r}": "找不到成员 {ref!r}",
     "{n} members match {ref!r}; add --platform": "有 {n} 个成员匹配 {ref!r}；请加上 --platform",
     "Delete {ref} and all their messages?": "删除 {ref} 及其全部消息？",
-    "Deleted {ref}: {messages} messages, {events} membership events": (
-        "已删除 {ref}：{messages} 条消息，{events} 条成员事件"
+    "Deleted {ref}: {messages} messages, {events} membership events, {decisions} decisions": (
+        "已删除 {ref}：{messages} 条消息，{events} 条成员事件，{decisions} 条处理记录"
     ),
     # db and demo
     "Database is up to date: {url}": "数据库已是最新：{url}",

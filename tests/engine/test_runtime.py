@@ -274,3 +274,32 @@ def test_probation_outlives_a_restart(engine: Engine) -> None:
     (decision,) = rows(engine, t.decisions)
     checks = {c["name"] for c in orjson.loads(decision.reasons)["checks"]}
     assert "type_lock" in checks and decision.verdict != "ham"
+
+
+def test_forgetting_a_member_forgets_what_was_decided_about_them(engine: Engine) -> None:
+    from qunzhu.store.privacy import find_members, forget_member
+
+    rt = runtime(
+        engine,
+        ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)),
+        NicknamePolicy(pattern=r"[^-]+-[^-]+-[^-]+"),
+    )
+    rt.accept(join(1, "u7", "小美"))
+    rt.accept(message(2, "代购名牌包包，加微信 abc12345 详聊", who="u7", name="小美"))
+    rt.accept(message(3, "早上好", who="u8", name="Bo"))  # reminded of the nickname too
+    rt.process()
+    assert {d.member for d in rows(engine, t.decisions)} == {"u7", "u8"}
+    with engine.begin() as conn:
+        (member,) = find_members(conn, "u7")
+        forgotten = forget_member(conn, member)
+    assert forgotten.decisions >= 2  # the spam verdict and the nickname reminder
+    assert {d.member for d in rows(engine, t.decisions)} == {"u8"}
+    left = [orjson.loads(a.payload)["member_id"] for a in rows(engine, t.outbox)]
+    assert left and set(left) == {"u8"}
+    marks = [r.key for r in rows_unordered(engine, t.policy_marks)]
+    assert marks and all(not k.endswith(":u7") for k in marks)
+
+
+def rows_unordered(engine: Engine, table):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(table)).all()

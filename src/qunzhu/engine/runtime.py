@@ -196,6 +196,8 @@ class Runtime:
     ) -> None:
         setup = self.setups.of(event.connector, event.group.platform_id)
         marks: Marks = StoreMarks(conn, group_id)
+        record = event.record
+        member = (record.sender if isinstance(record, Message) else record.member).user_id
         for policy in setup.policies:
             for outcome in policy.decide(event, marks):
                 decision_id = _DECISION_ADD.insert(
@@ -207,6 +209,7 @@ class Runtime:
                         "verdict": outcome.verdict,
                         "reasons": orjson.dumps(outcome.reasons, default=str).decode(),
                         "at": now,
+                        "member": member,
                     },
                 )
                 for draft in outcome.actions:

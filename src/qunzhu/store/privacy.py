@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, select, update
@@ -15,6 +16,7 @@ class Forgotten:
     members: int
     messages: int
     membership_events: int
+    decisions: int = 0  # what the live policies decided about them, and the actions queued
 
 
 def find_members(conn: Connection, ref: str, platform: str | None = None) -> list[int]:
@@ -37,6 +39,7 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
             select(t.memberships.c.group_id).where(t.memberships.c.member_id == member_id)
         ).scalars()
     )
+    decided = _forget_decisions(conn, member_id)
     messages = conn.execute(delete(t.messages).where(t.messages.c.sender_id == member_id))
     ev = t.membership_events
     events = conn.execute(delete(ev).where(ev.c.member_id == member_id))
@@ -48,4 +51,25 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
     gone = conn.execute(delete(t.members).where(t.members.c.id == member_id))
     for group_id in groups:
         rebuild_memberships(conn, group_id)
-    return Forgotten(gone.rowcount, messages.rowcount, events.rowcount)
+    return Forgotten(gone.rowcount, messages.rowcount, events.rowcount, decided)
+
+
+def _forget_decisions(conn: Connection, member_id: int) -> int:
+    """Decisions about the member, their queued actions (which quote and name them) and what
+    policies remember of them ("reminded once", when they joined): keyed by their platform id."""
+    found = conn.execute(
+        select(t.members.c.platform, t.members.c.external_id).where(t.members.c.id == member_id)
+    ).first()
+    if found is None:
+        return 0
+    on_platform = select(t.groups.c.id).where(t.groups.c.platform == found.platform)
+    d = t.decisions
+    theirs = select(d.c.id).where(d.c.member == found.external_id, d.c.group_id.in_(on_platform))
+    conn.execute(delete(t.outbox).where(t.outbox.c.decision_id.in_(theirs)))
+    gone = conn.execute(delete(d).where(d.c.id.in_(theirs))).rowcount
+    escaped = re.sub(r"([\\%_])", r"\\\1", found.external_id)
+    pm = t.policy_marks
+    conn.execute(
+        delete(pm).where(pm.c.group_id.in_(on_platform), pm.c.key.like(f"%:{escaped}", escape="\\"))
+    )
+    return gone

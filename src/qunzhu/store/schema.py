@@ -179,6 +179,8 @@ decisions = Table(
     Column("verdict", String(40), nullable=False),
     Column("reasons", Text, nullable=False),  # JSON: the checks, the rule, the ladder's step
     Column("at", BigInteger, nullable=False),
+    # the platform's id of the member the event came from (`forget` deletes their decisions)
+    Column("member", String(600), nullable=True),
 )
 
 outbox = Table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -30,6 +31,8 @@ template = "Welcome %NICKNAME%!"
 batch_s = 0
 [groups.policies.auto_reply]
 answers = [{ keywords = ["what time"], text = "Saturdays at seven." }]
+[groups.policies.admission]
+answers = ["running"]
 """
 
 TYPED = "\n".join(
@@ -38,6 +41,7 @@ TYPED = "\n".join(
         "Bo: hello everyone",
         "Mei: 兼职刷单日赚300，加微信 abc12345 详聊",
         "Ann: what time do we run?",
+        "/request Zed hello",
         "/quit",
         "",
     ]
@@ -67,6 +71,19 @@ def test_run_judges_what_is_typed_and_acts_then_stops(tmp_path: Path) -> None:
         )
     assert stored == 3
     assert {"send", "delete", "warn"} <= set(done)
+
+    # Zed's answer is not the group's: an admin must decide, and the console cannot tell one
+    listed = runner.invoke(app, ["tasks", "--json", "--db", url])
+    (task,) = orjson.loads(listed.stdout)
+    assert task["kind"] == "notify_owner" and "Zed" in task["text"]
+    assert task["status"] == "task"
+    table = runner.invoke(app, ["tasks", "--db", url])
+    assert table.exit_code == 0 and "notify_owner" in table.stdout
+    settled = runner.invoke(app, ["tasks", "--done", str(task["id"]), "--db", url])
+    assert settled.exit_code == 0 and "1 task(s) marked handled" in settled.stdout
+    again = runner.invoke(app, ["tasks", "--done", str(task["id"]), "--db", url])
+    assert again.exit_code == 1 and "not waiting" in again.output
+    assert "Nothing waits" in runner.invoke(app, ["tasks", "--db", url]).stdout
 
 
 def test_config_check_and_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

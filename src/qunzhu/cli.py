@@ -610,3 +610,39 @@ def _print_replay(results: list[GroupReplay], as_json: bool) -> None:
     for r in results:
         table.add_row(r.name, str(r.messages), *(str(r.actions.get(c, 0)) for c in columns))
     out.print(table)
+
+
+@app.command("tasks")
+def tasks_(
+    done: Annotated[
+        list[int] | None, typer.Option("--done", help="Mark this task handled (repeatable).")
+    ] = None,
+    as_json: JsonOption = False,
+    database: DbOption = None,
+) -> None:
+    """What waits for a person: actions a platform cannot do, messages that may or may not
+    have gone out, actions the platform refused."""
+    try:
+        engine = db.open_store(database)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if done:
+        n = outbox.handled(engine, done, int(datetime.now(UTC).timestamp() * 1000))
+        if n < len(set(done)):
+            raise fail(tr("{n} of these are not waiting tasks", n=len(set(done)) - n))
+        out.print(tr("{n} task(s) marked handled", n=n), highlight=False)
+        return
+    waiting = outbox.tasks(engine)
+    if as_json:
+        sys.stdout.write(orjson.dumps([w.as_dict() for w in waiting]).decode() + "\n")
+        return
+    if not waiting:
+        out.print(tr("Nothing waits for a person."), highlight=False)
+        return
+    table = Table(title=tr("Waiting for a person"))
+    for title in ("#", tr("status"), tr("group"), tr("action"), tr("what")):
+        table.add_column(title, overflow="fold")
+    for w in waiting:
+        what = " / ".join(x for x in (w.text, w.error) if x)
+        table.add_row(str(w.id), tr(w.status), w.group_id, w.kind, what)
+    out.print(table)

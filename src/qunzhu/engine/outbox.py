@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
 TASK, UNCERTAIN = "task", "uncertain"  # both wait for a person
+HANDLED = "handled"  # a person dealt with a task, an uncertain send or a failure
+FOR_A_PERSON = (TASK, UNCERTAIN, FAILED)
 IDEMPOTENT = frozenset(
     {
         ActionKind.DELETE,
@@ -118,6 +121,63 @@ def waiting(engine: Engine) -> int:
         return conn.execute(
             select(func.count()).where(t.outbox.c.status.in_([PENDING, IN_FLIGHT]))
         ).scalar_one()
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """An action waiting for a person: one the platform cannot do, a send that may or may not
+    have gone out, or one the platform refused."""
+
+    id: int
+    status: str
+    kind: str
+    connector: str
+    group_id: str
+    member_id: str | None
+    text: str
+    error: str | None
+    created_at: int  # ms
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def tasks(engine: Engine, limit: int = 500) -> list[Task]:
+    """What waits for a person, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(_ob.c.id, _ob.c.status, _ob.c.payload, _ob.c.error, _ob.c.created_at)
+            .where(_ob.c.status.in_(FOR_A_PERSON))
+            .order_by(_ob.c.id)
+            .limit(limit)
+        ).all()
+    found = []
+    for row in rows:
+        action = orjson.loads(row.payload)
+        found.append(
+            Task(
+                row.id,
+                row.status,
+                action["kind"],
+                action["connector"],
+                action["group_id"],
+                action.get("member_id"),
+                action.get("text") or "",
+                row.error,
+                row.created_at,
+            )
+        )
+    return found
+
+
+def handled(engine: Engine, ids: list[int], now_ms: int) -> int:
+    """Mark tasks as dealt with by a person; returns how many were waiting."""
+    with engine.begin() as conn:
+        return conn.execute(
+            update(_ob)
+            .where(_ob.c.id.in_(ids), _ob.c.status.in_(FOR_A_PERSON))
+            .values(status=HANDLED, done_at=now_ms)
+        ).rowcount
 
 
 def to_action(row_id: int, payload: str) -> Action:

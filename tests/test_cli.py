@@ -136,3 +136,27 @@ def test_forget_a_member(tmp_path: Path) -> None:
     assert after["members_ever"] == before["members_ever"] - 1
     missing = runner.invoke(app, ["forget", "user10001", "--yes", *db_args(tmp_path)])
     assert missing.exit_code == 1 and "no member" in missing.stderr
+
+
+def test_member_tags(tmp_path: Path, export: Path) -> None:
+    args = db_args(tmp_path)
+    assert runner.invoke(app, ["import", str(export), *args]).exit_code == 0
+    from qunzhu.store import db as store_db
+    from qunzhu.store import schema as t
+
+    engine = store_db.open_store(args[1])
+    with engine.connect() as conn:
+        ref = conn.execute(t.members.select().limit(1)).first().external_id
+    added = runner.invoke(app, ["tags", "add", ref, "VIP", "讲师", *args])
+    assert added.exit_code == 0 and f"{ref}: VIP, 讲师" in added.stdout
+    removed = runner.invoke(app, ["tags", "remove", ref, "VIP", *args])
+    assert removed.exit_code == 0 and f"{ref}: 讲师" in removed.stdout
+    assert f"{ref}: 讲师" in runner.invoke(app, ["tags", "list", ref, *args]).stdout
+    bad = runner.invoke(app, ["tags", "add", ref, " ", *args])
+    assert bad.exit_code == 1 and "not a tag" in bad.output and "Traceback" not in bad.output
+    nobody = runner.invoke(app, ["tags", "add", "nobody-here", "VIP", *args])
+    assert nobody.exit_code == 1 and "no member 'nobody-here'" in nobody.output
+    gone = runner.invoke(app, ["forget", ref, "--yes", *args])
+    assert gone.exit_code == 0
+    with engine.connect() as conn:
+        assert conn.execute(t.member_tags.select()).first() is None

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from qunzhu import service, sources
 from qunzhu.analytics import ReportError, build_report
@@ -44,6 +45,7 @@ from qunzhu.reports.html import render_html
 from qunzhu.reports.text import render_text
 from qunzhu.sources import SourceError
 from qunzhu.store import db
+from qunzhu.store import tags as member_tags
 from qunzhu.store.db import StoreError
 from qunzhu.store.privacy import find_members, forget_member
 from qunzhu.store.queries import list_groups, matching_groups
@@ -64,6 +66,8 @@ config_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(config_app, name="config")
+tags_app = typer.Typer(help="Tags operators give members. 成员标签。", no_args_is_help=True)
+app.add_typer(tags_app, name="tags")
 
 out = Console()
 err = Console(stderr=True)
@@ -249,14 +253,10 @@ def forget(
     except StoreError as exc:
         raise fail(str(exc)) from None
     with engine.begin() as conn:
-        found = find_members(conn, member, platform)
-        if not found:
-            raise fail(tr("no member {ref!r}", ref=member))
-        if len(found) > 1:
-            raise fail(tr("{n} members match {ref!r}; add --platform", n=len(found), ref=member))
+        found = _one_member(conn, member, platform)
         if not yes and not typer.confirm(tr("Delete {ref} and all their messages?", ref=member)):
             raise typer.Exit(1)
-        gone = forget_member(conn, found[0])
+        gone = forget_member(conn, found)
     out.print(
         tr(
             "Deleted {ref}: {messages} messages, {events} membership events, {decisions} decisions",
@@ -646,3 +646,65 @@ def tasks_(
         what = " / ".join(x for x in (w.text, w.error) if x)
         table.add_row(str(w.id), tr(w.status), w.group_id, w.kind, what)
     out.print(table)
+
+
+MemberArg = Annotated[str, typer.Argument(help="The member's platform id (or display name).")]
+PlatformOption = Annotated[str | None, typer.Option(help="Only members of this platform.")]
+
+
+def _one_member(conn: Connection, ref: str, platform: str | None) -> int:
+    found = find_members(conn, ref, platform)
+    if not found:
+        raise fail(tr("no member {ref!r}", ref=ref))
+    if len(found) > 1:
+        raise fail(tr("{n} members match {ref!r}; add --platform", n=len(found), ref=ref))
+    return found[0]
+
+
+def _tags(
+    ref: str,
+    platform: str | None,
+    database: str | None,
+    change: Callable[[Connection, int], object] | None = None,
+) -> None:
+    """Change a member's tags (or not), then show them."""
+    try:
+        engine = db.open_store(database)
+        with engine.begin() as conn:
+            member = _one_member(conn, ref, platform)
+            if change is not None:
+                change(conn, member)
+            now = member_tags.of_member(conn, member)
+    except (StoreError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    out.print(tr("{ref}: {tags}", ref=ref, tags=", ".join(now) or "-"), highlight=False)
+
+
+@tags_app.command("add")
+def tags_add(
+    member: MemberArg,
+    tag: Annotated[list[str], typer.Argument(help="Tags to give.")],
+    platform: PlatformOption = None,
+    database: DbOption = None,
+) -> None:
+    """Give a member tags (admission rules can approve or reject by them)."""
+    _tags(member, platform, database, lambda conn, m: member_tags.add(conn, m, tag))
+
+
+@tags_app.command("remove")
+def tags_remove(
+    member: MemberArg,
+    tag: Annotated[list[str], typer.Argument(help="Tags to take away.")],
+    platform: PlatformOption = None,
+    database: DbOption = None,
+) -> None:
+    """Take tags away from a member."""
+    _tags(member, platform, database, lambda conn, m: member_tags.remove(conn, m, tag))
+
+
+@tags_app.command("list")
+def tags_list(
+    member: MemberArg, platform: PlatformOption = None, database: DbOption = None
+) -> None:
+    """A member's tags."""
+    _tags(member, platform, database)

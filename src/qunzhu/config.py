@@ -114,6 +114,8 @@ class AdmissionSettings(_Strict):
     enabled: bool = True
     answers: list[str] = []  # a request containing one is approved
     reject_words: list[str] = []  # a request containing one is rejected
+    approve_tags: list[str] = []  # an asker an operator tagged so is approved (`qunzhu tags`)
+    reject_tags: list[str] = []  # ... or rejected
 
 
 class NicknameSettings(_Strict):

@@ -46,6 +46,8 @@ ZH: dict[str, str] = {
     "{n} of these are not waiting tasks": "其中 {n} 个不是待处理的任务",
     "{n} task(s) marked handled": "已将 {n} 个任务标为已处理",
     "Nothing waits for a person.": "没有需要人工处理的事项。",
+    "not a tag: {tag!r} (1 to {n} characters)": "不是有效的标签：{tag!r}（1 到 {n} 个字）",
+    "{ref}: {tags}": "{ref}：{tags}",
     "Waiting for a person": "等待人工处理",
     "status": "状态",
     "action": "动作",

@@ -83,7 +83,11 @@ def policies_of(
     if (w := settings.welcome) and w.enabled:
         out.append(WelcomePolicy(w.template, w.rules, w.batch_s))
     if (a := settings.admission) and a.enabled:
-        out.append(AdmissionPolicy(tuple(a.answers), tuple(a.reject_words)))
+        out.append(
+            AdmissionPolicy(
+                tuple(a.answers), tuple(a.reject_words), tuple(a.approve_tags), tuple(a.reject_tags)
+            )
+        )
     if (n := settings.nickname) and n.enabled:
         out.append(NicknamePolicy(n.pattern, n.example, n.grace_h))
     if (r := settings.auto_reply) and r.enabled:

@@ -303,3 +303,27 @@ def test_forgetting_a_member_forgets_what_was_decided_about_them(engine: Engine)
 def rows_unordered(engine: Engine, table):  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         return conn.execute(select(table)).all()
+
+
+def test_admission_by_the_tags_operators_gave(engine: Engine) -> None:
+    from qunzhu.store import tags
+
+    rt = runtime(
+        engine, AdmissionPolicy(answers=("跑步",), approve_tags=("老学员",), reject_tags=("广告",))
+    )
+    rt.accept(message(1, "大家好", who="u1"))  # the store meets u1 and u2 first
+    rt.accept(message(2, "你好", who="u2", name="x"))
+    rt.process()
+    with engine.begin() as conn:
+        ids = dict(conn.execute(select(t.members.c.external_id, t.members.c.id)).all())
+        tags.add(conn, ids["u1"], ["老学员"])
+        tags.add(conn, ids["u2"], ["广告", "老学员"])  # a reject tag wins
+    for n, who in enumerate(("u1", "u2", "u3"), start=10):
+        rt.accept(LiveEvent("tg", GROUP, JoinRequest(f"r{n}", Person(who, who), T0, "路过")))
+    rt.process()
+    verdicts = [(d.member, d.verdict, orjson.loads(d.reasons)) for d in rows(engine, t.decisions)]
+    assert verdicts == [
+        ("u1", "approve", {"tag": "老学员"}),
+        ("u2", "reject", {"tag": "广告"}),
+        ("u3", "ask_admin", {"answer": "路过"}),  # a stranger without the right answer
+    ]

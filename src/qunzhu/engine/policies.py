@@ -197,11 +197,14 @@ def welcome_text(template: str, rules: str, names: Sequence[str]) -> str:
 
 @dataclass
 class AdmissionPolicy:
-    """Join requests: approve on a right answer (to the group's question or captcha), reject
-    on a listed word (the request itself advertising), otherwise ask an admin."""
+    """Join requests: reject on a listed word (the request itself advertising) or a tag an
+    operator gave the asker ("广告"); approve on a tag ("老学员") or a right answer to the group's
+    question or captcha; otherwise ask an admin."""
 
     answers: tuple[str, ...] = ()
     reject_words: tuple[str, ...] = ()
+    approve_tags: tuple[str, ...] = ()
+    reject_tags: tuple[str, ...] = ()
     name: str = "admission"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
@@ -210,12 +213,19 @@ class AdmissionPolicy:
             return []
         answer = record.answer.strip()[:100]
         who = record.member.user_id
+
+        def outcome(kind: ActionKind, verdict: str, reasons: dict[str, Any]) -> list[Outcome]:
+            draft = Draft(kind, member_id=who, request_id=record.platform_id)
+            return [Outcome(self.name, verdict, reasons, [draft])]
+
         if hit := next((w for w in self.reject_words if w.casefold() in answer.casefold()), None):
-            draft = Draft(ActionKind.REJECT, member_id=who, request_id=record.platform_id)
-            return [Outcome(self.name, "reject", {"word": hit}, [draft])]
+            return outcome(ActionKind.REJECT, "reject", {"word": hit})
+        if tag := next((x for x in self.reject_tags if x in event.tags), None):
+            return outcome(ActionKind.REJECT, "reject", {"tag": tag})
+        if tag := next((x for x in self.approve_tags if x in event.tags), None):
+            return outcome(ActionKind.APPROVE, "approve", {"tag": tag})
         if any(a.casefold() in answer.casefold() for a in self.answers):
-            draft = Draft(ActionKind.APPROVE, member_id=who, request_id=record.platform_id)
-            return [Outcome(self.name, "approve", {"answer": record.answer[:100]}, [draft])]
+            return outcome(ActionKind.APPROVE, "approve", {"answer": record.answer[:100]})
         note = tr("join request from {who}: {answer}", who=record.member.name or who, answer=answer)
         draft = Draft(ActionKind.NOTIFY_OWNER, member_id=who, text=note)
         return [Outcome(self.name, "ask_admin", {"answer": record.answer[:100]}, [draft])]

@@ -25,8 +25,9 @@ from qunzhu.connectors import Connector
 from qunzhu.engine import events, outbox
 from qunzhu.engine.policies import Draft, Marks, Outcome, Policy, WelcomePolicy
 from qunzhu.model import Group, MembershipEvent, Message, Record
-from qunzhu.model.live import ActionKind, LiveEvent
+from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
 from qunzhu.store import schema as t
+from qunzhu.store import tags
 from qunzhu.store.ingest import Ingest, start_import
 from qunzhu.store.prepared import Prepared
 
@@ -198,6 +199,8 @@ class Runtime:
         marks: Marks = StoreMarks(conn, group_id)
         record = event.record
         member = (record.sender if isinstance(record, Message) else record.member).user_id
+        if isinstance(record, JoinRequest) and member:  # admission may go by the asker's tags
+            event.tags = tags.of_person(conn, event.group.platform.value, member)
         for policy in setup.policies:
             for outcome in policy.decide(event, marks):
                 decision_id = _DECISION_ADD.insert(

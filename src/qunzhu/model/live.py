@@ -42,6 +42,7 @@ class LiveEvent:
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()
     forwarded: tuple[Message, ...] = ()  # messages inside a merged forward, expanded
+    tags: frozenset[str] = frozenset()  # the member's tags, filled in by the engine from the store
 
 
 class ActionKind(StrEnum):

@@ -48,6 +48,7 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
     conn.execute(update(ms).where(ms.c.inviter_id == member_id).values(inviter_id=None))
     conn.execute(delete(ms).where(ms.c.member_id == member_id))
     conn.execute(delete(t.member_names).where(t.member_names.c.member_id == member_id))
+    conn.execute(delete(t.member_tags).where(t.member_tags.c.member_id == member_id))
     gone = conn.execute(delete(t.members).where(t.members.c.id == member_id))
     for group_id in groups:
         rebuild_memberships(conn, group_id)

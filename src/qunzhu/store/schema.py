@@ -74,6 +74,15 @@ member_names = Table(
     Column("last_seen", BigInteger, nullable=False),
 )
 
+member_tags = Table(  # set by operators; admission rules and the console read them
+    "member_tags",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(100), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_member_tags_tag", member_tags.c.tag)
+
 memberships = Table(
     "memberships",
     metadata,

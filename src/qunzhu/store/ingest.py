@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, update
 
 from qunzhu.model import (
     Group,
@@ -79,12 +79,16 @@ _KNOWN_NAMES = Prepared(
         t.members.c.provisional == bindparam("b_provisional"),
     )
 )
-_MEMBER_IDS = select(t.members.c.id, t.members.c.external_id, t.members.c.provisional).where(
-    t.members.c.platform == bindparam("b_platform"),
-    t.members.c.external_id.in_(bindparam("b_ids", expanding=True)),
+_MEMBER_IDS = Prepared(
+    select(t.members.c.id, t.members.c.external_id, t.members.c.provisional).where(
+        t.members.c.platform == bindparam("b_platform"),
+        t.members.c.external_id.in_(bindparam("b_ids", expanding=True)),
+    )
 )
-_MEMBER_COUNT = select(func.count(func.distinct(t.memberships.c.member_id))).where(
-    t.memberships.c.group_id.in_(bindparam("b_groups", expanding=True))
+_MEMBER_COUNT = Prepared(
+    select(func.count(func.distinct(t.memberships.c.member_id))).where(
+        t.memberships.c.group_id.in_(bindparam("b_groups", expanding=True))
+    )
 )
 
 
@@ -283,7 +287,7 @@ class Ingest:
                 ("platform", "external_id", "display_name", "provisional"),
                 [(platform, ext, missing[ext][0].name, missing[ext][1]) for ext in chunk],
             )
-            rows = self.conn.execute(_MEMBER_IDS, {"b_platform": platform, "b_ids": chunk})
+            rows = _MEMBER_IDS.rows(self.conn, {"b_platform": platform, "b_ids": chunk})
             for mid, ext, provisional in rows:
                 self._member_ids[(platform, ext)] = mid
                 if provisional:
@@ -448,9 +452,7 @@ class Ingest:
             else:
                 rebuild_memberships(self.conn, group.id)
         if self._groups:
-            self.summary.members = self.conn.execute(
-                _MEMBER_COUNT, {"b_groups": list(self._groups)}
-            ).scalar_one()
+            self.summary.members = _MEMBER_COUNT.scalar(self.conn, {"b_groups": list(self._groups)})
         s, i = self.summary, t.imports.c
         self.conn.execute(
             t.imports.update()
@@ -582,15 +584,34 @@ def refresh_display_names(conn: Connection, member_ids: Iterable[int]) -> None:
 _ms, _ev = t.memberships, t.membership_events
 _IN_GROUP = _ms.c.group_id == bindparam("b_group")
 _THESE = _ms.c.member_id.in_(bindparam("b_members", expanding=True))
-_MS_OF = {True: select(_ms).where(_IN_GROUP), False: select(_ms).where(_IN_GROUP, _THESE)}
-_MS_DROP = {True: _ms.delete().where(_IN_GROUP), False: _ms.delete().where(_IN_GROUP, _THESE)}
-_MS_ADD = _ms.insert()
+_KEPT = select(
+    _ms.c.member_id, _ms.c.role, _ms.c.message_count, _ms.c.first_message_at, _ms.c.last_message_at
+)
+_MS_OF = {True: Prepared(_KEPT.where(_IN_GROUP)), False: Prepared(_KEPT.where(_IN_GROUP, _THESE))}
+_MS_DROP = {
+    True: Prepared(_ms.delete().where(_IN_GROUP)),
+    False: Prepared(_ms.delete().where(_IN_GROUP, _THESE)),
+}
+_MS_COLUMNS = (
+    "group_id",
+    "member_id",
+    "joined_at",
+    "left_at",
+    "join_method",
+    "inviter_id",
+    "role",
+    "message_count",
+    "first_message_at",
+    "last_message_at",
+)
 _EVENTS = select(_ev.c.member_id, _ev.c.action, _ev.c.at, _ev.c.method, _ev.c.actor_id)
 _EVENTS_OF = {
-    whole: _EVENTS.where(
-        _ev.c.group_id == bindparam("b_group"),
-        *(() if whole else (_ev.c.member_id.in_(bindparam("b_members", expanding=True)),)),
-    ).order_by(_ev.c.at, _ev.c.id)
+    whole: Prepared(
+        _EVENTS.where(
+            _ev.c.group_id == bindparam("b_group"),
+            *(() if whole else (_ev.c.member_id.in_(bindparam("b_members", expanding=True)),)),
+        ).order_by(_ev.c.at, _ev.c.id)
+    )
     for whole in (True, False)
 }
 
@@ -649,11 +670,10 @@ def update_memberships(
 def _recompute(conn: Connection, group_id: int, only: list[int] | None) -> None:
     """Memberships of the group (`only` None) or of some of its members, from their events;
     message figures from the messages for the whole group, kept as they are for some members."""
-    old: dict[int, Row[Any]] = {}
+    old: dict[int, tuple[Any, ...]] = {}  # member -> (role, count, first, last)
     for chunk in _member_chunks(only):
-        old.update(
-            (r.member_id, r) for r in conn.execute(_MS_OF[chunk is None], _b(group_id, chunk))
-        )
+        for mid, *kept in _MS_OF[chunk is None].rows(conn, _b(group_id, chunk)):
+            old[mid] = tuple(kept)
     rows: dict[int, dict[str, object]] = {}
 
     def row(mid: int) -> dict[str, object]:
@@ -667,10 +687,10 @@ def _recompute(conn: Connection, group_id: int, only: list[int] | None) -> None:
                 "left_at": None,
                 "join_method": None,
                 "inviter_id": None,
-                "role": before.role if before else Role.MEMBER.value,
-                "message_count": kept.message_count if kept else 0,
-                "first_message_at": kept.first_message_at if kept else None,
-                "last_message_at": kept.last_message_at if kept else None,
+                "role": before[0] if before else Role.MEMBER.value,
+                "message_count": kept[1] if kept else 0,
+                "first_message_at": kept[2] if kept else None,
+                "last_message_at": kept[3] if kept else None,
             }
         return rows[mid]
 
@@ -685,8 +705,8 @@ def _recompute(conn: Connection, group_id: int, only: list[int] | None) -> None:
     for mid in only or ():
         row(mid)
     for chunk in _member_chunks(only):
-        for mid, action, at, method, actor in conn.execute(
-            _EVENTS_OF[chunk is None], _b(group_id, chunk)
+        for mid, action, at, method, actor in _EVENTS_OF[chunk is None].rows(
+            conn, _b(group_id, chunk)
         ):
             r = row(mid)
             if actor is not None and (only is None or actor in rows):
@@ -698,9 +718,8 @@ def _recompute(conn: Connection, group_id: int, only: list[int] | None) -> None:
             elif action in (MembershipAction.LEAVE.value, MembershipAction.KICK.value):
                 r["left_at"] = at
     for chunk in _member_chunks(None if only is None else list(rows)):
-        conn.execute(_MS_DROP[chunk is None], _b(group_id, chunk))
-    for chunk in _chunks(list(rows.values()), 5000):
-        conn.execute(_MS_ADD, chunk)
+        _MS_DROP[chunk is None].run(conn, _b(group_id, chunk))
+    insert(conn, _ms, _MS_COLUMNS, [tuple(r[c] for c in _MS_COLUMNS) for r in rows.values()], "")
 
 
 def _community_id(conn: Connection, name: str) -> int:

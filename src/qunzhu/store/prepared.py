@@ -18,31 +18,45 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import Executable
 
+_CACHED_LIST = 64  # the longest IN list whose SQL is kept
+
 
 class Prepared:
+    """One statement; `run` it with plain values. A list value fills an expanding IN
+    (`bindparam(..., expanding=True)`): the SQL for each list length is made once."""
+
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[str, list[str] | None, dict]] = {}
+        self._compiled: dict[tuple[Any, ...], tuple[str, list[str] | None, dict[str, Any]]] = {}
 
     def _compile(
-        self, conn: Connection, keys: tuple[str, ...]
+        self, conn: Connection, keys: tuple[str, ...], lists: tuple[tuple[str, int], ...]
     ) -> tuple[str, list[str] | None, dict[str, Any]]:
-        found = self._compiled.get((conn.dialect.name, keys))
+        cache_key = (conn.dialect.name, keys, lists)
+        found = self._compiled.get(cache_key)
         if found is None:
             inserting = isinstance(self.statement, Insert)
             compiled = self.statement.compile(  # type: ignore[attr-defined]
                 dialect=conn.dialect, column_keys=list(keys) if inserting else None
             )
             defaults = {k: v for k, v in compiled.params.items() if k not in keys}
-            positions = list(compiled.positiontup) if compiled.positiontup else None
-            found = (str(compiled), positions, defaults)
-            self._compiled[(conn.dialect.name, keys)] = found
+            sql, positions = str(compiled), compiled.positiontup
+            if lists:
+                sample = {**compiled.params, **{k: [None] * n for k, n in lists}}
+                state = compiled.construct_expanded_state(sample)
+                sql, positions = state.statement, state.positiontup
+            found = (sql, list(positions) if positions else None, defaults)
+            if all(n <= _CACHED_LIST for _, n in lists):  # not one entry per length of a bulk IN
+                self._compiled[cache_key] = found
         return found
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Execute with `params`; return the DBAPI cursor (fetch from it, or read rowcount)."""
-        sql, positions, defaults = self._compile(conn, tuple(params))
-        values = {**defaults, **params} if defaults else params
+        lists = tuple((k, len(v)) for k, v in params.items() if isinstance(v, list | tuple))
+        sql, positions, defaults = self._compile(conn, tuple(params), lists)
+        values = {**defaults, **params} if defaults else dict(params)
+        for name, _ in lists:
+            values.update({f"{name}_{i}": v for i, v in enumerate(values.pop(name), 1)})
         args = [values[k] for k in positions] if positions else values
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         dbapi = conn.dialect.dbapi
@@ -64,3 +78,6 @@ class Prepared:
         """The first column of the first row, or None."""
         row = self.run(conn, params).fetchone()
         return None if row is None else row[0]
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return list(self.run(conn, params).fetchall())

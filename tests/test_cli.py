@@ -99,7 +99,16 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     up = runner.invoke(app, ["db", "upgrade", *db_args(tmp_path)])
     assert up.exit_code == 0, up.output
     demo = runner.invoke(
-        app, ["demo", "--messages", "300", "--out", str(tmp_path / "d"), *db_args(tmp_path)]
+        app,
+        [
+            "demo",
+            "--no-serve",
+            "--messages",
+            "300",
+            "--out",
+            str(tmp_path / "d"),
+            *db_args(tmp_path),
+        ],
     )
     assert demo.exit_code == 0, demo.output
     assert (tmp_path / "d" / "result.json").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 import qunzhu
@@ -27,6 +28,11 @@ def templates() -> list[tuple[str, str]]:
                 and isinstance(node.args[0].value, str)
             ):
                 found.append((f"{path.relative_to(SRC)}:{node.lineno}", node.args[0].value))
+    for path in SRC.rglob("templates/*.html"):  # the console's pages call tr() too
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r'\btr\(\s*"([^"]+)"', text):
+            line = text.count("\n", 0, match.start()) + 1
+            found.append((f"{path.relative_to(SRC)}:{line}", match.group(1)))
     return found
 
 

@@ -10,6 +10,7 @@ import asyncio
 import io
 import os
 import re
+import secrets
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from qunzhu import service, sources
 from qunzhu.analytics import ReportError, build_report
@@ -44,11 +45,12 @@ from qunzhu.moderation.model import ContentModel
 from qunzhu.reports.html import render_html
 from qunzhu.reports.text import render_text
 from qunzhu.sources import SourceError
-from qunzhu.store import db
+from qunzhu.store import accounts, db, schema
 from qunzhu.store import tags as member_tags
 from qunzhu.store.db import StoreError
 from qunzhu.store.privacy import find_members, forget_member
 from qunzhu.store.queries import list_groups, matching_groups
+from qunzhu.web import overview as web_overview
 
 app = typer.Typer(
     help="群主 qunzhu: run group-chat communities. 运营你的群。",
@@ -276,15 +278,42 @@ def demo(
     messages: Annotated[int, typer.Option(min=0, help="Messages in the whole community.")] = 3000,
     group_count: Annotated[int, typer.Option("--groups", min=1, help="Number of groups.")] = 3,
     seed: Annotated[int, typer.Option(help="Same seed, same community.")] = 7,
+    serve_it: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the console afterwards.")
+    ] = True,
+    port: Annotated[int, typer.Option(help="The console's port.")] = 8000,
     database: DbOption = None,
 ) -> None:
-    """Generate a demo community, import it, and list its groups."""
+    """Generate a demo community, import it, and open the console on it (log in as `demo`)."""
     community = DemoCommunity(messages=messages, groups=group_count, seed=seed)
     paths = write_export("telegram", community, out_dir)
     out.print(tr("Demo community written to {path}", path=out_dir), highlight=False)
     import_(paths, community=tr("Demo community"), database=database)
     groups(database=database)
-    out.print(tr("Next: `qunzhu report` shows each group's stage, health and what to do next."))
+    engine = db.open_store(database)
+    password = secrets.token_urlsafe(9)
+    with engine.begin() as conn:  # a fresh password for the demo account at every run
+        if any(name == DEMO_USER for name, _, _ in accounts.list_users(conn)):
+            accounts.set_password(conn, DEMO_USER, password)
+        else:
+            accounts.add_user(conn, DEMO_USER, password, "admin")
+    with engine.connect() as conn:
+        for group_id in accounts.visible_groups(conn, _everyone()):
+            web_overview.snapshot(engine, group_id)
+    if not serve_it:
+        out.print(tr("Next: `qunzhu report` shows each group's stage, health and what to do next."))
+        return
+    out.print(
+        tr(
+            "Console: http://127.0.0.1:{port}/  name: {name}  password: {password}",
+            port=port,
+            name=DEMO_USER,
+            password=password,
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
+    _serve(engine, "127.0.0.1", port, None)
 
 
 class ReportFormat(StrEnum):
@@ -708,3 +737,174 @@ def tags_list(
 ) -> None:
     """A member's tags."""
     _tags(member, platform, database)
+
+
+# -- the console ----------------------------------------------------------------------------
+
+DEMO_USER = "demo"
+users_app = typer.Typer(help="Who may log in to the console. 控制台用户。", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _everyone() -> accounts.User:
+    return accounts.User(0, "", "admin", 0, frozenset())
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = typer.prompt(tr("Password"), hide_input=True)
+    if typer.prompt(tr("Password again"), hide_input=True) != first:
+        raise fail(tr("the two passwords differ"))
+    return str(first)
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="The login name.")],
+    role: Annotated[str, typer.Option(help="admin, operator or viewer.")] = "operator",
+    community: Annotated[
+        list[str] | None, typer.Option("--community", help="A community they work in (repeat).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    database: DbOption = None,
+) -> None:
+    """Let someone log in to the console."""
+    password = _password(password_stdin)
+    try:
+        engine = db.open_store(database)
+        with engine.begin() as conn:
+            accounts.add_user(conn, name, password, role, community or [])
+    except (StoreError, accounts.AccountError) as exc:
+        raise fail(str(exc)) from None
+    out.print(tr("User {name} added ({role})", name=name, role=tr(role)), highlight=False)
+
+
+@users_app.command("list")
+def users_list(database: DbOption = None, as_json: JsonOption = False) -> None:
+    """Everyone who may log in, with their role and communities."""
+    try:
+        engine = db.open_store(database)
+        with engine.connect() as conn:
+            rows = accounts.list_users(conn)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        body = [{"name": n, "role": r, "communities": c} for n, r, c in rows]
+        sys.stdout.write(orjson.dumps(body).decode() + "\n")
+        return
+    table = Table()
+    for title in (tr("Name"), tr("Role"), tr("Communities")):
+        table.add_column(title)
+    for name, role, communities in rows:
+        table.add_row(name, tr(role), ", ".join(communities) or ("*" if role == "admin" else "-"))
+    out.print(table)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="The login name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    database: DbOption = None,
+) -> None:
+    """Set a new password; the user's open sessions end."""
+    password = _password(password_stdin)
+    try:
+        engine = db.open_store(database)
+        with engine.begin() as conn:
+            accounts.set_password(conn, name, password)
+    except (StoreError, accounts.AccountError) as exc:
+        raise fail(str(exc)) from None
+    out.print(tr("Password of {name} changed", name=name), highlight=False)
+
+
+@users_app.command("token")
+def users_token(
+    name: Annotated[str, typer.Argument(help="The login name.")],
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    database: DbOption = None,
+) -> None:
+    """A personal API token (Authorization: Bearer ...); shown once."""
+    try:
+        engine = db.open_store(database)
+        with engine.begin() as conn:
+            found = [n for n, _, _ in accounts.list_users(conn)]
+            if name not in found:
+                raise accounts.AccountError(tr("no user {name!r}", name=name))
+            user_id = conn.execute(
+                select(schema.users.c.id).where(schema.users.c.name == name)
+            ).scalar_one()
+            token = accounts.new_token(conn, user_id, label)
+    except (StoreError, accounts.AccountError) as exc:
+        raise fail(str(exc)) from None
+    sys.stdout.write(token + "\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    path: ConfigOption = DEFAULT_CONFIG,
+    database: DbOption = None,
+) -> None:
+    """Run the console (and, when qunzhu.toml names connectors, the engine with them)."""
+    config = _config(path) if path.exists() else None
+    try:
+        engine = db.open_store(database or (config.store.url if config else None))
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(
+            tr(
+                "Listening on {host}: anyone who reaches it sees the login; put HTTPS in front.",
+                host=host,
+            ),
+            highlight=False,
+        )
+    out.print(tr("Console: http://{host}:{port}/", host=host, port=port), highlight=False)
+    _serve(engine, host, port, config if config and config.connectors else None, path)
+
+
+def _serve(
+    engine: Engine, host: str, port: int, config: Config | None, path: Path = DEFAULT_CONFIG
+) -> None:
+    import uvicorn
+
+    from qunzhu.web.app import create_app
+    from qunzhu.web.refresh import refresh_snapshots
+
+    secure = os.environ.get("QUNZHU_SECURE_COOKIES", "") == "1"
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(engine, secure_cookies=secure), host=host, port=port, log_level="warning"
+        )
+    )
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(refresh_snapshots(engine))]
+        if config is not None:
+            try:
+                setups = service.setups(config, path.parent)
+                connectors = service.connectors(config, config.secrets())
+            except ConfigError as exc:
+                raise fail(str(exc)) from None
+            stop = asyncio.Event()
+            tasks.append(
+                asyncio.create_task(
+                    service.serve(Runtime(engine, setups, connectors), config, stop)
+                )
+            )
+        try:
+            await server.serve()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())

@@ -8,6 +8,7 @@ a reader module may keep its own texts and `register` them when it is imported.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 
 ZH: dict[str, str] = {
     # errors
@@ -42,6 +43,31 @@ ZH: dict[str, str] = {
     "messages sent": "发出消息",
     "admins told": "通知管理员",
     "no policies": "没有策略",
+    # console users
+    "Console: http://127.0.0.1:{port}/  name: {name}  password: {password}": (
+        "控制台：http://127.0.0.1:{port}/  用户名：{name}  密码：{password}"
+    ),
+    "Console: http://{host}:{port}/": "控制台：http://{host}:{port}/",
+    "Password": "密码",
+    "Password again": "再输一次密码",
+    "the two passwords differ": "两次输入的密码不一致",
+    "User {name} added ({role})": "已添加用户 {name}（{role}）",
+    "Name": "名字",
+    "Role": "角色",
+    "Communities": "社群",
+    "Password of {name} changed": "已修改 {name} 的密码",
+    "Listening on {host}: anyone who reaches it sees the login; put HTTPS in front.": (
+        "正在监听 {host}：能访问它的人都能看到登录页；请在前面加上 HTTPS。"
+    ),
+    "no user {name!r}": "没有用户 {name!r}",
+    "a user name has 1 to 100 characters": "用户名需要 1 到 100 个字",
+    "role must be one of {roles}": "角色只能是 {roles} 之一",
+    "user {name!r} exists already": "用户 {name!r} 已存在",
+    "a password needs at least {n} characters": "密码至少需要 {n} 个字符",
+    "admin": "管理员",
+    "operator": "运营",
+    "viewer": "只读",
+    "no community named {name!r}": "没有名为 {name!r} 的社群",
     "may have been sent: check by hand": "可能已经发出：请人工确认",
     "{n} of these are not waiting tasks": "其中 {n} 个不是待处理的任务",
     "{n} task(s) marked handled": "已将 {n} 个任务标为已处理",
@@ -214,8 +240,13 @@ def register(catalog: dict[str, str]) -> None:
     ZH.update(catalog)
 
 
+# The console sets the language per request (a cookie); the command line by environment.
+REQUEST_LANG: ContextVar[str | None] = ContextVar("qunzhu_lang", default=None)
+
+
 def lang() -> str:
-    return "en" if os.environ.get("QUNZHU_LANG", "zh").lower().startswith("en") else "zh"
+    chosen = REQUEST_LANG.get() or os.environ.get("QUNZHU_LANG", "zh")
+    return "en" if chosen.lower().startswith("en") else "zh"
 
 
 def tr(template: str, /, **values: object) -> str:

@@ -167,14 +167,14 @@ _FONT = (
 def render_html(report: dict[str, Any]) -> str:
     """The whole report as one page; the caller only writes it to a file or attaches it."""
     charts: list[dict[str, Any]] = []
-    groups = [_group_view(group, i, charts) for i, group in enumerate(report.get("groups") or [])]
+    groups = [group_view(group, i, charts) for i, group in enumerate(report.get("groups") or [])]
     return (
         _env()
         .get_template("report.html.j2")
         .render(
             html_lang="zh-CN" if i18n.lang() == "zh" else "en",
             font=Markup(_FONT),  # a constant; escaping would turn its quotes into &#34; in CSS
-            t=_page_labels(),
+            t=page_labels(),
             title=tr("qunzhu community report"),
             generated=tr(
                 "Generated {at} ({tz})",
@@ -184,7 +184,7 @@ def render_html(report: dict[str, Any]) -> str:
             window=_window(report.get("since"), report.get("until")),
             groups=groups,
             community=_community_figures(report.get("community"), len(groups)),
-            plotly_js=Markup(_plotly_js()),
+            plotly_js=Markup(plotly_js()),
             charts_json=Markup(script_json(charts)),
         )
     )
@@ -214,7 +214,7 @@ def _env() -> Environment:
 
 
 @lru_cache(maxsize=1)
-def _plotly_js() -> str:
+def plotly_js() -> str:
     """The bundle of the installed plotly, read once per process (it is about 4.8 MB)."""
     from plotly.offline import get_plotlyjs
 
@@ -300,11 +300,11 @@ def _window(since: str | None, until: str | None) -> str:
 # -- translations of the codes the analytics use --------------------------------------------
 
 
-def _kind_names() -> dict[str, str]:
+def kind_names() -> dict[str, str]:
     return {"long_term": tr("long-term"), "temporary": tr("temporary")}
 
 
-def _stage_names() -> dict[str, str]:
+def stage_names() -> dict[str, str]:
     return {
         "founding": tr("founding"),
         "early": tr("early"),
@@ -314,7 +314,7 @@ def _stage_names() -> dict[str, str]:
     }
 
 
-def _platform_names() -> dict[str, str]:
+def platform_names() -> dict[str, str]:
     # Brand names stay as they are, except the two that have Chinese names of their own.
     return {
         "telegram": "Telegram",
@@ -365,7 +365,7 @@ def _weekday_names() -> list[str]:
     return [tr("Mon"), tr("Tue"), tr("Wed"), tr("Thu"), tr("Fri"), tr("Sat"), tr("Sun")]
 
 
-def _page_labels() -> dict[str, str]:
+def page_labels() -> dict[str, str]:
     return {
         "contents": tr("Contents"),
         "community": tr("All groups in this report"),
@@ -408,7 +408,7 @@ def _page_labels() -> dict[str, str]:
 # -- one group ------------------------------------------------------------------------------
 
 
-def _group_view(group: dict[str, Any], index: int, charts: list[dict[str, Any]]) -> dict[str, Any]:
+def group_view(group: dict[str, Any], index: int, charts: list[dict[str, Any]]) -> dict[str, Any]:
     """Everything the template shows for a group, already formatted; charts go to `charts`."""
     anchor = f"g{index}"
     kind = group.get("kind") or ""
@@ -425,11 +425,11 @@ def _group_view(group: dict[str, Any], index: int, charts: list[dict[str, Any]])
     return {
         "anchor": anchor,
         "name": group.get("name") or f"#{group.get('id', index + 1)}",
-        "platform": _platform_names().get(group.get("platform") or "", group.get("platform")),
-        "kind": _kind_names().get(kind, kind),
+        "platform": platform_names().get(group.get("platform") or "", group.get("platform")),
+        "kind": kind_names().get(kind, kind),
         "kind_reason": group.get("kind_reason") or "",
-        "stage": _stage_names().get(stage, stage),
-        "stage_class": f"stage-{stage}" if stage in _stage_names() else "",
+        "stage": stage_names().get(stage, stage),
+        "stage_class": f"stage-{stage}" if stage in stage_names() else "",
         "stage_reason": group.get("stage_reason") or "",
         "window": tr(
             "Window of this group: {since} – {until}",
@@ -496,7 +496,7 @@ def _community_figures(summary: dict[str, Any] | None, groups: int) -> list[dict
     """All groups of the report at once; shown only when there is more than one."""
     if not summary or groups < 2:
         return []
-    stages = _stage_names()
+    stages = stage_names()
     return _figures(
         (tr("Number of groups"), _int(summary.get("groups")), ""),
         (tr("Members"), _int(summary.get("members")), ""),

@@ -219,3 +219,61 @@ policy_marks = Table(  # what a policy must remember across restarts: "reminded 
     Column("key", String(300), primary_key=True),
     Column("at", BigInteger, nullable=False),
 )
+
+
+# -- the console's people ------------------------------------------------------------------
+# Operators who log in to the console. A viewer reads and an operator works in the communities
+# granted to them; an admin does everything. Changing a password bumps `session_version`, which
+# every signed session cookie carries, so older sessions end at once.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),  # argon2id
+    Column("role", String(20), nullable=False),  # admin | operator | viewer
+    Column("session_version", Integer, nullable=False, default=1),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+user_communities = Table(
+    "user_communities",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "community_id", Integer, ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+api_tokens = Table(  # personal tokens for the API; only their SHA-256 is kept
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(100), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+)
+
+audit_log = Table(  # every change made through the console or the API: who, what, when
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("user_name", String(100), nullable=False),  # kept when the user is gone
+    Column("at", BigInteger, nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("target", String(200), nullable=False, default=""),
+    Column("details", Text, nullable=False, default="{}"),  # JSON
+)
+Index("ix_audit_log_at", audit_log.c.at)
+
+group_snapshots = Table(  # the latest full report's verdict per group, for the overview
+    "group_snapshots",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("computed_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: kind, stage, health, advice codes
+)

@@ -213,6 +213,7 @@ class Runtime:
                         "reasons": orjson.dumps(outcome.reasons, default=str).decode(),
                         "at": now,
                         "member": member,
+                        "record_id": record.platform_id,
                     },
                 )
                 for draft in outcome.actions:

@@ -190,6 +190,7 @@ decisions = Table(
     Column("at", BigInteger, nullable=False),
     # the platform's id of the member the event came from (`forget` deletes their decisions)
     Column("member", String(600), nullable=True),
+    Column("record_id", String(200), nullable=True),  # the platform's id of the message/event
 )
 
 outbox = Table(
@@ -276,4 +277,38 @@ group_snapshots = Table(  # the latest full report's verdict per group, for the 
     Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Column("computed_at", BigInteger, nullable=False),
     Column("data", Text, nullable=False),  # JSON: kind, stage, health, advice codes
+)
+
+moderation_labels = Table(  # a person's word on a decision: training data and the audit trail
+    "moderation_labels",
+    metadata,
+    Column(
+        "decision_id", Integer, ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("label", String(20), nullable=False),  # spam | ham | ban_only | appeal_upheld ...
+    Column("text", Text, nullable=False, default=""),  # the message as judged, for training
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("user_name", String(100), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+group_settings = Table(  # policies changed in the console, over those of qunzhu.toml
+    "group_settings",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("policies", Text, nullable=False),  # JSON, the shape of [groups.policies]
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(100), nullable=False),
+)
+
+connector_status = Table(  # what the running engine last saw of each connector
+    "connector_status",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("state", String(20), nullable=False),  # running | stopped | failing
+    Column("last_event_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
 )

@@ -46,7 +46,7 @@ def create_app(
 ) -> FastAPI:
     """The console for this store. Without `secret_key` ($QUNZHU_SECRET_KEY) a random one is
     made: sessions then end when the process does."""
-    from qunzhu.web import api, pages
+    from qunzhu.web import api, imports, members, moderation, pages, settings
 
     app = FastAPI(
         title="qunzhu",
@@ -104,8 +104,8 @@ def create_app(
             status=exc.status_code,
         )
 
-    app.include_router(pages.router)
-    app.include_router(api.router)
+    for module in (pages, api, members, moderation, settings, imports):
+        app.include_router(module.router)
     _login_routes(app)
     _static_routes(app)
     return app

@@ -1,0 +1,7 @@
+"""The console's imports page and API (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

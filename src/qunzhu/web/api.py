@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from qunzhu.web import auth, overview
 from qunzhu.web.app import groups_of, visible
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], responses=auth.API_RESPONSES)
 
 
 class GroupOut(BaseModel):

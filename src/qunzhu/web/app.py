@@ -165,8 +165,8 @@ def _login_routes(app: FastAPI) -> None:
                 audit(conn, user, "login")
         if user is None:
             limiter.failed(*keys)
-            error = tr("Wrong name or password.")
-            return render(request, "login.html", {"next": next, "error": error}, status=401)
+            error = tr("Wrong name or password.")  # the form again, said plainly (200)
+            return render(request, "login.html", {"next": next, "error": error})
         limiter.succeeded(*keys)
         request.session.clear()  # a new session id for a new login
         request.session.update(uid=user.id, ver=user.session_version)
@@ -197,6 +197,10 @@ def _static_routes(app: FastAPI) -> None:
     @app.get("/static/app.css", include_in_schema=False)
     def css() -> Response:
         return Response(_css(), media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

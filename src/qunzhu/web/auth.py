@@ -12,9 +12,10 @@ import hmac
 import secrets
 import time
 from collections import defaultdict, deque
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from qunzhu.i18n import tr
@@ -123,3 +124,17 @@ class LoginLimiter:
 
 PageUser = Annotated[User, Depends(page_user)]
 ApiUser = Annotated[User, Depends(api_user)]
+
+
+class Problem(BaseModel):
+    """What every API error answers: one line for a person."""
+
+    detail: str
+
+
+# Documented on every API route, so clients (and schemathesis) know what to expect.
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Not logged in and no valid token"},
+    403: {"model": Problem, "description": "A viewer, or a stale form"},
+    404: {"model": Problem, "description": "No such thing, or not yours to see"},
+}

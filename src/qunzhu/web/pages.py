@@ -54,7 +54,7 @@ def _card(card: overview.GroupCard) -> dict[str, Any]:
         **card.as_dict(),
         "points": points,
         "platform_name": platform_names().get(card.platform, card.platform),
-        "kind_name": kind_names().get(card.kind or "", card.kind),
+        "kind_name": kind_names().get(card.kind or ""),  # "unknown" shows as a dash
         "stage_name": stage_names().get(card.stage or "", card.stage),
     }
 

@@ -908,3 +908,7 @@ def _serve(
             await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
+
+
+if __name__ == "__main__":  # python -m qunzhu.cli
+    app()

@@ -568,7 +568,7 @@ def run(path: ConfigOption = DEFAULT_CONFIG, database: DbOption = None) -> None:
         ),
         highlight=False,
     )
-    asyncio.run(service.serve(runtime, config))
+    asyncio.run(service.serve(runtime, config, base=path.parent))
     left = outbox.waiting(engine)
     err.print(tr("Stopped. Actions still queued: {n}", n=left), highlight=False)
 
@@ -897,7 +897,9 @@ def _serve(
             stop = asyncio.Event()
             tasks.append(
                 asyncio.create_task(
-                    service.serve(Runtime(engine, setups, connectors), config, stop)
+                    service.serve(
+                        Runtime(engine, setups, connectors), config, stop, base=path.parent
+                    )
                 )
             )
         try:

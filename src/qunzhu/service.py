@@ -5,6 +5,11 @@ memory per community, so an ad posted in three of its groups is seen as one camp
 `connectors` makes the connector objects with their secrets; `serve` runs them with the engine
 until asked to stop, then stops the connectors first, processes what they delivered and
 executes what is due, so nothing received is left unjudged.
+
+Policies changed in the console are stored in `group_settings` (the shape of
+`[groups.policies]`) and laid over the file's, key by key, as a group's own tables are laid over
+its community's; `watch_settings` notices a change and hands the engine the new setups while it
+runs. `serve` also writes what it sees of each connector to `connector_status` for the console.
 """
 
 from __future__ import annotations
@@ -14,14 +19,19 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from qunzhu.config import Config, ConfigError, GroupSettings, PolicySettings
-from qunzhu.connectors import Connector
+from qunzhu.config import Config, ConfigError, GroupSettings, PolicySettings, _lines
+from qunzhu.connectors import Connector, Emit
 from qunzhu.engine.policies import (
     AdmissionPolicy,
     Answer,
@@ -33,26 +43,176 @@ from qunzhu.engine.policies import (
 )
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
 from qunzhu.i18n import tr
+from qunzhu.model.live import LiveEvent
 from qunzhu.moderation.behaviour import Behaviour, TrustBook
 from qunzhu.moderation.enforcement import Ladder, Mode
 from qunzhu.moderation.engine import DEFAULT_LOCKED, Detector
 from qunzhu.moderation.engine import Policy as Rules
 from qunzhu.moderation.model import ContentModel
+from qunzhu.store import schema as t
 
 log = logging.getLogger(__name__)
 
+Key = tuple[str, str]  # (platform, the platform's group id), as the store keeps groups
+Memories = dict[str | None, tuple[Behaviour, TrustBook]]
 
-def setups(config: Config, base: Path = Path(".")) -> Setups:
+
+def setups(
+    config: Config,
+    base: Path = Path("."),
+    overrides: Mapping[Key, Mapping[str, Any]] | None = None,
+    *,
+    communities: Mapping[Key, str | None] | None = None,
+    memories: Memories | None = None,
+    models: dict[Path, ContentModel] | None = None,
+) -> Setups:
     """Every configured group's policies; groups nobody configured are stored, not policed.
-    Relative model paths are read from `base` (the configuration file's folder)."""
-    memories: dict[str | None, tuple[Behaviour, TrustBook]] = {}
-    models: dict[Path, ContentModel] = {}
+    Relative model paths are read from `base` (the configuration file's folder).
+
+    `overrides` (see `stored_policies`) are laid over the file's policies key by key; a group
+    the file does not name but `overrides` does is configured too, on the one connector of its
+    platform (`communities` says which community's memory it shares). `memories` and `models`
+    may be kept between calls, so a reload keeps what the detectors learned."""
+    memories = {} if memories is None else memories
+    models = {} if models is None else models
+    extra = dict(overrides or {})
     groups = {}
     for group in config.groups:
+        settings = group.policies
+        connector = config.connectors.get(group.connector)
+        key = (PLATFORMS[connector.type], group.id) if connector else None
+        own = extra.pop(key, None) if key else None
+        if own is not None:
+            settings = _laid_over(settings, own, group.name) or settings
         memory = memories.setdefault(group.community, (Behaviour(), TrustBook()))
-        policies = policies_of(group.policies, memory, lambda p: _model(p, base, models))
+        policies = policies_of(settings, memory, lambda p: _model(p, base, models))
         groups[(group.connector, group.id)] = GroupSetup(policies, group.admin_chat)
+    for (platform, platform_id), own in extra.items():
+        name = _connector_of(config, platform)
+        if name is None or (name, platform_id) in groups:
+            continue  # no connector, or no single one, reaches this group
+        settings = _laid_over(PolicySettings(), own, f"{platform}:{platform_id}")
+        if settings is None:
+            continue
+        community = (communities or {}).get((platform, platform_id))
+        memory = memories.setdefault(community, (Behaviour(), TrustBook()))
+        policies = policies_of(settings, memory, lambda p: _model(p, base, models))
+        groups[(name, platform_id)] = GroupSetup(policies)
     return Setups(groups)
+
+
+def _laid_over(
+    settings: PolicySettings, own: Mapping[str, Any], where: str
+) -> PolicySettings | None:
+    """The console's policies over the file's, key by key within each policy; None (and a line
+    in the log) when the result is not valid."""
+    base = settings.model_dump(mode="json", exclude_unset=True)
+    merged: dict[str, Any] = dict(base)
+    for key, mine in own.items():
+        inherited = base.get(key)
+        merged[key] = (
+            {**inherited, **mine}
+            if isinstance(inherited, dict) and isinstance(mine, dict)
+            else mine
+        )
+    try:
+        return PolicySettings.model_validate(merged)
+    except ValidationError as exc:
+        log.warning("ignoring the console's settings: %s", "; ".join(_lines(exc, where)))
+        return None
+
+
+def _connector_of(config: Config, platform: str) -> str | None:
+    """The connector that reaches groups of `platform`, when exactly one does."""
+    names = [n for n, s in config.connectors.items() if PLATFORMS[s.type] == platform]
+    return names[0] if len(names) == 1 else None
+
+
+def stored_policies(engine: Engine) -> dict[Key, dict[str, Any]]:
+    """The policies changed in the console, by (platform, platform group id)."""
+    return {key: policies for key, (policies, _) in _stored(engine).items()}
+
+
+def _stored(engine: Engine) -> dict[Key, tuple[dict[str, Any], str | None]]:
+    gs, g, c = t.group_settings, t.groups, t.communities
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(g.c.platform, g.c.platform_id, gs.c.policies, c.c.name).select_from(
+                gs.join(g, g.c.id == gs.c.group_id).outerjoin(c, c.c.id == g.c.community_id)
+            )
+        ).all()
+    found = {}
+    for row in rows:
+        try:
+            policies = orjson.loads(row.policies)
+        except orjson.JSONDecodeError:
+            policies = None
+        if not isinstance(policies, dict):
+            log.warning(
+                "group %s:%s: stored settings are not a table", row.platform, row.platform_id
+            )
+            continue
+        found[(row.platform, row.platform_id)] = (policies, row.name)
+    return found
+
+
+def live_setups(
+    config: Config,
+    engine: Engine,
+    base: Path = Path("."),
+    memories: Memories | None = None,
+    models: dict[Path, ContentModel] | None = None,
+) -> Setups:
+    """`setups` with the console's changes laid over the file."""
+    stored = _stored(engine)
+    return setups(
+        config,
+        base,
+        {key: policies for key, (policies, _) in stored.items()},
+        communities={key: community for key, (_, community) in stored.items()},
+        memories=memories,
+        models=models,
+    )
+
+
+def _settings_stamp(engine: Engine) -> tuple[int, int | None]:
+    gs = t.group_settings
+    with engine.connect() as conn:
+        count, last = conn.execute(select(func.count(), func.max(gs.c.updated_at))).one()
+    return int(count), last
+
+
+async def watch_settings(
+    runtime: Runtime,
+    config: Config,
+    engine: Engine,
+    base: Path = Path("."),
+    every_s: float = 5.0,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Every `every_s`, look whether the console changed a group's settings; when it did,
+    build the setups again and hand them to the running engine. Runs until cancelled. The first
+    look is at once (the runtime starts with the file's policies only); `ready` is set after it."""
+    memories: Memories = {}
+    models: dict[Path, ContentModel] = {}
+    seen: tuple[int, int | None] = (0, None)  # nothing stored: the file's policies as they are
+    failed: tuple[int, int | None] | None = None
+    while True:
+        stamp = None
+        try:
+            stamp = await asyncio.to_thread(_settings_stamp, engine)
+            if stamp != seen:
+                fresh = await asyncio.to_thread(live_setups, config, engine, base, memories, models)
+                runtime.reload(fresh)
+                seen = stamp
+                log.info("settings reloaded")
+        except Exception:
+            if stamp is None or stamp != failed:  # say it once per change, not every poll
+                log.exception("cannot reload the settings")
+            failed = stamp
+        if ready is not None:
+            ready.set()
+        await asyncio.sleep(every_s)
 
 
 def policies_of(
@@ -147,21 +307,39 @@ async def serve(
     runtime: Runtime,
     config: Config,
     stop: asyncio.Event | None = None,
+    base: Path = Path("."),
+    settings_every_s: float = 5.0,
 ) -> None:
     """Run the connectors and the engine until `stop` is set (Ctrl-C sets it) or every
     connector has ended (the console's /quit); then stop the connectors, process what they
     delivered and execute what is due. Actions held back on purpose (a welcome waiting for
-    more newcomers) stay queued in the store and go out at the next start."""
+    more newcomers) stay queued in the store and go out at the next start.
+
+    Meanwhile settings changed in the console reach the engine (`watch_settings`, `base` being
+    the configuration file's folder), and each connector's state is kept in `connector_status`."""
     stop = stop or asyncio.Event()
+    ready = asyncio.Event()
+    settings = asyncio.create_task(
+        watch_settings(runtime, config, runtime.engine, base, settings_every_s, ready)
+    )
+    await ready.wait()  # the console's settings apply from the first event on
     gc.collect()
     gc.freeze()  # the models are loaded: the collector need not walk them again (bench/engine)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):  # not on Windows
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    sites = await _webhooks(runtime, config)
+    emits = {
+        name: _Watched(runtime.engine, name, _kind(config, name, connector), runtime.receive)
+        for name, connector in runtime.connectors.items()
+    }
+    try:
+        sites = await _webhooks(runtime, config, emits)
+    except BaseException:
+        settings.cancel()
+        raise
     tasks = [
-        asyncio.create_task(connector.run(runtime.receive), name=name)
+        asyncio.create_task(_run_connector(connector, emits[name]), name=name)
         for name, connector in runtime.connectors.items()
     ]
     engine_stop = asyncio.Event()
@@ -171,9 +349,9 @@ async def serve(
     try:
         await asyncio.wait({engine_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (*tasks, watcher, stopping):
+        for task in (*tasks, watcher, stopping, settings):
             task.cancel()
-        await asyncio.gather(*tasks, watcher, stopping, return_exceptions=True)
+        await asyncio.gather(*tasks, watcher, stopping, settings, return_exceptions=True)
         for site in sites:
             await site.cleanup()
         engine_stop.set()  # the connectors are quiet: judge what they delivered, send what is due
@@ -194,7 +372,83 @@ async def _when_all_end(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> 
     stop.set()
 
 
-async def _webhooks(runtime: Runtime, config: Config) -> list[web.AppRunner]:
+class _Watched:
+    """A connector's emit function that also notes, at most every `every_s`, in
+    `connector_status` when the connector last delivered an event."""
+
+    def __init__(
+        self, engine: Engine, name: str, kind: str, emit: Emit, every_s: float = 1.0
+    ) -> None:
+        self.engine, self.name, self.kind, self.emit, self.every_s = (
+            engine,
+            name,
+            kind,
+            emit,
+            every_s,
+        )
+        self.last_ms: int | None = None
+        self._written = float("-inf")
+
+    async def __call__(self, event: LiveEvent) -> None:
+        await self.emit(event)
+        now = time.monotonic()
+        self.last_ms = int(time.time() * 1000)
+        if now - self._written >= self.every_s:
+            self._written = now
+            self.status(last_event_at=self.last_ms)
+
+    def status(self, **values: Any) -> None:
+        """Write the connector's row; a store that cannot be written is logged, never fatal."""
+        now = int(time.time() * 1000)
+        cs = t.connector_status
+        try:
+            with self.engine.begin() as conn:
+                changed = conn.execute(
+                    update(cs)
+                    .where(cs.c.name == self.name)
+                    .values(kind=self.kind, updated_at=now, **values)
+                ).rowcount
+                if not changed:
+                    conn.execute(
+                        cs.insert().values(
+                            name=self.name,
+                            kind=self.kind,
+                            updated_at=now,
+                            **{"state": "running", **values},
+                        )
+                    )
+        except SQLAlchemyError:
+            log.exception("cannot write the status of connector %s", self.name)
+
+
+async def _run_connector(connector: Connector, emit: _Watched) -> None:
+    """`connector.run`, with its state in `connector_status`: running, then stopped (it ended
+    or was stopped) or failing (it raised; the error is kept)."""
+    emit.status(state="running", last_error=None)
+    try:
+        await connector.run(emit)
+    except asyncio.CancelledError:
+        emit.status(state="stopped", **_last(emit))
+        raise
+    except Exception as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        emit.status(state="failing", last_error=why[:2000], **_last(emit))
+        raise
+    emit.status(state="stopped", **_last(emit))
+
+
+def _last(emit: _Watched) -> dict[str, Any]:
+    return {} if emit.last_ms is None else {"last_event_at": emit.last_ms}
+
+
+def _kind(config: Config, name: str, connector: Connector) -> str:
+    settings = config.connectors.get(name)
+    return settings.type if settings else type(connector).__name__.lower()[:20]
+
+
+async def _webhooks(
+    runtime: Runtime, config: Config, emits: Mapping[str, Emit] | None = None
+) -> list[web.AppRunner]:
     """A web server for each Telegram connector in webhook mode, and the webhook set."""
     runners = []
     for name, settings in config.connectors.items():
@@ -202,7 +456,8 @@ async def _webhooks(runtime: Runtime, config: Config) -> list[web.AppRunner]:
             continue
         connector: Any = runtime.connectors[name]
         host, _, port = settings.listen.rpartition(":")
-        runner = web.AppRunner(connector.webhook_app(runtime.receive))
+        emit = (emits or {}).get(name, runtime.receive)
+        runner = web.AppRunner(connector.webhook_app(emit))
         await runner.setup()
         await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
         await connector.set_webhook(settings.webhook_url)

@@ -137,6 +137,11 @@ class Runtime:
             self._images[row_id] = event.images
         return row_id
 
+    def reload(self, setups: Setups) -> None:
+        """Use these policies from the next batch on (settings changed in the console); a
+        batch being processed finishes with the ones it started with."""
+        self.setups = setups
+
     # -- decide ---------------------------------------------------------------------------
 
     def process(self, limit: int = 500) -> int:
@@ -148,6 +153,7 @@ class Runtime:
             raise
 
     def _process(self, limit: int) -> int:
+        setups = self.setups  # one batch, one set of policies, whatever `reload` does meanwhile
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(t.inbox.c.id, t.inbox.c.connector, t.inbox.c.payload)
@@ -165,7 +171,7 @@ class Runtime:
             now = int(self.clock() * 1000)
             for inbox_id, event in batch:
                 gid = group_ids[(event.group.platform.value, event.group.platform_id)]
-                self._decide(conn, inbox_id, gid, event, now)
+                self._decide(conn, inbox_id, gid, event, now, setups)
             conn.execute(
                 update(t.inbox)
                 .where(t.inbox.c.id.in_([r.id for r in rows]))
@@ -193,9 +199,16 @@ class Runtime:
         return {(r.platform, r.platform_id): r.id for r in rows}
 
     def _decide(
-        self, conn: Connection, inbox_id: int, group_id: int, event: LiveEvent, now: int
+        self,
+        conn: Connection,
+        inbox_id: int,
+        group_id: int,
+        event: LiveEvent,
+        now: int,
+        setups: Setups | None = None,
     ) -> None:
-        setup = self.setups.of(event.connector, event.group.platform_id)
+        setups = self.setups if setups is None else setups
+        setup = setups.of(event.connector, event.group.platform_id)
         marks: Marks = StoreMarks(conn, group_id)
         record = event.record
         member = (record.sender if isinstance(record, Message) else record.member).user_id

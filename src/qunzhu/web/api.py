@@ -48,7 +48,7 @@ def groups(request: Request, user: auth.ApiUser) -> dict[str, Any]:
 
 
 @router.get("/groups/{group_id}", response_model=GroupOut)
-def group(request: Request, group_id: int, user: auth.ApiUser) -> dict[str, Any]:
+def group(request: Request, group_id: auth.Id, user: auth.ApiUser) -> dict[str, Any]:
     visible(request, user, group_id)
     with auth.engine_of(request).connect() as conn:
         cards, _ = overview.cards(conn, [group_id])
@@ -56,7 +56,7 @@ def group(request: Request, group_id: int, user: auth.ApiUser) -> dict[str, Any]
 
 
 @router.get("/groups/{group_id}/report")
-def group_report(request: Request, group_id: int, user: auth.ApiUser) -> dict[str, Any]:
+def group_report(request: Request, group_id: auth.Id, user: auth.ApiUser) -> dict[str, Any]:
     """The group's full report: figures, charts' data, stage, health and advice with reasons."""
     visible(request, user, group_id)
     return {"group": overview.snapshot(auth.engine_of(request), group_id)}

@@ -15,6 +15,7 @@ from collections import defaultdict, deque
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
@@ -134,7 +135,12 @@ class Problem(BaseModel):
 
 # Documented on every API route, so clients (and schemathesis) know what to expect.
 API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "A body that cannot be read (not JSON, not UTF-8)"},
     401: {"model": Problem, "description": "Not logged in and no valid token"},
     403: {"model": Problem, "description": "A viewer, or a stale form"},
     404: {"model": Problem, "description": "No such thing, or not yours to see"},
 }
+
+
+# Ids in paths: positive and within what every database stores (SQLite's integers are 64-bit).
+Id = Annotated[int, PathParam(ge=1, le=2**62)]

@@ -60,7 +60,7 @@ def _card(card: overview.GroupCard) -> dict[str, Any]:
 
 
 @router.get("/groups/{group_id}", response_class=HTMLResponse)
-def group_page(request: Request, group_id: int, user: auth.PageUser) -> HTMLResponse:
+def group_page(request: Request, group_id: auth.Id, user: auth.PageUser) -> HTMLResponse:
     row = visible(request, user, group_id)
     group = overview.snapshot(auth.engine_of(request), group_id)
     charts: list[dict[str, Any]] = []

@@ -1,7 +1,469 @@
-"""The console's settings page and API (being built)."""
+"""The console's settings: each group's policies, as a form, and the connectors' state.
+
+What the form shows is what is in effect from the console's side: the group's row in
+`group_settings`, else the defaults. Saving checks the whole `[groups.policies]` table the form
+makes with the configuration's own model (`PolicySettings`), so a mistake is told the way
+`qunzhu config check` tells it, one line per field, and nothing is saved until every line is
+right. The running engine picks a saved change up by itself (`service.watch_settings`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-router = APIRouter()
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import Connection, select, update
+from starlette.concurrency import run_in_threadpool
+
+from qunzhu import i18n
+from qunzhu.config import (
+    AdmissionSettings,
+    AutoReplySettings,
+    Keyword,
+    NicknameSettings,
+    PolicySettings,
+    WelcomeSettings,
+    _message,
+)
+from qunzhu.i18n import tr
+from qunzhu.reports.html import platform_names
+from qunzhu.store import schema as t
+from qunzhu.store.accounts import User, audit
+from qunzhu.store.ingest import now_ms
+from qunzhu.web import auth
+from qunzhu.web.app import groups_of, render, visible
+
+_ZH = {
+    "Group settings": "群设置",
+    "Each group's policies: moderation, welcome, admission, nickname and auto-reply.": (
+        "每个群的策略：审核、欢迎、入群审批、群昵称和自动回复。"
+    ),
+    "Changed in the console by {who} on {when}": "{who} 于 {when} 在控制台修改",
+    "Defaults": "默认设置",
+    "No group to show yet.": "还没有可显示的群。",
+    "Connectors": "连接器",
+    "The running engine writes what it sees of each connector here.": (
+        "运行中的引擎会在这里记录每个连接器的状态。"
+    ),
+    "No connector has run yet.": "还没有运行过连接器。",
+    "State": "状态",
+    "Last event": "最后事件",
+    "Last error": "最后错误",
+    "Running": "运行中",
+    "Stopped": "已停止",
+    "Failing": "出错",
+    "Settings of {name}": "{name} 的设置",
+    "Saved. The running engine applies the change within a few seconds.": (
+        "已保存。运行中的引擎会在几秒内应用修改。"
+    ),
+    "Nothing was saved; please fix:": "未保存；请修改以下内容：",
+    "These values apply where qunzhu.toml does not say otherwise until saved here once; "
+    "from then on the values saved here take precedence over the file's.": (
+        "在这里保存之前，以 qunzhu.toml 中的设置为准；在这里保存之后，这里的值优先于配置文件。"
+    ),
+    "A viewer can read these settings but not change them.": (
+        "只读用户可以查看这些设置，但不能修改。"
+    ),
+    "Enabled": "启用",
+    "Mode": "模式",
+    "shadow: decide and record only": "shadow：只判断并记录",
+    "training: ask the admins": "training：请管理员确认",
+    "enforce: act": "enforce：直接处理",
+    "Keywords": "关键词",
+    "One per line: word, word=weight or word=weight:action (review, delete_warn, mute, kick, "
+    "ban). Empty: the built-in list.": (
+        "每行一个：词、词=权重，或 词=权重:动作（review、delete_warn、mute、kick、ban）。"
+        "留空：使用内置词表。"
+    ),
+    "Allowed domains": "允许的域名",
+    "Denied domains": "禁止的域名",
+    "One per line.": "每行一个。",
+    "Probation (hours)": "新人观察期（小时）",
+    "Warning text": "警告文字",
+    "Empty: the default warning.": "留空：使用默认警告。",
+    "Welcome": "欢迎",
+    "Template": "模板",
+    "%NICKNAME% becomes the newcomers' names. Empty: the default welcome.": (
+        "%NICKNAME% 会替换为新人的名字。留空：使用默认欢迎语。"
+    ),
+    "Rules (at most {n} characters)": "群规（最多 {n} 个字）",
+    "Batch (seconds)": "合并等待（秒）",
+    "Joins within this time get one welcome.": "在这段时间内入群的新人合并为一条欢迎。",
+    "Admission": "入群审批",
+    "Answers that admit": "通过的答案",
+    "Words that reject": "拒绝的词",
+    "Tags that admit": "通过的标签",
+    "Tags that reject": "拒绝的标签",
+    "Nickname": "群昵称",
+    "Pattern (regular expression)": "格式（正则表达式）",
+    "Example": "示例",
+    "Grace (hours)": "宽限期（小时）",
+    "Auto-reply": "自动回复",
+    "Cooldown (seconds)": "冷却时间（秒）",
+    "Answers": "回复",
+    "One per line: keyword1|keyword2 => text": "每行一条：关键词1|关键词2 => 回复内容",
+    "Save": "保存",
+    "Back to the settings": "返回设置",
+    "{where}: line {n}: write keyword1|keyword2 => text": (
+        "{where}：第 {n} 行：请写成 关键词1|关键词2 => 回复内容"
+    ),
+}
+i18n.register(_ZH)
+
+router = APIRouter(include_in_schema=False)
+
+# The keys the form edits, per policy: the shape of [groups.policies] it stores. Others (the
+# content model, locked kinds) stay as qunzhu.toml says.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "moderation": (
+        "enabled",
+        "mode",
+        "keywords",
+        "allow_domains",
+        "deny_domains",
+        "probation_h",
+        "warning",
+    ),
+    "welcome": ("enabled", "template", "rules", "batch_s"),
+    "admission": ("enabled", "answers", "reject_words", "approve_tags", "reject_tags"),
+    "nickname": ("enabled", "pattern", "example", "grace_h"),
+    "auto_reply": ("enabled", "cooldown_s", "answers"),
+}
+_LINES = {  # fields written one item per line
+    "moderation.allow_domains",
+    "moderation.deny_domains",
+    "admission.answers",
+    "admission.reject_words",
+    "admission.approve_tags",
+    "admission.reject_tags",
+}
+_OPTIONAL = {  # policies that run only when present; the form turns them on and off
+    "welcome": WelcomeSettings,
+    "admission": AdmissionSettings,
+    "nickname": NicknameSettings,
+    "auto_reply": AutoReplySettings,
+}
+_BRANCHES = ("constrained-float", "float", "Keyword")  # pydantic's names of a keyword's forms
+CONSOLE_TZ = "Asia/Shanghai"
+
+
+# -- pages ----------------------------------------------------------------------------------
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, user: auth.PageUser) -> HTMLResponse:
+    ids = groups_of(request, user)
+    g, gs, c = t.groups, t.group_settings, t.communities
+    with auth.engine_of(request).connect() as conn:
+        rows = conn.execute(
+            select(
+                g.c.id,
+                g.c.name,
+                g.c.platform,
+                c.c.name.label("community"),
+                gs.c.updated_at,
+                gs.c.updated_by,
+            )
+            .select_from(
+                g.outerjoin(c, c.c.id == g.c.community_id).outerjoin(gs, gs.c.group_id == g.c.id)
+            )
+            .where(g.c.id.in_(ids))
+            .order_by(c.c.name, g.c.name)
+        ).all()
+        connectors = _connectors(conn) if user.is_admin else None
+    names = platform_names()
+    groups = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "platform": names.get(r.platform, r.platform),
+            "community": r.community,
+            "changed": _when(r.updated_at),
+            "by": r.updated_by,
+        }
+        for r in rows
+    ]
+    return render(request, "settings.html", {"groups": groups, "connectors": connectors}, user)
+
+
+@router.get("/settings/groups/{group_id}", response_class=HTMLResponse)
+def group_settings_page(
+    request: Request, group_id: int, user: auth.PageUser, saved: int = 0
+) -> HTMLResponse:
+    row = visible(request, user, group_id)
+    with auth.engine_of(request).connect() as conn:
+        settings, stored = current(conn, group_id)
+    context = {
+        "row": row,
+        "values": form_values(settings),
+        "errors": [],
+        "field_errors": {},
+        "saved": bool(saved),
+        "stored": stored,
+    }
+    return render(request, "settings_group.html", _with_labels(context), user)
+
+
+@router.post("/settings/groups/{group_id}", response_class=HTMLResponse)
+async def save_group_settings(request: Request, group_id: int, user: auth.PageUser) -> Response:
+    form = await request.form()
+    auth.may_change(user)
+    auth.check_csrf(request, str(form.get("csrf_token") or ""))
+    fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    return await run_in_threadpool(_save, request, group_id, user, fields)
+
+
+def _save(request: Request, group_id: int, user: User, fields: dict[str, str]) -> Response:
+    row = visible(request, user, group_id)
+    raw, problems = parse_form(fields)
+    settings = None
+    try:
+        settings = PolicySettings.model_validate(raw)
+    except ValidationError as exc:
+        problems += error_lines(exc)
+    if problems or settings is None:
+        with auth.engine_of(request).connect() as conn:
+            _, stored = current(conn, group_id)
+        context = {
+            "row": row,
+            "values": _submitted(fields),
+            "errors": [line for _, line in problems],
+            "field_errors": _by_field(problems),
+            "saved": False,
+            "stored": stored,
+        }
+        return render(request, "settings_group.html", _with_labels(context), user, status=400)
+    new = shape(settings)
+    with auth.engine_of(request).begin() as conn:
+        old_settings, stored = current(conn, group_id)
+        changed = _changes(shape(old_settings), new)
+        values = {
+            "policies": orjson.dumps(new).decode(),
+            "updated_at": now_ms(),
+            "updated_by": user.name,
+        }
+        gs = t.group_settings
+        if stored:
+            conn.execute(update(gs).where(gs.c.group_id == group_id).values(**values))
+        else:
+            conn.execute(gs.insert().values(group_id=group_id, **values))
+        audit(conn, user, "group.settings", f"group:{group_id}", changed=changed)
+    return RedirectResponse(f"/settings/groups/{group_id}?saved=1", status_code=303)
+
+
+# -- what is in effect ----------------------------------------------------------------------
+
+
+def current(conn: Connection, group_id: int) -> tuple[PolicySettings, dict[str, Any] | None]:
+    """The group's policies as the console has them (stored, else the defaults), and the
+    stored row (updated_at, updated_by) when there is one."""
+    gs = t.group_settings
+    row = conn.execute(select(gs).where(gs.c.group_id == group_id)).first()
+    if row is None:
+        return PolicySettings(), None
+    meta = {"changed": _when(row.updated_at), "by": row.updated_by}
+    try:
+        return PolicySettings.model_validate(orjson.loads(row.policies)), meta
+    except (ValidationError, orjson.JSONDecodeError):  # written by another version: start over
+        return PolicySettings(), meta
+
+
+def shape(settings: PolicySettings) -> dict[str, dict[str, Any]]:
+    """The keys the form edits, every policy present (off ones with `enabled = false`)."""
+    dumped = settings.model_dump(mode="json")
+    out = {}
+    for section, keys in FIELDS.items():
+        part = dumped.get(section)
+        if part is None:
+            part = {**_OPTIONAL[section]().model_dump(mode="json"), "enabled": False}
+        out[section] = {key: part[key] for key in keys}
+    return out
+
+
+def _changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        f"{section}.{key}": {"from": old[section][key], "to": new[section][key]}
+        for section, keys in FIELDS.items()
+        for key in keys
+        if old[section][key] != new[section][key]
+    }
+
+
+# -- the form, both ways --------------------------------------------------------------------
+
+
+def form_values(settings: PolicySettings) -> dict[str, Any]:
+    """What each form field shows for these settings."""
+    values: dict[str, Any] = {}
+    for section, part in shape(settings).items():
+        for key, value in part.items():
+            name = f"{section}.{key}"
+            if key == "enabled":
+                values[name] = bool(value)
+            elif name == "moderation.keywords":
+                values[name] = _keywords_text(value)
+            elif name == "auto_reply.answers":
+                values[name] = "\n".join(f"{'|'.join(a['keywords'])} => {a['text']}" for a in value)
+            elif isinstance(value, list):
+                values[name] = "\n".join(value)
+            elif isinstance(value, float):
+                values[name] = f"{value:g}"
+            else:
+                values[name] = "" if value is None else value
+    return values
+
+
+def _keywords_text(keywords: dict[str, Any] | None) -> str:
+    lines = []
+    for word, entry in (keywords or {}).items():
+        if isinstance(entry, dict):
+            item = Keyword.model_validate(entry)
+            weight, action = item.weight, item.action
+        else:
+            weight, action = float(entry), None
+        if action:
+            lines.append(f"{word}={weight:g}:{action}")
+        elif weight != 1.0:
+            lines.append(f"{word}={weight:g}")
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
+def parse_form(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The [groups.policies] table the form describes, and the lines it could not read
+    (field, message)."""
+    problems: list[tuple[str, str]] = []
+    raw: dict[str, Any] = {}
+    for section, keys in FIELDS.items():
+        part: dict[str, Any] = {}
+        for key in keys:
+            name = f"{section}.{key}"
+            text = fields.get(name, "").replace("\r\n", "\n").replace("\r", "\n")
+            if key == "enabled":
+                part[key] = text.strip().lower() in ("on", "1", "true", "yes")
+            elif name == "moderation.keywords":
+                part[key] = _keywords(text)
+            elif name == "auto_reply.answers":
+                part[key] = _answers(text, name, problems)
+            elif name in _LINES:
+                part[key] = [line.strip() for line in text.split("\n") if line.strip()]
+            else:
+                part[key] = text.strip()
+        raw[section] = part
+    return raw, problems
+
+
+def _keywords(text: str) -> dict[str, Any] | None:
+    """`word`, `word=weight` or `word=weight:action` per line; nothing: the built-in list."""
+    found: dict[str, Any] = {}
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        word, eq, rest = line.rpartition("=") if "=" in line else (line, "", "")
+        word = word.strip()
+        if not word:
+            continue
+        if not eq:
+            found[word] = 1.0
+            continue
+        weight, colon, action = rest.partition(":")
+        found[word] = (
+            {"weight": weight.strip(), "action": action.strip()} if colon else weight.strip()
+        )
+    return found or None
+
+
+def _answers(text: str, name: str, problems: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    answers = []
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        words, arrow, reply = line.partition("=>")
+        if not arrow:
+            problems.append(
+                (name, tr("{where}: line {n}: write keyword1|keyword2 => text", where=name, n=n))
+            )
+            continue
+        keywords = [w.strip() for w in words.split("|") if w.strip()]
+        answers.append({"keywords": keywords, "text": reply.strip()})
+    return answers
+
+
+def error_lines(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, line) for each mistake pydantic found, in the configuration's wording; a
+    keyword's two possible forms are not both blamed."""
+    out: list[tuple[str, str]] = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if loc[:2] == ("moderation", "keywords") and len(loc) >= 4 and loc[3] in _BRANCHES:
+            if len(loc) == 4 and error["type"] in ("model_type", "float_type", "dict_type"):
+                continue  # the form the value was not written in
+            loc = loc[:3] + loc[4:]
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        field = ".".join(str(p) for p in loc[:2])
+        line = f"{path}: {_message(error)}" if path else _message(error)
+        if (field, line) not in out:
+            out.append((field, line))
+    return out
+
+
+def _by_field(problems: list[tuple[str, str]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for field, line in problems:
+        found.setdefault(field, []).append(line)
+    return found
+
+
+def _submitted(fields: dict[str, str]) -> dict[str, Any]:
+    """The form as it was sent, to show it again with its mistakes."""
+    values: dict[str, Any] = {}
+    for section, keys in FIELDS.items():
+        for key in keys:
+            name = f"{section}.{key}"
+            text = fields.get(name, "")
+            values[name] = (
+                text.strip().lower() in ("on", "1", "true", "yes") if key == "enabled" else text
+            )
+    return values
+
+
+def _with_labels(context: dict[str, Any]) -> dict[str, Any]:
+    from qunzhu.config import RULES_MAX
+
+    return {**context, "rules_max": RULES_MAX, "modes": ("shadow", "training", "enforce")}
+
+
+# -- connectors -----------------------------------------------------------------------------
+
+
+def _connectors(conn: Connection) -> list[dict[str, Any]]:
+    cs = t.connector_status
+    rows = conn.execute(select(cs).order_by(cs.c.name)).all()
+    return [
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "state": r.state,
+            "state_name": _state_names().get(r.state, r.state),
+            "last_event": _when(r.last_event_at),
+            "last_error": r.last_error or "",
+            "updated": _when(r.updated_at),
+        }
+        for r in rows
+    ]
+
+
+def _state_names() -> dict[str, str]:
+    return {"running": tr("Running"), "stopped": tr("Stopped"), "failing": tr("Failing")}
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, ZoneInfo(CONSOLE_TZ)).strftime("%Y-%m-%d %H:%M:%S")

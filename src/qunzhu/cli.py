@@ -868,7 +868,7 @@ def serve(
             highlight=False,
         )
     out.print(tr("Console: http://{host}:{port}/", host=host, port=port), highlight=False)
-    _serve(engine, host, port, config if config and config.connectors else None, path)
+    _serve(engine, host, port, config, path)
 
 
 def _serve(
@@ -882,13 +882,16 @@ def _serve(
     secure = os.environ.get("QUNZHU_SECURE_COOKIES", "") == "1"
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(engine, secure_cookies=secure), host=host, port=port, log_level="warning"
+            create_app(engine, secure_cookies=secure, config=config),
+            host=host,
+            port=port,
+            log_level="warning",
         )
     )
 
     async def main() -> None:
         tasks = [asyncio.create_task(refresh_snapshots(engine))]
-        if config is not None:
+        if config is not None and config.connectors:  # the engine too
             try:
                 setups = service.setups(config, path.parent)
                 connectors = service.connectors(config, config.secrets())

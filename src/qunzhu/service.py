@@ -497,7 +497,7 @@ def replay_policies(
     def policies_for(platform: str, platform_id: str) -> list[Policy]:
         if (platform, platform_id) in made:
             return made[(platform, platform_id)]
-        group = _configured(config, platform, platform_id) if config else None
+        group = configured_group(config, platform, platform_id) if config else None
         if group is None:
             found: list[Policy] = [
                 ModerationPolicy(
@@ -524,7 +524,7 @@ def _configured_console(config: Config, connector: str, group_id: str) -> str | 
     return found.name if found else None
 
 
-def _configured(config: Config, platform: str, platform_id: str) -> GroupSettings | None:
+def configured_group(config: Config, platform: str, platform_id: str) -> GroupSettings | None:
     """The configured group for a stored one (imports store the ids live connectors see)."""
     for group in config.groups:
         settings = config.connectors.get(group.connector)

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 from starlette.middleware.sessions import SessionMiddleware
 
 from qunzhu import i18n
+from qunzhu.config import Config
 from qunzhu.i18n import tr
 from qunzhu.reports.html import plotly_js
 from qunzhu.store import schema as t
@@ -42,10 +43,14 @@ _TEMPLATES.env.globals.update(tr=tr, lang=i18n.lang)
 
 
 def create_app(
-    engine: Engine, secret_key: str | None = None, secure_cookies: bool = False
+    engine: Engine,
+    secret_key: str | None = None,
+    secure_cookies: bool = False,
+    config: Config | None = None,
 ) -> FastAPI:
     """The console for this store. Without `secret_key` ($QUNZHU_SECRET_KEY) a random one is
-    made: sessions then end when the process does."""
+    made: sessions then end when the process does. `config` (qunzhu.toml) lets the settings
+    page start from the file's policies."""
     from qunzhu.web import api, imports, members, moderation, pages, settings
 
     app = FastAPI(
@@ -56,6 +61,7 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     app.state.engine = engine
+    app.state.config = config
     app.state.limiter = LoginLimiter()
     key = secret_key or os.environ.get("QUNZHU_SECRET_KEY") or secrets.token_urlsafe(32)
     app.add_middleware(

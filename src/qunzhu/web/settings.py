@@ -32,6 +32,7 @@ from qunzhu.config import (
 )
 from qunzhu.i18n import tr
 from qunzhu.reports.html import platform_names
+from qunzhu.service import configured_group
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
 from qunzhu.store.ingest import now_ms
@@ -197,7 +198,7 @@ def group_settings_page(
 ) -> HTMLResponse:
     row = visible(request, user, group_id)
     with auth.engine_of(request).connect() as conn:
-        settings, stored = current(conn, group_id)
+        settings, stored = current(conn, group_id, file_policies(request, row))
     context = {
         "row": row,
         "values": form_values(settings),
@@ -228,7 +229,7 @@ def _save(request: Request, group_id: int, user: User, fields: dict[str, str]) -
         problems += error_lines(exc)
     if problems or settings is None:
         with auth.engine_of(request).connect() as conn:
-            _, stored = current(conn, group_id)
+            _, stored = current(conn, group_id, file_policies(request, row))
         context = {
             "row": row,
             "values": _submitted(fields),
@@ -240,7 +241,7 @@ def _save(request: Request, group_id: int, user: User, fields: dict[str, str]) -
         return render(request, "settings_group.html", _with_labels(context), user, status=400)
     new = shape(settings)
     with auth.engine_of(request).begin() as conn:
-        old_settings, stored = current(conn, group_id)
+        old_settings, stored = current(conn, group_id, file_policies(request, row))
         changed = _changes(shape(old_settings), new)
         values = {
             "policies": orjson.dumps(new).decode(),
@@ -259,13 +260,25 @@ def _save(request: Request, group_id: int, user: User, fields: dict[str, str]) -
 # -- what is in effect ----------------------------------------------------------------------
 
 
-def current(conn: Connection, group_id: int) -> tuple[PolicySettings, dict[str, Any] | None]:
-    """The group's policies as the console has them (stored, else the defaults), and the
-    stored row (updated_at, updated_by) when there is one."""
+def file_policies(request: Request, row: Any) -> PolicySettings | None:
+    """The group's policies in the qunzhu.toml the console was started with, if it names it."""
+    config = getattr(request.app.state, "config", None)
+    if config is None:
+        return None
+    found = configured_group(config, row.platform, row.platform_id)
+    return found.policies if found else None
+
+
+def current(
+    conn: Connection, group_id: int, fallback: PolicySettings | None = None
+) -> tuple[PolicySettings, dict[str, Any] | None]:
+    """The group's policies as the console has them (stored, else `fallback`: the group's
+    policies in qunzhu.toml when the console runs with it, else the defaults), and the stored
+    row (updated_at, updated_by) when there is one."""
     gs = t.group_settings
     row = conn.execute(select(gs).where(gs.c.group_id == group_id)).first()
     if row is None:
-        return PolicySettings(), None
+        return fallback or PolicySettings(), None
     meta = {"changed": _when(row.updated_at), "by": row.updated_by}
     try:
         return PolicySettings.model_validate(orjson.loads(row.policies)), meta

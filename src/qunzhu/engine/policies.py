@@ -17,12 +17,13 @@ from typing import Any, Protocol
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
-from qunzhu.moderation.behaviour import Context
+from qunzhu.moderation.behaviour import Context, TrustBook
 from qunzhu.moderation.enforcement import Ladder, Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.verdicts import HAM, Decision
 
 STAFF = frozenset({"owner", "admin"})
+TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
 
 
 @dataclass(slots=True)
@@ -100,12 +101,16 @@ class ModerationPolicy:
         if not isinstance(record, Message):
             return []
         at = _at(record.sent_at)
+        role, joined_at = event.role, marks.get(self.name, f"joined:{key[1]}")
+        if role not in TrustBook.STAFF and marks.get(self.name, f"trusted:{key[1]}") is not None:
+            # an admin said "not spam" in the console: trusted like staff, off probation
+            role, joined_at = TRUSTED_ROLE, None
         ctx = Context(
             group=event.group.platform_id,
             member=key[1],
             at=at,
-            joined_at=marks.get(self.name, f"joined:{key[1]}"),
-            role=event.role,
+            joined_at=joined_at,
+            role=role,
             kinds=event.kinds,
             images=event.images,
         )

@@ -65,12 +65,13 @@ def page_user(request: Request) -> User:
 
 def api_user(request: Request) -> User:
     """For the API: a bearer token or the session; else 401."""
-    user = bearer_user(request) or session_user(request)
+    user = bearer_user(request)
+    request.state.by_token = user is not None  # only a valid token spares the CSRF check
+    user = user or session_user(request)
     if user is None:
         raise HTTPException(
             401, tr("log in or send a token"), headers={"WWW-Authenticate": "Bearer"}
         )
-    request.state.by_token = "authorization" in request.headers
     return user
 
 

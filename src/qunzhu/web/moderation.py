@@ -1,7 +1,669 @@
-"""The console's moderation page and API (being built)."""
+"""The moderation queue: what the detector left to a person, appeals, and who decided what.
+
+The queue holds the moderation decisions that wait for a person (step `ask_admin`: a review
+verdict, or training mode, where `would` says what enforce would have done) and that nobody has
+labelled yet. Appeals are the decisions acted on (delete, mute, kick, ban) in the last 30 days.
+A person's answer is one transaction: the `moderation_labels` row (training data for the content
+model, see `moderation.feedback`), the actions it asks for in the outbox (the running engine's
+executor carries them out), the member's "trusted" mark for a "not spam", and the audit row.
+A decision is labelled once: a second answer, even a concurrent one, is a 409.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from qunzhu import i18n
+from qunzhu.engine import outbox
+from qunzhu.i18n import tr
+from qunzhu.model.live import ActionKind
+from qunzhu.moderation.enforcement import MUTES_S
+from qunzhu.moderation.feedback import LABELS
+from qunzhu.store import schema as t
+from qunzhu.store.accounts import User, audit
+from qunzhu.store.ingest import now_ms
+from qunzhu.web import auth
+from qunzhu.web.app import groups_of, render, visible
 
 router = APIRouter()
+
+POLICY = "moderation"
+WAITING = ("ask_admin",)
+ACTED = ("delete_warn", "mute", "kick", "ban")
+QUEUE_LABELS = ("spam", "ham", "ban_only")
+APPEAL_LABELS = ("appeal_upheld", "appeal_rejected")
+TRUSTING = ("ham", "appeal_upheld")  # the member did nothing wrong: trusted in the group
+APPEAL_DAYS = 30
+PAGE_SIZE = 50
+LIST_MAX = 500
+NOTE_MAX = 1000
+ID_MAX = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; larger ones exist nowhere
+
+Tab = Literal["queue", "appeals", "all"]
+Label = Literal["spam", "ham", "ban_only", "appeal_upheld", "appeal_rejected"]
+DecisionId = Annotated[int, Path(ge=1, le=ID_MAX)]
+
+i18n.register(
+    {
+        "Moderation queue": "审核队列",
+        "Waiting for a decision": "待决定",
+        "Appeals (last 30 days)": "申诉（最近 30 天）",
+        "Who decided what": "处理记录",
+        "Nothing waits for a decision.": "没有等待决定的消息。",
+        "No action in the last 30 days waits for a second look.": (
+            "最近 30 天没有等待复核的处理。"
+        ),
+        "Decision #{id} recorded.": "已记录对处理 #{id} 的决定。",
+        "Decision": "处理",
+        "Time": "时间",
+        "Score": "得分",
+        "Details": "详情",
+        "Label": "结论",
+        "Note": "备注",
+        "Note (optional)": "备注（可选）",
+        "By": "决定人",
+        "What enforce would do": "执行模式下会怎么做",
+        "What was done": "已执行的处理",
+        "Strikes": "违规次数",
+        "(no text)": "（没有文字）",
+        "Newer": "较新",
+        "Older": "较早",
+        "No one has decided anything yet.": "还没有人做过决定。",
+        "You may read this queue; only operators and admins decide.": (
+            "你可以查看此队列；只有运营和管理员可以做决定。"
+        ),
+        # the labels, as answers and as buttons
+        "Spam": "广告/违规",
+        "Not spam": "不是广告",
+        "Ban only": "仅拉黑",
+        "Overturn": "撤销处理",
+        "Uphold": "维持处理",
+        "Overturned": "已撤销",
+        "Upheld": "已维持",
+        "Delete the message (and mute, kick or ban where enforce would); "
+        "the model learns it is spam.": (
+            "删除这条消息（执行模式下会禁言、移出或拉黑的，也一并执行）；模型学习：这是广告。"
+        ),
+        "Leave the message; the member is trusted in this group from now on; "
+        "the model learns it is not spam.": (
+            "保留这条消息；此后该成员在本群受信任；模型学习：这不是广告。"
+        ),
+        "Ban the member; the model learns nothing from the text.": (
+            "拉黑该成员；模型不从这段文字学习。"
+        ),
+        "The action was wrong: the member is trusted from now on; the model learns it is "
+        "not spam.": "处理有误：此后该成员受信任；模型学习：这不是广告。",
+        "The action was right; the model learns it is spam.": "处理正确；模型学习：这是广告。",
+        # steps
+        "Ask an admin": "请管理员决定",
+        "Delete and warn": "删除并警告",
+        "Mute": "禁言",
+        "Kick": "移出群",
+        "Ban": "拉黑",
+        "Nothing": "不处理",
+        # checks and their details
+        "Contacts and ad words": "联系方式与广告词",
+        "Domain on the deny list": "禁止的域名",
+        "QR code": "二维码",
+        "Newcomer lock": "新成员限制",
+        "Content model": "内容模型",
+        "Known spam": "已知广告",
+        "Short-message probing": "短消息试探",
+        "Flood": "刷屏",
+        "Repeated text": "重复发言",
+        "Same text in several groups": "多群同文",
+        "Newcomer with a contact": "新成员发联系方式",
+        "First message after joining": "入群后第一条消息",
+        "Trusted": "受信任",
+        "contacts": "联系方式",
+        "ad words": "广告词",
+        "asked action": "指定处理",
+        "denied": "禁用",
+        "QR payloads": "二维码内容",
+        "locked kinds": "限制的类型",
+        "hours in the group": "入群小时数",
+        "like": "相似于",
+        "short messages": "短消息条数",
+        "per minute": "每分钟条数",
+        "times": "次数",
+        "groups": "群",
+        "seconds after joining": "入群秒数",
+        "trusted": "受信任",
+        # errors
+        "no such decision": "没有这条处理记录",
+        "this decision has been decided already": "这条处理已经有人决定过了",
+        "this decision does not wait for that answer": "这条处理不接受这个结论",
+    }
+)
+
+
+def _step_names() -> dict[str, str]:
+    return {
+        "ask_admin": tr("Ask an admin"),
+        "delete_warn": tr("Delete and warn"),
+        "mute": tr("Mute"),
+        "kick": tr("Kick"),
+        "ban": tr("Ban"),
+        "none": tr("Nothing"),
+        "review": tr("Ask an admin"),  # a keyword's action
+    }
+
+
+def _label_names() -> dict[str, str]:
+    return {
+        "spam": tr("Spam"),
+        "ham": tr("Not spam"),
+        "ban_only": tr("Ban only"),
+        "appeal_upheld": tr("Overturned"),
+        "appeal_rejected": tr("Upheld"),
+    }
+
+
+def _check_names() -> dict[str, str]:
+    return {
+        "contacts_and_words": tr("Contacts and ad words"),
+        "domains": tr("Domain on the deny list"),
+        "qr_code": tr("QR code"),
+        "type_lock": tr("Newcomer lock"),
+        "content_model": tr("Content model"),
+        "spam_bank": tr("Known spam"),
+        "short_probing": tr("Short-message probing"),
+        "flood": tr("Flood"),
+        "repeat": tr("Repeated text"),
+        "cross_group": tr("Same text in several groups"),
+        "newcomer_with_contact": tr("Newcomer with a contact"),
+        "first_message_after_join": tr("First message after joining"),
+        "trust": tr("Trusted"),
+    }
+
+
+def _detail_names() -> dict[str, str]:
+    return {
+        "contacts": tr("contacts"),
+        "words": tr("ad words"),
+        "action": tr("asked action"),
+        "denied": tr("denied"),
+        "payloads": tr("QR payloads"),
+        "locked": tr("locked kinds"),
+        "hours_in_group": tr("hours in the group"),
+        "like": tr("like"),
+        "short_messages": tr("short messages"),
+        "per_minute": tr("per minute"),
+        "times": tr("times"),
+        "groups": tr("groups"),
+        "seconds": tr("seconds after joining"),
+        "trusted": tr("trusted"),
+    }
+
+
+# -- reading ------------------------------------------------------------------------------
+
+_d, _g, _ml = t.decisions, t.groups, t.moderation_labels
+_msg, _mb, _in = t.messages, t.members, t.inbox
+
+
+def _decisions_query() -> Any:
+    """Moderation decisions with their group, connector, message text, member and label."""
+    return (
+        select(
+            _d.c.id,
+            _d.c.group_id,
+            _d.c.verdict,
+            _d.c.reasons,
+            _d.c.at,
+            _d.c.member,
+            _d.c.record_id,
+            _g.c.name.label("group_name"),
+            _g.c.platform_id.label("group_platform_id"),
+            _g.c.tz,
+            _in.c.connector,
+            _msg.c.text.label("message_text"),
+            _mb.c.display_name.label("member_name"),
+            _ml.c.label,
+            _ml.c.user_name.label("labelled_by"),
+            _ml.c.at.label("labelled_at"),
+            _ml.c.note,
+        )
+        .select_from(
+            _d.join(_g, _g.c.id == _d.c.group_id)
+            .join(_in, _in.c.id == _d.c.inbox_id)
+            .outerjoin(
+                _msg, and_(_msg.c.group_id == _d.c.group_id, _msg.c.platform_id == _d.c.record_id)
+            )
+            .outerjoin(_mb, and_(_mb.c.platform == _g.c.platform, _mb.c.external_id == _d.c.member))
+            .outerjoin(_ml, _ml.c.decision_id == _d.c.id)
+        )
+        .where(_d.c.policy == POLICY)
+    )
+
+
+def _step_like(steps: tuple[str, ...]) -> Any:
+    """A narrowing in SQL (reasons are compact JSON); `_listing` checks the parsed step."""
+    return or_(*(_d.c.reasons.like(f'%"step":"{step}"%') for step in steps))
+
+
+def _reasons(raw: str | None) -> dict[str, Any]:
+    try:
+        found = orjson.loads(raw or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _listing(
+    conn: Connection, group_ids: list[int], tab: str, limit: int, before: int | None = None
+) -> list[Any]:
+    query = _decisions_query().where(_d.c.group_id.in_(group_ids))
+    steps: tuple[str, ...] = ()
+    if tab == "queue":
+        steps = WAITING
+    elif tab == "appeals":
+        steps = ACTED
+        query = query.where(_d.c.at >= now_ms() - APPEAL_DAYS * 86_400_000)
+    if steps:
+        query = query.where(_ml.c.decision_id.is_(None), _step_like(steps))
+    if before is not None:
+        query = query.where(_d.c.id < before)
+    rows = conn.execute(query.order_by(_d.c.id.desc()).limit(limit)).all()
+    return [r for r in rows if not steps or _reasons(r.reasons).get("step") in steps]
+
+
+def _one(conn: Connection, user: User, decision_id: int) -> Any:
+    """The decision's row, or 404 when it is not a moderation decision the user may see."""
+    row = conn.execute(
+        _decisions_query().add_columns(_g.c.community_id).where(_d.c.id == decision_id)
+    ).first()
+    if row is None or not user.sees(row.community_id):
+        raise HTTPException(404, tr("no such decision"))
+    return row
+
+
+def _when(ms: int | None, tz: str) -> str:
+    if ms is None:
+        return ""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("Asia/Shanghai")
+    return datetime.fromtimestamp(ms / 1000, zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _checks(reasons: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for check in reasons.get("checks") or []:
+        if isinstance(check, dict) and isinstance(check.get("name"), str):
+            details = check.get("details")
+            out.append(
+                {
+                    "name": check["name"],
+                    "verdict": str(check.get("verdict", "")),
+                    "score": float(check.get("score") or 0.0),
+                    "details": details if isinstance(details, dict) else {},
+                }
+            )
+    return out
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    """A decision as the API gives it."""
+    reasons = _reasons(row.reasons)
+    strikes = reasons.get("strikes")
+    return {
+        "id": row.id,
+        "group_id": row.group_id,
+        "group": row.group_name,
+        "at": row.at,
+        "member": row.member,
+        "member_name": row.member_name,
+        "record_id": row.record_id,
+        "text": row.message_text,
+        "verdict": row.verdict,
+        "score": reasons.get("score"),
+        "step": reasons.get("step"),
+        "would": reasons.get("would"),
+        "strikes": strikes if isinstance(strikes, int) else None,
+        "checks": _checks(reasons),
+        "label": row.label,
+        "labelled_by": row.labelled_by,
+        "labelled_at": row.labelled_at,
+        "note": row.note,
+    }
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or "–"
+    if isinstance(value, dict):
+        if set(value) == {"kind", "value"}:
+            return f"{value['value']} ({value['kind']})"
+        return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _for_page(row: Any) -> dict[str, Any]:
+    """A decision with its words in the reader's language."""
+    data = _as_dict(row)
+    steps, checks, keys = _step_names(), _check_names(), _detail_names()
+    data["when"] = _when(row.at, row.tz)
+    data["verdict_name"] = tr(row.verdict)
+    data["step_name"] = steps.get(data["step"] or "", data["step"] or "")
+    data["would_name"] = steps.get(data["would"] or "", data["would"] or "")
+    data["shown_checks"] = [
+        {
+            "title": checks.get(c["name"], c["name"]),
+            "verdict": tr(c["verdict"]),
+            "score": f"{c['score']:.2f}",
+            "details": [
+                (
+                    keys.get(k, k),
+                    steps.get(v, v) if k == "action" and isinstance(v, str) else _shown(v),
+                )
+                for k, v in c["details"].items()
+            ],
+        }
+        for c in data["checks"]
+    ]
+    return data
+
+
+# -- deciding -----------------------------------------------------------------------------
+
+
+def _actions(row: Any, label: str, reasons: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a label asks of the platform: the shape `runtime._action` gives the outbox."""
+    kinds: list[tuple[ActionKind, int]] = []
+    if label == "spam":
+        if row.record_id:
+            kinds.append((ActionKind.DELETE, 0))
+        would = reasons.get("would")
+        if would == "mute":
+            strikes = reasons.get("strikes") if isinstance(reasons.get("strikes"), int) else 2
+            kinds.append((ActionKind.MUTE, MUTES_S[min(max(strikes - 2, 0), len(MUTES_S) - 1)]))
+        elif would in ("kick", "ban"):
+            kinds.append((ActionKind(would), 0))
+    elif label == "ban_only":
+        kinds.append((ActionKind.BAN, 0))
+    return [
+        {
+            "kind": kind.value,
+            "connector": row.connector,
+            "group_id": row.group_platform_id,
+            "member_id": row.member,
+            "message_id": row.record_id,
+            "text": "",
+            "seconds": seconds,
+            "request_id": None,
+            "reason": label,
+        }
+        for kind, seconds in kinds
+        if kind is ActionKind.DELETE or row.member  # nobody to mute, kick or ban without an id
+    ]
+
+
+def _trust(conn: Connection, group_id: int, member: str, at: int) -> None:
+    pm = t.policy_marks
+    key = f"trusted:{member}"
+    where = (pm.c.group_id == group_id, pm.c.policy == POLICY, pm.c.key == key)
+    if not conn.execute(update(pm).where(*where).values(at=at)).rowcount:
+        conn.execute(pm.insert().values(group_id=group_id, policy=POLICY, key=key, at=at))
+
+
+def decide(request: Request, user: User, decision_id: int, label: str, note: str) -> dict[str, Any]:
+    """Record a person's label and do what it asks, all in one transaction."""
+    auth.may_change(user)
+    now = now_ms()
+    try:
+        with auth.engine_of(request).begin() as conn:
+            row = _one(conn, user, decision_id)
+            if row.label is not None:
+                raise HTTPException(409, tr("this decision has been decided already"))
+            reasons = _reasons(row.reasons)
+            step = reasons.get("step")
+            fits = QUEUE_LABELS if step in WAITING else APPEAL_LABELS if step in ACTED else ()
+            if label not in fits:
+                raise HTTPException(409, tr("this decision does not wait for that answer"))
+            conn.execute(
+                _ml.insert().values(
+                    decision_id=decision_id,
+                    label=label,
+                    text=row.message_text or "",
+                    user_id=user.id,
+                    user_name=user.name,
+                    at=now,
+                    note=note,
+                )
+            )
+            queued: list[str] = []
+            for action in _actions(row, label, reasons):
+                outbox.queue(conn, action, decision_id=decision_id, can=True, now_ms=now)
+                queued.append(action["kind"])
+            trusted = row.member if label in TRUSTING and row.member else None
+            if trusted:
+                _trust(conn, row.group_id, trusted, now)
+            audit(
+                conn,
+                user,
+                "moderation_label",
+                f"decision {decision_id}",
+                label=label,
+                group=row.group_id,
+                member=row.member,
+                note=note,
+                queued=queued,
+                trusted=bool(trusted),
+            )
+    except IntegrityError:  # someone else labelled it in the meantime
+        raise HTTPException(409, tr("this decision has been decided already")) from None
+    return {"decision_id": decision_id, "label": label, "queued": queued, "trusted": trusted}
+
+
+# -- pages --------------------------------------------------------------------------------
+
+
+@router.get("/moderation", response_class=HTMLResponse, include_in_schema=False)
+def queue_page(
+    request: Request,
+    user: auth.PageUser,
+    tab: str = "queue",
+    before: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    done: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+) -> HTMLResponse:
+    tab = tab if tab in ("queue", "appeals") else "queue"
+    with auth.engine_of(request).connect() as conn:
+        rows = _listing(conn, groups_of(request, user), tab, PAGE_SIZE, before)
+    return render(
+        request,
+        "moderation.html",
+        {
+            "tab": tab,
+            "decisions": [_for_page(r) for r in rows],
+            "older": rows[-1].id if len(rows) == PAGE_SIZE else None,
+            "done": done,
+        },
+        user,
+    )
+
+
+@router.post("/moderation/{decision_id}/label", include_in_schema=False)
+def label_form(
+    request: Request,
+    decision_id: DecisionId,
+    user: auth.PageUser,
+    label: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=NOTE_MAX)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    tab: Annotated[str, Form()] = "queue",
+) -> RedirectResponse:
+    auth.may_change(user)
+    auth.check_csrf(request, csrf_token)
+    if label not in LABELS:
+        raise HTTPException(400, tr("this decision does not wait for that answer"))
+    decide(request, user, decision_id, label, note.strip())
+    back = "appeals" if tab == "appeals" else "queue"
+    return RedirectResponse(f"/moderation?tab={back}&done={decision_id}", status_code=303)
+
+
+@router.get("/moderation/audit", response_class=HTMLResponse, include_in_schema=False)
+def audit_page(
+    request: Request, user: auth.PageUser, page: Annotated[int, Query(ge=1, le=100_000)] = 1
+) -> HTMLResponse:
+    ids = groups_of(request, user)
+    with auth.engine_of(request).connect() as conn:
+        rows = conn.execute(
+            select(
+                _ml.c.decision_id,
+                _ml.c.label,
+                _ml.c.user_name,
+                _ml.c.at,
+                _ml.c.note,
+                _d.c.member,
+                _d.c.group_id,
+                _g.c.name.label("group_name"),
+                _g.c.tz,
+                _mb.c.display_name.label("member_name"),
+            )
+            .select_from(
+                _ml.join(_d, _d.c.id == _ml.c.decision_id)
+                .join(_g, _g.c.id == _d.c.group_id)
+                .outerjoin(
+                    _mb, and_(_mb.c.platform == _g.c.platform, _mb.c.external_id == _d.c.member)
+                )
+            )
+            .where(_d.c.group_id.in_(ids))
+            .order_by(_ml.c.at.desc(), _ml.c.decision_id.desc())
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE + 1)
+        ).all()
+    names = _label_names()
+    entries = [
+        {
+            "decision_id": r.decision_id,
+            "when": _when(r.at, r.tz),
+            "user": r.user_name,
+            "group": r.group_name,
+            "group_id": r.group_id,
+            "member": r.member or "",
+            "member_name": r.member_name or "",
+            "label": names.get(r.label, r.label),
+            "note": r.note,
+        }
+        for r in rows[:PAGE_SIZE]
+    ]
+    return render(
+        request,
+        "moderation_audit.html",
+        {"entries": entries, "page": page, "more": len(rows) > PAGE_SIZE},
+        user,
+    )
+
+
+# -- API ----------------------------------------------------------------------------------
+
+
+class CheckOut(BaseModel):
+    name: str
+    verdict: str
+    score: float
+    details: dict[str, Any]
+
+
+class DecisionOut(BaseModel):
+    id: int
+    group_id: int
+    group: str
+    at: int  # ms
+    member: str | None  # the platform's user id
+    member_name: str | None
+    record_id: str | None  # the platform's message id
+    text: str | None  # the message, where it is stored
+    verdict: str
+    score: float | None
+    step: str | None  # what was done: ask_admin, delete_warn, mute, kick, ban, none
+    would: str | None  # shadow and training: what enforce would have done
+    strikes: int | None
+    checks: list[CheckOut]
+    label: str | None  # a person's word on it, if any
+    labelled_by: str | None
+    labelled_at: int | None
+    note: str | None
+
+
+class DecisionsOut(BaseModel):
+    tab: str
+    decisions: list[DecisionOut]
+
+
+class LabelIn(BaseModel):
+    label: Label
+    note: str = Field("", max_length=NOTE_MAX)
+
+
+class LabelOut(BaseModel):
+    decision_id: int
+    label: str
+    queued: list[str]  # the outbox actions' kinds
+    trusted: str | None  # the member now trusted in the group, if any
+
+
+@router.get(
+    "/api/decisions", response_model=DecisionsOut, tags=["api"], responses=auth.API_RESPONSES
+)
+def list_decisions(
+    request: Request,
+    user: auth.ApiUser,
+    tab: Tab = "queue",
+    group: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=LIST_MAX)] = 100,
+    before: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+) -> dict[str, Any]:
+    """Moderation decisions, newest first: `queue` those waiting for a person, `appeals` those
+    acted on in the last 30 days and not looked at again, `all` every one (with its label)."""
+    if group is not None:
+        visible(request, user, group)
+    ids = [group] if group is not None else groups_of(request, user)
+    with auth.engine_of(request).connect() as conn:
+        rows = _listing(conn, ids, tab, limit, before)
+    return {"tab": tab, "decisions": [_as_dict(r) for r in rows]}
+
+
+@router.get(
+    "/api/decisions/{decision_id}",
+    response_model=DecisionOut,
+    tags=["api"],
+    responses=auth.API_RESPONSES,
+)
+def one_decision(request: Request, decision_id: DecisionId, user: auth.ApiUser) -> dict[str, Any]:
+    with auth.engine_of(request).connect() as conn:
+        return _as_dict(_one(conn, user, decision_id))
+
+
+@router.post(
+    "/api/decisions/{decision_id}/label",
+    response_model=LabelOut,
+    tags=["api"],
+    responses={
+        **auth.API_RESPONSES,
+        409: {"model": auth.Problem, "description": "Decided already, or not for this answer"},
+    },
+)
+def label_decision(
+    request: Request, decision_id: DecisionId, body: LabelIn, user: auth.ApiUser
+) -> dict[str, Any]:
+    """A person's word on a decision. Queue: spam (delete, and mute/kick/ban where enforce
+    would), ham (the member becomes trusted in the group), ban_only (ban, no training label).
+    Appeals: appeal_upheld (the action was wrong: trusted, trains as ham), appeal_rejected
+    (trains as spam). With the session cookie, send the page's CSRF token as X-CSRF-Token."""
+    auth.may_change(user)
+    auth.check_csrf(request, request.headers.get("x-csrf-token"))
+    return decide(request, user, decision_id, body.label, body.note.strip())

@@ -1,0 +1,37 @@
+"""What people said about the detector's decisions, as training data for the content model.
+
+The console's moderation queue writes one `moderation_labels` row per decision a person looked
+at, with the message's text as it was judged. "spam" and a rejected appeal (the action stood)
+say the text is spam; "ham" and an upheld appeal (the action was wrong) say it is not. "ban_only"
+is about the person, not the text, so it teaches nothing (`enforcement.Verdict.BAN` likewise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select
+
+from qunzhu.store import schema as t
+
+SPAM_LABELS = frozenset({"spam", "appeal_rejected"})
+HAM_LABELS = frozenset({"ham", "appeal_upheld"})
+LABELS = ("spam", "ham", "ban_only", "appeal_upheld", "appeal_rejected")
+
+
+def labelled(conn: Connection, group_ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
+    """(1 for spam, 0 for ham, text) for every labelled decision with a text, oldest first;
+    only those of `group_ids` when given (one community's groups, say)."""
+    ml, d = t.moderation_labels, t.decisions
+    query = (
+        select(ml.c.label, ml.c.text)
+        .where(ml.c.label.in_(sorted(SPAM_LABELS | HAM_LABELS)))
+        .order_by(ml.c.at, ml.c.decision_id)
+    )
+    if group_ids is not None:
+        query = query.join(d, d.c.id == ml.c.decision_id).where(d.c.group_id.in_(list(group_ids)))
+    return [
+        (1 if label in SPAM_LABELS else 0, text)
+        for label, text in conn.execute(query)
+        if text and text.strip()  # a picture alone has no text to learn from
+    ]

@@ -39,6 +39,7 @@ from qunzhu.engine.replay import replay as replay_history
 from qunzhu.engine.runtime import Runtime
 from qunzhu.i18n import tr
 from qunzhu.importing import FileResult, import_file
+from qunzhu.moderation import feedback
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.evaluate import DataError, evaluate, read_tsv, spam_only
 from qunzhu.moderation.model import ContentModel
@@ -434,18 +435,32 @@ def moderation_check(
 
 @moderation_app.command("train")
 def moderation_train(
-    data: Annotated[Path, typer.Option("--data", help="LABEL<TAB>TEXT file (1 remove, 0 keep).")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="LABEL<TAB>TEXT file (1 remove, 0 keep).")
+    ] = None,
     model: ModelOption = DEFAULT_MODEL,
     community: CommunityOption = None,
+    database: DbOption = None,
 ) -> None:
-    """Train the content model on labelled messages and save it; with --community, train that
-    community's own model on top of the shared one."""
+    """Train the content model on labelled messages and save it: the file's, and those people
+    labelled in the console's moderation queue (of --community's groups, when given); with
+    --community, that community's own model on top of the shared one."""
+    texts: list[str] = []
+    labels: list[int] = []
     try:
-        texts, labels = read_tsv(data)
-    except DataError as exc:
+        if data is not None:
+            texts, labels = read_tsv(data)
+        console = _console_labels(database, community)
+    except (DataError, StoreError) as exc:
         raise fail(str(exc)) from None
+    labels += [label for label, _ in console]
+    texts += [text for _, text in console]
+    if console:
+        out.print(tr("{n} labels from the console's queue", n=len(console)), highlight=False)
     if len(set(labels)) < 2:
-        raise fail(tr("{path}: needs both labels, 0 and 1", path=data))
+        raise fail(
+            tr("{path}: needs both labels, 0 and 1", path=data or tr("the console's labels"))
+        )
     base = _load_model(model) if community is not None else None
     target = _community_model(model, community)
     ContentModel.train(texts, labels, base=base).save(target)
@@ -454,6 +469,17 @@ def moderation_train(
         out.print(tr("on top of the shared model {path}", path=model), highlight=False)
     elif community is not None:
         out.print(tr("no shared model at {path}: trained alone", path=model), highlight=False)
+
+
+def _console_labels(database: str | None, community: str | None) -> list[tuple[int, str]]:
+    """What people labelled in the console, if there is a store (training never makes one)."""
+    url = db.database_url(database)
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
+        return []
+    engine = db.open_store(url)
+    with engine.connect() as conn:
+        groups = [gid for gid, _ in matching_groups(conn, None, community)] if community else None
+        return feedback.labelled(conn, groups)
 
 
 @moderation_app.command("eval")

@@ -69,6 +69,8 @@ ZH: dict[str, str] = {
     "viewer": "只读",
     "no community named {name!r}": "没有名为 {name!r} 的社群",
     "may have been sent: check by hand": "可能已经发出：请人工确认",
+    "{n} labels from the console's queue": "来自控制台审核队列的标注：{n} 条",
+    "the console's labels": "控制台的标注",
     "{n} of these are not waiting tasks": "其中 {n} 个不是待处理的任务",
     "{n} task(s) marked handled": "已将 {n} 个任务标为已处理",
     "Nothing waits for a person.": "没有需要人工处理的事项。",

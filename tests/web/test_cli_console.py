@@ -85,3 +85,48 @@ def test_serve_binds_loopback_and_answers(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(10)
+
+
+def test_the_consoles_labels_train_the_content_model(tmp_path: Path) -> None:
+    from qunzhu.moderation.model import ContentModel
+    from qunzhu.moderation.normalize import normalize
+    from qunzhu.store import db as store_db
+    from qunzhu.store import schema as t
+    from tests.web.conftest import fill
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    world = fill(store_db.open_store(url))
+    spam = ["兼职刷单日赚三百加微信", "代开发票联系我", "免费领取名牌包加群"] * 4
+    ham = ["周六早上七点集合跑步", "谢谢大家的分享", "今天配速五分半"] * 4
+    with world.engine.begin() as conn:
+        for n, (label, text) in enumerate([("spam", x) for x in spam] + [("ham", x) for x in ham]):
+            inbox = conn.execute(
+                t.inbox.insert().values(connector="tg", key=f"k{n}", payload="", received_at=0)
+            ).inserted_primary_key[0]
+            decision = conn.execute(
+                t.decisions.insert().values(
+                    inbox_id=inbox,
+                    group_id=world.runners,
+                    policy="moderation",
+                    verdict="review",
+                    reasons="{}",
+                    at=0,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                t.moderation_labels.insert().values(
+                    decision_id=decision, label=label, text=text, user_name="ops", at=n, note=""
+                )
+            )
+    model = tmp_path / "m.model"
+    done = runner.invoke(app, ["moderation", "train", "--model", str(model), "--db", url])
+    assert done.exit_code == 0, done.output
+    assert "24 labels from the console's queue" in done.stdout
+    trained = ContentModel.load(model)
+    texts = [normalize("兼职刷单日赚三百加微信"), normalize("谢谢大家的分享")]
+    spammy, fine = trained.spam_probability(texts)
+    assert spammy > fine
+    elsewhere = runner.invoke(
+        app, ["moderation", "train", "--model", str(model), "--db", url, "--community", "读书会"]
+    )
+    assert elsewhere.exit_code == 1 and "needs both labels" in elsewhere.output

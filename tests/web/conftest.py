@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,10 +58,23 @@ def fill(engine: Engine) -> World:
     return World(engine, ids["-1001"], ids["-1002"], ids["-1003"])
 
 
+@pytest.fixture(scope="session")
+def _world_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
+    """Filled once (three argon2 hashes and three imports); each test gets its own copy."""
+    path = tmp_path_factory.mktemp("world") / "web.db"
+    engine = db.open_store(f"sqlite:///{path}")
+    made = fill(engine)
+    engine.dispose()
+    return path, made
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    engine = db.open_store(f"sqlite:///{tmp_path / 'web.db'}")
-    yield fill(engine)
+def world(tmp_path: Path, _world_file: tuple[Path, World]) -> Iterator[World]:
+    source, made = _world_file
+    copy = tmp_path / "web.db"
+    shutil.copyfile(source, copy)  # WAL checkpointed at dispose: the file is whole
+    engine = db.open_store(f"sqlite:///{copy}")
+    yield World(engine, made.runners, made.readers, made.loose)
     engine.dispose()
 
 

@@ -108,3 +108,89 @@ def test_log_in_and_walk_the_console(
     assert errors == []
     page.goto(server + f"/groups/{world.readers}")
     assert "404" in page.inner_text("h1")  # another community's group does not exist for ops
+
+
+def review_decision(world: World) -> None:
+    """A newcomer's link in 跑团一群, judged in training mode: it waits for a person."""
+    from datetime import UTC, datetime, timedelta
+
+    from qunzhu.engine.policies import ModerationPolicy
+    from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
+    from qunzhu.model import Group, Message, MessageKind, Person, Platform
+    from qunzhu.model.live import LiveEvent
+    from qunzhu.moderation.enforcement import Ladder, Mode
+    from qunzhu.moderation.engine import Detector
+
+    group = Group(Platform.TELEGRAM, "-1001", "跑团一群")
+    setup = GroupSetup([ModerationPolicy(Detector(), Ladder(Mode.TRAINING))])
+    rt = Runtime(world.engine, Setups({("tg", "-1001"): setup}))
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    text = "代购名牌包包，加微信 abc12345 详聊"
+    rt.accept(
+        LiveEvent("tg", group, Message("ad1", Person("u9", "小美"), at, MessageKind.TEXT, text))
+    )
+    rt.accept(
+        LiveEvent(
+            "tg",
+            group,
+            Message(
+                "ad2",
+                Person("u8", "路人"),
+                at + timedelta(minutes=1),
+                MessageKind.TEXT,
+                "看看这个 https://example.com/x",
+            ),
+            kinds=frozenset({"link"}),
+        )
+    )
+    rt.process()
+
+
+def test_each_page_and_acting_on_it(
+    server: str, browser_page, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("QUNZHU_LANG", "zh")
+    review_decision(world)
+    page, errors = browser_page
+    page.goto(server + "/login")
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server + "/")
+
+    page.goto(server + "/members")
+    assert page.locator("table tbody tr").count() >= 3
+    shot(page, "members")
+    page.locator("table tbody tr a").first.click()
+    page.wait_for_load_state()
+    shot(page, "member")
+
+    page.goto(server + "/moderation")
+    forms = page.locator("form[action^='/moderation/']")
+    waiting = forms.count()
+    assert waiting >= 1
+    shot(page, "moderation")
+    forms.first.locator("button[value=spam]").click()
+    page.wait_for_load_state()
+    assert page.locator("form[action^='/moderation/']").count() == waiting - 1
+    page.goto(server + "/moderation/audit")
+    assert "ops" in page.inner_text("main")
+    shot(page, "moderation-audit")
+
+    page.goto(server + f"/settings/groups/{world.runners}")
+    page.fill("[name='welcome.rules']", "不发广告，友善交流")
+    page.locator("form.settings-form button[type=submit]").click()
+    page.wait_for_url("**saved=1")
+    assert page.input_value("[name='welcome.rules']") == "不发广告，友善交流"
+    shot(page, "settings")
+    page.fill("[name='welcome.rules']", "长" * 101)
+    page.locator("form.settings-form button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "100" in page.inner_text("main")  # the one line saying what is wrong, and where
+    shot(page, "settings-error")
+
+    page.goto(server + "/import")
+    assert page.locator("input[type=file]").count() == 1
+    shot(page, "import")
+    # the 400 of the refused settings form is the only error the browser saw
+    assert [e for e in errors if "400" not in e] == []

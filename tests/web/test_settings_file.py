@@ -27,3 +27,33 @@ def test_the_form_shows_the_files_policies_until_the_console_changes_them(world:
     assert "文件里的群规" in with_file.get(f"/settings/groups/{world.runners}").text
     without = login(TestClient(create_app(world.engine, "k")), "ops")
     assert "文件里的群规" not in without.get(f"/settings/groups/{world.runners}").text
+
+
+def test_policies_through_the_api(world: World) -> None:
+    from qunzhu.store import accounts
+    from tests.web.conftest import PASSWORD
+
+    client = TestClient(create_app(world.engine, "k"))
+    with world.engine.begin() as conn:
+        ops = accounts.authenticate(conn, "ops", PASSWORD)
+        eye = accounts.authenticate(conn, "eye", PASSWORD)
+        assert ops and eye
+        as_ops = {"Authorization": f"Bearer {accounts.new_token(conn, ops.id)}"}
+        as_eye = {"Authorization": f"Bearer {accounts.new_token(conn, eye.id)}"}
+    path = f"/api/groups/{world.runners}/policies"
+    got = client.get(path, headers=as_ops)
+    assert got.status_code == 200 and got.json()["changed_by"] is None
+    body = {"welcome": {"rules": "不发广告"}, "moderation": {"mode": "enforce"}}
+    put = client.put(path, json=body, headers=as_ops)
+    assert put.status_code == 200, put.text
+    assert put.json()["policies"]["welcome"]["rules"] == "不发广告"
+    assert put.json()["changed_by"] == "ops"
+    too_long = client.put(path, json={"welcome": {"rules": "长" * 101}}, headers=as_ops)
+    assert too_long.status_code == 422
+    assert client.get(path, headers=as_ops).json()["policies"]["welcome"]["rules"] == "不发广告"
+    assert client.put(path, json=body, headers=as_eye).status_code == 403  # a viewer
+    other = f"/api/groups/{world.readers}/policies"
+    assert client.get(other, headers=as_ops).status_code == 404
+    assert client.put(other, json=body, headers=as_ops).status_code == 404
+    by_cookie = login(TestClient(create_app(world.engine, "k")), "ops")
+    assert by_cookie.put(path, json=body).status_code == 403  # no X-CSRF-Token

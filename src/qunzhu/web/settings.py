@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, select, update
 from starlette.concurrency import run_in_threadpool
 
@@ -239,9 +239,15 @@ def _save(request: Request, group_id: int, user: User, fields: dict[str, str]) -
             "stored": stored,
         }
         return render(request, "settings_group.html", _with_labels(context), user, status=400)
+    store_policies(request, row, user, settings)
+    return RedirectResponse(f"/settings/groups/{group_id}?saved=1", status_code=303)
+
+
+def store_policies(request: Request, row: Any, user: User, settings: PolicySettings) -> None:
+    """Keep the group's new policies (the running engine picks them up) and audit the change."""
     new = shape(settings)
     with auth.engine_of(request).begin() as conn:
-        old_settings, stored = current(conn, group_id, file_policies(request, row))
+        old_settings, stored = current(conn, row.id, file_policies(request, row))
         changed = _changes(shape(old_settings), new)
         values = {
             "policies": orjson.dumps(new).decode(),
@@ -250,11 +256,55 @@ def _save(request: Request, group_id: int, user: User, fields: dict[str, str]) -
         }
         gs = t.group_settings
         if stored:
-            conn.execute(update(gs).where(gs.c.group_id == group_id).values(**values))
+            conn.execute(update(gs).where(gs.c.group_id == row.id).values(**values))
         else:
-            conn.execute(gs.insert().values(group_id=group_id, **values))
-        audit(conn, user, "group.settings", f"group:{group_id}", changed=changed)
-    return RedirectResponse(f"/settings/groups/{group_id}?saved=1", status_code=303)
+            conn.execute(gs.insert().values(group_id=row.id, **values))
+        audit(conn, user, "group.settings", f"group:{row.id}", changed=changed)
+
+
+# -- the API --------------------------------------------------------------------------------
+
+
+class PoliciesOut(BaseModel):
+    policies: PolicySettings
+    changed_by: str | None  # who last changed them in the console (None: the file's, or defaults)
+    changed_at: str | None
+
+
+@router.get(
+    "/api/groups/{group_id}/policies",
+    response_model=PoliciesOut,
+    tags=["api"],
+    responses=auth.API_RESPONSES,
+)
+def api_policies(request: Request, group_id: auth.Id, user: auth.ApiUser) -> dict[str, Any]:
+    """The group's policies in effect, in the shape of qunzhu.toml's [groups.policies]."""
+    row = visible(request, user, group_id)
+    with auth.engine_of(request).connect() as conn:
+        settings, stored = current(conn, group_id, file_policies(request, row))
+    return {
+        "policies": settings,
+        "changed_by": stored["by"] if stored else None,
+        "changed_at": stored["changed"] if stored else None,
+    }
+
+
+@router.put(
+    "/api/groups/{group_id}/policies",
+    response_model=PoliciesOut,
+    tags=["api"],
+    responses=auth.API_RESPONSES,
+)
+def api_set_policies(
+    request: Request, group_id: auth.Id, policies: PolicySettings, user: auth.ApiUser
+) -> dict[str, Any]:
+    """Replace the group's policies (checked like qunzhu.toml: 422 says what is wrong, where);
+    with the session cookie, send the page's CSRF token in `X-CSRF-Token`."""
+    auth.may_change(user)
+    auth.check_csrf(request, request.headers.get("x-csrf-token"))
+    row = visible(request, user, group_id)
+    store_policies(request, row, user, policies)
+    return api_policies(request, group_id, user)
 
 
 # -- what is in effect ----------------------------------------------------------------------

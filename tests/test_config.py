@@ -187,3 +187,13 @@ def test_messages_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUNZHU_LANG", "zh")
     (line,) = errors('[[groups]]\nname = "g"\nid = "1"\n')
     assert line == "qunzhu.toml: groups[0].connector: 必填"
+
+
+def test_thresholds_in_order() -> None:
+    base = '[connectors.c]\ntype = "console"\n[[groups]]\nname = "g"\nconnector = "c"\nid = "x"\n'
+    good = parse(base + "[groups.policies.moderation]\nreview_from = 0.4\nspam_from = 0.7\n")
+    (policy,) = service.setups(good).of("c", "x").policies
+    assert isinstance(policy, ModerationPolicy)
+    assert (policy.detector.policy.review_from, policy.detector.policy.spam_from) == (0.4, 0.7)
+    (line,) = errors(base + "[groups.policies.moderation]\nreview_from = 0.9\nspam_from = 0.5\n")
+    assert "groups[0].policies.moderation: review_from must be below spam_from" in line

@@ -101,6 +101,19 @@ class ModerationSettings(_Strict):
     locked: list[str] | None = None  # kinds newcomers may not post (default: links, QR...)
     probation_h: float = Field(24.0, ge=0)
     warning: str = ""
+    # where a score becomes "review" and "spam" in this group (empty: the defaults)
+    review_from: float | None = Field(None, ge=0.0, le=1.0)
+    spam_from: float | None = Field(None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ModerationSettings:
+        if (
+            self.review_from is not None
+            and self.spam_from is not None
+            and self.review_from >= self.spam_from
+        ):
+            raise ValueError(tr("review_from must be below spam_from"))
+        return self
 
 
 class WelcomeSettings(_Strict):
@@ -451,6 +464,7 @@ i18n.register(
         "must be a number": "必须是数字",
         "must be text": "必须是文字",
         "must be true or false": "必须是 true 或 false",
+        "review_from must be below spam_from": "review_from 必须小于 spam_from",
         "wrong kind of value": "值的类型不对",
         STARTER_EN: """\
 # qunzhu.toml：你的社群、群、连接器和策略。

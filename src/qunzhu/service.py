@@ -236,6 +236,8 @@ def policies_of(
             deny_domains=m.deny_domains,
             locked=DEFAULT_LOCKED if m.locked is None else m.locked,
             probation_h=m.probation_h,
+            review_from=m.review_from,
+            spam_from=m.spam_from,
         )
         content = model(m.model) if model and m.model else None
         detector = Detector(rules, content, behaviour, trust)

@@ -165,3 +165,17 @@ def test_cli_trains_a_community_model_next_to_the_shared_one(tmp_path: Path) -> 
     args = ["moderation", "check", ad, "--model", str(model), "--community", "酒庄 A", "--json"]
     done = runner.invoke(app, args)
     assert orjson.loads(done.stdout)["verdict"] == SPAM
+
+
+def test_a_group_moves_its_thresholds() -> None:
+    from qunzhu.moderation.engine import Detector
+    from qunzhu.moderation.engine import Policy as Rules
+
+    link = "看看这个 https://example.com/x"  # a contact alone scores 0.5: review by default
+    assert Detector().check(link).verdict == "review"
+    strict = Detector(Rules(review_from=0.3, spam_from=0.45))
+    assert strict.check(link).verdict == "spam"
+    lenient = Detector(Rules(review_from=0.6, spam_from=0.9))
+    assert lenient.check(link).verdict == "ham"
+    with pytest.raises(ValueError, match="review_from must be below spam_from"):
+        Rules(review_from=0.8, spam_from=0.5)

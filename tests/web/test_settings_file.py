@@ -57,3 +57,26 @@ def test_policies_through_the_api(world: World) -> None:
     assert client.put(other, json=body, headers=as_ops).status_code == 404
     by_cookie = login(TestClient(create_app(world.engine, "k")), "ops")
     assert by_cookie.put(path, json=body).status_code == 403  # no X-CSRF-Token
+
+
+def test_thresholds_in_the_settings_form(world: World) -> None:
+    from tests.web.conftest import csrf
+
+    client = login(TestClient(create_app(world.engine, "k")), "ops")
+    path = f"/settings/groups/{world.runners}"
+    page = client.get(path).text
+    assert 'name="moderation.spam_from"' in page
+    form = {
+        "csrf_token": csrf(client, path),
+        "moderation.enabled": "on",
+        "moderation.mode": "enforce",
+    }
+    form |= {"moderation.probation_h": "24", "moderation.review_from": "0.3"}
+    form |= {"welcome.batch_s": "30", "nickname.grace_h": "24", "auto_reply.cooldown_s": "300"}
+    saved = client.post(path, data={**form, "moderation.spam_from": "0.45"})
+    assert saved.status_code == 200 and saved.url.query == b"saved=1"
+    assert 'value="0.45"' in client.get(path).text
+    wrong = client.post(
+        path, data={**form, "moderation.review_from": "0.9", "moderation.spam_from": "0.5"}
+    )
+    assert wrong.status_code == 400 and "review_from must be below spam_from" in wrong.text

@@ -109,7 +109,12 @@ class Policy:
         deny_domains: Iterable[str] = (),
         locked: Iterable[str] = DEFAULT_LOCKED,
         probation_h: float = 24.0,
+        review_from: float | None = None,
+        spam_from: float | None = None,
     ) -> None:
+        """`review_from` and `spam_from` move where a score becomes "review" and "spam" for
+        this group, for the word list and the content model alike (None: the defaults, and
+        the thresholds the model was trained to)."""
         entries = DEFAULT_KEYWORDS if keywords is None else keywords
         self.keywords = {word: _keyword(word, entry) for word, entry in entries.items()}
         self.allow_domains = {d.lower() for d in allow_domains}
@@ -119,6 +124,9 @@ class Policy:
             kinds = ", ".join(sorted(unknown))
             raise ValueError(tr("cannot lock {kinds}: not a kind of message", kinds=kinds))
         self.probation_s = probation_h * 3600
+        if review_from is not None and spam_from is not None and review_from >= spam_from:
+            raise ValueError(tr("review_from must be below spam_from"))
+        self.review_from, self.spam_from = review_from, spam_from
         self._automaton: Any = None
         if self.keywords:
             automaton = ahocorasick.Automaton()
@@ -160,12 +168,16 @@ def _keyword(word: str, entry: float | Mapping[str, Any]) -> tuple[float, str | 
     return weight, action
 
 
-def _model_verdict(model: ContentModel, p: float) -> str:
-    return SPAM if p >= model.spam_from else REVIEW if p >= model.review_from else HAM
+def _model_verdict(model: ContentModel, p: float, policy: Policy) -> str:
+    spam = model.spam_from if policy.spam_from is None else policy.spam_from
+    review = model.review_from if policy.review_from is None else policy.review_from
+    return SPAM if p >= spam else REVIEW if p >= review else HAM
 
 
-def _verdict(score: float) -> str:
-    return SPAM if score >= SPAM_FROM else REVIEW if score >= REVIEW_FROM else HAM
+def _verdict(score: float, policy: Policy) -> str:
+    spam = SPAM_FROM if policy.spam_from is None else policy.spam_from
+    review = REVIEW_FROM if policy.review_from is None else policy.review_from
+    return SPAM if score >= spam else REVIEW if score >= review else HAM
 
 
 class Detector:
@@ -219,7 +231,9 @@ class Detector:
                 checks.append(self._locks(ctx, contacts, payloads))
             if self.model is not None and model_scores is not None:
                 p = model_scores[i]
-                checks.append(Check("content_model", _model_verdict(self.model, p), p, {}))
+                checks.append(
+                    Check("content_model", _model_verdict(self.model, p, self.policy), p, {})
+                )
             if self.bank is not None:
                 checks.append(self.bank.match(n))
             if self.trust and ctx:
@@ -259,7 +273,7 @@ class Detector:
         actions = [action for _weight, action in words.values() if action]
         if actions:  # the harshest wins; the ladder applies it instead of its next rung
             details["action"] = max(actions, key=ACTIONS.index)
-        return Check("contacts_and_words", _verdict(score), score, details)
+        return Check("contacts_and_words", _verdict(score, self.policy), score, details)
 
     def _qr(self, payloads: list[str]) -> Check:
         """A QR code that leads somewhere (a WeChat group, a person, a site) is an ad."""
@@ -269,7 +283,7 @@ class Detector:
             "contacts": [_contact(c) for c in inside],
         }
         score = QR_WITH_CONTACT_SCORE if inside else QR_SCORE
-        return Check("qr_code", _verdict(score), score, details)
+        return Check("qr_code", _verdict(score, self.policy), score, details)
 
     def _locks(self, ctx: Context, contacts: list[Contact], payloads: list[str]) -> Check:
         present = set(ctx.kinds)
@@ -287,7 +301,7 @@ class Detector:
         domains = {c.value for c in contacts if c.kind == "domain"}
         denied = sorted(d for d in domains if _listed(d, self.policy.deny_domains))
         score = 1.0 if denied else 0.0
-        return Check("domains", _verdict(score), score, {"denied": denied})
+        return Check("domains", _verdict(score, self.policy), score, {"denied": denied})
 
 
 def _hosts(contact: Contact) -> list[str]:

@@ -40,6 +40,14 @@ from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
 
 _ZH = {
+    "Review from (score 0–1)": "转人工审核的分数（0–1）",
+    "Spam from (score 0–1)": "判为广告的分数（0–1）",
+    "Empty: 0.5 for the word list, the content model's own for it.": (
+        "留空：词表用 0.5，内容模型用它自己的阈值。"
+    ),
+    "Empty: 0.8 for the word list, the content model's own for it.": (
+        "留空：词表用 0.8，内容模型用它自己的阈值。"
+    ),
     "Group settings": "群设置",
     "Each group's policies: moderation, welcome, admission, nickname and auto-reply.": (
         "每个群的策略：审核、欢迎、入群审批、群昵称和自动回复。"
@@ -129,6 +137,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "deny_domains",
         "probation_h",
         "warning",
+        "review_from",
+        "spam_from",
     ),
     "welcome": ("enabled", "template", "rules", "batch_s"),
     "admission": ("enabled", "answers", "reject_words", "approve_tags", "reject_tags"),
@@ -143,6 +153,7 @@ _LINES = {  # fields written one item per line
     "admission.approve_tags",
     "admission.reject_tags",
 }
+_BLANK_IS_DEFAULT = {"moderation.review_from", "moderation.spam_from"}
 _OPTIONAL = {  # policies that run only when present; the form turns them on and off
     "welcome": WelcomeSettings,
     "admission": AdmissionSettings,
@@ -416,6 +427,8 @@ def parse_form(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, 
                 part[key] = _answers(text, name, problems)
             elif name in _LINES:
                 part[key] = [line.strip() for line in text.split("\n") if line.strip()]
+            elif name in _BLANK_IS_DEFAULT and not text.strip():
+                part[key] = None
             else:
                 part[key] = text.strip()
         raw[section] = part

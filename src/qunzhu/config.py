@@ -335,11 +335,11 @@ def _lines(exc: ValidationError, where: str) -> list[str]:
         if loc[:1] == ("connectors",) and len(loc) >= 3 and loc[2] in _TYPES:
             loc = loc[:2] + loc[3:]  # the connector type pydantic tried: not a place in the file
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        lines.append(f"{where}: {path + ': ' if path else ''}{_message(error)}")
+        lines.append(f"{where}: {path + ': ' if path else ''}{error_message(error)}")
     return lines
 
 
-def _message(error: Any) -> str:
+def error_message(error: Any) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "missing":
         return tr("required")

@@ -28,7 +28,7 @@ from qunzhu.config import (
     NicknameSettings,
     PolicySettings,
     WelcomeSettings,
-    _message,
+    error_message,
 )
 from qunzhu.i18n import tr
 from qunzhu.reports.html import platform_names
@@ -483,7 +483,7 @@ def error_lines(exc: ValidationError) -> list[tuple[str, str]]:
             loc = loc[:3] + loc[4:]
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         field = ".".join(str(p) for p in loc[:2])
-        line = f"{path}: {_message(error)}" if path else _message(error)
+        line = f"{path}: {error_message(error)}" if path else error_message(error)
         if (field, line) not in out:
             out.append((field, line))
     return out

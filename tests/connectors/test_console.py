@@ -325,6 +325,24 @@ async def test_a_kicked_member_may_come_back_a_banned_one_may_not() -> None:
     assert notes.count("mallory is banned from the group") == 3
 
 
+@aio
+async def test_lifting_a_mute_or_a_ban() -> None:
+    trial = Trial()
+
+    async def lines() -> AsyncIterator[str]:
+        await trial.act(ActionKind.MUTE, member_id="alice", seconds=600)
+        await trial.act(ActionKind.BAN, member_id="bob")
+        yield "alice: still muted"
+        await trial.act(ActionKind.UNMUTE, member_id="alice")
+        await trial.act(ActionKind.UNBAN, member_id="bob")
+        yield "alice: free again"
+        yield "/join bob"
+
+    await trial.type(lines())
+    assert [type(r).__name__ for r in trial.records] == ["Message", "MembershipEvent"]
+    assert trial.records[0].text == "free again"  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("kind", "fields", "expected"),
     [

@@ -361,7 +361,8 @@ async def test_every_action_sends_the_right_call() -> None:
     async with fake_server() as (fake, url):
         connector = OneBotConnector("qq", url=url, fetch_images=False)
         assert ActionKind.NOTIFY_OWNER not in connector.capabilities
-        assert len(connector.capabilities) == 8
+        assert ActionKind.UNBAN not in connector.capabilities  # QQ keeps no ban list
+        assert len(connector.capabilities) == 9
         async with running(connector):
             await connector.wait_connected(3)
             cases = [
@@ -392,6 +393,11 @@ async def test_every_action_sends_the_right_call() -> None:
                     act(ActionKind.MUTE, member_id="55555", seconds=90 * 86400),
                     "set_group_ban",
                     {"group_id": GROUP, "user_id": 55555, "duration": 30 * 86400 - 1},
+                ),
+                (
+                    act(ActionKind.UNMUTE, member_id="55555"),
+                    "set_group_ban",
+                    {"group_id": GROUP, "user_id": 55555, "duration": 0},
                 ),
                 (
                     act(ActionKind.KICK, member_id="55555"),

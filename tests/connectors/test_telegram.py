@@ -369,6 +369,8 @@ def test_each_action_makes_the_documented_bot_api_call() -> None:
                 await tg.execute(action(ActionKind.SEND, text="welcome"))
                 await tg.execute(action(ActionKind.APPROVE, member_id="user33", request_id="33"))
                 await tg.execute(action(ActionKind.REJECT, member_id="user22", request_id="22"))
+                await tg.execute(action(ActionKind.UNMUTE, member_id="user22"))
+                await tg.execute(action(ActionKind.UNBAN, member_id="user33"))
 
             got = [(c.method, c.params) for c in fake.calls]
             assert [m for m, _ in got] == [
@@ -381,6 +383,8 @@ def test_each_action_makes_the_documented_bot_api_call() -> None:
                 "sendMessage",
                 "approveChatJoinRequest",
                 "declineChatJoinRequest",
+                "restrictChatMember",
+                "unbanChatMember",
             ]
             p = [params for _, params in got]
             assert p[0] == {"chat_id": GROUP_ID, "message_id": 9}
@@ -401,6 +405,11 @@ def test_each_action_makes_the_documented_bot_api_call() -> None:
             assert p[6] == {"chat_id": GROUP_ID, "text": "welcome"}
             assert p[7] == {"chat_id": GROUP_ID, "user_id": 33}
             assert p[8] == {"chat_id": GROUP_ID, "user_id": 22}
+            unmute = p[9]  # the sending rights back, no end date
+            assert (unmute["chat_id"], unmute["user_id"]) == (GROUP_ID, 22)
+            assert unmute["permissions"]["can_send_messages"] is True
+            assert "until_date" not in unmute
+            assert p[10] == {"chat_id": GROUP_ID, "user_id": 33, "only_if_banned": True}
 
     run(main())
 

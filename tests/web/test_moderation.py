@@ -524,3 +524,23 @@ def test_chinese_by_default_english_on_request(
     english = root.get("/moderation?lang=en").text
     assert "Moderation queue" in english and "Contacts and ad words" in english
     assert "审核队列" not in english
+
+
+def test_an_upheld_appeal_lifts_the_mute_or_ban(app: FastAPI, world: World) -> None:
+    rt = runtime(world.engine, Mode.ENFORCE)
+    muted, banned = feed(rt, msg(RUNNERS, 1, AD, who="u5"), msg(RUNNERS, 2, AD + "？", who="u6"))
+    with world.engine.begin() as conn:  # as the ladder's later rungs would have decided
+        for decision, step in ((muted, "mute"), (banned, "ban")):
+            row = conn.execute(select(t.decisions.c.reasons).where(t.decisions.c.id == decision))
+            reasons = {**orjson.loads(row.scalar_one()), "step": step}
+            conn.execute(
+                update(t.decisions)
+                .where(t.decisions.c.id == decision)
+                .values(reasons=orjson.dumps(reasons).decode())
+            )
+    after = last_id(world.engine, t.outbox)
+    ops = as_user(app, "ops")
+    assert api_label(ops, muted, "appeal_upheld").status_code == 200
+    assert api_label(ops, banned, "appeal_upheld").status_code == 200
+    lifted = actions_of(world.engine, muted, after) + actions_of(world.engine, banned, after)
+    assert [(a["kind"], a["member_id"]) for a in lifted] == [("unmute", "u5"), ("unban", "u6")]

@@ -115,6 +115,10 @@ _ZH = {
     "{kind} needs {field}": "{kind} 需要 {field}",
     "nothing to send: the text is empty": "没有可发送的内容：文本为空",
     "the console cannot do {kind}": "控制台无法执行 {kind}",
+    "{member} may speak again": "{member} 已解除禁言",
+    "{member} is no longer banned (they may /join again)": (
+        "{member} 已解除拉黑（可以再 /join 入群）"
+    ),
 }
 i18n.register(_ZH)
 
@@ -555,4 +559,10 @@ class ConsoleConnector:
             return tr(
                 "banned {member}: removed, and refused if they ask to join again", member=member
             )
+        if kind is ActionKind.UNMUTE:
+            self.muted_until.pop(member, None)
+            return tr("{member} may speak again", member=member)
+        if kind is ActionKind.UNBAN:
+            self.banned.discard(member)
+            return tr("{member} is no longer banned (they may /join again)", member=member)
         raise ActionFailed(tr("the console cannot do {kind}", kind=kind.value))

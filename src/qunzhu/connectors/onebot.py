@@ -341,7 +341,8 @@ class _Forwarded:
 class OneBotConnector:
     """One QQ account behind a OneBot v11 implementation; see the module docstring."""
 
-    capabilities: frozenset[ActionKind] = GROUP_ADMIN
+    # QQ keeps no ban list (a ban is a kick refusing re-entry): lifting one is for a person
+    capabilities: frozenset[ActionKind] = GROUP_ADMIN - {ActionKind.UNBAN}
 
     def __init__(
         self,
@@ -914,6 +915,8 @@ class OneBotConnector:
                 )
             duration = min(action.seconds, MUTE_MAX_S)
             return "set_group_ban", {"group_id": group_id, "user_id": user_id, "duration": duration}
+        if kind is ActionKind.UNMUTE:
+            return "set_group_ban", {"group_id": group_id, "user_id": user_id, "duration": 0}
         if kind is ActionKind.KICK or kind is ActionKind.BAN:
             return "set_group_kick", {
                 "group_id": group_id,

@@ -114,6 +114,19 @@ _CONTENT_FIELDS = (
     "paid_media",
     *_CARD_FIELDS,
 )
+_SENDING = ChatPermissions(
+    can_send_messages=True,
+    can_send_audios=True,
+    can_send_documents=True,
+    can_send_photos=True,
+    can_send_videos=True,
+    can_send_video_notes=True,
+    can_send_voice_notes=True,
+    can_send_polls=True,
+    can_send_other_messages=True,
+    can_add_web_page_previews=True,
+    can_react_to_messages=True,
+)
 _NO_PERMISSIONS = ChatPermissions(
     can_send_messages=False,
     can_send_audios=False,
@@ -618,6 +631,13 @@ class TelegramConnector:
             await bot.unban_chat_member(chat_id=chat, user_id=member, only_if_banned=True)
         elif kind is ActionKind.BAN:
             await bot.ban_chat_member(chat_id=chat, user_id=user_id(action.member_id))
+        elif kind is ActionKind.UNMUTE:  # the sending rights back; the group's defaults rule
+            await bot.restrict_chat_member(
+                chat_id=chat, user_id=user_id(action.member_id), permissions=_SENDING
+            )
+        elif kind is ActionKind.UNBAN:
+            member = user_id(action.member_id)
+            await bot.unban_chat_member(chat_id=chat, user_id=member, only_if_banned=True)
         elif kind is ActionKind.APPROVE:
             member = user_id(action.request_id or action.member_id, "request_id")
             await bot.approve_chat_join_request(chat_id=chat, user_id=member)

@@ -38,6 +38,8 @@ IDEMPOTENT = frozenset(
         ActionKind.MUTE,
         ActionKind.KICK,
         ActionKind.BAN,
+        ActionKind.UNMUTE,
+        ActionKind.UNBAN,
         ActionKind.APPROVE,
         ActionKind.REJECT,
     }

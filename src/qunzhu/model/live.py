@@ -52,6 +52,8 @@ class ActionKind(StrEnum):
     KICK = "kick"
     BAN = "ban"
     SEND = "send"
+    UNMUTE = "unmute"  # lift a mute (an appeal upheld)
+    UNBAN = "unban"  # lift a ban: they may join again
     APPROVE = "approve"
     REJECT = "reject"
     NOTIFY_OWNER = "notify_owner"  # a task for a human: what the platform cannot do

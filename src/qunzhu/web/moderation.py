@@ -394,6 +394,12 @@ def _actions(row: Any, label: str, reasons: dict[str, Any]) -> list[dict[str, An
             kinds.append((ActionKind(would), 0))
     elif label == "ban_only":
         kinds.append((ActionKind.BAN, 0))
+    elif label == "appeal_upheld":  # undo what can be undone (a deleted message cannot)
+        step = reasons.get("step")
+        if step == "mute":
+            kinds.append((ActionKind.UNMUTE, 0))
+        elif step == "ban":
+            kinds.append((ActionKind.UNBAN, 0))
     return [
         {
             "kind": kind.value,

@@ -143,5 +143,7 @@ API_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-# Ids in paths: positive and within what every database stores (SQLite's integers are 64-bit).
-Id = Annotated[int, PathParam(ge=1, le=2**62)]
+# Ids in paths: positive and within what every database stores (32-bit integers on
+# PostgreSQL): a larger one exists nowhere, and must not reach the database as an error.
+ID_MAX = 2**31 - 1
+Id = Annotated[int, PathParam(ge=1, le=ID_MAX)]

@@ -46,7 +46,7 @@ APPEAL_DAYS = 30
 PAGE_SIZE = 50
 LIST_MAX = 500
 NOTE_MAX = 1000
-ID_MAX = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; larger ones exist nowhere
+ID_MAX = auth.ID_MAX
 
 Tab = Literal["queue", "appeals", "all"]
 Label = Literal["spam", "ham", "ban_only", "appeal_upheld", "appeal_rejected"]

@@ -15,6 +15,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Form, HTTPException, Request, Response
@@ -36,9 +37,7 @@ SESSION_COOKIE = "qunzhu_session"
 LANG_COOKIE = "qunzhu_lang"
 SESSION_MAX_AGE_S = 12 * 3600
 
-_TEMPLATES = Jinja2Templates(
-    directory=str(__import__("pathlib").Path(__file__).parent / "templates")
-)
+_TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _TEMPLATES.env.globals.update(tr=tr, lang=i18n.lang)
 
 
@@ -220,6 +219,4 @@ def _plotly_bundle() -> bytes:
 
 @lru_cache(maxsize=1)
 def _css() -> str:
-    from pathlib import Path
-
     return (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")

@@ -20,10 +20,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -39,6 +37,7 @@ from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
 from qunzhu.web import auth
 from qunzhu.web.app import render
+from qunzhu.web.times import moment
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ class Job:
 
     @property
     def started(self) -> str:
-        return _when(self.started_at)
+        return moment(self.started_at * 1000, to="second")
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -319,12 +318,6 @@ def _too_big() -> str:
         "the file is larger than {size}: split the export, or use `qunzhu import` on the server",
         size=_size(MAX_BYTES),
     )
-
-
-def _when(at: float) -> str:
-    from qunzhu.web.settings import CONSOLE_TZ
-
-    return datetime.fromtimestamp(at, ZoneInfo(CONSOLE_TZ)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _size(n: int) -> str:

@@ -16,10 +16,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +34,7 @@ from qunzhu.store import tags as member_tags
 from qunzhu.store.accounts import User, audit, visible_groups
 from qunzhu.web import auth
 from qunzhu.web.app import render
+from qunzhu.web.times import moment
 
 i18n.register(
     {
@@ -424,13 +423,6 @@ def _role_name(role: str) -> str:
     return _labels()["roles"][key]
 
 
-def _when(ms: int | None, tz: str = "Asia/Shanghai", with_time: bool = True) -> str:
-    if ms is None:
-        return "–"
-    moment = datetime.fromtimestamp(ms / 1000, ZoneInfo(tz))
-    return moment.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
-
-
 def _cut_note() -> str:
     shares = dict(people.LEVEL_CUTS)
     return tr(
@@ -461,7 +453,7 @@ def members_page(
             **r,
             "level_name": labels["levels"][r["level"]],
             "role_name": labels["roles"][r["role"]],
-            "last": _when(r["last_message_at"], with_time=False),
+            "last": moment(r["last_message_at"], to="day", none="–"),
         }
         for r in found.rows
     ]
@@ -497,11 +489,14 @@ def _member_page(
     for r in member["memberships"]:
         r["role_name"] = _role_name(r["role"])
         for key in ("joined_at", "left_at", "first_message_at", "last_message_at"):
-            r[key.removesuffix("_at") + "_text"] = _when(r[key], r["tz"])
+            r[key.removesuffix("_at") + "_text"] = moment(r[key], r["tz"], none="–")
     for r in member["names"]:
-        r["first_text"], r["last_text"] = _when(r["first_seen"]), _when(r["last_seen"])
+        r["first_text"], r["last_text"] = (
+            moment(r["first_seen"], none="–"),
+            moment(r["last_seen"], none="–"),
+        )
     for r in member["recent"]:
-        r["when"] = _when(r["sent_at"], r["tz"])
+        r["when"] = moment(r["sent_at"], r["tz"], none="–")
         if not r["text"]:
             r["text"] = _kind_names().get(r["kind"], f"[{r['kind']}]")
     context = {"m": member, "error": error, "typed": typed}

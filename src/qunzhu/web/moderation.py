@@ -11,9 +11,7 @@ A decision is labelled once: a second answer, even a concurrent one, is a 409.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
@@ -33,6 +31,7 @@ from qunzhu.store.accounts import User, audit
 from qunzhu.store.ingest import now_ms
 from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
+from qunzhu.web.times import moment
 
 router = APIRouter()
 
@@ -287,16 +286,6 @@ def _one(conn: Connection, user: User, decision_id: int) -> Any:
     return row
 
 
-def _when(ms: int | None, tz: str) -> str:
-    if ms is None:
-        return ""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("Asia/Shanghai")
-    return datetime.fromtimestamp(ms / 1000, zone).strftime("%Y-%m-%d %H:%M")
-
-
 def _checks(reasons: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for check in reasons.get("checks") or []:
@@ -355,7 +344,7 @@ def _for_page(row: Any) -> dict[str, Any]:
     """A decision with its words in the reader's language."""
     data = _as_dict(row)
     steps, checks, keys = _step_names(), _check_names(), _detail_names()
-    data["when"] = _when(row.at, row.tz)
+    data["when"] = moment(row.at, row.tz)
     data["verdict_name"] = tr(row.verdict)
     data["step_name"] = steps.get(data["step"] or "", data["step"] or "")
     data["would_name"] = steps.get(data["would"] or "", data["would"] or "")
@@ -555,7 +544,7 @@ def audit_page(
     entries = [
         {
             "decision_id": r.decision_id,
-            "when": _when(r.at, r.tz),
+            "when": moment(r.at, r.tz),
             "user": r.user_name,
             "group": r.group_name,
             "group_id": r.group_id,

@@ -9,9 +9,7 @@ right. The running engine picks a saved change up by itself (`service.watch_sett
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import APIRouter, Request
@@ -38,6 +36,7 @@ from qunzhu.store.accounts import User, audit
 from qunzhu.store.ingest import now_ms
 from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
+from qunzhu.web.times import moment
 
 _ZH = {
     "Review from (score 0–1)": "转人工审核的分数（0–1）",
@@ -161,7 +160,6 @@ _OPTIONAL = {  # policies that run only when present; the form turns them on and
     "auto_reply": AutoReplySettings,
 }
 _BRANCHES = ("constrained-float", "float", "Keyword")  # pydantic's names of a keyword's forms
-CONSOLE_TZ = "Asia/Shanghai"
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -195,7 +193,7 @@ def settings_page(request: Request, user: auth.PageUser) -> HTMLResponse:
             "name": r.name,
             "platform": names.get(r.platform, r.platform),
             "community": r.community,
-            "changed": _when(r.updated_at),
+            "changed": moment(r.updated_at, to="second"),
             "by": r.updated_by,
         }
         for r in rows
@@ -340,7 +338,7 @@ def current(
     row = conn.execute(select(gs).where(gs.c.group_id == group_id)).first()
     if row is None:
         return fallback or PolicySettings(), None
-    meta = {"changed": _when(row.updated_at), "by": row.updated_by}
+    meta = {"changed": moment(row.updated_at, to="second"), "by": row.updated_by}
     try:
         return PolicySettings.model_validate(orjson.loads(row.policies)), meta
     except (ValidationError, orjson.JSONDecodeError):  # written by another version: start over
@@ -527,9 +525,9 @@ def _connectors(conn: Connection) -> list[dict[str, Any]]:
             "kind": r.kind,
             "state": r.state,
             "state_name": _state_names().get(r.state, r.state),
-            "last_event": _when(r.last_event_at),
+            "last_event": moment(r.last_event_at, to="second"),
             "last_error": r.last_error or "",
-            "updated": _when(r.updated_at),
+            "updated": moment(r.updated_at, to="second"),
         }
         for r in rows
     ]
@@ -537,9 +535,3 @@ def _connectors(conn: Connection) -> list[dict[str, Any]]:
 
 def _state_names() -> dict[str, str]:
     return {"running": tr("Running"), "stopped": tr("Stopped"), "failing": tr("Failing")}
-
-
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000, ZoneInfo(CONSOLE_TZ)).strftime("%Y-%m-%d %H:%M:%S")

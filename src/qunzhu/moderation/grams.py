@@ -22,6 +22,7 @@ import numpy as np
 SEPARATOR = 0  # between texts in a batch; NUL never survives normalisation in a text
 _SPACES = re.compile(r"\s\s+")  # a run of white space counts as one space, as in scikit-learn
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: multiplying mixes the bits
+_SPREAD = np.uint64(0xBF58476D1CE4E5B9)  # another, for the hash table's slots
 
 
 def _keys(texts: Sequence[str], lengths: range) -> tuple[Any, Any]:
@@ -48,6 +49,62 @@ def _keys(texts: Sequence[str], lengths: range) -> tuple[Any, Any]:
 
 
 @dataclass
+class Slots:
+    """An open-addressing hash table from gram key to vocabulary column.
+
+    A sorted vocabulary and `searchsorted` cost a binary search per gram, each step a cache
+    miss in a table of a few hundred thousand keys: 0.30 s of the 0.56 s that counting 5,000
+    SMS took. Here a gram costs one or two probes, done for all grams of a batch at once."""
+
+    table: Any  # column of the key in each slot, -1 where empty
+    bits: int
+    probes: int  # the most probes any key needs
+
+    @classmethod
+    def build(cls, vocabulary: Any) -> Slots:
+        bits = max(1, (2 * len(vocabulary)).bit_length())  # at most half full
+        table = np.full(1 << bits, -1, dtype=np.int32)  # half the cache lines of int64
+        home = _home(vocabulary, bits)
+        pending, probe = np.arange(len(vocabulary)), 0
+        while pending.size:  # round `probe`: every unplaced key tries its home + probe
+            slot = (home[pending] + probe) & (len(table) - 1)
+            free = np.flatnonzero(table[slot] == -1)
+            taken, first = np.unique(slot[free], return_index=True)  # one key per slot
+            table[taken] = pending[free[first]]
+            placed = np.zeros(len(pending), dtype=bool)
+            placed[free[first]] = True
+            pending, probe = pending[~placed], probe + 1
+        return cls(table, bits, probe)
+
+    def find(self, vocabulary: Any, keys: Any) -> Any:
+        """The column of each key, -1 for keys not in the vocabulary. A key sits at the first
+        free slot from its home on, so reaching an empty slot means it is absent."""
+        if not len(vocabulary):
+            return np.full(len(keys), -1, dtype=np.int64)
+        mask = len(self.table) - 1
+        home = _home(keys, self.bits)
+        where = self.table[home].astype(np.int64)  # the first probe, for every key at once
+        miss = (where >= 0) & (vocabulary[where] != keys)
+        todo = np.flatnonzero(miss)
+        where[miss] = -1
+        for probe in range(1, self.probes):
+            column = self.table[(home[todo] + probe) & mask].astype(np.int64)
+            hit = (column >= 0) & (vocabulary[column] == keys[todo])
+            where[todo[hit]] = column[hit]
+            todo = todo[(column >= 0) & ~hit]
+            if not todo.size:
+                break
+        return where
+
+
+def _home(keys: Any, bits: int) -> Any:
+    """Slot a key starts from: the top bits of a multiplication, which depend on all of the
+    key's bits (the low bits of a product see only the low bits of the factors)."""
+    with np.errstate(over="ignore"):
+        return ((keys * _SPREAD) >> np.uint64(64 - bits)).astype(np.int64)
+
+
+@dataclass
 class CharGrams:
     """Fitted vocabulary (sorted keys) and the idf of each."""
 
@@ -55,6 +112,7 @@ class CharGrams:
     min_df: int = 2
     vocabulary: Any = field(default=None, repr=False)
     idf: Any = field(default=None, repr=False)
+    slots: Slots | None = field(default=None, repr=False)  # None in files saved before it
 
     def fit_transform(self, texts: Sequence[str]) -> Any:
         docs, keys = _keys(texts, self._lengths)
@@ -62,6 +120,7 @@ class CharGrams:
         vocabulary, df = np.unique(pairs[0], return_counts=True)
         keep = df >= self.min_df
         self.vocabulary, df = vocabulary[keep], df[keep]
+        self.slots = Slots.build(self.vocabulary)
         self.idf = (np.log((1 + len(texts)) / (1 + df)) + 1).astype(np.float32)
         return self._matrix(len(texts), docs, keys)
 
@@ -79,10 +138,14 @@ class CharGrams:
         from scipy.sparse import csr_matrix
 
         size = len(self.vocabulary)
-        where = np.searchsorted(self.vocabulary, keys)
-        where[where == size] = 0
-        known = self.vocabulary[where] == keys if size else np.zeros(len(keys), bool)
-        cells, counts = np.unique(docs[known] * size + where[known], return_counts=True)
+        if self.slots is None:
+            self.slots = Slots.build(self.vocabulary)
+        where = self.slots.find(self.vocabulary, keys)
+        known = where >= 0
+        cells = np.sort(docs[known] * size + where[known], kind="stable")  # merges the sorted
+        # runs (one per gram length) instead of sorting from scratch: 3x faster than np.unique
+        starts = np.flatnonzero(np.diff(cells, prepend=-1))
+        cells, counts = cells[starts], np.diff(starts, append=len(cells))
         row, column = np.divmod(cells, size) if size else (cells, cells)
         data = ((1 + np.log(counts)) * self.idf[column]).astype(np.float32)
         indptr = np.zeros(rows + 1, dtype=np.int64)

@@ -34,6 +34,10 @@ PLACEHOLDERS = {  # FBS replaced these with tags; put plausible values back
     "EMAIL": "kf@example.com",
     "QQ": "QQ 123456789",
     "WECHAT": "微信 abc12345",
+    "HOTLINE": "400-820-8820",
+    "BANK": "工商银行",
+    "NAME": "王经理",
+    "PLACE": "浦东",
 }
 
 

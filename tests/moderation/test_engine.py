@@ -47,6 +47,24 @@ def test_contact_with_ad_word_is_spam_and_says_why() -> None:
     assert "代购" in details["words"] and "加微信" in details["words"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "尊敬的工行用户您的网银将于次日失效，请及时登陆我行手机网站 http://icbc-up.top 进行升级",
+        "联通提示您有10G专属流量话费尚未领取，点击 http://t.cn/a8Kx2",
+        "股票配资 1:10 低息，开户详询 13812345678",
+        "提供酒店上门服务 美女学生 加微信 abc12345",
+    ],
+)
+def test_default_words_catch_phishing_and_sms_ads(text: str) -> None:
+    assert Detector().check(text).verdict == SPAM
+
+
+@pytest.mark.parametrize("text", ["这家店周末有优惠，会员积分翻倍", "积分能兑换什么？"])
+def test_light_words_alone_stay_ham(text: str) -> None:
+    assert Detector().check(text).verdict == HAM
+
+
 def test_a_contact_alone_asks_for_review() -> None:
     assert Detector().check("有事打我电话 13812345678").verdict == REVIEW
 

@@ -42,7 +42,7 @@ from qunzhu.importing import FileResult, import_file
 from qunzhu.moderation import feedback
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.evaluate import DataError, evaluate, read_tsv, spam_only
-from qunzhu.moderation.model import ContentModel
+from qunzhu.moderation.model import COMBINE_FROM, SPAM_FPR, ContentModel
 from qunzhu.reports.html import render_html
 from qunzhu.reports.text import render_text
 from qunzhu.sources import SourceError
@@ -463,8 +463,25 @@ def moderation_train(
         )
     base = _load_model(model) if community is not None else None
     target = _community_model(model, community)
-    ContentModel.train(texts, labels, base=base).save(target)
+    trained = ContentModel.train(texts, labels, base=base)
+    trained.save(target)
     out.print(tr("Trained on {n} messages; saved {path}", n=len(texts), path=target))
+    if trained.combiner is not None:
+        out.print(
+            tr(
+                "spam from {spam:.3f}, review from {review:.3f}: at most {share:.1%} of your "
+                "normal messages were called spam in cross-validation",
+                spam=trained.spam_from,
+                review=trained.review_from,
+                share=SPAM_FPR,
+            ),
+            highlight=False,
+        )
+    else:
+        out.print(
+            tr("fewer than {n} messages of a label: fixed thresholds", n=COMBINE_FROM),
+            highlight=False,
+        )
     if community is not None and base is not None:
         out.print(tr("on top of the shared model {path}", path=model), highlight=False)
     elif community is not None:

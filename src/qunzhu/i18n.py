@@ -188,6 +188,10 @@ ZH: dict[str, str] = {
     "cannot read the content model {path}: {why}": "无法读取内容模型 {path}：{why}",
     "{path}: needs both labels, 0 and 1": "{path}：需要同时包含 0 和 1 两种标签",
     "Trained on {n} messages; saved {path}": "已用 {n} 条消息训练；已保存到 {path}",
+    "spam from {spam:.3f}, review from {review:.3f}: at most {share:.1%} of your "
+    "normal messages were called spam in cross-validation": "得分 {spam:.3f} 起判为垃圾，"
+    "{review:.3f} 起送人工审核：交叉验证中，正常消息被判为垃圾的不超过 {share:.1%}",
+    "fewer than {n} messages of a label: fixed thresholds": "某一类标注少于 {n} 条：使用固定阈值",
     "{path}: line {n}: expected LABEL<TAB>TEXT with LABEL 0 or 1": (
         "{path}：第 {n} 行：应为“标签<TAB>文本”，标签为 0 或 1"
     ),

@@ -15,6 +15,7 @@ from qunzhu.moderation.grams import Slots
 from qunzhu.moderation.model import SPAM_FPR, ContentModel, _threshold
 from qunzhu.moderation.normalize import normalize
 from qunzhu.moderation.shape import COLUMNS, shape
+from qunzhu.moderation.trees import Trees
 
 BOLD = {c: chr(0x1D41A + i) for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
 
@@ -128,3 +129,18 @@ def test_slots_find_every_key_and_nothing_else(known: set[int], others: list[int
     queries = [*known, *others]
     found = slots.find(vocabulary, np.array(queries, dtype=np.uint64))
     assert found.tolist() == [column.get(q, -1) for q in queries]
+
+
+def test_flat_trees_score_like_scikit_learn() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(6)
+    inputs = rng.normal(size=(2000, 5)) * [1, 10, 100, 1, 0.1]
+    truth = (inputs[:, 0] + inputs[:, 1] / 10 * inputs[:, 3] + rng.normal(size=2000) > 0).astype(
+        int
+    )
+    fitted = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=15).fit(inputs, truth)
+    fresh = rng.normal(size=(500, 5)) * [1, 10, 100, 1, 0.1]
+    ours = Trees.of(fitted).log_odds(fresh)
+    assert np.allclose(ours, fitted.decision_function(fresh))
+    assert np.allclose(Trees.of(fitted).log_odds(fresh[:1]), ours[:1])

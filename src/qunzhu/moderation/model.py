@@ -35,6 +35,7 @@ from qunzhu.moderation.contacts import Contact, extract
 from qunzhu.moderation.grams import CharGrams
 from qunzhu.moderation.normalize import Normalized, normalize
 from qunzhu.moderation.shape import shape
+from qunzhu.moderation.trees import Trees
 
 FORMAT = "qunzhu-content-model/1"  # files from before the combiner load as linear-only
 SPAM_FPR = 0.008  # share of held-out normal messages the spam threshold lets through (1%
@@ -64,7 +65,7 @@ class ContentModel:
     spam_from: float = 0.9
     review_from: float = 0.5
     base: ContentModel | None = None
-    combiner: Any = None
+    combiner: Trees | None = None
 
     @classmethod
     def train(
@@ -109,7 +110,7 @@ class ContentModel:
             scores[rows] = _combiner().fit(inputs[fit], y[fit]).predict_proba(inputs[rows])[:, 1]
         self.spam_from = _threshold(scores[y == 0], SPAM_FPR)
         self.review_from = min(_threshold(scores[y == 0], REVIEW_FPR), self.spam_from)
-        self.combiner = _combiner().fit(inputs, y)
+        self.combiner = Trees.of(_combiner().fit(inputs, y))
 
     def spam_probability(
         self, normalized: Sequence[Normalized], contacts: Sequence[Sequence[Contact]] | None = None
@@ -123,7 +124,7 @@ class ContentModel:
         if self.combiner is None:
             return [float(p) for p in expit(log_odds)]
         inputs = np.column_stack([log_odds, shape(normalized, found)])
-        return [float(p) for p in self.combiner.predict_proba(inputs)[:, 1]]
+        return [float(p) for p in expit(self.combiner.log_odds(inputs))]
 
     def log_odds(
         self, normalized: Sequence[Normalized], contacts: Sequence[Sequence[Contact]] | None = None

@@ -41,6 +41,7 @@ FORMAT = "qunzhu-content-model/1"  # files from before the combiner load as line
 SPAM_FPR = 0.008  # share of held-out normal messages the spam threshold lets through (1%
 # in cross-validation let 1.0-1.2% through on new messages: the margin keeps it under 1%)
 REVIEW_FPR = 0.05  # ... and the review threshold
+CHUNK = 2_000  # messages scored at once: as fast as 20,000 at once, with a tenth of the memory
 COMBINE_FROM = 50  # messages of each label needed to fit a combiner and choose thresholds
 
 
@@ -120,11 +121,15 @@ class ContentModel:
         from scipy.special import expit
 
         found = contacts if contacts is not None else [extract(n) for n in normalized]
-        log_odds = self.log_odds(normalized, found)
-        if self.combiner is None:
-            return [float(p) for p in expit(log_odds)]
-        inputs = np.column_stack([log_odds, shape(normalized, found)])
-        return [float(p) for p in expit(self.combiner.log_odds(inputs))]
+        scores: list[float] = []
+        for at in range(0, len(normalized), CHUNK):  # memory stays bounded for any batch
+            part, contacts_of_part = normalized[at : at + CHUNK], found[at : at + CHUNK]
+            log_odds = self.log_odds(part, contacts_of_part)
+            if self.combiner is not None:
+                inputs = np.column_stack([log_odds, shape(part, contacts_of_part)])
+                log_odds = self.combiner.log_odds(inputs)
+            scores.extend(float(p) for p in expit(log_odds))
+        return scores
 
     def log_odds(
         self, normalized: Sequence[Normalized], contacts: Sequence[Sequence[Contact]] | None = None

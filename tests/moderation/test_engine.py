@@ -113,7 +113,10 @@ def test_content_model_learns_and_round_trips(tmp_path: Path) -> None:
     detector = Detector(policy=Policy(keywords={}), model=loaded)  # the model alone
     scores = evaluate(detector, texts, labels, spam_only)
     assert scores.f1 > 0.95 and scores.fpr < 0.05
-    assert detector.check("加微信 abc12345 兼职刷单").checks[-1].name == "content_model"
+    last = detector.check("加微信 abc12345 兼职刷单").checks[-1]
+    assert last.name == "content_model"
+    # clean labels: the chosen lines would sit near 0; they stay at the lowest allowed
+    assert last.details == {"spam_from": 0.5, "review_from": 0.2}
     (tmp_path / "junk.model").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a qunzhu content model"):
         ContentModel.load(tmp_path / "junk.model")

@@ -226,10 +226,15 @@ def _keyword(word: str, entry: float | Mapping[str, Any]) -> tuple[float, str | 
     return weight, action
 
 
-def _model_verdict(model: ContentModel, p: float, policy: Policy) -> str:
+def _model_check(model: ContentModel, p: float, policy: Policy) -> Check:
+    """The thresholds go with the score: a trained model chose its own (model.py), and an
+    admin reading "0.91" needs to know where spam began."""
     spam = model.spam_from if policy.spam_from is None else policy.spam_from
     review = model.review_from if policy.review_from is None else policy.review_from
-    return SPAM if p >= spam else REVIEW if p >= review else HAM
+    verdict = SPAM if p >= spam else REVIEW if p >= review else HAM
+    return Check(
+        "content_model", verdict, p, {"spam_from": round(spam, 3), "review_from": round(review, 3)}
+    )
 
 
 def _verdict(score: float, policy: Policy) -> str:
@@ -288,10 +293,7 @@ class Detector:
             if ctx is not None and self.policy.on_probation(ctx):
                 checks.append(self._locks(ctx, contacts, payloads))
             if self.model is not None and model_scores is not None:
-                p = model_scores[i]
-                checks.append(
-                    Check("content_model", _model_verdict(self.model, p, self.policy), p, {})
-                )
+                checks.append(_model_check(self.model, model_scores[i], self.policy))
             if self.bank is not None:
                 checks.append(self.bank.match(n))
             if self.trust and ctx:

@@ -41,6 +41,10 @@ FORMAT = "qunzhu-content-model/1"  # files from before the combiner load as line
 SPAM_FPR = 0.008  # share of held-out normal messages the spam threshold lets through (1%
 # in cross-validation let 1.0-1.2% through on new messages: the margin keeps it under 1%)
 REVIEW_FPR = 0.05  # ... and the review threshold
+# Clean labels put every normal message near 0, and the shares above would then put the lines
+# there too: any new message a little unlike the training set would be spam. Never below these.
+LOWEST_SPAM_FROM = 0.5  # a message the model finds more likely normal is never spam
+LOWEST_REVIEW_FROM = 0.2
 CHUNK = 2_000  # messages scored at once: as fast as 20,000 at once, with a tenth of the memory
 COMBINE_FROM = 50  # messages of each label needed to fit a combiner and choose thresholds
 
@@ -109,8 +113,9 @@ class ContentModel:
         scores = np.zeros(len(y))
         for fit, rows in StratifiedKFold(4, shuffle=True, random_state=1).split(inputs, y):
             scores[rows] = _combiner().fit(inputs[fit], y[fit]).predict_proba(inputs[rows])[:, 1]
-        self.spam_from = _threshold(scores[y == 0], SPAM_FPR)
-        self.review_from = min(_threshold(scores[y == 0], REVIEW_FPR), self.spam_from)
+        self.spam_from = max(_threshold(scores[y == 0], SPAM_FPR), LOWEST_SPAM_FROM)
+        review = max(_threshold(scores[y == 0], REVIEW_FPR), LOWEST_REVIEW_FROM)
+        self.review_from = min(review, self.spam_from)
         self.combiner = Trees.of(_combiner().fit(inputs, y))
 
     def spam_probability(

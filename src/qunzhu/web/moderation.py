@@ -137,6 +137,8 @@ i18n.register(
         "groups": "群",
         "seconds after joining": "入群秒数",
         "trusted": "受信任",
+        "spam from": "判为广告的分数线",
+        "review from": "送审核的分数线",
         # errors
         "no such decision": "没有这条处理记录",
         "this decision has been decided already": "这条处理已经有人决定过了",
@@ -201,6 +203,8 @@ def _detail_names() -> dict[str, str]:
         "groups": tr("groups"),
         "seconds": tr("seconds after joining"),
         "trusted": tr("trusted"),
+        "spam_from": tr("spam from"),
+        "review_from": tr("review from"),
     }
 
 

@@ -86,9 +86,17 @@ def test_custom_keywords_replace_the_defaults() -> None:
 @pytest.mark.parametrize(
     "text", ["", "\ud800abc", "😂" * 100_000, "a" * 1_000_000, "\x00\x01", "加" * 50_000]
 )
-def test_bad_input_gets_a_decision(text: str) -> None:
-    decision = Detector().check(text)
-    assert decision.verdict in (HAM, REVIEW, SPAM)
+def test_bad_input_gets_a_decision(text: str, trained: ContentModel) -> None:
+    for detector in (Detector(), Detector(model=trained)):  # word list; n-grams and combiner
+        decision = detector.check(text)
+        assert decision.verdict in (HAM, REVIEW, SPAM)
+
+
+@pytest.fixture(scope="module")
+def trained() -> ContentModel:
+    model = ContentModel.train(*_corpus())
+    assert model.combiner is not None
+    return model
 
 
 def _corpus(n: int = 400) -> tuple[list[str], list[int]]:

@@ -144,3 +144,22 @@ def test_flat_trees_score_like_scikit_learn() -> None:
     ours = Trees.of(fitted).log_odds(fresh)
     assert np.allclose(ours, fitted.decision_function(fresh))
     assert np.allclose(Trees.of(fitted).log_odds(fresh[:1]), ours[:1])
+
+
+def test_trees_saved_with_left_and_right_still_load() -> None:
+    """Model files from before the children were packed in one array keep working."""
+    import pickle
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(7)
+    inputs = rng.normal(size=(500, 3))
+    fitted = HistGradientBoostingClassifier(max_iter=10).fit(inputs, inputs[:, 0] > 0)
+    trees = Trees.of(fitted)
+    state = dict(vars(trees))
+    pairs = state.pop("children").reshape(-1, 2)
+    state["left"], state["right"] = pairs[:, 0].copy(), pairs[:, 1].copy()
+    old = object.__new__(Trees)
+    old.__dict__.update(state)
+    blob = pickle.dumps(old)  # pickled the way the old class was: its fields, no `children`
+    assert np.allclose(pickle.loads(blob).log_odds(inputs), trees.log_odds(inputs))

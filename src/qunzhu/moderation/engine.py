@@ -186,10 +186,15 @@ class Policy:
             raise ValueError(tr("review_from must be below spam_from"))
         self.review_from, self.spam_from = review_from, spam_from
         self._automaton: Any = None
+        # A word without separators that occurs in `text` occurs in `compact` too: only a
+        # word like "free money" needs `text` read as well.
+        self._read_text = False
         if self.keywords:
             automaton = ahocorasick.Automaton()
             for word, (weight, action) in self.keywords.items():
-                automaton.add_word(normalize(word).text, (word, weight, action))
+                spelt = normalize(word)
+                automaton.add_word(spelt.text, (word, weight, action))
+                self._read_text |= spelt.text != spelt.compact
             automaton.make_automaton()
             self._automaton = automaton
 
@@ -198,7 +203,9 @@ class Policy:
         if self._automaton is None:
             return {}
         found: dict[str, tuple[float, str | None]] = {}
-        for text in {n.text, n.compact}:  # "加 微 信" only matches once separators are gone
+        # "加 微 信" only matches once separators are gone
+        texts = (n.text, n.compact) if self._read_text else (n.compact,)
+        for text in texts:
             for _end, (word, weight, action) in self._automaton.iter(text):
                 found[word] = (weight, action)
         return found
@@ -358,8 +365,10 @@ class Detector:
         return Check("type_lock", SPAM, LOCK_SCORE, {"locked": hit, "hours_in_group": hours})
 
     def _domains(self, contacts: list[Contact]) -> Check:
-        domains = {c.value for c in contacts if c.kind == "domain"}
-        denied = sorted(d for d in domains if _listed(d, self.policy.deny_domains))
+        denied: list[str] = []
+        if contacts and self.policy.deny_domains:
+            domains = {c.value for c in contacts if c.kind == "domain"}
+            denied = sorted(d for d in domains if _listed(d, self.policy.deny_domains))
         score = 1.0 if denied else 0.0
         return Check("domains", _verdict(score, self.policy), score, {"denied": denied})
 

@@ -181,7 +181,8 @@ def _numerals(match: re.Match[str]) -> str:
 def normalize(raw: str) -> Normalized:
     """Fold every disguise we know into one spelling; never raises, linear in `len(raw)`."""
     s = _SURROGATES.sub("", raw)  # lone surrogates cannot be encoded, and mean nothing
-    s = unicodedata.normalize("NFKC", s)
+    if not unicodedata.is_normalized("NFKC", s):  # the check is a tenth of the work
+        s = unicodedata.normalize("NFKC", s)
     s = s.translate(_table())
     if _CJK.search(s):
         s = _t2s().convert(s)

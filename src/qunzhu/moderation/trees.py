@@ -20,8 +20,7 @@ import numpy as np
 class Trees:
     feature: Any  # per node: the input column it splits on
     threshold: Any  # per node: go left when the value is at most this
-    left: Any  # per node: index of the left child (itself for leaves)
-    right: Any
+    children: Any  # at 2 * node the left child, at 2 * node + 1 the right (itself for leaves)
     value: Any  # per node: what a leaf adds to the log-odds
     roots: Any  # index of each tree's first node
     depth: int  # the most splits from a root to a leaf
@@ -44,21 +43,31 @@ class Trees:
         return cls(
             feature=np.where(leaf, 0, nodes["feature_idx"]).astype(np.intp),
             threshold=nodes["num_threshold"].astype(np.float64),
-            left=np.where(leaf, here, nodes["left"] + offsets).astype(np.intp),
-            right=np.where(leaf, here, nodes["right"] + offsets).astype(np.intp),
+            children=np.column_stack(
+                [np.where(leaf, here, nodes[side] + offsets) for side in ("left", "right")]
+            )
+            .ravel()
+            .astype(np.intp),
             value=np.where(leaf, nodes["value"], 0.0).astype(np.float64),
             roots=np.asarray(roots, dtype=np.intp),
             depth=int(nodes["depth"].max()),
             baseline=float(np.ravel(fitted._baseline_prediction)[0]),
         )
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Model files saved before `children` kept `left` and `right` apart."""
+        if "children" not in state:
+            state["children"] = np.column_stack([state.pop("left"), state.pop("right")]).ravel()
+        self.__dict__.update(state)
+
     def log_odds(self, inputs: Any) -> Any:
         """Leaves are their own children, so walking `depth` steps lands every tree of every
         row on its leaf."""
         inputs = np.asarray(inputs, dtype=np.float64)
+        flat = inputs.ravel()  # one gather from a flat array beats indexing by (row, column)
+        row_start = (np.arange(len(inputs)) * inputs.shape[1])[:, None]
         node = np.broadcast_to(self.roots, (len(inputs), len(self.roots))).copy()
-        rows = np.arange(len(inputs))[:, None]
         for _ in range(self.depth):
-            go_left = inputs[rows, self.feature[node]] <= self.threshold[node]
-            node = np.where(go_left, self.left[node], self.right[node])
+            go_right = flat[row_start + self.feature[node]] > self.threshold[node]
+            node = self.children[2 * node + go_right]
         return self.baseline + self.value[node].sum(axis=1)

@@ -7,7 +7,7 @@ their placeholders turned back into realistic values, and the false-positive rat
 LCCC chat. Speed: messages per second through all text layers in batches, p99 of single-message
 checks, the time to load a saved model, and the process's peak memory.
 
-    uv run python bench/moderation_bench.py [--folds 5] [--limit 0]
+    uv run python bench/moderation_bench.py [--folds 5] [--limit 0] [--speed-only]
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ print(int(peak) / 1024, time.perf_counter() - start)  # ru_maxrss would count th
 """
 
 
+REPEATS = 3
+
+
 def speed(texts: list[str], labels: list[int]) -> dict[str, float]:
     """Through all text layers in batches, against a floor measured on the same texts in the
     same run: scikit-learn's character 1-4-gram TfidfVectorizer alone (no normalising, no
@@ -130,14 +133,16 @@ def speed(texts: list[str], labels: list[int]) -> dict[str, float]:
         )
         checker_mb = float(done.stdout.split()[0])
     detector = Detector(model=loaded)
-    start = time.perf_counter()
-    detector.check_many(batch)
-    per_s = len(batch) / (time.perf_counter() - start)
     floor = TfidfVectorizer(analyzer="char", ngram_range=(1, 4), sublinear_tf=True, min_df=2)
     floor.fit(texts)
-    start = time.perf_counter()
-    floor.transform(batch)
-    floor_per_s = len(batch) / (time.perf_counter() - start)
+    per_s = floor_per_s = 0.0
+    for _ in range(REPEATS):  # alternating, best of each: the machine is shared and noisy
+        start = time.perf_counter()
+        detector.check_many(batch)
+        per_s = max(per_s, len(batch) / (time.perf_counter() - start))
+        start = time.perf_counter()
+        floor.transform(batch)
+        floor_per_s = max(floor_per_s, len(batch) / (time.perf_counter() - start))
     single = []
     for text in texts[:2_000]:
         start = time.perf_counter()
@@ -158,14 +163,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=0, help="rows per corpus (0: all)")
+    parser.add_argument("--speed-only", action="store_true", help="skip the quality runs")
     args = parser.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: these corpora are reference material, not shipped")
+    if not args.speed_only:
+        quality(args.folds, args.limit)
+    for name in ("tg_group_zh.train", "sms_zh.train"):  # short chat lines, long SMS
+        texts, labels = corpus(name, 0)
+        for key, value in speed(texts, labels).items():
+            print(f"{name} {key}: {value:,.3f}")
+    print(f"peak MB: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def quality(folds: int, limit: int) -> None:
     print("| corpus | n | precision | recall | F1 | FPR | msgs/s (eval) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in CORPORA:
-        texts, labels = corpus(name, args.limit)
-        s = cross_validate(texts, labels, args.folds)
+        texts, labels = corpus(name, limit)
+        s = cross_validate(texts, labels, folds)
         print(
             f"| {name} | {len(texts):,} | {s['precision']:.4f} | {s['recall']:.4f} | "
             f"{s['f1']:.4f} | {s['fpr']:.4f} | {s['msgs_per_s']:,.0f} |",
@@ -176,11 +192,6 @@ def main() -> None:
     for category, value in recall.items():
         print(f"- {category}: {value:.3f}")
     print(f"False-positive rate on LCCC chat: {chat_fpr:.4f}")
-    for name in ("tg_group_zh.train", "sms_zh.train"):  # short chat lines, long SMS
-        texts, labels = corpus(name, 0)
-        for key, value in speed(texts, labels).items():
-            print(f"{name} {key}: {value:,.3f}")
-    print(f"peak MB: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
 if __name__ == "__main__":

@@ -287,7 +287,9 @@ class Detector:
                 trust = Check("trust", HAM, 0.0, {"trusted": trusted})
                 decisions.append(Decision(HAM, 0.0, (trust,), n.text))
                 continue
-            contacts = [c for c in found[i] if not self._allowed(c)]
+            contacts = found[i]
+            if self.policy.allow_domains:
+                contacts = [c for c in contacts if not self._allowed(c)]
             payloads = [p for image in ctx.images for p in qr_payloads(image)] if ctx else []
             heuristic = self._contacts_and_words(n, contacts)
             if self.model is not None and heuristic.verdict == SPAM:

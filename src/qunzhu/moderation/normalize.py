@@ -171,6 +171,8 @@ def _t2s() -> Any:
 
 def _numerals(match: re.Match[str]) -> str:
     run = match.group()
+    if run.isascii():  # digits, spaces and "-" only: nothing to translate
+        return run
     chinese = sum(1 for ch in run if ch in _CN_DIGITS)
     digits = sum(1 for ch in run if "0" <= ch <= "9")
     if chinese >= _MIN_CHINESE and chinese + digits >= _MIN_RUN:

@@ -20,6 +20,8 @@ from qunzhu.moderation.normalize import Normalized, normalize
         ("微\u200d\u2060\ufeff\u202e\u180e信", "微信"),  # joiners, BOM, bidi, Mongolian separator
         ("v\ufe0fx\U000e0101", "vx"),  # variation selectors
         ("微信號", "微信号"),  # traditional → simplified
+        ("這個東西很好", "这个东西很好"),
+        ("我也打坏了", "我也打坏了"),  # simplified stays: OpenCC alone would write 打坯
         ("аbс", "abc"),  # Cyrillic а and с
         ("ВОРТЕХ", "boptex"),  # Cyrillic capitals
         ("ναρο", "vapo"),  # Greek
@@ -134,3 +136,12 @@ def test_never_raises_and_leaves_nothing_invisible(raw: str) -> None:
         assert not 0xD800 <= ord(ch) <= 0xDFFF
         assert ch not in "\u200b\u200c\u200d\u2060\ufeff\u202e"
     assert " " not in n.compact
+
+
+def test_traditional_text_is_converted_as_opencc_does() -> None:
+    """Skipping OpenCC for text without traditional characters must not skip any text with one."""
+    from opencc import OpenCC
+
+    t2s = OpenCC("t2s")
+    for phrase in ["傳銷組織", "發財機會", "聯繫我們", "澳門賭場", "點擊鏈接領獎", "乾隆", "後來"]:
+        assert normalize(phrase).text == t2s.convert(phrase)

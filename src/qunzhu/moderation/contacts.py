@@ -48,6 +48,10 @@ _PHONE_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?(1[ -]?[3-9](?:[ -]?\d){
 # In `compact`: "1 3 8 . 0 0 1 3 …" is already "13800138000".
 _PHONE_COMPACT = re.compile(r"(?<!\d)(?:\+86|0086|86)?(1[3-9]\d{9})(?!\d)")
 
+# Phones and QQ numbers have five digits or more in a row once separators are gone (`compact`
+# joins "1 3 8-0013"): a message without such a run skips their patterns.
+_FIVE_DIGITS = re.compile(r"\d{5}")
+
 # ---- QQ --------------------------------------------------------------------------------------
 _QQ_NAMES = r"(?:qq|扣扣|抠抠|蔻蔻|寇寇|叩叩|企鹅|球球)"
 _QQ_SUFFIX = r"(?:群号|裙号|号码|号|群|裙)"
@@ -156,18 +160,19 @@ def extract(n: Normalized) -> list[Contact]:
     def add(kind: str, value: str) -> None:
         found.setdefault(Contact(kind, value), None)
 
-    for pattern, source in ((_PHONE_TEXT, n.text), (_PHONE_COMPACT, n.compact)):
-        for m in pattern.finditer(source):
-            add("phone", _digits(m.group(1)))
-
-    for m in _QQ.finditer(n.compact):
-        add("qq", m.group(1))
-    if "@" in n.text:  # the patterns below that need one
-        for m in _QQ_MAIL.finditer(n.text):
+    numbered = _FIVE_DIGITS.search(n.compact) is not None
+    if numbered:
+        for pattern, source in ((_PHONE_TEXT, n.text), (_PHONE_COMPACT, n.compact)):
+            for m in pattern.finditer(source):
+                add("phone", _digits(m.group(1)))
+        for m in _QQ.finditer(n.compact):
             add("qq", m.group(1))
+        if "@" in n.text:
+            for m in _QQ_MAIL.finditer(n.text):
+                add("qq", m.group(1))
 
     if _WECHAT_HINT.search(n.text):
-        _wechat(n, add)
+        _wechat(n, add, numbered)
     _links(n.text, add)
 
     if "@" in n.text:
@@ -180,7 +185,7 @@ def _digits(s: str) -> str:
     return "".join(ch for ch in s if ch.isdigit())
 
 
-def _wechat(n: Normalized, add: _Add) -> None:
+def _wechat(n: Normalized, add: _Add, numbered: bool) -> None:
     ids = []
     for m in _WXID.finditer(n.text):
         ids.append(m.group(1))
@@ -199,8 +204,9 @@ def _wechat(n: Normalized, add: _Add) -> None:
                 ids.append(m.group(1))
     for wid in ids:
         add("wechat", wid)
-    for m in _WECHAT_PHONE.finditer(n.compact):
-        add("wechat", m.group(1))
+    if numbered:
+        for m in _WECHAT_PHONE.finditer(n.compact):
+            add("wechat", m.group(1))
 
 
 def _links(text: str, add: _Add) -> None:

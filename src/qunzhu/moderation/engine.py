@@ -233,15 +233,20 @@ def _keyword(word: str, entry: float | Mapping[str, Any]) -> tuple[float, str | 
     return weight, action
 
 
-def _model_check(model: ContentModel, p: float, policy: Policy) -> Check:
-    """The thresholds go with the score: a trained model chose its own (model.py), and an
-    admin reading "0.91" needs to know where spam began."""
+def _model_lines(model: ContentModel, policy: Policy) -> tuple[float, float]:
+    """Where the model's score becomes spam and review: a trained model chose its own
+    (model.py), unless the group moved them."""
     spam = model.spam_from if policy.spam_from is None else policy.spam_from
     review = model.review_from if policy.review_from is None else policy.review_from
+    return spam, review
+
+
+def _model_check(p: float, lines: tuple[float, float], shown: dict[str, float]) -> Check:
+    """The thresholds go with the score: an admin reading "0.91" needs to know where spam
+    began."""
+    spam, review = lines
     verdict = SPAM if p >= spam else REVIEW if p >= review else HAM
-    return Check(
-        "content_model", verdict, p, {"spam_from": round(spam, 3), "review_from": round(review, 3)}
-    )
+    return Check("content_model", verdict, p, dict(shown))
 
 
 def _verdict(score: float, policy: Policy) -> str:
@@ -279,6 +284,9 @@ class Detector:
         normalized = [normalize(t if isinstance(t, str) else str(t)) for t in texts]
         found = [extract(n) for n in normalized]
         model_scores = self.model.spam_probability(normalized, found) if self.model else None
+        if self.model is not None:
+            lines = _model_lines(self.model, self.policy)
+            shown = {"spam_from": round(lines[0], 3), "review_from": round(lines[1], 3)}
         decisions = []
         for i, n in enumerate(normalized):
             ctx = contexts[i] if contexts else None
@@ -302,7 +310,7 @@ class Detector:
             if ctx is not None and self.policy.on_probation(ctx):
                 checks.append(self._locks(ctx, contacts, payloads))
             if self.model is not None and model_scores is not None:
-                checks.append(_model_check(self.model, model_scores[i], self.policy))
+                checks.append(_model_check(model_scores[i], lines, shown))
             if self.bank is not None:
                 checks.append(self.bank.match(n))
             if self.trust and ctx:

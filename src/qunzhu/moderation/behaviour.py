@@ -13,8 +13,7 @@ import hashlib
 import itertools
 from collections import defaultdict, deque
 from dataclasses import dataclass
-
-from datasketch import MinHash, MinHashLSH
+from typing import TYPE_CHECKING
 
 from qunzhu.moderation.normalize import Normalized
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
@@ -25,6 +24,9 @@ CROSS_WINDOW_S, CROSS_GROUPS = 24 * 3600, 3  # near-identical text in this many 
 CROSS_MIN_CHARS = 12  # shorter texts ("早上好", "收到") are alike everywhere by nature
 CROSS_SIMILARITY, PERMUTATIONS = 0.7, 64  # Jaccard of 3-grams; one word changed stays above
 NEWCOMER_S = 600  # a first message this soon after joining is the classic drive-by ad
+
+if TYPE_CHECKING:
+    from datasketch import MinHash, MinHashLSH
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,18 @@ class Context:
     images: tuple[bytes, ...] = ()
 
 
+def _index() -> MinHashLSH:
+    """datasketch is imported here, not at the top: it pulls in scipy (1.7 s), which a
+    one-off `qunzhu moderation check` without behaviour layers should not wait for."""
+    from datasketch import MinHashLSH
+
+    return MinHashLSH(threshold=CROSS_SIMILARITY, num_perm=PERMUTATIONS)
+
+
 def shingles(n: Normalized) -> MinHash:
     """MinHash of the character 3-grams of the separator-free text."""
+    from datasketch import MinHash
+
     sketch = MinHash(num_perm=PERMUTATIONS)
     text = n.compact
     sketch.update_batch([text[i : i + 3].encode() for i in range(max(1, len(text) - 2))])
@@ -55,7 +67,7 @@ class SpamBank:
     it was reworded to slip past the words and the model."""
 
     def __init__(self) -> None:
-        self._lsh = MinHashLSH(threshold=CROSS_SIMILARITY, num_perm=PERMUTATIONS)
+        self._lsh = _index()
         self._texts: list[str] = []
 
     def add(self, n: Normalized) -> None:
@@ -80,7 +92,7 @@ class Behaviour:
         self._times: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._texts: dict[tuple[str, str], deque[tuple[float, str]]] = defaultdict(deque)
         self._spoken: set[tuple[str, str]] = set()
-        self._lsh = MinHashLSH(threshold=CROSS_SIMILARITY, num_perm=PERMUTATIONS)
+        self._lsh = _index()
         self._posted: dict[str, tuple[str, str, float]] = {}  # key -> (group, member, at)
         self._expiry: deque[tuple[float, str]] = deque()
         self._keys = itertools.count()

@@ -129,7 +129,7 @@ _SPELT_DOT = re.compile(
     r"|(?<=[a-z0-9]) ?(?:\[\.\]|\(\.\)|\[dot\]|\(dot\)) ?(?=[a-z0-9])"
     rf"|(?<=[a-z0-9]) dot (?=(?:{_TLD_ALT})(?![a-z0-9]))"
 )
-_DOT_HINTS = ("点", "。", "dot", "[.]", "(.)")
+_DOT_HINT = re.compile(r"点|。|dot|\[\.\]|\(\.\)")  # what _SPELT_DOT needs: one scan
 # A host needs a dot, and may not start inside a word, an e-mail address or a handle.
 _URL = re.compile(
     r"(?<![a-z0-9@_-])(?:https?://)?[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+(?::\d{1,5})?"
@@ -210,7 +210,7 @@ def _wechat(n: Normalized, add: _Add, numbered: bool) -> None:
 
 
 def _links(text: str, add: _Add) -> None:
-    spelt = _SPELT_DOT.sub(".", text) if any(d in text for d in _DOT_HINTS) else text
+    spelt = _SPELT_DOT.sub(".", text) if _DOT_HINT.search(text) else text
     if "." not in spelt:  # a host needs one
         return
     for m in _URL.finditer(spelt):

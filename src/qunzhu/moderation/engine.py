@@ -233,6 +233,9 @@ def _keyword(word: str, entry: float | Mapping[str, Any]) -> tuple[float, str | 
     return weight, action
 
 
+_RANK = {verdict: rank for rank, verdict in enumerate(SEVERITY)}
+
+
 def _model_lines(model: ContentModel, policy: Policy) -> tuple[float, float]:
     """Where the model's score becomes spam and review: a trained model chose its own
     (model.py), unless the group moved them."""
@@ -321,8 +324,8 @@ class Detector:
                 if contacts and any(c.name == "first_message_after_join" for c in signals):
                     newcomer = {"contacts": len(contacts)}
                     checks.append(Check("newcomer_with_contact", SPAM, 0.9, newcomer))
-            score = max(c.score for c in checks)
-            verdict = max((c.verdict for c in checks), key=SEVERITY.index)
+            score = max([c.score for c in checks])
+            verdict = SEVERITY[max([_RANK[c.verdict] for c in checks])]
             if self.trust and ctx:
                 self.trust.record(n, ctx, verdict)
             decisions.append(Decision(verdict, score, tuple(checks), n.text))

@@ -59,6 +59,17 @@ def test_a_keyword_can_name_its_own_action() -> None:
     assert ladder.act(lottery, "g", "b", T0).step is Step.BAN  # at once, no climbing
 
 
+def test_words_match_with_separators_inside_and_around() -> None:
+    """A plain word matches however it is spaced out; a listed word that has a space of its
+    own still matches as written."""
+    policy = Policy(keywords={"代购": 0.9, "free money": 0.9})
+    d = Detector(policy)
+    for text in ["代 . 购包包", "正品代购", "get free money now"]:
+        assert d.check(text).verdict == SPAM, text
+    assert d.check("freemoney").verdict == HAM  # the space is part of that word
+    assert Detector(Policy(keywords={"代购": 0.9})).check("代 购").verdict == SPAM
+
+
 @pytest.mark.parametrize(
     ("keywords", "message"),
     [

@@ -3,11 +3,14 @@ error, and who may import what where."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -173,6 +176,48 @@ def test_bad_requests_are_refused_with_a_reason(
     declared = upload(client, b"{}", community="跑团")  # refused on its Content-Length
     assert declared.status_code == 413
     assert counts(world.engine)[2] == 3  # the fixture's three imports, nothing more
+
+
+def test_a_chunked_upload_is_cut_off_at_the_limit(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Content-Length to refuse on: the body stops being read once it passes the limit,
+    instead of being spooled whole to disk first. (TestClient reads a request's whole body
+    before the app sees it, so this one goes through httpx's ASGI transport, chunk by chunk.)"""
+    login(client, "ops")
+    monkeypatch.setattr(imports, "MAX_BYTES", 10_000)
+    monkeypatch.setattr(imports, "_FORM_SLACK", 1_000)
+    boundary = "qunzhu-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+        f"{csrf(client, '/')}\r\n--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="result.json"\r\n'
+        "Content-Type: application/json\r\n\r\n"
+    ).encode()
+    pulled = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        yield head
+        for _ in range(1_000):  # 1 MB in all, a hundred times the limit
+            pulled += 1
+            yield b"x" * 1_000
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", cookies=client.cookies
+        ) as chunked:
+            return await chunked.post(
+                "/import",
+                content=body(),
+                headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+            )
+
+    refused = asyncio.run(post())
+    assert refused.status_code == 413 and "larger than" in refused.text
+    assert pulled < 20  # read up to the limit, not to the end
+    assert counts(world.engine)[2] == 3
 
 
 def test_a_viewer_and_a_forged_form_are_refused(

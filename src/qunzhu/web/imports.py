@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.types import Message
 
 from qunzhu import i18n, sources
 from qunzhu.i18n import tr
@@ -167,7 +168,10 @@ async def start_import(request: Request, user: auth.PageUser) -> Response:
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BYTES + _FORM_SLACK:
         return await _refused(request, user, Refused(413, _too_big()))
-    form = await request.form(max_files=1, max_fields=20)
+    try:
+        form = await _capped(request, MAX_BYTES + _FORM_SLACK).form(max_files=1, max_fields=20)
+    except _TooBig:
+        return await _refused(request, user, Refused(413, _too_big()))
     folder: Path | None = None
     try:
         auth.check_csrf(request, _text(form.get("csrf_token")))
@@ -259,6 +263,27 @@ def _form_page(
         "jobs": jobs,
     }
     return render(request, "import.html", context, user, status=status)
+
+
+class _TooBig(Exception):
+    """The body went past the limit while it was still arriving."""
+
+
+def _capped(request: Request, limit: int) -> Request:
+    """The same request, whose body is not read past `limit` bytes. A chunked upload says no
+    Content-Length: without this, the form parser would spool all of it to disk before
+    `_save` could count it."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise _TooBig
+        return message
+
+    return Request(request.scope, receive)
 
 
 async def _refused(request: Request, user: User, refused: Refused) -> HTMLResponse:

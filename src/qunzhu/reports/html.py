@@ -17,13 +17,15 @@ from __future__ import annotations
 import json
 import math
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from qunzhu import i18n
 from qunzhu.i18n import tr
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 _ZH = {
     # page
@@ -204,6 +206,9 @@ def script_json(value: Any) -> str:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
+    """jinja2 is imported on the first report, not with the CLI."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     return Environment(
         loader=PackageLoader("qunzhu.reports", "templates"),
         autoescape=True,

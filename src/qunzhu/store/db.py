@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from qunzhu.i18n import tr
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///qunzhu.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -61,6 +61,10 @@ def create(url: str) -> Engine:
 
 
 def _alembic_config(engine: Engine) -> Config:
+    """Alembic is imported here, when a store is opened, not with this module: it takes half
+    a second, which commands that never touch the store (`--help`, `moderation check`) skip."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -68,12 +72,17 @@ def _alembic_config(engine: Engine) -> Config:
 
 
 def is_current(engine: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision() == head
 
 
 def upgrade(engine: Engine) -> None:
+    from alembic import command
+
     command.upgrade(_alembic_config(engine), "head")
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection, delete, select, update
 
 from qunzhu.store import schema as t
@@ -40,6 +42,7 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
         ).scalars()
     )
     decided = _forget_decisions(conn, member_id)
+    _forget_in_audit_log(conn, member_id)
     messages = conn.execute(delete(t.messages).where(t.messages.c.sender_id == member_id))
     ev = t.membership_events
     events = conn.execute(delete(ev).where(ev.c.member_id == member_id))
@@ -58,9 +61,7 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
 def _forget_decisions(conn: Connection, member_id: int) -> int:
     """Decisions about the member, their queued actions (which quote and name them) and what
     policies remember of them ("reminded once", when they joined): keyed by their platform id."""
-    found = conn.execute(
-        select(t.members.c.platform, t.members.c.external_id).where(t.members.c.id == member_id)
-    ).first()
+    found = _on_platform(conn, member_id)
     if found is None:
         return 0
     on_platform = select(t.groups.c.id).where(t.groups.c.platform == found.platform)
@@ -68,9 +69,54 @@ def _forget_decisions(conn: Connection, member_id: int) -> int:
     theirs = select(d.c.id).where(d.c.member == found.external_id, d.c.group_id.in_(on_platform))
     conn.execute(delete(t.outbox).where(t.outbox.c.decision_id.in_(theirs)))
     gone = conn.execute(delete(d).where(d.c.id.in_(theirs))).rowcount
-    escaped = re.sub(r"([\\%_])", r"\\\1", found.external_id)
     pm = t.policy_marks
     conn.execute(
-        delete(pm).where(pm.c.group_id.in_(on_platform), pm.c.key.like(f"%:{escaped}", escape="\\"))
+        delete(pm).where(
+            pm.c.group_id.in_(on_platform),
+            pm.c.key.like(f"%:{_like(found.external_id)}", escape="\\"),
+        )
     )
     return gone
+
+
+def _on_platform(conn: Connection, member_id: int) -> Any:
+    """The member's platform and id there: how decisions and policies name them."""
+    return conn.execute(
+        select(t.members.c.platform, t.members.c.external_id).where(t.members.c.id == member_id)
+    ).first()
+
+
+def _like(value: str) -> str:
+    """`value` as a LIKE pattern matching only itself (escape character: backslash)."""
+    return re.sub(r"([\\%_])", r"\\\1", value)
+
+
+def _forget_in_audit_log(conn: Connection, member_id: int) -> None:
+    """The audit log keeps that a person acted, not on whom: tag changes lose the tags they
+    gave the member, labels of decisions about them lose the member's id and the note."""
+    log = t.audit_log
+    conn.execute(
+        update(log)
+        .where(log.c.action == "member.tags", log.c.target == f"member:{member_id}")
+        .values(details=orjson.dumps({"forgotten": True}).decode())
+    )
+    found = _on_platform(conn, member_id)
+    if found is None:
+        return
+    on_platform = set(
+        conn.execute(select(t.groups.c.id).where(t.groups.c.platform == found.platform)).scalars()
+    )
+    as_json = orjson.dumps(found.external_id).decode()[1:-1]  # as it is spelt inside the details
+    labels = conn.execute(
+        select(log.c.id, log.c.details).where(
+            log.c.action == "moderation_label",
+            log.c.details.like(f"%{_like(as_json)}%", escape="\\"),
+        )
+    ).all()
+    for row in labels:
+        details = orjson.loads(row.details)
+        if details.get("member") == found.external_id and details.get("group") in on_platform:
+            details.update(member=None, note=None, forgotten=True)
+            conn.execute(
+                update(log).where(log.c.id == row.id).values(details=orjson.dumps(details).decode())
+            )

@@ -4,8 +4,9 @@
 
 The store is written straight into the tables (one pass of executemany; reused from bench/out/
 across runs), with a snapshot (stage, health, advice) per group as the console's background
-refresh leaves them. Then an admin's GET / (the HTML overview of every group) and GET
-/api/groups are timed through the ASGI app, 5 times each after one warm-up. Floor, same run:
+refresh leaves them. Then an admin's GET / (the HTML overview of every group), GET
+/api/groups, GET /members (the first 50 of all 100,000 members, busiest first) and a name search
+through /api/members are timed through the ASGI app, 5 times each after one warm-up. Floor, same run:
 the one indexed query any overview needs, messages per group over the last 7 days.
 """
 
@@ -143,13 +144,24 @@ def main() -> None:
                 .group_by(m.c.group_id)
             ).all()
 
+    def members() -> None:
+        response = client.get("/members")
+        assert response.status_code == 200 and 'href="/members/' in response.text
+
+    def members_search() -> None:
+        response = client.get("/api/members", params={"q": "成员12"})
+        assert response.status_code == 200 and response.json()["total"] > 0
+
     floor_s, page_s, api_s = timed(floor), timed(page), timed(api)
+    members_s, search_s = timed(members), timed(members_search)
     result = {
         "groups": args.groups,
         "messages": args.messages,
         "overview_page_s": round(statistics.median(page_s), 3),
         "overview_page_max_s": round(max(page_s), 3),
         "api_groups_s": round(statistics.median(api_s), 3),
+        "members_page_s": round(statistics.median(members_s), 3),
+        "members_search_api_s": round(statistics.median(search_s), 3),
         "floor_s": round(statistics.median(floor_s), 3),
         "ratio": round(statistics.median(page_s) / statistics.median(floor_s), 2),
     }

@@ -5,9 +5,10 @@
 The store is written straight into the tables (one pass of executemany; reused from bench/out/
 across runs), with a snapshot (stage, health, advice) per group as the console's background
 refresh leaves them. Then an admin's GET / (the HTML overview of every group), GET
-/api/groups, GET /members (the first 50 of all 100,000 members, busiest first) and a name search
-through /api/members are timed through the ASGI app, 5 times each after one warm-up. Floor, same run:
-the one indexed query any overview needs, messages per group over the last 7 days.
+/api/groups, GET /members (the first 50 of all 100,000 members, busiest first) and a name
+search through /api/members are timed through the ASGI app, 5 times each after one warm-up.
+Floor, same run: the one indexed query any overview needs, messages per group over the last
+7 days.
 """
 
 from __future__ import annotations

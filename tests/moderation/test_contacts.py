@@ -44,6 +44,10 @@ PHONE = [("phone", "13800138000")]
         ("+86 138 0013 8000", PHONE),
         ("幺三八零零幺三八零零零", PHONE),
         ("电话13800138000，或者 139 0000 1111", [*PHONE, ("phone", "13900001111")]),
+        ("售楼热线 021-62345678", [("phone", "02162345678")]),  # landline with its area code
+        ("（０７５５）１２３４５６７ 看房", [("phone", "07551234567")]),
+        ("致电 400-820-8820 预约", [("phone", "4008208820")]),  # service hotline
+        ("客服4008208820", [("phone", "4008208820")]),
         # QQ
         ("扣扣 123456789", [("qq", "123456789")]),
         ("q群 987654321", [("qq", "987654321")]),
@@ -93,6 +97,10 @@ def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]
         "版本 1.2.3 已发布",
         "晚上7点app更新",
         "大家加vip123456",
+        "单号 02162345678",  # a long number without its area code set apart
+        "400 500 6000 三档价格",  # three prices, not a hotline
+        "2026-12345678",
+        "比分 0-12345678",
         "坐飞机去北京",
         "ping @someone later",  # a handle without a Telegram marker
         "写信到 hello@example.org",  # an e-mail address is not a link

@@ -2,8 +2,10 @@
 
 An ad is only worth sending if it tells the reader where to go: a phone number, a QQ or WeChat
 id, a Telegram handle or a link. Numbers are only taken as contacts after a marker (扣扣, 微信,
-vx, 群号 …) so prices, dates, times and order numbers in ordinary chat stay out; the one
-exception is an 11-digit mainland mobile number, which is a contact wherever it appears.
+vx, 群号 …) so prices, dates, times and order numbers in ordinary chat stay out; the
+exceptions are phone numbers by their shape: an 11-digit mainland mobile number, a landline
+written with its area code and a separator (021-62345678, (0755) 1234567) and a 400/800
+service hotline, contacts wherever they appear.
 
 Every pattern reads `Normalized.text` (where "_" and "." still separate words) or
 `Normalized.compact` (where "微 . 信" and "1 3 8 0 0 …" are already joined). Every repeat in the
@@ -47,6 +49,11 @@ def _marker(*parts: str) -> str:
 _PHONE_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?(1[ -]?[3-9](?:[ -]?\d){9})(?!\d)")
 # In `compact`: "1 3 8 . 0 0 1 3 …" is already "13800138000".
 _PHONE_COMPACT = re.compile(r"(?<!\d)(?:\+86|0086|86)?(1[3-9]\d{9})(?!\d)")
+
+# Landlines need the area code set apart ("02162345678" alone reads like any long number);
+# 400/800 hotlines are ten digits, grouped by "-" or not at all ("400 500 6000" is three prices).
+_LANDLINE = re.compile(r"(?<![\d-])(\(0[1-9]\d{1,2}\) ?\d{7,8}|0[1-9]\d{1,2}[ -]\d{7,8})(?![\d-])")
+_HOTLINE = re.compile(r"(?<![\d-])([48]00-?\d{3}-?\d{4})(?![\d-])")
 
 # Phones and QQ numbers have five digits or more in a row once separators are gone (`compact`
 # joins "1 3 8-0013"): a message without such a run skips their patterns.
@@ -164,6 +171,9 @@ def extract(n: Normalized) -> list[Contact]:
     if numbered:
         for pattern, source in ((_PHONE_TEXT, n.text), (_PHONE_COMPACT, n.compact)):
             for m in pattern.finditer(source):
+                add("phone", _digits(m.group(1)))
+        for pattern in (_LANDLINE, _HOTLINE):
+            for m in pattern.finditer(n.text):
                 add("phone", _digits(m.group(1)))
         for m in _QQ.finditer(n.compact):
             add("qq", m.group(1))

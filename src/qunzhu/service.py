@@ -43,11 +43,13 @@ from qunzhu.engine.policies import (
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
 from qunzhu.i18n import tr
 from qunzhu.model.live import LiveEvent
-from qunzhu.moderation.behaviour import Behaviour, TrustBook
+from qunzhu.moderation import feedback
+from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
 from qunzhu.moderation.enforcement import Ladder, Mode
 from qunzhu.moderation.engine import DEFAULT_LOCKED, Detector
 from qunzhu.moderation.engine import Policy as Rules
 from qunzhu.moderation.model import ContentModel
+from qunzhu.moderation.normalize import normalize
 from qunzhu.store import schema as t
 
 if TYPE_CHECKING:
@@ -56,7 +58,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (platform, the platform's group id), as the store keeps groups
-Memories = dict[str | None, tuple[Behaviour, TrustBook]]
+Memory = tuple[Behaviour, TrustBook, SpamBank]  # what a community's detectors share
+Memories = dict[str | None, Memory]
+
+
+def _memory(memories: Memories, community: str | None) -> Memory:
+    return memories.setdefault(community, (Behaviour(), TrustBook(), SpamBank()))
 
 
 def setups(
@@ -86,7 +93,7 @@ def setups(
         own = extra.pop(key, None) if key else None
         if own is not None:
             settings = _laid_over(settings, own, group.name) or settings
-        memory = memories.setdefault(group.community, (Behaviour(), TrustBook()))
+        memory = _memory(memories, group.community)
         policies = policies_of(settings, memory, lambda p: _model(p, base, models))
         groups[(group.connector, group.id)] = GroupSetup(policies, group.admin_chat)
     for (platform, platform_id), own in extra.items():
@@ -97,7 +104,7 @@ def setups(
         if settings is None:
             continue
         community = (communities or {}).get((platform, platform_id))
-        memory = memories.setdefault(community, (Behaviour(), TrustBook()))
+        memory = _memory(memories, community)
         policies = policies_of(settings, memory, lambda p: _model(p, base, models))
         groups[(name, platform_id)] = GroupSetup(policies)
     return Setups(groups)
@@ -194,10 +201,15 @@ async def watch_settings(
 ) -> None:
     """Every `every_s`, look whether the console changed a group's settings; when it did,
     build the setups again and hand them to the running engine. Runs until cancelled. The first
-    look is at once (the runtime starts with the file's policies only); `ready` is set after it."""
+    look is at once and always builds the setups (the runtime starts with the file's policies,
+    and with memories this watcher cannot reach); `ready` is set after it.
+
+    Each look also brings the spam and not-spam labels people gave in the console to the spam
+    bank of the group's community (`BankFeed`)."""
     memories: Memories = {}
     models: dict[Path, ContentModel] = {}
-    seen: tuple[int, int | None] = (0, None)  # nothing stored: the file's policies as they are
+    banks = BankFeed(memories)
+    seen: tuple[int, int | None] | None = None
     failed: tuple[int, int | None] | None = None
     while True:
         stamp = None
@@ -212,21 +224,78 @@ async def watch_settings(
             if stamp is None or stamp != failed:  # say it once per change, not every poll
                 log.exception("cannot reload the settings")
             failed = stamp
+        try:
+            await banks.poll(engine)
+        except Exception:
+            log.exception("cannot read the moderation labels")
         if ready is not None:
             ready.set()
         await asyncio.sleep(every_s)
 
 
+class BankFeed:
+    """Brings the console's spam / not-spam labels to each community's spam bank: "spam" adds
+    the judged text, "not spam" takes the texts close to it out. Labels are read from a minute
+    before the newest one seen (two console processes may commit out of order) and each is
+    applied once; when labels disappear (a member forgotten) the banks are built again."""
+
+    LOOK_BACK_MS = 60_000
+
+    def __init__(self, memories: Memories) -> None:
+        self.memories = memories
+        self._seen: tuple[int, int | None] = (0, None)
+        self._applied: set[int] = set()
+        self._newest: int | None = None
+
+    async def poll(self, engine: Engine) -> int:
+        """Apply what is new; how many labels were applied."""
+        stamp = await asyncio.to_thread(_labels_stamp, engine)
+        if stamp == self._seen:
+            return 0
+        if stamp[0] < self._seen[0]:  # some were deleted: start again from all of them
+            for _behaviour, _trust, bank in self.memories.values():
+                bank.clear()
+            self._applied.clear()
+            self._newest = None
+        since = None if self._newest is None else self._newest - self.LOOK_BACK_MS
+        verdicts = await asyncio.to_thread(_verdicts_since, engine, since)
+        applied = 0
+        for v in verdicts:
+            if v.decision_id in self._applied:
+                continue
+            bank = _memory(self.memories, v.community)[2]
+            text = normalize(v.text)
+            if v.spam:
+                bank.add(text)
+            else:
+                bank.remove_like(text)
+            self._applied.add(v.decision_id)
+            self._newest = v.at if self._newest is None else max(self._newest, v.at)
+            applied += 1
+        self._seen = stamp
+        return applied
+
+
+def _labels_stamp(engine: Engine) -> tuple[int, int | None]:
+    with engine.connect() as conn:
+        return feedback.stamp(conn)
+
+
+def _verdicts_since(engine: Engine, at: int | None) -> list[feedback.Verdict]:
+    with engine.connect() as conn:
+        return feedback.verdicts_since(conn, at)
+
+
 def policies_of(
     settings: PolicySettings,
-    memory: tuple[Behaviour, TrustBook] | None = None,
+    memory: Memory | None = None,
     model: Callable[[Path], ContentModel] | None = None,
 ) -> list[Policy]:
     """The policy objects for one group's settings, in the order they look at an event."""
     out: list[Policy] = []
     m = settings.moderation
     if m.enabled:
-        behaviour, trust = memory or (Behaviour(), TrustBook())
+        behaviour, trust, bank = memory or (Behaviour(), TrustBook(), SpamBank())
         rules = Rules(
             keywords={
                 word: entry if isinstance(entry, float) else entry.model_dump()
@@ -242,7 +311,7 @@ def policies_of(
             spam_from=m.spam_from,
         )
         content = model(m.model) if model and m.model else None
-        detector = Detector(rules, content, behaviour, trust)
+        detector = Detector(rules, content, behaviour, trust, bank)
         out.append(ModerationPolicy(detector, Ladder(Mode(m.mode)), warning=m.warning))
     if (w := settings.welcome) and w.enabled:
         out.append(WelcomePolicy(w.template, w.rules, w.batch_s))
@@ -495,8 +564,8 @@ def replay_policies(
     as in `enforce` (a replay is there to show what the rules would do); groups the file does
     not name, or every group without a file, get moderation (`detector`'s rules and model)
     and a welcome."""
-    memory = (Behaviour(), TrustBook())
-    memories: dict[str | None, tuple[Behaviour, TrustBook]] = {}
+    memory: Memory = (Behaviour(), TrustBook(), SpamBank())
+    memories: Memories = {}
     models: dict[Path, ContentModel] = {}
     made: dict[tuple[str, str], list[Policy]] = {}
 
@@ -516,7 +585,7 @@ def replay_policies(
             settings = group.policies.model_copy(update={"moderation": moderation})
             found = policies_of(
                 settings,
-                memories.setdefault(group.community, (Behaviour(), TrustBook())),
+                _memory(memories, group.community),
                 lambda p: _model(p, base, models),
             )
         made[(platform, platform_id)] = found

@@ -123,3 +123,17 @@ def test_spam_bank_catches_rewordings_of_confirmed_spam() -> None:
     )
     assert d.check("今天公园里的花开得真好看，大家周末一起去拍照吧").verdict == HAM
     assert d.check("好的").verdict == HAM  # too short to compare
+
+
+def test_spam_bank_forgets_what_is_said_not_to_be_spam() -> None:
+    bank = SpamBank()
+    bank.add(normalize("新到一批进口奶粉，价格美丽，需要的朋友联系群主看图"))
+    bank.add(normalize("周末团购大闸蟹，一只十块，要的私聊我报名"))
+    bank.add(normalize("好的"))  # too short to keep
+    assert len(bank) == 2
+    assert bank.remove_like(normalize("新到一批进口奶粉！价格美丽，需要的朋友联系群主")) == 1
+    assert len(bank) == 1
+    assert bank.match(normalize("周末团购大闸蟹，一只十块，要的私聊我报名哦")).verdict == SPAM
+    bank.clear()
+    assert len(bank) == 0
+    assert bank.match(normalize("周末团购大闸蟹，一只十块，要的私聊我报名哦")).verdict == HAM

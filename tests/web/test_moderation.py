@@ -30,6 +30,7 @@ from qunzhu.moderation.behaviour import Behaviour, TrustBook
 from qunzhu.moderation.enforcement import MUTES_S, Ladder, Mode
 from qunzhu.moderation.engine import Detector, Policy
 from qunzhu.moderation.feedback import labelled
+from qunzhu.moderation.verdicts import SPAM
 from qunzhu.store import accounts
 from qunzhu.store import schema as t
 from qunzhu.web import moderation
@@ -544,3 +545,55 @@ def test_an_upheld_appeal_lifts_the_mute_or_ban(app: FastAPI, world: World) -> N
     assert api_label(ops, banned, "appeal_upheld").status_code == 200
     lifted = actions_of(world.engine, muted, after) + actions_of(world.engine, banned, after)
     assert [(a["kind"], a["member_id"]) for a in lifted] == [("unmute", "u5"), ("unban", "u6")]
+
+
+# -- the spam bank of the running engine ----------------------------------------------------
+
+MILK = "新到一批进口奶粉，价格美丽，需要的朋友看图 https://milk.example.com"  # a link alone: review
+
+
+def test_labels_reach_the_running_engines_spam_bank(app: FastAPI, world: World) -> None:
+    """ "Spam" puts the judged text in the bank of the group's community; "not spam" on a text
+    like it takes it out; forgetting the member takes their labels, and the bank is rebuilt."""
+    import asyncio
+
+    from qunzhu import service
+    from qunzhu.config import parse
+    from qunzhu.store.privacy import find_members, forget_member
+
+    root = as_user(app, "root")
+    first = decided(world.engine, msg(RUNNERS, 1, MILK, who="u1"))
+    assert api_label(root, first, "spam").status_code == 200
+    memories: service.Memories = {}
+    feed_banks = service.BankFeed(memories)
+    assert asyncio.run(feed_banks.poll(world.engine)) == 1
+    assert asyncio.run(feed_banks.poll(world.engine)) == 0  # nothing new
+    bank = memories["跑团"][2]
+    assert len(bank) == 1 and "读书会" not in memories  # the other community learnt nothing
+    reworded = "新到一批进口奶粉！！价格很美丽，需要的朋友看图 https://milk.example.com"
+    check = Detector(Policy(keywords={}), bank=bank).check(reworded)
+    assert check.verdict == SPAM and any(c.name == "spam_bank" for c in check.checks)
+
+    # the engine's detectors for that community's groups read that same bank
+    config = parse(
+        {
+            "connectors": {"tg": {"type": "telegram"}},
+            "communities": [{"name": "跑团"}],
+            "groups": [{"name": "跑团一群", "connector": "tg", "id": "-1001", "community": "跑团"}],
+        }
+    )
+    (policy,) = service.setups(config, memories=memories).of("tg", "-1001").policies
+    assert policy.detector.bank is bank
+
+    second = decided(world.engine, msg(RUNNERS, 2, reworded, who="u2"))
+    assert api_label(root, second, "ham").status_code == 200
+    assert asyncio.run(feed_banks.poll(world.engine)) == 1 and len(bank) == 0
+
+    third = decided(world.engine, msg(RUNNERS, 3, MILK + " 今天", who="u3"))
+    assert api_label(root, third, "spam").status_code == 200
+    assert asyncio.run(feed_banks.poll(world.engine)) == 1 and len(bank) == 1
+    with world.engine.begin() as conn:
+        (u3,) = find_members(conn, "u3")
+        forget_member(conn, u3)  # their decision and its label go
+    asyncio.run(feed_banks.poll(world.engine))
+    assert len(bank) == 0  # rebuilt from the labels left: u1's spam, then u2's "not spam"

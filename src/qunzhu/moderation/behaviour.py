@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -64,24 +65,54 @@ def shingles(n: Normalized) -> MinHash:
 
 class SpamBank:
     """Texts admins confirmed as spam; a new message close to one of them is spam too, however
-    it was reworded to slip past the words and the model."""
+    it was reworded to slip past the words and the model. A "not spam" takes the texts close
+    to it out again. The console's labels arrive while the engine checks messages in its own
+    thread, hence the lock."""
 
     def __init__(self) -> None:
         self._lsh = _index()
-        self._texts: list[str] = []
+        self._texts: dict[str, str] = {}  # LSH key -> the confirmed text
+        self._keys = itertools.count()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._texts)
 
     def add(self, n: Normalized) -> None:
-        if len(n.compact) >= CROSS_MIN_CHARS:
-            self._lsh.insert(str(len(self._texts)), shingles(n))
-            self._texts.append(n.compact)
+        if len(n.compact) < CROSS_MIN_CHARS:
+            return
+        sketch = shingles(n)
+        with self._lock:
+            key = str(next(self._keys))
+            self._lsh.insert(key, sketch)
+            self._texts[key] = n.compact
+
+    def remove_like(self, n: Normalized) -> int:
+        """Take out every text close to this one; how many went."""
+        if len(n.compact) < CROSS_MIN_CHARS:
+            return 0
+        sketch = shingles(n)
+        with self._lock:
+            found = self._lsh.query(sketch)
+            for key in found:
+                self._lsh.remove(key)
+                del self._texts[key]
+        return len(found)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lsh = _index()
+            self._texts.clear()
 
     def match(self, n: Normalized) -> Check:
         if len(n.compact) < CROSS_MIN_CHARS or not self._texts:
             return Check("spam_bank", HAM, 0.0)
-        found = self._lsh.query(shingles(n))
+        sketch = shingles(n)
+        with self._lock:
+            found = self._lsh.query(sketch)
+            like = self._texts[min(found, key=int)] if found else ""
         if not found:
             return Check("spam_bank", HAM, 0.0)
-        like = self._texts[int(min(found, key=int))]
         return Check("spam_bank", SPAM, 0.95, {"like": like[:80]})
 
 

@@ -318,7 +318,7 @@ class Detector:
                 checks.append(self._locks(ctx, contacts, payloads))
             if self.model is not None and model_scores is not None:
                 checks.append(_model_check(model_scores[i], lines, shown))
-            if self.bank is not None:
+            if self.bank is not None and len(self.bank):
                 checks.append(self.bank.match(n))
             if self.trust and ctx:
                 checks.append(self.trust.probing(n, ctx))

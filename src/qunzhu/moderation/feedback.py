@@ -9,8 +9,9 @@ is about the person, not the text, so it teaches nothing (`enforcement.Verdict.B
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from qunzhu.store import schema as t
 
@@ -34,4 +35,44 @@ def labelled(conn: Connection, group_ids: Iterable[int] | None = None) -> list[t
         (1 if label in SPAM_LABELS else 0, text)
         for label, text in conn.execute(query)
         if text and text.strip()  # a picture alone has no text to learn from
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A person's spam / not-spam word on one decision, and the community of its group: what
+    the running engine's spam bank learns from."""
+
+    at: int
+    decision_id: int
+    spam: bool
+    text: str
+    community: str | None
+
+
+def stamp(conn: Connection) -> tuple[int, int | None]:
+    """Changes whenever a label is added or removed (a forgotten member takes theirs along)."""
+    ml = t.moderation_labels
+    count, last = conn.execute(select(func.count(), func.max(ml.c.at))).one()
+    return int(count), last
+
+
+def verdicts_since(conn: Connection, at: int | None) -> list[Verdict]:
+    """Spam and not-spam labels from `at` on (all when None), oldest first."""
+    ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
+    query = (
+        select(ml.c.at, ml.c.decision_id, ml.c.label, ml.c.text, c.c.name)
+        .select_from(
+            ml.join(d, d.c.id == ml.c.decision_id)
+            .join(g, g.c.id == d.c.group_id)
+            .outerjoin(c, c.c.id == g.c.community_id)
+        )
+        .where(ml.c.label.in_(sorted(SPAM_LABELS | HAM_LABELS)))
+        .order_by(ml.c.at, ml.c.decision_id)
+    )
+    if at is not None:
+        query = query.where(ml.c.at >= at)
+    return [
+        Verdict(row.at, row.decision_id, row.label in SPAM_LABELS, row.text or "", row.name)
+        for row in conn.execute(query)
     ]

@@ -9,7 +9,10 @@ executes what is due, so nothing received is left unjudged.
 Policies changed in the console are stored in `group_settings` (the shape of
 `[groups.policies]`) and laid over the file's, key by key, as a group's own tables are laid over
 its community's; `watch_settings` notices a change and hands the engine the new setups while it
-runs. `serve` also writes what it sees of each connector to `connector_status` for the console.
+runs. The spam and not-spam labels people give in the console's moderation queue reach the
+spam bank of the group's community the same way (`BankFeed`), so a confirmed ad reworded and
+posted again is caught while the engine runs. `serve` also writes what it sees of each
+connector to `connector_status` for the console.
 """
 
 from __future__ import annotations

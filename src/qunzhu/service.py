@@ -239,8 +239,10 @@ async def watch_settings(
 class BankFeed:
     """Brings the console's spam / not-spam labels to each community's spam bank: "spam" adds
     the judged text, "not spam" takes the texts close to it out. Labels are read from a minute
-    before the newest one seen (two console processes may commit out of order) and each is
-    applied once; when labels disappear (a member forgotten) the banks are built again."""
+    before the newest one seen (two console processes may commit out of order), each applied
+    once. Labels are only ever added or deleted, so the store holding as many as were applied
+    means nothing was missed; otherwise (a member forgotten took theirs along, one came later
+    than the minute) the banks are built again from all of them."""
 
     LOOK_BACK_MS = 60_000
 
@@ -255,13 +257,18 @@ class BankFeed:
         stamp = await asyncio.to_thread(_labels_stamp, engine)
         if stamp == self._seen:
             return 0
-        if stamp[0] < self._seen[0]:  # some were deleted: start again from all of them
+        since = None if self._newest is None else self._newest - self.LOOK_BACK_MS
+        applied = self._apply(await asyncio.to_thread(_verdicts_since, engine, since))
+        if len(self._applied) != stamp[0]:
             for _behaviour, _trust, bank in self.memories.values():
                 bank.clear()
             self._applied.clear()
             self._newest = None
-        since = None if self._newest is None else self._newest - self.LOOK_BACK_MS
-        verdicts = await asyncio.to_thread(_verdicts_since, engine, since)
+            applied = self._apply(await asyncio.to_thread(_verdicts_since, engine, None))
+        self._seen = stamp
+        return applied
+
+    def _apply(self, verdicts: list[feedback.Verdict]) -> int:
         applied = 0
         for v in verdicts:
             if v.decision_id in self._applied:
@@ -275,7 +282,6 @@ class BankFeed:
             self._applied.add(v.decision_id)
             self._newest = v.at if self._newest is None else max(self._newest, v.at)
             applied += 1
-        self._seen = stamp
         return applied
 
 

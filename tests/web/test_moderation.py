@@ -559,6 +559,7 @@ def test_labels_reach_the_running_engines_spam_bank(app: FastAPI, world: World) 
 
     from qunzhu import service
     from qunzhu.config import parse
+    from qunzhu.moderation.normalize import normalize
     from qunzhu.store.privacy import find_members, forget_member
 
     root = as_user(app, "root")
@@ -597,3 +598,17 @@ def test_labels_reach_the_running_engines_spam_bank(app: FastAPI, world: World) 
         forget_member(conn, u3)  # their decision and its label go
     asyncio.run(feed_banks.poll(world.engine))
     assert len(bank) == 0  # rebuilt from the labels left: u1's spam, then u2's "not spam"
+
+    # one label goes and another comes between two looks: the count alone would not tell
+    crabs = "周末团购大闸蟹，一只十块钱，要的私聊 https://crab.example.com"
+    fourth = decided(world.engine, msg(RUNNERS, 4, crabs, who="u4"))
+    assert api_label(root, fourth, "spam").status_code == 200
+    asyncio.run(feed_banks.poll(world.engine))
+    fifth = decided(world.engine, msg(RUNNERS, 5, MILK + " 明天到货", who="u5"))
+    assert api_label(root, fifth, "spam").status_code == 200
+    with world.engine.begin() as conn:
+        (u4,) = find_members(conn, "u4")
+        forget_member(conn, u4)
+    asyncio.run(feed_banks.poll(world.engine))
+    assert len(bank) == 1
+    assert bank.match(normalize(crabs)).verdict != SPAM  # the forgotten member's text is gone

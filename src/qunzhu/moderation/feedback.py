@@ -51,9 +51,14 @@ class Verdict:
 
 
 def stamp(conn: Connection) -> tuple[int, int | None]:
-    """Changes whenever a label is added or removed (a forgotten member takes theirs along)."""
+    """How many spam and not-spam labels there are, and the newest one's time: changes
+    whenever one is added or removed (a forgotten member takes theirs along)."""
     ml = t.moderation_labels
-    count, last = conn.execute(select(func.count(), func.max(ml.c.at))).one()
+    count, last = conn.execute(
+        select(func.count(), func.max(ml.c.at)).where(
+            ml.c.label.in_(sorted(SPAM_LABELS | HAM_LABELS))
+        )
+    ).one()
     return int(count), last
 
 

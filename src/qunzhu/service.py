@@ -258,17 +258,17 @@ class BankFeed:
         if stamp == self._seen:
             return 0
         since = None if self._newest is None else self._newest - self.LOOK_BACK_MS
-        applied = self._apply(await asyncio.to_thread(_verdicts_since, engine, since))
+        applied = self._apply(await asyncio.to_thread(_labels_since, engine, since))
         if len(self._applied) != stamp[0]:
             for _behaviour, _trust, bank in self.memories.values():
                 bank.clear()
             self._applied.clear()
             self._newest = None
-            applied = self._apply(await asyncio.to_thread(_verdicts_since, engine, None))
+            applied = self._apply(await asyncio.to_thread(_labels_since, engine, None))
         self._seen = stamp
         return applied
 
-    def _apply(self, verdicts: list[feedback.Verdict]) -> int:
+    def _apply(self, verdicts: list[feedback.HumanLabel]) -> int:
         applied = 0
         for v in verdicts:
             if v.decision_id in self._applied:
@@ -290,9 +290,9 @@ def _labels_stamp(engine: Engine) -> tuple[int, int | None]:
         return feedback.stamp(conn)
 
 
-def _verdicts_since(engine: Engine, at: int | None) -> list[feedback.Verdict]:
+def _labels_since(engine: Engine, at: int | None) -> list[feedback.HumanLabel]:
     with engine.connect() as conn:
-        return feedback.verdicts_since(conn, at)
+        return feedback.labels_since(conn, at)
 
 
 def policies_of(

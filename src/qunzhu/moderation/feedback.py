@@ -39,7 +39,7 @@ def labelled(conn: Connection, group_ids: Iterable[int] | None = None) -> list[t
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class HumanLabel:
     """A person's spam / not-spam word on one decision, and the community of its group: what
     the running engine's spam bank learns from."""
 
@@ -62,7 +62,7 @@ def stamp(conn: Connection) -> tuple[int, int | None]:
     return int(count), last
 
 
-def verdicts_since(conn: Connection, at: int | None) -> list[Verdict]:
+def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
     """Spam and not-spam labels from `at` on (all when None), oldest first."""
     ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
     query = (
@@ -78,6 +78,6 @@ def verdicts_since(conn: Connection, at: int | None) -> list[Verdict]:
     if at is not None:
         query = query.where(ml.c.at >= at)
     return [
-        Verdict(row.at, row.decision_id, row.label in SPAM_LABELS, row.text or "", row.name)
+        HumanLabel(row.at, row.decision_id, row.label in SPAM_LABELS, row.text or "", row.name)
         for row in conn.execute(query)
     ]

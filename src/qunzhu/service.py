@@ -268,9 +268,9 @@ class BankFeed:
         self._seen = stamp
         return applied
 
-    def _apply(self, verdicts: list[feedback.HumanLabel]) -> int:
+    def _apply(self, labels: list[feedback.HumanLabel]) -> int:
         applied = 0
-        for v in verdicts:
+        for v in labels:
             if v.decision_id in self._applied:
                 continue
             bank = _memory(self.memories, v.community)[2]

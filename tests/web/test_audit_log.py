@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from qunzhu.store import accounts
 from qunzhu.web import audit_log
-from tests.web.conftest import World, login
+from tests.web.conftest import PASSWORD, World, login
 
 
 def test_an_admin_reads_who_did_what(client: TestClient) -> None:
@@ -41,7 +41,7 @@ def test_strangers_are_sent_to_log_in(client: TestClient) -> None:
 
 def test_filters_and_pages(client: TestClient, world: World) -> None:
     with world.engine.begin() as conn:
-        ops = accounts.authenticate(conn, "ops", "correct horse 1")
+        ops = accounts.authenticate(conn, "ops", PASSWORD)
         assert ops is not None
         for i in range(audit_log.PAGE_SIZE + 5):
             accounts.audit(conn, ops, "member.tags", f"member:{i}", added=[f"t{i}"], removed=[])

@@ -89,8 +89,9 @@ i18n.register(
         "Overturned": "已撤销",
         "Upheld": "已维持",
         "Delete the message (and mute, kick or ban where enforce would); "
-        "the model learns it is spam.": (
-            "删除这条消息（执行模式下会禁言、移出或拉黑的，也一并执行）；模型学习：这是广告。"
+        "the model learns it is spam, and copies of it are caught from now on.": (
+            "删除这条消息（执行模式下会禁言、移出或拉黑的，也一并执行）；模型学习：这是广告，"
+            "此后相似的内容会被直接识别。"
         ),
         "Leave the message; the member is trusted in this group from now on; "
         "the model learns it is not spam.": (
@@ -101,7 +102,8 @@ i18n.register(
         ),
         "The action was wrong: the member is trusted from now on; the model learns it is "
         "not spam.": "处理有误：此后该成员受信任；模型学习：这不是广告。",
-        "The action was right; the model learns it is spam.": "处理正确；模型学习：这是广告。",
+        "The action was right; the model learns it is spam, and copies of it are caught from "
+        "now on.": "处理正确；模型学习：这是广告，此后相似的内容会被直接识别。",
         # steps
         "Ask an admin": "请管理员决定",
         "Delete and warn": "删除并警告",

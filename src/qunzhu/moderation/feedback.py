@@ -18,6 +18,7 @@ from qunzhu.store import schema as t
 SPAM_LABELS = frozenset({"spam", "appeal_rejected"})
 HAM_LABELS = frozenset({"ham", "appeal_upheld"})
 LABELS = ("spam", "ham", "ban_only", "appeal_upheld", "appeal_rejected")
+TEACHING = sorted(SPAM_LABELS | HAM_LABELS)  # the labels that say what a text is
 
 
 def labelled(conn: Connection, group_ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
@@ -26,7 +27,7 @@ def labelled(conn: Connection, group_ids: Iterable[int] | None = None) -> list[t
     ml, d = t.moderation_labels, t.decisions
     query = (
         select(ml.c.label, ml.c.text)
-        .where(ml.c.label.in_(sorted(SPAM_LABELS | HAM_LABELS)))
+        .where(ml.c.label.in_(TEACHING))
         .order_by(ml.c.at, ml.c.decision_id)
     )
     if group_ids is not None:
@@ -55,9 +56,7 @@ def stamp(conn: Connection) -> tuple[int, int | None]:
     whenever one is added or removed (a forgotten member takes theirs along)."""
     ml = t.moderation_labels
     count, last = conn.execute(
-        select(func.count(), func.max(ml.c.at)).where(
-            ml.c.label.in_(sorted(SPAM_LABELS | HAM_LABELS))
-        )
+        select(func.count(), func.max(ml.c.at)).where(ml.c.label.in_(TEACHING))
     ).one()
     return int(count), last
 
@@ -72,7 +71,7 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
             .join(g, g.c.id == d.c.group_id)
             .outerjoin(c, c.c.id == g.c.community_id)
         )
-        .where(ml.c.label.in_(sorted(SPAM_LABELS | HAM_LABELS)))
+        .where(ml.c.label.in_(TEACHING))
         .order_by(ml.c.at, ml.c.decision_id)
     )
     if at is not None:

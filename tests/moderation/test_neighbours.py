@@ -1,0 +1,105 @@
+"""Similarity to the training set's spam and normal messages: the content layer's bank."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qunzhu.moderation import model as model_module
+from qunzhu.moderation.grams import CharGrams
+from qunzhu.moderation.model import ContentModel
+from qunzhu.moderation.neighbours import BAND, Neighbours, held_out, rare_columns
+from qunzhu.moderation.shape import COLUMNS
+
+INSIDE = np.zeros(1)  # a linear score inside BAND: the similarities are computed
+
+
+def _chat(rng: random.Random, n: int) -> list[str]:
+    subjects = ["今天", "明天", "周末", "晚上", "早上"]
+    things = ["跑步", "吃饭", "开会", "看书", "爬山", "游泳", "做饭", "带娃"]
+    return [f"{rng.choice(subjects)}{rng.choice(things)}{rng.choice(things)}" for _ in range(n)]
+
+
+def _fit(texts: list[str], labels: list[int]) -> tuple[CharGrams, Neighbours]:
+    grams = CharGrams()
+    return grams, Neighbours.of(grams.fit_transform(texts), np.asarray(labels))
+
+
+def test_a_copy_of_a_known_ad_is_as_close_as_can_be() -> None:
+    texts = _chat(random.Random(0), 300) + ["澳门新葡京线上开户送彩金，咨询扣扣八八六六"] * 2
+    grams, bank = _fit(texts, [0] * 300 + [1, 1])
+    spam, normal = bank.similarity(grams.transform([texts[-1]]), INSIDE)[0]
+    assert spam > 0.99
+    assert normal < 0.5
+
+
+def test_a_reworded_copy_is_closer_to_the_ad_than_to_chat() -> None:
+    texts = _chat(random.Random(1), 300) + ["澳门新葡京线上开户送彩金，咨询扣扣八八六六"] * 2
+    grams, bank = _fit(texts, [0] * 300 + [1, 1])
+    spam, normal = bank.similarity(grams.transform(["新葡京开户送彩金啦 扣扣八八六六"]), INSIDE)[0]
+    assert spam > 0.5 > normal
+
+
+def test_nothing_rare_in_common_is_no_similarity() -> None:
+    texts = _chat(random.Random(2), 300) + ["澳门新葡京线上开户送彩金"] * 2
+    grams, bank = _fit(texts, [0] * 300 + [1, 1])
+    assert bank.similarity(grams.transform(["完全不相干"]), INSIDE).tolist() == [[0.0, 0.0]]
+
+
+def test_outside_the_band_nothing_is_computed() -> None:
+    texts = _chat(random.Random(3), 300) + ["澳门新葡京线上开户送彩金"] * 2
+    grams, bank = _fit(texts, [0] * 300 + [1, 1])
+    matrix = grams.transform([texts[-1]] * 3)
+    scores = np.array([BAND[0] - 1, BAND[1] + 1, 0.0])
+    found = bank.similarity(matrix, scores)
+    assert found[:2].tolist() == [[-1.0, -1.0], [-1.0, -1.0]]
+    assert found[2, 0] > 0.99
+
+
+def test_common_grams_take_no_part() -> None:
+    grams = CharGrams()
+    matrix = grams.fit_transform(["你好"] * 200 + ["罕见的一句"] * 2)
+    rare = rare_columns(matrix)
+    assert not rare[grams.transform(["你好"]).indices].any()
+    assert rare[grams.transform(["罕见的一句"]).indices].all()
+
+
+def test_held_out_rows_never_see_themselves() -> None:
+    """A message that appears once has no copy in the other folds: its similarity to its own
+    label must come from other messages, as it would for a new message."""
+    texts = [*_chat(random.Random(4), 200), "独一无二的推广消息请加群"]
+    texts[0] = texts[150] = "下周三去植物园看郁金香"  # one line twice, once in each fold
+    labels = np.array([0] * 200 + [1])
+    matrix = CharGrams().fit_transform(texts)
+    folds = [(np.arange(100, 201), np.arange(0, 100)), (np.arange(0, 100), np.arange(100, 201))]
+    found = held_out(matrix, labels, np.zeros(len(texts)), folds)
+    assert found[-1, 0] == 0.0  # the only spam, in the held-out fold: no spam to be near
+    assert found[0, 1] > 0.99 and found[150, 1] > 0.99  # each sees the other's copy
+
+
+def _noisy(rng: random.Random, n: int) -> tuple[list[str], list[int]]:
+    """Labels the text barely tells: chat lines, a quarter of them called spam at random."""
+    texts = _chat(rng, n)
+    return texts, [int(rng.random() < 0.25) for _ in texts]
+
+
+def test_similarities_that_catch_more_spam_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    def telling(matrix: Any, labels: Any, log_odds: Any, folds: Any) -> Any:
+        return np.column_stack([labels, 1 - labels]).astype(np.float32)
+
+    monkeypatch.setattr(model_module, "held_out", telling)
+    model = ContentModel.train(*_noisy(random.Random(5), 600))
+    assert model.neighbours is not None
+    assert int(model.combiner.feature.max()) > len(COLUMNS)  # splits on a similarity
+
+
+def test_similarities_that_add_nothing_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    def silent(matrix: Any, labels: Any, log_odds: Any, folds: Any) -> Any:
+        return np.zeros((len(labels), 2), dtype=np.float32)
+
+    monkeypatch.setattr(model_module, "held_out", silent)
+    model = ContentModel.train(*_noisy(random.Random(6), 600))
+    assert model.combiner is not None and model.neighbours is None

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from qunzhu.moderation import model as model_module
+from qunzhu.moderation import neighbours as neighbours_module
+from qunzhu.moderation.engine import Detector, Policy
 from qunzhu.moderation.grams import CharGrams
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.neighbours import BAND, Neighbours, held_out, rare_columns
@@ -91,9 +93,16 @@ def test_similarities_that_catch_more_spam_are_kept(monkeypatch: pytest.MonkeyPa
         return np.column_stack([labels, 1 - labels]).astype(np.float32)
 
     monkeypatch.setattr(model_module, "held_out", telling)
-    model = ContentModel.train(*_noisy(random.Random(5), 600))
+    texts, labels = _noisy(random.Random(5), 600)
+    texts[0] = texts[1] = "下周三去植物园看郁金香"  # twice: grams seen once are dropped
+    labels[0] = labels[1] = 0
+    model = ContentModel.train(texts, labels)
     assert model.neighbours is not None
     assert int(model.combiner.feature.max()) > len(COLUMNS)  # splits on a similarity
+    monkeypatch.setattr(neighbours_module, "BAND", (-np.inf, np.inf))  # however sure it is
+    checks = Detector(Policy(keywords={}), model=model).check(texts[0]).checks
+    details = next(c.details for c in checks if c.name == "content_model")
+    assert details["nearest_spam"] >= 0 and details["nearest_normal"] > 0.99  # itself
 
 
 def test_similarities_that_add_nothing_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -290,7 +290,7 @@ class Detector:
         them in one matrix product."""
         normalized = [normalize(t if isinstance(t, str) else str(t)) for t in texts]
         found = [extract(n) for n in normalized]
-        model_scores = self.model.spam_probability(normalized, found) if self.model else None
+        model_scores = self.model.scores(normalized, found) if self.model else None
         if self.model is not None:
             lines = _model_lines(self.model, self.policy)
             shown = {"spam_from": round(lines[0], 3), "review_from": round(lines[1], 3)}
@@ -317,7 +317,8 @@ class Detector:
             if ctx is not None and self.policy.on_probation(ctx):
                 checks.append(self._locks(ctx, contacts, payloads))
             if self.model is not None and model_scores is not None:
-                checks.append(_model_check(model_scores[i], lines, shown))
+                score = model_scores[i]
+                checks.append(_model_check(score.probability, lines, shown | score.near))
             if self.bank is not None and len(self.bank):
                 checks.append(self.bank.match(n))
             if self.trust and ctx:

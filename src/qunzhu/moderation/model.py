@@ -34,7 +34,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from qunzhu.moderation.contacts import Contact, extract
 from qunzhu.moderation.grams import CharGrams
@@ -62,6 +62,11 @@ def features(n: Normalized, contacts: Sequence[Contact] | None = None) -> str:
     "加 . V" and "加V" share grams), then one token per kind of contact."""
     kinds = sorted({c.kind for c in (extract(n) if contacts is None else contacts)})
     return f"{n.text} | {n.compact}" + "".join(f" _{k}_" for k in kinds)
+
+
+class Score(NamedTuple):
+    probability: float
+    near: dict[str, float]  # cosine to the nearest training spam and normal message, if searched
 
 
 @dataclass
@@ -134,21 +139,32 @@ class ContentModel:
         self, normalized: Sequence[Normalized], contacts: Sequence[Sequence[Contact]] | None = None
     ) -> list[float]:
         """`contacts`, when the caller has already extracted them, saves doing it twice."""
+        return [s.probability for s in self.scores(normalized, contacts)]
+
+    def scores(
+        self, normalized: Sequence[Normalized], contacts: Sequence[Sequence[Contact]] | None = None
+    ) -> list[Score]:
+        """The probabilities and, where the bank was searched, how near the nearest training
+        spam and normal message came: the reason an admin can read next to the number."""
         import numpy as np
         from scipy.special import expit
 
         found = contacts if contacts is not None else [extract(n) for n in normalized]
-        scores: list[float] = []
+        scores: list[Score] = []
         for at in range(0, len(normalized), CHUNK):  # memory stays bounded for any batch
             part, contacts_of_part = normalized[at : at + CHUNK], found[at : at + CHUNK]
             matrix = self._matrix(part, contacts_of_part)
             log_odds = self._log_odds(matrix, part, contacts_of_part)
+            near = np.full((len(part), 2), -1.0)
             if self.combiner is not None:
                 inputs = np.column_stack([log_odds, shape(part, contacts_of_part)])
                 if self.neighbours is not None:
-                    inputs = np.column_stack([inputs, self.neighbours.similarity(matrix, log_odds)])
+                    near = self.neighbours.similarity(matrix, log_odds)
+                    inputs = np.column_stack([inputs, near])
                 log_odds = self.combiner.log_odds(inputs)
-            scores.extend(float(p) for p in expit(log_odds))
+            for p, (spam, normal) in zip(expit(log_odds), near.tolist(), strict=True):
+                shown = {"nearest_spam": round(spam, 3), "nearest_normal": round(normal, 3)}
+                scores.append(Score(float(p), shown if spam >= 0 else {}))
         return scores
 
     def log_odds(

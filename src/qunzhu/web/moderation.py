@@ -141,6 +141,8 @@ i18n.register(
         "trusted": "受信任",
         "spam from": "判为广告的分数线",
         "review from": "送审核的分数线",
+        "nearest known spam": "与最相近的已知广告的相似度",
+        "nearest normal message": "与最相近的正常消息的相似度",
         # errors
         "no such decision": "没有这条处理记录",
         "this decision has been decided already": "这条处理已经有人决定过了",
@@ -207,6 +209,8 @@ def _detail_names() -> dict[str, str]:
         "trusted": tr("trusted"),
         "spam_from": tr("spam from"),
         "review_from": tr("review from"),
+        "nearest_spam": tr("nearest known spam"),
+        "nearest_normal": tr("nearest normal message"),
     }
 
 

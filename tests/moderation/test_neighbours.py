@@ -88,11 +88,12 @@ def _noisy(rng: random.Random, n: int) -> tuple[list[str], list[int]]:
     return texts, [int(rng.random() < 0.25) for _ in texts]
 
 
-def test_similarities_that_catch_more_spam_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    def telling(matrix: Any, labels: Any, log_odds: Any, folds: Any) -> Any:
-        return np.column_stack([labels, 1 - labels]).astype(np.float32)
+def _telling(matrix: Any, labels: Any, log_odds: Any, folds: Any) -> Any:
+    return np.column_stack([labels, 1 - labels]).astype(np.float32)
 
-    monkeypatch.setattr(model_module, "held_out", telling)
+
+def test_similarities_that_catch_more_spam_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_module, "held_out", _telling)
     texts, labels = _noisy(random.Random(5), 600)
     texts[0] = texts[1] = "下周三去植物园看郁金香"  # twice: grams seen once are dropped
     labels[0] = labels[1] = 0
@@ -112,3 +113,23 @@ def test_similarities_that_add_nothing_are_dropped(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(model_module, "held_out", silent)
     model = ContentModel.train(*_noisy(random.Random(6), 600))
     assert model.combiner is not None and model.neighbours is None
+
+
+@pytest.fixture(scope="module")
+def banked() -> ContentModel:
+    """A model that kept its bank (the similarities it was shown told the labels)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model_module, "held_out", _telling)
+        model = ContentModel.train(*_noisy(random.Random(7), 400))
+    assert model.neighbours is not None
+    return model
+
+
+@pytest.mark.parametrize("text", ["", "\ud800abc", "😂" * 100_000, "今天跑步" * 250_000])
+def test_bad_input_through_the_bank(
+    text: str, banked: ContentModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(neighbours_module, "BAND", (-np.inf, np.inf))
+    checks = Detector(Policy(keywords={}), model=banked).check(text).checks
+    details = next(c.details for c in checks if c.name == "content_model")
+    assert 0.0 <= details["nearest_spam"] <= 1.0 + 1e-6

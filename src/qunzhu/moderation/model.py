@@ -19,8 +19,9 @@ thresholds, not a constant tuned on someone else's data.
 
 Where spam comes in campaigns, the combiner also reads how close a message is to the training
 spam and to the training normal messages (`neighbours.py`). Training keeps that bank only if,
-on held-out scores, it catches more spam at the chosen false-positive share: on SMS ads it did
-(+1.7 points of recall), on Telegram and game chat it did not and would only cost memory.
+on held-out scores, it catches more spam at the chosen false-positive share (bench/RESULTS.md:
++1.7 points of recall on SMS ads, little on Telegram, nothing on game chat, where it would only
+cost memory and time).
 
 A community's model can sit on top of a shared base: it starts from the base model's log-odds
 and learns a correction (`Linear` with an offset), so a community with a few hundred labels

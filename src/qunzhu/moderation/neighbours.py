@@ -10,7 +10,13 @@ while common grams (的, 你好) make every pair of messages look a little alike
 most of the time. Rows are the model's tf-idf rows cut to those grams and rescaled to unit
 length, so the similarity is a cosine in [0, 1]; the largest to a spam and the largest to a
 normal message are two more inputs of the combiner, which learns how much "nearly a known
-ad" and "nearly a known normal line" weigh next to the linear score.
+ad" and "nearly a known normal line" weigh next to the linear score. It is searched only where
+the linear score is unsure (BAND): a message plainly normal or plainly spam gains nothing from
+it, and most group chat is plainly normal.
+
+The bank holds one row per training message: hashed grams and weights, not text, but a model
+file with a bank carries its training messages in that form. To drop a member's messages from
+it, train again without them.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def test_a_saved_combiner_scores_the_same(tmp_path: Path) -> None:
     model.save(tmp_path / "m.model")
     loaded = ContentModel.load(tmp_path / "m.model")
     sample = [normalize(t) for t in texts[:50]]
-    assert loaded.spam_probability(sample) == model.spam_probability(sample)
+    assert loaded.scores(sample) == model.scores(sample)
     assert (loaded.spam_from, loaded.review_from) == (model.spam_from, model.review_from)
 
 

@@ -124,7 +124,7 @@ def test_the_consoles_labels_train_the_content_model(tmp_path: Path) -> None:
     assert "24 labels from the console's queue" in done.stdout
     trained = ContentModel.load(model)
     texts = [normalize("兼职刷单日赚三百加微信"), normalize("谢谢大家的分享")]
-    spammy, fine = trained.spam_probability(texts)
+    spammy, fine = (s.probability for s in trained.scores(texts))
     assert spammy > fine
     elsewhere = runner.invoke(
         app, ["moderation", "train", "--model", str(model), "--db", url, "--community", "读书会"]

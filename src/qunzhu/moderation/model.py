@@ -73,7 +73,7 @@ class Score(NamedTuple):
 @dataclass
 class ContentModel:
     """A fitted vectoriser, linear classifier and, with enough labels, combiner;
-    `spam_probability` is the layer's score.
+    `scores` gives the layer's score.
 
     Thresholds: a message is spam from `spam_from`, for review from `review_from`. A model
     trained on fewer than COMBINE_FROM messages of either label keeps the fixed 0.9 and 0.5
@@ -136,17 +136,12 @@ class ContentModel:
         self.review_from = min(review, self.spam_from)
         self.combiner = Trees.of(_combiner().fit(inputs, y))
 
-    def spam_probability(
-        self, normalized: Sequence[Normalized], contacts: Sequence[Sequence[Contact]] | None = None
-    ) -> list[float]:
-        """`contacts`, when the caller has already extracted them, saves doing it twice."""
-        return [s.probability for s in self.scores(normalized, contacts)]
-
     def scores(
         self, normalized: Sequence[Normalized], contacts: Sequence[Sequence[Contact]] | None = None
     ) -> list[Score]:
         """The probabilities and, where the bank was searched, how near the nearest training
-        spam and normal message came: the reason an admin can read next to the number."""
+        spam and normal message came: the reason an admin can read next to the number.
+        `contacts`, when the caller has already extracted them, saves doing it twice."""
         import numpy as np
         from scipy.special import expit
 

@@ -477,6 +477,11 @@ def moderation_train(
             ),
             highlight=False,
         )
+        if trained.neighbours is not None:
+            out.print(
+                tr("kept the nearest-message bank: your spam comes in campaigns"),
+                highlight=False,
+            )
     else:
         out.print(
             tr("fewer than {n} messages of a label: fixed thresholds", n=COMBINE_FROM),

@@ -192,6 +192,9 @@ ZH: dict[str, str] = {
     "normal messages were called spam in cross-validation": "得分 {spam:.3f} 起判为垃圾，"
     "{review:.3f} 起送人工审核：交叉验证中，正常消息被判为垃圾的不超过 {share:.1%}",
     "fewer than {n} messages of a label: fixed thresholds": "某一类标注少于 {n} 条：使用固定阈值",
+    "kept the nearest-message bank: your spam comes in campaigns": (
+        "保留了相似消息库：你的广告成批出现，与已知广告相近的消息更容易识别"
+    ),
     "{path}: line {n}: expected LABEL<TAB>TEXT with LABEL 0 or 1": (
         "{path}：第 {n} 行：应为“标签<TAB>文本”，标签为 0 或 1"
     ),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from qunzhu.cli import app
 from qunzhu.moderation import model as model_module
 from qunzhu.moderation import neighbours as neighbours_module
 from qunzhu.moderation.engine import Detector, Policy
@@ -104,6 +107,22 @@ def test_similarities_that_catch_more_spam_are_kept(monkeypatch: pytest.MonkeyPa
     checks = Detector(Policy(keywords={}), model=model).check(texts[0]).checks
     details = next(c.details for c in checks if c.name == "content_model")
     assert details["nearest_spam"] >= 0 and details["nearest_normal"] > 0.99  # itself
+
+
+def test_training_says_when_it_kept_the_bank(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_module, "held_out", _telling)
+    texts, labels = _noisy(random.Random(8), 400)
+    data = tmp_path / "train.tsv"
+    data.write_text("".join(f"{y}\t{t}\n" for t, y in zip(texts, labels, strict=True)), "utf-8")
+    model = tmp_path / "m.model"
+    done = CliRunner().invoke(
+        app, ["moderation", "train", "--data", str(data), "--model", str(model)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "kept the nearest-message bank" in done.stdout
+    assert ContentModel.load(model).neighbours is not None
 
 
 def test_similarities_that_add_nothing_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -64,6 +64,21 @@ def test_outside_the_band_nothing_is_computed() -> None:
     assert found[2, 0] > 0.99
 
 
+def test_a_batch_through_the_sparse_product_matches_the_dense_sums(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large batches go through scipy's product, small ones through dense sums: same answer."""
+    rng = random.Random(9)
+    texts = _chat(rng, 300) + ["澳门新葡京线上开户送彩金，咨询扣扣八八六六"] * 3
+    grams, bank = _fit(texts, [0] * 300 + [1] * 3)
+    batch = [*_chat(rng, 40), "新葡京开户送彩金啦 扣扣八八六六", "完全不相干", ""]
+    matrix, scores = grams.transform(batch), np.zeros(len(batch))
+    dense = bank.similarity(matrix, scores)
+    monkeypatch.setattr(neighbours_module, "DENSE", 0)
+    assert np.allclose(bank.similarity(matrix, scores), dense, atol=1e-6)
+    assert dense[-3, 0] > 0.5 and dense[-2:].tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
 def test_common_grams_take_no_part() -> None:
     grams = CharGrams()
     matrix = grams.fit_transform(["你好"] * 200 + ["罕见的一句"] * 2)

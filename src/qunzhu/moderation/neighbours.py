@@ -81,12 +81,17 @@ def held_out(matrix: Any, labels: Any, log_odds: Any, folds: Any) -> Any:
 
 def _cut(matrix: Any, rare: Any) -> Any:
     """The rows over the rare columns only, each of unit length again (all-zero rows stay)."""
+    return _csr(_query(matrix, np.arange(matrix.shape[0]), rare), matrix.shape)
+
+
+def _csr(entries: tuple[Any, Any, Any], shape: tuple[int, int]) -> Any:
+    """A csr matrix from (row, column, value) entries already in row order."""
     from scipy.sparse import csr_matrix
 
-    row, column, value = _query(matrix, np.arange(matrix.shape[0]), rare)
-    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=matrix.shape[0]), out=indptr[1:])
-    return csr_matrix((value, column, indptr), shape=matrix.shape)
+    row, column, value = entries
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=shape[0]), out=indptr[1:])
+    return csr_matrix((value, column, indptr), shape=shape)
 
 
 def _query(matrix: Any, rows: Any, rare: Any) -> tuple[Any, Any, Any]:
@@ -136,11 +141,7 @@ def _largest(query: tuple[Any, Any, Any], rows: int, bank: Any) -> Any:
         products = bank.data[where] * np.repeat(value, lengths)
         sums = np.bincount(cell, weights=products, minlength=rows * messages)
         return sums.reshape(rows, messages).max(axis=1).astype(np.float32)
-    from scipy.sparse import csr_matrix
-
-    indptr = np.zeros(rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=rows), out=indptr[1:])
-    product = csr_matrix((value, column, indptr), shape=(rows, bank.shape[0])) @ bank
+    product = _csr(query, (rows, bank.shape[0])) @ bank
     filled = np.flatnonzero(np.diff(product.indptr))
     if len(filled):
         out[filled] = np.maximum.reduceat(product.data, product.indptr[filled])

@@ -60,6 +60,13 @@ def test_a_new_password_ends_open_sessions(client: TestClient, world: World) -> 
     assert client.get("/api/groups").status_code == 401
 
 
+def test_an_unknown_name_is_refused_like_a_wrong_password(world: World) -> None:
+    with world.engine.begin() as conn:
+        assert accounts.authenticate(conn, "nobody-here", PASSWORD) is None
+        assert accounts.authenticate(conn, "ops", "not the password") is None
+        assert accounts.authenticate(conn, "ops", PASSWORD) is not None
+
+
 def test_personal_tokens(client: TestClient, world: World) -> None:
     with world.engine.begin() as conn:
         user = accounts.authenticate(conn, "ops", PASSWORD)

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 import orjson
 from argon2 import PasswordHasher
@@ -24,8 +25,13 @@ from qunzhu.store.ingest import now_ms
 ROLES = ("admin", "operator", "viewer")
 PASSWORD_MIN = 8
 _hasher = PasswordHasher()
-# Verified against when the name is unknown, so a wrong name costs what a wrong password does.
-_NOBODY = _hasher.hash(secrets.token_hex(16))
+
+
+@cache
+def _nobody() -> str:
+    """Verified against when the name is unknown, so a wrong name costs what a wrong password
+    does. Made at first use: hashing costs about 0.2 s, which every command paid at import."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(Exception):
@@ -114,7 +120,7 @@ def authenticate(conn: Connection, name: str, password: str) -> User | None:
         select(t.users.c.id, t.users.c.password_hash).where(t.users.c.name == name)
     ).first()
     try:
-        _hasher.verify(row.password_hash if row else _NOBODY, password)
+        _hasher.verify(row.password_hash if row else _nobody(), password)
     except (VerificationError, InvalidHashError):
         return None
     return load_user(conn, row.id) if row else None

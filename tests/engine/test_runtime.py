@@ -276,6 +276,64 @@ def test_probation_outlives_a_restart(engine: Engine) -> None:
     assert "type_lock" in checks and decision.verdict != "ham"
 
 
+def test_strikes_outlive_a_restart(engine: Engine) -> None:
+    """Each process starts with a fresh ladder: the second ad still climbs to a mute, and
+    the kept strikes go with the member when they are forgotten."""
+    from qunzhu.store.privacy import find_members, forget_member
+
+    def steps() -> list[str]:
+        return [orjson.loads(d.reasons)["step"] for d in rows(engine, t.decisions)]
+
+    first = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    first.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))
+    first.process()
+    again = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    again.accept(message(2, "代购名牌包包，加微信 abc12346 详聊"))
+    again.process()
+    assert steps() == ["delete_warn", "mute"]
+    strikes = [r.key for r in rows_unordered(engine, t.policy_marks) if r.key.startswith("strike")]
+    assert len(strikes) == 2 and all(k.endswith(":u1") for k in strikes)
+    with engine.begin() as conn:
+        (member,) = find_members(conn, "u1")
+        forget_member(conn, member)
+    assert not [r for r in rows_unordered(engine, t.policy_marks) if r.key.startswith("strike")]
+
+
+def test_earned_trust_outlives_a_restart(engine: Engine) -> None:
+    """Five clean messages over a day earn trust; after a restart the member is still trusted
+    (checks skipped) instead of being checked from the start again."""
+    from qunzhu.moderation.behaviour import TrustBook
+
+    def detector() -> Detector:
+        return Detector(trust=TrustBook(clean_messages=2, hours=1))
+
+    def said(n: int, text: str, after_s: float) -> LiveEvent:
+        record = Message(
+            str(n),
+            Person("u1", "北京-金融-张三"),
+            T0 + timedelta(seconds=after_s),
+            MessageKind.TEXT,
+            text,
+        )
+        return LiveEvent("tg", GROUP, record)
+
+    first = runtime(engine, ModerationPolicy(detector(), Ladder(Mode.SHADOW)))
+    for n, after in [(1, 0), (2, 60), (3, 7200)]:
+        first.accept(said(n, "今天跑了十公里，膝盖有点酸", after))
+    first.process()
+    assert not rows(engine, t.decisions)  # all clean, nothing to record
+    earned = [r.key for r in rows_unordered(engine, t.policy_marks)]
+    assert earned == ["earned:u1"]
+    again = runtime(engine, ModerationPolicy(detector(), Ladder(Mode.SHADOW)))
+    again.accept(said(4, "加微信 abc12345 领红包", 7300))  # trusted: not checked
+    again.process()
+    assert not rows(engine, t.decisions)
+    fresh = runtime(engine, ModerationPolicy(detector(), Ladder(Mode.SHADOW)))
+    fresh.accept(message(5, "加微信 abc12345 领红包", who="u2"))  # not trusted: checked
+    fresh.process()
+    assert [d.member for d in rows(engine, t.decisions)] == ["u2"]
+
+
 def test_forgetting_a_member_forgets_what_was_decided_about_them(engine: Engine) -> None:
     from qunzhu.store.privacy import find_members, forget_member
 

@@ -18,9 +18,9 @@ from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
 from qunzhu.moderation.behaviour import Context, TrustBook
-from qunzhu.moderation.enforcement import Ladder, Step
+from qunzhu.moderation.enforcement import RUNGS, Ladder, Step
 from qunzhu.moderation.engine import Detector
-from qunzhu.moderation.verdicts import HAM, Decision
+from qunzhu.moderation.verdicts import HAM, SPAM, Decision
 
 STAFF = frozenset({"owner", "admin"})
 TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
@@ -82,9 +82,11 @@ _STEP_ACTIONS: dict[Step, tuple[ActionKind, ...]] = {
 
 @dataclass
 class ModerationPolicy:
-    """The detector and the ladder of the moderation issue, per group. When each member
-    joined (for probation and drive-by ads) is kept in `marks`, so a restart does not let
-    yesterday's newcomers post links."""
+    """The detector and the ladder of the moderation issue, per group. What must outlive a
+    restart or a settings change is kept in `marks`: when each member joined (probation and
+    drive-by ads: yesterday's newcomers may still not post links), who earned trust (five clean
+    messages over a day are not asked again), and each member's recent strikes (a restart
+    does not take a spammer back to the ladder's first rung)."""
 
     detector: Detector
     ladder: Ladder
@@ -102,9 +104,12 @@ class ModerationPolicy:
             return []
         at = _at(record.sent_at)
         role, joined_at = event.role, marks.get(self.name, f"joined:{key[1]}")
-        if role not in TrustBook.STAFF and marks.get(self.name, f"trusted:{key[1]}") is not None:
-            # an admin said "not spam" in the console: trusted like staff, off probation
-            role, joined_at = TRUSTED_ROLE, None
+        if role not in TrustBook.STAFF:
+            if marks.get(self.name, f"trusted:{key[1]}") is not None:
+                # an admin said "not spam" in the console: trusted like staff, off probation
+                role, joined_at = TRUSTED_ROLE, None
+            elif marks.get(self.name, f"earned:{key[1]}") is not None:
+                role = TrustBook.EARNED
         ctx = Context(
             group=event.group.platform_id,
             member=key[1],
@@ -116,7 +121,13 @@ class ModerationPolicy:
         )
         text = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
         decision = self.detector.check(text, ctx)
-        action = self.ladder.act(decision, event.group.platform_id, key[1], at)
+        if role != TrustBook.EARNED and _trusted(decision) == "earned":
+            marks.put(self.name, f"earned:{key[1]}", at)
+        strikes = _strikes(marks, self.name, key[1]) if decision.verdict == SPAM else {}
+        action = self.ladder.act(decision, at, [t for t in strikes.values() if t is not None])
+        if action.struck:  # over the oldest of the kept strikes, or a free place
+            slot = min(strikes, key=lambda k: strikes[k] or 0.0)
+            marks.put(self.name, slot, at)
         if decision.verdict == HAM and action.step is Step.NONE:
             return []
         reasons = _reasons(decision, action.step, action.would, action.strikes)
@@ -134,6 +145,20 @@ class ModerationPolicy:
             for kind in _STEP_ACTIONS.get(action.step, ())
         ]
         return [Outcome(self.name, decision.verdict, reasons, drafts)]
+
+
+def _trusted(decision: Decision) -> str | None:
+    """Why the detector trusted the sender ("staff", "earned"), if it did."""
+    first = decision.checks[0] if decision.checks else None
+    return first.details.get("trusted") if first is not None and first.name == "trust" else None
+
+
+def _strikes(marks: Marks, policy: str, member: str) -> dict[str, float | None]:
+    """The places a member's newest strikes are kept in, and when each was (None: free).
+    Keys end with the member's id, as every mark about a member does, so forgetting the member
+    takes them along."""
+    keys = [f"strike{i}:{member}" for i in range(RUNGS)]
+    return {key: marks.get(policy, key) for key in keys}
 
 
 def _reasons(decision: Decision, step: Step, would: Step | None, strikes: int) -> dict[str, Any]:

@@ -207,6 +207,7 @@ class TrustBook:
     flood). Only a look: shy newcomers write "谢谢" and "收到" too."""
 
     STAFF = frozenset({"owner", "vice_owner", "duty_owner", "admin", "approved"})
+    EARNED = "earned"  # the role of a member who earned trust before (the caller remembers)
     SHORT_CHARS = 5  # fewer characters than this, once separators are gone, is short
     PROBING = 8  # this many short messages and nothing longer yet
 
@@ -233,6 +234,8 @@ class TrustBook:
         """Why the sender is trusted ("staff", "earned"), or None."""
         if ctx.role in self.STAFF:
             return "staff"
+        if ctx.role == self.EARNED:
+            return "earned"
         count, since = self._clean.get((ctx.group, ctx.member), (0, ctx.at))
         if count >= self.clean_messages and ctx.at - since >= self.seconds:
             return "earned"

@@ -3,12 +3,15 @@
 A group starts in `shadow` (decide and log, touch nothing) so the operator can see what would
 happen; `training` asks an admin about every message the detector would act on; `enforce` acts.
 Strikes climb a ladder (delete and warn, mutes that grow, kick, ban) and fall back off it when a
-member stays clean, so one slip months ago does not make the next one a ban.
+member stays clean, so one slip months ago does not make the next one a ban. The ladder keeps no
+strikes itself: the caller hands over the member's earlier ones and keeps the new one (the live
+policy keeps them in the store), so neither a restart nor a settings change forgives anyone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from qunzhu.moderation.verdicts import REVIEW, SPAM, Decision
 
 STRIKE_MEMORY_S = 7 * 86400  # a strike older than this no longer counts
 MUTES_S = (600, 3600, 86400)  # the mutes on the way up: 10 minutes, an hour, a day
+RUNGS = len(MUTES_S) + 3  # strikes that reach the top (ban): the newest RUNGS tell the rung
 
 
 class Mode(StrEnum):
@@ -39,37 +43,30 @@ class Action:
     mute_s: int = 0
     would: Step | None = None  # in shadow and training: what `enforce` would have done
     strikes: int = 0
+    struck: bool = False  # a strike to remember: the next spam verdict climbs from it
 
 
-@dataclass
+@dataclass(frozen=True)
 class Ladder:
-    """Strikes per (group, member), each with its time, forgotten after STRIKE_MEMORY_S."""
+    """The step a verdict leads to in this mode, from the member's strikes of the last
+    STRIKE_MEMORY_S. Only an enforced spam verdict is a strike (`Action.struck`)."""
 
     mode: Mode = Mode.SHADOW
-    _strikes: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
-    def act(self, decision: Decision, group: str, member: str, at: float) -> Action:
+    def act(self, decision: Decision, at: float, earlier: Sequence[float] = ()) -> Action:
         if decision.verdict == REVIEW:
             return Action(Step.ASK_ADMIN if self.mode is not Mode.SHADOW else Step.NONE)
         if decision.verdict != SPAM:
             return Action(Step.NONE)
-        strikes = [t for t in self._strikes.get((group, member), []) if t > at - STRIKE_MEMORY_S]
-        strikes.append(at)
-        step, mute = _rung(len(strikes))
+        strikes = len([t for t in earlier if t > at - STRIKE_MEMORY_S]) + 1
+        step, mute = _rung(strikes)
         if decision.action:  # the policy named the step: a banned word bans at once
             step = Step.ASK_ADMIN if decision.action == "review" else Step(decision.action)
-            mute = MUTES_S[min(len(strikes), len(MUTES_S)) - 1] if step is Step.MUTE else 0
+            mute = MUTES_S[min(strikes, len(MUTES_S)) - 1] if step is Step.MUTE else 0
         if self.mode is Mode.ENFORCE:
-            self._strikes[(group, member)] = strikes
-            return Action(step, mute, strikes=len(strikes))
+            return Action(step, mute, strikes=strikes, struck=True)
         shown = Step.ASK_ADMIN if self.mode is Mode.TRAINING else Step.NONE
-        return Action(shown, would=step, strikes=len(strikes))
-
-    def pardon(self, group: str, member: str) -> None:
-        """An admin said "not spam": the strike it earned is taken back."""
-        strikes = self._strikes.get((group, member))
-        if strikes:
-            strikes.pop()
+        return Action(shown, would=step, strikes=strikes)
 
 
 def _rung(strikes: int) -> tuple[Step, int]:

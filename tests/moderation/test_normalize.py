@@ -34,6 +34,10 @@ from qunzhu.moderation.normalize import Normalized, normalize
         ("1\ufe0f\u20e33\ufe0f\u20e3", "13"),  # keycaps
         ("٣٨", "38"),  # Arabic-Indic digits
         ("➕ｖ", "+v"),
+        ("Ꮩᕁ ꓦꓫ ᐯⲬ", "vx vx vx"),  # Cherokee, Canadian, Lisu and Coptic, from Unicode's list
+        ("1З8 Ƨ4", "138 24"),  # Cyrillic Ze and Latin reversed s standing for digits
+        ("〇〇七", "〇〇七"),  # East Asian characters are script, not disguise
+        ("أنا يونس", "أنا يونس"),  # and so are right-to-left letters
         ("  a \t\n b  ", "a b"),  # whitespace runs collapse, ends trimmed
     ],
 )

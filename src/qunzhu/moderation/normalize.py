@@ -15,6 +15,7 @@ Nothing raises on any `str`.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -72,8 +73,9 @@ _MIN_CHINESE = 2  # "2023一季度" has one Chinese numeral and stays as written
 # stay: they carry meaning in "+86", "+v" and "@handle".
 _SEPARATORS = re.compile(r"(?<=[^\W_])(?:[^\w+@#%&=<>$¥]|_)+(?=[^\W_])")
 
-# Look-alike letters NFKC leaves alone. Mathematical alphanumerics, full-width and circled
-# letters are already folded by NFKC before this table is applied.
+# Look-alike letters NFKC leaves alone, as we have met them in spam. Mathematical
+# alphanumerics, full-width and circled letters are already folded by NFKC before this table is
+# applied; Unicode's confusables (`_confusables`) add the rarer scripts under it.
 _LOOKALIKES = {
     # Cyrillic
     "а": "a", "в": "b", "е": "e", "ё": "e", "і": "i", "ї": "i", "ј": "j", "к": "k", "м": "m",
@@ -124,10 +126,31 @@ _INVISIBLE_RANGES = (
 _SCAN_RANGES = ((0x0000, 0x1FFFF),)
 
 
+def _confusables() -> dict[int, str]:
+    """Every character Unicode's confusables list (UTS #39, through confusable_homoglyphs)
+    gives as looking like an ASCII letter or digit: Cherokee Ꮩ, Lisu ꓦ and Canadian ᐯ read v,
+    Cyrillic З reads 3. Left alone: ASCII itself (1, l and I stay apart), wide characters,
+    which are East Asian script and not disguise (〇 is a numeral, not an O), and right-to-left
+    letters, which would turn the line around and so hide nothing, while Arabic and Hebrew chat
+    would become nonsense to the model (ا is not an l)."""
+    from confusable_homoglyphs import confusables
+
+    found: dict[int, str] = {}
+    for target in string.digits + string.ascii_letters:  # on a clash the letter, written last
+        entries = confusables.is_confusable(target, greedy=True, preferred_aliases=[]) or []
+        for glyph in (g["c"] for e in entries for g in e["homoglyphs"]):
+            if len(glyph) != 1 or glyph.isascii():  # "rn" for m; right-to-left ones in marks
+                continue
+            if unicodedata.east_asian_width(glyph) not in ("W", "F"):
+                found[ord(glyph)] = target.lower()
+    return found
+
+
 @cache
 def _table() -> dict[int, Any]:
-    """The one translation table: built on first use (about 30 ms) so import stays cheap."""
-    table: dict[int, Any] = {}
+    """The one translation table: built on first use (about 0.2 s) so import stays cheap.
+    Later rules win over earlier ones: Unicode's look-alikes first, our own table last."""
+    table: dict[int, Any] = dict(_confusables())
     for lo, hi in _SCAN_RANGES:
         for cp in range(lo, hi + 1):
             if 0xD800 <= cp <= 0xDFFF:

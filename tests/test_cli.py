@@ -145,6 +145,44 @@ def test_forget_a_member(tmp_path: Path) -> None:
     assert after["members_ever"] == before["members_ever"] - 1
     missing = runner.invoke(app, ["forget", "user10001", "--yes", *db_args(tmp_path)])
     assert missing.exit_code == 1 and "no member" in missing.stderr
+    assert "train the content model again" not in result.stdout  # nothing of theirs trained
+
+
+def test_forgetting_a_labelled_member_says_to_retrain(tmp_path: Path) -> None:
+    from qunzhu.store import db as store_db
+    from qunzhu.store import schema as t
+
+    community = DemoCommunity(messages=200, groups=1)
+    [path] = write_export("telegram", community, tmp_path / "f")
+    runner.invoke(app, ["import", str(path), *db_args(tmp_path)])
+    engine = store_db.open_store(db_args(tmp_path)[1])
+    with engine.begin() as conn:
+        group = conn.execute(t.groups.select()).first()
+        inbox = conn.execute(
+            t.inbox.insert().values(connector="tg", key="m1", payload="", received_at=0)
+        ).inserted_primary_key[0]
+        decision = conn.execute(
+            t.decisions.insert().values(
+                inbox_id=inbox,
+                group_id=group.id,
+                policy="moderation",
+                verdict="spam",
+                reasons="{}",
+                at=0,
+                member="user10001",
+                record_id="m1",
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            t.moderation_labels.insert().values(
+                decision_id=decision, label="spam", text="加微信 abc12345", user_name="ops", at=0
+            )
+        )
+    result = runner.invoke(app, ["forget", "user10001", "--yes", *db_args(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 of their messages were labelled for training" in result.stdout
+    with engine.connect() as conn:
+        assert conn.execute(t.moderation_labels.select()).first() is None
 
 
 def test_member_tags(tmp_path: Path, export: Path) -> None:

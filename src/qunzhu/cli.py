@@ -269,6 +269,15 @@ def forget(
             decisions=gone.decisions,
         )
     )
+    if gone.labelled:  # the labels are gone; a model trained on them keeps what it learned
+        out.print(
+            tr(
+                "{n} of their messages were labelled for training: train the content model "
+                "again (qunzhu moderation train) so that it forgets them too",
+                n=gone.labelled,
+            ),
+            highlight=False,
+        )
 
 
 @app.command()

@@ -348,9 +348,18 @@ def test_forgetting_a_member_forgets_what_was_decided_about_them(engine: Engine)
     rt.process()
     assert {d.member for d in rows(engine, t.decisions)} == {"u7", "u8"}
     with engine.begin() as conn:
+        for d in rows(engine, t.decisions):  # someone confirmed each in the console
+            conn.execute(
+                t.moderation_labels.insert().values(
+                    decision_id=d.id, label="spam", text="", user_name="ops", at=0
+                )
+            )
         (member,) = find_members(conn, "u7")
         forgotten = forget_member(conn, member)
     assert forgotten.decisions >= 2  # the spam verdict and the nickname reminder
+    assert forgotten.labelled == forgotten.decisions  # their labels went with them
+    kept = {r.decision_id for r in rows_unordered(engine, t.moderation_labels)}
+    assert kept == {d.id for d in rows(engine, t.decisions)} and kept  # u8's stay
     assert {d.member for d in rows(engine, t.decisions)} == {"u8"}
     left = [orjson.loads(a.payload)["member_id"] for a in rows(engine, t.outbox)]
     assert left and set(left) == {"u8"}

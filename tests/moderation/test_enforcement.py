@@ -1,8 +1,6 @@
-"""The ladder, the modes, and what admins teach back."""
+"""The ladder and the modes."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from qunzhu.moderation.enforcement import (
     RUNGS,
@@ -11,10 +9,7 @@ from qunzhu.moderation.enforcement import (
     Ladder,
     Mode,
     Step,
-    Verdict,
-    record_feedback,
 )
-from qunzhu.moderation.evaluate import read_tsv
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Decision
 
 T0 = 1_790_000_000.0
@@ -68,12 +63,3 @@ def test_modes() -> None:
     assert Ladder(Mode.ENFORCE).act(decided(REVIEW), T0).step is Step.ASK_ADMIN
     assert Ladder(Mode.SHADOW).act(decided(REVIEW), T0).step is Step.NONE
     assert Ladder(Mode.ENFORCE).act(decided(HAM), T0).struck is False
-
-
-def test_feedback_trains_only_on_spam_or_not_spam(tmp_path: Path) -> None:
-    path = tmp_path / "community" / "labels.tsv"
-    assert record_feedback(path, "加微信\tabc12345\n代购", Verdict.SPAM)
-    assert record_feedback(path, "今天的活动很好", Verdict.NOT_SPAM)
-    assert not record_feedback(path, "我就是看他不顺眼", Verdict.BAN)
-    texts, labels = read_tsv(path)
-    assert labels == [1, 0] and texts[0] == "加微信 abc12345 代购"

@@ -1,4 +1,4 @@
-"""From a decision to an action: the per-group ladder, the mode, and what admins teach back.
+"""From a decision to an action: the per-group ladder and the mode.
 
 A group starts in `shadow` (decide and log, touch nothing) so the operator can see what would
 happen; `training` asks an admin about every message the detector would act on; `enforce` acts.
@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
 from qunzhu.moderation.verdicts import REVIEW, SPAM, Decision
 
@@ -77,25 +76,3 @@ def _rung(strikes: int) -> tuple[Step, int]:
     if strikes - 2 == len(MUTES_S):
         return Step.KICK, 0
     return Step.BAN, 0
-
-
-class Verdict(StrEnum):
-    """What an admin can say about a message."""
-
-    SPAM = "spam"
-    NOT_SPAM = "not_spam"
-    BAN = "ban"  # remove the person, without saying the text is spam: teaches nothing
-
-
-def record_feedback(path: Path, text: str, said: Verdict) -> bool:
-    """Append the admin's label to the community's training file (LABEL<TAB>TEXT, what
-    `moderation train` reads); return whether it was a label at all. A ban alone is about the
-    person, not the text, so it does not train."""
-    if said is Verdict.BAN:
-        return False
-    label = 1 if said is Verdict.SPAM else 0
-    line = " ".join(text.split())  # tabs and newlines would break the file's shape
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(f"{label}\t{line}\n")
-    return True

@@ -3,7 +3,7 @@
 The console's moderation queue writes one `moderation_labels` row per decision a person looked
 at, with the message's text as it was judged. "spam" and a rejected appeal (the action stood)
 say the text is spam; "ham" and an upheld appeal (the action was wrong) say it is not. "ban_only"
-is about the person, not the text, so it teaches nothing (`enforcement.Verdict.BAN` likewise).
+is about the person, not the text, so it teaches nothing.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ class Forgotten:
     messages: int
     membership_events: int
     decisions: int = 0  # what the live policies decided about them, and the actions queued
+    labelled: int = 0  # of those, labelled in the moderation queue: training data until now
 
 
 def find_members(conn: Connection, ref: str, platform: str | None = None) -> list[int]:
@@ -41,7 +42,7 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
             select(t.memberships.c.group_id).where(t.memberships.c.member_id == member_id)
         ).scalars()
     )
-    decided = _forget_decisions(conn, member_id)
+    decided, labelled = _forget_decisions(conn, member_id)
     _forget_in_audit_log(conn, member_id)
     messages = conn.execute(delete(t.messages).where(t.messages.c.sender_id == member_id))
     ev = t.membership_events
@@ -55,19 +56,22 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
     gone = conn.execute(delete(t.members).where(t.members.c.id == member_id))
     for group_id in groups:
         rebuild_memberships(conn, group_id)
-    return Forgotten(gone.rowcount, messages.rowcount, events.rowcount, decided)
+    return Forgotten(gone.rowcount, messages.rowcount, events.rowcount, decided, labelled)
 
 
-def _forget_decisions(conn: Connection, member_id: int) -> int:
-    """Decisions about the member, their queued actions (which quote and name them) and what
-    policies remember of them ("reminded once", when they joined): keyed by their platform id."""
+def _forget_decisions(conn: Connection, member_id: int) -> tuple[int, int]:
+    """Decisions about the member, their labels, their queued actions (which quote and name
+    them) and what policies remember of them ("reminded once", when they joined, strikes):
+    keyed by their platform id. How many decisions and labels went."""
     found = _on_platform(conn, member_id)
     if found is None:
-        return 0
+        return 0, 0
     on_platform = select(t.groups.c.id).where(t.groups.c.platform == found.platform)
     d = t.decisions
     theirs = select(d.c.id).where(d.c.member == found.external_id, d.c.group_id.in_(on_platform))
     conn.execute(delete(t.outbox).where(t.outbox.c.decision_id.in_(theirs)))
+    ml = t.moderation_labels
+    labelled = conn.execute(delete(ml).where(ml.c.decision_id.in_(theirs))).rowcount
     gone = conn.execute(delete(d).where(d.c.id.in_(theirs))).rowcount
     pm = t.policy_marks
     conn.execute(
@@ -76,7 +80,7 @@ def _forget_decisions(conn: Connection, member_id: int) -> int:
             pm.c.key.like(f"%:{_like(found.external_id)}", escape="\\"),
         )
     )
-    return gone
+    return gone, labelled
 
 
 def _on_platform(conn: Connection, member_id: int) -> Any:

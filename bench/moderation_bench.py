@@ -8,6 +8,7 @@ LCCC chat. Speed: messages per second through all text layers in batches, p99 of
 checks, the time to load a saved model, and the process's peak memory.
 
     uv run python bench/moderation_bench.py [--folds 5] [--limit 0] [--speed-only]
+        [--seed 0] [--corpus NAME]   # other folds; one corpus's quality run only
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def corpus(name: str, limit: int) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
-def cross_validate(texts: list[str], labels: list[int], folds: int) -> dict[str, float]:
+def cross_validate(
+    texts: list[str], labels: list[int], folds: int, seed: int = 0
+) -> dict[str, float]:
     from sklearn.model_selection import StratifiedKFold
 
     from qunzhu.moderation.engine import Detector
@@ -61,7 +64,7 @@ def cross_validate(texts: list[str], labels: list[int], folds: int) -> dict[str,
     from qunzhu.moderation.model import ContentModel
 
     totals: dict[str, float] = defaultdict(float)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(texts, labels):
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, labels):
         model = ContentModel.train([texts[i] for i in train], [labels[i] for i in train])
         totals["bank kept"] += model.neighbours is not None  # in how many folds
         scores = evaluate(
@@ -165,11 +168,15 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=0, help="rows per corpus (0: all)")
     parser.add_argument("--speed-only", action="store_true", help="skip the quality runs")
+    parser.add_argument("--seed", type=int, default=0, help="how the folds are drawn")
+    parser.add_argument("--corpus", choices=CORPORA, help="only this corpus's quality run")
     args = parser.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: these corpora are reference material, not shipped")
     if not args.speed_only:
-        quality(args.folds, args.limit)
+        quality(args.folds, args.limit, args.seed, [args.corpus] if args.corpus else CORPORA)
+        if args.corpus:
+            return
     for name in ("tg_group_zh.train", "sms_zh.train"):  # short chat lines, long SMS
         texts, labels = corpus(name, 0)
         for key, value in speed(texts, labels).items():
@@ -177,12 +184,12 @@ def main() -> None:
     print(f"peak MB: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
-def quality(folds: int, limit: int) -> None:
+def quality(folds: int, limit: int, seed: int, names: list[str]) -> None:
     print("| corpus | n | precision | recall | F1 | FPR | msgs/s (eval) | bank kept |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in CORPORA:
+    for name in names:
         texts, labels = corpus(name, limit)
-        s = cross_validate(texts, labels, folds)
+        s = cross_validate(texts, labels, folds, seed)
         print(
             f"| {name} | {len(texts):,} | {s['precision']:.4f} | {s['recall']:.4f} | "
             f"{s['f1']:.4f} | {s['fpr']:.4f} | {s['msgs_per_s']:,.0f} | "

@@ -54,13 +54,19 @@ def test_contact_with_ad_word_is_spam_and_says_why() -> None:
         "联通提示您有10G专属流量话费尚未领取，点击 http://t.cn/a8Kx2",
         "股票配资 1:10 低息，开户详询 13812345678",
         "提供酒店上门服务 美女学生 加微信 abc12345",
+        "+V abc12345 宝妈在家手机操作，日入五百",  # the work-from-home task scam
+        "免费领取资料，进群 123456789",  # a QQ group number after 进群
+        "专业刷粉丝涨粉，微信 abc12345",
     ],
 )
 def test_default_words_catch_phishing_and_sms_ads(text: str) -> None:
     assert Detector().check(text).verdict == SPAM
 
 
-@pytest.mark.parametrize("text", ["这家店周末有优惠，会员积分翻倍", "积分能兑换什么？"])
+@pytest.mark.parametrize(
+    "text",
+    ["这家店周末有优惠，会员积分翻倍", "积分能兑换什么？", "宝妈们早上好", "出售一台二手自行车"],
+)
 def test_light_words_alone_stay_ham(text: str) -> None:
     assert Detector().check(text).verdict == HAM
 

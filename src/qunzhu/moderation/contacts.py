@@ -63,7 +63,7 @@ _FIVE_DIGITS = re.compile(r"\d{5}")
 _QQ_NAMES = r"(?:qq|扣扣|抠抠|蔻蔻|寇寇|叩叩|企鹅|球球)"
 _QQ_SUFFIX = r"(?:群号|裙号|号码|号|群|裙)"
 _QQ = re.compile(
-    rf"(?:{_QQ_NAMES}{_QQ_SUFFIX}?|q{_QQ_SUFFIX}|扣[群裙]号?|群号|裙号|加群)"
+    rf"(?:{_QQ_NAMES}{_QQ_SUFFIX}?|q{_QQ_SUFFIX}|扣[群裙]号?|群号|裙号|[加进][群裙])"
     r"(?:是|为)?([1-9]\d{4,10})(?!\d)"
 )
 _QQ_MAIL = re.compile(r"(?<!\d)([1-9]\d{4,10})@qq\.com")

@@ -42,9 +42,17 @@ DEFAULT_KEYWORDS: dict[str, float] = {
     "加微信": 0.6,
     "免费领取": 0.5,
     "返利": 0.5,
+    "刷粉": 0.7,
+    "涨粉": 0.5,
+    "代充": 0.5,
+    "手机操作": 0.4,  # 宝妈 在家 手机操作 日入三百: the work-from-home task scam
+    "宝妈": 0.3,  # mothers' groups say it all day: only next to a contact
+    "出售": 0.3,
+    "看片": 0.4,
     # task scams and money
     "刷单": 0.8,
     "日赚": 0.8,
+    "日入": 0.7,
     "躺赚": 0.8,
     "稳赚": 0.7,
     "贷款": 0.5,

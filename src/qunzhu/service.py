@@ -11,8 +11,10 @@ Policies changed in the console are stored in `group_settings` (the shape of
 its community's; `watch_settings` notices a change and hands the engine the new setups while it
 runs. The spam and not-spam labels people give in the console's moderation queue reach the
 spam bank of the group's community the same way (`BankFeed`), so a confirmed ad reworded and
-posted again is caught while the engine runs. `serve` also writes what it sees of each
-connector to `connector_status` for the console.
+posted again is caught while the engine runs. At start the detectors read the last day's
+messages back from the store (`recall_behaviour`), so a restart does not split a campaign or
+a flood in two. `serve` also writes what it sees of each connector to `connector_status` for
+the console.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
 from qunzhu.i18n import tr
 from qunzhu.model.live import LiveEvent
 from qunzhu.moderation import feedback
-from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
+from qunzhu.moderation.behaviour import CROSS_WINDOW_S, Behaviour, Context, SpamBank, TrustBook
 from qunzhu.moderation.enforcement import Ladder, Mode
 from qunzhu.moderation.engine import DEFAULT_LOCKED, Detector
 from qunzhu.moderation.engine import Policy as Rules
@@ -205,7 +207,8 @@ async def watch_settings(
     """Every `every_s`, look whether the console changed a group's settings; when it did,
     build the setups again and hand them to the running engine. Runs until cancelled. The first
     look is at once and always builds the setups (the runtime starts with the file's policies,
-    and with memories this watcher cannot reach); `ready` is set after it.
+    and with memories this watcher cannot reach), then reads the last day back into their
+    memories (`recall_behaviour`); `ready` is set after it.
 
     Each look also brings the spam and not-spam labels people gave in the console to the spam
     bank of the group's community (`BankFeed`)."""
@@ -214,6 +217,7 @@ async def watch_settings(
     banks = BankFeed(memories)
     seen: tuple[int, int | None] | None = None
     failed: tuple[int, int | None] | None = None
+    recalled = False
     while True:
         stamp = None
         try:
@@ -227,6 +231,16 @@ async def watch_settings(
             if stamp is None or stamp != failed:  # say it once per change, not every poll
                 log.exception("cannot reload the settings")
             failed = stamp
+        if not recalled:  # only at the first look, before any event is judged
+            recalled = True
+            if seen is not None:
+                try:
+                    n = await asyncio.to_thread(
+                        recall_behaviour, runtime.setups, config, engine, time.time()
+                    )
+                    log.info("moderation recalled %d messages of the last day", n)
+                except Exception:
+                    log.exception("cannot read back the last day's messages")
         try:
             await banks.poll(engine)
         except Exception:
@@ -293,6 +307,70 @@ def _labels_stamp(engine: Engine) -> tuple[int, int | None]:
 def _labels_since(engine: Engine, at: int | None) -> list[feedback.HumanLabel]:
     with engine.connect() as conn:
         return feedback.labels_since(conn, at)
+
+
+RECALL_LIMIT = 200_000  # the newest messages read back at start (seconds of work, not minutes)
+
+
+def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: float) -> int:
+    """Give the detectors back what they saw of the last CROSS_WINDOW_S before a restart: a
+    campaign posted in two groups before it and in a third after it is still one campaign, and
+    a member's flood or repeated text still counts what came just before. Messages of staff and
+    of trusted members are left out, as the detectors never look at them (otherwise a member
+    forwarding the owner's announcement would look like a campaign). How many were read."""
+    watched: dict[Key, tuple[Behaviour, str]] = {}
+    for (connector, platform_id), setup in setups.groups.items():
+        settings = config.connectors.get(connector)
+        for policy in setup.policies:
+            if settings and isinstance(policy, ModerationPolicy) and policy.detector.behaviour:
+                watched[(PLATFORMS[settings.type], platform_id)] = (
+                    policy.detector.behaviour,
+                    policy.name,
+                )
+    if not watched:
+        return 0
+    m, g, mb, pm = t.messages, t.groups, t.members, t.policy_marks
+    with engine.connect() as conn:
+        groups = {
+            row.id: (row.platform, row.platform_id)
+            for row in conn.execute(select(g.c.id, g.c.platform, g.c.platform_id))
+            if (row.platform, row.platform_id) in watched
+        }
+        skipped = {
+            (row.group_id, row.key)
+            for row in conn.execute(
+                select(pm.c.group_id, pm.c.key).where(
+                    pm.c.group_id.in_(groups),
+                    pm.c.key.like("staff:%")
+                    | pm.c.key.like("trusted:%")
+                    | pm.c.key.like("earned:%"),
+                )
+            )
+        }
+        rows = conn.execute(
+            select(m.c.group_id, m.c.sent_at, m.c.text, mb.c.external_id)
+            .join(mb, mb.c.id == m.c.sender_id)
+            .where(
+                m.c.group_id.in_(groups),
+                m.c.sent_at >= int((now_s - CROSS_WINDOW_S) * 1000),
+                m.c.text != "",
+            )
+            .order_by(m.c.sent_at.desc(), m.c.id.desc())
+            .limit(RECALL_LIMIT)
+        ).all()
+    recalled = 0
+    for row in reversed(rows):  # oldest first, as they came
+        if any((row.group_id, f"{kind}:{row.external_id}") in skipped for kind in _TRUSTED):
+            continue
+        key = groups[row.group_id]
+        behaviour, _policy = watched[key]
+        ctx = Context(group=key[1], member=row.external_id, at=row.sent_at / 1000)
+        behaviour.observe(normalize(row.text), ctx)
+        recalled += 1
+    return recalled
+
+
+_TRUSTED = ("staff", "trusted", "earned")  # marks of members the detectors do not look at
 
 
 def policies_of(

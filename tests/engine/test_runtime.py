@@ -334,6 +334,53 @@ def test_earned_trust_outlives_a_restart(engine: Engine) -> None:
     assert [d.member for d in rows(engine, t.decisions)] == ["u2"]
 
 
+def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> None:
+    """An ad posted in two groups before a restart and in a third after it is one campaign;
+    the owner's notice in two groups is not held against a member who passes it on."""
+    from qunzhu import service
+    from qunzhu.config import parse
+    from qunzhu.moderation.behaviour import Context
+    from qunzhu.moderation.verdicts import SPAM
+
+    ids = ("-1001", "-1002", "-1003")
+    config = parse(
+        {
+            "connectors": {"tg": {"type": "telegram"}},
+            "communities": [{"name": "跑团"}],
+            "groups": [
+                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in ids
+            ],
+        }
+    )
+    ad = "周末特价跑鞋，全场五折，名额有限先到先得，快来抢购吧"
+    notice = "本周六早上七点奥森南门集合，十公里拉练，请大家准时到场"
+
+    def said(n: int, gid: str, who: str, text: str, role: str = "member") -> LiveEvent:
+        at = T0 + timedelta(minutes=n)
+        record = Message(str(n), Person(who, who), at, MessageKind.TEXT, text)
+        return LiveEvent("tg", Group(Platform.TELEGRAM, gid, gid), record, role=role)
+
+    before = Runtime(engine, service.setups(config), {}, Clock())
+    for event in [
+        said(1, ids[0], "u1", ad),
+        said(2, ids[1], "u1", ad),
+        said(3, ids[0], "boss", notice, "owner"),
+        said(4, ids[1], "boss", notice, "owner"),
+    ]:
+        before.accept(event)
+    before.process()
+
+    after = service.setups(config)  # a new process: its detectors remember nothing
+    now = T0.timestamp() + 3600
+    assert service.recall_behaviour(after, config, engine, now + 2 * 86400) == 0  # too old
+    assert service.recall_behaviour(after, config, engine, now) == 2  # the owner's left out
+    (policy,) = [p for p in after.of("tg", ids[2]).policies if isinstance(p, ModerationPolicy)]
+    campaign = policy.detector.check(ad, Context(group=ids[2], member="u2", at=now))
+    assert [c.verdict for c in campaign.checks if c.name == "cross_group"] == [SPAM]
+    passed_on = policy.detector.check(notice, Context(group=ids[2], member="u3", at=now))
+    assert not [c for c in passed_on.checks if c.name == "cross_group"]
+
+
 def test_forgetting_a_member_forgets_what_was_decided_about_them(engine: Engine) -> None:
     from qunzhu.store.privacy import find_members, forget_member
 

@@ -85,8 +85,10 @@ class ModerationPolicy:
     """The detector and the ladder of the moderation issue, per group. What must outlive a
     restart or a settings change is kept in `marks`: when each member joined (probation and
     drive-by ads: yesterday's newcomers may still not post links), who earned trust (five clean
-    messages over a day are not asked again), and each member's recent strikes (a restart
-    does not take a spammer back to the ladder's first rung)."""
+    messages over a day are not asked again), who is staff (the platform says so on each
+    message; `service.recall_behaviour` leaves their messages out, as the detector does) and
+    each member's recent strikes (a restart does not take a spammer back to the ladder's first
+    rung)."""
 
     detector: Detector
     ladder: Ladder
@@ -104,6 +106,8 @@ class ModerationPolicy:
             return []
         at = _at(record.sent_at)
         role, joined_at = event.role, marks.get(self.name, f"joined:{key[1]}")
+        if role in TrustBook.STAFF and marks.get(self.name, f"staff:{key[1]}") is None:
+            marks.put(self.name, f"staff:{key[1]}", at)  # the store does not keep live roles
         if role not in TrustBook.STAFF:
             if marks.get(self.name, f"trusted:{key[1]}") is not None:
                 # an admin said "not spam" in the console: trusted like staff, off probation

@@ -317,7 +317,8 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
     campaign posted in two groups before it and in a third after it is still one campaign, and
     a member's flood or repeated text still counts what came just before. Messages of staff and
     of trusted members are left out, as the detectors never look at them (otherwise a member
-    forwarding the owner's announcement would look like a campaign). How many were read."""
+    forwarding the owner's announcement would look like a campaign): staff as the live policy
+    marked them or as the store's memberships say (imports, the operator). How many were read."""
     watched: dict[Key, tuple[Behaviour, str]] = {}
     for (connector, platform_id), setup in setups.groups.items():
         settings = config.connectors.get(connector)
@@ -347,13 +348,16 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
                 )
             )
         }
+        ms = t.memberships
         rows = conn.execute(
             select(m.c.group_id, m.c.sent_at, m.c.text, mb.c.external_id)
             .join(mb, mb.c.id == m.c.sender_id)
+            .outerjoin(ms, (ms.c.group_id == m.c.group_id) & (ms.c.member_id == m.c.sender_id))
             .where(
                 m.c.group_id.in_(groups),
                 m.c.sent_at >= int((now_s - CROSS_WINDOW_S) * 1000),
                 m.c.text != "",
+                ms.c.role.is_(None) | ms.c.role.not_in(sorted(TrustBook.STAFF)),
             )
             .order_by(m.c.sent_at.desc(), m.c.id.desc())
             .limit(RECALL_LIMIT)

@@ -366,9 +366,15 @@ def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> No
         said(2, ids[1], "u1", ad),
         said(3, ids[0], "boss", notice, "owner"),
         said(4, ids[1], "boss", notice, "owner"),
+        said(5, ids[0], "mod", notice + "！"),  # an admin the platform did not name as one...
+        said(6, ids[1], "mod", notice + "！"),
     ]:
         before.accept(event)
     before.process()
+    with engine.begin() as conn:  # ... but the operator did, in the store
+        (mod,) = conn.execute(select(t.members.c.id).where(t.members.c.external_id == "mod"))
+        ms = t.memberships
+        conn.execute(ms.update().where(ms.c.member_id == mod.id).values(role="admin"))
 
     after = service.setups(config)  # a new process: its detectors remember nothing
     now = T0.timestamp() + 3600

@@ -207,3 +207,19 @@ def test_member_tags(tmp_path: Path, export: Path) -> None:
     assert gone.exit_code == 0
     with engine.connect() as conn:
         assert conn.execute(t.member_tags.select()).first() is None
+
+
+def test_the_command_line_starts_without_the_store() -> None:
+    """`qunzhu moderation check` should not wait for SQLAlchemy and pydantic: the commands
+    import the store, the engine and the reports themselves."""
+    import subprocess
+    import sys
+
+    from qunzhu import cli, config
+
+    code = "import sys, qunzhu.cli; print(sorted({'sqlalchemy', 'pydantic'} & set(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
+    assert cli.DEFAULT_CONFIG == config.DEFAULT_PATH

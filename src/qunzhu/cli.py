@@ -17,41 +17,30 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Connection, Engine, select
 
-from qunzhu import service, sources
-from qunzhu.analytics import ReportError, build_report
-from qunzhu.config import DEFAULT_PATH as DEFAULT_CONFIG
-from qunzhu.config import Config, ConfigError
-from qunzhu.config import load as load_config
-from qunzhu.config import starter as starter_config
-from qunzhu.demo import DemoCommunity, write_export
-from qunzhu.engine import outbox
-from qunzhu.engine.replay import GroupReplay
-from qunzhu.engine.replay import replay as replay_history
-from qunzhu.engine.runtime import Runtime
+from qunzhu import sources
 from qunzhu.i18n import tr
-from qunzhu.importing import FileResult, import_file
-from qunzhu.moderation import feedback
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.evaluate import DataError, evaluate, read_tsv, spam_only
 from qunzhu.moderation.model import COMBINE_FROM, SPAM_FPR, ContentModel
-from qunzhu.reports.html import render_html
-from qunzhu.reports.text import render_text
-from qunzhu.sources import SourceError
-from qunzhu.store import accounts, db, schema
-from qunzhu.store import tags as member_tags
-from qunzhu.store.db import StoreError
-from qunzhu.store.privacy import find_members, forget_member
-from qunzhu.store.queries import list_groups, matching_groups
-from qunzhu.web import overview as web_overview
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+    from qunzhu.config import Config
+    from qunzhu.engine.replay import GroupReplay
+    from qunzhu.importing import FileResult
+    from qunzhu.store.accounts import User
+
+# The store, the live engine and the reports are imported by the commands that use them:
+# `qunzhu moderation check` should not wait for SQLAlchemy and pydantic (1.1 s of 1.3 s).
+DEFAULT_CONFIG = Path("qunzhu.toml")  # the same as qunzhu.config.DEFAULT_PATH (test-guarded)
 
 app = typer.Typer(
     help="群主 qunzhu: run group-chat communities. 运营你的群。",
@@ -119,6 +108,10 @@ def import_(
     ] = False,
 ) -> None:
     """Import chat exports into the store. Importing the same file again adds nothing."""
+    from qunzhu.sources import SourceError
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+
     try:
         engine = db.open_store(database)
     except StoreError as exc:
@@ -148,6 +141,10 @@ def import_(
 def _import_one(
     engine: Engine, path: Path, fmt: str, community: str | None, tz: str, quiet: bool
 ) -> FileResult:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qunzhu.importing import import_file
+
     if quiet or not err.is_terminal:
         return import_file(engine, path, fmt, community, tz)
     columns = (
@@ -207,6 +204,10 @@ def _print_summary(result: FileResult) -> None:
 @app.command()
 def groups(database: DbOption = None, as_json: JsonOption = False) -> None:
     """List the groups in the store with their members and messages."""
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+    from qunzhu.store.queries import list_groups
+
     try:
         rows = list_groups(db.open_store(database))
     except StoreError as exc:
@@ -251,6 +252,10 @@ def forget(
     database: DbOption = None,
 ) -> None:
     """Delete a member and everything they wrote (a member's right to be forgotten)."""
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+    from qunzhu.store.privacy import forget_member
+
     try:
         engine = db.open_store(database)
     except StoreError as exc:
@@ -295,6 +300,10 @@ def demo(
     database: DbOption = None,
 ) -> None:
     """Generate a demo community, import it, and open the console on it (log in as `demo`)."""
+    from qunzhu.demo import DemoCommunity, write_export
+    from qunzhu.store import accounts, db
+    from qunzhu.web import overview as web_overview
+
     community = DemoCommunity(messages=messages, groups=group_count, seed=seed)
     paths = write_export("telegram", community, out_dir)
     out.print(tr("Demo community written to {path}", path=out_dir), highlight=False)
@@ -357,6 +366,13 @@ def report(
     database: DbOption = None,
 ) -> None:
     """How every group is doing and what to do next, with the numbers and the playbook rule."""
+    from qunzhu.analytics import ReportError, build_report
+    from qunzhu.reports.html import render_html
+    from qunzhu.reports.text import render_text
+    from qunzhu.sources import SourceError
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+
     first, last = _date_option(since, "--since"), _date_option(until, "--until")
     try:
         if tz:
@@ -454,6 +470,8 @@ def moderation_train(
     """Train the content model on labelled messages and save it: the file's, and those people
     labelled in the console's moderation queue (of --community's groups, when given); with
     --community, that community's own model on top of the shared one."""
+    from qunzhu.store.db import StoreError
+
     texts: list[str] = []
     labels: list[int] = []
     try:
@@ -504,6 +522,10 @@ def moderation_train(
 
 def _console_labels(database: str | None, community: str | None) -> list[tuple[int, str]]:
     """What people labelled in the console, if there is a store (training never makes one)."""
+    from qunzhu.moderation import feedback
+    from qunzhu.store import db
+    from qunzhu.store.queries import matching_groups
+
     url = db.database_url(database)
     if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
         return []
@@ -544,6 +566,9 @@ def moderation_eval(
 @db_app.command("upgrade")
 def db_upgrade(database: DbOption = None) -> None:
     """Bring the database schema up to date (also done automatically on first use)."""
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+
     try:
         engine = db.create(db.database_url(database))
         db.upgrade(engine)
@@ -562,6 +587,9 @@ def db_upgrade(database: DbOption = None) -> None:
 
 
 def _config(path: Path) -> Config:
+    from qunzhu.config import ConfigError
+    from qunzhu.config import load as load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -571,6 +599,9 @@ def _config(path: Path) -> Config:
 @config_app.command("check")
 def config_check(path: ConfigOption = DEFAULT_CONFIG) -> None:
     """Check the file, the secrets it names in the environment and the models it points to."""
+    from qunzhu import service
+    from qunzhu.config import ConfigError
+
     config = _config(path)
     try:
         config.secrets()
@@ -595,6 +626,8 @@ def config_check(path: ConfigOption = DEFAULT_CONFIG) -> None:
 def config_init(path: ConfigOption = DEFAULT_CONFIG) -> None:
     """Write a starting qunzhu.toml: the console connector and a trial group with every
     policy on (`qunzhu run` then lets you try them in the terminal)."""
+    from qunzhu.config import starter as starter_config
+
     if path.exists():
         raise fail(tr("{path} exists already; not overwritten", path=path))
     try:
@@ -608,6 +641,13 @@ def config_init(path: ConfigOption = DEFAULT_CONFIG) -> None:
 def run(path: ConfigOption = DEFAULT_CONFIG, database: DbOption = None) -> None:
     """Run the connectors and policies of qunzhu.toml until Ctrl-C; then finish what was
     received and send what is due before exiting."""
+    from qunzhu import service
+    from qunzhu.config import ConfigError
+    from qunzhu.engine import outbox
+    from qunzhu.engine.runtime import Runtime
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+
     config = _config(path)
     try:
         secrets = config.secrets()
@@ -646,6 +686,13 @@ def replay(
     """Run stored history through the policies, sending nothing: what qunzhu would have
     deleted, warned, kicked and welcomed. Groups not in qunzhu.toml (or without one) get
     moderation in enforce mode and a welcome."""
+    from qunzhu import service
+    from qunzhu.config import ConfigError
+    from qunzhu.engine.replay import replay as replay_history
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+    from qunzhu.store.queries import matching_groups
+
     first = _date_option(since, "--since")
     config = _config(path) if path.exists() else None
     try:
@@ -708,6 +755,10 @@ def tasks_(
 ) -> None:
     """What waits for a person: actions a platform cannot do, messages that may or may not
     have gone out, actions the platform refused."""
+    from qunzhu.engine import outbox
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+
     try:
         engine = db.open_store(database)
     except StoreError as exc:
@@ -739,6 +790,8 @@ PlatformOption = Annotated[str | None, typer.Option(help="Only members of this p
 
 
 def _one_member(conn: Connection, ref: str, platform: str | None) -> int:
+    from qunzhu.store.privacy import find_members
+
     found = find_members(conn, ref, platform)
     if not found:
         raise fail(tr("no member {ref!r}", ref=ref))
@@ -754,6 +807,10 @@ def _tags(
     change: Callable[[Connection, int], object] | None = None,
 ) -> None:
     """Change a member's tags (or not), then show them."""
+    from qunzhu.store import db
+    from qunzhu.store import tags as member_tags
+    from qunzhu.store.db import StoreError
+
     try:
         engine = db.open_store(database)
         with engine.begin() as conn:
@@ -774,6 +831,8 @@ def tags_add(
     database: DbOption = None,
 ) -> None:
     """Give a member tags (admission rules can approve or reject by them)."""
+    from qunzhu.store import tags as member_tags
+
     _tags(member, platform, database, lambda conn, m: member_tags.add(conn, m, tag))
 
 
@@ -785,6 +844,8 @@ def tags_remove(
     database: DbOption = None,
 ) -> None:
     """Take tags away from a member."""
+    from qunzhu.store import tags as member_tags
+
     _tags(member, platform, database, lambda conn, m: member_tags.remove(conn, m, tag))
 
 
@@ -803,7 +864,9 @@ users_app = typer.Typer(help="Who may log in to the console. 控制台用户。"
 app.add_typer(users_app, name="users")
 
 
-def _everyone() -> accounts.User:
+def _everyone() -> User:
+    from qunzhu.store import accounts
+
     return accounts.User(0, "", "admin", 0, frozenset())
 
 
@@ -829,6 +892,9 @@ def users_add(
     database: DbOption = None,
 ) -> None:
     """Let someone log in to the console."""
+    from qunzhu.store import accounts, db
+    from qunzhu.store.db import StoreError
+
     password = _password(password_stdin)
     try:
         engine = db.open_store(database)
@@ -842,6 +908,9 @@ def users_add(
 @users_app.command("list")
 def users_list(database: DbOption = None, as_json: JsonOption = False) -> None:
     """Everyone who may log in, with their role and communities."""
+    from qunzhu.store import accounts, db
+    from qunzhu.store.db import StoreError
+
     try:
         engine = db.open_store(database)
         with engine.connect() as conn:
@@ -869,6 +938,9 @@ def users_passwd(
     database: DbOption = None,
 ) -> None:
     """Set a new password; the user's open sessions end."""
+    from qunzhu.store import accounts, db
+    from qunzhu.store.db import StoreError
+
     password = _password(password_stdin)
     try:
         engine = db.open_store(database)
@@ -886,6 +958,11 @@ def users_token(
     database: DbOption = None,
 ) -> None:
     """A personal API token (Authorization: Bearer ...); shown once."""
+    from sqlalchemy import select
+
+    from qunzhu.store import accounts, db, schema
+    from qunzhu.store.db import StoreError
+
     try:
         engine = db.open_store(database)
         with engine.begin() as conn:
@@ -911,6 +988,9 @@ def serve(
     database: DbOption = None,
 ) -> None:
     """Run the console (and, when qunzhu.toml names connectors, the engine with them)."""
+    from qunzhu.store import db
+    from qunzhu.store.db import StoreError
+
     config = _config(path) if path.exists() else None
     try:
         engine = db.open_store(database or (config.store.url if config else None))
@@ -933,6 +1013,9 @@ def _serve(
 ) -> None:
     import uvicorn
 
+    from qunzhu import service
+    from qunzhu.config import ConfigError
+    from qunzhu.engine.runtime import Runtime
     from qunzhu.web.app import create_app
     from qunzhu.web.refresh import refresh_snapshots
 

@@ -8,12 +8,42 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from qunzhu.store import db
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PG_URL = os.environ.get("QUNZHU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def labelled_decision(
+    conn: Connection, group_id: int, label: str, text: str, member: str | None = None, n: int = 0
+) -> int:
+    """A moderation decision as the engine stores it, and a person's label on it (the console's
+    queue): the training data `moderation train` reads and `forget` deletes."""
+    from qunzhu.store import schema as t
+
+    inbox = conn.execute(
+        t.inbox.insert().values(connector="tg", key=f"k{n}", payload="", received_at=0)
+    ).inserted_primary_key[0]
+    decision = conn.execute(
+        t.decisions.insert().values(
+            inbox_id=inbox,
+            group_id=group_id,
+            policy="moderation",
+            verdict="review",
+            reasons="{}",
+            at=0,
+            member=member,
+            record_id=f"m{n}",
+        )
+    ).inserted_primary_key[0]
+    conn.execute(
+        t.moderation_labels.insert().values(
+            decision_id=decision, label=label, text=text, user_name="ops", at=n, note=""
+        )
+    )
+    return int(decision)
 
 
 def shared_sample(relative: str) -> Path:

@@ -151,6 +151,7 @@ def test_forget_a_member(tmp_path: Path) -> None:
 def test_forgetting_a_labelled_member_says_to_retrain(tmp_path: Path) -> None:
     from qunzhu.store import db as store_db
     from qunzhu.store import schema as t
+    from tests.conftest import labelled_decision
 
     community = DemoCommunity(messages=200, groups=1)
     [path] = write_export("telegram", community, tmp_path / "f")
@@ -158,26 +159,7 @@ def test_forgetting_a_labelled_member_says_to_retrain(tmp_path: Path) -> None:
     engine = store_db.open_store(db_args(tmp_path)[1])
     with engine.begin() as conn:
         group = conn.execute(t.groups.select()).first()
-        inbox = conn.execute(
-            t.inbox.insert().values(connector="tg", key="m1", payload="", received_at=0)
-        ).inserted_primary_key[0]
-        decision = conn.execute(
-            t.decisions.insert().values(
-                inbox_id=inbox,
-                group_id=group.id,
-                policy="moderation",
-                verdict="spam",
-                reasons="{}",
-                at=0,
-                member="user10001",
-                record_id="m1",
-            )
-        ).inserted_primary_key[0]
-        conn.execute(
-            t.moderation_labels.insert().values(
-                decision_id=decision, label="spam", text="加微信 abc12345", user_name="ops", at=0
-            )
-        )
+        labelled_decision(conn, group.id, "spam", "加微信 abc12345", member="user10001")
     result = runner.invoke(app, ["forget", "user10001", "--yes", *db_args(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "1 of their messages were labelled for training" in result.stdout

@@ -91,7 +91,7 @@ def test_the_consoles_labels_train_the_content_model(tmp_path: Path) -> None:
     from qunzhu.moderation.model import ContentModel
     from qunzhu.moderation.normalize import normalize
     from qunzhu.store import db as store_db
-    from qunzhu.store import schema as t
+    from tests.conftest import labelled_decision
     from tests.web.conftest import fill
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
@@ -100,24 +100,7 @@ def test_the_consoles_labels_train_the_content_model(tmp_path: Path) -> None:
     ham = ["周六早上七点集合跑步", "谢谢大家的分享", "今天配速五分半"] * 4
     with world.engine.begin() as conn:
         for n, (label, text) in enumerate([("spam", x) for x in spam] + [("ham", x) for x in ham]):
-            inbox = conn.execute(
-                t.inbox.insert().values(connector="tg", key=f"k{n}", payload="", received_at=0)
-            ).inserted_primary_key[0]
-            decision = conn.execute(
-                t.decisions.insert().values(
-                    inbox_id=inbox,
-                    group_id=world.runners,
-                    policy="moderation",
-                    verdict="review",
-                    reasons="{}",
-                    at=0,
-                )
-            ).inserted_primary_key[0]
-            conn.execute(
-                t.moderation_labels.insert().values(
-                    decision_id=decision, label=label, text=text, user_name="ops", at=n, note=""
-                )
-            )
+            labelled_decision(conn, world.runners, label, text, n=n)
     model = tmp_path / "m.model"
     done = runner.invoke(app, ["moderation", "train", "--model", str(model), "--db", url])
     assert done.exit_code == 0, done.output

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from qunzhu.config import Config, ConfigError, GroupSettings, PolicySettings, _lines
@@ -310,6 +310,7 @@ def _labels_since(engine: Engine, at: int | None) -> list[feedback.HumanLabel]:
 
 
 RECALL_LIMIT = 200_000  # the newest messages read back at start (seconds of work, not minutes)
+_TRUSTED = ("staff", "trusted", "earned")  # marks of members the detectors do not look at
 
 
 def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: float) -> int:
@@ -319,15 +320,12 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
     of trusted members are left out, as the detectors never look at them (otherwise a member
     forwarding the owner's announcement would look like a campaign): staff as the live policy
     marked them or as the store's memberships say (imports, the operator). How many were read."""
-    watched: dict[Key, tuple[Behaviour, str]] = {}
+    watched: dict[Key, Behaviour] = {}
     for (connector, platform_id), setup in setups.groups.items():
         settings = config.connectors.get(connector)
         for policy in setup.policies:
             if settings and isinstance(policy, ModerationPolicy) and policy.detector.behaviour:
-                watched[(PLATFORMS[settings.type], platform_id)] = (
-                    policy.detector.behaviour,
-                    policy.name,
-                )
+                watched[(PLATFORMS[settings.type], platform_id)] = policy.detector.behaviour
     if not watched:
         return 0
     m, g, mb, pm = t.messages, t.groups, t.members, t.policy_marks
@@ -341,10 +339,7 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
             (row.group_id, row.key)
             for row in conn.execute(
                 select(pm.c.group_id, pm.c.key).where(
-                    pm.c.group_id.in_(groups),
-                    pm.c.key.like("staff:%")
-                    | pm.c.key.like("trusted:%")
-                    | pm.c.key.like("earned:%"),
+                    pm.c.group_id.in_(groups), or_(*(pm.c.key.like(f"{k}:%") for k in _TRUSTED))
                 )
             )
         }
@@ -367,14 +362,10 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
         if any((row.group_id, f"{kind}:{row.external_id}") in skipped for kind in _TRUSTED):
             continue
         key = groups[row.group_id]
-        behaviour, _policy = watched[key]
         ctx = Context(group=key[1], member=row.external_id, at=row.sent_at / 1000)
-        behaviour.observe(normalize(row.text), ctx)
+        watched[key].observe(normalize(row.text), ctx)
         recalled += 1
     return recalled
-
-
-_TRUSTED = ("staff", "trusted", "earned")  # marks of members the detectors do not look at
 
 
 def policies_of(

@@ -333,6 +333,14 @@ def test_earned_trust_outlives_a_restart(engine: Engine) -> None:
     fresh.process()
     assert [d.member for d in rows(engine, t.decisions)] == ["u2"]
 
+    # the console takes the trust back: the running engine (which counted the clean messages)
+    # checks the member again, because it handed what it counted to the store
+    with engine.begin() as conn:
+        conn.execute(t.policy_marks.delete().where(t.policy_marks.c.key == "earned:u1"))
+    first.accept(said(6, "加微信 abc12345 领红包", 7400))
+    first.process()
+    assert [d.member for d in rows(engine, t.decisions)] == ["u2", "u1"]
+
 
 def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> None:
     """An ad posted in two groups before a restart and in a third after it is one campaign;

@@ -413,3 +413,64 @@ def test_the_api_is_documented(client: TestClient) -> None:
     assert "/members" not in spec["paths"]
     schemas = spec["components"]["schemas"]
     assert {"MembersOut", "MemberOut", "TagsIn", "TagsOut"} <= set(schemas)
+
+
+def marks_of(world: World, member: str) -> list[tuple[int, str]]:
+    pm = t.policy_marks
+    with world.engine.connect() as conn:
+        rows = conn.execute(select(pm.c.group_id, pm.c.key).where(pm.c.key.like(f"%:{member}")))
+        return sorted((g, k) for g, k in rows)
+
+
+def test_trust_is_shown_and_taken_back(client: TestClient, world: World) -> None:
+    """Earned or given trust shows on the member's page; "take trust back" removes it in that
+    group only, says so in the audit log, and is refused to viewers and outside one's groups."""
+    m = ids(world)
+    with world.engine.begin() as conn:
+        for group, key in [
+            (world.runners, "earned:run1"),
+            (world.runners, "trusted:run1"),
+            (world.readers, "earned:read0"),
+            (world.runners, "joined:run1"),
+        ]:
+            conn.execute(
+                t.policy_marks.insert().values(group_id=group, policy="moderation", key=key, at=0)
+            )
+    login(client, "ops")
+    page = client.get(f"/members/{m['run1']}").text
+    assert "trusted by a person" in page and "Take trust back" in page  # over earned
+    shown = client.get(f"/api/members/{m['run1']}").json()["memberships"]
+    assert [r["trusted"] for r in shown] == ["console"]
+    token = csrf(client, f"/members/{m['run1']}")
+    taken = client.post(
+        f"/members/{m['run1']}/trust",
+        data={"csrf_token": token, "group_id": str(world.runners)},
+        follow_redirects=False,
+    )
+    assert taken.status_code == 303
+    assert marks_of(world, "run1") == [(world.runners, "joined:run1")]  # when they joined stays
+    again = client.get(f"/api/members/{m['run1']}").json()["memberships"]
+    assert [r["trusted"] for r in again] == [None]
+    a = t.audit_log
+    with world.engine.connect() as conn:
+        logged = conn.execute(select(a.c.target).where(a.c.action == "member.trust")).all()
+    assert [r.target for r in logged] == [f"member:{m['run1']}"]
+
+    # another community's member, or a group one cannot see: 404, nothing changes
+    other = client.post(
+        f"/members/{m['read0']}/trust",
+        data={"csrf_token": token, "group_id": str(world.readers)},
+    )
+    assert other.status_code == 404
+    assert marks_of(world, "read0") == [(world.readers, "earned:read0")]
+
+    login(client, "eye")  # a viewer of 读书会 sees the trust, cannot take it back
+    page = client.get(f"/members/{m['read0']}").text
+    assert "earned by clean messages" in page and "Take trust back" not in page
+    token = csrf(client, f"/members/{m['read0']}")
+    refused = client.post(
+        f"/members/{m['read0']}/trust",
+        data={"csrf_token": token, "group_id": str(world.readers)},
+    )
+    assert refused.status_code == 403
+    assert marks_of(world, "read0") == [(world.readers, "earned:read0")]

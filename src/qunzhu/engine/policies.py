@@ -127,6 +127,8 @@ class ModerationPolicy:
         decision = self.detector.check(text, ctx)
         if role != TrustBook.EARNED and _trusted(decision) == "earned":
             marks.put(self.name, f"earned:{key[1]}", at)
+            if self.detector.trust is not None:  # the mark decides from now on
+                self.detector.trust.forget(ctx.group, ctx.member)
         strikes = _strikes(marks, self.name, key[1]) if decision.verdict == SPAM else {}
         action = self.ladder.act(decision, at, [t for t in strikes.values() if t is not None])
         if action.struck:  # over the oldest of the kept strikes, or a free place
@@ -149,6 +151,13 @@ class ModerationPolicy:
             for kind in _STEP_ACTIONS.get(action.step, ())
         ]
         return [Outcome(self.name, decision.verdict, reasons, drafts)]
+
+
+def trust_marks(member: str) -> dict[str, str]:
+    """The marks that make a member trusted in a group, and why: a person said "not spam" in
+    the console, or the member earned it with clean messages. The console shows them and can
+    take them back."""
+    return {f"trusted:{member}": "console", f"earned:{member}": "earned"}
 
 
 def _trusted(decision: Decision) -> str | None:

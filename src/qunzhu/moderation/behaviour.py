@@ -241,6 +241,12 @@ class TrustBook:
             return "earned"
         return None
 
+    def forget(self, group: str, member: str) -> None:
+        """Drop what was counted for the member: the caller keeps earned trust from now on (in
+        the store), so taking it back there makes them start over."""
+        self._clean.pop((group, member), None)
+        self._short.pop((group, member), None)
+
     def record(self, n: Normalized, ctx: Context, verdict: str) -> None:
         who = (ctx.group, ctx.member)
         if verdict == SPAM:

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, case, func, or_, select
 from qunzhu import i18n
 from qunzhu.analytics import people
 from qunzhu.analytics.metrics import STAFF
+from qunzhu.engine.policies import ModerationPolicy, trust_marks
 from qunzhu.i18n import tr
 from qunzhu.store import schema as t
 from qunzhu.store import tags as member_tags
@@ -76,6 +77,10 @@ i18n.register(
         "Add tags": "添加标签",
         "separate tags with commas or spaces": "多个标签用逗号或空格分隔",
         "Add": "添加",
+        "trusted by a person": "已人工信任",
+        "earned by clean messages": "发言良好，已获信任",
+        "checked": "逐条检查",
+        "Take trust back": "收回信任",
         "Remove the tag {tag}": "移除标签 {tag}",
         "Recent messages in your groups": "在你的群中的最近消息",
         "Time": "时间",
@@ -326,6 +331,7 @@ def history(conn: Connection, user: User, member_id: int) -> dict[str, Any]:
                 }
             )
     recent.sort(key=lambda r: (-r["sent_at"], -r["id"]))
+    trust = _trust(conn, [r.group_id for r in memberships], member.external_id)
     stats = _scope_stats(conn, shown)
     return {
         "id": member.id,
@@ -348,6 +354,7 @@ def history(conn: Connection, user: User, member_id: int) -> dict[str, Any]:
                 "messages": r.message_count,
                 "first_message_at": r.first_message_at,
                 "last_message_at": r.last_message_at,
+                "trusted": trust.get(r.group_id),
             }
             for r in memberships
         ],
@@ -382,6 +389,43 @@ def split_tags(text: str) -> list[str]:
 
 
 # -- pages ---------------------------------------------------------------------------------
+
+
+def _trust(conn: Connection, groups: list[int], member: str) -> dict[int, str]:
+    """Why the moderation trusts the member in each of these groups ("console" or "earned");
+    groups where it checks them are absent. A person's word wins over earned trust."""
+    pm, reasons = t.policy_marks, trust_marks(member)
+    rows = conn.execute(
+        select(pm.c.group_id, pm.c.key).where(
+            pm.c.policy == ModerationPolicy.name,
+            pm.c.group_id.in_(groups),
+            pm.c.key.in_(list(reasons)),
+        )
+    ).all()
+    found: dict[int, str] = {}
+    for group_id, key in sorted(rows, key=lambda r: r.key != f"trusted:{member}"):
+        found.setdefault(group_id, reasons[key])
+    return found
+
+
+def take_trust_back(conn: Connection, user: User, member_id: int, group_id: int) -> bool:
+    """The moderation checks the member again in this group; they earn trust again only with
+    new clean messages (the running engine counts from zero: it handed the count to the store
+    when trust was earned). Whether there was trust to take."""
+    member = visible_member(conn, user, member_id)
+    if group_id not in visible_groups(conn, user):
+        raise HTTPException(404, tr("no such group"))
+    pm = t.policy_marks
+    gone = conn.execute(
+        pm.delete().where(
+            pm.c.policy == ModerationPolicy.name,
+            pm.c.group_id == group_id,
+            pm.c.key.in_(list(trust_marks(member.external_id))),
+        )
+    ).rowcount
+    if gone:
+        audit(conn, user, "member.trust", f"member:{member_id}", group=group_id, taken=True)
+    return bool(gone)
 
 
 def _labels() -> dict[str, dict[str, str]]:
@@ -486,8 +530,10 @@ def _member_page(
     labels = _labels()
     member["level_name"] = labels["levels"][member["level"]]
     member["role_name"] = labels["roles"][member["role"]]
+    trust_names = {"console": tr("trusted by a person"), "earned": tr("earned by clean messages")}
     for r in member["memberships"]:
         r["role_name"] = _role_name(r["role"])
+        r["trust_name"] = trust_names.get(r["trusted"], tr("checked"))
         for key in ("joined_at", "left_at", "first_message_at", "last_message_at"):
             r[key.removesuffix("_at") + "_text"] = moment(r[key], r["tz"], none="–")
     for r in member["names"]:
@@ -506,6 +552,22 @@ def _member_page(
 @router.get("/members/{member_id}", response_class=HTMLResponse, include_in_schema=False)
 def member_page(request: Request, member_id: MemberId, user: auth.PageUser) -> HTMLResponse:
     return _member_page(request, user, member_id)
+
+
+@router.post("/members/{member_id}/trust", include_in_schema=False)
+def member_trust_form(
+    request: Request,
+    member_id: MemberId,
+    user: auth.PageUser,
+    csrf_token: Annotated[str, Form()] = "",
+    group_id: Annotated[int, Form(ge=1, le=2**62)] = 1,
+) -> Response:
+    """The "take trust back" button of a membership: back to the member's page."""
+    auth.may_change(user)
+    auth.check_csrf(request, csrf_token)
+    with auth.engine_of(request).begin() as conn:
+        take_trust_back(conn, user, member_id, group_id)
+    return RedirectResponse(f"/members/{member_id}", status_code=303)
 
 
 @router.post("/members/{member_id}/tags", include_in_schema=False)
@@ -570,6 +632,7 @@ class MembershipOut(BaseModel):
     messages: int
     first_message_at: int | None
     last_message_at: int | None
+    trusted: str | None  # console | earned: moderation skips them here; None: checked
 
 
 class NameOut(BaseModel):

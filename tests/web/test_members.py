@@ -456,6 +456,9 @@ def test_trust_is_shown_and_taken_back(client: TestClient, world: World) -> None
         logged = conn.execute(select(a.c.target).where(a.c.action == "member.trust")).all()
     assert [r.target for r in logged] == [f"member:{m['run1']}"]
 
+    no_group = client.post(f"/members/{m['run1']}/trust", data={"csrf_token": token})
+    assert no_group.status_code in (400, 422) and "Traceback" not in no_group.text
+
     # another community's member, or a group one cannot see: 404, nothing changes
     other = client.post(
         f"/members/{m['read0']}/trust",

@@ -559,8 +559,8 @@ def member_trust_form(
     request: Request,
     member_id: MemberId,
     user: auth.PageUser,
+    group_id: Annotated[int, Form(ge=1, le=2**62)],
     csrf_token: Annotated[str, Form()] = "",
-    group_id: Annotated[int, Form(ge=1, le=2**62)] = 1,
 ) -> Response:
     """The "take trust back" button of a membership: back to the member's page."""
     auth.may_change(user)

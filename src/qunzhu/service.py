@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from qunzhu.config import Config, ConfigError, GroupSettings, PolicySettings, _lines
 from qunzhu.connectors import Connector, Emit
 from qunzhu.engine.policies import (
+    UNCHECKED,
     AdmissionPolicy,
     Answer,
     AutoReplyPolicy,
@@ -310,7 +311,6 @@ def _labels_since(engine: Engine, at: int | None) -> list[feedback.HumanLabel]:
 
 
 RECALL_LIMIT = 200_000  # the newest messages read back at start (seconds of work, not minutes)
-_TRUSTED = ("staff", "trusted", "earned")  # marks of members the detectors do not look at
 
 
 def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: float) -> int:
@@ -339,7 +339,7 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
             (row.group_id, row.key)
             for row in conn.execute(
                 select(pm.c.group_id, pm.c.key).where(
-                    pm.c.group_id.in_(groups), or_(*(pm.c.key.like(f"{k}:%") for k in _TRUSTED))
+                    pm.c.group_id.in_(groups), or_(*(pm.c.key.like(f"{k}:%") for k in UNCHECKED))
                 )
             )
         }
@@ -359,7 +359,7 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
         ).all()
     recalled = 0
     for row in reversed(rows):  # oldest first, as they came
-        if any((row.group_id, f"{kind}:{row.external_id}") in skipped for kind in _TRUSTED):
+        if any((row.group_id, f"{kind}:{row.external_id}") in skipped for kind in UNCHECKED):
             continue
         key = groups[row.group_id]
         ctx = Context(group=key[1], member=row.external_id, at=row.sent_at / 1000)

@@ -403,7 +403,7 @@ def _trust(conn: Connection, groups: list[int], member: str) -> dict[int, str]:
         )
     ).all()
     found: dict[int, str] = {}
-    for group_id, key in sorted(rows, key=lambda r: r.key != f"trusted:{member}"):
+    for group_id, key in sorted(rows, key=lambda r: reasons[r.key] != "console"):
         found.setdefault(group_id, reasons[key])
     return found
 

@@ -249,6 +249,7 @@ def test_not_spam_trusts_the_member_in_that_group(app: FastAPI, world: World) ->
         "label": "ham",
         "queued": [],
         "trusted": "u9",
+        "struck": 0,
     }
     assert label_row(world.engine, review).label == "ham"
     assert actions_of(world.engine, review, after) == []
@@ -545,6 +546,43 @@ def test_an_upheld_appeal_lifts_the_mute_or_ban(app: FastAPI, world: World) -> N
     assert api_label(ops, banned, "appeal_upheld").status_code == 200
     lifted = actions_of(world.engine, muted, after) + actions_of(world.engine, banned, after)
     assert [(a["kind"], a["member_id"]) for a in lifted] == [("unmute", "u5"), ("unban", "u6")]
+
+
+def decision_row(engine: Engine, decision_id: int) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(t.decisions).where(t.decisions.c.id == decision_id)).one()
+
+
+def strike_marks(engine: Engine) -> list[tuple[str, int]]:
+    pm = t.policy_marks
+    with engine.connect() as conn:
+        rows = conn.execute(select(pm.c.key, pm.c.at).where(pm.c.key.like("strike%"))).all()
+    return sorted((r.key.split(":", 1)[1], r.at) for r in rows)
+
+
+def test_a_persons_word_moves_the_ladder(app: FastAPI, world: World) -> None:
+    """Confirmed spam is a strike, so the member's next ad climbs as if the group enforced;
+    an upheld appeal takes back the strike the overturned action cost."""
+    ops = as_user(app, "ops")
+    held = decided(world.engine, msg(RUNNERS, 1, AD, who="u5"))  # training: asked
+    assert strike_marks(world.engine) == []
+    assert api_label(ops, held, "spam").json()["struck"] == 1
+    assert [m for m, _ in strike_marks(world.engine)] == ["u5"]
+    again = decided(world.engine, msg(RUNNERS, 2, AD + "！", who="u5"))
+    reasons = orjson.loads(decision_row(world.engine, again).reasons)
+    assert (reasons["would"], reasons["strikes"]) == ("mute", 2)
+
+    # enforced: the wrongful strike goes when the appeal is upheld, a rightful one stays
+    rt = runtime(world.engine, Mode.ENFORCE)
+    wrong, right = feed(rt, msg(RUNNERS, 3, AD + "？", who="u6"), msg(RUNNERS, 4, AD, who="u7"))
+    assert [m for m, _ in strike_marks(world.engine)] == ["u5", "u6", "u7"]
+    assert api_label(ops, wrong, "appeal_upheld").json()["struck"] == -1
+    assert api_label(ops, right, "appeal_rejected").json()["struck"] == 0
+    assert [m for m, _ in strike_marks(world.engine)] == ["u5", "u7"]
+    (entry,) = [a for a in audit_rows(world.engine) if a.target == f"decision {wrong}"]
+    assert orjson.loads(entry.details)["struck"] == -1
+    (relapse,) = feed(rt, msg(RUNNERS, 5, AD + "。", who="u6"))
+    assert orjson.loads(decision_row(world.engine, relapse).reasons)["step"] == "delete_warn"
 
 
 # -- the spam bank of the running engine ----------------------------------------------------

@@ -134,12 +134,13 @@ class ModerationPolicy:
                 self.detector.trust.forget(ctx.group, ctx.member)
         strikes = _strikes(marks, self.name, key[1]) if decision.verdict == SPAM else {}
         action = self.ladder.act(decision, at, [t for t in strikes.values() if t is not None])
-        if action.struck:  # over the oldest of the kept strikes, or a free place
-            slot = min(strikes, key=lambda k: strikes[k] or 0.0)
-            marks.put(self.name, slot, at)
+        if action.struck:
+            add_strike(marks, self.name, key[1], at, strikes)
         if decision.verdict == HAM and action.step is Step.NONE:
             return []
         reasons = _reasons(decision, action.step, action.would, action.strikes)
+        if action.struck:  # an upheld appeal takes this strike back by its time
+            reasons["struck_at"] = int(at * 1000)
         drafts = [
             Draft(
                 kind,
@@ -169,12 +170,29 @@ def _trusted(decision: Decision) -> str | None:
     return first.details.get("trusted") if first is not None and first.name == "trust" else None
 
 
+def strike_keys(member: str) -> list[str]:
+    """The marks a member's newest strikes are kept in. They end with the member's id, as
+    every mark about a member does, so forgetting the member takes them along."""
+    return [f"strike{i}:{member}" for i in range(RUNGS)]
+
+
+def add_strike(
+    marks: Marks,
+    policy: str,
+    member: str,
+    at: float,
+    strikes: dict[str, float | None] | None = None,
+) -> None:
+    """Keep a strike at `at` in a free place or over the oldest kept one. Called by the
+    policy for an enforced spam verdict and by the console when a person confirms spam the
+    detector held for them; `strikes` spares looking up what the caller has just read."""
+    strikes = _strikes(marks, policy, member) if strikes is None else strikes
+    marks.put(policy, min(strikes, key=lambda k: strikes[k] or 0.0), at)
+
+
 def _strikes(marks: Marks, policy: str, member: str) -> dict[str, float | None]:
-    """The places a member's newest strikes are kept in, and when each was (None: free).
-    Keys end with the member's id, as every mark about a member does, so forgetting the member
-    takes them along."""
-    keys = [f"strike{i}:{member}" for i in range(RUNGS)]
-    return {key: marks.get(policy, key) for key in keys}
+    """Each of a member's strike marks and when it was (None: free)."""
+    return {key: marks.get(policy, key) for key in strike_keys(member)}
 
 
 def _reasons(decision: Decision, step: Step, would: Step | None, strikes: int) -> dict[str, Any]:

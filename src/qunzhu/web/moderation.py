@@ -5,7 +5,8 @@ verdict, or training mode, where `would` says what enforce would have done) and 
 labelled yet. Appeals are the decisions acted on (delete, mute, kick, ban) in the last 30 days.
 A person's answer is one transaction: the `moderation_labels` row (training data for the content
 model, see `moderation.feedback`), the actions it asks for in the outbox (the running engine's
-executor carries them out), the member's "trusted" mark for a "not spam", and the audit row.
+executor carries them out), the member's "trusted" mark for a "not spam", the ladder's strike
+for confirmed spam or its removal for an upheld appeal, and the audit row.
 A decision is labelled once: a second answer, even a concurrent one, is a 409.
 """
 
@@ -17,11 +18,13 @@ import orjson
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qunzhu import i18n
 from qunzhu.engine import outbox
+from qunzhu.engine.policies import add_strike, strike_keys
+from qunzhu.engine.runtime import StoreMarks
 from qunzhu.i18n import tr
 from qunzhu.model.live import ActionKind
 from qunzhu.moderation.enforcement import MUTES_S
@@ -424,6 +427,30 @@ def _trust(conn: Connection, group_id: int, member: str, at: int) -> None:
         conn.execute(pm.insert().values(group_id=group_id, policy=POLICY, key=key, at=at))
 
 
+def _restrike(conn: Connection, row: Any, label: str, reasons: dict[str, Any], now: int) -> int:
+    """Keep the ladder's strikes true to the person's word: spam they confirm is a strike (the
+    next ad climbs from it, as if the group enforced), an upheld appeal takes back the strike
+    the action cost. +1, -1 or 0: what changed."""
+    if not row.member:
+        return 0
+    if label == "spam":
+        add_strike(StoreMarks(conn, row.group_id), POLICY, row.member, now / 1000)
+        return 1
+    struck_at = reasons.get("struck_at")
+    if label != "appeal_upheld" or not isinstance(struck_at, int):
+        return 0  # decisions from before strikes carried their time: nothing to match
+    pm = t.policy_marks
+    gone = conn.execute(
+        delete(pm).where(
+            pm.c.group_id == row.group_id,
+            pm.c.policy == POLICY,
+            pm.c.key.in_(strike_keys(row.member)),
+            pm.c.at == struck_at,
+        )
+    ).rowcount
+    return -1 if gone else 0
+
+
 def decide(request: Request, user: User, decision_id: int, label: str, note: str) -> dict[str, Any]:
     """Record a person's label and do what it asks, all in one transaction."""
     auth.may_change(user)
@@ -456,6 +483,7 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
             trusted = row.member if label in TRUSTING and row.member else None
             if trusted:
                 _trust(conn, row.group_id, trusted, now)
+            struck = _restrike(conn, row, label, reasons, now)
             audit(
                 conn,
                 user,
@@ -467,10 +495,17 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
                 note=note,
                 queued=queued,
                 trusted=bool(trusted),
+                struck=struck,
             )
     except IntegrityError:  # someone else labelled it in the meantime
         raise HTTPException(409, tr("this decision has been decided already")) from None
-    return {"decision_id": decision_id, "label": label, "queued": queued, "trusted": trusted}
+    return {
+        "decision_id": decision_id,
+        "label": label,
+        "queued": queued,
+        "trusted": trusted,
+        "struck": struck,
+    }
 
 
 # -- pages --------------------------------------------------------------------------------
@@ -619,6 +654,7 @@ class LabelOut(BaseModel):
     label: str
     queued: list[str]  # the outbox actions' kinds
     trusted: str | None  # the member now trusted in the group, if any
+    struck: int  # 1: a strike kept for confirmed spam; -1: an overturned action's strike taken back
 
 
 @router.get(

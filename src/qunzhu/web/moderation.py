@@ -176,7 +176,7 @@ def _label_names() -> dict[str, str]:
     }
 
 
-def _check_names() -> dict[str, str]:
+def check_names() -> dict[str, str]:
     return {
         "contacts_and_words": tr("Contacts and ad words"),
         "domains": tr("Domain on the deny list"),
@@ -356,7 +356,7 @@ def _shown(value: Any) -> str:
 def _for_page(row: Any) -> dict[str, Any]:
     """A decision with its words in the reader's language."""
     data = _as_dict(row)
-    steps, checks, keys = _step_names(), _check_names(), _detail_names()
+    steps, checks, keys = _step_names(), check_names(), _detail_names()
     data["when"] = moment(row.at, row.tz)
     data["verdict_name"] = tr(row.verdict)
     data["step_name"] = steps.get(data["step"] or "", data["step"] or "")

@@ -1,0 +1,247 @@
+"""The moderation scorecard: per group, whether its moderation is ready for the next mode, and
+per check, ad word and contact kind, how often people overturned what it decided (see
+`moderation.scorecard`). Only the groups the user may see are counted."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from sqlalchemy import Connection, select
+
+from qunzhu import i18n
+from qunzhu.i18n import tr
+from qunzhu.moderation.scorecard import READY_ANSWERS, Judged, Scorecard, Tally, next_step, score
+from qunzhu.store import schema as t
+from qunzhu.store.accounts import User
+from qunzhu.web import auth
+from qunzhu.web.app import groups_of, render
+from qunzhu.web.moderation import POLICY, check_names
+from qunzhu.web.settings import current, file_policies
+
+router = APIRouter()
+
+DAYS = 30
+DAYS_MAX = 365
+WORDS_SHOWN = 100  # on the page, the most doubtful first; the API gives them all
+# the groups that need a person's attention first
+ORDER = ("check_rules", "ready", "answer", "train", "fine", "quiet", "off")
+
+i18n.register(
+    {
+        "How the checks do": "检查效果",
+        "Last {days} days: what people said about each decision they looked at.": (
+            "最近 {days} 天：管理员对每条经手处理的结论。"
+        ),
+        "Mode": "模式",
+        "Decisions": "处理数",
+        "Answers": "回答数",
+        "Next step": "下一步",
+        "Check": "检查",
+        "Ad word": "广告词",
+        "Contact": "联系方式",
+        "Ad words": "广告词",
+        "Contacts": "联系方式",
+        "Doubtful": "存疑",
+        "People often overturn this: lower its weight in the group's settings or remove it.": (
+            "管理员经常撤销它的处理：在群设置里调低它的权重，或删掉它。"
+        ),
+        "Nothing judged in this period.": "这段时间没有需要处理的消息。",
+        "shadow": "观察",
+        "training": "训练",
+        "enforce": "执行",
+        "off": "关闭",
+        "Moderation is off.": "未开启审核。",
+        "Shadow mode: switch to training so that people confirm what it would do.": (
+            "观察模式：改为训练模式，让管理员确认它会怎么处理。"
+        ),
+        "Training: {n} more answers before it can be judged.": (
+            "训练模式：还需要 {n} 个回答才能评估。"
+        ),
+        "People agreed with {agreed} of {n} answers: ready to enforce.": (
+            "管理员同意了 {n} 个回答中的 {agreed} 个：可以改为执行模式。"
+        ),
+        "People overturned {share} of {n} answers: look at the doubtful rules below first.": (
+            "管理员撤销了 {n} 个回答中的 {share}：请先查看下面存疑的规则。"
+        ),
+        "Enforcing; people overturned {share} of {n} answers.": (
+            "执行中；管理员撤销了 {n} 个回答中的 {share}。"
+        ),
+    }
+)
+
+
+class TallyOut(BaseModel):
+    key: str  # the check's name, the ad word, or the contact kind
+    fired: int  # decisions it took part in
+    agreed: int  # people said spam, or upheld the action
+    overturned: int  # people said not spam, or overturned the action
+    overturned_share: float | None  # of the answers; None before any
+    doubtful: bool  # overturned often enough to look at
+
+
+class GroupOut(BaseModel):
+    group_id: int
+    group: str
+    mode: str | None  # shadow | training | enforce; None: moderation is off
+    fired: int
+    agreed: int
+    overturned: int
+    overturned_share: float | None
+    next_step: str  # off | quiet | train | answer | ready | check_rules | fine
+
+
+class ScorecardOut(BaseModel):
+    days: int
+    groups: list[GroupOut]  # those needing attention first
+    checks: list[TallyOut]  # most decisions first
+    words: list[TallyOut]  # most overturned first
+    contacts: list[TallyOut]
+
+
+def _judged(conn: Connection, group_ids: list[int], since_ms: int) -> list[Judged]:
+    d, ml = t.decisions, t.moderation_labels
+    rows = conn.execute(
+        select(d.c.group_id, d.c.reasons, ml.c.label)
+        .select_from(d.outerjoin(ml, ml.c.decision_id == d.c.id))
+        .where(d.c.policy == POLICY, d.c.group_id.in_(group_ids), d.c.at >= since_ms)
+    )
+    found = []
+    for row in rows:
+        try:
+            checks = orjson.loads(row.reasons).get("checks")
+        except (orjson.JSONDecodeError, AttributeError):  # not what this version writes
+            checks = None
+        checks = [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
+        found.append(Judged(row.group_id, checks, row.label))
+    return found
+
+
+def _tallies(tallies: dict[str, Tally], by_doubt: bool = False) -> list[dict[str, Any]]:
+    def order(item: tuple[str, Tally]) -> tuple[Any, ...]:
+        key, n = item
+        return (-n.overturned, -n.fired, key) if by_doubt else (-n.fired, key)
+
+    return [_tally(key, n) for key, n in sorted(tallies.items(), key=order)]
+
+
+def _tally(key: str, n: Tally) -> dict[str, Any]:
+    return {
+        "key": key,
+        "fired": n.fired,
+        "agreed": n.agreed,
+        "overturned": n.overturned,
+        "overturned_share": n.overturned_share,
+        "doubtful": n.doubtful,
+    }
+
+
+def card(request: Request, user: User, days: int) -> dict[str, Any]:
+    """The scorecard of the user's groups over the last `days`, as the API gives it."""
+    ids = groups_of(request, user)
+    since = int((time.time() - days * 86400) * 1000)
+    with auth.engine_of(request).connect() as conn:
+        found: Scorecard = score(_judged(conn, ids, since))
+        rows = conn.execute(select(t.groups).where(t.groups.c.id.in_(ids))).all()
+        groups = []
+        for row in rows:
+            moderation = current(conn, row.id, file_policies(request, row))[0].moderation
+            mode = moderation.mode if moderation.enabled else None
+            n = found.groups.get(row.id, Tally())
+            groups.append(
+                {
+                    **_tally(str(row.id), n),
+                    "group_id": row.id,
+                    "group": row.name,
+                    "mode": mode,
+                    "next_step": next_step(mode, n),
+                }
+            )
+    groups.sort(key=lambda g: (ORDER.index(g["next_step"]), -g["fired"], g["group"]))
+    return {
+        "days": days,
+        "groups": groups,
+        "checks": _tallies(found.checks),
+        "words": _tallies(found.words, by_doubt=True),
+        "contacts": _tallies(found.contacts, by_doubt=True),
+    }
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _advice(group: dict[str, Any]) -> str:
+    n, share = group["agreed"] + group["overturned"], _share(group["overturned_share"])
+    return {
+        "off": tr("Moderation is off."),
+        "quiet": tr("Nothing judged in this period."),
+        "train": tr("Shadow mode: switch to training so that people confirm what it would do."),
+        "answer": tr(
+            "Training: {n} more answers before it can be judged.", n=max(READY_ANSWERS - n, 0)
+        ),
+        "ready": tr(
+            "People agreed with {agreed} of {n} answers: ready to enforce.",
+            agreed=group["agreed"],
+            n=n,
+        ),
+        "check_rules": tr(
+            "People overturned {share} of {n} answers: look at the doubtful rules below first.",
+            share=share,
+            n=n,
+        ),
+        "fine": tr("Enforcing; people overturned {share} of {n} answers.", share=share, n=n),
+    }[group["next_step"]]
+
+
+def _shown(rows: list[dict[str, Any]], names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    return [
+        {**r, "name": (names or {}).get(r["key"], r["key"]), "share": _share(r["overturned_share"])}
+        for r in rows
+    ]
+
+
+Days = Annotated[int, Query(ge=1, le=DAYS_MAX)]
+
+
+@router.get("/moderation/checks", response_class=HTMLResponse, include_in_schema=False)
+def scorecard_page(request: Request, user: auth.PageUser, days: Days = DAYS) -> HTMLResponse:
+    found = card(request, user, days)
+    modes = {"shadow": tr("shadow"), "training": tr("training"), "enforce": tr("enforce")}
+    groups = [
+        {
+            **g,
+            "mode_name": modes.get(g["mode"] or "", tr("off")),
+            "share": _share(g["overturned_share"]),
+            "advice": _advice(g),
+        }
+        for g in found["groups"]
+    ]
+    return render(
+        request,
+        "moderation_checks.html",
+        {
+            "days": days,
+            "groups": groups,
+            "checks": _shown(found["checks"], check_names()),
+            "words": _shown(found["words"][:WORDS_SHOWN]),
+            "contacts": _shown(found["contacts"]),
+        },
+        user,
+    )
+
+
+@router.get(
+    "/api/moderation/checks",
+    response_model=ScorecardOut,
+    tags=["api"],
+    responses=auth.API_RESPONSES,
+)
+def scorecard_api(request: Request, user: auth.ApiUser, days: Days = DAYS) -> dict[str, Any]:
+    """Over the last `days` (30 unless told), per group: decisions, answers, the share
+    overturned and the next step; per check, ad word and contact kind: the same counts."""
+    return card(request, user, days)

@@ -1,0 +1,77 @@
+"""The moderation scorecard page and API: counts from people's answers, each group's next
+step from its mode, only the user's own groups, in Chinese and English."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from qunzhu.moderation.enforcement import Mode
+from qunzhu.moderation.scorecard import READY_ANSWERS
+from tests.web.conftest import World, csrf
+from tests.web.test_moderation import AD, LINK, READERS, RUNNERS, api_label, as_user, feed, msg
+from tests.web.test_moderation import runtime as moderated
+
+
+def set_mode(client, group_id: int, mode: str) -> None:  # type: ignore[no-untyped-def]
+    token = csrf(client, f"/settings/groups/{group_id}")
+    put = client.put(
+        f"/api/groups/{group_id}/policies",
+        json={"moderation": {"mode": mode}},
+        headers={"X-CSRF-Token": token},
+    )
+    assert put.status_code == 200, put.text
+
+
+def test_the_scorecard_counts_answers_and_says_when_a_group_is_ready(
+    app: FastAPI, world: World
+) -> None:
+    ops, root = as_user(app, "ops"), as_user(app, "root")
+    set_mode(ops, world.runners, "training")
+    ads = [msg(RUNNERS, n, f"{AD} {n}", who=f"a{n}") for n in range(READY_ANSWERS)]
+    decided = feed(moderated(world.engine, Mode.TRAINING), *ads)
+    for decision_id in decided:
+        assert api_label(ops, decision_id, "spam").status_code == 200
+    feed(moderated(world.engine, Mode.TRAINING), msg(READERS, 99, AD, who="r1"))
+
+    card = ops.get("/api/moderation/checks").json()
+    assert [g["group_id"] for g in card["groups"]] == [world.runners]  # not 读书会's
+    (runners,) = card["groups"]
+    assert (runners["mode"], runners["fired"], runners["agreed"]) == ("training", 20, 20)
+    assert runners["next_step"] == "ready"
+    words = {w["key"]: w for w in card["words"]}
+    assert words["代购"]["agreed"] == READY_ANSWERS and not words["代购"]["doubtful"]
+    assert {c["key"] for c in card["contacts"]} == {"wechat"}
+
+    # three "not spam" on links: the group is told to look at its rules, the link doubtful
+    links = feed(
+        moderated(world.engine, Mode.TRAINING),
+        *(msg(RUNNERS, 50 + n, f"{LINK}{n}", who=f"b{n}") for n in range(3)),
+    )
+    for decision_id in links:
+        assert api_label(ops, decision_id, "ham").status_code == 200
+    card = ops.get("/api/moderation/checks").json()
+    assert card["groups"][0]["next_step"] == "check_rules"
+    url = {c["key"]: c for c in card["contacts"]}["url"]
+    assert (url["overturned"], url["doubtful"]) == (3, True)
+
+    page = ops.get("/moderation/checks?lang=en").text
+    assert "look at the doubtful rules below first" in page and "Doubtful" in page
+    assert "跑团一群" in page and "读书会" not in page
+    zh = ops.get("/moderation/checks?lang=zh").text
+    assert "检查效果" in zh and "存疑" in zh and "联系方式与广告词" in zh
+
+    everyone = root.get("/api/moderation/checks").json()
+    steps = {g["group_id"]: g["next_step"] for g in everyone["groups"]}
+    assert steps == {world.runners: "check_rules", world.readers: "train", world.loose: "quiet"}
+    assert root.get("/api/moderation/checks?days=1").json()["groups"][0]["fired"] == 23
+
+
+def test_the_scorecard_refuses_odd_periods_and_strangers(app: FastAPI, world: World) -> None:
+    ops = as_user(app, "ops")
+    assert ops.get("/api/moderation/checks?days=0").status_code == 422
+    assert ops.get("/api/moderation/checks?days=366").status_code == 422
+    stranger = TestClient(app)
+    assert stranger.get("/api/moderation/checks").status_code == 401
+    page = stranger.get("/moderation/checks", follow_redirects=False)
+    assert page.status_code == 303 and "/login" in page.headers["location"]

@@ -39,7 +39,7 @@ i18n.register(
         ),
         "Mode": "模式",
         "Decisions": "处理数",
-        "Answers": "回答数",
+        "Answered": "已回答",
         "Next step": "下一步",
         "Check": "检查",
         "Ad word": "广告词",

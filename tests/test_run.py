@@ -121,3 +121,26 @@ def test_a_missing_model_is_named(tmp_path: Path) -> None:
     result = runner.invoke(app, ["config", "check", "--config", str(cfg)])
     assert result.exit_code == 1 and "nope.model" in result.output
     assert "Traceback" not in result.output
+
+
+def test_configured_groups_are_stored_in_their_communities(tmp_path: Path) -> None:
+    """Before its first message a configured group is in the store, in the community the file
+    names, so the console shows it to that community's operators."""
+    cfg = tmp_path / "qunzhu.toml"
+    cfg.write_text(
+        CONFIG.replace('id = "trial"\n', 'id = "trial"\ncommunity = "跑团"\n', 1)
+        + '\n[[communities]]\nname = "跑团"\n',
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    engine = db.open_store(url)
+    with engine.begin() as conn:  # stored earlier by an import, in no community
+        conn.execute(t.groups.insert().values(platform="console", platform_id="trial", name="试"))
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--db", url], input="/quit\n")
+    assert result.exit_code == 0, result.output
+    g, c = t.groups, t.communities
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(g.c.platform_id, g.c.name, c.c.name).join(c, c.c.id == g.c.community_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [("trial", "试", "跑团")]

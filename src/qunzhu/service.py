@@ -57,6 +57,7 @@ from qunzhu.moderation.engine import Policy as Rules
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import normalize
 from qunzhu.store import schema as t
+from qunzhu.store.ingest import place_group
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -190,6 +191,20 @@ def live_setups(
     )
 
 
+def place_groups(config: Config, engine: Engine) -> int:
+    """Store every configured group in its community (`store.ingest.place_group`); how many
+    groups the file names."""
+    placed = 0
+    with engine.begin() as conn:
+        for group in config.groups:
+            connector = config.connectors.get(group.connector)
+            if connector is None:
+                continue
+            place_group(conn, PLATFORMS[connector.type], group.id, group.name, group.community)
+            placed += 1
+    return placed
+
+
 def _settings_stamp(engine: Engine) -> tuple[int, int | None]:
     gs = t.group_settings
     with engine.connect() as conn:
@@ -234,6 +249,10 @@ async def watch_settings(
             failed = stamp
         if not recalled:  # only at the first look, before any event is judged
             recalled = True
+            try:
+                await asyncio.to_thread(place_groups, config, engine)
+            except Exception:
+                log.exception("cannot store the configured groups in their communities")
             if seen is not None:
                 try:
                     n = await asyncio.to_thread(

@@ -51,13 +51,17 @@ class HumanLabel:
     community: str | None
 
 
-def stamp(conn: Connection) -> tuple[int, int | None]:
-    """How many spam and not-spam labels there are, and the newest one's time: changes
-    whenever one is added or removed (a forgotten member takes theirs along)."""
-    ml = t.moderation_labels
-    count, last = conn.execute(
-        select(func.count(), func.max(ml.c.at)).where(ml.c.label.in_(TEACHING))
-    ).one()
+def stamp(conn: Connection, group_ids: Iterable[int] | None = None) -> tuple[int, int | None]:
+    """How many spam and not-spam labels there are (of `group_ids`, when given), and the
+    newest one's time: changes whenever one is added or removed (a forgotten member takes
+    theirs along)."""
+    ml, d = t.moderation_labels, t.decisions
+    query = select(func.count(), func.max(ml.c.at)).where(ml.c.label.in_(TEACHING))
+    if group_ids is not None:
+        query = query.join_from(ml, d, d.c.id == ml.c.decision_id).where(
+            d.c.group_id.in_(list(group_ids))
+        )
+    count, last = conn.execute(query).one()
     return int(count), last
 
 

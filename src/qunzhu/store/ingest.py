@@ -722,6 +722,27 @@ def _recompute(conn: Connection, group_id: int, only: list[int] | None) -> None:
     insert(conn, _ms, _MS_COLUMNS, [tuple(r[c] for c in _MS_COLUMNS) for r in rows.values()], "")
 
 
+def place_group(
+    conn: Connection, platform: str, platform_id: str, name: str, community: str | None
+) -> None:
+    """Make sure a configured group is stored, in its community when the configuration names
+    one: a live group is otherwise stored at its first message in no community, where the
+    console hides it from that community's operators and the engine files people's answers
+    about it under no community. A stored name is kept (the platform's title wins)."""
+    g = t.groups
+    where = (g.c.platform == platform, g.c.platform_id == platform_id)
+    row = conn.execute(select(g.c.id, g.c.community_id).where(*where)).first()
+    community_id = _community_id(conn, community) if community else None
+    if row is None:
+        conn.execute(
+            g.insert().values(
+                platform=platform, platform_id=platform_id, name=name, community_id=community_id
+            )
+        )
+    elif community_id is not None and row.community_id != community_id:
+        conn.execute(g.update().where(g.c.id == row.id).values(community_id=community_id))
+
+
 def _community_id(conn: Connection, name: str) -> int:
     found = conn.execute(
         select(t.communities.c.id).where(t.communities.c.name == name)

@@ -1,0 +1,159 @@
+"""A community's content model, learnt from the console's answers and from the community's
+ordinary messages, so the detector gets better at the ads its groups see without anyone
+running `qunzhu moderation train`.
+
+People label what the detector flagged, so their answers are mostly spam. A model trained on
+those alone has never seen ordinary chat and flags all of it (tg-spam's users found the same
+when they started with spam samples only). The community's own undisputed messages fill the
+other side: the newest ORDINARY_MAX text messages of its groups in the last ORDINARY_DAYS that
+no moderation decision is about. An ad that slipped through unnoticed is then learnt as
+normal, which errs towards letting a message through, never towards removing one.
+
+Training runs in a process of its own (`train_community`), so a live engine keeps its pace.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection, select
+
+from qunzhu.moderation import feedback
+from qunzhu.moderation.model import ContentModel
+from qunzhu.store import schema as t
+
+LEARN_FROM = 30  # confirmed spam texts a community needs before it gets a model of its own
+ORDINARY_MIN = 200  # ... and normal examples (answers and ordinary messages together)
+ORDINARY_MAX = 20_000  # the newest ordinary messages taken as normal examples
+ORDINARY_DAYS = 90
+POLICY = "moderation"
+
+
+@dataclass(frozen=True, slots=True)
+class Examples:
+    texts: list[str]
+    labels: list[int]  # 1 spam, 0 normal
+    spam: int  # answers that said spam
+    normal: int  # answers that said not spam
+    ordinary: int  # undisputed messages taken as normal
+
+    @property
+    def enough(self) -> bool:
+        return self.spam >= LEARN_FROM and self.normal + self.ordinary >= ORDINARY_MIN
+
+
+@dataclass(frozen=True, slots=True)
+class Learnt:
+    """What one training did, as the sidecar file next to the model keeps it: the label
+    stamp it was trained at tells a restarted engine whether the model is still current."""
+
+    community: str | None
+    labels: int  # the community's spam and not-spam answers when it was trained
+    newest: int | None  # the newest answer's time then
+    spam: int
+    normal: int
+    ordinary: int
+    trained: bool  # False: too few examples (and any earlier model was removed)
+    spam_from: float | None
+    seconds: float
+
+
+def community_groups(conn: Connection, community: str | None) -> list[int]:
+    g, c = t.groups, t.communities
+    query = select(g.c.id).select_from(g.outerjoin(c, c.c.id == g.c.community_id))
+    query = query.where(c.c.name.is_(None) if community is None else c.c.name == community)
+    return list(conn.execute(query.order_by(g.c.id)).scalars())
+
+
+def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
+    """The answers about the groups' messages and their undisputed ordinary messages."""
+    answers = feedback.labelled(conn, group_ids)
+    d, m = t.decisions, t.messages
+    decided = set(
+        conn.execute(
+            select(d.c.group_id, d.c.record_id).where(
+                d.c.policy == POLICY, d.c.group_id.in_(group_ids), d.c.record_id.is_not(None)
+            )
+        ).tuples()
+    )
+    since = now_ms - ORDINARY_DAYS * 86_400_000
+    rows = conn.execute(
+        select(m.c.group_id, m.c.platform_id, m.c.text)
+        .where(m.c.group_id.in_(group_ids), m.c.sent_at >= since, m.c.kind == "text")
+        .order_by(m.c.sent_at.desc(), m.c.id.desc())
+        .limit(ORDINARY_MAX + len(decided))
+    )
+    ordinary = [
+        text
+        for group_id, platform_id, text in rows
+        if text and text.strip() and (group_id, platform_id) not in decided
+    ][:ORDINARY_MAX]
+    spam = sum(label for label, _ in answers)
+    return Examples(
+        texts=[text for _, text in answers] + ordinary,
+        labels=[label for label, _ in answers] + [0] * len(ordinary),
+        spam=spam,
+        normal=len(answers) - spam,
+        ordinary=len(ordinary),
+    )
+
+
+def sidecar(model: Path) -> Path:
+    return model.with_name(model.name + ".json")
+
+
+def read_learnt(model: Path) -> Learnt | None:
+    """What the model file beside it was trained on; None when either is missing or odd."""
+    try:
+        data = json.loads(sidecar(model).read_text(encoding="utf-8"))
+        return Learnt(**data) if model.exists() else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def train_community(
+    url: str, community: str | None, base: Path | None, target: Path, now_ms: int
+) -> Learnt:
+    """Train the community's model on top of `base` (if any) and save it at `target` with its
+    sidecar; with too few examples, remove what is there instead (the answers it learnt from
+    may have been forgotten). Meant for a process of its own: it opens the store itself."""
+    from qunzhu.store import db
+
+    started = time.perf_counter()
+    engine = db.open_store(url)
+    try:
+        with engine.connect() as conn:
+            groups = community_groups(conn, community)
+            count, newest = feedback.stamp(conn, groups)
+            found = examples(conn, groups, now_ms)
+    finally:
+        engine.dispose()
+    model = None
+    if found.enough:
+        model = ContentModel.train(
+            found.texts, found.labels, base=ContentModel.load(base) if base else None
+        )
+        model.save(target)
+    else:
+        target.unlink(missing_ok=True)
+    learnt = Learnt(
+        community=community,
+        labels=count,
+        newest=newest,
+        spam=found.spam,
+        normal=found.normal,
+        ordinary=found.ordinary,
+        trained=model is not None,
+        spam_from=None if model is None else model.spam_from,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    if model is None:
+        sidecar(target).unlink(missing_ok=True)
+    else:
+        partial = sidecar(target).with_suffix(".partial")
+        partial.write_text(json.dumps(asdict(learnt)), encoding="utf-8")
+        partial.replace(sidecar(target))
+    return learnt

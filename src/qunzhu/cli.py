@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import re
 import secrets
 import sys
 from collections import Counter
@@ -419,8 +418,9 @@ def _community_model(model: Path, community: str | None) -> Path:
     """A community's model lies next to the shared one: qunzhu-moderation.<name>.model."""
     if community is None:
         return model
-    safe = re.sub(r"[^\w-]+", "_", community.strip()) or "_"
-    return model.with_name(f"{model.stem}.{safe}{model.suffix}")
+    from qunzhu.moderation.learning import file_name
+
+    return model.with_name(f"{model.stem}.{file_name(community)}{model.suffix}")
 
 
 def _load_model(model: Path) -> ContentModel | None:

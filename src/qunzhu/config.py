@@ -95,6 +95,8 @@ class ModerationSettings(_Strict):
     enabled: bool = True
     mode: Literal["shadow", "training", "enforce"] = "shadow"
     model: Path | None = None  # made by `qunzhu moderation train`; none: words and contacts
+    # learn from the console's answers: the community's own model, trained on top of `model`
+    learn: bool = True
     keywords: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
     allow_domains: list[str] = []
     deny_domains: list[str] = []

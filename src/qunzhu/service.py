@@ -54,6 +54,7 @@ from qunzhu.moderation.behaviour import CROSS_WINDOW_S, Behaviour, Context, Spam
 from qunzhu.moderation.enforcement import Ladder, Mode
 from qunzhu.moderation.engine import DEFAULT_LOCKED, Detector
 from qunzhu.moderation.engine import Policy as Rules
+from qunzhu.moderation.learning import Learner
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import normalize
 from qunzhu.store import schema as t
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (platform, the platform's group id), as the store keeps groups
+LEARNT_DIR = "learnt-models"  # beside qunzhu.toml: each community's model learnt from answers
 Memory = tuple[Behaviour, TrustBook, SpamBank]  # what a community's detectors share
 Memories = dict[str | None, Memory]
 
@@ -81,6 +83,7 @@ def setups(
     communities: Mapping[Key, str | None] | None = None,
     memories: Memories | None = None,
     models: dict[Path, ContentModel] | None = None,
+    learner: Learner | None = None,
 ) -> Setups:
     """Every configured group's policies; groups nobody configured are stored, not policed.
     Relative model paths are read from `base` (the configuration file's folder).
@@ -88,9 +91,13 @@ def setups(
     `overrides` (see `stored_policies`) are laid over the file's policies key by key; a group
     the file does not name but `overrides` does is configured too, on the one connector of its
     platform (`communities` says which community's memory it shares). `memories` and `models`
-    may be kept between calls, so a reload keeps what the detectors learned."""
+    may be kept between calls, so a reload keeps what the detectors learned. A group that
+    learns (`moderation.learn`) gets its community's model from `learner` once there is one,
+    and tells the learner which communities learn, on top of which model."""
     memories = {} if memories is None else memories
     models = {} if models is None else models
+    if learner is not None:
+        learner.bases.clear()  # filled again below: a group may have stopped learning
     extra = dict(overrides or {})
     groups = {}
     for group in config.groups:
@@ -101,7 +108,8 @@ def setups(
         if own is not None:
             settings = _laid_over(settings, own, group.name) or settings
         memory = _memory(memories, group.community)
-        policies = policies_of(settings, memory, lambda p: _model(p, base, models))
+        learnt = _learnt(learner, group.community, settings, base)
+        policies = policies_of(settings, memory, lambda p: _model(p, base, models), learnt)
         groups[(group.connector, group.id)] = GroupSetup(policies, group.admin_chat)
     for (platform, platform_id), own in extra.items():
         name = _connector_of(config, platform)
@@ -112,9 +120,20 @@ def setups(
             continue
         community = (communities or {}).get((platform, platform_id))
         memory = _memory(memories, community)
-        policies = policies_of(settings, memory, lambda p: _model(p, base, models))
+        learnt = _learnt(learner, community, settings, base)
+        policies = policies_of(settings, memory, lambda p: _model(p, base, models), learnt)
         groups[(name, platform_id)] = GroupSetup(policies)
     return Setups(groups)
+
+
+def _learnt(
+    learner: Learner | None, community: str | None, settings: PolicySettings, base: Path
+) -> ContentModel | None:
+    m = settings.moderation
+    if learner is None or not (m.enabled and m.learn):
+        return None
+    on = None if m.model is None else m.model if m.model.is_absolute() else base / m.model
+    return learner.model_for(community, on)
 
 
 def _laid_over(
@@ -178,6 +197,7 @@ def live_setups(
     base: Path = Path("."),
     memories: Memories | None = None,
     models: dict[Path, ContentModel] | None = None,
+    learner: Learner | None = None,
 ) -> Setups:
     """`setups` with the console's changes laid over the file."""
     stored = _stored(engine)
@@ -188,6 +208,7 @@ def live_setups(
         communities={key: community for key, (_, community) in stored.items()},
         memories=memories,
         models=models,
+        learner=learner,
     )
 
 
@@ -227,47 +248,63 @@ async def watch_settings(
     memories (`recall_behaviour`); `ready` is set after it.
 
     Each look also brings the spam and not-spam labels people gave in the console to the spam
-    bank of the group's community (`BankFeed`)."""
+    bank of the group's community (`BankFeed`) and, when they changed, trains that community's
+    model again (`Learner`, models kept in `base`/LEARNT_DIR), then hands the engine setups
+    with it."""
     memories: Memories = {}
     models: dict[Path, ContentModel] = {}
     banks = BankFeed(memories)
+    learner = Learner(base / LEARNT_DIR)
     seen: tuple[int, int | None] | None = None
     failed: tuple[int, int | None] | None = None
     recalled = False
-    while True:
-        stamp = None
-        try:
-            stamp = await asyncio.to_thread(_settings_stamp, engine)
-            if stamp != seen:
-                fresh = await asyncio.to_thread(live_setups, config, engine, base, memories, models)
-                runtime.reload(fresh)
-                seen = stamp
-                log.info("settings reloaded")
-        except Exception:
-            if stamp is None or stamp != failed:  # say it once per change, not every poll
-                log.exception("cannot reload the settings")
-            failed = stamp
-        if not recalled:  # only at the first look, before any event is judged
-            recalled = True
+    try:
+        await asyncio.to_thread(place_groups, config, engine)
+    except Exception:
+        log.exception("cannot store the configured groups in their communities")
+    try:
+        while True:
+            stamp = None
             try:
-                await asyncio.to_thread(place_groups, config, engine)
-            except Exception:
-                log.exception("cannot store the configured groups in their communities")
-            if seen is not None:
-                try:
-                    n = await asyncio.to_thread(
-                        recall_behaviour, runtime.setups, config, engine, time.time()
+                stamp = await asyncio.to_thread(_settings_stamp, engine)
+                if stamp != seen:
+                    fresh = await asyncio.to_thread(
+                        live_setups, config, engine, base, memories, models, learner
                     )
-                    log.info("moderation recalled %d messages of the last day", n)
-                except Exception:
-                    log.exception("cannot read back the last day's messages")
-        try:
-            await banks.poll(engine)
-        except Exception:
-            log.exception("cannot read the moderation labels")
-        if ready is not None:
-            ready.set()
-        await asyncio.sleep(every_s)
+                    runtime.reload(fresh)
+                    seen = stamp
+                    log.info("settings reloaded")
+            except Exception:
+                if stamp is None or stamp != failed:  # say it once per change, not every poll
+                    log.exception("cannot reload the settings")
+                failed = stamp
+            if not recalled:  # only at the first look, before any event is judged
+                recalled = True
+                if seen is not None:
+                    try:
+                        n = await asyncio.to_thread(
+                            recall_behaviour, runtime.setups, config, engine, time.time()
+                        )
+                        log.info("moderation recalled %d messages of the last day", n)
+                    except Exception:
+                        log.exception("cannot read back the last day's messages")
+            try:
+                await banks.poll(engine)
+            except Exception:
+                log.exception("cannot read the moderation labels")
+            if ready is not None:
+                ready.set()
+            try:
+                if seen is not None and await learner.poll(engine, time.time()):
+                    fresh = await asyncio.to_thread(
+                        live_setups, config, engine, base, memories, models, learner
+                    )
+                    runtime.reload(fresh)
+            except Exception:
+                log.exception("cannot train the communities' models or hand them over")
+            await asyncio.sleep(every_s)
+    finally:
+        learner.close()
 
 
 class BankFeed:
@@ -391,8 +428,11 @@ def policies_of(
     settings: PolicySettings,
     memory: Memory | None = None,
     model: Callable[[Path], ContentModel] | None = None,
+    learnt: ContentModel | None = None,
 ) -> list[Policy]:
-    """The policy objects for one group's settings, in the order they look at an event."""
+    """The policy objects for one group's settings, in the order they look at an event;
+    `learnt`, the community's model learnt from people's answers, replaces the configured one
+    (it was trained on top of it)."""
     out: list[Policy] = []
     m = settings.moderation
     if m.enabled:
@@ -411,7 +451,7 @@ def policies_of(
             review_from=m.review_from,
             spam_from=m.spam_from,
         )
-        content = model(m.model) if model and m.model else None
+        content = learnt or (model(m.model) if model and m.model else None)
         detector = Detector(rules, content, behaviour, trust, bank)
         out.append(ModerationPolicy(detector, Ladder(Mode(m.mode)), warning=m.warning))
     if (w := settings.welcome) and w.enabled:

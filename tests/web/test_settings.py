@@ -100,6 +100,7 @@ def test_the_form_shows_the_defaults_then_what_was_saved(client: TestClient, wor
     assert first.status_code == 200
     assert '<option value="shadow" selected>' in first.text  # the default mode
     assert 'name="welcome.enabled" value="on" >' in first.text  # welcome is off by default
+    assert 'name="moderation.learn" value="on" checked>' in first.text  # learning is on
 
     saved = save(client, world.runners)
     assert saved.status_code == 303
@@ -115,6 +116,7 @@ def test_the_form_shows_the_defaults_then_what_was_saved(client: TestClient, wor
     assert row is not None and row["by"] == "ops"
     policies = row["policies"]
     assert policies["moderation"]["mode"] == "enforce"
+    assert policies["moderation"]["learn"] is False  # the form sent no tick
     assert policies["moderation"]["keywords"] == {
         "刷单": 1.0,
         "代购": 0.6,

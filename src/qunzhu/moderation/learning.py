@@ -14,12 +14,18 @@ Training runs in a process of its own (`train_community`), so a live engine keep
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import math
+import multiprocessing
+import re
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from qunzhu.moderation import feedback
 from qunzhu.moderation.model import ContentModel
@@ -30,6 +36,8 @@ ORDINARY_MIN = 200  # ... and normal examples (answers and ordinary messages tog
 ORDINARY_MAX = 20_000  # the newest ordinary messages taken as normal examples
 ORDINARY_DAYS = 90
 POLICY = "moderation"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +80,14 @@ def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
     """The answers about the groups' messages and their undisputed ordinary messages."""
     answers = feedback.labelled(conn, group_ids)
     d, m = t.decisions, t.messages
-    decided = set(
-        conn.execute(
+    decided = {
+        (row.group_id, row.record_id)
+        for row in conn.execute(
             select(d.c.group_id, d.c.record_id).where(
                 d.c.policy == POLICY, d.c.group_id.in_(group_ids), d.c.record_id.is_not(None)
             )
-        ).tuples()
-    )
+        )
+    }
     since = now_ms - ORDINARY_DAYS * 86_400_000
     rows = conn.execute(
         select(m.c.group_id, m.c.platform_id, m.c.text)
@@ -99,6 +108,11 @@ def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
         normal=len(answers) - spam,
         ordinary=len(ordinary),
     )
+
+
+def file_name(community: str | None) -> str:
+    """A community's name as a file name (the model of groups in no community: "_")."""
+    return re.sub(r"[^\w-]+", "_", (community or "").strip()) or "_"
 
 
 def sidecar(model: Path) -> Path:
@@ -153,7 +167,121 @@ def train_community(
     if model is None:
         sidecar(target).unlink(missing_ok=True)
     else:
-        partial = sidecar(target).with_suffix(".partial")
+        partial = sidecar(target).with_name(sidecar(target).name + ".partial")
         partial.write_text(json.dumps(asdict(learnt)), encoding="utf-8")
         partial.replace(sidecar(target))
     return learnt
+
+
+def _stamp(engine: Engine, community: str | None) -> tuple[int, int | None]:
+    with engine.connect() as conn:
+        return feedback.stamp(conn, community_groups(conn, community))
+
+
+class Learner:
+    """Keeps each learning community's model current while the engine runs: trained again
+    when people's answers about its groups change, at most once every EVERY_S, and at once
+    when answers went away (a member was forgotten: the model must not keep what it learnt
+    from them). The setups ask `model_for` while they are built, which also says which
+    communities learn and on top of which base model."""
+
+    EVERY_S = 3600.0
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.bases: dict[str | None, Path | None] = {}  # the communities that learn
+        self._models: dict[str | None, ContentModel] = {}
+        self._learnt: dict[str | None, Learnt] = {}
+        self._tried: dict[str | None, float] = {}
+        self._failed: dict[str | None, tuple[int, int | None]] = {}
+        self._running: dict[str | None, tuple[tuple[int, int | None], asyncio.Future[Learnt]]] = {}
+        self._pool: ProcessPoolExecutor | None = None
+
+    def path(self, community: str | None) -> Path:
+        return self.folder / f"{file_name(community)}.model"
+
+    def model_for(self, community: str | None, base: Path | None) -> ContentModel | None:
+        """The community's learnt model, if there is one yet (read from disk the first time:
+        a restart keeps what was learnt); notes that the community learns on `base`."""
+        self.bases.setdefault(community, base)
+        if community not in self._learnt and community not in self._tried:
+            self._tried[community] = float("-inf")  # read once
+            path = self.path(community)
+            learnt = read_learnt(path)
+            if learnt is not None and learnt.community == community and learnt.trained:
+                try:
+                    self._models[community] = ContentModel.load(path)
+                    self._learnt[community] = learnt
+                except (ValueError, OSError, EOFError):
+                    log.warning("cannot read the learnt model %s: it is trained again", path)
+        return self._models.get(community)
+
+    async def poll(self, engine: Engine, now_s: float) -> list[str | None]:
+        """Start training the communities whose answers changed (in the background: the
+        caller goes on); the communities whose model changed since the last poll."""
+        changed = self._finished()
+        for community, base in list(self.bases.items()):
+            if community in self._running:
+                continue
+            stamp = await asyncio.to_thread(_stamp, engine, community)
+            before = self._learnt.get(community)
+            if before is not None and (before.labels, before.newest) == stamp:
+                continue
+            if (before is None and stamp[0] < LEARN_FROM) or self._failed.get(community) == stamp:
+                continue  # too few answers to hold enough spam; or this very state failed
+            forgotten = before is not None and stamp[0] < before.labels
+            if not forgotten and now_s - self._tried.get(community, -math.inf) < self.EVERY_S:
+                continue
+            self._tried[community] = now_s
+            self._running[community] = (stamp, self._train(engine, community, base, now_s))
+        return changed
+
+    async def settle(self) -> list[str | None]:
+        """Wait for the trainings under way; the communities whose model changed."""
+        await asyncio.gather(*(f for _, f in self._running.values()), return_exceptions=True)
+        return self._finished()
+
+    def _finished(self) -> list[str | None]:
+        changed = []
+        for community, (stamp, future) in list(self._running.items()):
+            if not future.done():
+                continue
+            del self._running[community]
+            try:
+                learnt = future.result()
+            except Exception:
+                log.exception("cannot train the model of community %r", community)
+                self._failed[community] = stamp
+                continue
+            self._learnt[community] = learnt
+            had = self._models.pop(community, None) is not None
+            if learnt.trained:
+                self._models[community] = ContentModel.load(self.path(community))
+            if learnt.trained or had:
+                changed.append(community)
+                log.info(
+                    "community %r: model %s (%d spam, %d not spam, %d ordinary messages, %.1f s)",
+                    community,
+                    "trained" if learnt.trained else "removed",
+                    learnt.spam,
+                    learnt.normal,
+                    learnt.ordinary,
+                    learnt.seconds,
+                )
+        return changed
+
+    def _train(
+        self, engine: Engine, community: str | None, base: Path | None, now_s: float
+    ) -> asyncio.Future[Learnt]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        url = engine.url.render_as_string(hide_password=False)
+        target, now_ms = self.path(community), int(now_s * 1000)
+        return asyncio.get_running_loop().run_in_executor(
+            self._pool, train_community, url, community, base, target, now_ms
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -78,6 +78,8 @@ _ZH = {
         "只读用户可以查看这些设置，但不能修改。"
     ),
     "Enabled": "启用",
+    "Learn from the answers in the moderation queue (the community's own model, trained again "
+    "when they change)": "从审核队列的回答中学习（本社群自己的模型，回答有变化时重新训练）",
     "Mode": "模式",
     "shadow: decide and record only": "shadow：只判断并记录",
     "training: ask the admins": "training：请管理员确认",
@@ -131,6 +133,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "moderation": (
         "enabled",
         "mode",
+        "learn",
         "keywords",
         "allow_domains",
         "deny_domains",
@@ -152,6 +155,7 @@ _LINES = {  # fields written one item per line
     "admission.approve_tags",
     "admission.reject_tags",
 }
+_FLAGS = {"enabled", "learn"}  # check boxes: absent from the form means off
 _BLANK_IS_DEFAULT = {"moderation.review_from", "moderation.spam_from"}
 _OPTIONAL = {  # policies that run only when present; the form turns them on and off
     "welcome": WelcomeSettings,
@@ -417,7 +421,7 @@ def parse_form(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, 
         for key in keys:
             name = f"{section}.{key}"
             text = fields.get(name, "").replace("\r\n", "\n").replace("\r", "\n")
-            if key == "enabled":
+            if key in _FLAGS:
                 part[key] = text.strip().lower() in ("on", "1", "true", "yes")
             elif name == "moderation.keywords":
                 part[key] = _keywords(text)

@@ -3,13 +3,14 @@ and what training it costs (issue 5: "an admin's spam / not spam feeds the model
 
 A community is simulated from a labelled corpus in ../shared/data (not shipped): 30% of it is
 held out to measure on; of the rest, the normal messages are the community's ordinary chat
-(stored as messages, with 1% of the remaining spam mixed in unnoticed, as ads that slipped
-through), and N spam messages are answers that said spam, N/5 normal ones answers that said
+(stored as messages, with --unnoticed percent, 1 unless told, of spam mixed in: ads that
+slipped through), and N spam messages are answers that said spam, N/5 normal ones answers that said
 not spam. `learning.train_community` trains from that store exactly as the running engine's
 learner does; the detector with the learnt model is measured on the held-out part against the
 detector without a model (words and contacts only).
 
-    uv run python bench/learning_bench.py [--corpus tg_group_zh.train] [--answers 30,100,300,1000]
+    uv run python bench/learning_bench.py [--corpus tg_group_zh.train]
+        [--answers 30,50,100,300,1000] [--unnoticed 1]
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", default="tg_group_zh.train")
-    parser.add_argument("--answers", default="30,100,300,1000")
+    parser.add_argument("--answers", default="30,50,100,300,1000")
+    parser.add_argument(
+        "--unnoticed", type=float, default=1.0, help="percent of ordinary messages that are spam"
+    )
     args = parser.parse_args()
     path = DATA / "spam" / f"{args.corpus}.tsv"
     if not path.exists():
@@ -47,7 +51,10 @@ def main() -> None:
     spam = [t for t, y in rest if y == 1]
     held_texts, held_labels = [t for t, _ in held], [y for _, y in held]
     plain = evaluate(Detector(), held_texts, held_labels, spam_only)
-    print(f"corpus {args.corpus}: held out {len(held):,}, ordinary {len(normal):,}")
+    print(
+        f"corpus {args.corpus}: held out {len(held):,}, ordinary {len(normal):,}, "
+        f"{args.unnoticed:g}% of them unnoticed spam"
+    )
     print("| answers (spam / not spam) | ordinary messages | train s | P | R | F1 | FPR |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     print(
@@ -57,7 +64,7 @@ def main() -> None:
     for n in [int(x) for x in args.answers.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'c.db'}"
-            unnoticed = spam[n : n + len(normal) // 100]
+            unnoticed = spam[n : n + int(len(normal) * args.unnoticed / 100)]
             store(url, normal[n // 5 :] + unnoticed, spam[:n], normal[: n // 5])
             target = Path(tmp) / "c.model"
             start = time.perf_counter()

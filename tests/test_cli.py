@@ -145,7 +145,7 @@ def test_forget_a_member(tmp_path: Path) -> None:
     assert after["members_ever"] == before["members_ever"] - 1
     missing = runner.invoke(app, ["forget", "user10001", "--yes", *db_args(tmp_path)])
     assert missing.exit_code == 1 and "no member" in missing.stderr
-    assert "train the content model again" not in result.stdout  # nothing of theirs trained
+    assert "labelled for training" not in result.stdout  # nothing of theirs trained
 
 
 def test_forgetting_a_labelled_member_says_to_retrain(tmp_path: Path) -> None:

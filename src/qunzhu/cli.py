@@ -276,8 +276,9 @@ def forget(
     if gone.labelled:  # the labels are gone; a model trained on them keeps what it learned
         out.print(
             tr(
-                "{n} of their messages were labelled for training: train the content model "
-                "again (qunzhu moderation train) so that it forgets them too",
+                "{n} of their messages were labelled for training: a model you trained on "
+                "them keeps them until you train it again (qunzhu moderation train); the "
+                "communities' learnt models are trained again by the running engine",
                 n=gone.labelled,
             ),
             highlight=False,

@@ -149,10 +149,11 @@ ZH: dict[str, str] = {
     "Deleted {ref}: {messages} messages, {events} membership events, {decisions} decisions": (
         "已删除 {ref}：{messages} 条消息，{events} 条成员事件，{decisions} 条处理记录"
     ),
-    "{n} of their messages were labelled for training: train the content model "
-    "again (qunzhu moderation train) so that it forgets them too": (
-        "其中 {n} 条消息曾被标注为训练数据：请重新训练内容模型（qunzhu moderation train），"
-        "模型才会一并忘记它们"
+    "{n} of their messages were labelled for training: a model you trained on "
+    "them keeps them until you train it again (qunzhu moderation train); the "
+    "communities' learnt models are trained again by the running engine": (
+        "其中 {n} 条消息曾被标注为训练数据：你用它们训练的模型在重新训练"
+        "（qunzhu moderation train）之前仍保留所学；各社群自动学习的模型由运行中的引擎重新训练"
     ),
     # db and demo
     "Database is up to date: {url}": "数据库已是最新：{url}",

@@ -302,6 +302,7 @@ class Detector:
         if self.model is not None:
             lines = _model_lines(self.model, self.policy)
             shown = {"spam_from": round(lines[0], 3), "review_from": round(lines[1], 3)}
+        demote = self.model is not None and self.model.combiner is not None
         decisions = []
         for i, n in enumerate(normalized):
             ctx = contexts[i] if contexts else None
@@ -315,9 +316,10 @@ class Detector:
                 contacts = [c for c in contacts if not self._allowed(c)]
             payloads = [p for image in ctx.images for p in qr_payloads(image)] if ctx else []
             heuristic = self._contacts_and_words(n, contacts)
-            if self.model is not None and heuristic.verdict == SPAM:
-                # A community's trained model knows its talk better than a fixed word list
-                # (bank notifications say 退订 too): alone, the list can only ask for review.
+            if demote and heuristic.verdict == SPAM:
+                # A model that chose its lines on the community's own messages knows its talk
+                # better than a fixed word list (bank notifications say 退订 too): alone, the
+                # list can only ask for review. A model trained on a handful keeps the list's.
                 heuristic = Check(heuristic.name, REVIEW, heuristic.score, heuristic.details)
             checks = [heuristic, self._domains(contacts)]
             if payloads:

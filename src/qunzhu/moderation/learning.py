@@ -28,10 +28,13 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, select
 
 from qunzhu.moderation import feedback
-from qunzhu.moderation.model import ContentModel
+from qunzhu.moderation.model import COMBINE_FROM, ContentModel
 from qunzhu.store import schema as t
 
-LEARN_FROM = 30  # confirmed spam texts a community needs before it gets a model of its own
+# confirmed spam texts a community needs before it gets a model of its own: enough to choose
+# its lines on held-out messages (model.COMBINE_FROM); 30 gave a model whose fixed lines no
+# message reached, worse than none (bench/RESULTS.md)
+LEARN_FROM = COMBINE_FROM
 ORDINARY_MIN = 200  # ... and normal examples (answers and ordinary messages together)
 ORDINARY_MAX = 20_000  # the newest ordinary messages taken as normal examples
 ORDINARY_DAYS = 90

@@ -410,6 +410,7 @@ name = "Running club"
 
 [communities.policies.moderation]
 mode = "enforce"          # shadow: decide and record only; training: ask admins; enforce: act
+learn = true              # train the community's own model from the console's answers
 
 [communities.policies.welcome]
 template = "Welcome %NICKNAME%! Please introduce yourself: city, trade, what you seek here."

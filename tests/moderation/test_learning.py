@@ -160,3 +160,44 @@ def test_the_learner_trains_in_the_background_and_keeps_it_across_a_restart(
             restarted.close()
 
     asyncio.run(scenario())
+
+
+def test_the_running_engine_judges_with_what_its_community_learnt(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """`watch_settings` trains 跑团's model in the background and hands the engine setups
+    that judge with it; the model lies in learnt-models/ beside the configuration."""
+    from qunzhu.engine.runtime import Runtime
+
+    community(sqlite_engine)
+    config = parse(
+        {
+            "connectors": {"tg": {"type": "telegram"}},
+            "communities": [{"name": "跑团"}],
+            "groups": [{"name": "跑团一群", "connector": "tg", "id": "-1001", "community": "跑团"}],
+        }
+    )
+    runtime = Runtime(sqlite_engine, service.setups(config, tmp_path))
+
+    def model() -> ContentModel | None:
+        (policy,) = runtime.setups.of("tg", "-1001").policies
+        return policy.detector.model
+
+    async def scenario() -> None:
+        watcher = asyncio.create_task(
+            service.watch_settings(runtime, config, sqlite_engine, tmp_path, every_s=0.05)
+        )
+        try:
+            for _ in range(2400):  # two minutes at most: a process starts and trains
+                if model() is not None:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert model() is not None, "no model was learnt in two minutes"
+    assert (tmp_path / service.LEARNT_DIR / "跑团.model").exists()
+    decision = Detector(model=model()).check("低价出售会员卡，加我 v777")
+    assert decision.verdict == SPAM

@@ -91,6 +91,9 @@ def test_a_community_model_is_trained_and_removed_when_its_answers_go(
     learnt = train_community(url, "跑团", None, target, now_ms)
     assert learnt.trained and (learnt.spam, learnt.ordinary) == (LEARN_FROM + 5, 240)
     assert read_learnt(target) == learnt
+    with sqlite_engine.connect() as conn:  # what the console shows
+        (shown,) = conn.execute(t.learnt_models.select()).all()
+    assert (shown.community, shown.spam, shown.ordinary) == ("跑团", LEARN_FROM + 5, 240)
     detector = Detector(model=ContentModel.load(target))
     content = {c.name: c for c in detector.check("低价出售会员卡，加我 v777").checks}
     assert content["content_model"].verdict == SPAM
@@ -101,6 +104,8 @@ def test_a_community_model_is_trained_and_removed_when_its_answers_go(
     again = train_community(url, "跑团", None, target, now_ms)
     assert not again.trained and again.spam == 10
     assert not target.exists() and not sidecar(target).exists()
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(t.learnt_models.select()).all() == []
 
 
 def test_the_learner_trains_in_the_background_and_keeps_it_across_a_restart(

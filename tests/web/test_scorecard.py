@@ -75,3 +75,30 @@ def test_the_scorecard_refuses_odd_periods_and_strangers(app: FastAPI, world: Wo
     assert stranger.get("/api/moderation/checks").status_code == 401
     page = stranger.get("/moderation/checks", follow_redirects=False)
     assert page.status_code == 303 and "/login" in page.headers["location"]
+
+
+def test_what_each_community_learnt_is_shown_to_those_who_see_it(
+    app: FastAPI, world: World
+) -> None:
+    from qunzhu.store import schema as t
+
+    with world.engine.begin() as conn:
+        for community, spam in (("跑团", 120), ("读书会", 60), ("", 55)):
+            conn.execute(
+                t.learnt_models.insert().values(
+                    community=community,
+                    trained_at=1_764_600_000_000,
+                    spam=spam,
+                    normal=12,
+                    ordinary=5_000,
+                    spam_from=0.912,
+                    seconds=3.5,
+                )
+            )
+    ops, root = as_user(app, "ops"), as_user(app, "root")
+    (mine,) = ops.get("/api/moderation/checks").json()["learnt"]
+    assert (mine["community"], mine["spam"], mine["ordinary"]) == ("跑团", 120, 5_000)
+    everyone = root.get("/api/moderation/checks").json()["learnt"]
+    assert sorted(m["community"] or "" for m in everyone) == sorted(["", "跑团", "读书会"])
+    page = ops.get("/moderation/checks?lang=zh").text
+    assert "各社群模型的学习情况" in page and "0.912" in page and "读书会" not in page

@@ -146,27 +146,29 @@ def train_community(
             groups = community_groups(conn, community)
             count, newest = feedback.stamp(conn, groups)
             found = examples(conn, groups, now_ms)
+        model = None
+        if found.enough:
+            model = ContentModel.train(
+                found.texts, found.labels, base=ContentModel.load(base) if base else None
+            )
+            model.save(target)
+        else:
+            target.unlink(missing_ok=True)
+        learnt = Learnt(
+            community=community,
+            labels=count,
+            newest=newest,
+            spam=found.spam,
+            normal=found.normal,
+            ordinary=found.ordinary,
+            trained=model is not None,
+            spam_from=None if model is None else model.spam_from,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        with engine.begin() as conn:
+            _show(conn, learnt, now_ms)
     finally:
         engine.dispose()
-    model = None
-    if found.enough:
-        model = ContentModel.train(
-            found.texts, found.labels, base=ContentModel.load(base) if base else None
-        )
-        model.save(target)
-    else:
-        target.unlink(missing_ok=True)
-    learnt = Learnt(
-        community=community,
-        labels=count,
-        newest=newest,
-        spam=found.spam,
-        normal=found.normal,
-        ordinary=found.ordinary,
-        trained=model is not None,
-        spam_from=None if model is None else model.spam_from,
-        seconds=round(time.perf_counter() - started, 3),
-    )
     if model is None:
         sidecar(target).unlink(missing_ok=True)
     else:
@@ -174,6 +176,24 @@ def train_community(
         partial.write_text(json.dumps(asdict(learnt)), encoding="utf-8")
         partial.replace(sidecar(target))
     return learnt
+
+
+def _show(conn: Connection, learnt: Learnt, now_ms: int) -> None:
+    """What the community's model learnt from, for the console (none: no row)."""
+    lm, key = t.learnt_models, learnt.community or ""
+    conn.execute(lm.delete().where(lm.c.community == key))
+    if learnt.trained:
+        conn.execute(
+            lm.insert().values(
+                community=key,
+                trained_at=now_ms,
+                spam=learnt.spam,
+                normal=learnt.normal,
+                ordinary=learnt.ordinary,
+                spam_from=learnt.spam_from,
+                seconds=learnt.seconds,
+            )
+        )
 
 
 def _stamp(engine: Engine, community: str | None) -> tuple[int, int | None]:

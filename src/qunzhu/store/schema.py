@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -300,6 +301,18 @@ group_settings = Table(  # policies changed in the console, over those of qunzhu
     Column("policies", Text, nullable=False),  # JSON, the shape of [groups.policies]
     Column("updated_at", BigInteger, nullable=False),
     Column("updated_by", String(100), nullable=False),
+)
+
+learnt_models = Table(  # what each community's model last learnt from (shown in the console)
+    "learnt_models",
+    metadata,
+    Column("community", String(200), primary_key=True),  # "" for the groups in none
+    Column("trained_at", BigInteger, nullable=False),
+    Column("spam", Integer, nullable=False),  # answers that said spam
+    Column("normal", Integer, nullable=False),  # answers that said not spam
+    Column("ordinary", Integer, nullable=False),  # undisputed messages taken as normal
+    Column("spam_from", Float, nullable=True),  # the line the training chose
+    Column("seconds", Float, nullable=False),
 )
 
 connector_status = Table(  # what the running engine last saw of each connector

@@ -22,6 +22,7 @@ from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render
 from qunzhu.web.moderation import POLICY, check_names
 from qunzhu.web.settings import current, file_policies
+from qunzhu.web.times import moment
 
 router = APIRouter()
 
@@ -51,6 +52,18 @@ i18n.register(
             "管理员经常撤销它的处理：在群设置里调低它的权重，或删掉它。"
         ),
         "Nothing judged in this period.": "这段时间没有需要处理的消息。",
+        "What each community's model learnt": "各社群模型的学习情况",
+        "Trained from the answers above and the community's undisputed messages while "
+        "`qunzhu run` runs; again when the answers change.": (
+            "在 `qunzhu run` 运行时，用上面的回答和本社群无争议的消息训练；回答有变化时重新训练。"
+        ),
+        "Community": "社群",
+        "Trained": "训练时间",
+        "Said spam": "确认广告",
+        "Said not spam": "确认不是广告",
+        "Ordinary messages": "普通消息",
+        "Spam from": "判为广告的分数线",
+        "(no community)": "（无社群）",
         "shadow": "观察",
         "training": "训练",
         "enforce": "执行",
@@ -95,12 +108,22 @@ class GroupOut(BaseModel):
     next_step: str  # off | quiet | train | answer | ready | check_rules | fine
 
 
+class LearntOut(BaseModel):
+    community: str | None  # None: the groups in no community
+    trained_at: int  # milliseconds since the epoch
+    spam: int  # answers that said spam
+    normal: int  # answers that said not spam
+    ordinary: int  # undisputed messages taken as normal
+    spam_from: float | None  # the line the training chose
+
+
 class ScorecardOut(BaseModel):
     days: int
     groups: list[GroupOut]  # those needing attention first
     checks: list[TallyOut]  # most decisions first
     words: list[TallyOut]  # most overturned first
     contacts: list[TallyOut]
+    learnt: list[LearntOut]  # what each community's model last learnt from
 
 
 def _judged(conn: Connection, group_ids: list[int], since_ms: int) -> list[Judged]:
@@ -140,6 +163,27 @@ def _tally(key: str, n: Tally) -> dict[str, Any]:
     }
 
 
+def _learnt(conn: Connection, user: User) -> list[dict[str, Any]]:
+    lm, c = t.learnt_models, t.communities
+    rows = conn.execute(
+        select(lm, c.c.id.label("community_id"))
+        .select_from(lm.outerjoin(c, c.c.name == lm.c.community))
+        .order_by(lm.c.community)
+    ).all()
+    return [
+        {
+            "community": row.community or None,
+            "trained_at": row.trained_at,
+            "spam": row.spam,
+            "normal": row.normal,
+            "ordinary": row.ordinary,
+            "spam_from": row.spam_from,
+        }
+        for row in rows
+        if user.sees(row.community_id if row.community else None)
+    ]
+
+
 def card(request: Request, user: User, days: int) -> dict[str, Any]:
     """The scorecard of the user's groups over the last `days`, as the API gives it."""
     ids = groups_of(request, user)
@@ -161,6 +205,7 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
                     "next_step": next_step(mode, n),
                 }
             )
+        learnt = _learnt(conn, user)
     groups.sort(key=lambda g: (ORDER.index(g["next_step"]), -g["fired"], g["group"]))
     return {
         "days": days,
@@ -168,6 +213,7 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
         "checks": _tallies(found.checks),
         "words": _tallies(found.words, by_doubt=True),
         "contacts": _tallies(found.contacts, by_doubt=True),
+        "learnt": learnt,
     }
 
 
@@ -230,6 +276,15 @@ def scorecard_page(request: Request, user: auth.PageUser, days: Days = DAYS) -> 
             "checks": _shown(found["checks"], check_names()),
             "words": _shown(found["words"][:WORDS_SHOWN]),
             "contacts": _shown(found["contacts"]),
+            "learnt": [
+                {
+                    **m,
+                    "name": m["community"] or tr("(no community)"),
+                    "when": moment(m["trained_at"]),
+                    "line": "–" if m["spam_from"] is None else f"{m['spam_from']:.3f}",
+                }
+                for m in found["learnt"]
+            ],
         },
         user,
     )

@@ -23,7 +23,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))  # the tests' helper that stores a labelled decision
 
 
 def main() -> None:
@@ -90,6 +92,8 @@ def now_ms() -> int:
 def store(url: str, ordinary: list[str], spam: list[str], ham: list[str]) -> None:
     """A community "c" with one group: `ordinary` as messages of the last days, and one
     labelled moderation decision per answer."""
+    from tests.conftest import labelled_decision
+
     from qunzhu.model import Group, Message, MessageKind, Person, Platform
     from qunzhu.store import db
     from qunzhu.store import schema as t
@@ -111,27 +115,9 @@ def store(url: str, ordinary: list[str], spam: list[str], ham: list[str]) -> Non
     with engine.begin() as conn:
         Ingest(conn, "bench", "memory", community="c").run(records)
         group = conn.execute(t.groups.select()).first().id
-        for i, (label, text) in enumerate([("spam", x) for x in spam] + [("ham", x) for x in ham]):
-            inbox = conn.execute(
-                t.inbox.insert().values(connector="b", key=f"k{i}", payload="", received_at=0)
-            ).inserted_primary_key[0]
-            decision = conn.execute(
-                t.decisions.insert().values(
-                    inbox_id=inbox,
-                    group_id=group,
-                    policy="moderation",
-                    verdict="review",
-                    reasons="{}",
-                    at=0,
-                    member=f"a{i}",
-                    record_id=f"a{i}",
-                )
-            ).inserted_primary_key[0]
-            conn.execute(
-                t.moderation_labels.insert().values(
-                    decision_id=decision, label=label, text=text, user_name="b", at=i, note=""
-                )
-            )
+        answers = [("spam", x) for x in spam] + [("ham", x) for x in ham]
+        for i, (label, text) in enumerate(answers):
+            labelled_decision(conn, group, label, text, f"a{i}", i)
     engine.dispose()
 
 

@@ -152,6 +152,30 @@ DEFAULT_KEYWORDS: dict[str, float] = {
     "官网": 0.3,
     "领取": 0.3,
     "免费": 0.3,
+    # the FBS kinds the list caught least (2026-12-02): work-from-home and reputation-faking
+    # jobs, untaxed cigarettes, tutoring, debt collection, betting sites' sign-up bonuses, the
+    # cancelled-flight scam
+    "在家操作": 0.5,
+    "刷信誉": 0.8,
+    "诚聘": 0.4,
+    "工资日结": 0.6,
+    "货到付款": 0.4,
+    "免税香烟": 0.8,
+    "提分": 0.3,
+    "查漏补缺": 0.3,
+    "追收": 0.5,
+    "注册送": 0.7,
+    "首存": 0.8,
+    "存送": 0.7,
+    "反水": 0.3,  # gamers say it of a traitor: only next to a contact
+    "倍流水": 0.8,
+    "棋牌": 0.5,
+    "提现": 0.3,
+    "专员": 0.3,
+    "机械故障": 0.4,
+    "延误补偿": 0.7,
+    "退改签": 0.4,
+    "相册": 0.2,
 }
 CONTACT_SCORE = 0.5  # a contact alone deserves a look ...
 CONTACT_WITH_WORD_SCORE = 0.9  # ... a contact with an ad word is an ad

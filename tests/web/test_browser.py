@@ -176,6 +176,13 @@ def test_each_page_and_acting_on_it(
     page.goto(server + "/moderation/audit")
     assert "ops" in page.inner_text("main")
     shot(page, "moderation-audit")
+    page.goto(server + "/moderation")
+    page.click("a[href='/moderation/checks']")
+    page.wait_for_url(server + "/moderation/checks")
+    row = page.locator(f"tr[data-group='{world.runners}']")
+    assert row.locator("td").nth(3).inner_text() == "1"  # the one answer just given
+    assert "联系方式与广告词" in page.inner_text("main")
+    shot(page, "moderation-checks")
 
     page.goto(server + f"/settings/groups/{world.runners}")
     page.fill("[name='welcome.rules']", "不发广告，友善交流")

@@ -58,6 +58,7 @@ def test_the_scorecard_counts_answers_and_says_when_a_group_is_ready(
     page = ops.get("/moderation/checks?lang=en").text
     assert "look at the doubtful rules below first" in page and "Doubtful" in page
     assert "跑团一群" in page and "读书会" not in page
+    assert "<td>WeChat id</td>" in page and "<td>Link</td>" in page  # contact kinds by name
     zh = ops.get("/moderation/checks?lang=zh").text
     assert "检查效果" in zh and "存疑" in zh and "联系方式与广告词" in zh
 

@@ -64,6 +64,12 @@ i18n.register(
         "Ordinary messages": "普通消息",
         "Spam from": "判为广告的分数线",
         "(no community)": "（无社群）",
+        "Phone number": "电话号码",
+        "QQ number": "QQ 号",
+        "WeChat id": "微信号",
+        "Link": "链接",
+        "Domain": "域名",
+        "Telegram account": "Telegram 账号",
         "shadow": "观察",
         "training": "训练",
         "enforce": "执行",
@@ -217,6 +223,17 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
     }
 
 
+def _contact_names() -> dict[str, str]:
+    return {
+        "phone": tr("Phone number"),
+        "qq": tr("QQ number"),
+        "wechat": tr("WeChat id"),
+        "url": tr("Link"),
+        "domain": tr("Domain"),
+        "telegram": tr("Telegram account"),
+    }
+
+
 def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
@@ -275,7 +292,7 @@ def scorecard_page(request: Request, user: auth.PageUser, days: Days = DAYS) -> 
             "groups": groups,
             "checks": _shown(found["checks"], check_names()),
             "words": _shown(found["words"][:WORDS_SHOWN]),
-            "contacts": _shown(found["contacts"]),
+            "contacts": _shown(found["contacts"], _contact_names()),
             "learnt": [
                 {
                     **m,

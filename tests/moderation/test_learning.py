@@ -206,3 +206,33 @@ def test_the_running_engine_judges_with_what_its_community_learnt(
     assert (tmp_path / service.LEARNT_DIR / "跑团.model").exists()
     decision = Detector(model=model()).check("低价出售会员卡，加我 v777")
     assert decision.verdict == SPAM
+
+
+def test_a_new_base_model_makes_the_community_learn_again(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    import os
+
+    community(sqlite_engine)
+    base = tmp_path / "shared.model"
+    ContentModel.train(ADS * 20 + CHAT * 20, [1] * 60 + [0] * 60).save(base)
+
+    async def scenario() -> None:
+        learner = Learner(tmp_path / "learnt")
+        try:
+            learner.model_for("跑团", base)
+            await learner.poll(sqlite_engine, NOW.timestamp())
+            assert await learner.settle() == ["跑团"]
+            first = learner.model_for("跑团", base)
+            assert first is not None and first.base is not None  # trained on top of it
+            await learner.poll(sqlite_engine, NOW.timestamp() + 5)
+            assert await learner.settle() == []
+            later = base.stat().st_mtime_ns + 1_000_000_000
+            os.utime(base, ns=(later, later))  # the operator trained the shared model again
+            await learner.poll(sqlite_engine, NOW.timestamp() + 10)  # not an hour later
+            assert await learner.settle() == ["跑团"]
+            assert learner.model_for("跑团", base) is not first
+        finally:
+            learner.close()
+
+    asyncio.run(scenario())

@@ -41,6 +41,7 @@ ORDINARY_DAYS = 90
 POLICY = "moderation"
 
 log = logging.getLogger(__name__)
+State = tuple[tuple[int, int | None], str | None]  # the answers' stamp and the base's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,18 @@ class Learnt:
     trained: bool  # False: too few examples (and any earlier model was removed)
     spam_from: float | None
     seconds: float
+    base: str | None = None  # the model it was trained on top of, as `base_of` names it
+
+
+def base_of(path: Path | None) -> str | None:
+    """The base model's file and when it was written: an operator training the shared model
+    again, or a group naming another, makes the communities on it learn again."""
+    if path is None:
+        return None
+    try:
+        return f"{path}@{path.stat().st_mtime_ns}"
+    except OSError:
+        return f"{path}@missing"
 
 
 def community_groups(conn: Connection, community: str | None) -> list[int]:
@@ -164,6 +177,7 @@ def train_community(
             trained=model is not None,
             spam_from=None if model is None else model.spam_from,
             seconds=round(time.perf_counter() - started, 3),
+            base=base_of(base),
         )
         with engine.begin() as conn:
             _show(conn, learnt, now_ms)
@@ -205,7 +219,7 @@ class Learner:
     """Keeps each learning community's model current while the engine runs: trained again
     when people's answers about its groups change, at most once every EVERY_S, and at once
     when answers went away (a member was forgotten: the model must not keep what it learnt
-    from them). The setups ask `model_for` while they are built, which also says which
+    from them) or the base model under it changed. The setups ask `model_for` while they are built, which also says which
     communities learn and on top of which base model."""
 
     EVERY_S = 3600.0
@@ -216,8 +230,8 @@ class Learner:
         self._models: dict[str | None, ContentModel] = {}
         self._learnt: dict[str | None, Learnt] = {}
         self._tried: dict[str | None, float] = {}
-        self._failed: dict[str | None, tuple[int, int | None]] = {}
-        self._running: dict[str | None, tuple[tuple[int, int | None], asyncio.Future[Learnt]]] = {}
+        self._failed: dict[str | None, State] = {}
+        self._running: dict[str | None, tuple[State, asyncio.Future[Learnt]]] = {}
         self._pool: ProcessPoolExecutor | None = None
 
     def path(self, community: str | None) -> Path:
@@ -246,17 +260,19 @@ class Learner:
         for community, base in list(self.bases.items()):
             if community in self._running:
                 continue
-            stamp = await asyncio.to_thread(_stamp, engine, community)
+            answers = await asyncio.to_thread(_stamp, engine, community)
+            state = (answers, base_of(base))
             before = self._learnt.get(community)
-            if before is not None and (before.labels, before.newest) == stamp:
+            if before is not None and ((before.labels, before.newest), before.base) == state:
                 continue
-            if (before is None and stamp[0] < LEARN_FROM) or self._failed.get(community) == stamp:
+            if (before is None and answers[0] < LEARN_FROM) or self._failed.get(community) == state:
                 continue  # too few answers to hold enough spam; or this very state failed
-            forgotten = before is not None and stamp[0] < before.labels
-            if not forgotten and now_s - self._tried.get(community, -math.inf) < self.EVERY_S:
+            # a forgotten member's answers, or another base under it: at once, not in an hour
+            urgent = before is not None and (answers[0] < before.labels or before.base != state[1])
+            if not urgent and now_s - self._tried.get(community, -math.inf) < self.EVERY_S:
                 continue
             self._tried[community] = now_s
-            self._running[community] = (stamp, self._train(engine, community, base, now_s))
+            self._running[community] = (state, self._train(engine, community, base, now_s))
         return changed
 
     async def settle(self) -> list[str | None]:
@@ -266,7 +282,7 @@ class Learner:
 
     def _finished(self) -> list[str | None]:
         changed = []
-        for community, (stamp, future) in list(self._running.items()):
+        for community, (state, future) in list(self._running.items()):
             if not future.done():
                 continue
             del self._running[community]
@@ -274,7 +290,7 @@ class Learner:
                 learnt = future.result()
             except Exception:
                 log.exception("cannot train the model of community %r", community)
-                self._failed[community] = stamp
+                self._failed[community] = state
                 continue
             self._learnt[community] = learnt
             had = self._models.pop(community, None) is not None

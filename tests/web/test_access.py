@@ -105,3 +105,18 @@ def test_language_switch(client: TestClient, monkeypatch: pytest.MonkeyPatch) ->
     assert "所有群一览" in client.get("/").text  # Chinese by default
     assert "Every group at a glance" in client.get("/?lang=en").text
     assert "Every group at a glance" in client.get("/").text  # kept in a cookie
+
+
+def test_a_group_without_messages_yet_shows_on_the_overview(
+    client: TestClient, world: World
+) -> None:
+    """`qunzhu run` stores its configured groups before their first message: an operator of
+    only such groups gets the overview, not an error."""
+    from qunzhu.store.ingest import place_group
+
+    with world.engine.begin() as conn:
+        place_group(conn, "telegram", "-1009", "新群", "新社群")
+        accounts.add_user(conn, "new", PASSWORD, "operator", ["新社群"])
+    login(client, "new")
+    page = client.get("/")
+    assert page.status_code == 200 and "新群" in page.text

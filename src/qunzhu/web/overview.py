@@ -75,6 +75,9 @@ def cards(conn: Connection, group_ids: Sequence[int]) -> tuple[list[GroupCard], 
         found[gid].members = n
     if end is not None:
         _activity(conn, ids, end, found)
+    for card in found.values():  # a quiet group, or none has a message yet (just configured)
+        if not card.spark:
+            card.spark = [0] * SPARK_DAYS
     for gid, at, data in conn.execute(
         select(
             t.group_snapshots.c.group_id, t.group_snapshots.c.computed_at, t.group_snapshots.c.data
@@ -122,9 +125,6 @@ def _activity(conn: Connection, ids: list[int], end: int, found: dict[int, Group
         .group_by(d.c.group_id)
     ):
         found[gid].ads_removed_7d = n
-    for card in found.values():
-        if not card.spark:
-            card.spark = [0] * SPARK_DAYS
 
 
 def snapshot(engine: Engine, group_id: int) -> dict[str, Any] | None:

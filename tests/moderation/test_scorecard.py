@@ -56,7 +56,7 @@ def test_answers_count_per_check_word_contact_kind_and_group() -> None:
 
 def test_odd_stored_checks_are_skipped_not_fatal() -> None:
     odd = {"name": "contacts_and_words", "verdict": "spam", "details": {"words": [3, None]}}
-    card = score([Judged(1, [odd, {"verdict": "spam"}], "spam")])
+    card = score([Judged(1, [odd, {"verdict": "spam"}, "flood", None], "spam")])
     assert card.words == {} and card.checks["contacts_and_words"].agreed == 1
 
 

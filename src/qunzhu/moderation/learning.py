@@ -219,8 +219,8 @@ class Learner:
     """Keeps each learning community's model current while the engine runs: trained again
     when people's answers about its groups change, at most once every EVERY_S, and at once
     when answers went away (a member was forgotten: the model must not keep what it learnt
-    from them) or the base model under it changed. The setups ask `model_for` while they are built, which also says which
-    communities learn and on top of which base model."""
+    from them) or the base model under it changed. The setups ask `model_for` while they
+    are built, which also says which communities learn and on top of which base model."""
 
     EVERY_S = 3600.0
 

@@ -65,7 +65,7 @@ class Judged:
     (`{name, verdict, score, details}`) and the person's label, if any."""
 
     group_id: int
-    checks: list[Mapping[str, Any]]
+    checks: list[Any]  # as stored; anything but a mapping is skipped
     label: str | None
 
 
@@ -76,8 +76,8 @@ def score(decisions: Iterable[Judged]) -> Scorecard:
     for decision in decisions:
         card.groups.setdefault(decision.group_id, Tally()).count(decision.label)
         for check in decision.checks:
-            if check.get("verdict") == "ham":
-                continue
+            if not isinstance(check, Mapping) or check.get("verdict") == "ham":
+                continue  # what people's own edits or another version left: not counted
             name = str(check.get("name"))
             card.checks.setdefault(name, Tally()).count(decision.label)
             details = check.get("details")

@@ -145,8 +145,7 @@ def _judged(conn: Connection, group_ids: list[int], since_ms: int) -> list[Judge
             checks = orjson.loads(row.reasons).get("checks")
         except (orjson.JSONDecodeError, AttributeError):  # not what this version writes
             checks = None
-        checks = [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
-        found.append(Judged(row.group_id, checks, row.label))
+        found.append(Judged(row.group_id, checks if isinstance(checks, list) else [], row.label))
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import orjson
 import pytest
@@ -477,3 +478,53 @@ def test_trust_is_shown_and_taken_back(client: TestClient, world: World) -> None
     )
     assert refused.status_code == 403
     assert marks_of(world, "read0") == [(world.readers, "earned:read0")]
+
+
+def test_strikes_are_shown_and_forgiven(client: TestClient, world: World) -> None:
+    """A member's strikes of the last 7 days show per group; "forgive" clears that group's,
+    stale ones too, says so in the audit log, and is refused to viewers and strangers."""
+    m = ids(world)
+    now = int(time.time() * 1000)
+    with world.engine.begin() as conn:
+        for group, key, at in [
+            (world.runners, "strike0:run1", now - 3_600_000),
+            (world.runners, "strike1:run1", now - 60_000),
+            (world.runners, "strike2:run1", now - 8 * 86_400_000),  # older than the ladder's
+            (world.readers, "strike0:read0", now),
+        ]:
+            conn.execute(
+                t.policy_marks.insert().values(group_id=group, policy="moderation", key=key, at=at)
+            )
+    login(client, "ops")
+    assert [
+        r["strikes"] for r in client.get(f"/api/members/{m['run1']}").json()["memberships"]
+    ] == [2]
+    page = client.get(f"/members/{m['run1']}").text
+    assert "Strikes (7 days): 2" in page and ">Forgive</button>" in page
+    token = csrf(client, f"/members/{m['run1']}")
+    done = client.post(
+        f"/members/{m['run1']}/strikes",
+        data={"csrf_token": token, "group_id": str(world.runners)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and marks_of(world, "run1") == []
+    a = t.audit_log
+    with world.engine.connect() as conn:
+        (entry,) = conn.execute(select(a).where(a.c.action == "member.strikes")).all()
+    assert entry.target == f"member:{m['run1']}" and '"forgiven":3' in entry.details
+    stranger = client.post(
+        f"/members/{m['read0']}/strikes",
+        data={"csrf_token": token, "group_id": str(world.readers)},
+    )
+    assert stranger.status_code == 404
+
+    login(client, "eye")  # a viewer sees them, cannot forgive
+    page = client.get(f"/members/{m['read0']}").text
+    assert "Strikes (7 days): 1" in page and ">Forgive</button>" not in page
+    token = csrf(client, f"/members/{m['read0']}")
+    refused = client.post(
+        f"/members/{m['read0']}/strikes",
+        data={"csrf_token": token, "group_id": str(world.readers)},
+    )
+    assert refused.status_code == 403
+    assert marks_of(world, "read0") == [(world.readers, "strike0:read0")]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -28,8 +29,9 @@ from sqlalchemy import Connection, case, func, or_, select
 from qunzhu import i18n
 from qunzhu.analytics import people
 from qunzhu.analytics.metrics import STAFF
-from qunzhu.engine.policies import ModerationPolicy, trust_marks
+from qunzhu.engine.policies import ModerationPolicy, strike_keys, trust_marks
 from qunzhu.i18n import tr
+from qunzhu.moderation.enforcement import STRIKE_MEMORY_S
 from qunzhu.store import schema as t
 from qunzhu.store import tags as member_tags
 from qunzhu.store.accounts import User, audit, visible_groups
@@ -81,6 +83,8 @@ i18n.register(
         "earned by clean messages": "发言良好，已获信任",
         "checked": "逐条检查",
         "Take trust back": "收回信任",
+        "Strikes (7 days): {n}": "违规次数（7 天内）：{n}",
+        "Forgive": "清零",
         "Remove the tag {tag}": "移除标签 {tag}",
         "Recent messages in your groups": "在你的群中的最近消息",
         "Time": "时间",
@@ -332,6 +336,7 @@ def history(conn: Connection, user: User, member_id: int) -> dict[str, Any]:
             )
     recent.sort(key=lambda r: (-r["sent_at"], -r["id"]))
     trust = _trust(conn, [r.group_id for r in memberships], member.external_id)
+    strikes = _strikes(conn, [r.group_id for r in memberships], member.external_id)
     stats = _scope_stats(conn, shown)
     return {
         "id": member.id,
@@ -355,6 +360,7 @@ def history(conn: Connection, user: User, member_id: int) -> dict[str, Any]:
                 "first_message_at": r.first_message_at,
                 "last_message_at": r.last_message_at,
                 "trusted": trust.get(r.group_id),
+                "strikes": strikes.get(r.group_id, 0),
             }
             for r in memberships
         ],
@@ -406,6 +412,43 @@ def _trust(conn: Connection, groups: list[int], member: str) -> dict[int, str]:
     for group_id, key in sorted(rows, key=lambda r: reasons[r.key] != "console"):
         found.setdefault(group_id, reasons[key])
     return found
+
+
+def _strikes(conn: Connection, groups: list[int], member: str) -> dict[int, int]:
+    """The member's strikes of the last STRIKE_MEMORY_S in each of these groups: what the
+    ladder's next rung climbs from."""
+    pm = t.policy_marks
+    since = int((time.time() - STRIKE_MEMORY_S) * 1000)
+    rows = conn.execute(
+        select(pm.c.group_id, func.count())
+        .where(
+            pm.c.policy == ModerationPolicy.name,
+            pm.c.group_id.in_(groups),
+            pm.c.key.in_(strike_keys(member)),
+            pm.c.at > since,
+        )
+        .group_by(pm.c.group_id)
+    ).all()
+    return {group_id: n for group_id, n in rows}
+
+
+def forgive_strikes(conn: Connection, user: User, member_id: int, group_id: int) -> int:
+    """The member starts the ladder again in this group (their next ad is a warning): a person
+    decided the earlier ones should not count. How many strikes went."""
+    member = visible_member(conn, user, member_id)
+    if group_id not in visible_groups(conn, user):
+        raise HTTPException(404, tr("no such group"))
+    pm = t.policy_marks
+    gone = conn.execute(
+        pm.delete().where(
+            pm.c.policy == ModerationPolicy.name,
+            pm.c.group_id == group_id,
+            pm.c.key.in_(strike_keys(member.external_id)),
+        )
+    ).rowcount
+    if gone:
+        audit(conn, user, "member.strikes", f"member:{member_id}", group=group_id, forgiven=gone)
+    return int(gone)
 
 
 def take_trust_back(conn: Connection, user: User, member_id: int, group_id: int) -> bool:
@@ -570,6 +613,22 @@ def member_trust_form(
     return RedirectResponse(f"/members/{member_id}", status_code=303)
 
 
+@router.post("/members/{member_id}/strikes", include_in_schema=False)
+def member_strikes_form(
+    request: Request,
+    member_id: MemberId,
+    user: auth.PageUser,
+    group_id: Annotated[int, Form(ge=1, le=2**62)],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """The "forgive" button of a membership's strikes: back to the member's page."""
+    auth.may_change(user)
+    auth.check_csrf(request, csrf_token)
+    with auth.engine_of(request).begin() as conn:
+        forgive_strikes(conn, user, member_id, group_id)
+    return RedirectResponse(f"/members/{member_id}", status_code=303)
+
+
 @router.post("/members/{member_id}/tags", include_in_schema=False)
 def member_tags_form(
     request: Request,
@@ -633,6 +692,7 @@ class MembershipOut(BaseModel):
     first_message_at: int | None
     last_message_at: int | None
     trusted: str | None  # console | earned: moderation skips them here; None: checked
+    strikes: int  # enforced spam verdicts of the last 7 days: the ladder climbs from them
 
 
 class NameOut(BaseModel):

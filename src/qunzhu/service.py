@@ -11,10 +11,13 @@ Policies changed in the console are stored in `group_settings` (the shape of
 its community's; `watch_settings` notices a change and hands the engine the new setups while it
 runs. The spam and not-spam labels people give in the console's moderation queue reach the
 spam bank of the group's community the same way (`BankFeed`), so a confirmed ad reworded and
-posted again is caught while the engine runs. At start the detectors read the last day's
-messages back from the store (`recall_behaviour`), so a restart does not split a campaign or
-a flood in two. `serve` also writes what it sees of each connector to `connector_status` for
-the console.
+posted again is caught while the engine runs, and each community's own content model is
+trained again from them in a process of its own (`moderation.learning.Learner`). At start the
+configured groups are stored in their communities (`place_groups`: the console shows a group
+to its community's operators by the store, not the file), and the detectors read the last
+day's messages back from the store (`recall_behaviour`), so a restart does not split a
+campaign or a flood in two. `serve` also writes what it sees of each connector to
+`connector_status` for the console.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ def test_the_scorecard_counts_answers_and_says_when_a_group_is_ready(
     (runners,) = card["groups"]
     assert (runners["mode"], runners["fired"], runners["agreed"]) == ("training", 20, 20)
     assert runners["next_step"] == "ready"
+    assert "Switch to enforce" in ops.get("/moderation/checks?lang=en").text
     words = {w["key"]: w for w in card["words"]}
     assert words["代购"]["agreed"] == READY_ANSWERS and not words["代购"]["doubtful"]
     assert {c["key"] for c in card["contacts"]} == {"wechat"}
@@ -103,3 +104,49 @@ def test_what_each_community_learnt_is_shown_to_those_who_see_it(
     assert sorted(m["community"] or "" for m in everyone) == sorted(["", "跑团", "读书会"])
     page = ops.get("/moderation/checks?lang=zh").text
     assert "各社群模型的学习情况" in page and "0.912" in page and "读书会" not in page
+
+
+def test_the_next_step_is_one_button_away(app: FastAPI, world: World) -> None:
+    """A group in shadow with decisions offers "switch to training"; pressing it stores the
+    mode as the settings page would (audited), and the page says so. Viewers and other
+    communities' groups are refused; an unknown mode is a 400."""
+    from sqlalchemy import select
+
+    from qunzhu.store import schema as t
+
+    feed(moderated(world.engine, Mode.SHADOW), msg(RUNNERS, 1, AD, who="a1"))
+    ops = as_user(app, "ops")
+    page = ops.get("/moderation/checks?lang=en").text
+    assert 'value="training"' in page and "Switch to training" in page
+    token = csrf(ops, "/moderation/checks")
+    moved = ops.post(
+        f"/moderation/checks/{world.runners}/mode",
+        data={"csrf_token": token, "mode": "training"},
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303
+    after = ops.get(moved.headers["location"] + "&lang=en").text
+    assert "跑团一群: moderation now in training mode." in after
+    (runners,) = ops.get("/api/moderation/checks").json()["groups"]
+    assert (runners["mode"], runners["next_step"]) == ("training", "answer")
+    with world.engine.connect() as conn:
+        (entry,) = conn.execute(
+            select(t.audit_log).where(t.audit_log.c.action == "group.settings")
+        ).all()
+    assert entry.user_name == "ops" and '"to":"training"' in entry.details
+
+    odd = ops.post(
+        f"/moderation/checks/{world.runners}/mode", data={"csrf_token": token, "mode": "ban"}
+    )
+    assert odd.status_code == 400 and "Traceback" not in odd.text
+    other = ops.post(
+        f"/moderation/checks/{world.readers}/mode",
+        data={"csrf_token": token, "mode": "enforce"},
+    )
+    assert other.status_code == 404
+    eye = as_user(app, "eye")
+    refused = eye.post(
+        f"/moderation/checks/{world.readers}/mode",
+        data={"csrf_token": csrf(eye, "/moderation/checks"), "mode": "enforce"},
+    )
+    assert refused.status_code == 403

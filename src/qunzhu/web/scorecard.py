@@ -8,8 +8,8 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
@@ -19,9 +19,9 @@ from qunzhu.moderation.scorecard import READY_ANSWERS, Judged, Scorecard, Tally,
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User
 from qunzhu.web import auth
-from qunzhu.web.app import groups_of, render
+from qunzhu.web.app import groups_of, render, visible
 from qunzhu.web.moderation import POLICY, check_names
-from qunzhu.web.settings import current, file_policies
+from qunzhu.web.settings import current, file_policies, store_policies
 from qunzhu.web.times import moment
 
 router = APIRouter()
@@ -58,6 +58,10 @@ i18n.register(
             "在 `qunzhu run` 运行时，用上面的回答和本社群无争议的消息训练；回答有变化时重新训练。"
         ),
         "Community": "社群",
+        "Switch to training": "改为训练模式",
+        "Switch to enforce": "改为执行模式",
+        "{group}: moderation now in {mode} mode.": "{group}：审核已改为{mode}模式。",
+        "mode: expected training or enforce": "模式：应为 training 或 enforce",
         "Trained": "训练时间",
         "Said spam": "确认广告",
         "Said not spam": "确认不是广告",
@@ -268,10 +272,16 @@ def _shown(rows: list[dict[str, Any]], names: dict[str, str] | None = None) -> l
 
 
 Days = Annotated[int, Query(ge=1, le=DAYS_MAX)]
+MODES = {"train": "training", "ready": "enforce"}  # the next step a button takes
 
 
 @router.get("/moderation/checks", response_class=HTMLResponse, include_in_schema=False)
-def scorecard_page(request: Request, user: auth.PageUser, days: Days = DAYS) -> HTMLResponse:
+def scorecard_page(
+    request: Request,
+    user: auth.PageUser,
+    days: Days = DAYS,
+    moved: Annotated[int | None, Query(ge=1, le=auth.ID_MAX)] = None,
+) -> HTMLResponse:
     found = card(request, user, days)
     modes = {"shadow": tr("shadow"), "training": tr("training"), "enforce": tr("enforce")}
     groups = [
@@ -280,6 +290,7 @@ def scorecard_page(request: Request, user: auth.PageUser, days: Days = DAYS) -> 
             "mode_name": modes.get(g["mode"] or "", tr("off")),
             "share": _share(g["overturned_share"]),
             "advice": _advice(g),
+            "move_to": MODES.get(g["next_step"]),
         }
         for g in found["groups"]
     ]
@@ -288,6 +299,7 @@ def scorecard_page(request: Request, user: auth.PageUser, days: Days = DAYS) -> 
         "moderation_checks.html",
         {
             "days": days,
+            "moved": next((g for g in groups if g["group_id"] == moved), None),
             "groups": groups,
             "checks": _shown(found["checks"], check_names()),
             "words": _shown(found["words"][:WORDS_SHOWN]),
@@ -304,6 +316,28 @@ def scorecard_page(request: Request, user: auth.PageUser, days: Days = DAYS) -> 
         },
         user,
     )
+
+
+@router.post("/moderation/checks/{group_id}/mode", include_in_schema=False)
+def move_form(
+    request: Request,
+    group_id: auth.Id,
+    user: auth.PageUser,
+    mode: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """The next step's button: the group's moderation to training or enforce, stored and
+    audited as any settings change (the running engine picks it up)."""
+    auth.may_change(user)
+    auth.check_csrf(request, csrf_token)
+    if mode not in MODES.values():
+        raise HTTPException(400, tr("mode: expected training or enforce"))
+    row = visible(request, user, group_id)
+    with auth.engine_of(request).connect() as conn:
+        settings = current(conn, row.id, file_policies(request, row))[0]
+    moved = settings.moderation.model_copy(update={"mode": mode, "enabled": True})
+    store_policies(request, row, user, settings.model_copy(update={"moderation": moved}))
+    return RedirectResponse(f"/moderation/checks?moved={row.id}", status_code=303)
 
 
 @router.get(

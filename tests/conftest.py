@@ -100,7 +100,8 @@ def postgresql_engine() -> Iterator[Engine]:
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    # the schema in the URL itself, so a process handed `engine.url` (the learner's) finds it
+    engine = create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
     db.upgrade(engine)
     yield engine
     engine.dispose()

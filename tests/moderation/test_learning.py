@@ -82,16 +82,17 @@ def test_the_examples_are_the_answers_and_the_undisputed_messages(engine: Engine
 
 
 def test_a_community_model_is_trained_and_removed_when_its_answers_go(
-    sqlite_engine: Engine, tmp_path: Path
+    engine: Engine, tmp_path: Path
 ) -> None:
-    community(sqlite_engine)
-    url = sqlite_engine.url.render_as_string(hide_password=False)
+    """On SQLite and PostgreSQL: the training process opens the store by its URL."""
+    community(engine)
+    url = engine.url.render_as_string(hide_password=False)
     target = tmp_path / "learnt" / "跑团.model"
     now_ms = int(NOW.timestamp() * 1000)
     learnt = train_community(url, "跑团", None, target, now_ms)
     assert learnt.trained and (learnt.spam, learnt.ordinary) == (LEARN_FROM + 5, 240)
     assert read_learnt(target) == learnt
-    with sqlite_engine.connect() as conn:  # what the console shows
+    with engine.connect() as conn:  # what the console shows
         (shown,) = conn.execute(t.learnt_models.select()).all()
     assert (shown.community, shown.spam, shown.ordinary) == ("跑团", LEARN_FROM + 5, 240)
     detector = Detector(model=ContentModel.load(target))
@@ -99,12 +100,12 @@ def test_a_community_model_is_trained_and_removed_when_its_answers_go(
     assert content["content_model"].verdict == SPAM
     assert detector.check("周日早上八点集合，老地方见").verdict != SPAM
 
-    with sqlite_engine.begin() as conn:  # a member forgotten takes their answers along
+    with engine.begin() as conn:  # a member forgotten takes their answers along
         conn.execute(delete(t.moderation_labels).where(t.moderation_labels.c.at >= 10))
     again = train_community(url, "跑团", None, target, now_ms)
     assert not again.trained and again.spam == 10
     assert not target.exists() and not sidecar(target).exists()
-    with sqlite_engine.connect() as conn:
+    with engine.connect() as conn:
         assert conn.execute(t.learnt_models.select()).all() == []
 
 

@@ -20,6 +20,7 @@ import re
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import func, select
@@ -27,6 +28,19 @@ from sqlalchemy import func, select
 OUT = Path(__file__).parent / "out"
 DAY_MS = 86_400_000
 END = 1_796_000_000_000  # a fixed "now" of the data (ms)
+
+
+def communities_and_groups(cur: Any, groups: int) -> None:
+    """`groups` Telegram groups, ten to a community, ids from 1 (a DB-API cursor on SQLite)."""
+    cur.executemany(
+        "INSERT INTO communities (id, name, created_at) VALUES (?, ?, 0)",
+        [(c + 1, f"社群{c + 1}") for c in range(groups // 10)],
+    )
+    cur.executemany(
+        "INSERT INTO groups (id, community_id, platform, platform_id, name, kind, tz) "
+        "VALUES (?, ?, 'telegram', ?, ?, 'long_term', 'Asia/Shanghai')",
+        [(g + 1, g // 10 + 1, f"-100{g}", f"群{g}") for g in range(groups)],
+    )
 
 
 def build(path: Path, groups: int, messages: int) -> None:
@@ -39,15 +53,7 @@ def build(path: Path, groups: int, messages: int) -> None:
     members_per_group = 200
     with engine.begin() as conn:
         cur = conn.connection.dbapi_connection.cursor()
-        cur.executemany(
-            "INSERT INTO communities (id, name, created_at) VALUES (?, ?, 0)",
-            [(c + 1, f"社群{c + 1}") for c in range(groups // 10)],
-        )
-        cur.executemany(
-            "INSERT INTO groups (id, community_id, platform, platform_id, name, kind, tz) "
-            "VALUES (?, ?, 'telegram', ?, ?, 'long_term', 'Asia/Shanghai')",
-            [(g + 1, g // 10 + 1, f"-100{g}", f"群{g}") for g in range(groups)],
-        )
+        communities_and_groups(cur, groups)
         cur.executemany(
             "INSERT INTO members (id, platform, external_id, display_name, provisional) "
             "VALUES (?, 'telegram', ?, ?, 0)",

@@ -26,6 +26,7 @@ LABELS = ["spam", "ham", "appeal_upheld", "appeal_rejected", "ban_only"]
 
 
 def build(url: str, groups: int, decisions: int) -> None:
+    from console_bench import communities_and_groups  # bench/ is on the path of its scripts
     from qunzhu.store import accounts
     from qunzhu.store.db import open_store
 
@@ -35,15 +36,7 @@ def build(url: str, groups: int, decisions: int) -> None:
     with engine.begin() as conn:
         accounts.add_user(conn, "root", "bench password 1", "admin")
         cur = conn.connection.dbapi_connection.cursor()
-        cur.executemany(
-            "INSERT INTO communities (id, name, created_at) VALUES (?, ?, 0)",
-            [(c + 1, f"社群{c + 1}") for c in range(groups // 10)],
-        )
-        cur.executemany(
-            "INSERT INTO groups (id, community_id, platform, platform_id, name, kind, tz) "
-            "VALUES (?, ?, 'telegram', ?, ?, 'long_term', 'Asia/Shanghai')",
-            [(g + 1, g // 10 + 1, f"-100{g}", f"群{g}") for g in range(groups)],
-        )
+        communities_and_groups(cur, groups)
         cur.executemany(
             "INSERT INTO inbox (id, connector, key, payload, received_at) "
             "VALUES (?, 'b', ?, '', 0)",

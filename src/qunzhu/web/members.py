@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
@@ -435,40 +436,44 @@ def _strikes(conn: Connection, groups: list[int], member: str) -> dict[int, int]
 def forgive_strikes(conn: Connection, user: User, member_id: int, group_id: int) -> int:
     """The member starts the ladder again in this group (their next ad is a warning): a person
     decided the earlier ones should not count. How many strikes went."""
-    member = visible_member(conn, user, member_id)
-    if group_id not in visible_groups(conn, user):
-        raise HTTPException(404, tr("no such group"))
-    pm = t.policy_marks
-    gone = conn.execute(
-        pm.delete().where(
-            pm.c.policy == ModerationPolicy.name,
-            pm.c.group_id == group_id,
-            pm.c.key.in_(strike_keys(member.external_id)),
-        )
-    ).rowcount
+    gone = _drop_marks(conn, user, member_id, group_id, strike_keys)
     if gone:
         audit(conn, user, "member.strikes", f"member:{member_id}", group=group_id, forgiven=gone)
-    return int(gone)
+    return gone
 
 
 def take_trust_back(conn: Connection, user: User, member_id: int, group_id: int) -> bool:
     """The moderation checks the member again in this group; they earn trust again only with
     new clean messages (the running engine counts from zero: it handed the count to the store
     when trust was earned). Whether there was trust to take."""
+    gone = _drop_marks(conn, user, member_id, group_id, lambda m: list(trust_marks(m)))
+    if gone:
+        audit(conn, user, "member.trust", f"member:{member_id}", group=group_id, taken=True)
+    return bool(gone)
+
+
+def _drop_marks(
+    conn: Connection,
+    user: User,
+    member_id: int,
+    group_id: int,
+    keys: Callable[[str], list[str]],
+) -> int:
+    """Delete the member's moderation marks `keys` names in one of the user's groups (404 for
+    a member or group they may not see); how many went."""
     member = visible_member(conn, user, member_id)
     if group_id not in visible_groups(conn, user):
         raise HTTPException(404, tr("no such group"))
     pm = t.policy_marks
-    gone = conn.execute(
-        pm.delete().where(
-            pm.c.policy == ModerationPolicy.name,
-            pm.c.group_id == group_id,
-            pm.c.key.in_(list(trust_marks(member.external_id))),
-        )
-    ).rowcount
-    if gone:
-        audit(conn, user, "member.trust", f"member:{member_id}", group=group_id, taken=True)
-    return bool(gone)
+    return int(
+        conn.execute(
+            pm.delete().where(
+                pm.c.policy == ModerationPolicy.name,
+                pm.c.group_id == group_id,
+                pm.c.key.in_(keys(member.external_id)),
+            )
+        ).rowcount
+    )
 
 
 def _labels() -> dict[str, dict[str, str]]:
@@ -597,38 +602,6 @@ def member_page(request: Request, member_id: MemberId, user: auth.PageUser) -> H
     return _member_page(request, user, member_id)
 
 
-@router.post("/members/{member_id}/trust", include_in_schema=False)
-def member_trust_form(
-    request: Request,
-    member_id: MemberId,
-    user: auth.PageUser,
-    group_id: Annotated[int, Form(ge=1, le=2**62)],
-    csrf_token: Annotated[str, Form()] = "",
-) -> Response:
-    """The "take trust back" button of a membership: back to the member's page."""
-    auth.may_change(user)
-    auth.check_csrf(request, csrf_token)
-    with auth.engine_of(request).begin() as conn:
-        take_trust_back(conn, user, member_id, group_id)
-    return RedirectResponse(f"/members/{member_id}", status_code=303)
-
-
-@router.post("/members/{member_id}/strikes", include_in_schema=False)
-def member_strikes_form(
-    request: Request,
-    member_id: MemberId,
-    user: auth.PageUser,
-    group_id: Annotated[int, Form(ge=1, le=2**62)],
-    csrf_token: Annotated[str, Form()] = "",
-) -> Response:
-    """The "forgive" button of a membership's strikes: back to the member's page."""
-    auth.may_change(user)
-    auth.check_csrf(request, csrf_token)
-    with auth.engine_of(request).begin() as conn:
-        forgive_strikes(conn, user, member_id, group_id)
-    return RedirectResponse(f"/members/{member_id}", status_code=303)
-
-
 @router.post("/members/{member_id}/tags", include_in_schema=False)
 def member_tags_form(
     request: Request,
@@ -649,6 +622,31 @@ def member_tags_form(
             change_tags(conn, user, member_id, split_tags(add), dropped)
     except ValueError as error:
         return _member_page(request, user, member_id, str(error), add, 400)
+    return RedirectResponse(f"/members/{member_id}", status_code=303)
+
+
+_BUTTONS: dict[str, Callable[[Connection, User, int, int], object]] = {
+    "trust": take_trust_back,
+    "strikes": forgive_strikes,
+}
+
+
+@router.post("/members/{member_id}/{button}", include_in_schema=False)
+def membership_button(
+    request: Request,
+    member_id: MemberId,
+    button: Literal["trust", "strikes"],
+    user: auth.PageUser,
+    group_id: Annotated[int, Form(ge=1, le=2**62)],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """A button of one membership on the member's page ("take trust back", "forgive" the
+    strikes): checked, done in one transaction, back to the page. After /tags, which it
+    would otherwise take."""
+    auth.may_change(user)
+    auth.check_csrf(request, csrf_token)
+    with auth.engine_of(request).begin() as conn:
+        _BUTTONS[button](conn, user, member_id, group_id)
     return RedirectResponse(f"/members/{member_id}", status_code=303)
 
 

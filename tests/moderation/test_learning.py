@@ -17,6 +17,7 @@ from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.learning import (
     LEARN_FROM,
     ORDINARY_DAYS,
+    REFRESH_S,
     Learner,
     community_groups,
     examples,
@@ -125,6 +126,9 @@ def test_the_learner_trains_in_the_background_and_keeps_it_across_a_restart(
             assert model is not None
             assert await learner.poll(sqlite_engine, NOW.timestamp() + 5) == []
             assert await learner.settle() == []  # answers unchanged: nothing trained
+            await learner.poll(sqlite_engine, NOW.timestamp() + REFRESH_S)  # a day on
+            assert await learner.settle() == ["跑团"]  # the newer ordinary messages too
+            model = learner.model_for("跑团", None)
 
             # the engine's setups: a learning group of 跑团 judges with it, others do not
             def detector_of(learn: bool) -> Detector:

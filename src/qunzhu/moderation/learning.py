@@ -38,6 +38,7 @@ LEARN_FROM = COMBINE_FROM
 ORDINARY_MIN = 200  # ... and normal examples (answers and ordinary messages together)
 ORDINARY_MAX = 20_000  # the newest ordinary messages taken as normal examples
 ORDINARY_DAYS = 90
+REFRESH_S = 86_400  # a model this old learns the newer ordinary messages, answers or not
 POLICY = "moderation"
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Learnt:
     spam_from: float | None
     seconds: float
     base: str | None = None  # the model it was trained on top of, as `base_of` names it
+    at: int = 0  # when (ms): a day later it learns the newer ordinary messages too
 
 
 def base_of(path: Path | None) -> str | None:
@@ -178,6 +180,7 @@ def train_community(
             spam_from=None if model is None else model.spam_from,
             seconds=round(time.perf_counter() - started, 3),
             base=base_of(base),
+            at=now_ms,
         )
         with engine.begin() as conn:
             _show(conn, learnt, now_ms)
@@ -219,7 +222,8 @@ class Learner:
     """Keeps each learning community's model current while the engine runs: trained again
     when people's answers about its groups change, at most once every EVERY_S, and at once
     when answers went away (a member was forgotten: the model must not keep what it learnt
-    from them) or the base model under it changed. The setups ask `model_for` while they
+    from them) or the base model under it changed; a trained model also every REFRESH_S, for
+    the community's newer ordinary messages. The setups ask `model_for` while they
     are built, which also says which communities learn and on top of which base model."""
 
     EVERY_S = 3600.0
@@ -263,7 +267,9 @@ class Learner:
             answers = await asyncio.to_thread(_stamp, engine, community)
             state = (answers, base_of(base))
             before = self._learnt.get(community)
-            if before is not None and ((before.labels, before.newest), before.base) == state:
+            current = before is not None and ((before.labels, before.newest), before.base) == state
+            stale = before is not None and before.trained and now_s - before.at / 1000 >= REFRESH_S
+            if current and not stale:
                 continue
             if (before is None and answers[0] < LEARN_FROM) or self._failed.get(community) == state:
                 continue  # too few answers to hold enough spam; or this very state failed

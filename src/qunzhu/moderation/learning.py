@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from qunzhu.moderation import feedback
 from qunzhu.moderation.model import COMBINE_FROM, ContentModel
@@ -213,9 +213,22 @@ def _show(conn: Connection, learnt: Learnt, now_ms: int) -> None:
         )
 
 
-def _stamp(engine: Engine, community: str | None) -> tuple[int, int | None]:
+def _stamps(engine: Engine) -> dict[str | None, tuple[int, int | None]]:
+    """`feedback.stamp` of every community at once (one query however many communities the
+    engine polls every few seconds)."""
+    ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
     with engine.connect() as conn:
-        return feedback.stamp(conn, community_groups(conn, community))
+        rows = conn.execute(
+            select(c.c.name, func.count(), func.max(ml.c.at))
+            .select_from(
+                ml.join(d, d.c.id == ml.c.decision_id)
+                .join(g, g.c.id == d.c.group_id)
+                .outerjoin(c, c.c.id == g.c.community_id)
+            )
+            .where(ml.c.label.in_(feedback.TEACHING))
+            .group_by(c.c.name)
+        ).all()
+    return {name: (int(count), newest) for name, count, newest in rows}
 
 
 class Learner:
@@ -261,10 +274,11 @@ class Learner:
         """Start training the communities whose answers changed (in the background: the
         caller goes on); the communities whose model changed since the last poll."""
         changed = self._finished()
+        stamps = await asyncio.to_thread(_stamps, engine) if self.bases else {}
         for community, base in list(self.bases.items()):
             if community in self._running:
                 continue
-            answers = await asyncio.to_thread(_stamp, engine, community)
+            answers = stamps.get(community, (0, None))
             state = (answers, base_of(base))
             before = self._learnt.get(community)
             current = before is not None and ((before.labels, before.newest), before.base) == state

@@ -741,7 +741,9 @@ Tag = Annotated[
             "type": "string",
             "minLength": 1,
             "maxLength": member_tags.TAG_MAX,
-            "pattern": r"[^\s\x1c-\x1f]",  # not only spaces
+            # not only spaces: Python's strip() also takes \x1c-\x1f and NEL (\x85), which
+            # the schema's \s (ECMA-262) leaves
+            "pattern": r"[^\s\x1c-\x1f\x85]",
         }
     ),
 ]

@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, delete
 
 from qunzhu import service
@@ -241,3 +242,27 @@ def test_a_new_base_model_makes_the_community_learn_again(
             learner.close()
 
     asyncio.run(scenario())
+
+
+def test_a_training_that_fails_is_logged_not_retried_until_something_changes(
+    sqlite_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    community(sqlite_engine)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the models should go", encoding="utf-8")
+
+    async def scenario() -> None:
+        learner = Learner(blocked)
+        try:
+            learner.model_for("跑团", None)
+            await learner.poll(sqlite_engine, NOW.timestamp())
+            assert await learner.settle() == []  # failed: no model, no crash
+            assert learner.model_for("跑团", None) is None
+            await learner.poll(sqlite_engine, NOW.timestamp() + 7200)
+            assert await learner.settle() == []  # the same answers: not tried again
+        finally:
+            learner.close()
+
+    with caplog.at_level("ERROR"):
+        asyncio.run(scenario())
+    assert caplog.text.count("cannot train the model of community '跑团'") == 1

@@ -134,12 +134,11 @@ class ModerationPolicy:
                 self.detector.trust.forget(ctx.group, ctx.member)
         strikes = _strikes(marks, self.name, key[1]) if decision.verdict == SPAM else {}
         action = self.ladder.act(decision, at, [t for t in strikes.values() if t is not None])
-        if action.struck:
-            add_strike(marks, self.name, key[1], at, strikes)
         if decision.verdict == HAM and action.step is Step.NONE:
             return []
         reasons = _reasons(decision, action.step, action.would, action.strikes)
-        if action.struck:  # an upheld appeal takes this strike back by its time
+        if action.struck:  # kept in the store; an upheld appeal takes it back by its time
+            add_strike(marks, self.name, key[1], at, strikes)
             reasons["struck_at"] = int(at * 1000)
         drafts = [
             Draft(

@@ -2,6 +2,7 @@
 
     uv run python bench/engine.py --events 20000 --json
     uv run python bench/engine.py --events 20000 --crash --json
+    uv run python bench/engine.py --events 20000 --training   # beside a learner's training
 
 Events (seeded, 20 groups, 400 members): messages (some of them ads), joins, leaves, renames and
 join requests. Each is received (inbox), processed in micro-batches (stored like an import,
@@ -237,8 +238,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20, help="events per processing commit")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--crash", action="store_true", help="kill the worker twice on the way")
+    parser.add_argument(
+        "--training", action="store_true", help="again while a process trains a content model"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
     args = parser.parse_args()
+    if args.training:
+        print(json.dumps(beside_training(args.events, args.batch)))
+        return
     if args.worker:
         log = args.worker.with_suffix(".calls")
         print(json.dumps(work(args.worker, args.events, args.batch, log)[0]), flush=True)
@@ -261,6 +268,52 @@ def main() -> None:
     else:
         for key, value in result.items():
             print(f"{key}: {value}")
+
+
+# What a community's learner does in its own process (moderation.learning): train a content
+# model on 20,000 ordinary messages and 500 confirmed ads, again and again while the engine runs.
+TRAINER = """
+import random
+from qunzhu.moderation.model import ContentModel
+rng = random.Random(2)
+chat = ["今天跑了{n}公里", "周六{n}点集合？", "谢谢分享，第{n}期", "这个方法不错{n}", "早上好{n}"]
+ads = ["代购名牌包包，加微信 abc{n} 详聊", "兼职刷单日赚{n}，私聊 vx{n}", "无抵押贷款 138{n:08d}"]
+texts = [rng.choice(chat).format(n=rng.randrange(10**6)) for _ in range(20000)]
+texts += [rng.choice(ads).format(n=rng.randrange(10**6)) for _ in range(500)]
+labels = [0] * 20000 + [1] * 500
+print("ready", flush=True)
+while True:
+    ContentModel.train(texts, labels)
+"""
+
+
+def beside_training(n: int, batch: int) -> dict[str, float]:
+    """Events per second alone and while a training process runs, alternated, twice each."""
+    rates: dict[str, list[float]] = {
+        "alone": [],
+        "training": [],
+        "alone_p99_ms": [],
+        "training_p99_ms": [],
+    }
+    for _ in range(2):
+        for mode in ("alone", "training"):
+            trainer = None
+            if mode == "training":
+                trainer = subprocess.Popen(
+                    [sys.executable, "-c", TRAINER], stdout=subprocess.PIPE, text=True
+                )
+                assert trainer.stdout is not None
+                trainer.stdout.readline()  # "ready": the training itself has begun
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    result, _ = work(Path(tmp) / "bench.db", n, batch, None)
+            finally:
+                if trainer is not None:
+                    trainer.kill()
+                    trainer.wait()
+            rates[mode].append(round(n / result["seconds"], 1))
+            rates[f"{mode}_p99_ms"].append(round(result["p99_ms"], 1))
+    return rates
 
 
 def _processed(db: Path) -> int:

@@ -215,18 +215,13 @@ def live_setups(
     )
 
 
-def place_groups(config: Config, engine: Engine) -> int:
-    """Store every configured group in its community (`store.ingest.place_group`); how many
-    groups the file names."""
-    placed = 0
+def place_groups(config: Config, engine: Engine) -> None:
+    """Store every configured group in its community (`store.ingest.place_group`)."""
     with engine.begin() as conn:
         for group in config.groups:
             connector = config.connectors.get(group.connector)
-            if connector is None:
-                continue
-            place_group(conn, PLATFORMS[connector.type], group.id, group.name, group.community)
-            placed += 1
-    return placed
+            if connector is not None:
+                place_group(conn, PLATFORMS[connector.type], group.id, group.name, group.community)
 
 
 def _settings_stamp(engine: Engine) -> tuple[int, int | None]:

@@ -97,6 +97,9 @@ class ModerationSettings(_Strict):
     model: Path | None = None  # made by `qunzhu moderation train`; none: words and contacts
     # learn from the console's answers: the community's own model, trained on top of `model`
     learn: bool = True
+    # share bans with the community's other groups: a member banned here is kept out there,
+    # and one banned there is kept out here (the community blocklist)
+    blocklist: bool = True
     keywords: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
     allow_domains: list[str] = []
     deny_domains: list[str] = []
@@ -411,6 +414,7 @@ name = "Running club"
 [communities.policies.moderation]
 mode = "enforce"          # shadow: decide and record only; training: ask admins; enforce: act
 learn = true              # train the community's own model from the console's answers
+blocklist = true          # a member banned in one group is kept out of the community's others
 
 [communities.policies.welcome]
 template = "Welcome %NICKNAME%! Please introduce yourself: city, trade, what you seek here."
@@ -496,6 +500,8 @@ name = "跑团"
 
 [communities.policies.moderation]
 mode = "enforce"          # shadow：只判断并记录；training：请管理员确认；enforce：直接处理
+learn = true              # 用审核队列里的回答训练本社群自己的模型
+blocklist = true          # 在一个群被拉黑的成员，社群的其他群也不让进
 
 [communities.policies.welcome]
 template = "欢迎 %NICKNAME%！请做个自我介绍：城市、行业，以及你想在这里找到什么。"

@@ -451,13 +451,18 @@ def policies_of(
         )
         content = learnt or (model(m.model) if model and m.model else None)
         detector = Detector(rules, content, behaviour, trust, bank)
-        out.append(ModerationPolicy(detector, Ladder(Mode(m.mode)), warning=m.warning))
+        ladder = Ladder(Mode(m.mode))
+        out.append(ModerationPolicy(detector, ladder, warning=m.warning, blocklist=m.blocklist))
     if (w := settings.welcome) and w.enabled:
         out.append(WelcomePolicy(w.template, w.rules, w.batch_s))
     if (a := settings.admission) and a.enabled:
         out.append(
             AdmissionPolicy(
-                tuple(a.answers), tuple(a.reject_words), tuple(a.approve_tags), tuple(a.reject_tags)
+                tuple(a.answers),
+                tuple(a.reject_words),
+                tuple(a.approve_tags),
+                tuple(a.reject_tags),
+                blocklist=m.blocklist,
             )
         )
     if (n := settings.nickname) and n.enabled:

@@ -52,6 +52,7 @@ class Outcome:
     verdict: str
     reasons: dict[str, Any] = field(default_factory=dict)
     actions: list[Draft] = field(default_factory=list)
+    block: str | None = None  # why to put the member on the community's blocklist
 
 
 class Marks(Protocol):
@@ -91,19 +92,25 @@ class ModerationPolicy:
     messages over a day are not asked again), who is staff (the platform says so on each
     message; `service.recall_behaviour` leaves their messages out, as the detector does) and
     each member's recent strikes (a restart does not take a spammer back to the ladder's first
-    rung)."""
+    rung). With `blocklist`, a ban here puts the member on the community's blocklist and a
+    member on it is kept out of this group (`Ladder.keep_out`), unless staff or trusted here
+    by a person's word."""
 
     detector: Detector
     ladder: Ladder
     warning: str = ""  # empty: the default, in the interface language
+    blocklist: bool = True
     name: str = "moderation"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
         record = event.record
         key = (event.group.platform_id, _member_id(record))
         if isinstance(record, MembershipEvent):
-            if record.action is MembershipAction.JOIN:
-                marks.put(self.name, f"joined:{key[1]}", _at(record.at))
+            if record.action is not MembershipAction.JOIN:
+                return []
+            marks.put(self.name, f"joined:{key[1]}", _at(record.at))
+            if self._kept_out(event, event.role, marks, key[1]):
+                return [self._keep_out(event, key[1])]
             return []
         if not isinstance(record, Message):
             return []
@@ -117,6 +124,8 @@ class ModerationPolicy:
                 role, joined_at = TRUSTED_ROLE, None
             elif marks.get(self.name, f"earned:{key[1]}") is not None:
                 role = TrustBook.EARNED
+        if self._kept_out(event, role, marks, key[1]):
+            return [self._keep_out(event, key[1])]
         ctx = Context(
             group=event.group.platform_id,
             member=key[1],
@@ -140,6 +149,7 @@ class ModerationPolicy:
         if action.struck:  # kept in the store; an upheld appeal takes it back by its time
             add_strike(marks, self.name, key[1], at, strikes)
             reasons["struck_at"] = int(at * 1000)
+        block = _review_note(decision) if self.blocklist and action.step is Step.BAN else None
         drafts = [
             Draft(
                 kind,
@@ -153,7 +163,40 @@ class ModerationPolicy:
             )
             for kind in _STEP_ACTIONS.get(action.step, ())
         ]
-        return [Outcome(self.name, decision.verdict, reasons, drafts)]
+        return [Outcome(self.name, decision.verdict, reasons, drafts, block)]
+
+    def _kept_out(self, event: LiveEvent, role: str, marks: Marks, member: str) -> bool:
+        """Blocked in the community, and neither staff here nor trusted here by a person (the
+        console's "not spam" in this group outweighs a ban elsewhere)."""
+        return (
+            self.blocklist
+            and event.blocked is not None
+            and role not in TrustBook.STAFF
+            and role != TRUSTED_ROLE
+            and marks.get(self.name, f"trusted:{member}") is None
+        )
+
+    def _keep_out(self, event: LiveEvent, member: str) -> Outcome:
+        record = event.record
+        action = self.ladder.keep_out()
+        why = event.blocked or ""
+        check = {"name": "blocklist", "verdict": SPAM, "score": 1.0, "details": {"reason": why}}
+        reasons: dict[str, Any] = {
+            "score": 1.0,
+            "step": action.step.value,
+            "checks": [check],
+            "blocklist": why,
+        }
+        if action.would is not None:
+            reasons["would"] = action.would.value
+        message = record.platform_id if isinstance(record, Message) else None
+        note = tr("{member} is on the community's blocklist: {why}", member=member, why=why)
+        drafts = [
+            Draft(kind, member_id=member, message_id=message, text=note, reason="blocklist")
+            for kind in _STEP_ACTIONS.get(action.step, ())
+            if kind is not ActionKind.DELETE or message is not None  # a join has nothing to delete
+        ]
+        return Outcome(self.name, SPAM, reasons, drafts)
 
 
 def trust_marks(member: str) -> dict[str, str]:
@@ -260,14 +303,15 @@ def welcome_text(template: str, rules: str, names: Sequence[str]) -> str:
 
 @dataclass
 class AdmissionPolicy:
-    """Join requests: reject on a listed word (the request itself advertising) or a tag an
-    operator gave the asker ("广告"); approve on a tag ("老学员") or a right answer to the group's
-    question or captcha; otherwise ask an admin."""
+    """Join requests: reject someone the community blocked, or on a listed word (the request
+    itself advertising) or a tag an operator gave the asker ("广告"); approve on a tag
+    ("老学员") or a right answer to the group's question or captcha; otherwise ask an admin."""
 
     answers: tuple[str, ...] = ()
     reject_words: tuple[str, ...] = ()
     approve_tags: tuple[str, ...] = ()
     reject_tags: tuple[str, ...] = ()
+    blocklist: bool = True  # reject whoever the community blocked
     name: str = "admission"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
@@ -281,6 +325,8 @@ class AdmissionPolicy:
             draft = Draft(kind, member_id=who, request_id=record.platform_id)
             return [Outcome(self.name, verdict, reasons, [draft])]
 
+        if self.blocklist and event.blocked is not None:
+            return outcome(ActionKind.REJECT, "reject", {"blocklist": event.blocked})
         if hit := next((w for w in self.reject_words if w.casefold() in answer.casefold()), None):
             return outcome(ActionKind.REJECT, "reject", {"word": hit})
         if tag := next((x for x in self.reject_tags if x in event.tags), None):

@@ -26,8 +26,8 @@ from qunzhu.engine import events, outbox
 from qunzhu.engine.policies import Draft, Marks, Outcome, Policy, WelcomePolicy
 from qunzhu.model import Group, MembershipEvent, Message, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
+from qunzhu.store import blocklist, tags
 from qunzhu.store import schema as t
-from qunzhu.store import tags
 from qunzhu.store.ingest import Ingest, start_import
 from qunzhu.store.prepared import Prepared
 
@@ -167,11 +167,18 @@ class Runtime:
             for row in rows:
                 event = events.decode(row.connector, row.payload)
                 batch.append((row.id, _with_images(event, self._images.pop(row.id, ()))))
-            group_ids = self._store(conn, [e for _, e in batch])
+            places = self._store(conn, [e for _, e in batch])
+            people = {inbox_id: _person(event, places) for inbox_id, event in batch}
+            kept_out = blocklist.reasons_for(conn, [p for p in people.values() if p])
             now = int(self.clock() * 1000)
             for inbox_id, event in batch:
-                gid = group_ids[(event.group.platform.value, event.group.platform_id)]
-                self._decide(conn, inbox_id, gid, event, now, setups)
+                gid = places[(event.group.platform.value, event.group.platform_id)][0]
+                person = people[inbox_id]
+                event.blocked = kept_out.get(person) if person else None
+                for block in self._decide(conn, inbox_id, gid, event, now, setups):
+                    if person is not None:  # later events of the batch see it at once
+                        blocklist.block_person(conn, *person, block)
+                        kept_out[person] = block.reason
             conn.execute(
                 update(t.inbox)
                 .where(t.inbox.c.id.in_([r.id for r in rows]))
@@ -179,8 +186,11 @@ class Runtime:
             )
         return len(rows)
 
-    def _store(self, conn: Connection, batch: list[LiveEvent]) -> dict[tuple[str, str], int]:
-        """Store messages and membership events through the import path."""
+    def _store(
+        self, conn: Connection, batch: list[LiveEvent]
+    ) -> dict[tuple[str, str], tuple[int, int | None]]:
+        """Store messages and membership events through the import path; each group's id and
+        community."""
         by_connector: dict[str, list[LiveEvent]] = {}
         for event in batch:
             by_connector.setdefault(event.connector, []).append(event)
@@ -191,12 +201,13 @@ class Runtime:
                 self._sessions[connector] = session
             Ingest(conn, f"live:{connector}", connector, import_id=session).run(_records(evs))
         keys = {(e.group.platform.value, e.group.platform_id) for e in batch}
+        g = t.groups
         rows = conn.execute(
-            select(t.groups.c.id, t.groups.c.platform, t.groups.c.platform_id).where(
-                t.groups.c.platform_id.in_([k[1] for k in keys])
+            select(g.c.id, g.c.platform, g.c.platform_id, g.c.community_id).where(
+                g.c.platform_id.in_([k[1] for k in keys])
             )
         ).all()
-        return {(r.platform, r.platform_id): r.id for r in rows}
+        return {(r.platform, r.platform_id): (r.id, r.community_id) for r in rows}
 
     def _decide(
         self,
@@ -206,12 +217,14 @@ class Runtime:
         event: LiveEvent,
         now: int,
         setups: Setups | None = None,
-    ) -> None:
+    ) -> list[blocklist.Block]:
+        """Write the policies' decisions and queue their actions; the blocks they ask for."""
         setups = self.setups if setups is None else setups
         setup = setups.of(event.connector, event.group.platform_id)
         marks: Marks = StoreMarks(conn, group_id)
         record = event.record
-        member = (record.sender if isinstance(record, Message) else record.member).user_id
+        member = _member(event)
+        blocks: list[blocklist.Block] = []
         if isinstance(record, JoinRequest) and member:  # admission may go by the asker's tags
             event.tags = tags.of_person(conn, event.group.platform.value, member)
         for policy in setup.policies:
@@ -231,6 +244,9 @@ class Runtime:
                 )
                 for draft in outcome.actions:
                     self._queue(conn, decision_id, event, setup, policy, outcome, draft, now)
+                if outcome.block is not None:
+                    blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
+        return blocks
 
     def _queue(
         self,
@@ -296,6 +312,22 @@ class Runtime:
         while await asyncio.to_thread(self.process):
             pass
         await self.executor.drain()
+
+
+def _member(event: LiveEvent) -> str | None:
+    record = event.record
+    return (record.sender if isinstance(record, Message) else record.member).user_id
+
+
+def _person(
+    event: LiveEvent, places: dict[tuple[str, str], tuple[int, int | None]]
+) -> tuple[int, str, str] | None:
+    """(community, platform, member id): how the community's blocklist knows the event's
+    member; None for a group in no community or a member without an id."""
+    platform = event.group.platform.value
+    community = places[(platform, event.group.platform_id)][1]
+    member = _member(event)
+    return None if community is None or member is None else (community, platform, member)
 
 
 def _with_images(event: LiveEvent, images: tuple[bytes, ...]) -> LiveEvent:

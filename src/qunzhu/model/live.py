@@ -43,6 +43,8 @@ class LiveEvent:
     images: tuple[bytes, ...] = ()
     forwarded: tuple[Message, ...] = ()  # messages inside a merged forward, expanded
     tags: frozenset[str] = frozenset()  # the member's tags, filled in by the engine from the store
+    # why the member is on the blocklist of the group's community (filled in by the engine)
+    blocked: str | None = None
 
 
 class ActionKind(StrEnum):

@@ -67,6 +67,15 @@ class Ladder:
         shown = Step.ASK_ADMIN if self.mode is Mode.TRAINING else Step.NONE
         return Action(shown, would=step, strikes=strikes)
 
+    def keep_out(self) -> Action:
+        """A member the community blocked, seen here: removed (not banned, so that taking
+        them off the list is all it takes to let them back), or what the mode allows. No
+        strike: the ban that blocked them was the strike."""
+        if self.mode is Mode.ENFORCE:
+            return Action(Step.KICK)
+        shown = Step.ASK_ADMIN if self.mode is Mode.TRAINING else Step.NONE
+        return Action(shown, would=Step.KICK)
+
 
 def _rung(strikes: int) -> tuple[Step, int]:
     if strikes == 1:

@@ -315,6 +315,25 @@ learnt_models = Table(  # what each community's model last learnt from (shown in
     Column("seconds", Float, nullable=False),
 )
 
+blocklist = Table(  # members kept out of every group of a community (WeCom's 群黑名单)
+    "blocklist",
+    metadata,
+    Column(
+        "community_id",
+        Integer,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("reason", String(1000), nullable=False),
+    # where and why it began: the group, the decision that banned them (none: a person's own)
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="SET NULL"), nullable=True),
+    Column("decision_id", Integer, ForeignKey("decisions.id", ondelete="SET NULL"), nullable=True),
+    Column("added_by", String(100), nullable=True),  # a console user's name; null: the engine
+    Column("at", BigInteger, nullable=False),
+)
+Index("ix_blocklist_member", blocklist.c.member_id)
+
 connector_status = Table(  # what the running engine last saw of each connector
     "connector_status",
     metadata,

@@ -80,6 +80,10 @@ _ZH = {
     "Enabled": "启用",
     "Learn from the answers in the moderation queue (the community's own model, trained again "
     "when they change)": "从审核队列的回答中学习（本社群自己的模型，回答有变化时重新训练）",
+    "Share bans with the community's other groups (the blocklist): a member banned in one "
+    "is removed from and kept out of the others": (
+        "与社群的其他群共享黑名单：在一个群被拉黑的成员，会被移出并挡在其他群之外"
+    ),
     "Mode": "模式",
     "shadow: decide and record only": "shadow：只判断并记录",
     "training: ask the admins": "training：请管理员确认",
@@ -134,6 +138,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "enabled",
         "mode",
         "learn",
+        "blocklist",
         "keywords",
         "allow_domains",
         "deny_domains",
@@ -155,7 +160,7 @@ _LINES = {  # fields written one item per line
     "admission.approve_tags",
     "admission.reject_tags",
 }
-_FLAGS = {"enabled", "learn"}  # check boxes: absent from the form means off
+_FLAGS = {"enabled", "learn", "blocklist"}  # check boxes: absent from the form means off
 _BLANK_IS_DEFAULT = {"moderation.review_from", "moderation.spam_from"}
 _OPTIONAL = {  # policies that run only when present; the form turns them on and off
     "welcome": WelcomeSettings,

@@ -1,0 +1,233 @@
+"""The community blocklist: a ban in one group keeps the member out of the community's others,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, select
+
+from qunzhu.engine.policies import AdmissionPolicy, ModerationPolicy
+from qunzhu.engine.runtime import GroupSetup, Runtime, Setups, StoreMarks
+from qunzhu.model import (
+    Group,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    Message,
+    MessageKind,
+    Person,
+    Platform,
+)
+from qunzhu.model.live import JoinRequest, LiveEvent
+from qunzhu.moderation.enforcement import Ladder, Mode
+from qunzhu.moderation.engine import Detector, Policy
+from qunzhu.store import blocklist
+from qunzhu.store import schema as t
+from qunzhu.store.ingest import place_group
+from qunzhu.store.privacy import find_members, forget_member
+
+T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
+FIRST = Group(Platform.TELEGRAM, "-1001", "跑团一群")
+SECOND = Group(Platform.TELEGRAM, "-1002", "跑团二群")
+OTHERS = Group(Platform.TELEGRAM, "-1003", "读书会")  # another community
+GAMBLING = "博彩网站，加我 abc12345"  # a word the group bans at once
+BANNING = Policy(keywords={"博彩": {"weight": 1.0, "action": "ban"}})
+
+
+def said(group: Group, n: int, text: str, who: str = "spammer") -> LiveEvent:
+    at = T0 + timedelta(minutes=n)
+    return LiveEvent(
+        "tg", group, Message(f"m{n}", Person(who, "广告哥"), at, MessageKind.TEXT, text)
+    )
+
+
+def joined(group: Group, n: int, who: str = "spammer") -> LiveEvent:
+    at = T0 + timedelta(minutes=n)
+    record = MembershipEvent(
+        f"j{n}", Person(who, "广告哥"), MembershipAction.JOIN, at, JoinMethod.LINK
+    )
+    return LiveEvent("tg", group, record)
+
+
+def asked(group: Group, n: int, who: str = "spammer") -> LiveEvent:
+    request = JoinRequest(f"r{n}", Person(who, "广告哥"), T0 + timedelta(minutes=n), "跑步")
+    return LiveEvent("tg", group, request)
+
+
+def setup(mode: Mode = Mode.ENFORCE, shares: bool = True) -> GroupSetup:
+    moderation = ModerationPolicy(Detector(BANNING), Ladder(mode), blocklist=shares)
+    return GroupSetup([moderation, AdmissionPolicy(answers=("跑步",), blocklist=shares)])
+
+
+def runtime(engine: Engine, **setups: GroupSetup) -> Runtime:
+    """FIRST, SECOND and OTHERS in enforce, sharing bans, unless `setups` says otherwise."""
+    with engine.begin() as conn:
+        place_group(conn, "telegram", FIRST.platform_id, FIRST.name, "跑团")
+        place_group(conn, "telegram", SECOND.platform_id, SECOND.name, "跑团")
+        place_group(conn, "telegram", OTHERS.platform_id, OTHERS.name, "读书会")
+    names = {"first": FIRST, "second": SECOND, "others": OTHERS}
+    groups = {("tg", g.platform_id): setups.get(key, setup()) for key, g in names.items()}
+    return Runtime(engine, Setups(groups))
+
+
+def feed(rt: Runtime, *events: LiveEvent) -> list[dict[str, Any]]:
+    """Process the events; the decisions they made, with their group's platform id and
+    actions."""
+    with rt.engine.connect() as conn:
+        before = conn.execute(select(t.decisions.c.id).order_by(t.decisions.c.id.desc())).scalar()
+    for event in events:
+        rt.accept(event)
+    rt.process()
+    d, g, o = t.decisions, t.groups, t.outbox
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(d.c.id, d.c.policy, d.c.verdict, d.c.reasons, g.c.platform_id)
+            .join(g, g.c.id == d.c.group_id)
+            .where(d.c.id > (before or 0))
+            .order_by(d.c.id)
+        ).all()
+        out = []
+        for row in rows:
+            kinds = conn.execute(
+                select(o.c.kind).where(o.c.decision_id == row.id).order_by(o.c.id)
+            ).scalars()
+            out.append(
+                {
+                    "id": row.id,
+                    "policy": row.policy,
+                    "verdict": row.verdict,
+                    "group": row.platform_id,
+                    "reasons": orjson.loads(row.reasons),
+                    "actions": list(kinds),
+                }
+            )
+        return out
+
+
+def listed(engine: Engine) -> list[blocklist.Entry]:
+    with engine.connect() as conn:
+        ids = conn.execute(select(t.communities.c.id)).scalars().all()
+        return blocklist.entries(conn, ids)
+
+
+def test_a_ban_keeps_the_member_out_of_the_communitys_other_groups(engine: Engine) -> None:
+    rt = runtime(engine)
+    (ban,) = feed(rt, said(FIRST, 1, GAMBLING))
+    assert ban["reasons"]["step"] == "ban" and ban["actions"] == ["delete", "ban"]
+    (entry,) = listed(engine)
+    assert (entry.external_id, entry.group_name, entry.decision_id) == (
+        "spammer",
+        "跑团一群",
+        ban["id"],
+    )
+    assert "博彩" in entry.reason and entry.added_by is None
+
+    # the same person in the community's second group: a join, a message, a join request
+    came, spoke, knocked = feed(
+        rt, joined(SECOND, 2), said(SECOND, 3, "大家好，周末一起跑步吗"), asked(SECOND, 4)
+    )
+    assert (came["reasons"]["step"], came["actions"]) == ("kick", ["kick"])
+    assert (spoke["reasons"]["step"], spoke["actions"]) == ("kick", ["delete", "kick"])
+    assert spoke["reasons"]["checks"][0]["name"] == "blocklist"
+    assert "博彩" in spoke["reasons"]["blocklist"]
+    assert (knocked["policy"], knocked["verdict"], knocked["actions"]) == (
+        "admission",
+        "reject",
+        ["reject"],
+    )
+    # another community's group knows nothing of it
+    assert feed(rt, said(OTHERS, 5, "大家好，周末一起跑步吗"), asked(OTHERS, 6))[-1]["verdict"] == (
+        "approve"
+    )
+    assert len(listed(engine)) == 1  # kept out, not blocked again
+
+
+def test_a_ban_and_a_message_elsewhere_in_one_batch(engine: Engine) -> None:
+    rt = runtime(engine)
+    ban, spoke = feed(rt, said(FIRST, 1, GAMBLING), said(SECOND, 2, "你好"))
+    assert ban["reasons"]["step"] == "ban" and spoke["reasons"]["step"] == "kick"
+
+
+@pytest.mark.parametrize(
+    ("mode", "step", "actions"),
+    [(Mode.TRAINING, "ask_admin", ["notify_owner"]), (Mode.SHADOW, "none", [])],
+)
+def test_each_group_keeps_out_by_its_own_mode(
+    engine: Engine, mode: Mode, step: str, actions: list[str]
+) -> None:
+    rt = runtime(engine, second=setup(mode))
+    feed(rt, said(FIRST, 1, GAMBLING))
+    (spoke,) = feed(rt, said(SECOND, 2, "你好"))
+    assert (spoke["reasons"]["step"], spoke["reasons"]["would"], spoke["actions"]) == (
+        step,
+        "kick",
+        actions,
+    )
+
+
+def test_a_group_that_does_not_share_neither_feeds_nor_reads_the_list(engine: Engine) -> None:
+    rt = runtime(engine, first=setup(shares=False))
+    feed(rt, said(FIRST, 1, GAMBLING))
+    assert listed(engine) == []  # banned there, not blocked in the community
+    rt = runtime(engine, second=setup(shares=False))
+    feed(rt, said(FIRST, 2, GAMBLING, who="other"))
+    assert [e.external_id for e in listed(engine)] == ["other"]
+    assert feed(rt, said(SECOND, 3, "你好", who="other")) == []
+    assert feed(rt, asked(SECOND, 4, who="other"))[0]["verdict"] == "approve"
+
+
+def test_staff_and_members_trusted_by_a_person_are_not_kept_out(engine: Engine) -> None:
+    rt = runtime(engine)
+    feed(rt, said(FIRST, 1, GAMBLING))
+    with engine.begin() as conn:
+        gid = conn.execute(
+            select(t.groups.c.id).where(t.groups.c.platform_id == SECOND.platform_id)
+        ).scalar_one()
+        StoreMarks(conn, gid).put("moderation", "trusted:spammer", T0.timestamp())
+    assert feed(rt, said(SECOND, 2, "你好")) == []
+    feed(rt, said(FIRST, 3, GAMBLING, who="boss"))  # banned as a member there...
+    boss = said(SECOND, 4, "本周六七点集合", who="boss")
+    boss.role = "admin"  # ...and the admin of the second group
+    assert feed(rt, boss) == []
+
+
+def test_the_list_in_the_store(engine: Engine) -> None:
+    rt = runtime(engine)
+    feed(rt, said(FIRST, 1, GAMBLING), said(OTHERS, 2, "我是新来的", who="reader"))
+    with engine.begin() as conn:
+        runners, readers = (
+            conn.execute(
+                select(t.communities.c.id).where(t.communities.c.name == name)
+            ).scalar_one()
+            for name in ("跑团", "读书会")
+        )
+        (reader,) = find_members(conn, "reader")
+        assert blocklist.add(conn, readers, reader, "  骚扰群友  ", added_by="alice")
+        assert not blocklist.add(conn, readers, reader, "again")  # the first reason stays
+        asked_for = [
+            (runners, "telegram", "spammer"),
+            (readers, "telegram", "spammer"),
+            (readers, "telegram", "reader"),
+            (runners, "qq", "reader"),
+        ]
+        found = blocklist.reasons_for(conn, asked_for)
+        assert set(found) == {(runners, "telegram", "spammer"), (readers, "telegram", "reader")}
+        assert found[(readers, "telegram", "reader")] == "骚扰群友"
+        assert blocklist.of_member(conn, reader) == {readers: "骚扰群友"}
+        assert [e.added_by for e in blocklist.entries(conn, [readers])] == ["alice"]
+        assert blocklist.remove(conn, readers, reader)
+        assert not blocklist.remove(conn, readers, reader)
+        assert blocklist.reasons_for(conn, []) == {}
+
+
+def test_forgetting_a_member_takes_them_off_the_list(engine: Engine) -> None:
+    rt = runtime(engine)
+    feed(rt, said(FIRST, 1, GAMBLING))
+    with engine.begin() as conn:
+        (member,) = find_members(conn, "spammer")
+        forget_member(conn, member)
+    assert listed(engine) == []

@@ -250,6 +250,7 @@ def test_not_spam_trusts_the_member_in_that_group(app: FastAPI, world: World) ->
         "queued": [],
         "trusted": "u9",
         "struck": 0,
+        "blocked": 0,
     }
     assert label_row(world.engine, review).label == "ham"
     assert actions_of(world.engine, review, after) == []

@@ -50,7 +50,17 @@ def create_app(
     """The console for this store. Without `secret_key` ($QUNZHU_SECRET_KEY) a random one is
     made: sessions then end when the process does. `config` (qunzhu.toml) lets the settings
     page start from the file's policies."""
-    from qunzhu.web import api, audit_log, imports, members, moderation, pages, scorecard, settings
+    from qunzhu.web import (
+        api,
+        audit_log,
+        blocklist,
+        imports,
+        members,
+        moderation,
+        pages,
+        scorecard,
+        settings,
+    )
 
     app = FastAPI(
         title="qunzhu",
@@ -109,7 +119,17 @@ def create_app(
             status=exc.status_code,
         )
 
-    for module in (pages, api, members, moderation, scorecard, settings, imports, audit_log):
+    for module in (
+        pages,
+        api,
+        members,
+        moderation,
+        blocklist,
+        scorecard,
+        settings,
+        imports,
+        audit_log,
+    ):
         app.include_router(module.router)
     _login_routes(app)
     _static_routes(app)

@@ -33,6 +33,7 @@ from qunzhu.analytics.metrics import STAFF
 from qunzhu.engine.policies import ModerationPolicy, strike_keys, trust_marks
 from qunzhu.i18n import tr
 from qunzhu.moderation.enforcement import STRIKE_MEMORY_S
+from qunzhu.store import blocklist
 from qunzhu.store import schema as t
 from qunzhu.store import tags as member_tags
 from qunzhu.store.accounts import User, audit, visible_groups
@@ -336,6 +337,7 @@ def history(conn: Connection, user: User, member_id: int) -> dict[str, Any]:
                 }
             )
     recent.sort(key=lambda r: (-r["sent_at"], -r["id"]))
+    blocked = standing(conn, user, member_id, [r.group_id for r in memberships])
     trust = _trust(conn, [r.group_id for r in memberships], member.external_id)
     strikes = _strikes(conn, [r.group_id for r in memberships], member.external_id)
     stats = _scope_stats(conn, shown)
@@ -369,7 +371,27 @@ def history(conn: Connection, user: User, member_id: int) -> dict[str, Any]:
             {"name": r.name, "first_seen": r.first_seen, "last_seen": r.last_seen} for r in names
         ],
         "recent": recent[:RECENT_MESSAGES],
+        "blocklist": blocked,
     }
+
+
+def standing(
+    conn: Connection, user: User, member_id: int, groups: list[int]
+) -> list[dict[str, Any]]:
+    """For each community of these groups (the member's, among the user's): whether the
+    member is on its blocklist, and why."""
+    c, g = t.communities, t.groups
+    rows = conn.execute(
+        select(c.c.id, c.c.name)
+        .where(c.c.id.in_(select(g.c.community_id).where(g.c.id.in_(groups))))
+        .order_by(c.c.name, c.c.id)
+    ).all()
+    reasons = blocklist.of_member(conn, member_id)
+    return [
+        {"community_id": r.id, "community": r.name, "reason": reasons.get(r.id)}
+        for r in rows
+        if user.sees(r.id)
+    ]
 
 
 def change_tags(
@@ -693,6 +715,12 @@ class MembershipOut(BaseModel):
     strikes: int  # enforced spam verdicts of the last 7 days: the ladder climbs from them
 
 
+class StandingOut(BaseModel):
+    community_id: int
+    community: str
+    reason: str | None  # why the member is on the community's blocklist; None: not on it
+
+
 class NameOut(BaseModel):
     name: str
     first_seen: int
@@ -721,6 +749,7 @@ class MemberOut(BaseModel):
     memberships: list[MembershipOut]  # in the caller's groups only
     names: list[NameOut]
     recent: list[MessageOut]  # the last 20, newest first
+    blocklist: list[StandingOut]  # per community of the caller's the member was in
 
 
 def _check_tag(tag: str) -> str:

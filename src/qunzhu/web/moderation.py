@@ -29,11 +29,13 @@ from qunzhu.i18n import tr
 from qunzhu.model.live import ActionKind
 from qunzhu.moderation.enforcement import MUTES_S
 from qunzhu.moderation.feedback import LABELS
+from qunzhu.store import blocklist
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
 from qunzhu.store.ingest import now_ms
 from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
+from qunzhu.web.settings import current, file_policies
 from qunzhu.web.times import moment
 
 router = APIRouter()
@@ -292,7 +294,9 @@ def _listing(
 def _one(conn: Connection, user: User, decision_id: int) -> Any:
     """The decision's row, or 404 when it is not a moderation decision the user may see."""
     row = conn.execute(
-        _decisions_query().add_columns(_g.c.community_id).where(_d.c.id == decision_id)
+        _decisions_query()
+        .add_columns(_g.c.community_id, _g.c.platform)
+        .where(_d.c.id == decision_id)
     ).first()
     if row is None or not user.sees(row.community_id):
         raise HTTPException(404, tr("no such decision"))
@@ -451,6 +455,45 @@ def _restrike(conn: Connection, row: Any, label: str, reasons: dict[str, Any], n
     return -1 if gone else 0
 
 
+def _reblock(
+    request: Request,
+    conn: Connection,
+    user: User,
+    row: Any,
+    label: str,
+    reasons: dict[str, Any],
+    note: str,
+) -> int:
+    """Keep the community's blocklist true to the person's word, where the group shares bans:
+    a ban they ask for (ban only, or spam where enforce would ban) blocks the member, an upheld
+    appeal against a ban or a keeping-out unblocks them. +1, -1 or 0: what changed."""
+    if row.community_id is None or not row.member:
+        return 0
+    member_id = conn.execute(
+        select(t.members.c.id).where(
+            t.members.c.platform == row.platform, t.members.c.external_id == row.member
+        )
+    ).scalar()
+    settings = current(conn, row.group_id, file_policies(request, row))[0]
+    if member_id is None or not settings.moderation.blocklist:
+        return 0
+    if label == "ban_only" or (label == "spam" and reasons.get("would") == "ban"):
+        why = note.strip() or (row.message_text or "").strip() or tr("Ban only")
+        added = blocklist.add(
+            conn,
+            row.community_id,
+            member_id,
+            why,
+            group_id=row.group_id,
+            decision_id=row.id,
+            added_by=user.name,
+        )
+        return 1 if added else 0
+    if label == "appeal_upheld" and (reasons.get("step") == "ban" or "blocklist" in reasons):
+        return -1 if blocklist.remove(conn, row.community_id, member_id) else 0
+    return 0
+
+
 def decide(request: Request, user: User, decision_id: int, label: str, note: str) -> dict[str, Any]:
     """Record a person's label and do what it asks, all in one transaction."""
     auth.may_change(user)
@@ -469,7 +512,9 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
                 _ml.insert().values(
                     decision_id=decision_id,
                     label=label,
-                    text=row.message_text or "",
+                    # a blocked member is kept out for who they are, not for what they wrote:
+                    # their text teaches the model nothing
+                    text="" if "blocklist" in reasons else row.message_text or "",
                     user_id=user.id,
                     user_name=user.name,
                     at=now,
@@ -484,6 +529,7 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
             if trusted:
                 _trust(conn, row.group_id, trusted, now)
             struck = _restrike(conn, row, label, reasons, now)
+            blocked = _reblock(request, conn, user, row, label, reasons, note)
             audit(
                 conn,
                 user,
@@ -496,6 +542,7 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
                 queued=queued,
                 trusted=bool(trusted),
                 struck=struck,
+                blocked=blocked,
             )
     except IntegrityError:  # someone else labelled it in the meantime
         raise HTTPException(409, tr("this decision has been decided already")) from None
@@ -505,6 +552,7 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
         "queued": queued,
         "trusted": trusted,
         "struck": struck,
+        "blocked": blocked,
     }
 
 
@@ -655,6 +703,7 @@ class LabelOut(BaseModel):
     queued: list[str]  # the outbox actions' kinds
     trusted: str | None  # the member now trusted in the group, if any
     struck: int  # 1: a strike kept for confirmed spam; -1: an overturned action's strike taken back
+    blocked: int  # 1: put on the community's blocklist; -1: taken off it; 0: neither
 
 
 @router.get(

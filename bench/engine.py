@@ -3,6 +3,7 @@
     uv run python bench/engine.py --events 20000 --json
     uv run python bench/engine.py --events 20000 --crash --json
     uv run python bench/engine.py --events 20000 --training   # beside a learner's training
+    uv run python bench/engine.py --events 20000 --blocklist 100000 --json
 
 Events (seeded, 20 groups, 400 members): messages (some of them ads), joins, leaves, renames and
 join requests. Each is received (inbox), processed in micro-batches (stored like an import,
@@ -14,6 +15,11 @@ Latency is from `receive` to the commit that processed the event.
 it again until it finishes; then counts events lost (generated but never processed) and actions
 duplicated (a message, warning or welcome executed twice). Deletes, mutes and kicks cut by a kill
 are repeated by design (repeating them changes nothing); they are reported as `repeated_safe`.
+
+`--blocklist N` puts the 20 groups in one community, so each batch asks the community blocklist
+about its members (without it the groups are in none and nothing is asked), with N strangers and
+4 of the 400 members on the list beforehand; those 4 are removed wherever they speak or join,
+and members the ladder bans join them. `kept_out` counts the decisions that kept someone out.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 GROUPS, MEMBERS = 20, 400
+KEPT_OUT = 4  # with --blocklist: members u0-u3 are on it from the start
 ADS = ["代购名牌包包，加微信 abc{n} 详聊", "兼职刷单日赚300，私聊 vx{n}", "无抵押贷款 138{n:08d}"]
 CHAT = ["今天跑了十公里", "周六几点集合？", "谢谢分享", "这个方法不错，学到了", "早上好", "收到"]
 
@@ -125,6 +132,27 @@ def runtime(db: Path, connector: LoggingConnector):  # type: ignore[no-untyped-d
     return Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
 
 
+def community(db: Path, blocked: int) -> None:
+    """Every bench group in the community "bench", and `blocked` strangers on its blocklist."""
+    from qunzhu.store import schema as t
+    from qunzhu.store.bulk import insert_ignore
+    from qunzhu.store.db import open_store
+    from qunzhu.store.ingest import place_group
+
+    engine = open_store(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        for g in range(GROUPS):
+            place_group(conn, "telegram", f"-100{g}", f"群{g}", "bench")
+        cid = conn.execute(select(t.communities.c.id)).scalar_one()
+        people = [("telegram", f"stranger{i}", False) for i in range(blocked)]
+        people += [("telegram", f"u{i}", False) for i in range(KEPT_OUT)]
+        insert_ignore(conn, t.members, ("platform", "external_id", "provisional"), people)
+        ids = conn.execute(select(t.members.c.id)).scalars().all()
+        rows = [(cid, member, "bench", 0) for member in ids]
+        insert_ignore(conn, t.blocklist, ("community_id", "member_id", "reason", "at"), rows)
+    engine.dispose()
+
+
 def work(
     db: Path, n: int, batch: int, log: Path | None
 ) -> tuple[dict[str, float], list[tuple[int, str]]]:
@@ -174,9 +202,20 @@ def work(
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "actions": len(connector.calls),
+        "kept_out": kept_out(rt.engine),
         **{f"recovered_{k}": v for k, v in recovered.items()},
     }
     return figures, connector.calls
+
+
+def kept_out(engine) -> int:  # type: ignore[no-untyped-def]
+    from qunzhu.store import schema as t
+
+    d = t.decisions
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.count()).where(d.c.reasons.like('%"blocklist":%'))
+        ).scalar_one()
 
 
 def floor(db: Path, n: int, batch: int) -> float:
@@ -241,6 +280,9 @@ def main() -> None:
     parser.add_argument(
         "--training", action="store_true", help="again while a process trains a content model"
     )
+    parser.add_argument(
+        "--blocklist", type=int, help="groups in one community, N strangers on its blocklist"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
     args = parser.parse_args()
     if args.training:
@@ -252,6 +294,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
+        if args.blocklist is not None:
+            community(db, args.blocklist)
         if args.crash:
             result = crashing(db, args.events, args.batch)
             result.update(counts(db, args.events, db.with_suffix(".calls"), []))

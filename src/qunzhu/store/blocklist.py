@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, select, tuple_
+from sqlalchemy import Connection, and_, delete, select
 
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import now_ms
@@ -113,18 +113,21 @@ def reasons_for(
     """For (community id, platform, platform user id) triples, the blocked ones and why: one
     query for a whole batch of events, so the engine's path gains one round trip a batch."""
     wanted = set(people)
-    if not wanted:
-        return {}
-    pairs = {(platform, external) for _, platform, external in wanted}
-    rows = conn.execute(
-        select(_b.c.community_id, _m.c.platform, _m.c.external_id, _b.c.reason)
-        .join(_m, _m.c.id == _b.c.member_id)
-        .where(
-            tuple_(_m.c.platform, _m.c.external_id).in_(sorted(pairs)),
-            _b.c.community_id.in_(sorted({c for c, _, _ in wanted})),
-        )
-    ).all()
-    found = {(r.community_id, r.platform, r.external_id): r.reason for r in rows}
+    by_platform: dict[str, set[str]] = {}
+    for _, platform, external in wanted:
+        by_platform.setdefault(platform, set()).add(external)
+    found: dict[tuple[int, str, str], str] = {}
+    for platform, externals in by_platform.items():  # members by their unique key first
+        rows = conn.execute(
+            select(_b.c.community_id, _m.c.external_id, _b.c.reason)
+            .select_from(_m.join(_b, _b.c.member_id == _m.c.id))
+            .where(
+                _m.c.platform == platform,
+                _m.c.external_id.in_(sorted(externals)),
+                _b.c.community_id.in_(sorted({c for c, p, _ in wanted if p == platform})),
+            )
+        ).all()
+        found.update({(r.community_id, platform, r.external_id): r.reason for r in rows})
     return {key: reason for key, reason in found.items() if key in wanted}
 
 

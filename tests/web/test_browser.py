@@ -164,6 +164,19 @@ def test_each_page_and_acting_on_it(
     page.locator("table tbody tr a").first.click()
     page.wait_for_load_state()
     shot(page, "member")
+    blocking = page.locator("section.blocklist form[action='/moderation/blocklist']").first
+    blocking.locator("input[name=reason]").fill("在别的群发广告")
+    blocking.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "在别的群发广告" in page.inner_text("section.blocklist")
+    page.goto(server + "/moderation/blocklist")
+    assert page.locator("table.blocklist tbody tr").count() == 1
+    shot(page, "blocklist")
+    page.locator("table.blocklist button[type=submit]").click()
+    page.wait_for_url(server + "/moderation/blocklist")
+    assert page.locator("table.blocklist").count() == 0 and "黑名单上还没有人" in page.inner_text(
+        "main"
+    )
 
     page.goto(server + "/moderation")
     forms = page.locator("form[action^='/moderation/']")

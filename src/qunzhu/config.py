@@ -100,6 +100,8 @@ class ModerationSettings(_Strict):
     # share bans with the community's other groups: a member banned here is kept out there,
     # and one banned there is kept out here (the community blocklist)
     blocklist: bool = True
+    # trusted members whose 举报 / /report (a reply) sends a message to the admins; 0: off
+    reports: int = Field(2, ge=0, le=20)
     keywords: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
     allow_domains: list[str] = []
     deny_domains: list[str] = []

@@ -172,6 +172,9 @@ ZH: dict[str, str] = {
     "hope to find here.": "欢迎 %NICKNAME% 加入！请发一段自我介绍：城市、行业、想在群里收获什么。",
     "join request from {who}: {answer}": "入群申请：{who}：{answer}",
     "{member} is on the community's blocklist: {why}": "{member} 在本社群的黑名单上：{why}",
+    "{n} members reported a message by {author}: {text}": (
+        "{n} 位成员举报了 {author} 的消息：{text}"
+    ),
     "@{name} please set your group nickname as {example}, so members know who you are.": (
         "@{name} 请把群昵称改为“{example}”的格式，方便大家认识你。"
     ),

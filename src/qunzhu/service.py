@@ -452,7 +452,15 @@ def policies_of(
         content = learnt or (model(m.model) if model and m.model else None)
         detector = Detector(rules, content, behaviour, trust, bank)
         ladder = Ladder(Mode(m.mode))
-        out.append(ModerationPolicy(detector, ladder, warning=m.warning, blocklist=m.blocklist))
+        out.append(
+            ModerationPolicy(
+                detector,
+                ladder,
+                warning=m.warning,
+                blocklist=m.blocklist,
+                reports_needed=m.reports,
+            )
+        )
     if (w := settings.welcome) and w.enabled:
         out.append(WelcomePolicy(w.template, w.rules, w.batch_s))
     if (a := settings.admission) and a.enabled:

@@ -42,6 +42,7 @@ def form(token: str, **changes: str) -> dict[str, str]:
         "moderation.allow_domains": "example.org",
         "moderation.deny_domains": "",
         "moderation.probation_h": "12",
+        "moderation.reports": "3",
         "moderation.warning": "请勿发广告",
         "welcome.enabled": "on",
         "welcome.template": "欢迎 %NICKNAME%！",
@@ -117,6 +118,8 @@ def test_the_form_shows_the_defaults_then_what_was_saved(client: TestClient, wor
     policies = row["policies"]
     assert policies["moderation"]["mode"] == "enforce"
     assert policies["moderation"]["learn"] is False  # the form sent no tick
+    assert policies["moderation"]["blocklist"] is False  # nor here
+    assert policies["moderation"]["reports"] == 3
     assert policies["moderation"]["keywords"] == {
         "刷单": 1.0,
         "代购": 0.6,

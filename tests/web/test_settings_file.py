@@ -71,7 +71,11 @@ def test_thresholds_in_the_settings_form(world: World) -> None:
         "moderation.enabled": "on",
         "moderation.mode": "enforce",
     }
-    form |= {"moderation.probation_h": "24", "moderation.review_from": "0.3"}
+    form |= {
+        "moderation.probation_h": "24",
+        "moderation.reports": "2",
+        "moderation.review_from": "0.3",
+    }
     form |= {"welcome.batch_s": "30", "nickname.grace_h": "24", "auto_reply.cooldown_s": "300"}
     saved = client.post(path, data={**form, "moderation.spam_from": "0.45"})
     assert saved.status_code == 200 and saved.url.query == b"saved=1"

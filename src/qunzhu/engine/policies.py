@@ -18,9 +18,9 @@ from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
 from qunzhu.moderation.behaviour import Context, TrustBook
-from qunzhu.moderation.enforcement import RUNGS, Ladder, Step
+from qunzhu.moderation.enforcement import RUNGS, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
-from qunzhu.moderation.verdicts import HAM, SPAM, Decision
+from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Decision
 
 STAFF = frozenset({"owner", "admin"})
 TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
@@ -53,6 +53,9 @@ class Outcome:
     reasons: dict[str, Any] = field(default_factory=dict)
     actions: list[Draft] = field(default_factory=list)
     block: str | None = None  # why to put the member on the community's blocklist
+    # (member id, message id) the decision is about, when not the event's own: a report is
+    # about the message reported, and the console's answers act on it and its author
+    about: tuple[str, str] | None = None
 
 
 class Marks(Protocol):
@@ -100,6 +103,7 @@ class ModerationPolicy:
     ladder: Ladder
     warning: str = ""  # empty: the default, in the interface language
     blocklist: bool = True
+    reports_needed: int = 2  # trusted members whose reports send a message to the admins; 0: off
     name: str = "moderation"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
@@ -126,6 +130,8 @@ class ModerationPolicy:
                 role = TrustBook.EARNED
         if self._kept_out(event, role, marks, key[1]):
             return [self._keep_out(event, key[1])]
+        if event.replied is not None and is_report(record.text):
+            return self._report(event.replied, marks, role, key[1], at)
         ctx = Context(
             group=event.group.platform_id,
             member=key[1],
@@ -165,6 +171,57 @@ class ModerationPolicy:
         ]
         return [Outcome(self.name, decision.verdict, reasons, drafts, block)]
 
+    def _report(
+        self, reported: Message, marks: Marks, role: str, reporter: str, at: float
+    ) -> list[Outcome]:
+        """A member flagged the message they replied to. Counted only from members the group
+        trusts (staff, trusted by a person, trust earned with clean messages: a fresh account
+        cannot report a regular away), once per reporter and message, at most
+        REPORTS_PER_HOUR a reporter; staff's one report is enough. When `reports_needed`
+        members agree, the message goes to the admins' queue (enforce also hides it at once),
+        where their answer acts on the message and its author and teaches the model."""
+        author, message = reported.sender.user_id, reported.platform_id
+        if (
+            not self.reports_needed
+            or author is None
+            or author == reporter
+            or role not in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED)
+            or any(marks.get(self.name, f"{k}:{author}") is not None for k in ("staff", "trusted"))
+            or marks.get(self.name, f"reported:{message}:{reporter}") is not None
+        ):
+            return []
+        mine = {k: marks.get(self.name, k) for k in _slots("reports", reporter, REPORTS_PER_HOUR)}
+        if len([t for t in mine.values() if t is not None and t > at - 3600]) >= REPORTS_PER_HOUR:
+            return []
+        marks.put(self.name, min(mine, key=lambda k: mine[k] or 0.0), at)
+        marks.put(self.name, f"reported:{message}:{reporter}", at)
+        counted = {k: marks.get(self.name, k) for k in _slots("reporters", message, 20)}
+        count = len([t for t in counted.values() if t is not None]) + 1
+        if count <= 20:
+            marks.put(self.name, min(counted, key=lambda k: counted[k] or 0.0), at)
+        staff = role in TrustBook.STAFF
+        if (count < self.reports_needed and not staff) or marks.get(self.name, f"sent:{message}"):
+            return []
+        marks.put(self.name, f"sent:{message}", at)
+        enforce = self.ladder.mode is Mode.ENFORCE
+        step = Step.NONE if self.ladder.mode is Mode.SHADOW else Step.ASK_ADMIN
+        details = {"reporters": count, "needed": self.reports_needed, "staff": staff}
+        check = {"name": "reports", "verdict": REVIEW, "score": 1.0, "details": details}
+        reasons: dict[str, Any] = {"score": 1.0, "step": step.value, "checks": [check]}
+        drafts = []
+        if enforce:  # members agree it is bad: out of sight now, the admins decide the rest
+            reasons["hidden"] = True
+            drafts.append(Draft(ActionKind.DELETE, member_id=author, message_id=message))
+        if step is Step.ASK_ADMIN:
+            note = tr(
+                "{n} members reported a message by {author}: {text}",
+                n=count,
+                author=reported.sender.name or author,
+                text=reported.text[:200],
+            )
+            drafts.append(Draft(ActionKind.NOTIFY_OWNER, member_id=author, text=note))
+        return [Outcome(self.name, REVIEW, reasons, drafts, about=(author, message))]
+
     def _kept_out(self, event: LiveEvent, role: str, marks: Marks, member: str) -> bool:
         """Blocked in the community, and neither staff here nor trusted here by a person (the
         console's "not spam" in this group outweighs a ban elsewhere)."""
@@ -199,6 +256,21 @@ class ModerationPolicy:
         return Outcome(self.name, SPAM, reasons, drafts)
 
 
+REPORT_WORDS = frozenset({"举报", "/举报", "/report", "!report"})
+REPORTS_PER_HOUR = 10  # what one member may report in an hour; more are not counted
+
+
+def is_report(text: str) -> bool:
+    """A reply that flags the message it answers: 举报 or /report, alone (a command may carry
+    the bot's @name, 举报 may @ an admin)."""
+    return text.strip().casefold().split("@", 1)[0].strip() in REPORT_WORDS
+
+
+def _slots(kind: str, owner: str, n: int) -> list[str]:
+    """Marks that keep the times of an owner's newest n events of a kind."""
+    return [f"{kind}{i}:{owner}" for i in range(n)]
+
+
 def trust_marks(member: str) -> dict[str, str]:
     """The marks that make a member trusted in a group, and why: a person said "not spam" in
     the console, or the member earned it with clean messages. The console shows them and can
@@ -215,7 +287,7 @@ def _trusted(decision: Decision) -> str | None:
 def strike_keys(member: str) -> list[str]:
     """The marks a member's newest strikes are kept in. They end with the member's id, as
     every mark about a member does, so forgetting the member takes them along."""
-    return [f"strike{i}:{member}" for i in range(RUNGS)]
+    return _slots("strike", member, RUNGS)
 
 
 def add_strike(

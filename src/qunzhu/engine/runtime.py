@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 
 from qunzhu.connectors import Connector
 from qunzhu.engine import events, outbox
-from qunzhu.engine.policies import Draft, Marks, Outcome, Policy, WelcomePolicy
-from qunzhu.model import Group, MembershipEvent, Message, Record
+from qunzhu.engine.policies import Draft, Marks, Outcome, Policy, WelcomePolicy, is_report
+from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
 from qunzhu.store import blocklist, tags
 from qunzhu.store import schema as t
@@ -227,8 +228,11 @@ class Runtime:
         blocks: list[blocklist.Block] = []
         if isinstance(record, JoinRequest) and member:  # admission may go by the asker's tags
             event.tags = tags.of_person(conn, event.group.platform.value, member)
+        if isinstance(record, Message) and record.reply_to and is_report(record.text):
+            event.replied = _replied(conn, group_id, record.reply_to)
         for policy in setup.policies:
             for outcome in policy.decide(event, marks):
+                about, about_record = outcome.about or (member, record.platform_id)
                 decision_id = _DECISION_ADD.insert(
                     conn,
                     {
@@ -238,8 +242,8 @@ class Runtime:
                         "verdict": outcome.verdict,
                         "reasons": orjson.dumps(outcome.reasons, default=str).decode(),
                         "at": now,
-                        "member": member,
-                        "record_id": record.platform_id,
+                        "member": about,
+                        "record_id": about_record,
                     },
                 )
                 for draft in outcome.actions:
@@ -317,6 +321,22 @@ class Runtime:
 def _member(event: LiveEvent) -> str | None:
     record = event.record
     return (record.sender if isinstance(record, Message) else record.member).user_id
+
+
+def _replied(conn: Connection, group_id: int, platform_id: str) -> Message | None:
+    """The stored message a report replies to (None when the store never saw it: sent
+    before qunzhu ran, or deleted by a forgotten member)."""
+    msg, m = t.messages, t.members
+    row = conn.execute(
+        select(msg.c.sent_at, msg.c.kind, msg.c.text, m.c.external_id, m.c.display_name)
+        .join(m, m.c.id == msg.c.sender_id)
+        .where(msg.c.group_id == group_id, msg.c.platform_id == platform_id)
+    ).first()
+    if row is None:
+        return None
+    at = datetime.fromtimestamp(row.sent_at / 1000, UTC)
+    sender = Person(row.external_id, row.display_name)
+    return Message(platform_id, sender, at, MessageKind(row.kind), row.text)
 
 
 def _person(

@@ -45,6 +45,8 @@ class LiveEvent:
     tags: frozenset[str] = frozenset()  # the member's tags, filled in by the engine from the store
     # why the member is on the blocklist of the group's community (filled in by the engine)
     blocked: str | None = None
+    # the message a report replies to, as stored (filled in by the engine for a report)
+    replied: Message | None = None
 
 
 class ActionKind(StrEnum):

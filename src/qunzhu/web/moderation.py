@@ -130,6 +130,12 @@ i18n.register(
         "Newcomer with a contact": "新成员发联系方式",
         "First message after joining": "入群后第一条消息",
         "Trusted": "受信任",
+        "Community blocklist": "社群黑名单",
+        "Reported by members": "成员举报",
+        "reason": "原因",
+        "members who reported": "举报人数",
+        "reports needed": "所需举报人数",
+        "reported by an admin": "管理员举报",
         "contacts": "联系方式",
         "ad words": "广告词",
         "asked action": "指定处理",
@@ -193,6 +199,8 @@ def check_names() -> dict[str, str]:
         "newcomer_with_contact": tr("Newcomer with a contact"),
         "first_message_after_join": tr("First message after joining"),
         "trust": tr("Trusted"),
+        "blocklist": tr("Community blocklist"),
+        "reports": tr("Reported by members"),
     }
 
 
@@ -216,6 +224,10 @@ def _detail_names() -> dict[str, str]:
         "review_from": tr("review from"),
         "nearest_spam": tr("nearest known spam"),
         "nearest_normal": tr("nearest normal message"),
+        "reason": tr("reason"),
+        "reporters": tr("members who reported"),
+        "needed": tr("reports needed"),
+        "staff": tr("reported by an admin"),
     }
 
 

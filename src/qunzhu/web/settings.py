@@ -80,6 +80,12 @@ _ZH = {
     "Enabled": "启用",
     "Learn from the answers in the moderation queue (the community's own model, trained again "
     "when they change)": "从审核队列的回答中学习（本社群自己的模型，回答有变化时重新训练）",
+    "Member reports needed": "需要几位成员举报",
+    "Trusted members who reply 举报 or /report to a message before it goes to the moderation "
+    "queue (enforce also hides it at once); one admin's report is enough; 0: reports off.": (
+        "受信任的成员回复“举报”或 /report，达到这个人数后消息进入审核队列（执行模式下立即隐藏）；"
+        "管理员举报一次即可；0：关闭举报。"
+    ),
     "Share bans with the community's other groups (the blocklist): a member banned in one "
     "is removed from and kept out of the others": (
         "与社群的其他群共享黑名单：在一个群被拉黑的成员，会被移出并挡在其他群之外"
@@ -139,6 +145,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "mode",
         "learn",
         "blocklist",
+        "reports",
         "keywords",
         "allow_domains",
         "deny_domains",

@@ -1,0 +1,51 @@
+"""A message members reported, in the console: the queue shows it with who reported it, and
+the answer acts on the reported message and its author and teaches the model its text."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from qunzhu.engine.policies import ModerationPolicy
+from qunzhu.engine.runtime import GroupSetup, Runtime, Setups, StoreMarks
+from qunzhu.moderation.enforcement import Ladder, Mode
+from qunzhu.moderation.engine import Detector
+from qunzhu.moderation.feedback import labelled
+from qunzhu.store import schema as t
+from tests.web.conftest import World
+from tests.web.test_moderation import RUNNERS, actions_of, api_label, as_user, feed, msg
+
+SLY = "有需要的朋友私聊我，好东西"
+
+
+def test_a_reported_message_is_answered_like_any_other(
+    app: FastAPI, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUNZHU_LANG", "zh")
+    policy = ModerationPolicy(Detector(), Ladder(Mode.TRAINING), reports_needed=1)
+    rt = Runtime(world.engine, Setups({("tg", RUNNERS.platform_id): GroupSetup([policy])}))
+    assert feed(rt, msg(RUNNERS, 1, SLY, who="sly")) == []
+    with world.engine.begin() as conn:
+        StoreMarks(conn, world.runners).put("moderation", "earned:run1", 0.0)
+    report = msg(RUNNERS, 2, "举报", who="run1")
+    report.record.reply_to = "m1"
+    (sent,) = feed(rt, report)
+
+    ops = as_user(app, "ops")
+    page = ops.get("/moderation").text
+    assert SLY in page and "成员举报" in page and "举报人数" in page
+    reply = api_label(ops, sent, "spam")
+    assert reply.status_code == 200 and reply.json()["struck"] == 1
+    assert [
+        (a["kind"], a["message_id"], a["member_id"]) for a in actions_of(world.engine, sent)
+    ] == [
+        ("notify_owner", None, "sly"),
+        ("delete", "m1", "sly"),
+    ]
+    with world.engine.connect() as conn:
+        assert labelled(conn) == [(1, SLY)]  # what the members saw, not "举报"
+        strikes = conn.execute(
+            select(t.policy_marks.c.key).where(t.policy_marks.c.key.like("strike%"))
+        ).scalars()
+        assert list(strikes) == ["strike0:sly"]

@@ -139,5 +139,6 @@ def test_reports_off_and_replies_to_unknown_messages(engine: Engine) -> None:
 
 
 def test_what_counts_as_a_report() -> None:
-    assert all(map(is_report, ["举报", " /report ", "/REPORT@qunzhu_bot", "举报 @群主", "/举报"]))
+    reports = ["举报", " /report ", "/REPORT@qunzhu_bot", "举报 @群主", "@sly 举报", "/举报"]
+    assert all(map(is_report, reports))
     assert not any(map(is_report, ["我要举报他", "report this", "", "举报吗？", "@举报"]))

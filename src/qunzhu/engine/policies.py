@@ -261,9 +261,10 @@ REPORTS_PER_HOUR = 10  # what one member may report in an hour; more are not cou
 
 
 def is_report(text: str) -> bool:
-    """A reply that flags the message it answers: 举报 or /report, alone (a command may carry
-    the bot's @name, 举报 may @ an admin)."""
-    return text.strip().casefold().split("@", 1)[0].strip() in REPORT_WORDS
+    """A reply that flags the message it answers: 举报 or /report, alone but for @mentions (a
+    command may carry the bot's @name, 举报 may @ an admin or the author)."""
+    words = [w for w in text.casefold().split() if not w.startswith("@")]
+    return len(words) == 1 and words[0].split("@", 1)[0] in REPORT_WORDS
 
 
 def _slots(kind: str, owner: str, n: int) -> list[str]:

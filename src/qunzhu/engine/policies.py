@@ -195,10 +195,9 @@ class ModerationPolicy:
             return []
         marks.put(self.name, min(mine, key=lambda k: mine[k] or 0.0), at)
         marks.put(self.name, f"reported:{message}:{reporter}", at)
-        counted = {k: marks.get(self.name, k) for k in _slots("reporters", message, 20)}
-        count = len([t for t in counted.values() if t is not None]) + 1
-        if count <= 20:
-            marks.put(self.name, min(counted, key=lambda k: counted[k] or 0.0), at)
+        counted = {k: marks.get(self.name, k) for k in _slots("reporters", message, REPORTS_MAX)}
+        count = min(len([t for t in counted.values() if t is not None]) + 1, REPORTS_MAX)
+        marks.put(self.name, min(counted, key=lambda k: counted[k] or 0.0), at)
         staff = role in TrustBook.STAFF
         if (count < self.reports_needed and not staff) or marks.get(self.name, f"sent:{message}"):
             return []
@@ -247,7 +246,10 @@ class ModerationPolicy:
         if action.would is not None:
             reasons["would"] = action.would.value
         message = record.platform_id if isinstance(record, Message) else None
-        note = tr("{member} is on the community's blocklist: {why}", member=member, why=why)
+        person = record.sender if isinstance(record, Message) else record.member
+        note = tr(
+            "{member} is on the community's blocklist: {why}", member=person.name or member, why=why
+        )
         drafts = [
             Draft(kind, member_id=member, message_id=message, text=note, reason="blocklist")
             for kind in _STEP_ACTIONS.get(action.step, ())
@@ -258,6 +260,7 @@ class ModerationPolicy:
 
 REPORT_WORDS = frozenset({"举报", "/举报", "/report", "!report"})
 REPORTS_PER_HOUR = 10  # what one member may report in an hour; more are not counted
+REPORTS_MAX = 20  # reports of one message counted (the most `moderation.reports` may ask)
 
 
 def is_report(text: str) -> bool:

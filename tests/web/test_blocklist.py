@@ -133,12 +133,14 @@ def test_block_and_unblock_from_the_members_page(
     page = ops.get(f"/members/{runner}").text
     assert "不在「跑团」的黑名单上" in page and "加入本社群黑名单" in page
     form = {
+        "change": "add",
         "community_id": runners,
         "member_id": runner,
         "csrf_token": csrf(ops, f"/members/{runner}"),
     }
 
     assert ops.post("/moderation/blocklist", data={**form, "reason": "   "}).status_code == 422
+    assert ops.post("/moderation/blocklist", data={**form, "change": "x"}).status_code == 422
     assert listed(world.engine) == []
     done = ops.post(
         "/moderation/blocklist", data={**form, "reason": " 骚扰 女生 "}, follow_redirects=False
@@ -153,7 +155,9 @@ def test_block_and_unblock_from_the_members_page(
     assert "Who is kept out of your communities" in listing and f'data-member="{runner}"' in listing
     assert "跑团一群" not in listing  # a person's block began in no group
     gone = ops.post(
-        "/moderation/blocklist/remove", data={**form, "back": "list"}, follow_redirects=False
+        "/moderation/blocklist",
+        data={**form, "change": "remove", "back": "list"},
+        follow_redirects=False,
     )
     assert gone.status_code == 303 and gone.headers["location"] == "/moderation/blocklist"
     assert listed(world.engine) == []

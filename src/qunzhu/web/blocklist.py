@@ -8,7 +8,7 @@ community whose moderation shares bans (`moderation.blocklist`). Every change is
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -154,40 +154,28 @@ def blocklist_page(request: Request, user: auth.PageUser) -> HTMLResponse:
     return render(request, "moderation_blocklist.html", {"rows": rows}, user)
 
 
-def _back(member_id: int, back: str) -> str:
-    return "/moderation/blocklist" if back == "list" else f"/members/{member_id}"
-
-
 @router.post("/moderation/blocklist", include_in_schema=False)
-def block_form(
+def blocklist_form(
     request: Request,
     user: auth.PageUser,
+    change: Annotated[Literal["add", "remove"], Form()],
     community_id: Annotated[int, Form(ge=1, le=auth.ID_MAX)],
     member_id: Annotated[int, Form(ge=1, le=auth.ID_MAX)],
     reason: Annotated[str, Form(max_length=5000)] = "",
+    back: Annotated[Literal["", "list"], Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
+    """The member page's block form and the remove buttons (there and on the list): done in
+    one transaction, back to where the button was."""
     auth.may_change(user)
     auth.check_csrf(request, csrf_token)
     with auth.engine_of(request).begin() as conn:
-        block(conn, user, community_id, member_id, reason)
-    return RedirectResponse(f"/members/{member_id}", status_code=303)
-
-
-@router.post("/moderation/blocklist/remove", include_in_schema=False)
-def unblock_form(
-    request: Request,
-    user: auth.PageUser,
-    community_id: Annotated[int, Form(ge=1, le=auth.ID_MAX)],
-    member_id: Annotated[int, Form(ge=1, le=auth.ID_MAX)],
-    back: Annotated[str, Form(max_length=10)] = "",
-    csrf_token: Annotated[str, Form()] = "",
-) -> Response:
-    auth.may_change(user)
-    auth.check_csrf(request, csrf_token)
-    with auth.engine_of(request).begin() as conn:
-        unblock(conn, user, community_id, member_id)
-    return RedirectResponse(_back(member_id, back), status_code=303)
+        if change == "add":
+            block(conn, user, community_id, member_id, reason)
+        else:
+            unblock(conn, user, community_id, member_id)
+    where = "/moderation/blocklist" if back == "list" else f"/members/{member_id}"
+    return RedirectResponse(where, status_code=303)
 
 
 # -- API -----------------------------------------------------------------------------------

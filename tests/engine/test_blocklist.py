@@ -148,8 +148,37 @@ def test_a_ban_keeps_the_member_out_of_the_communitys_other_groups(engine: Engin
 
 def test_a_ban_and_a_message_elsewhere_in_one_batch(engine: Engine) -> None:
     rt = runtime(engine)
-    ban, spoke = feed(rt, said(FIRST, 1, GAMBLING), said(SECOND, 2, "你好"))
-    assert ban["reasons"]["step"] == "ban" and spoke["reasons"]["step"] == "kick"
+    ban, swept, spoke = feed(rt, said(FIRST, 1, GAMBLING), said(SECOND, 2, "你好"))
+    assert ban["reasons"]["step"] == "ban"
+    assert (swept["group"], swept["actions"]) == (SECOND.platform_id, ["kick"])
+    assert (spoke["group"], spoke["actions"]) == (SECOND.platform_id, ["delete", "kick"])
+
+
+def test_a_ban_removes_the_member_from_the_groups_they_are_in_now(engine: Engine) -> None:
+    third = Group(Platform.TELEGRAM, "-1004", "跑团三群")
+    fourth = Group(Platform.TELEGRAM, "-1005", "跑团四群")
+    rt = runtime(engine)
+    with engine.begin() as conn:
+        place_group(conn, "telegram", third.platform_id, third.name, "跑团")
+        place_group(conn, "telegram", fourth.platform_id, fourth.name, "跑团")
+    rt.setups.groups[("tg", third.platform_id)] = setup(Mode.TRAINING)
+    rt.setups.groups[("tg", fourth.platform_id)] = setup(shares=False)
+    quiet = [said(g, n, "大家好") for n, g in enumerate((SECOND, OTHERS, third, fourth), 1)]
+    assert feed(rt, *quiet) == []  # a member of four groups, two communities, nothing wrong
+    ban, *swept = feed(rt, said(FIRST, 9, GAMBLING))
+    assert ban["reasons"]["step"] == "ban"
+    assert [(s["group"], s["reasons"]["step"], s["actions"]) for s in swept] == [
+        (SECOND.platform_id, "kick", ["kick"]),
+        (third.platform_id, "ask_admin", ["notify_owner"]),
+    ]
+    assert all(s["reasons"]["checks"][0]["name"] == "blocklist" for s in swept)
+    with engine.connect() as conn:
+        records = conn.execute(
+            select(t.decisions.c.member, t.decisions.c.record_id).where(
+                t.decisions.c.id.in_([s["id"] for s in swept])
+            )
+        ).all()
+    assert set(records) == {("spammer", None)}
 
 
 @pytest.mark.parametrize(
@@ -189,9 +218,13 @@ def test_staff_and_members_trusted_by_a_person_are_not_kept_out(engine: Engine) 
         ).scalar_one()
         StoreMarks(conn, gid).put("moderation", "trusted:spammer", T0.timestamp())
     assert feed(rt, said(SECOND, 2, "你好")) == []
-    feed(rt, said(FIRST, 3, GAMBLING, who="boss"))  # banned as a member there...
-    boss = said(SECOND, 4, "本周六七点集合", who="boss")
-    boss.role = "admin"  # ...and the admin of the second group
+    boss = said(SECOND, 3, "本周六七点集合", who="boss")
+    boss.role = "admin"  # the admin of the second group...
+    assert feed(rt, boss) == []
+    (ban,) = feed(rt, said(FIRST, 4, GAMBLING, who="boss"))  # ...banned as a member there:
+    assert ban["group"] == FIRST.platform_id  # not removed from the second group
+    boss = said(SECOND, 5, "本周六七点集合", who="boss")
+    boss.role = "admin"
     assert feed(rt, boss) == []
 
 

@@ -114,7 +114,7 @@ class ModerationPolicy:
                 return []
             marks.put(self.name, f"joined:{key[1]}", _at(record.at))
             if self._kept_out(event, event.role, marks, key[1]):
-                return [self._keep_out(event, key[1])]
+                return [self._keep_out(key[1], record.member.name, None, event.blocked)]
             return []
         if not isinstance(record, Message):
             return []
@@ -129,7 +129,7 @@ class ModerationPolicy:
             elif marks.get(self.name, f"earned:{key[1]}") is not None:
                 role = TrustBook.EARNED
         if self._kept_out(event, role, marks, key[1]):
-            return [self._keep_out(event, key[1])]
+            return [self._keep_out(key[1], record.sender.name, record.platform_id, event.blocked)]
         if event.replied is not None and is_report(record.text):
             return self._report(event.replied, marks, role, key[1], at)
         ctx = Context(
@@ -186,7 +186,7 @@ class ModerationPolicy:
             or author is None
             or author == reporter
             or role not in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED)
-            or any(marks.get(self.name, f"{k}:{author}") is not None for k in ("staff", "trusted"))
+            or self._protected(marks, author)
             or marks.get(self.name, f"reported:{message}:{reporter}") is not None
         ):
             return []
@@ -232,10 +232,27 @@ class ModerationPolicy:
             and marks.get(self.name, f"trusted:{member}") is None
         )
 
-    def _keep_out(self, event: LiveEvent, member: str) -> Outcome:
-        record = event.record
+    def sweep(self, member: str, name: str | None, why: str, marks: Marks) -> Outcome | None:
+        """The community has just blocked a member of this group: keep them out now, as their
+        next message would, instead of waiting for it (Rose's federation bans act at once
+        too). None where this group does not share bans or the member is staff or trusted
+        here."""
+        if not self.blocklist or self._protected(marks, member):
+            return None
+        return self._keep_out(member, name, None, why)
+
+    def _protected(self, marks: Marks, member: str) -> bool:
+        """Staff here, or trusted here by a person's word."""
+        return any(
+            marks.get(self.name, f"{kind}:{member}") is not None for kind in ("staff", "trusted")
+        )
+
+    def _keep_out(
+        self, member: str, name: str | None, message: str | None, why: str | None
+    ) -> Outcome:
+        """Remove a blocked member (and their message), or what the mode allows."""
         action = self.ladder.keep_out()
-        why = event.blocked or ""
+        why = why or ""
         check = {"name": "blocklist", "verdict": SPAM, "score": 1.0, "details": {"reason": why}}
         reasons: dict[str, Any] = {
             "score": 1.0,
@@ -245,11 +262,7 @@ class ModerationPolicy:
         }
         if action.would is not None:
             reasons["would"] = action.would.value
-        message = record.platform_id if isinstance(record, Message) else None
-        person = record.sender if isinstance(record, Message) else record.member
-        note = tr(
-            "{member} is on the community's blocklist: {why}", member=person.name or member, why=why
-        )
+        note = tr("{member} is on the community's blocklist: {why}", member=name or member, why=why)
         drafts = [
             Draft(kind, member_id=member, message_id=message, text=note, reason="blocklist")
             for kind in _STEP_ACTIONS.get(action.step, ())

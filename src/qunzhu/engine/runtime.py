@@ -24,7 +24,15 @@ from sqlalchemy.exc import IntegrityError
 
 from qunzhu.connectors import Connector
 from qunzhu.engine import events, outbox
-from qunzhu.engine.policies import Draft, Marks, Outcome, Policy, WelcomePolicy, is_report
+from qunzhu.engine.policies import (
+    Draft,
+    Marks,
+    ModerationPolicy,
+    Outcome,
+    Policy,
+    WelcomePolicy,
+    is_report,
+)
 from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
 from qunzhu.store import blocklist, tags
@@ -180,6 +188,7 @@ class Runtime:
                     if person is not None:  # later events of the batch see it at once
                         blocklist.block_person(conn, *person, block)
                         kept_out[person] = block.reason
+                        self._sweep(conn, inbox_id, event, person, block, setups)
             conn.execute(
                 update(t.inbox)
                 .where(t.inbox.c.id.in_([r.id for r in rows]))
@@ -232,25 +241,86 @@ class Runtime:
             event.replied = _replied(conn, group_id, record.reply_to)
         for policy in setup.policies:
             for outcome in policy.decide(event, marks):
-                about, about_record = outcome.about or (member, record.platform_id)
-                decision_id = _DECISION_ADD.insert(
-                    conn,
-                    {
-                        "inbox_id": inbox_id,
-                        "group_id": group_id,
-                        "policy": outcome.policy,
-                        "verdict": outcome.verdict,
-                        "reasons": orjson.dumps(outcome.reasons, default=str).decode(),
-                        "at": now,
-                        "member": about,
-                        "record_id": about_record,
-                    },
+                about = outcome.about or (member, record.platform_id)
+                decision_id = self._write(
+                    conn, inbox_id, group_id, event, setup, policy, outcome, about, now
                 )
-                for draft in outcome.actions:
-                    self._queue(conn, decision_id, event, setup, policy, outcome, draft, now)
                 if outcome.block is not None:
                     blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
         return blocks
+
+    def _write(
+        self,
+        conn: Connection,
+        inbox_id: int,
+        group_id: int,
+        event: LiveEvent,
+        setup: GroupSetup,
+        policy: Policy,
+        outcome: Outcome,
+        about: tuple[str | None, str | None],
+        now: int,
+    ) -> int:
+        """One decision (about a member and a message) and its queued actions; its id."""
+        decision_id = _DECISION_ADD.insert(
+            conn,
+            {
+                "inbox_id": inbox_id,
+                "group_id": group_id,
+                "policy": outcome.policy,
+                "verdict": outcome.verdict,
+                "reasons": orjson.dumps(outcome.reasons, default=str).decode(),
+                "at": now,
+                "member": about[0],
+                "record_id": about[1],
+            },
+        )
+        for draft in outcome.actions:
+            self._queue(conn, decision_id, event, setup, policy, outcome, draft, now)
+        return decision_id
+
+    def _sweep(
+        self,
+        conn: Connection,
+        inbox_id: int,
+        event: LiveEvent,
+        person: tuple[int, str, str],
+        block: blocklist.Block,
+        setups: Setups,
+    ) -> None:
+        """The member the community just blocked, in its other groups they are in now: each
+        group's moderation keeps them out at once (a decision there, caused by this event)."""
+        community, platform, member = person
+        g, ms, m = t.groups, t.memberships, t.members
+        rows = conn.execute(
+            select(g.c.id, g.c.platform_id, g.c.name)
+            .join(ms, ms.c.group_id == g.c.id)
+            .join(m, m.c.id == ms.c.member_id)
+            .where(
+                g.c.community_id == community,
+                g.c.id != block.group_id,
+                m.c.platform == platform,
+                m.c.external_id == member,
+                ms.c.left_at.is_(None),
+            )
+        ).all()
+        name = event.record.sender.name if isinstance(event.record, Message) else None
+        for row in rows:
+            for (connector, group), setup in setups.groups.items():
+                if group != row.platform_id:
+                    continue
+                there = LiveEvent(
+                    connector, Group(event.group.platform, group, row.name), event.record
+                )
+                for policy in setup.policies:
+                    if not isinstance(policy, ModerationPolicy):
+                        continue
+                    outcome = policy.sweep(member, name, block.reason, StoreMarks(conn, row.id))
+                    if outcome is not None:
+                        about = (member, None)
+                        self._write(
+                            conn, inbox_id, row.id, there, setup, policy, outcome, about, block.at
+                        )
 
     def _queue(
         self,

@@ -191,6 +191,48 @@ def test_member_tags(tmp_path: Path, export: Path) -> None:
         assert conn.execute(t.member_tags.select()).first() is None
 
 
+def test_the_blocklist(tmp_path: Path, export: Path) -> None:
+    args = db_args(tmp_path)
+    imported = runner.invoke(app, ["import", str(export), "--community", "跑团", *args])
+    assert imported.exit_code == 0, imported.output
+    from qunzhu.store import db as store_db
+    from qunzhu.store import schema as t
+
+    engine = store_db.open_store(args[1])
+    with engine.connect() as conn:
+        ref = conn.execute(t.members.select().limit(1)).first().external_id
+    block = ["blocklist", "add", "--community", "跑团", *args]
+    added = runner.invoke(app, [*block, "--reason", "到处发广告", ref])
+    assert added.exit_code == 0 and "1 added" in added.stdout, added.output
+    # one the store has never met, known from another tool's list: only with --platform
+    unknown = runner.invoke(app, [*block, "--reason", "x", "tg9999", ref])
+    assert unknown.exit_code == 1 and "no member 'tg9999'" in unknown.stderr
+    known = runner.invoke(
+        app, [*block, "--reason", "别的群的骗子", "--platform", "telegram", "tg9999"]
+    )
+    assert known.exit_code == 0 and "1 added" in known.stdout, known.output
+    listed = orjson.loads(runner.invoke(app, ["blocklist", "list", "--json", *args]).stdout)
+    assert sorted((r["member"], r["reason"]) for r in listed) == sorted(
+        [(ref, "到处发广告"), ("tg9999", "别的群的骗子")]
+    )
+    assert all(r["community"] == "跑团" and r["added_by"].startswith("cli:") for r in listed)
+    assert "到处发广告" in runner.invoke(app, ["blocklist", "list", *args]).stdout
+
+    for bad, says in (
+        ([*block, "--reason", "  ", ref], "say why"),
+        (
+            ["blocklist", "add", "--community", "读书会", "--reason", "x", ref, *args],
+            "no community",
+        ),
+        ([*block, "--reason", "x", "--platform", "icq", "zz1"], "no platform 'icq'"),
+    ):
+        result = runner.invoke(app, bad)
+        assert result.exit_code == 1 and says in result.stderr and "Traceback" not in result.output
+    remove = ["blocklist", "remove", "--community", "跑团", *args]
+    assert "2 taken off" in runner.invoke(app, [*remove, ref, "tg9999"]).stdout
+    assert orjson.loads(runner.invoke(app, ["blocklist", "list", "--json", *args]).stdout) == []
+
+
 def test_the_command_line_starts_without_the_store() -> None:
     """`qunzhu moderation check` should not wait for SQLAlchemy and pydantic: the commands
     import the store, the engine and the reports themselves."""

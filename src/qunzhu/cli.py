@@ -59,6 +59,10 @@ config_app = typer.Typer(
 app.add_typer(config_app, name="config")
 tags_app = typer.Typer(help="Tags operators give members. 成员标签。", no_args_is_help=True)
 app.add_typer(tags_app, name="tags")
+blocklist_app = typer.Typer(
+    help="Who is kept out of a community's groups. 社群黑名单。", no_args_is_help=True
+)
+app.add_typer(blocklist_app, name="blocklist")
 
 out = Console()
 err = Console(stderr=True)
@@ -856,6 +860,147 @@ def tags_list(
 ) -> None:
     """A member's tags."""
     _tags(member, platform, database)
+
+
+CommunityOption = Annotated[str, typer.Option("--community", help="The community's name.")]
+
+
+def _community(conn: Connection, name: str) -> int:
+    from sqlalchemy import select
+
+    from qunzhu.store import schema as t
+
+    found = conn.execute(
+        select(t.communities.c.id).where(t.communities.c.name == name)
+    ).scalar_one_or_none()
+    if found is None:
+        raise fail(tr("no community named {name!r}", name=name))
+    return int(found)
+
+
+def _blocked_member(conn: Connection, ref: str, platform: str | None) -> int:
+    """The member `ref` names; one the store has never met is added when `platform` says
+    where (a spammer known from elsewhere is kept out before they arrive)."""
+    from qunzhu.model import Platform
+    from qunzhu.store import schema as t
+    from qunzhu.store.privacy import find_members
+
+    if find_members(conn, ref, platform) or platform is None:
+        return _one_member(conn, ref, platform)
+    try:
+        where = Platform(platform).value
+    except ValueError:
+        raise fail(tr("no platform {name!r}", name=platform)) from None
+    return int(
+        conn.execute(
+            t.members.insert().values(platform=where, external_id=ref, provisional=False)
+        ).inserted_primary_key[0]
+    )
+
+
+@blocklist_app.command("add")
+def blocklist_add(
+    members: Annotated[list[str], typer.Argument(help="Platform ids (or display names).")],
+    community: CommunityOption,
+    reason: Annotated[str, typer.Option(help="Why (required).")],
+    platform: Annotated[
+        str | None,
+        typer.Option(help="Their platform; with it, ids the store has not met are blocked too."),
+    ] = None,
+    database: DbOption = None,
+) -> None:
+    """Keep members out of every group of a community (all or none are added)."""
+    import getpass
+
+    from qunzhu.store import blocklist, db
+    from qunzhu.store.db import StoreError
+
+    why = " ".join(reason.split())
+    if not why or len(why) > blocklist.REASON_MAX:
+        raise fail(tr("say why (1 to {n} characters)", n=blocklist.REASON_MAX))
+    try:
+        with db.open_store(database).begin() as conn:
+            cid = _community(conn, community)
+            added = sum(
+                blocklist.add(
+                    conn,
+                    cid,
+                    _blocked_member(conn, ref, platform),
+                    why,
+                    added_by=f"cli:{getpass.getuser()}",
+                )
+                for ref in members
+            )
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    out.print(tr("{n} added to the blocklist of {community}", n=added, community=community))
+
+
+@blocklist_app.command("remove")
+def blocklist_remove(
+    members: Annotated[list[str], typer.Argument(help="Platform ids (or display names).")],
+    community: CommunityOption,
+    platform: PlatformOption = None,
+    database: DbOption = None,
+) -> None:
+    """Let members back into a community's groups."""
+    from qunzhu.store import blocklist, db
+    from qunzhu.store.db import StoreError
+
+    try:
+        with db.open_store(database).begin() as conn:
+            cid = _community(conn, community)
+            gone = sum(
+                blocklist.remove(conn, cid, _one_member(conn, ref, platform)) for ref in members
+            )
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    out.print(tr("{n} taken off the blocklist of {community}", n=gone, community=community))
+
+
+@blocklist_app.command("list")
+def blocklist_list(
+    community: Annotated[str | None, typer.Option(help="Only this community.")] = None,
+    database: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who is on the blocklists, why, since when and on whose word (newest first)."""
+    from sqlalchemy import select
+
+    from qunzhu.store import blocklist, db
+    from qunzhu.store import schema as t
+    from qunzhu.store.db import StoreError
+
+    try:
+        with db.open_store(database).connect() as conn:
+            names = dict(conn.execute(select(t.communities.c.id, t.communities.c.name)).all())
+            wanted = [_community(conn, community)] if community else list(names)
+            entries = blocklist.entries(conn, wanted, limit=100_000)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    rows = [
+        {
+            "community": names[e.community_id],
+            "platform": e.platform,
+            "member": e.external_id,
+            "name": e.name,
+            "reason": e.reason,
+            "group": e.group_name,
+            "added_by": e.added_by,
+            "at": e.at,
+        }
+        for e in entries
+    ]
+    if as_json:
+        sys.stdout.write(orjson.dumps(rows).decode() + "\n")
+        return
+    table = Table(title=tr("Blocklist"))
+    for title in (tr("community"), tr("member"), tr("reason"), tr("by")):
+        table.add_column(title, overflow="fold")
+    for r in rows:
+        who = f"{r['name']} ({r['member']})" if r["name"] else r["member"]
+        table.add_row(r["community"], who, r["reason"], r["added_by"] or tr("the engine"))
+    out.print(table)
 
 
 # -- the console ----------------------------------------------------------------------------

@@ -126,6 +126,16 @@ ZH: dict[str, str] = {
         "时间按 {tz} 解读（导出文件中的本地时间不带时区）"
     ),
     "Reading": "读取中",
+    # the blocklist
+    "Blocklist": "黑名单",
+    "member": "成员",
+    "reason": "原因",
+    "by": "加入者",
+    "the engine": "系统",
+    "no platform {name!r}": "没有 {name!r} 这个平台",
+    "say why (1 to {n} characters)": "请写明原因（1 到 {n} 个字符）",
+    "{n} added to the blocklist of {community}": "{n} 人已加入「{community}」的黑名单",
+    "{n} taken off the blocklist of {community}": "{n} 人已移出「{community}」的黑名单",
     # groups table
     "Groups": "群列表",
     "id": "编号",

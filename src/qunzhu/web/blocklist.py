@@ -39,7 +39,6 @@ MemberId = Annotated[int, Path(ge=1, le=auth.ID_MAX)]
 
 i18n.register(
     {
-        "Blocklist": "黑名单",
         "Who is kept out of your communities": "被挡在社群之外的成员",
         "Nobody is on a blocklist.": "黑名单上还没有人。",
         "A member banned in one group is kept out of the other groups of its community: "
@@ -62,7 +61,6 @@ i18n.register(
         "why (required)": "原因（必填）",
         "no such community": "没有这个社群",
         "the member is in no group of that community": "该成员不在这个社群的任何群里",
-        "say why (1 to {n} characters)": "请写明原因（1 到 {n} 个字符）",
     }
 )
 

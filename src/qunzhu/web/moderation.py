@@ -132,7 +132,6 @@ i18n.register(
         "Trusted": "受信任",
         "Community blocklist": "社群黑名单",
         "Reported by members": "成员举报",
-        "reason": "原因",
         "members who reported": "举报人数",
         "reports needed": "所需举报人数",
         "reported by an admin": "管理员举报",

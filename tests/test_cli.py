@@ -229,7 +229,9 @@ def test_the_blocklist(tmp_path: Path, export: Path) -> None:
         result = runner.invoke(app, bad)
         assert result.exit_code == 1 and says in result.stderr and "Traceback" not in result.output
     remove = ["blocklist", "remove", "--community", "跑团", *args]
-    assert "2 taken off" in runner.invoke(app, [*remove, ref, "tg9999"]).stdout
+    assert "1 taken off" in runner.invoke(app, [*remove, "tg9999"]).stdout
+    forgotten = runner.invoke(app, ["forget", ref, "--yes", *args])
+    assert "on 1 communities' blocklists" in forgotten.stdout, forgotten.output
     assert orjson.loads(runner.invoke(app, ["blocklist", "list", "--json", *args]).stdout) == []
 
 

@@ -277,6 +277,13 @@ def forget(
             decisions=gone.decisions,
         )
     )
+    if gone.blocked:
+        out.print(
+            tr(
+                "They were on {n} communities' blocklists and are no longer kept out",
+                n=gone.blocked,
+            )
+        )
     if gone.labelled:  # the labels are gone; a model trained on them keeps what it learned
         out.print(
             tr(

@@ -156,6 +156,9 @@ ZH: dict[str, str] = {
     "no member {ref!r}": "找不到成员 {ref!r}",
     "{n} members match {ref!r}; add --platform": "有 {n} 个成员匹配 {ref!r}；请加上 --platform",
     "Delete {ref} and all their messages?": "删除 {ref} 及其全部消息？",
+    "They were on {n} communities' blocklists and are no longer kept out": (
+        "该成员曾在 {n} 个社群的黑名单上，今后不再被挡在外面"
+    ),
     "Deleted {ref}: {messages} messages, {events} membership events, {decisions} decisions": (
         "已删除 {ref}：{messages} 条消息，{events} 条成员事件，{decisions} 条处理记录"
     ),

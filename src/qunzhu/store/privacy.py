@@ -20,6 +20,7 @@ class Forgotten:
     membership_events: int
     decisions: int = 0  # what the live policies decided about them, and the actions queued
     labelled: int = 0  # of those, labelled in the moderation queue: training data until now
+    blocked: int = 0  # communities whose blocklist held them: they are no longer kept out
 
 
 def find_members(conn: Connection, ref: str, platform: str | None = None) -> list[int]:
@@ -53,10 +54,13 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
     conn.execute(delete(ms).where(ms.c.member_id == member_id))
     conn.execute(delete(t.member_names).where(t.member_names.c.member_id == member_id))
     conn.execute(delete(t.member_tags).where(t.member_tags.c.member_id == member_id))
+    blocked = conn.execute(delete(t.blocklist).where(t.blocklist.c.member_id == member_id))
     gone = conn.execute(delete(t.members).where(t.members.c.id == member_id))
     for group_id in groups:
         rebuild_memberships(conn, group_id)
-    return Forgotten(gone.rowcount, messages.rowcount, events.rowcount, decided, labelled)
+    return Forgotten(
+        gone.rowcount, messages.rowcount, events.rowcount, decided, labelled, blocked.rowcount
+    )
 
 
 def _forget_decisions(conn: Connection, member_id: int) -> tuple[int, int]:

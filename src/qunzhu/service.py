@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (platform, the platform's group id), as the store keeps groups
 LEARNT_DIR = "learnt-models"  # beside qunzhu.toml: each community's model learnt from answers
+BLOCKS_LOOK_BACK_S = 86_400  # at start, blocks people made this long ago are swept too
 Memory = tuple[Behaviour, TrustBook, SpamBank]  # what a community's detectors share
 Memories = dict[str | None, Memory]
 
@@ -248,7 +249,8 @@ async def watch_settings(
     Each look also brings the spam and not-spam labels people gave in the console to the spam
     bank of the group's community (`BankFeed`) and, when they changed, trains that community's
     model again (`Learner`, models kept in `base`/LEARNT_DIR), then hands the engine setups
-    with it."""
+    with it; and keeps members people blocked out of the groups they are in now
+    (`Runtime.sweep_blocks`, from BLOCKS_LOOK_BACK_S before the start on)."""
     memories: Memories = {}
     models: dict[Path, ContentModel] = {}
     banks = BankFeed(memories)
@@ -256,6 +258,7 @@ async def watch_settings(
     seen: tuple[int, int | None] | None = None
     failed: tuple[int, int | None] | None = None
     recalled = False
+    blocks_since = int((time.time() - BLOCKS_LOOK_BACK_S) * 1000)  # made while it was down too
     try:
         await asyncio.to_thread(place_groups, config, engine)
     except Exception:
@@ -290,6 +293,11 @@ async def watch_settings(
                 await banks.poll(engine)
             except Exception:
                 log.exception("cannot read the moderation labels")
+            try:  # a minute back each time: two console processes may commit out of order
+                newest = await asyncio.to_thread(runtime.sweep_blocks, blocks_since)
+                blocks_since = max(blocks_since, newest - 60_000)
+            except Exception:
+                log.exception("cannot keep the newly blocked members out")
             if ready is not None:
                 ready.set()
             try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from qunzhu.engine.policies import AdmissionPolicy, ModerationPolicy
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups, StoreMarks
@@ -264,3 +264,31 @@ def test_forgetting_a_member_takes_them_off_the_list(engine: Engine) -> None:
         (member,) = find_members(conn, "spammer")
         forget_member(conn, member)
     assert listed(engine) == []
+
+
+def test_a_persons_block_is_swept_once_into_the_groups_the_member_is_in(engine: Engine) -> None:
+    rt = runtime(engine, second=setup(Mode.TRAINING))
+    assert (
+        feed(rt, said(FIRST, 1, "大家好"), said(SECOND, 2, "大家好"), said(OTHERS, 3, "hi")) == []
+    )
+    with engine.begin() as conn:
+        runners = conn.execute(
+            select(t.communities.c.id).where(t.communities.c.name == "跑团")
+        ).scalar_one()
+        (member,) = find_members(conn, "spammer")
+        blocklist.add(conn, runners, member, "别的社群的骗子", added_by="alice", at=5_000)
+    assert rt.sweep_blocks(0) == 5_000
+    d, i = t.decisions, t.inbox
+    with engine.connect() as conn:
+        swept = conn.execute(
+            select(d.c.reasons, d.c.member, d.c.record_id, i.c.connector, i.c.processed_at)
+            .join(i, i.c.id == d.c.inbox_id)
+            .order_by(d.c.id)
+        ).all()
+    steps = sorted((orjson.loads(r.reasons)["step"], r.member, r.record_id) for r in swept)
+    assert steps == [("ask_admin", "spammer", None), ("kick", "spammer", None)]
+    assert {(r.connector, r.processed_at is not None) for r in swept} == {("tg", True)}
+    assert rt.sweep_blocks(0) == 5_000 and len(listed(engine)) == 1
+    with engine.connect() as conn:  # the second sweep found both done
+        assert conn.execute(select(func.count()).select_from(d)).scalar_one() == 2
+    assert rt.process() == 0  # the sweeps' inbox rows are not events to judge

@@ -3,6 +3,7 @@ page, the list page and the API, with isolation between communities and bad inpu
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -218,3 +219,50 @@ def test_the_api_and_who_may_do_what(app: FastAPI, world: World) -> None:
     }
     assert put(ops, runners, runner, {"blocked": False}, headers=headers).json()["changed"] is False
     assert listed(world.engine) == []
+
+
+def test_a_running_engine_keeps_out_whom_a_person_blocked(app: FastAPI, world: World) -> None:
+    from qunzhu import service
+    from qunzhu.config import parse
+    from qunzhu.engine.runtime import Runtime
+    from tests.web.test_settings import TG_ONLY, until
+
+    group = {"name": "跑团一群", "community": "跑团", "connector": "tg", "id": RUNNERS.platform_id}
+    policies = {"moderation": {"mode": "enforce"}}
+    groups = [{**group, "policies": policies}]
+    config = parse({**TG_ONLY, "communities": [{"name": "跑团"}], "groups": groups})
+    runtime = Runtime(world.engine, service.setups(config))
+    ops = as_user(app, "ops")
+    runner, runners = member_id(world.engine, "run1"), community_id(world.engine, "跑团")
+    form = {"change": "add", "community_id": runners, "member_id": runner, "reason": "骚扰"}
+
+    def kicked() -> list[str]:
+        d = t.decisions
+        with world.engine.connect() as conn:
+            rows = conn.execute(select(d.c.reasons).where(d.c.member == "run1")).scalars()
+            return [orjson.loads(r)["step"] for r in rows]
+
+    async def scenario() -> None:
+        watcher = asyncio.create_task(
+            service.watch_settings(runtime, config, world.engine, every_s=0.01)
+        )
+        try:
+            await until(lambda: bool(runtime.setups.of("tg", RUNNERS.platform_id).policies))
+            token = csrf(ops, f"/members/{runner}")
+            assert (
+                ops.post("/moderation/blocklist", data={**form, "csrf_token": token}).status_code
+                == 200
+            )
+            await until(lambda: kicked() == ["kick"])
+            await asyncio.sleep(0.1)  # more looks of the watcher sweep nothing twice
+        finally:
+            watcher.cancel()
+
+    asyncio.run(scenario())
+    assert kicked() == ["kick"]
+    assert [a["kind"] for a in outbox_of(world.engine)] == ["kick"]
+
+
+def outbox_of(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [orjson.loads(p) for p in conn.execute(select(t.outbox.c.payload)).scalars()]

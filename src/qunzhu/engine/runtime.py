@@ -188,7 +188,10 @@ class Runtime:
                     if person is not None:  # later events of the batch see it at once
                         blocklist.block_person(conn, *person, block)
                         kept_out[person] = block.reason
-                        self._sweep(conn, inbox_id, event, person, block, setups)
+                        name = (
+                            event.record.sender.name if isinstance(event.record, Message) else None
+                        )
+                        self._sweep(conn, person, name, block.reason, block.at, setups, gid)
             conn.execute(
                 update(t.inbox)
                 .where(t.inbox.c.id.in_([r.id for r in rows]))
@@ -242,8 +245,9 @@ class Runtime:
         for policy in setup.policies:
             for outcome in policy.decide(event, marks):
                 about = outcome.about or (member, record.platform_id)
+                where = (event.connector, event.group.platform_id)
                 decision_id = self._write(
-                    conn, inbox_id, group_id, event, setup, policy, outcome, about, now
+                    conn, inbox_id, group_id, where, setup, policy, outcome, about, now
                 )
                 if outcome.block is not None:
                     blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
@@ -254,14 +258,15 @@ class Runtime:
         conn: Connection,
         inbox_id: int,
         group_id: int,
-        event: LiveEvent,
+        where: tuple[str, str],
         setup: GroupSetup,
         policy: Policy,
         outcome: Outcome,
         about: tuple[str | None, str | None],
         now: int,
     ) -> int:
-        """One decision (about a member and a message) and its queued actions; its id."""
+        """One decision (about a member and a message) in a group (its store id, and its
+        connector and platform id: `where`) and its queued actions; its id."""
         decision_id = _DECISION_ADD.insert(
             conn,
             {
@@ -276,67 +281,102 @@ class Runtime:
             },
         )
         for draft in outcome.actions:
-            self._queue(conn, decision_id, event, setup, policy, outcome, draft, now)
+            self._queue(conn, decision_id, where, setup, policy, draft, now)
         return decision_id
+
+    def sweep_blocks(self, since_ms: int) -> int:
+        """People's blocks (the console's, the command line's) made from `since_ms` on: each
+        blocked member is kept out at once of the community's groups they are in now, as the
+        engine's own bans are. Each (block, group) is swept once, whoever calls this and
+        however often; returns the newest block's time seen (or `since_ms`)."""
+        b, m = t.blocklist, t.members
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(b.c.community_id, b.c.reason, b.c.at, m.c.platform, m.c.external_id)
+                .join(m, m.c.id == b.c.member_id)
+                .where(b.c.added_by.is_not(None), b.c.at >= since_ms)
+                .order_by(b.c.at)
+            ).all()
+            for row in rows:
+                person = (row.community_id, row.platform, row.external_id)
+                self._sweep(conn, person, None, row.reason, row.at, self.setups)
+        return max((row.at for row in rows), default=since_ms)
 
     def _sweep(
         self,
         conn: Connection,
-        inbox_id: int,
-        event: LiveEvent,
         person: tuple[int, str, str],
-        block: blocklist.Block,
+        name: str | None,
+        reason: str,
+        at: int,
         setups: Setups,
+        skip: int | None = None,
     ) -> None:
-        """The member the community just blocked, in its other groups they are in now: each
-        group's moderation keeps them out at once (a decision there, caused by this event)."""
+        """A member the community blocked at `at`, in its groups they are in now (but `skip`,
+        where the ban was): each group's moderation keeps them out at once. Each sweep is an
+        event of that group (an inbox row of its connector, named by the block and the group,
+        so it happens once), which the decision there points to."""
         community, platform, member = person
         g, ms, m = t.groups, t.memberships, t.members
         rows = conn.execute(
-            select(g.c.id, g.c.platform_id, g.c.name)
+            select(g.c.id, g.c.platform_id)
             .join(ms, ms.c.group_id == g.c.id)
             .join(m, m.c.id == ms.c.member_id)
             .where(
                 g.c.community_id == community,
-                g.c.id != block.group_id,
+                g.c.id != (skip or 0),
                 m.c.platform == platform,
                 m.c.external_id == member,
                 ms.c.left_at.is_(None),
             )
         ).all()
-        name = event.record.sender.name if isinstance(event.record, Message) else None
+        now = int(self.clock() * 1000)
         for row in rows:
             for (connector, group), setup in setups.groups.items():
                 if group != row.platform_id:
                     continue
-                there = LiveEvent(
-                    connector, Group(event.group.platform, group, row.name), event.record
-                )
+                key = f"blocklist:{community}:{member}:{at}:{group}"
+                if conn.execute(
+                    select(t.inbox.c.id).where(
+                        t.inbox.c.connector == connector, t.inbox.c.key == key
+                    )
+                ).first():
+                    continue
                 for policy in setup.policies:
                     if not isinstance(policy, ModerationPolicy):
                         continue
-                    outcome = policy.sweep(member, name, block.reason, StoreMarks(conn, row.id))
-                    if outcome is not None:
-                        about = (member, None)
-                        self._write(
-                            conn, inbox_id, row.id, there, setup, policy, outcome, about, block.at
-                        )
+                    outcome = policy.sweep(member, name, reason, StoreMarks(conn, row.id))
+                    if outcome is None:
+                        continue
+                    inbox_id = _INBOX_ADD.insert(
+                        conn,
+                        {
+                            "connector": connector,
+                            "key": key,
+                            "payload": "",
+                            "received_at": now,
+                            "processed_at": now,
+                        },
+                    )
+                    where = (connector, group)
+                    self._write(
+                        conn, inbox_id, row.id, where, setup, policy, outcome, (member, None), now
+                    )
 
     def _queue(
         self,
         conn: Connection,
         decision_id: int,
-        event: LiveEvent,
+        where: tuple[str, str],
         setup: GroupSetup,
         policy: Policy,
-        outcome: Outcome,
         draft: Draft,
         now: int,
     ) -> None:
-        action = _action(event, draft, setup)
+        action = _action(where, draft, setup)
         if draft.batch and isinstance(policy, WelcomePolicy) and self._merge(conn, draft, policy):
             return
-        connector = self.connectors.get(event.connector)
+        connector = self.connectors.get(where[0])
         kind = ActionKind(action["kind"])
         can = connector is not None and kind in connector.capabilities
         outbox.queue(
@@ -439,13 +479,14 @@ def _records(batch: list[LiveEvent]) -> Iterator[Record]:
         yield from records
 
 
-def _action(event: LiveEvent, draft: Draft, setup: GroupSetup) -> dict[str, Any]:
-    kind, group_id, text = draft.kind, event.group.platform_id, draft.text
+def _action(where: tuple[str, str], draft: Draft, setup: GroupSetup) -> dict[str, Any]:
+    """The outbox payload of a draft for a group (`where`: its connector and platform id)."""
+    kind, group_id, text = draft.kind, where[1], draft.text
     if kind is ActionKind.NOTIFY_OWNER and setup.admin_chat:
         kind, group_id = ActionKind.SEND, setup.admin_chat  # tell the admins where they are
     action: dict[str, Any] = {
         "kind": kind.value,
-        "connector": event.connector,
+        "connector": where[0],
         "group_id": group_id,
         "member_id": draft.member_id,
         "message_id": draft.message_id,

@@ -42,11 +42,12 @@ i18n.register(
         "Who is kept out of your communities": "被挡在社群之外的成员",
         "Nobody is on a blocklist.": "黑名单上还没有人。",
         "A member banned in one group is kept out of the other groups of its community: "
-        "removed at once from those they are in when the engine bans them (otherwise at their "
-        "next message or join there), their join requests refused. Groups whose moderation "
-        "does not share bans are left alone.": (
-            "在一个群被拉黑的成员，会被挡在同一社群的其他群之外：系统拉黑时立即移出其所在的其他群"
-            "（其余情况在其下次发言或入群时移出），入群申请被拒绝。审核设置里不共享黑名单的群不受影响。"
+        "removed at once from those they are in (within seconds while qunzhu run runs), "
+        "their join requests refused, removed again if they come back. Groups whose "
+        "moderation does not share bans are left alone.": (
+            "在一个群被拉黑的成员，会被挡在同一社群的其他群之外：立即移出其所在的其他群"
+            "（qunzhu run 运行时几秒内生效），入群申请被拒绝，再次入群也会被移出。"
+            "审核设置里不共享黑名单的群不受影响。"
         ),
         "Community": "社群",
         "Member": "成员",

@@ -266,3 +266,29 @@ def test_a_running_engine_keeps_out_whom_a_person_blocked(app: FastAPI, world: W
 def outbox_of(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         return [orjson.loads(p) for p in conn.execute(select(t.outbox.c.payload)).scalars()]
+
+
+def test_someone_blocked_before_they_came_can_be_taken_off(app: FastAPI, world: World) -> None:
+    from qunzhu.store import blocklist
+
+    runners = community_id(world.engine, "跑团")
+    with world.engine.begin() as conn:
+        stranger = conn.execute(
+            t.members.insert().values(platform="telegram", external_id="tg9999", provisional=False)
+        ).inserted_primary_key[0]
+        blocklist.add(conn, runners, stranger, "别的群的骗子", added_by="cli:root")
+    ops = as_user(app, "ops")
+    page = ops.get("/moderation/blocklist").text
+    assert "tg9999" in page and f'href="/members/{stranger}"' not in page  # no page to go to
+    token = csrf(ops, "/moderation/blocklist")
+    data = {"change": "remove", "community_id": runners, "member_id": stranger, "back": "list"}
+    gone = ops.post(
+        "/moderation/blocklist", data={**data, "csrf_token": token}, follow_redirects=False
+    )
+    assert gone.status_code == 303 and listed(world.engine) == []
+    # taking someone off a community the operator does not see is still refused
+    readers = community_id(world.engine, "读书会")
+    refused = ops.post(
+        "/moderation/blocklist", data={**data, "community_id": readers, "csrf_token": token}
+    )
+    assert refused.status_code == 404

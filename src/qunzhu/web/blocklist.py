@@ -75,11 +75,15 @@ def _communities(conn: Connection, user: User) -> dict[int, str]:
     return {r.id: r.name for r in rows if user.sees(r.id)}
 
 
+def _community(conn: Connection, user: User, community_id: int) -> None:
+    if community_id not in _communities(conn, user):
+        raise HTTPException(404, tr("no such community"))
+
+
 def _checked(conn: Connection, user: User, community_id: int, member_id: int) -> None:
     """404 unless the user sees the community and the member, and the member has been in one
     of the community's groups."""
-    if community_id not in _communities(conn, user):
-        raise HTTPException(404, tr("no such community"))
+    _community(conn, user, community_id)
     visible_member(conn, user, member_id)
     ms = t.memberships
     groups = list(conn.execute(select(ms.c.group_id).where(ms.c.member_id == member_id)).scalars())
@@ -113,8 +117,10 @@ def block(conn: Connection, user: User, community_id: int, member_id: int, reaso
 
 
 def unblock(conn: Connection, user: User, community_id: int, member_id: int) -> bool:
+    """Whoever the list shows may be taken off it, even someone blocked from the command line
+    before they ever came (no membership to see them by)."""
     auth.may_change(user)
-    _checked(conn, user, community_id, member_id)
+    _community(conn, user, community_id)
     gone = blocklist.remove(conn, community_id, member_id)
     if gone:
         audit(conn, user, "blocklist.remove", f"member:{member_id}", community=community_id)
@@ -129,6 +135,7 @@ def _rows(conn: Connection, user: User) -> list[dict[str, Any]]:
             "community": names[e.community_id],
             "member_id": e.member_id,
             "name": e.name or e.external_id,
+            "met": e.name is not None,  # blocked from the command line before they came: no page
             "platform": e.platform,
             "platform_id": e.external_id,
             "reason": e.reason,

@@ -292,3 +292,20 @@ def test_someone_blocked_before_they_came_can_be_taken_off(app: FastAPI, world: 
         "/moderation/blocklist", data={**data, "community_id": readers, "csrf_token": token}
     )
     assert refused.status_code == 404
+
+
+def test_the_files_setting_counts_when_the_console_runs_with_it(world: World) -> None:
+    """`qunzhu serve` with a qunzhu.toml where the group does not share bans: a ban answered
+    in the console blocks nobody."""
+    from qunzhu.config import parse
+    from qunzhu.web.app import create_app
+    from tests.web.test_settings import TG_ONLY
+
+    group = {"name": "跑团一群", "community": "跑团", "connector": "tg", "id": RUNNERS.platform_id}
+    group["policies"] = {"moderation": {"blocklist": False}}
+    config = parse({**TG_ONLY, "communities": [{"name": "跑团"}], "groups": [group]})
+    app = create_app(world.engine, "test-secret", config=config)
+    review = decided(world.engine, msg(RUNNERS, 1, LINK))
+    reply = api_label(as_user(app, "ops"), review, "ban_only")
+    assert reply.status_code == 200 and reply.json()["blocked"] == 0
+    assert listed(world.engine) == []

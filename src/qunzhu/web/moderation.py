@@ -306,7 +306,7 @@ def _one(conn: Connection, user: User, decision_id: int) -> Any:
     """The decision's row, or 404 when it is not a moderation decision the user may see."""
     row = conn.execute(
         _decisions_query()
-        .add_columns(_g.c.community_id, _g.c.platform)
+        .add_columns(_g.c.community_id, _g.c.platform, _g.c.platform_id)  # file_policies
         .where(_d.c.id == decision_id)
     ).first()
     if row is None or not user.sees(row.community_id):

@@ -49,3 +49,23 @@ def test_a_reported_message_is_answered_like_any_other(
             select(t.policy_marks.c.key).where(t.policy_marks.c.key.like("strike%"))
         ).scalars()
         assert list(strikes) == ["strike0:sly"]
+
+
+def test_reports_people_keep_overturning_are_called_doubtful(app: FastAPI, world: World) -> None:
+    policy = ModerationPolicy(Detector(), Ladder(Mode.TRAINING), reports_needed=1)
+    rt = Runtime(world.engine, Setups({("tg", RUNNERS.platform_id): GroupSetup([policy])}))
+    authors = ("a1", "a2", "a3")
+    feed(rt, *(msg(RUNNERS, n, "周六几点集合？", who=who) for n, who in enumerate(authors, 1)))
+    with world.engine.begin() as conn:
+        StoreMarks(conn, world.runners).put("moderation", "earned:run1", 0.0)
+    reports = []
+    for n in range(1, 4):
+        report = msg(RUNNERS, 10 + n, "举报", who="run1")
+        report.record.reply_to = f"m{n}"
+        reports.append(report)
+    sent = feed(rt, *reports)
+    ops = as_user(app, "ops")
+    assert len(sent) == 3 and all(api_label(ops, d, "ham").status_code == 200 for d in sent)
+    page = ops.get("/moderation/checks?lang=en").text
+    assert "ask for more reports" in page
+    assert "lower its weight" not in page  # no other check was overturned

@@ -48,6 +48,8 @@ i18n.register(
         "Ad words": "广告词",
         "Contacts": "联系方式",
         "Doubtful": "存疑",
+        "People often overturn what members report: ask for more reports in the group's "
+        "settings.": "成员举报的消息常被撤销：请在群设置里提高所需举报人数。",
         "People often overturn this: lower its weight in the group's settings or remove it.": (
             "管理员经常撤销它的处理：在群设置里调低它的权重，或删掉它。"
         ),

@@ -293,9 +293,9 @@ async def watch_settings(
                 await banks.poll(engine)
             except Exception:
                 log.exception("cannot read the moderation labels")
-            try:  # a minute back each time: two console processes may commit out of order
+            try:  # looking back as for labels: two console processes may commit out of order
                 newest = await asyncio.to_thread(runtime.sweep_blocks, blocks_since)
-                blocks_since = max(blocks_since, newest - 60_000)
+                blocks_since = max(blocks_since, newest - BankFeed.LOOK_BACK_MS)
             except Exception:
                 log.exception("cannot keep the newly blocked members out")
             if ready is not None:
@@ -459,11 +459,10 @@ def policies_of(
         )
         content = learnt or (model(m.model) if model and m.model else None)
         detector = Detector(rules, content, behaviour, trust, bank)
-        ladder = Ladder(Mode(m.mode))
         out.append(
             ModerationPolicy(
                 detector,
-                ladder,
+                Ladder(Mode(m.mode)),
                 warning=m.warning,
                 blocklist=m.blocklist,
                 reports_needed=m.reports,

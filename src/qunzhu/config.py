@@ -138,6 +138,22 @@ class AdmissionSettings(_Strict):
     reject_tags: list[str] = []  # ... or rejected
 
 
+class CaptchaSettings(_Strict):
+    enabled: bool = True
+    timeout_s: int = Field(180, ge=30, le=3600)  # to answer, then removed (kicked)
+    question: str = Field("", max_length=200)  # empty: a sum in Chinese numerals, per newcomer
+    answers: list[str] = []  # with `question`: an answer containing one passes
+    tries: int = Field(3, ge=1, le=10)  # wrong answers before removal
+
+    @model_validator(mode="after")
+    def _answerable(self) -> CaptchaSettings:
+        if self.question.strip() and not any(a.strip() for a in self.answers):
+            raise ValueError(tr("a question needs at least one answer"))
+        if not self.question.strip() and self.answers:
+            raise ValueError(tr("answers need a question"))
+        return self
+
+
 class NicknameSettings(_Strict):
     enabled: bool = True
     pattern: str = r"[^-\s]+-[^-\s]+-[^-\s]+"
@@ -169,6 +185,7 @@ class PolicySettings(_Strict):
     moderation: ModerationSettings = ModerationSettings()
     welcome: WelcomeSettings | None = None
     admission: AdmissionSettings | None = None
+    captcha: CaptchaSettings | None = None
     nickname: NicknameSettings | None = None
     auto_reply: AutoReplySettings | None = None
 
@@ -427,6 +444,11 @@ batch_s = 5
 answers = ["run"]
 reject_words = ["wechat"]
 
+# [communities.policies.captcha]   # newcomers answer in the chat, or are removed
+# timeout_s = 180
+# question = "What do we do on Saturdays?"   # empty: a sum, different for each newcomer
+# answers = ["run"]
+
 [communities.policies.nickname]
 pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'
 example = "City-Trade-Name"
@@ -474,6 +496,8 @@ i18n.register(
         "must be text": "必须是文字",
         "must be true or false": "必须是 true 或 false",
         "review_from must be below spam_from": "review_from 必须小于 spam_from",
+        "a question needs at least one answer": "设置了问题就至少要有一个答案",
+        "answers need a question": "有答案就要设置问题",
         "wrong kind of value": "值的类型不对",
         STARTER_EN: """\
 # qunzhu.toml：你的社群、群、连接器和策略。
@@ -513,6 +537,11 @@ batch_s = 5
 [communities.policies.admission]
 answers = ["跑步"]
 reject_words = ["加微信"]
+
+# [communities.policies.captcha]   # 入群验证：新人须在群里答题，否则被移出
+# timeout_s = 180
+# question = "我们每周六做什么？"   # 留空：用中文数字出一道加法题，每位新人不同
+# answers = ["跑步"]
 
 [communities.policies.nickname]
 pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'

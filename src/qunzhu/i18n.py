@@ -188,6 +188,14 @@ ZH: dict[str, str] = {
     "{n} members reported a message by {author}: {text}": (
         "{n} 位成员举报了 {author} 的消息：{text}"
     ),
+    "@{name} welcome! To show you are not an ad bot, answer within {minutes} minutes "
+    "(just send the answer): {question}": (
+        "@{name} 欢迎！为确认你不是广告机器人，请在 {minutes} 分钟内直接发送答案：{question}"
+    ),
+    "What is {a} plus {b}?": "{zh_a}加{zh_b}等于几？",
+    "{name} did not pass the entry question: remove them?": (
+        "{name} 没有答对入群验证问题：要移出群吗？"
+    ),
     "@{name} please set your group nickname as {example}, so members know who you are.": (
         "@{name} 请把群昵称改为“{example}”的格式，方便大家认识你。"
     ),

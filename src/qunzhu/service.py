@@ -44,6 +44,7 @@ from qunzhu.engine.policies import (
     AdmissionPolicy,
     Answer,
     AutoReplyPolicy,
+    CaptchaPolicy,
     ModerationPolicy,
     NicknamePolicy,
     Policy,
@@ -441,6 +442,9 @@ def policies_of(
     (it was trained on top of it)."""
     out: list[Policy] = []
     m = settings.moderation
+    if (c := settings.captcha) and c.enabled:  # first: an open question takes a message alone
+        answers = tuple(a.strip() for a in c.answers if a.strip())
+        out.append(CaptchaPolicy(Mode(m.mode), c.timeout_s, c.question.strip(), answers, c.tries))
     if m.enabled:
         behaviour, trust, bank = memory or (Behaviour(), TrustBook(), SpamBank())
         rules = Rules(

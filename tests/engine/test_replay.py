@@ -99,6 +99,7 @@ def test_configured_groups_use_their_rules_acting_as_enforce(engine: Engine) -> 
                     "policies": {
                         "moderation": {"mode": "shadow"},
                         "nickname": {},
+                        "captcha": {},
                         "auto_reply": {"answers": [{"keywords": ["几点"], "text": "七点"}]},
                     },
                 }
@@ -112,6 +113,9 @@ def test_configured_groups_use_their_rules_acting_as_enforce(engine: Engine) -> 
     assert result.verdicts["auto_reply:answer"] == 1
     assert result.verdicts["nickname:remind"] == 2  # Bo and 小美, once each
     assert "welcome:welcome" not in result.verdicts  # not configured for this group
+    # history holds no answers to a question never asked: the captcha is left out
+    assert not [v for v in result.verdicts if v.startswith("captcha:")]
+    assert result.actions["kick"] == 0
 
 
 def test_replay_command(tmp_path: Path) -> None:

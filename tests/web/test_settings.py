@@ -52,6 +52,10 @@ def form(token: str, **changes: str) -> dict[str, str]:
         "admission.reject_words": "",
         "admission.approve_tags": "",
         "admission.reject_tags": "广告",
+        "captcha.timeout_s": "180",
+        "captcha.question": "",
+        "captcha.answers": "",
+        "captcha.tries": "3",
         "nickname.pattern": r"[^-\s]+-[^-\s]+",
         "nickname.example": "城市-姓名",
         "nickname.grace_h": "24",
@@ -177,6 +181,48 @@ def test_every_mistake_is_shown_by_its_field_and_nothing_is_saved(
     assert "几点 每周六" in text  # what was typed stays in the form
     assert stored(world.engine, world.runners) is None
     assert audits(world.engine, "group.settings") == []
+
+
+def test_the_entry_question_is_set_in_the_form_and_checked(
+    client: TestClient, world: World
+) -> None:
+    login(client, "ops")
+    page = client.get(f"/settings/groups/{world.runners}")
+    assert 'name="captcha.enabled" value="on" >' in page.text  # off until turned on
+    wrong = save(
+        client,
+        world.runners,
+        captcha__enabled="on",
+        captcha__question="我们周六做什么？",
+        captcha__answers="",
+        captcha__timeout_s="5",
+    )
+    assert wrong.status_code == 400
+    assert "captcha.timeout_s: out of range" in wrong.text
+    assert stored(world.engine, world.runners) is None
+    wrong = save(client, world.runners, captcha__enabled="on", captcha__question="周六？")
+    assert "captcha: a question needs at least one answer" in wrong.text
+    assert stored(world.engine, world.runners) is None
+    fine = save(
+        client,
+        world.runners,
+        captcha__enabled="on",
+        captcha__question="我们周六做什么？",
+        captcha__answers="跑步\n\nrun",
+        captcha__timeout_s="120",
+        captcha__tries="2",
+    )
+    assert fine.status_code == 303
+    row = stored(world.engine, world.runners)
+    assert row is not None
+    assert row["policies"]["captcha"] == {
+        "enabled": True,
+        "timeout_s": 120,
+        "question": "我们周六做什么？",
+        "answers": ["跑步", "run"],
+        "tries": 2,
+    }
+    assert "跑步\nrun</textarea>" in client.get(f"/settings/groups/{world.runners}").text
 
 
 def test_who_may_change_what(client: TestClient, world: World) -> None:

@@ -29,6 +29,7 @@ from qunzhu.store.prepared import Prepared
 log = logging.getLogger(__name__)
 
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
+CANCELLED = "cancelled"  # held back, then called off (a newcomer answered the captcha)
 TASK, UNCERTAIN = "task", "uncertain"  # both wait for a person
 HANDLED = "handled"  # a person dealt with a task, an uncertain send or a failure
 FOR_A_PERSON = (TASK, UNCERTAIN, FAILED)
@@ -78,8 +79,9 @@ def queue(
     now_ms: int,
     delay_ms: int = 0,
 ) -> int:
-    """Add one action; one the connector cannot do becomes a task for a human right away."""
-    status = PENDING if can else TASK
+    """Add one action; one the connector cannot do becomes a task for a human right away,
+    or when it is due if held back (it may yet be called off)."""
+    status = PENDING if can or delay_ms else TASK
     error = None if can else tr("the platform cannot do this: a person has to")
     return _ADD.insert(
         conn,
@@ -95,6 +97,22 @@ def queue(
             "created_at": now_ms,
         },
     )
+
+
+def cancel(conn: Connection, connector: str, batch: str, now_ms: int) -> int:
+    """Call off a connector's held-back actions of a batch that have not started; returns
+    how many. Few actions are held back at once, so they are read and matched here."""
+    rows = conn.execute(
+        select(_ob.c.id, _ob.c.payload).where(
+            _ob.c.status == PENDING,
+            _ob.c.connector == connector,
+            _ob.c.payload.contains(orjson.dumps(batch).decode()),
+        )
+    ).all()
+    ids = [r.id for r in rows if orjson.loads(r.payload).get("batch") == batch]
+    if ids:
+        conn.execute(update(_ob).where(_ob.c.id.in_(ids)).values(status=CANCELLED, done_at=now_ms))
+    return len(ids)
 
 
 def recover(engine: Engine) -> dict[str, int]:
@@ -209,7 +227,7 @@ class Executor:
         now = self.clock()
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(t.outbox.c.id, t.outbox.c.connector, t.outbox.c.payload)
+                select(t.outbox.c.id, t.outbox.c.connector, t.outbox.c.kind, t.outbox.c.payload)
                 .where(t.outbox.c.status == PENDING, t.outbox.c.due_at <= int(now * 1000))
                 .order_by(t.outbox.c.id)
                 .limit(limit)
@@ -221,6 +239,9 @@ class Executor:
             connector = self.connectors.get(row.connector)
             if connector is None:
                 self._finish(row.id, TASK, tr("no such connector is running"))
+                continue
+            if row.kind not in connector.capabilities:  # held back until now, then a person's
+                self._finish(row.id, TASK, tr("the platform cannot do this: a person has to"))
                 continue
             attempted += 1
             await self._run(connector, row.id, to_action(row.id, row.payload))

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
-from qunzhu.engine.policies import Outcome, Policy
+from qunzhu.engine.policies import CaptchaPolicy, Outcome, Policy, decide_all
 from qunzhu.model import (
     Group,
     GroupKind,
@@ -120,7 +120,13 @@ def replay(
                 Platform(row.platform), row.platform_id, row.name, GroupKind(row.kind), tz=row.tz
             )
             result = GroupReplay(row.name, row.platform, row.platform_id)
-            policies = policies_for(row.platform, row.platform_id)
+            # history holds no answers to a question nobody asked: a captcha would remove
+            # every newcomer of the past, which says nothing about the group
+            policies = [
+                p
+                for p in policies_for(row.platform, row.platform_id)
+                if not isinstance(p, CaptchaPolicy)
+            ]
             marks = MemoryMarks()
             start = datetime.combine(since, time(), ZoneInfo(row.tz)) if since else None
             for event in _events(conn, group_id, group, start):
@@ -128,7 +134,7 @@ def replay(
                     result.messages += 1
                 else:
                     result.membership_events += 1
-                outcomes = [o for p in policies for o in p.decide(event, marks)]
+                outcomes = [o for _, o in decide_all(policies, event, marks)]
                 for outcome in outcomes:
                     result.verdicts[f"{outcome.policy}:{outcome.verdict}"] += 1
                     result.actions.update(d.kind.value for d in outcome.actions)

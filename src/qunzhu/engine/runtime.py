@@ -31,6 +31,7 @@ from qunzhu.engine.policies import (
     Outcome,
     Policy,
     WelcomePolicy,
+    decide_all,
     is_report,
 )
 from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
@@ -242,15 +243,16 @@ class Runtime:
             event.tags = tags.of_person(conn, event.group.platform.value, member)
         if isinstance(record, Message) and record.reply_to and is_report(record.text):
             event.replied = _replied(conn, group_id, record.reply_to)
-        for policy in setup.policies:
-            for outcome in policy.decide(event, marks):
-                about = outcome.about or (member, record.platform_id)
-                where = (event.connector, event.group.platform_id)
-                decision_id = self._write(
-                    conn, inbox_id, group_id, where, setup, policy, outcome, about, now
-                )
-                if outcome.block is not None:
-                    blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
+        for policy, outcome in decide_all(setup.policies, event, marks):
+            if outcome.cancel is not None:
+                outbox.cancel(conn, event.connector, outcome.cancel, now)
+            about = outcome.about or (member, record.platform_id)
+            where = (event.connector, event.group.platform_id)
+            decision_id = self._write(
+                conn, inbox_id, group_id, where, setup, policy, outcome, about, now
+            )
+            if outcome.block is not None:
+                blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
         return blocks
 
     def _write(

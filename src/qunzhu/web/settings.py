@@ -22,6 +22,7 @@ from qunzhu import i18n
 from qunzhu.config import (
     AdmissionSettings,
     AutoReplySettings,
+    CaptchaSettings,
     Keyword,
     NicknameSettings,
     PolicySettings,
@@ -48,9 +49,8 @@ _ZH = {
         "留空：词表用 0.8，内容模型用它自己的阈值。"
     ),
     "Group settings": "群设置",
-    "Each group's policies: moderation, welcome, admission, nickname and auto-reply.": (
-        "每个群的策略：审核、欢迎、入群审批、群昵称和自动回复。"
-    ),
+    "Each group's policies: moderation, welcome, admission, entry question, nickname and "
+    "auto-reply.": "每个群的策略：审核、欢迎、入群审批、入群验证、群昵称和自动回复。",
     "Changed in the console by {who} on {when}": "{who} 于 {when} 在控制台修改",
     "Defaults": "默认设置",
     "No group to show yet.": "还没有可显示的群。",
@@ -119,6 +119,20 @@ _ZH = {
     "Words that reject": "拒绝的词",
     "Tags that admit": "通过的标签",
     "Tags that reject": "拒绝的标签",
+    "Entry question (captcha)": "入群验证",
+    "A newcomer answers in the chat or is removed (a kick: they may join again). It follows "
+    "the moderation mode: shadow records, training asks the admins, enforce removes.": (
+        "新人须在群里答题，否则被移出（踢出，可以重新加入）。随审核模式：shadow 只记录，"
+        "training 请管理员确认，enforce 直接移出。"
+    ),
+    "Time to answer (seconds)": "答题时限（秒）",
+    "Question": "问题",
+    "Empty: a sum in Chinese numerals, different for each newcomer.": (
+        "留空：用中文数字出一道加法题，每位新人不同。"
+    ),
+    "Answers that pass": "通过的答案",
+    "One per line; needed with a question.": "每行一个；设置了问题就必须填写。",
+    "Wrong answers before removal": "答错几次后移出",
     "Nickname": "群昵称",
     "Pattern (regular expression)": "格式（正则表达式）",
     "Example": "示例",
@@ -156,6 +170,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "welcome": ("enabled", "template", "rules", "batch_s"),
     "admission": ("enabled", "answers", "reject_words", "approve_tags", "reject_tags"),
+    "captcha": ("enabled", "timeout_s", "question", "answers", "tries"),
     "nickname": ("enabled", "pattern", "example", "grace_h"),
     "auto_reply": ("enabled", "cooldown_s", "answers"),
 }
@@ -166,12 +181,14 @@ _LINES = {  # fields written one item per line
     "admission.reject_words",
     "admission.approve_tags",
     "admission.reject_tags",
+    "captcha.answers",
 }
 _FLAGS = {"enabled", "learn", "blocklist"}  # check boxes: absent from the form means off
 _BLANK_IS_DEFAULT = {"moderation.review_from", "moderation.spam_from"}
 _OPTIONAL = {  # policies that run only when present; the form turns them on and off
     "welcome": WelcomeSettings,
     "admission": AdmissionSettings,
+    "captcha": CaptchaSettings,
     "nickname": NicknameSettings,
     "auto_reply": AutoReplySettings,
 }

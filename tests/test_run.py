@@ -144,3 +144,33 @@ def test_configured_groups_are_stored_in_their_communities(tmp_path: Path) -> No
             select(g.c.platform_id, g.c.name, c.c.name).join(c, c.c.id == g.c.community_id)
         ).all()
     assert [tuple(r) for r in rows] == [("trial", "试", "跑团")]
+
+
+def test_run_asks_newcomers_the_entry_question(tmp_path: Path) -> None:
+    cfg = tmp_path / "qunzhu.toml"
+    cfg.write_text(
+        CONFIG.replace("[groups.policies.auto_reply]", CAPTCHA + "[groups.policies.auto_reply]"),
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    typed = ["/join Bo", "Bo: running", "/join Mei", "Mei: 兼职刷单日赚300", "Mei: no", "/quit", ""]
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--db", url], input="\n".join(typed))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("What do we do on Saturdays?") == 2
+    # Bo answered and stays; Mei's two wrong tries took her messages down and removed her
+    assert "Actions still queued: 0" in result.output  # the held-back removals called off
+    engine = db.open_store(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.outbox.c.kind, t.outbox.c.status, t.outbox.c.payload).order_by(t.outbox.c.id)
+        ).all()
+    kicks = [(orjson.loads(r.payload)["member_id"], r.status) for r in rows if r.kind == "kick"]
+    assert kicks == [("Bo", "cancelled"), ("Mei", "cancelled"), ("Mei", "done")]
+    assert [r.status for r in rows if r.kind == "delete"] == ["done", "done"]
+
+
+CAPTCHA = """[groups.policies.captcha]
+question = "What do we do on Saturdays?"
+answers = ["run"]
+tries = 2
+"""

@@ -71,7 +71,6 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (platform, the platform's group id), as the store keeps groups
 LEARNT_DIR = "learnt-models"  # beside qunzhu.toml: each community's model learnt from answers
-BLOCKS_LOOK_BACK_S = 86_400  # at start, blocks people made this long ago are swept too
 Memory = tuple[Behaviour, TrustBook, SpamBank]  # what a community's detectors share
 Memories = dict[str | None, Memory]
 
@@ -251,7 +250,8 @@ async def watch_settings(
     bank of the group's community (`BankFeed`) and, when they changed, trains that community's
     model again (`Learner`, models kept in `base`/LEARNT_DIR), then hands the engine setups
     with it; and keeps members people blocked out of the groups they are in now
-    (`Runtime.sweep_blocks`, from BLOCKS_LOOK_BACK_S before the start on)."""
+    (`Runtime.sweep_blocks`: at start every block, made while it was down too, then the
+    new ones)."""
     memories: Memories = {}
     models: dict[Path, ContentModel] = {}
     banks = BankFeed(memories)
@@ -259,7 +259,7 @@ async def watch_settings(
     seen: tuple[int, int | None] | None = None
     failed: tuple[int, int | None] | None = None
     recalled = False
-    blocks_since = int((time.time() - BLOCKS_LOOK_BACK_S) * 1000)  # made while it was down too
+    blocks_since = 0  # at start, every block: made while it was down, however long
     try:
         await asyncio.to_thread(place_groups, config, engine)
     except Exception:

@@ -292,3 +292,14 @@ def test_a_persons_block_is_swept_once_into_the_groups_the_member_is_in(engine: 
     with engine.connect() as conn:  # the second sweep found both done
         assert conn.execute(select(func.count()).select_from(d)).scalar_one() == 2
     assert rt.process() == 0  # the sweeps' inbox rows are not events to judge
+    # a stranger blocked later, never seen in a group: the cursor moves on, nothing is swept
+    with engine.begin() as conn:
+        stranger = conn.execute(
+            t.members.insert()
+            .values(platform="telegram", external_id="scammer9", provisional=False)
+            .returning(t.members.c.id)
+        ).scalar_one()
+        blocklist.add(conn, runners, stranger, "名单", added_by="alice", at=9_000)
+    assert rt.sweep_blocks(6_000) == 9_000 and rt.sweep_blocks(9_001) == 9_001
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(d)).scalar_one() == 2

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qunzhu.connectors import Connector
@@ -287,22 +287,36 @@ class Runtime:
         return decision_id
 
     def sweep_blocks(self, since_ms: int) -> int:
-        """People's blocks (the console's, the command line's) made from `since_ms` on: each
-        blocked member is kept out at once of the community's groups they are in now, as the
-        engine's own bans are. Each (block, group) is swept once, whoever calls this and
-        however often; returns the newest block's time seen (or `since_ms`)."""
-        b, m = t.blocklist, t.members
+        """People's blocks (the console's, the command line's) made from `since_ms` on (0:
+        all, as at start, whenever they were made): each blocked member is kept out at once of
+        the community's groups they are in now, as the engine's own bans are. Read from the
+        open memberships' side, so a long list of people who never came costs nothing. Each
+        (block, group) is swept once, whoever calls this and however often; returns the newest
+        block's time (or `since_ms`), present or not."""
+        b, m, ms, g = t.blocklist, t.members, t.memberships, t.groups
+        made = (b.c.added_by.is_not(None), b.c.at >= since_ms)
         with self.engine.begin() as conn:
+            newest = conn.execute(select(func.max(b.c.at)).where(*made)).scalar()
+            if newest is None:
+                return since_ms
             rows = conn.execute(
                 select(b.c.community_id, b.c.reason, b.c.at, m.c.platform, m.c.external_id)
-                .join(m, m.c.id == b.c.member_id)
-                .where(b.c.added_by.is_not(None), b.c.at >= since_ms)
+                .select_from(
+                    ms.join(g, g.c.id == ms.c.group_id)
+                    .join(
+                        b,
+                        and_(b.c.community_id == g.c.community_id, b.c.member_id == ms.c.member_id),
+                    )
+                    .join(m, m.c.id == b.c.member_id)
+                )
+                .where(ms.c.left_at.is_(None), *made)
+                .distinct()
                 .order_by(b.c.at)
             ).all()
             for row in rows:
                 person = (row.community_id, row.platform, row.external_id)
                 self._sweep(conn, person, None, row.reason, row.at, self.setups)
-        return max((row.at for row in rows), default=since_ms)
+        return newest
 
     def _sweep(
         self,

@@ -4,6 +4,7 @@
     uv run python bench/engine.py --events 20000 --crash --json
     uv run python bench/engine.py --events 20000 --training   # beside a learner's training
     uv run python bench/engine.py --events 20000 --blocklist 100000 --json
+    uv run python bench/engine.py --events 20000 --captcha --json
 
 Events (seeded, 20 groups, 400 members): messages (some of them ads), joins, leaves, renames and
 join requests. Each is received (inbox), processed in micro-batches (stored like an import,
@@ -20,6 +21,10 @@ are repeated by design (repeating them changes nothing); they are reported as `r
 about its members (without it the groups are in none and nothing is asked), with N strangers and
 4 of the 400 members on the list beforehand; those 4 are removed wherever they speak or join,
 and members the ladder bans join them. `kept_out` counts the decisions that kept someone out.
+
+`--captcha` puts the entry question (enforce, 180 s) first in every group. Nobody in the
+generated chat answers it, so newcomers who speak within 3 minutes of joining lose that
+message, and their third removes them; the held-back removals of the others stay pending.
 """
 
 from __future__ import annotations
@@ -106,11 +111,12 @@ class LoggingConnector:
             os.fsync(self._log.fileno())
 
 
-def runtime(db: Path, connector: LoggingConnector):  # type: ignore[no-untyped-def]
+def runtime(db: Path, connector: LoggingConnector, captcha: bool = False):  # type: ignore[no-untyped-def]
     from qunzhu.engine.policies import (
         AdmissionPolicy,
         Answer,
         AutoReplyPolicy,
+        CaptchaPolicy,
         ModerationPolicy,
         NicknamePolicy,
         WelcomePolicy,
@@ -128,6 +134,8 @@ def runtime(db: Path, connector: LoggingConnector):  # type: ignore[no-untyped-d
         NicknamePolicy(pattern=r"[^-]+-[^-]+-[^-]+"),
         AutoReplyPolicy((Answer(("几点",), "每周六早上七点。"),)),
     ]
+    if captcha:  # first, as `service.policies_of` puts it
+        policies.insert(0, CaptchaPolicy(Mode.ENFORCE, timeout_s=180))
     engine = open_store(f"sqlite:///{db}")
     return Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
 
@@ -154,14 +162,14 @@ def community(db: Path, blocked: int) -> None:
 
 
 def work(
-    db: Path, n: int, batch: int, log: Path | None
+    db: Path, n: int, batch: int, log: Path | None, captcha: bool = False
 ) -> tuple[dict[str, float], list[tuple[int, str]]]:
     """Receive, process and execute all n events; resumable after a kill. Returns the figures
     and every call that reached the connector."""
     from qunzhu.engine import outbox
 
     connector = LoggingConnector(log)
-    rt = runtime(db, connector)
+    rt = runtime(db, connector, captcha)
     gc.collect()
     gc.freeze()  # as `qunzhu run` does once the models are loaded
     recovered = outbox.recover(rt.engine)
@@ -283,6 +291,9 @@ def main() -> None:
     parser.add_argument(
         "--blocklist", type=int, help="groups in one community, N strangers on its blocklist"
     )
+    parser.add_argument(
+        "--captcha", action="store_true", help="every group asks newcomers the entry question"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
     args = parser.parse_args()
     if args.training:
@@ -300,7 +311,7 @@ def main() -> None:
             result = crashing(db, args.events, args.batch)
             result.update(counts(db, args.events, db.with_suffix(".calls"), []))
         else:
-            result, calls = work(db, args.events, args.batch, None)
+            result, calls = work(db, args.events, args.batch, None, args.captcha)
             result.update(counts(db, args.events, None, calls))
             floor_s = floor(Path(tmp) / "floor.db", args.events, args.batch)
             result["floor_events_per_s"] = args.events / floor_s

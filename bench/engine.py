@@ -136,6 +136,7 @@ def runtime(db: Path, connector: LoggingConnector, captcha: bool = False):  # ty
     ]
     if captcha:  # first, as `service.policies_of` puts it
         policies.insert(0, CaptchaPolicy(Mode.ENFORCE, timeout_s=180))
+        policies[2] = WelcomePolicy(rules="群规：不发广告", batch_s=0, after_captcha=True)
     engine = open_store(f"sqlite:///{db}")
     return Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
 

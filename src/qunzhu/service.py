@@ -473,7 +473,8 @@ def policies_of(
             )
         )
     if (w := settings.welcome) and w.enabled:
-        out.append(WelcomePolicy(w.template, w.rules, w.batch_s))
+        asks = bool(settings.captcha and settings.captcha.enabled)
+        out.append(WelcomePolicy(w.template, w.rules, w.batch_s, after_captcha=asks))
     if (a := settings.admission) and a.enabled:
         out.append(
             AdmissionPolicy(

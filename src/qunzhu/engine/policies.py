@@ -369,21 +369,37 @@ def _review_note(decision: Decision) -> str:
 class WelcomePolicy:
     """Greet newcomers by name, ask for a self-introduction, show the rules (PLAYBOOK: the
     first minutes decide whether a newcomer ever speaks). Joins within `batch_s` of each other
-    get one message naming them all, not a wall of greetings."""
+    get one message naming them all, not a wall of greetings. A newcomer asked the entry
+    question (`CaptchaPolicy`, which runs first) is welcomed when they answer it, not before:
+    an introduction written before the answer would be taken down."""
 
     template: str = ""  # empty: the default, in the interface language
     rules: str = ""
     batch_s: float = 30.0
+    after_captcha: bool = False  # the group asks the entry question (it spares a look-up)
     name: str = "welcome"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
         record = event.record
-        if not isinstance(record, MembershipEvent) or record.action is not MembershipAction.JOIN:
+        member = _member_id(record) if isinstance(record, Message | MembershipEvent) else None
+        if isinstance(record, Message):  # welcomed once the entry question is answered
+            if not self.after_captcha:
+                return []
+            passed = marks.get(CaptchaPolicy.name, f"passed:{member}")
+            if passed is None or abs(passed - _at(record.sent_at)) > 0.001:
+                return []
+            person = record.sender
+        elif isinstance(record, MembershipEvent) and record.action is MembershipAction.JOIN:
+            asked = marks.get(CaptchaPolicy.name, f"asked:{member}") if self.after_captcha else None
+            if asked is not None and abs(asked - _at(record.at)) <= 0.001:
+                return []  # asked the entry question at this join: a welcome would come first
+            person = record.member
+        else:
             return []
-        who = record.member.name or record.member.user_id or "?"
+        who = person.name or person.user_id or "?"
         draft = Draft(
             ActionKind.SEND,
-            member_id=record.member.user_id,
+            member_id=person.user_id,
             text=welcome_text(self.template, self.rules, [who]),
             delay_s=self.batch_s,
             batch=f"welcome:{event.group.platform_id}",
@@ -481,7 +497,7 @@ class CaptchaPolicy:
             member = record.member.user_id
             gone = record.action in (MembershipAction.LEAVE, MembershipAction.KICK)
             if gone and member and self._pending(marks, member, _at(record.at)) is not None:
-                marks.put(self.name, f"done:{member}", _at(record.at))  # nothing to wait for
+                marks.put(self._space, f"done:{member}", _at(record.at))  # nothing to wait for
                 return [Outcome(self.name, "left", {}, cancel=_batch(event, member))]
             return []
         if not isinstance(record, Message) or record.sender.user_id is None:
@@ -491,11 +507,11 @@ class CaptchaPolicy:
         if asked is None:
             return []
         if self._right(record.text, event.group.platform_id, member, asked):
-            marks.put(self.name, f"passed:{member}", at)  # not asked again in this group
-            marks.put(self.name, f"done:{member}", at)
+            marks.put(self._space, f"passed:{member}", at)  # not asked again in this group
+            marks.put(self._space, f"done:{member}", at)
             return [Outcome(self.name, "passed", {}, cancel=_batch(event, member))]
-        tries = {k: marks.get(self.name, k) for k in _slots("try", member, self.tries)}
-        marks.put(self.name, min(tries, key=lambda k: tries[k] or 0.0), at)
+        tries = {k: marks.get(self._space, k) for k in _slots("try", member, self.tries)}
+        marks.put(self._space, min(tries, key=lambda k: tries[k] or 0.0), at)
         wrong = len([t for t in tries.values() if t is not None and t >= asked]) + 1
         reasons: dict[str, Any] = {"tries": wrong, "of": self.tries}
         enforce = self.mode is Mode.ENFORCE
@@ -504,12 +520,18 @@ class CaptchaPolicy:
         drafts = drafts if enforce else []
         if wrong < self.tries:
             return [Outcome(self.name, "unanswered", reasons, drafts, final=enforce)]
-        marks.put(self.name, f"done:{member}", at)  # asked again only if they join again
+        marks.put(self._space, f"done:{member}", at)  # asked again only if they join again
         if self.mode is Mode.SHADOW:
             return [Outcome(self.name, "failed", {**reasons, "would": "kick"})]
         drafts.append(self._removal(record.sender.name or member, member))
         cancel = _batch(event, member)
         return [Outcome(self.name, "failed", reasons, drafts, cancel=cancel, final=enforce)]
+
+    @property
+    def _space(self) -> str:
+        """Where its marks are kept: a shadow's asks are not asks, and the welcome, which waits
+        for an answer to a real one, must not see them."""
+        return f"{self.name}_shadow" if self.mode is Mode.SHADOW else self.name
 
     def _ask(self, event: LiveEvent, record: MembershipEvent, marks: Marks) -> list[Outcome]:
         member = record.member.user_id
@@ -517,13 +539,13 @@ class CaptchaPolicy:
             member is None
             or event.role in STAFF
             or event.blocked is not None
-            or marks.get(self.name, f"passed:{member}") is not None
+            or marks.get(self._space, f"passed:{member}") is not None
             or marks.get(ModerationPolicy.name, f"trusted:{member}") is not None
             or marks.get(ModerationPolicy.name, f"staff:{member}") is not None
         ):
             return []
         at = _at(record.at)
-        marks.put(self.name, f"asked:{member}", at)
+        marks.put(self._space, f"asked:{member}", at)
         who = record.member.name or member
         question = self._question(event.group.platform_id, member, _ms(at))
         reasons = {"question": question, "timeout_s": self.timeout_s}
@@ -551,10 +573,10 @@ class CaptchaPolicy:
     def _pending(self, marks: Marks, member: str, at: float) -> float | None:
         """When the member was asked, if the question is still open at `at` (not answered,
         not given up, not timed out: after the timeout the removal has been queued)."""
-        asked = marks.get(self.name, f"asked:{member}")
+        asked = marks.get(self._space, f"asked:{member}")
         if asked is None or at > asked + self.timeout_s:
             return None
-        done = marks.get(self.name, f"done:{member}")
+        done = marks.get(self._space, f"done:{member}")
         return None if done is not None and done >= asked else asked
 
     def _question(self, group: str, member: str, asked_ms: int) -> str:

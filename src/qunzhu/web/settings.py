@@ -184,7 +184,6 @@ _LINES = {  # fields written one item per line
     "captcha.answers",
 }
 _FLAGS = {"enabled", "learn", "blocklist"}  # check boxes: absent from the form means off
-_BLANK_IS_DEFAULT = {"moderation.review_from", "moderation.spam_from"}
 _OPTIONAL = {  # policies that run only when present; the form turns them on and off
     "welcome": WelcomeSettings,
     "admission": AdmissionSettings,
@@ -442,7 +441,7 @@ def _keywords_text(keywords: dict[str, Any] | None) -> str:
 
 def parse_form(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The [groups.policies] table the form describes, and the lines it could not read
-    (field, message)."""
+    (field, message). A blank field takes its default."""
     problems: list[tuple[str, str]] = []
     raw: dict[str, Any] = {}
     for section, keys in FIELDS.items():
@@ -458,8 +457,8 @@ def parse_form(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, 
                 part[key] = _answers(text, name, problems)
             elif name in _LINES:
                 part[key] = [line.strip() for line in text.split("\n") if line.strip()]
-            elif name in _BLANK_IS_DEFAULT and not text.strip():
-                part[key] = None
+            elif not text.strip():
+                continue  # blank, or not on the page (one loaded before an upgrade): the default
             else:
                 part[key] = text.strip()
         raw[section] = part

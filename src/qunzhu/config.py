@@ -154,6 +154,13 @@ class CaptchaSettings(_Strict):
         return self
 
 
+class RaidSettings(_Strict):
+    enabled: bool = True
+    joins: int = Field(20, ge=2, le=100)  # newcomers within window_s that start a lockdown
+    window_s: int = Field(60, ge=5, le=3600)
+    lock_min: int = Field(30, ge=1, le=1440)  # how long newcomers are removed on arrival
+
+
 class NicknameSettings(_Strict):
     enabled: bool = True
     pattern: str = r"[^-\s]+-[^-\s]+-[^-\s]+"
@@ -186,6 +193,7 @@ class PolicySettings(_Strict):
     welcome: WelcomeSettings | None = None
     admission: AdmissionSettings | None = None
     captcha: CaptchaSettings | None = None
+    raid: RaidSettings | None = None
     nickname: NicknameSettings | None = None
     auto_reply: AutoReplySettings | None = None
 
@@ -449,6 +457,11 @@ reject_words = ["wechat"]
 # question = "What do we do on Saturdays?"   # empty: a sum, different for each newcomer
 # answers = ["run"]
 
+# [communities.policies.raid]      # many newcomers at once: remove newcomers for a while
+# joins = 20                       # (off while a referral campaign brings crowds on purpose)
+# window_s = 60
+# lock_min = 30
+
 [communities.policies.nickname]
 pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'
 example = "City-Trade-Name"
@@ -542,6 +555,11 @@ reject_words = ["加微信"]
 # timeout_s = 180
 # question = "我们每周六做什么？"   # 留空：用中文数字出一道加法题，每位新人不同
 # answers = ["跑步"]
+
+# [communities.policies.raid]      # 防刷群：短时间涌入大量新人时，一段时间内新人一律移出
+# joins = 20                       # （做裂变拉新、有意引来大量新人时请关闭）
+# window_s = 60
+# lock_min = 30
 
 [communities.policies.nickname]
 pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'

@@ -193,6 +193,12 @@ ZH: dict[str, str] = {
         "@{name} 欢迎！为确认你不是广告机器人，请在 {minutes} 分钟内直接发送答案：{question}"
     ),
     "What is {a} plus {b}?": "{zh_a}加{zh_b}等于几？",
+    "Join raid: {n} newcomers within {s} s. Remove the newcomers of the next {m} minutes?": (
+        "疑似刷群：{s} 秒内进来 {n} 位新人。接下来 {m} 分钟内的新人要移出吗？"
+    ),
+    "Join raid: {n} newcomers within {s} s. Newcomers are removed for the next {m} minutes.": (
+        "疑似刷群：{s} 秒内进来 {n} 位新人。接下来 {m} 分钟内入群的新人将被移出。"
+    ),
     "{name} did not pass the entry question: remove them?": (
         "{name} 没有答对入群验证问题：要移出群吗？"
     ),

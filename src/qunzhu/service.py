@@ -48,6 +48,7 @@ from qunzhu.engine.policies import (
     ModerationPolicy,
     NicknamePolicy,
     Policy,
+    RaidPolicy,
     WelcomePolicy,
 )
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
@@ -442,6 +443,8 @@ def policies_of(
     (it was trained on top of it)."""
     out: list[Policy] = []
     m = settings.moderation
+    if (raid := settings.raid) and raid.enabled:  # first: a raid's newcomer needs nothing else
+        out.append(RaidPolicy(Mode(m.mode), raid.joins, raid.window_s, raid.lock_min))
     if (c := settings.captcha) and c.enabled:  # first: an open question takes a message alone
         answers = tuple(a.strip() for a in c.answers if a.strip())
         out.append(CaptchaPolicy(Mode(m.mode), c.timeout_s, c.question.strip(), answers, c.tries))

@@ -183,7 +183,7 @@ def test_every_mistake_is_shown_by_its_field_and_nothing_is_saved(
     assert audits(world.engine, "group.settings") == []
 
 
-def test_the_entry_question_is_set_in_the_form_and_checked(
+def test_the_entry_question_and_raids_are_set_in_the_form_and_checked(
     client: TestClient, world: World
 ) -> None:
     login(client, "ops")
@@ -211,6 +211,8 @@ def test_the_entry_question_is_set_in_the_form_and_checked(
         captcha__answers="跑步\n\nrun",
         captcha__timeout_s="120",
         captcha__tries="2",
+        raid__enabled="on",
+        raid__joins="15",
     )
     assert fine.status_code == 303
     row = stored(world.engine, world.runners)
@@ -222,6 +224,8 @@ def test_the_entry_question_is_set_in_the_form_and_checked(
         "answers": ["跑步", "run"],
         "tries": 2,
     }
+    # the raid fields left out of the form (a page from before an upgrade) take the defaults
+    assert row["policies"]["raid"] == {"enabled": True, "joins": 15, "window_s": 60, "lock_min": 30}
     assert "跑步\nrun</textarea>" in client.get(f"/settings/groups/{world.runners}").text
 
 

@@ -462,6 +462,75 @@ class AdmissionPolicy:
         return [Outcome(self.name, "ask_admin", {"answer": record.answer[:100]}, [draft])]
 
 
+# -- join raids ---------------------------------------------------------------------------
+
+
+@dataclass
+class RaidPolicy:
+    """Join raids (anchors §9.1 item 4; Rose's antiraid, Shieldy's underAttack): `joins`
+    newcomers within `window_s` seconds start a lockdown of `lock_min` minutes, during which
+    enforce removes every newcomer as they arrive (a kick: a real member may come back once it
+    ends), training asks the admins, shadow records. The admins are told once, when it starts.
+    Off unless configured: a referral campaign brings bursts of joins on purpose. Runs before
+    the entry question and the welcome, which a removed newcomer does not need."""
+
+    mode: Mode = Mode.SHADOW
+    joins: int = 20
+    window_s: int = 60
+    lock_min: int = 30
+    name: str = "raid"
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+        record = event.record
+        if (
+            not isinstance(record, MembershipEvent)
+            or record.action is not MembershipAction.JOIN
+            or record.member.user_id is None
+            or event.role in STAFF
+        ):
+            return []
+        at, member = _at(record.at), record.member.user_id
+        since = marks.get(self.name, "lockdown")
+        if since is not None and since <= at < since + self.lock_min * 60:
+            return [self._remove(member, record.member.name, since, None)]
+        times = {k: marks.get(self.name, k) for k in (f"join{i}" for i in range(self.joins))}
+        marks.put(self.name, min(times, key=lambda k: times[k] or 0.0), at)
+        recent = len([x for x in times.values() if x is not None and x > at - self.window_s]) + 1
+        if recent < self.joins:
+            return []
+        marks.put(self.name, "lockdown", at)
+        return [self._remove(member, record.member.name, at, recent)]
+
+    def _remove(self, member: str, name: str | None, since: float, started: int | None) -> Outcome:
+        """A newcomer during a lockdown; `started`: the joins that began it with this one."""
+        reasons: dict[str, Any] = {"lockdown_since": int(since * 1000), "minutes": self.lock_min}
+        drafts = []
+        if started is not None:
+            reasons["joins"], reasons["window_s"] = started, self.window_s
+            told = {"n": started, "s": self.window_s, "m": self.lock_min}
+            if self.mode is not Mode.SHADOW:
+                note = (
+                    tr(
+                        "Join raid: {n} newcomers within {s} s. Remove the newcomers of the "
+                        "next {m} minutes?",
+                        **told,
+                    )
+                    if self.mode is Mode.TRAINING
+                    else tr(
+                        "Join raid: {n} newcomers within {s} s. Newcomers are removed for the "
+                        "next {m} minutes.",
+                        **told,
+                    )
+                )
+                drafts.append(Draft(ActionKind.NOTIFY_OWNER, text=note, reason="raid"))
+        enforce = self.mode is Mode.ENFORCE
+        if enforce:
+            drafts.append(Draft(ActionKind.KICK, member_id=member, reason="raid"))
+        else:
+            reasons["would"] = "kick"
+        return Outcome(self.name, "lockdown", reasons, drafts, final=enforce)
+
+
 # -- captcha ------------------------------------------------------------------------------
 
 _CN_NUMBERS = "零一二三四五六七八九十"

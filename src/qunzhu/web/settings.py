@@ -26,6 +26,7 @@ from qunzhu.config import (
     Keyword,
     NicknameSettings,
     PolicySettings,
+    RaidSettings,
     WelcomeSettings,
     error_message,
 )
@@ -49,8 +50,10 @@ _ZH = {
         "留空：词表用 0.8，内容模型用它自己的阈值。"
     ),
     "Group settings": "群设置",
-    "Each group's policies: moderation, welcome, admission, entry question, nickname and "
-    "auto-reply.": "每个群的策略：审核、欢迎、入群审批、入群验证、群昵称和自动回复。",
+    "Each group's policies: moderation, welcome, admission, entry question, join raids, "
+    "nickname and auto-reply.": (
+        "每个群的策略：审核、欢迎、入群审批、入群验证、防刷群、群昵称和自动回复。"
+    ),
     "Changed in the console by {who} on {when}": "{who} 于 {when} 在控制台修改",
     "Defaults": "默认设置",
     "No group to show yet.": "还没有可显示的群。",
@@ -133,6 +136,16 @@ _ZH = {
     "Answers that pass": "通过的答案",
     "One per line; needed with a question.": "每行一个；设置了问题就必须填写。",
     "Wrong answers before removal": "答错几次后移出",
+    "Join raids": "防刷群",
+    "When many newcomers arrive at once (bots sent in a wave), newcomers are removed on arrival "
+    "for a while; the admins are told when it starts. It follows the moderation mode. Leave it "
+    "off while a referral campaign brings crowds on purpose.": (
+        "短时间内涌入大量新人（成批的广告号）时，一段时间内新入群者一律移出，并在开始时通知管理员。"
+        "随审核模式。做裂变拉新、有意引来大量新人时请关闭。"
+    ),
+    "Newcomers that start a lockdown": "触发防护的新人数",
+    "Within (seconds)": "时间窗口（秒）",
+    "Lockdown (minutes)": "防护时长（分钟）",
     "Nickname": "群昵称",
     "Pattern (regular expression)": "格式（正则表达式）",
     "Example": "示例",
@@ -171,6 +184,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "welcome": ("enabled", "template", "rules", "batch_s"),
     "admission": ("enabled", "answers", "reject_words", "approve_tags", "reject_tags"),
     "captcha": ("enabled", "timeout_s", "question", "answers", "tries"),
+    "raid": ("enabled", "joins", "window_s", "lock_min"),
     "nickname": ("enabled", "pattern", "example", "grace_h"),
     "auto_reply": ("enabled", "cooldown_s", "answers"),
 }
@@ -188,6 +202,7 @@ _OPTIONAL = {  # policies that run only when present; the form turns them on and
     "welcome": WelcomeSettings,
     "admission": AdmissionSettings,
     "captcha": CaptchaSettings,
+    "raid": RaidSettings,
     "nickname": NicknameSettings,
     "auto_reply": AutoReplySettings,
 }

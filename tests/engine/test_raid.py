@@ -1,0 +1,138 @@
+"""Join raids: a wave of newcomers starts a lockdown in which newcomers are removed on arrival,
+by the group's moderation mode; the admins are told once. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, select
+
+from qunzhu.config import PolicySettings, RaidSettings
+from qunzhu.engine.policies import CaptchaPolicy, RaidPolicy, WelcomePolicy
+from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
+from qunzhu.model import Group, MembershipAction, MembershipEvent, Person, Platform
+from qunzhu.model.live import LiveEvent
+from qunzhu.moderation.enforcement import Mode
+from qunzhu.service import policies_of
+from qunzhu.store import schema as t
+
+T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
+GROUP = Group(Platform.TELEGRAM, "-1001", "跑团一群")
+
+
+def joined(s: float, who: str, role: str = "member") -> LiveEvent:
+    at = T0 + timedelta(seconds=s)
+    record = MembershipEvent(f"j{who}", Person(who, f"名字{who}"), MembershipAction.JOIN, at)
+    return LiveEvent("tg", GROUP, record, role=role)
+
+
+def runtime(engine: Engine, mode: Mode = Mode.ENFORCE) -> Runtime:
+    policies = [
+        RaidPolicy(mode, joins=3, window_s=60, lock_min=10),
+        CaptchaPolicy(mode),
+        WelcomePolicy(batch_s=0, after_captcha=True),
+    ]
+    return Runtime(engine, Setups({("tg", GROUP.platform_id): GroupSetup(policies)}))
+
+
+def feed(rt: Runtime, *events: LiveEvent) -> list[tuple[str, str, list[tuple[str, Any]]]]:
+    """(policy, verdict, [(action, member)]) of each decision the events made."""
+    d, o = t.decisions, t.outbox
+    with rt.engine.connect() as conn:
+        before = conn.execute(select(d.c.id).order_by(d.c.id.desc())).scalar() or 0
+    for event in events:
+        rt.accept(event)
+    rt.process()
+    with rt.engine.connect() as conn:
+        rows = conn.execute(select(d).where(d.c.id > before).order_by(d.c.id)).all()
+        return [
+            (
+                r.policy,
+                r.verdict,
+                [
+                    (a.kind, orjson.loads(a.payload)["member_id"])
+                    for a in conn.execute(select(o).where(o.c.decision_id == r.id))
+                ],
+            )
+            for r in rows
+        ]
+
+
+def reasons(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.decisions.c.reasons).where(t.decisions.c.policy == "raid"))
+        return [orjson.loads(r) for r in rows.scalars()]
+
+
+def test_a_wave_of_newcomers_starts_a_lockdown(engine: Engine) -> None:
+    rt = runtime(engine)
+    first = feed(rt, joined(0, "a"), joined(20, "b"))
+    assert [(p, v) for p, v, _ in first] == [("captcha", "asked"), ("captcha", "asked")]
+    # the third within a minute: the admins are told once, and the newcomer removed
+    assert feed(rt, joined(40, "c")) == [
+        ("raid", "lockdown", [("notify_owner", None), ("kick", "c")])
+    ]
+    # during the lockdown every newcomer is removed, and nothing else is done for them
+    assert feed(rt, joined(300, "d")) == [("raid", "lockdown", [("kick", "d")])]
+    # a restart changes nothing: the lockdown is kept in the store
+    assert feed(runtime(engine), joined(500, "e")) == [("raid", "lockdown", [("kick", "e")])]
+    after = feed(rt, joined(40 + 600, "f"))  # ten minutes on: over
+    assert [(p, v) for p, v, _ in after] == [("captcha", "asked")]
+    assert reasons(engine)[0] == {
+        "lockdown_since": int((T0.timestamp() + 40) * 1000),
+        "minutes": 10,
+        "joins": 3,
+        "window_s": 60,
+    }
+
+
+def test_newcomers_spread_out_are_no_raid(engine: Engine) -> None:
+    rt = runtime(engine)
+    verdicts = feed(rt, *(joined(n * 31, f"m{n}") for n in range(8)))  # two a minute at most
+    assert {p for p, _, _ in verdicts} == {"captcha"}
+
+
+def test_staff_are_neither_counted_nor_removed(engine: Engine) -> None:
+    rt = runtime(engine)
+    feed(rt, joined(0, "a"), joined(1, "boss", role="admin"), joined(2, "owner", role="owner"))
+    assert reasons(engine) == []
+    feed(rt, joined(3, "b"), joined(4, "c"))
+    staff = feed(rt, joined(5, "chief", role="admin"))  # staff: not removed in a lockdown
+    assert [(p, v) for p, v, _ in staff] == [("welcome", "welcome")]
+    assert len(reasons(engine)) == 1
+
+
+def test_training_asks_and_shadow_records(engine: Engine) -> None:
+    rt = runtime(engine, Mode.TRAINING)
+    decided = feed(rt, joined(0, "a"), joined(1, "b"), joined(2, "c"), joined(3, "d"))
+    raid = [(v, acts) for p, v, acts in decided if p == "raid"]
+    assert raid == [("lockdown", [("notify_owner", None)]), ("lockdown", [])]
+    assert [r.get("would") for r in reasons(engine)] == ["kick", "kick"]
+    # not final: the newcomers are asked the entry question as usual
+    assert [v for p, v, _ in decided if p == "captcha"] == ["asked"] * 4
+
+
+def test_shadow_records_only(engine: Engine) -> None:
+    rt = runtime(engine, Mode.SHADOW)
+    decided = feed(rt, joined(0, "a"), joined(1, "b"), joined(2, "c"))
+    assert [(p, v, acts) for p, v, acts in decided if p == "raid"] == [("raid", "lockdown", [])]
+
+
+def test_settings_put_it_first() -> None:
+    with pytest.raises(ValueError):
+        RaidSettings(joins=1)
+    settings = PolicySettings.model_validate(
+        {"moderation": {"mode": "enforce"}, "raid": {"joins": 10}, "captcha": {}}
+    )
+    first, second = policies_of(settings)[:2]
+    assert isinstance(first, RaidPolicy) and isinstance(second, CaptchaPolicy)
+    assert (first.mode, first.joins, first.window_s, first.lock_min) == (
+        Mode.ENFORCE,
+        10,
+        60,
+        30,
+    )
+    assert not any(isinstance(p, RaidPolicy) for p in policies_of(PolicySettings()))

@@ -86,6 +86,7 @@ def test_a_wave_of_newcomers_starts_a_lockdown(engine: Engine) -> None:
         "minutes": 10,
         "joins": 3,
         "window_s": 60,
+        "step": "kick",
     }
 
 

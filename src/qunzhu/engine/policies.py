@@ -526,8 +526,9 @@ class RaidPolicy:
         enforce = self.mode is Mode.ENFORCE
         if enforce:
             drafts.append(Draft(ActionKind.KICK, member_id=member, reason="raid"))
+            reasons["step"] = Step.KICK.value
         else:
-            reasons["would"] = "kick"
+            reasons["would"] = Step.KICK.value
         return Outcome(self.name, "lockdown", reasons, drafts, final=enforce)
 
 
@@ -592,6 +593,7 @@ class CaptchaPolicy:
         marks.put(self._space, f"done:{member}", at)  # asked again only if they join again
         if self.mode is Mode.SHADOW:
             return [Outcome(self.name, "failed", {**reasons, "would": "kick"})]
+        reasons["step"] = Step.KICK.value if enforce else Step.ASK_ADMIN.value
         drafts.append(self._removal(record.sender.name or member, member))
         cancel = _batch(event, member)
         return [Outcome(self.name, "failed", reasons, drafts, cancel=cancel, final=enforce)]

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from qunzhu.i18n import tr
 from qunzhu.reports.html import (
@@ -81,24 +81,49 @@ def group_page(request: Request, group_id: auth.Id, user: auth.PageUser) -> HTML
     )
 
 
+# The removals at the door shown with moderation's: a newcomer who failed the entry question
+# (wrong answers, or none in time: the held-back kick went out) and joins in a raid.
+_AT_THE_DOOR = {
+    ("captcha", "failed"): "wrong answers to the entry question",
+    ("captcha", "asked"): "no answer to the entry question in time",
+    ("raid", "lockdown"): "joined during a raid",
+}
+
+
 def _recent_decisions(conn: Any, group_id: int, limit: int = 30) -> list[dict[str, Any]]:
-    d = t.decisions
+    d, o = t.decisions, t.outbox
+    timed_out = (
+        select(o.c.id)
+        .where(o.c.decision_id == d.c.id, o.c.kind == "kick", o.c.status == "done")
+        .exists()
+    )
     rows = conn.execute(
         select(d.c.id, d.c.policy, d.c.verdict, d.c.reasons, d.c.at, d.c.member)
-        .where(d.c.group_id == group_id, d.c.policy == "moderation")
+        .where(
+            d.c.group_id == group_id,
+            or_(
+                d.c.policy == "moderation",
+                and_(d.c.policy == "captcha", d.c.verdict == "failed"),
+                and_(d.c.policy == "captcha", d.c.verdict == "asked", timed_out),
+                d.c.policy == "raid",
+            ),
+        )
         .order_by(d.c.id.desc())
         .limit(limit)
     )
     out = []
     for r in rows:
         reasons = orjson.loads(r.reasons)
+        door = _AT_THE_DOOR.get((r.policy, r.verdict))
         checks = ", ".join(c["name"] for c in reasons.get("checks", []) if c["verdict"] != "ham")
+        step = reasons.get("step") or reasons.get("would") or ("kick" if door else "")
+        # (a timed-out question's decision is "asked": its kick, held back, is what went out)
         out.append(
             {
                 "id": r.id,
-                "verdict": tr(r.verdict),
+                "verdict": tr(door) if door else tr(r.verdict),
                 "member": r.member or "",
-                "step": reasons.get("step") or reasons.get("would") or "",
+                "step": step,
                 "checks": checks,
                 "at": overview.local_date(r.at),
             }

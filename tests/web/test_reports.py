@@ -69,3 +69,32 @@ def test_reports_people_keep_overturning_are_called_doubtful(app: FastAPI, world
     page = ops.get("/moderation/checks?lang=en").text
     assert "ask for more reports" in page
     assert "lower its weight" not in page  # no other check was overturned
+
+
+def test_a_member_whose_reports_are_overturned_twice_is_no_longer_counted(
+    app: FastAPI, world: World
+) -> None:
+    policy = ModerationPolicy(Detector(), Ladder(Mode.TRAINING), reports_needed=1)
+    rt = Runtime(world.engine, Setups({("tg", RUNNERS.platform_id): GroupSetup([policy])}))
+    feed(rt, *(msg(RUNNERS, n, "周六几点集合？", who=f"a{n}") for n in range(1, 5)))
+    with world.engine.begin() as conn:
+        for member in ("run1", "run2"):
+            StoreMarks(conn, world.runners).put("moderation", f"earned:{member}", 0.0)
+
+    def report(n: int, reported: int, who: str = "run1", role: str = "member") -> list[int]:
+        event = msg(RUNNERS, n, "举报", who=who)
+        event.record.reply_to, event.role = f"m{reported}", role
+        return feed(rt, event)
+
+    ops = as_user(app, "ops")
+    for n, reported in ((11, 1), (12, 2)):
+        (sent,) = report(n, reported)
+        assert api_label(ops, sent, "ham").status_code == 200
+    with world.engine.connect() as conn:
+        keys = conn.execute(
+            select(t.policy_marks.c.key).where(t.policy_marks.c.key.like("overturned%"))
+        ).scalars()
+        assert sorted(keys) == ["overturned0:run1", "overturned1:run1"]
+    assert report(13, 3) == []  # twice overturned this month: run1's reports no longer count
+    assert len(report(14, 3, who="run2")) == 1  # another member's do
+    assert len(report(15, 4, role="admin")) == 1  # and run1's as staff would

@@ -194,7 +194,8 @@ class ModerationPolicy:
         """A member flagged the message they replied to. Counted only from members the group
         trusts (staff, trusted by a person, trust earned with clean messages: a fresh account
         cannot report a regular away), once per reporter and message, at most
-        REPORTS_PER_HOUR a reporter; staff's one report is enough. When `reports_needed`
+        REPORTS_PER_HOUR a reporter, not from a member whose reports people overturned
+        OVERTURNED_SILENCE times lately; staff's one report is enough. When `reports_needed`
         members agree, the message goes to the admins' queue (enforce also hides it at once),
         where their answer acts on the message and its author and teaches the model."""
         author, message = reported.sender.user_id, reported.platform_id
@@ -205,6 +206,7 @@ class ModerationPolicy:
             or role not in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED)
             or self._protected(marks, author)
             or marks.get(self.name, f"reported:{message}:{reporter}") is not None
+            or (role not in TrustBook.STAFF and silenced(marks, self.name, reporter, at))
         ):
             return []
         mine = {k: marks.get(self.name, k) for k in _slots("reports", reporter, REPORTS_PER_HOUR)}
@@ -291,6 +293,25 @@ class ModerationPolicy:
 REPORT_WORDS = frozenset({"举报", "/举报", "/report", "!report"})
 REPORTS_PER_HOUR = 10  # what one member may report in an hour; more are not counted
 REPORTS_MAX = 20  # reports of one message counted (the most `moderation.reports` may ask)
+# a member whose reports people overturned this often within this time is not counted until
+# the older overturn ages out (tg-spam's answer to false reports is to ban the reporter)
+OVERTURNED_SILENCE = 2
+OVERTURNED_MEMORY_S = 30 * 86400
+
+
+def report_overturned(marks: Marks, policy: str, reporter: str, at: float) -> None:
+    """A person said a message this member reported was fine: keep the time among the
+    member's newest overturned reports (marks ending with their id, so forgetting them takes
+    these along)."""
+    kept = {k: marks.get(policy, k) for k in _slots("overturned", reporter, OVERTURNED_SILENCE)}
+    marks.put(policy, min(kept, key=lambda k: kept[k] or 0.0), at)
+
+
+def silenced(marks: Marks, policy: str, reporter: str, at: float) -> bool:
+    """Whether this member's reports no longer count: each of their newest overturned
+    reports is younger than OVERTURNED_MEMORY_S."""
+    kept = [marks.get(policy, k) for k in _slots("overturned", reporter, OVERTURNED_SILENCE)]
+    return all(x is not None and x > at - OVERTURNED_MEMORY_S for x in kept)
 
 
 def is_report(text: str) -> bool:

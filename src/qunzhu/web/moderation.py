@@ -23,12 +23,12 @@ from sqlalchemy.exc import IntegrityError
 
 from qunzhu import i18n
 from qunzhu.engine import outbox
-from qunzhu.engine.policies import add_strike, strike_keys
+from qunzhu.engine.policies import add_strike, report_overturned, strike_keys
 from qunzhu.engine.runtime import StoreMarks
 from qunzhu.i18n import tr
 from qunzhu.model.live import ActionKind
 from qunzhu.moderation.enforcement import MUTES_S
-from qunzhu.moderation.feedback import LABELS
+from qunzhu.moderation.feedback import HAM_LABELS, LABELS
 from qunzhu.store import blocklist
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
@@ -466,6 +466,28 @@ def _restrike(conn: Connection, row: Any, label: str, reasons: dict[str, Any], n
     return -1 if gone else 0
 
 
+def _unreport(conn: Connection, row: Any, label: str, reasons: dict[str, Any], now: int) -> int:
+    """A person found a message members reported fine: each reporter's overturn is kept, and
+    one overturned often enough no longer counts (`policies.silenced`). How many reported."""
+    reported = any(c.get("name") == "reports" for c in reasons.get("checks", ()))
+    if label not in HAM_LABELS or not reported or not row.record_id:
+        return 0
+    pm = t.policy_marks
+    prefix = f"reported:{row.record_id}:"
+    keys = conn.execute(
+        select(pm.c.key).where(
+            pm.c.group_id == row.group_id,
+            pm.c.policy == POLICY,
+            pm.c.key.startswith(prefix, autoescape=True),
+        )
+    ).scalars()
+    reporters = [key[len(prefix) :] for key in keys]
+    marks = StoreMarks(conn, row.group_id)
+    for reporter in reporters:
+        report_overturned(marks, POLICY, reporter, now / 1000)
+    return len(reporters)
+
+
 def _reblock(
     request: Request,
     conn: Connection,
@@ -541,6 +563,7 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
                 _trust(conn, row.group_id, trusted, now)
             struck = _restrike(conn, row, label, reasons, now)
             blocked = _reblock(request, conn, user, row, label, reasons, note)
+            unreported = _unreport(conn, row, label, reasons, now)
             audit(
                 conn,
                 user,
@@ -554,6 +577,7 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
                 trusted=bool(trusted),
                 struck=struck,
                 blocked=blocked,
+                reporters_overturned=unreported,
             )
     except IntegrityError:  # someone else labelled it in the meantime
         raise HTTPException(409, tr("this decision has been decided already")) from None

@@ -128,6 +128,7 @@ class WelcomeSettings(_Strict):
     template: str = ""  # %NICKNAME% becomes the newcomers' names
     rules: str = Field("", max_length=RULES_MAX)
     batch_s: float = Field(30.0, ge=0)
+    delete_after_min: int = Field(0, ge=0, le=1440)  # take it down after; 0: keep it
 
 
 class AdmissionSettings(_Strict):
@@ -447,6 +448,7 @@ blocklist = true          # a member banned in one group is kept out of the comm
 template = "Welcome %NICKNAME%! Please introduce yourself: city, trade, what you seek here."
 rules = "Rules: no ads, no QR codes, be kind."
 batch_s = 5
+# delete_after_min = 60   # take the welcome down after an hour (0: keep it)
 
 [communities.policies.admission]
 answers = ["run"]
@@ -546,6 +548,7 @@ blocklist = true          # 在一个群被拉黑的成员，社群的其他群�
 template = "欢迎 %NICKNAME%！请做个自我介绍：城市、行业，以及你想在这里找到什么。"
 rules = "群规：不发广告，不发二维码，友善交流。"
 batch_s = 5
+# delete_after_min = 60   # 欢迎语一小时后自动撤回（0：保留）
 
 [communities.policies.admission]
 answers = ["跑步"]

@@ -477,7 +477,15 @@ def policies_of(
         )
     if (w := settings.welcome) and w.enabled:
         asks = bool(settings.captcha and settings.captcha.enabled)
-        out.append(WelcomePolicy(w.template, w.rules, w.batch_s, after_captcha=asks))
+        out.append(
+            WelcomePolicy(
+                w.template,
+                w.rules,
+                w.batch_s,
+                delete_after_s=w.delete_after_min * 60,
+                after_captcha=asks,
+            )
+        )
     if (a := settings.admission) and a.enabled:
         out.append(
             AdmissionPolicy(

@@ -350,15 +350,15 @@ async def test_lifting_a_mute_or_a_ban() -> None:
         (
             ActionKind.WARN,
             {"member_id": "alice", "message_id": "1", "text": "No ads."},
-            "warns @alice, replying to #1: No ads.",
+            "warns @alice, replying to #1: No ads. (#2)",
         ),
-        (ActionKind.WARN, {"member_id": "alice", "text": "No ads."}, "warns @alice: No ads."),
+        (ActionKind.WARN, {"member_id": "alice", "text": "No ads."}, "warns @alice: No ads. (#2)"),
         (
             ActionKind.SEND,
             {"message_id": "1", "text": "See the FAQ"},
-            "says, replying to #1: See the FAQ",
+            "says, replying to #1: See the FAQ (#2)",
         ),
-        (ActionKind.SEND, {"text": "Welcome!"}, "says: Welcome!"),
+        (ActionKind.SEND, {"text": "Welcome!"}, "says: Welcome! (#2)"),
         (ActionKind.MUTE, {"member_id": "alice", "seconds": 300}, "muted alice for 300 s"),
         (ActionKind.MUTE, {"member_id": "alice"}, "muted alice until the trial ends"),
         (
@@ -409,8 +409,12 @@ async def test_a_deleted_message_is_gone() -> None:
     )
     # A warning after the deletion does not quote what is gone.
     warn = await trial.act(ActionKind.WARN, member_id="alice", message_id="1", text="No ads.")
-    assert warn == f"{PREFIX} warns @alice: No ads."
+    assert warn == f"{PREFIX} warns @alice: No ads. (#2)"
     assert trial.console.deleted == {"1"}
+    # the bot's own message can be deleted like any other
+    assert await trial.act(ActionKind.DELETE, message_id="2") == (
+        f"{PREFIX} message #2 deleted (qunzhu: No ads.)"
+    )
 
 
 @aio

@@ -420,10 +420,13 @@ async def test_every_action_sends_the_right_call() -> None:
                     {"flag": "flag-9", "sub_type": "add", "approve": False, "reason": "广告"},
                 ),
             ]
+            sent = []
             for action, name, params in cases:
-                await connector.execute(action)
+                sent.append(await connector.execute(action))
                 call = fake.calls[-1]
                 assert (call["action"], call["params"]) == (name, params), action.kind
+            # the ids of the messages it sent (the engine may take them down later), no other
+            assert sent[:3] == [None, "9000", "9001"] and set(sent[3:]) == {None}
             # DELETE_WARN: the warning does not quote the message just deleted
             await connector.execute(act(ActionKind.DELETE, message_id="777"))
             await connector.execute(act(ActionKind.WARN, member_id="1", message_id="777", text="x"))

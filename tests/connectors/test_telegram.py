@@ -366,7 +366,8 @@ def test_each_action_makes_the_documented_bot_api_call() -> None:
                 await tg.execute(action(ActionKind.MUTE, member_id="user22", seconds=600))
                 await tg.execute(action(ActionKind.KICK, member_id="22"))
                 await tg.execute(action(ActionKind.BAN, member_id="user33"))
-                await tg.execute(action(ActionKind.SEND, text="welcome"))
+                sent = await tg.execute(action(ActionKind.SEND, text="welcome"))
+                assert sent is not None and sent.isdigit()  # to take it down later
                 await tg.execute(action(ActionKind.APPROVE, member_id="user33", request_id="33"))
                 await tg.execute(action(ActionKind.REJECT, member_id="user22", request_id="22"))
                 await tg.execute(action(ActionKind.UNMUTE, member_id="user22"))

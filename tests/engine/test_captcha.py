@@ -61,8 +61,9 @@ class Platform_:
     async def run(self, emit: Any) -> None:
         await asyncio.Event().wait()
 
-    async def execute(self, action: Action) -> None:
+    async def execute(self, action: Action) -> str | None:
         self.done.append(action)
+        return f"bot{action.id}" if action.kind is ActionKind.SEND else None
 
 
 def joined(s: int, who: str = "new", role: str = "member") -> LiveEvent:
@@ -156,8 +157,15 @@ def test_silence_until_the_time_is_up_removes_the_newcomer(engine: Engine) -> No
     group = Group_(engine, timeout_s=60)
     group.feed(joined(0))
     assert ActionKind.KICK not in [a.kind for a in group.drain_at(30)]  # not yet
+    # the question went out at 30 s; it is taken down when its time is up, 60 s later
+    (ask,) = [a for a in group.platform.done if a.kind is ActionKind.SEND]
+    (tidy,) = [a for a in group.actions() if a["kind"] == "delete"]
+    assert (tidy["message_id"], tidy["reason"]) == (f"bot{ask.id}", "expired")
+    assert tidy["due"] == int(T0.timestamp() * 1000) + 30_000 + 60_000
     kicks = [a for a in group.drain_at(61) if a.kind is ActionKind.KICK]
     assert [(k.member_id, k.reason) for k in kicks] == [("new", "captcha")]
+    deleted = [a.message_id for a in group.drain_at(91) if a.kind is ActionKind.DELETE]
+    assert deleted == [f"bot{ask.id}"]
     # a late answer changes nothing: the removal is done
     assert group.feed(said(90, right_answer(group.question()))) == []
 

@@ -140,6 +140,39 @@ def test_newcomers_arriving_together_get_one_welcome(engine: Engine) -> None:
     assert len(rows(engine, t.outbox)) == 2
 
 
+def test_a_welcome_is_taken_down_when_asked_and_the_platform_says_its_id(
+    engine: Engine,
+) -> None:
+    clock = Clock()
+
+    class Saying(FakeConnector):
+        async def execute(self, action: Action) -> str | None:
+            await super().execute(action)
+            return "m77" if action.kind is ActionKind.SEND else None
+
+    platform = Saying()
+    welcome = WelcomePolicy(batch_s=0, delete_after_s=600)
+    rt = runtime(engine, welcome, connector=platform, clock=clock)
+    rt.accept(join(1, "n1", "小王"))
+    rt.process()
+    asyncio.run(rt.executor.drain())
+    (tidy,) = [r for r in rows(engine, t.outbox) if r.kind == "delete"]
+    assert orjson.loads(tidy.payload)["message_id"] == "m77"
+    assert tidy.due_at == int(clock.now * 1000) + 600_000
+    asyncio.run(rt.executor.drain())
+    assert [a.kind for a in platform.done] == [ActionKind.SEND]  # not yet
+    clock.now += 600
+    asyncio.run(rt.executor.drain())
+    assert [(a.kind, a.message_id) for a in platform.done][-1] == (ActionKind.DELETE, "m77")
+    # a platform that says no id: nothing to take down
+    welcome = WelcomePolicy(batch_s=0, delete_after_s=600)
+    quiet = runtime(engine, welcome, connector=FakeConnector(), clock=clock)
+    quiet.accept(join(2, "n2", "小李"))
+    quiet.process()
+    asyncio.run(quiet.executor.drain())
+    assert len([r for r in rows(engine, t.outbox) if r.kind == "delete"]) == 1
+
+
 def test_join_requests_by_answer(engine: Engine) -> None:
     rt = runtime(engine, AdmissionPolicy(answers=("跑步",), reject_words=("加微信",)))
     for n, answer in enumerate(["我喜欢跑步", "加微信领资料", "路过"]):

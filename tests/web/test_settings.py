@@ -134,6 +134,7 @@ def test_the_form_shows_the_defaults_then_what_was_saved(client: TestClient, wor
         "template": "欢迎 %NICKNAME%！",
         "rules": "不发广告",
         "batch_s": 0.0,
+        "delete_after_min": 0,  # not in the form: the default
     }
     assert policies["nickname"]["enabled"] is False  # its box was not ticked
     assert policies["auto_reply"]["answers"] == [

@@ -5,7 +5,9 @@ A connector is an object with:
   do; anything else becomes a task for a human;
 - `async def run(self, emit)`: receive updates until cancelled, calling `await emit(event)` for
   each `LiveEvent`; reconnect by itself after a dropped connection;
-- `async def execute(self, action)`: do one `Action`; raise `RateLimited` or `ActionFailed`.
+- `async def execute(self, action)`: do one `Action`; raise `RateLimited` or `ActionFailed`;
+  return the platform's id of the message it sent (SEND, WARN) where the platform says, so the
+  engine can take its own message down later (`Action.expire_s`), else None.
 """
 
 from __future__ import annotations
@@ -28,4 +30,4 @@ class Connector(Protocol):
 
     async def run(self, emit: Emit) -> None: ...
 
-    async def execute(self, action: Action) -> None: ...
+    async def execute(self, action: Action) -> str | None: ...

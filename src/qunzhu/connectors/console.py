@@ -15,7 +15,8 @@ member comes in when someone types `/join`.
 Choices worth knowing:
 - a member's id is the name typed (`alice`), so an action's `member_id` names them as typed;
   `/rename` changes the display name that later events carry, not the id;
-- message ids count up from 1 per connector (`#3` is echoed back when a message is sent), join
+- message ids count up from 1 per connector (`#3` is echoed back when a message is sent, the
+  bot's own messages included), join
   requests are `r1`, `r2`…, membership events `j1`, `l2`, `n3`… (join, leave, rename);
 - a mute of 0 seconds or less lasts until the trial ends, as a Telegram restriction does;
 - the default input is standard input, read by a daemon thread: `asyncio.to_thread` would leave
@@ -472,10 +473,11 @@ class ConsoleConnector:
 
     # ---- acting ----------------------------------------------------------------------------
 
-    async def execute(self, action: Action) -> None:
-        """Show one action as a line marked `PREFIX` and apply it to the pretend group. An
-        action for another group, or without what it needs, fails for good: a retry would
-        fail the same way."""
+    async def execute(self, action: Action) -> str | None:
+        """Show one action as a line marked `PREFIX` and apply it to the pretend group; a
+        message the bot sends gets the next message id, shown as `(#id)` and returned, so it
+        can be deleted like any other. An action for another group, or without what it needs,
+        fails for good: a retry would fail the same way."""
         if action.group_id != self.group.platform_id:
             raise ActionFailed(
                 tr(
@@ -485,7 +487,13 @@ class ConsoleConnector:
                 ),
                 retry=False,
             )
-        self._write(f"{PREFIX} {self._apply(action)}")
+        line, sent = self._apply(action), None
+        if action.kind is ActionKind.WARN or action.kind is ActionKind.SEND:
+            sent = str(next(self._message_ids))
+            self._said[sent] = _Said("qunzhu", action.text)
+            line = f"{line} (#{sent})"
+        self._write(f"{PREFIX} {line}")
+        return sent
 
     def _needs(self, action: Action, field: str) -> str:
         value = getattr(action, field)

@@ -864,11 +864,13 @@ class OneBotConnector:
             self._pending.pop(echo, None)
         return _answer(action, reply)
 
-    async def execute(self, action: Action) -> None:
-        """Do one action; see the module docstring for how each kind maps to OneBot."""
+    async def execute(self, action: Action) -> str | None:
+        """Do one action, see the module docstring for how each kind maps to OneBot; the id
+        of a message sent, where the implementation gives it."""
         name, params = self.request_for(action)
+        data = None
         try:
-            await self.call(name, params)
+            data = await self.call(name, params)
         except _CallFailed as exc:
             if not (name == "delete_msg" and exc.gone):
                 raise
@@ -876,6 +878,8 @@ class OneBotConnector:
             self._deleted[str(params["message_id"])] = None
             while len(self._deleted) > DELETED_KEPT:
                 del self._deleted[next(iter(self._deleted))]
+        sent = data.get("message_id") if isinstance(data, dict) else None
+        return str(sent) if name == "send_group_msg" and sent is not None else None
 
     def request_for(self, action: Action) -> tuple[str, dict[str, Any]]:
         """The OneBot action and params for one Action (ActionFailed for what cannot be)."""

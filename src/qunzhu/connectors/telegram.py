@@ -557,22 +557,22 @@ class TelegramConnector:
 
     # ---- acting ----------------------------------------------------------------------------
 
-    async def execute(self, action: Action) -> None:
-        """Do one action. A message already gone counts as deleted: the action is a retry, or
-        someone was quicker. Raises `RateLimited` or `ActionFailed` (with `retry` for passing
-        failures: a 5xx, a dropped connection)."""
+    async def execute(self, action: Action) -> str | None:
+        """Do one action; the id of a message sent. A message already gone counts as deleted:
+        the action is a retry, or someone was quicker. Raises `RateLimited` or `ActionFailed`
+        (with `retry` for passing failures: a 5xx, a dropped connection)."""
         if action.kind not in self.capabilities:
             raise ActionFailed(
                 tr("Telegram cannot do {kind}: a task for a human", kind=action.kind.value)
             )
         try:
-            await self._call(action)
+            return await self._call(action)
         except TelegramRetryAfter as exc:
             raise RateLimited(float(exc.retry_after), self._redact(exc.message)) from exc
         except TelegramBadRequest as exc:
             gone = "message to delete not found" in exc.message.lower()
             if action.kind is ActionKind.DELETE and gone:
-                return
+                return None
             raise ActionFailed(self._refused(action, exc)) from exc
         except TelegramEntityTooLarge as exc:
             raise ActionFailed(self._refused(action, exc)) from exc
@@ -601,7 +601,7 @@ class TelegramConnector:
             why=self._redact(why) or type(exc).__name__,
         )
 
-    async def _call(self, action: Action) -> None:
+    async def _call(self, action: Action) -> str | None:
         bot, chat, kind = self.bot, chat_id(action.group_id), action.kind
         if kind is ActionKind.DELETE:
             message = user_id(action.message_id, "message_id")
@@ -616,7 +616,8 @@ class TelegramConnector:
                     message_id=user_id(action.message_id, "message_id"),
                     allow_sending_without_reply=True,
                 )
-            await bot.send_message(chat_id=chat, text=action.text, reply_parameters=reply)
+            sent = await bot.send_message(chat_id=chat, text=action.text, reply_parameters=reply)
+            return str(sent.message_id)
         elif kind is ActionKind.MUTE:
             until = int(time.time()) + max(action.seconds, MIN_MUTE) if action.seconds > 0 else None
             await bot.restrict_chat_member(
@@ -644,6 +645,7 @@ class TelegramConnector:
         elif kind is ActionKind.REJECT:
             member = user_id(action.request_id or action.member_id, "request_id")
             await bot.decline_chat_join_request(chat_id=chat, user_id=member)
+        return None
 
 
 def _inside(member: Any) -> bool:

@@ -227,7 +227,7 @@ class Executor:
         now = self.clock()
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(t.outbox.c.id, t.outbox.c.connector, t.outbox.c.kind, t.outbox.c.payload)
+                select(_ob.c.id, _ob.c.decision_id, _ob.c.connector, _ob.c.kind, _ob.c.payload)
                 .where(t.outbox.c.status == PENDING, t.outbox.c.due_at <= int(now * 1000))
                 .order_by(t.outbox.c.id)
                 .limit(limit)
@@ -244,16 +244,18 @@ class Executor:
                 self._finish(row.id, TASK, tr("the platform cannot do this: a person has to"))
                 continue
             attempted += 1
-            await self._run(connector, row.id, to_action(row.id, row.payload))
+            await self._run(connector, row.id, to_action(row.id, row.payload), row.decision_id)
         return attempted
 
-    async def _run(self, connector: Connector, row_id: int, action: Action) -> None:
+    async def _run(
+        self, connector: Connector, row_id: int, action: Action, decision_id: int | None
+    ) -> None:
         with self.engine.begin() as conn:
             attempts = _TAKE.scalar(conn, {"b_id": row_id})
         if attempts is None:
             return  # another worker took it
         try:
-            await connector.execute(action)
+            sent = await connector.execute(action)
         except RateLimited as exc:
             until = self.clock() + exc.retry_after
             self._paused_until[connector.name] = until
@@ -274,13 +276,45 @@ class Executor:
             log.exception("connector %s failed on action %s", connector.name, row_id)
             self._finish(row_id, FAILED, f"{type(exc).__name__}: {exc}")
         else:
-            self._finish(row_id, DONE, None)
+            self._finish(row_id, DONE, None, _expiry(action, sent, connector, decision_id))
 
     def _retry(self, row_id: int, at: float, error: str) -> None:
         with self.engine.begin() as conn:
             _AGAIN.run(conn, {"b_id": row_id, "b_due": int(at * 1000), "b_error": error})
 
-    def _finish(self, row_id: int, status: str, error: str | None) -> None:
+    def _finish(
+        self,
+        row_id: int,
+        status: str,
+        error: str | None,
+        then: tuple[dict[str, Any], int | None, int] | None = None,
+    ) -> None:
+        """End an action; `then`, an action it leads to (its payload, decision and delay in
+        ms), is queued in the same commit."""
         with self.engine.begin() as conn:
             at = int(self.clock() * 1000)
             _END.run(conn, {"b_id": row_id, "b_status": status, "b_error": error, "b_at": at})
+            if then is not None:
+                action, decision_id, delay_ms = then
+                queue(conn, action, decision_id=decision_id, can=True, now_ms=at, delay_ms=delay_ms)
+
+
+def _expiry(
+    action: Action, sent: str | None, connector: Connector, decision_id: int | None
+) -> tuple[dict[str, Any], int | None, int] | None:
+    """The deletion a sent message asked for (`expire_s`), when the platform gave its id and
+    can delete (no task for a person: tidying is not worth one)."""
+    if not action.expire_s or sent is None or ActionKind.DELETE not in connector.capabilities:
+        return None
+    delete = {
+        "kind": ActionKind.DELETE.value,
+        "connector": action.connector,
+        "group_id": action.group_id,
+        "member_id": None,
+        "message_id": sent,
+        "text": "",
+        "seconds": 0,
+        "request_id": None,
+        "reason": "expired",
+    }
+    return delete, decision_id, action.expire_s * 1000

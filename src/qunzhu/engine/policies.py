@@ -46,6 +46,7 @@ class Draft:
     delay_s: float = 0.0
     batch: str | None = None
     names: tuple[str, ...] = ()
+    expire_s: int = 0  # a message the bot sends is taken down this long after (0: kept)
 
 
 @dataclass(slots=True)
@@ -397,6 +398,7 @@ class WelcomePolicy:
     template: str = ""  # empty: the default, in the interface language
     rules: str = ""
     batch_s: float = 30.0
+    delete_after_s: int = 0  # take the welcome down this long after (Marie's cleanwelcome)
     after_captcha: bool = False  # the group asks the entry question (it spares a look-up)
     name: str = "welcome"
 
@@ -423,6 +425,7 @@ class WelcomePolicy:
             member_id=person.user_id,
             text=welcome_text(self.template, self.rules, [who]),
             delay_s=self.batch_s,
+            expire_s=self.delete_after_s,
             batch=f"welcome:{event.group.platform_id}",
             names=(who,),
         )
@@ -607,8 +610,10 @@ class CaptchaPolicy:
         reasons: dict[str, Any] = {"tries": wrong, "of": self.tries}
         enforce = self.mode is Mode.ENFORCE
         # enforce takes down what they write meanwhile; it needs no other policy's look
-        drafts = [Draft(ActionKind.DELETE, member_id=member, message_id=record.platform_id)]
-        drafts = drafts if enforce else []
+        take_down = Draft(
+            ActionKind.DELETE, member_id=member, message_id=record.platform_id, reason="captcha"
+        )
+        drafts = [take_down] if enforce else []
         if wrong < self.tries:
             return [Outcome(self.name, "unanswered", reasons, drafts, final=enforce)]
         marks.put(self._space, f"done:{member}", at)  # asked again only if they join again
@@ -650,7 +655,8 @@ class CaptchaPolicy:
             minutes=max(1, round(self.timeout_s / 60)),
             question=question,
         )
-        ask = Draft(ActionKind.SEND, member_id=member, text=text)
+        # the question goes when the time is up: answered or not, it has done its work
+        ask = Draft(ActionKind.SEND, member_id=member, text=text, expire_s=self.timeout_s)
         timeout = self._removal(who, member)
         timeout.delay_s, timeout.batch = float(self.timeout_s), _batch(event, member)
         return [Outcome(self.name, "asked", reasons, [ask, timeout])]

@@ -513,4 +513,6 @@ def _action(where: tuple[str, str], draft: Draft, setup: GroupSetup) -> dict[str
     }
     if draft.batch:
         action["batch"], action["names"] = draft.batch, list(draft.names)
+    if draft.expire_s:
+        action["expire_s"] = draft.expire_s
     return action

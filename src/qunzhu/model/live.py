@@ -79,6 +79,7 @@ class Action:
     request_id: str | None = None  # JoinRequest.platform_id (approve, reject)
     reason: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    expire_s: int = 0  # SEND, WARN: take the message down this long after it went out (0: keep)
 
 
 class RateLimited(Exception):

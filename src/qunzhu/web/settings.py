@@ -117,6 +117,9 @@ _ZH = {
     "Rules (at most {n} characters)": "群规（最多 {n} 个字）",
     "Batch (seconds)": "合并等待（秒）",
     "Joins within this time get one welcome.": "在这段时间内入群的新人合并为一条欢迎。",
+    "Delete after (minutes)": "自动撤回（分钟）",
+    "The welcome is taken down this long after it went out, so welcomes do not pile up; 0: "
+    "kept.": "欢迎语发出后过这么久自动撤回，免得刷屏；0：保留。",
     "Admission": "入群审批",
     "Answers that admit": "通过的答案",
     "Words that reject": "拒绝的词",
@@ -181,7 +184,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "review_from",
         "spam_from",
     ),
-    "welcome": ("enabled", "template", "rules", "batch_s"),
+    "welcome": ("enabled", "template", "rules", "batch_s", "delete_after_min"),
     "admission": ("enabled", "answers", "reject_words", "approve_tags", "reject_tags"),
     "captcha": ("enabled", "timeout_s", "question", "answers", "tries"),
     "raid": ("enabled", "joins", "window_s", "lock_min"),

@@ -3,13 +3,28 @@ step from its mode, only the user's own groups, in Chinese and English."""
 
 from __future__ import annotations
 
+import orjson
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
+from qunzhu.engine.policies import CaptchaPolicy
+from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
 from qunzhu.moderation.enforcement import Mode
 from qunzhu.moderation.scorecard import READY_ANSWERS
+from qunzhu.store import schema as t
 from tests.web.conftest import World, csrf
-from tests.web.test_moderation import AD, LINK, READERS, RUNNERS, api_label, as_user, feed, msg
+from tests.web.test_moderation import (
+    AD,
+    LINK,
+    READERS,
+    RUNNERS,
+    api_label,
+    as_user,
+    feed,
+    joined,
+    msg,
+)
 from tests.web.test_moderation import runtime as moderated
 
 
@@ -150,3 +165,36 @@ def test_the_next_step_is_one_button_away(app: FastAPI, world: World) -> None:
         data={"csrf_token": csrf(eye, "/moderation/checks"), "mode": "enforce"},
     )
     assert refused.status_code == 403
+
+
+def test_the_scorecard_says_how_long_ads_were_up_and_who_was_turned_away(
+    app: FastAPI, world: World
+) -> None:
+    ads = [msg(RUNNERS, n, f"{AD} {n}", who=f"a{n}") for n in range(1, 5)]
+    decided = feed(moderated(world.engine, Mode.ENFORCE), *ads)
+    sent = {f"m{n}": int(ads[n - 1].record.sent_at.timestamp() * 1000) for n in range(1, 5)}
+    up_s = {"m1": 10, "m2": 20, "m3": 30, "m4": 600}  # m4: reported, say, long after
+    ob = t.outbox
+    with world.engine.begin() as conn:
+        for row in conn.execute(select(ob).where(ob.c.kind == "delete")).all():
+            message = orjson.loads(row.payload)["message_id"]
+            done = sent[message] + up_s[message] * 1000
+            conn.execute(update(ob).where(ob.c.id == row.id).values(status="done", done_at=done))
+    # a newcomer who failed the entry question, removed; another whose kick is still waiting
+    door = Runtime(
+        world.engine,
+        Setups({("tg", RUNNERS.platform_id): GroupSetup([CaptchaPolicy(Mode.ENFORCE, tries=1)])}),
+    )
+    feed(door, joined(RUNNERS, 100, "bot1"), msg(RUNNERS, 101, "hi", who="bot1"))
+    feed(door, joined(RUNNERS, 102, "bot2"), msg(RUNNERS, 103, "hi", who="bot2"))
+    with world.engine.begin() as conn:
+        first = conn.execute(select(ob.c.id).where(ob.c.kind == "kick").order_by(ob.c.id)).first()
+        conn.execute(update(ob).where(ob.c.id == first.id).values(status="done", done_at=1))
+
+    ops = as_user(app, "ops")
+    (runners,) = ops.get("/api/moderation/checks").json()["groups"]
+    assert len(decided) == 4 and runners["taken_down"] == 4
+    assert (runners["up_p50_s"], runners["up_p90_s"]) == (30.0, 600.0)
+    assert runners["turned_away"] == 1
+    page = ops.get("/moderation/checks?lang=en").text
+    assert "30 s / 10 min" in page

@@ -212,6 +212,7 @@ outbox = Table(
     Column("done_at", BigInteger, nullable=True),
 )
 Index("ix_outbox_due", outbox.c.status, outbox.c.due_at)
+Index("ix_outbox_decision", outbox.c.decision_id)
 
 policy_marks = Table(  # what a policy must remember across restarts: "reminded once"
     "policy_marks",

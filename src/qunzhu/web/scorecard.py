@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, distinct, func, select
 
 from qunzhu import i18n
 from qunzhu.i18n import tr
@@ -60,6 +60,16 @@ i18n.register(
             "在 `qunzhu run` 运行时，用上面的回答和本社群无争议的消息训练；回答有变化时重新训练。"
         ),
         "Community": "社群",
+        "Taken down": "已删除",
+        "Up for (median / 90%)": "删除前停留（中位 / 90%）",
+        "Turned away": "挡在门外",
+        "How long taken-down messages were up, from sent to deleted; turned away: newcomers "
+        "removed by the entry question or a raid lockdown.": (
+            "停留：被删除的消息从发出到删除经过的时间；挡在门外：因入群验证或防刷群被移出的新人。"
+        ),
+        "{n} s": "{n} 秒",
+        "{n} min": "{n} 分钟",
+        "{n} h": "{n} 小时",
         "Switch to training": "改为训练模式",
         "Switch to enforce": "改为执行模式",
         "{group}: moderation now in {mode} mode.": "{group}：审核已改为{mode}模式。",
@@ -118,6 +128,10 @@ class GroupOut(BaseModel):
     overturned: int
     overturned_share: float | None
     next_step: str  # off | quiet | train | answer | ready | check_rules | fine
+    taken_down: int  # messages moderation had the platform delete
+    up_p50_s: float | None  # how long they were up, from sent to deleted: median ...
+    up_p90_s: float | None  # ... and the 90th percentile; None: none taken down
+    turned_away: int  # newcomers removed at the door: entry question failed or unanswered, raid
 
 
 class LearntOut(BaseModel):
@@ -153,6 +167,43 @@ def _judged(conn: Connection, group_ids: list[int], since_ms: int) -> list[Judge
             checks = None
         found.append(Judged(row.group_id, checks if isinstance(checks, list) else [], row.label))
     return found
+
+
+def _removals(conn: Connection, group_ids: list[int], since_ms: int) -> dict[int, dict[str, Any]]:
+    """Per group: messages moderation had the platform delete and how long each was up (from
+    its sending to the deletion: the time members could read an ad), and newcomers the entry
+    question or a raid lockdown removed (their kick done)."""
+    d, o, m = t.decisions, t.outbox, t.messages
+    decided = (d.c.group_id.in_(group_ids), d.c.at >= since_ms, o.c.status == "done")
+    up: dict[int, list[int]] = {}
+    for group_id, ms in conn.execute(
+        select(d.c.group_id, o.c.done_at - m.c.sent_at)
+        .select_from(
+            d.join(o, o.c.decision_id == d.c.id).join(
+                m, and_(m.c.group_id == d.c.group_id, m.c.platform_id == d.c.record_id)
+            )
+        )
+        .where(d.c.policy == POLICY, o.c.kind == "delete", *decided)
+    ):
+        up.setdefault(group_id, []).append(max(int(ms), 0))
+    door = dict(
+        conn.execute(
+            select(d.c.group_id, func.count(distinct(d.c.id)))
+            .select_from(d.join(o, o.c.decision_id == d.c.id))
+            .where(d.c.policy.in_(("captcha", "raid")), o.c.kind == "kick", *decided)
+            .group_by(d.c.group_id)
+        ).all()
+    )
+    out = {}
+    for group_id in group_ids:
+        times = sorted(up.get(group_id, []))
+        out[group_id] = {
+            "taken_down": len(times),
+            "up_p50_s": times[len(times) // 2] / 1000 if times else None,
+            "up_p90_s": times[min(len(times) * 9 // 10, len(times) - 1)] / 1000 if times else None,
+            "turned_away": door.get(group_id, 0),
+        }
+    return out
 
 
 def _tallies(tallies: dict[str, Tally], by_doubt: bool = False) -> list[dict[str, Any]]:
@@ -202,6 +253,7 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
     with auth.engine_of(request).connect() as conn:
         found: Scorecard = score(_judged(conn, ids, since))
         rows = conn.execute(select(t.groups).where(t.groups.c.id.in_(ids))).all()
+        removals = _removals(conn, ids, since)
         groups = []
         for row in rows:
             moderation = current(conn, row.id, file_policies(request, row))[0].moderation
@@ -214,6 +266,7 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
                     "group": row.name,
                     "mode": mode,
                     "next_step": next_step(mode, n),
+                    **removals[row.id],
                 }
             )
         learnt = _learnt(conn, user)
@@ -241,6 +294,16 @@ def _contact_names() -> dict[str, str]:
 
 def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 120:
+        return tr("{n} s", n=f"{seconds:.0f}")
+    if seconds < 7200:
+        return tr("{n} min", n=f"{seconds / 60:.0f}")
+    return tr("{n} h", n=f"{seconds / 3600:.1f}")
 
 
 def _advice(group: dict[str, Any]) -> str:
@@ -293,6 +356,7 @@ def scorecard_page(
             "share": _share(g["overturned_share"]),
             "advice": _advice(g),
             "move_to": MODES.get(g["next_step"]),
+            "up": f"{_duration(g['up_p50_s'])} / {_duration(g['up_p90_s'])}",
         }
         for g in found["groups"]
     ]

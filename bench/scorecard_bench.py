@@ -4,7 +4,8 @@ moderation decisions in the last 30 days, 20% of them answered by a person, on S
     uv run python bench/scorecard_bench.py [--groups 500] [--decisions 100000]
 
 Each decision keeps 1-3 checks shaped as the detector writes them (contacts and ad words with
-their details, the content model's score, behaviour). An admin's GET (every group) is timed
+their details, the content model's score, behaviour), its message and its deletion, done (for
+the time each ad was up). An admin's GET (every group) is timed
 through the ASGI app, 5 times after one warm-up. Floor, same run: reading the same decisions
 and labels with the one query the scorecard needs, without parsing or counting them.
 """
@@ -42,22 +43,34 @@ def build(url: str, groups: int, decisions: int) -> None:
             "VALUES (?, 'b', ?, '', 0)",
             [(i + 1, f"k{i}") for i in range(decisions)],
         )
+        rows = [
+            (
+                i + 1,
+                i + 1,
+                rng.randrange(groups) + 1,
+                "spam",
+                orjson.dumps(reasons(rng)).decode(),
+                now - rng.randrange(29 * 86_400_000),
+                f"u{rng.randrange(50_000)}",
+                f"m{i}",
+            )
+            for i in range(decisions)
+        ]
         cur.executemany(
             "INSERT INTO decisions (id, inbox_id, group_id, policy, verdict, reasons, at, "
             "member, record_id) VALUES (?, ?, ?, 'moderation', ?, ?, ?, ?, ?)",
-            [
-                (
-                    i + 1,
-                    i + 1,
-                    rng.randrange(groups) + 1,
-                    "spam",
-                    orjson.dumps(reasons(rng)).decode(),
-                    now - rng.randrange(29 * 86_400_000),
-                    f"u{rng.randrange(50_000)}",
-                    f"m{i}",
-                )
-                for i in range(decisions)
-            ],
+            rows,
+        )
+        # each decision's message, and its deletion done a few seconds to minutes after it
+        cur.executemany(
+            "INSERT INTO messages (group_id, platform_id, sender_id, sent_at, kind, text) "
+            "VALUES (?, ?, 1, ?, 'text', '')",
+            [(r[2], r[7], r[5] - rng.randrange(1_000, 600_000)) for r in rows],
+        )
+        cur.executemany(
+            "INSERT INTO outbox (decision_id, connector, kind, payload, status, attempts, "
+            "due_at, created_at, done_at) VALUES (?, 'b', 'delete', '{}', 'done', 1, ?, ?, ?)",
+            [(r[0], r[5], r[5], r[5] + rng.randrange(100, 5_000)) for r in rows],
         )
         cur.executemany(
             "INSERT INTO moderation_labels (decision_id, label, text, user_name, at, note) "

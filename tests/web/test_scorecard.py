@@ -167,7 +167,7 @@ def test_the_next_step_is_one_button_away(app: FastAPI, world: World) -> None:
     assert refused.status_code == 403
 
 
-def test_the_scorecard_says_how_long_ads_were_up_and_who_was_turned_away(
+def test_the_scorecard_says_how_long_ads_were_up_who_was_turned_away_and_came_back(
     app: FastAPI, world: World
 ) -> None:
     ads = [msg(RUNNERS, n, f"{AD} {n}", who=f"a{n}") for n in range(1, 5)]
@@ -190,11 +190,13 @@ def test_the_scorecard_says_how_long_ads_were_up_and_who_was_turned_away(
     with world.engine.begin() as conn:
         first = conn.execute(select(ob.c.id).where(ob.c.kind == "kick").order_by(ob.c.id)).first()
         conn.execute(update(ob).where(ob.c.id == first.id).values(status="done", done_at=1))
+    # both come again; only bot1 was removed, so only bot1 came back
+    feed(door, joined(RUNNERS, 110, "bot1"), joined(RUNNERS, 111, "bot2"))
 
     ops = as_user(app, "ops")
     (runners,) = ops.get("/api/moderation/checks").json()["groups"]
     assert len(decided) == 4 and runners["taken_down"] == 4
     assert (runners["up_p50_s"], runners["up_p90_s"]) == (30.0, 600.0)
-    assert runners["turned_away"] == 1
+    assert (runners["turned_away"], runners["came_back"]) == (1, 1)
     page = ops.get("/moderation/checks?lang=en").text
     assert "30 s / 10 min" in page

@@ -63,9 +63,12 @@ i18n.register(
         "Taken down": "已删除",
         "Up for (median / 90%)": "删除前停留（中位 / 90%）",
         "Turned away": "挡在门外",
+        "Came back": "被移出后又进群",
         "How long taken-down messages were up, from sent to deleted; turned away: newcomers "
-        "removed by the entry question or a raid lockdown.": (
-            "停留：被删除的消息从发出到删除经过的时间；挡在门外：因入群验证或防刷群被移出的新人。"
+        "removed by the entry question or a raid lockdown; came back: members removed who joined "
+        "again (if many, ban rather than kick, or share bans through the blocklist).": (
+            "停留：被删除的消息从发出到删除经过的时间；挡在门外：因入群验证或防刷群被移出的新人；"
+            "又进群：被移出后再次入群的成员（如果很多，请改为拉黑，或启用社群黑名单）。"
         ),
         "{n} s": "{n} 秒",
         "{n} min": "{n} 分钟",
@@ -132,6 +135,7 @@ class GroupOut(BaseModel):
     up_p50_s: float | None  # how long they were up, from sent to deleted: median ...
     up_p90_s: float | None  # ... and the 90th percentile; None: none taken down
     turned_away: int  # newcomers removed at the door: entry question failed or unanswered, raid
+    came_back: int  # members removed (kicked) here who joined again afterwards
 
 
 class LearntOut(BaseModel):
@@ -171,8 +175,9 @@ def _judged(conn: Connection, group_ids: list[int], since_ms: int) -> list[Judge
 
 def _removals(conn: Connection, group_ids: list[int], since_ms: int) -> dict[int, dict[str, Any]]:
     """Per group: messages moderation had the platform delete and how long each was up (from
-    its sending to the deletion: the time members could read an ad), and newcomers the entry
-    question or a raid lockdown removed (their kick done)."""
+    its sending to the deletion: the time members could read an ad), newcomers the entry
+    question or a raid lockdown removed (their kick done), and members removed who joined
+    again afterwards (many: a ban, or the blocklist, would keep them out)."""
     d, o, m = t.decisions, t.outbox, t.messages
     decided = (d.c.group_id.in_(group_ids), d.c.at >= since_ms, o.c.status == "done")
     up: dict[int, list[int]] = {}
@@ -194,6 +199,28 @@ def _removals(conn: Connection, group_ids: list[int], since_ms: int) -> dict[int
             .group_by(d.c.group_id)
         ).all()
     )
+    g, mb, me = t.groups, t.members, t.membership_events
+    back = dict(
+        conn.execute(
+            select(d.c.group_id, func.count(distinct(d.c.member)))
+            .select_from(
+                d.join(o, o.c.decision_id == d.c.id)
+                .join(g, g.c.id == d.c.group_id)
+                .join(mb, and_(mb.c.platform == g.c.platform, mb.c.external_id == d.c.member))
+                .join(
+                    me,
+                    and_(
+                        me.c.group_id == d.c.group_id,
+                        me.c.member_id == mb.c.id,
+                        me.c.action == "join",
+                        me.c.at > o.c.done_at,
+                    ),
+                )
+            )
+            .where(o.c.kind == "kick", *decided)
+            .group_by(d.c.group_id)
+        ).all()
+    )
     out = {}
     for group_id in group_ids:
         times = sorted(up.get(group_id, []))
@@ -202,6 +229,7 @@ def _removals(conn: Connection, group_ids: list[int], since_ms: int) -> dict[int
             "up_p50_s": times[len(times) // 2] / 1000 if times else None,
             "up_p90_s": times[min(len(times) * 9 // 10, len(times) - 1)] / 1000 if times else None,
             "turned_away": door.get(group_id, 0),
+            "came_back": back.get(group_id, 0),
         }
     return out
 

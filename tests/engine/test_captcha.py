@@ -308,3 +308,20 @@ question = "暗号？"
     with pytest.raises(ConfigError) as caught:
         config.parse(tomllib.loads(text))
     assert "captcha" in str(caught.value) and "at least one answer" in str(caught.value)
+
+
+def test_a_join_time_with_parts_of_a_millisecond_asks_a_sum_its_answer_passes(
+    engine: Engine,
+) -> None:
+    """The console stamps events with time.time(): the store keeps whole milliseconds, and the
+    sum asked must be the one checked."""
+    group = Group_(engine)
+    for n, extra in enumerate((0.0004, 0.0006, 0.9999)):
+        at = T0 + timedelta(seconds=n, microseconds=round(extra * 1e6))
+        who = f"p{n}"
+        record = MembershipEvent(f"jp{n}", Person(who, who), MembershipAction.JOIN, at)
+        group.feed(LiveEvent("tg", GROUP, record))
+        assert group.feed(said(10 + n, right_answer(group.question()), who))[0] == (
+            "captcha",
+            "passed",
+        )

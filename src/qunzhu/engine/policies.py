@@ -641,10 +641,12 @@ class CaptchaPolicy:
             or marks.get(ModerationPolicy.name, f"staff:{member}") is not None
         ):
             return []
-        at = _at(record.at)
-        marks.put(self._space, f"asked:{member}", at)
+        marks.put(self._space, f"asked:{member}", _at(record.at))
+        # the sum is drawn from the time as kept (the store keeps whole milliseconds), the
+        # same the answer's check reads back
+        asked = marks.get(self._space, f"asked:{member}") or _at(record.at)
         who = record.member.name or member
-        question = self._question(event.group.platform_id, member, _ms(at))
+        question = self._question(event.group.platform_id, member, _ms(asked))
         reasons = {"question": question, "timeout_s": self.timeout_s}
         if self.mode is Mode.SHADOW:
             return [Outcome(self.name, "asked", {**reasons, "would": "ask"})]
@@ -696,8 +698,8 @@ def _batch(event: LiveEvent, member: str) -> str:
 
 
 def _ms(at: float) -> int:
-    """A time as the store keeps marks (whole milliseconds): the sum asked at a join is drawn
-    again from the mark when the answer comes."""
+    """A mark's time in whole milliseconds, as the store keeps it (rounded: a float read back
+    from milliseconds may fall just short)."""
     return round(at * 1000)
 
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, select
 
-from qunzhu.engine.policies import ModerationPolicy, is_report
+from qunzhu.engine.policies import REPORT_ACK_S, ModerationPolicy, is_report
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups, StoreMarks
 from qunzhu.model import Group, Message, MessageKind, Person, Platform
 from qunzhu.model.live import LiveEvent
@@ -85,7 +85,18 @@ def test_two_trusted_reports_send_the_message_to_the_admins(posted: Runtime) -> 
     assert sent["reasons"]["step"] == "ask_admin" and sent["reasons"]["hidden"] is True
     (check,) = sent["reasons"]["checks"]
     assert check["name"] == "reports" and check["details"]["reporters"] == 2
-    assert sent["actions"] == [("delete", "m1"), ("notify_owner", None)]
+    # hidden at once; the report that did it thanked, and both taken down after a minute
+    assert sent["actions"] == [
+        ("delete", "m1"),
+        ("notify_owner", None),
+        ("send", "m3"),
+        ("delete", "m3"),
+    ]
+    with posted.engine.connect() as conn:
+        rows = conn.execute(select(t.outbox).where(t.outbox.c.decision_id.is_not(None))).all()
+    thanks, tidy = [orjson.loads(r.payload) | {"due": r.due_at} for r in rows][2:]
+    assert thanks["expire_s"] == REPORT_ACK_S and tidy["member_id"] == "b"
+    assert tidy["due"] - rows[0].due_at == REPORT_ACK_S * 1000
     # a third report changes nothing: the admins have it
     assert feed(posted, said(4, "举报", "c", reply_to="m1")) == []
 
@@ -116,7 +127,10 @@ def test_a_reporter_is_counted_ten_times_an_hour(engine: Engine) -> None:
 
 @pytest.mark.parametrize(
     ("mode", "step", "actions"),
-    [(Mode.TRAINING, "ask_admin", [("notify_owner", None)]), (Mode.SHADOW, "none", [])],
+    [
+        (Mode.TRAINING, "ask_admin", [("notify_owner", None), ("send", "m2")]),  # thanked
+        (Mode.SHADOW, "none", []),
+    ],
 )
 def test_the_mode_decides_what_a_report_does(
     engine: Engine, mode: Mode, step: str, actions: list[Any]

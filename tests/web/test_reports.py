@@ -41,6 +41,7 @@ def test_a_reported_message_is_answered_like_any_other(
         (a["kind"], a["message_id"], a["member_id"]) for a in actions_of(world.engine, sent)
     ] == [
         ("notify_owner", None, "sly"),
+        ("send", "m2", None),  # the reporter thanked
         ("delete", "m1", "sly"),
     ]
     with world.engine.connect() as conn:

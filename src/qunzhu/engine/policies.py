@@ -149,7 +149,7 @@ class ModerationPolicy:
         if self._kept_out(event, role, marks, key[1]):
             return [self._keep_out(key[1], record.sender.name, record.platform_id, event.blocked)]
         if event.replied is not None and is_report(record.text):
-            return self._report(event.replied, marks, role, key[1], at)
+            return self._report(event.replied, marks, role, key[1], at, record.platform_id)
         ctx = Context(
             group=event.group.platform_id,
             member=key[1],
@@ -190,7 +190,13 @@ class ModerationPolicy:
         return [Outcome(self.name, decision.verdict, reasons, drafts, block)]
 
     def _report(
-        self, reported: Message, marks: Marks, role: str, reporter: str, at: float
+        self,
+        reported: Message,
+        marks: Marks,
+        role: str,
+        reporter: str,
+        at: float,
+        report: str,
     ) -> list[Outcome]:
         """A member flagged the message they replied to. Counted only from members the group
         trusts (staff, trusted by a person, trust earned with clean messages: a fresh account
@@ -198,7 +204,9 @@ class ModerationPolicy:
         REPORTS_PER_HOUR a reporter, not from a member whose reports people overturned
         OVERTURNED_SILENCE times lately; staff's one report is enough. When `reports_needed`
         members agree, the message goes to the admins' queue (enforce also hides it at once),
-        where their answer acts on the message and its author and teaches the model."""
+        where their answer acts on the message and its author and teaches the model. The
+        report that did it is answered with a short thanks, taken down after REPORT_ACK_S with
+        (in enforce) the report itself, so reports do not litter the chat."""
         author, message = reported.sender.user_id, reported.platform_id
         if (
             not self.reports_needed
@@ -239,6 +247,20 @@ class ModerationPolicy:
                 text=reported.text[:200],
             )
             drafts.append(Draft(ActionKind.NOTIFY_OWNER, member_id=author, text=note))
+            thanks = tr("Thank you: the admins will look at it.")
+            drafts.append(
+                Draft(ActionKind.SEND, message_id=report, text=thanks, expire_s=REPORT_ACK_S)
+            )
+        if enforce:
+            drafts.append(
+                Draft(
+                    ActionKind.DELETE,
+                    member_id=reporter,
+                    message_id=report,
+                    delay_s=REPORT_ACK_S,
+                    reason="report",
+                )
+            )
         return [Outcome(self.name, REVIEW, reasons, drafts, about=(author, message))]
 
     def _kept_out(self, event: LiveEvent, role: str, marks: Marks, member: str) -> bool:
@@ -294,6 +316,7 @@ class ModerationPolicy:
 REPORT_WORDS = frozenset({"举报", "/举报", "/report", "!report"})
 REPORTS_PER_HOUR = 10  # what one member may report in an hour; more are not counted
 REPORTS_MAX = 20  # reports of one message counted (the most `moderation.reports` may ask)
+REPORT_ACK_S = 60  # the thanks for a report, and the report itself, stay this long
 # a member whose reports people overturned this often within this time is not counted until
 # the older overturn ages out (tg-spam's answer to false reports is to ban the reporter)
 OVERTURNED_SILENCE = 2

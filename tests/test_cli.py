@@ -9,10 +9,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from qunzhu.cli import app
 from qunzhu.demo import DemoCommunity, write_export
+from qunzhu.store import db
+from qunzhu.store import schema as t
 
 runner = CliRunner()
 
@@ -113,6 +116,27 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     assert demo.exit_code == 0, demo.output
     assert (tmp_path / "d" / "result.json").is_file()
     assert "跑步俱乐部" in demo.stdout
+    # a scripted day of moderation, one group per mode, so the console's pages are not empty
+    assert "A day of moderation in the first groups: 13 decisions." in demo.stdout
+    engine = db.open_store(db_args(tmp_path)[1])
+    with engine.connect() as conn:
+        decided = conn.execute(select(t.decisions.c.policy, t.decisions.c.verdict)).all()
+        waiting = conn.execute(select(t.outbox.c.status).distinct()).scalars().all()
+        modes = [
+            orjson.loads(p)["moderation"]["mode"]
+            for p in conn.execute(select(t.group_settings.c.policies)).scalars()
+        ]
+        blocked = conn.execute(select(t.blocklist.c.reason)).scalars().all()
+    assert sorted(modes) == ["enforce", "shadow", "training"]
+    assert {("captcha", "passed"), ("captcha", "failed"), ("moderation", "spam")} <= set(decided)
+    assert ("moderation", "review") in decided  # the admin's report, waiting in the queue
+    assert "pending" not in waiting  # no platform: done as if one had, or a person's task
+    assert len(blocked) == 1
+    args = ["demo", "--no-serve", "--messages", "300", "--out", str(tmp_path / "d")]
+    again = runner.invoke(app, [*args, *db_args(tmp_path)])
+    assert again.exit_code == 0 and "A day of moderation" not in again.stdout  # nothing twice
+    with engine.connect() as conn:
+        assert len(conn.execute(select(t.decisions.c.id)).all()) == len(decided)
 
 
 def test_installed_command_runs(tmp_path: Path, export: Path) -> None:

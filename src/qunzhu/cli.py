@@ -312,6 +312,7 @@ def demo(
 ) -> None:
     """Generate a demo community, import it, and open the console on it (log in as `demo`)."""
     from qunzhu.demo import DemoCommunity, write_export
+    from qunzhu.demo.moderation import moderation_day
     from qunzhu.store import accounts, db
     from qunzhu.web import overview as web_overview
 
@@ -321,6 +322,11 @@ def demo(
     import_(paths, community=tr("Demo community"), database=database)
     groups(database=database)
     engine = db.open_store(database)
+    made = moderation_day(engine, tr("Demo community"))
+    if made:
+        out.print(
+            tr("A day of moderation in the first groups: {n} decisions.", n=made), highlight=False
+        )
     password = secrets.token_urlsafe(9)
     with engine.begin() as conn:  # a fresh password for the demo account at every run
         if any(name == DEMO_USER for name, _, _ in accounts.list_users(conn)):

@@ -172,6 +172,9 @@ ZH: dict[str, str] = {
     "Database is up to date: {url}": "数据库已是最新：{url}",
     "Demo community written to {path}": "演示社群已生成：{path}",
     "Demo community": "演示社群",
+    "A day of moderation in the first groups: {n} decisions.": (
+        "前几个群一天的审核演示：{n} 条处理。"
+    ),
     # report
     "{flag}: not a date (YYYY-MM-DD): {value!r}": "{flag}：不是日期（YYYY-MM-DD）：{value!r}",
     "cannot write {path}: {why}": "无法写入 {path}：{why}",

@@ -181,14 +181,16 @@ def _removals(conn: Connection, group_ids: list[int], since_ms: int) -> dict[int
     d, o, m = t.decisions, t.outbox, t.messages
     decided = (d.c.group_id.in_(group_ids), d.c.at >= since_ms, o.c.status == "done")
     up: dict[int, list[int]] = {}
-    for group_id, ms in conn.execute(
-        select(d.c.group_id, o.c.done_at - m.c.sent_at)
+    for group_id, ms in conn.execute(  # a decision's first deletion is its message's (a
+        # report's decision later also tidies the report away)
+        select(d.c.group_id, func.min(o.c.done_at) - m.c.sent_at)
         .select_from(
             d.join(o, o.c.decision_id == d.c.id).join(
                 m, and_(m.c.group_id == d.c.group_id, m.c.platform_id == d.c.record_id)
             )
         )
         .where(d.c.policy == POLICY, o.c.kind == "delete", *decided)
+        .group_by(d.c.id, d.c.group_id, m.c.sent_at)
     ):
         up.setdefault(group_id, []).append(max(int(ms), 0))
     door = dict(

@@ -170,6 +170,20 @@ def test_silence_until_the_time_is_up_removes_the_newcomer(engine: Engine) -> No
     assert group.feed(said(90, right_answer(group.question()))) == []
 
 
+def test_the_question_goes_when_it_is_answered(engine: Engine) -> None:
+    group = Group_(engine, timeout_s=180)
+    group.feed(joined(0))
+    group.drain_at(2)  # the question went out
+    (ask,) = [a for a in group.platform.done if a.kind is ActionKind.SEND]
+    assert group.feed(said(20, right_answer(group.question())))[0] == ("captcha", "passed")
+    (tidy,) = [a for a in group.actions() if a["kind"] == "delete"]
+    assert tidy["due"] == int(T0.timestamp() * 1000) + 2_000  # now, not in three minutes
+    assert tidy["status"] == outbox.PENDING  # brought forward, not called off
+    done = group.drain_at(21)
+    assert [a.message_id for a in done if a.kind is ActionKind.DELETE] == [f"bot{ask.id}"]
+    assert ActionKind.KICK not in [a.kind for a in group.drain_at(600)]
+
+
 def test_meanwhile_messages_are_taken_down_and_wrong_tries_remove_at_once(
     engine: Engine,
 ) -> None:

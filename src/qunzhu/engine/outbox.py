@@ -100,19 +100,25 @@ def queue(
 
 
 def cancel(conn: Connection, connector: str, batch: str, now_ms: int) -> int:
-    """Call off a connector's held-back actions of a batch that have not started; returns
-    how many. Few actions are held back at once, so they are read and matched here."""
+    """Call off a connector's held-back actions of a batch that have not started (a kick
+    waiting for a newcomer's answer), except the deletions of what the bot said for it (the
+    question), which happen now instead; returns how many were called off. Few actions are
+    held back at once, so they are read and matched here."""
     rows = conn.execute(
-        select(_ob.c.id, _ob.c.payload).where(
+        select(_ob.c.id, _ob.c.kind, _ob.c.payload).where(
             _ob.c.status == PENDING,
             _ob.c.connector == connector,
             _ob.c.payload.contains(orjson.dumps(batch).decode()),
         )
     ).all()
-    ids = [r.id for r in rows if orjson.loads(r.payload).get("batch") == batch]
-    if ids:
-        conn.execute(update(_ob).where(_ob.c.id.in_(ids)).values(status=CANCELLED, done_at=now_ms))
-    return len(ids)
+    ours = [r for r in rows if orjson.loads(r.payload).get("batch") == batch]
+    off = [r.id for r in ours if r.kind != ActionKind.DELETE.value]
+    now = [r.id for r in ours if r.kind == ActionKind.DELETE.value]
+    if off:
+        conn.execute(update(_ob).where(_ob.c.id.in_(off)).values(status=CANCELLED, done_at=now_ms))
+    if now:
+        conn.execute(update(_ob).where(_ob.c.id.in_(now)).values(due_at=now_ms))
+    return len(off)
 
 
 def recover(engine: Engine) -> dict[str, int]:
@@ -244,12 +250,11 @@ class Executor:
                 self._finish(row.id, TASK, tr("the platform cannot do this: a person has to"))
                 continue
             attempted += 1
-            await self._run(connector, row.id, to_action(row.id, row.payload), row.decision_id)
+            await self._run(connector, row, to_action(row.id, row.payload))
         return attempted
 
-    async def _run(
-        self, connector: Connector, row_id: int, action: Action, decision_id: int | None
-    ) -> None:
+    async def _run(self, connector: Connector, row: Any, action: Action) -> None:
+        row_id = row.id
         with self.engine.begin() as conn:
             attempts = _TAKE.scalar(conn, {"b_id": row_id})
         if attempts is None:
@@ -276,7 +281,7 @@ class Executor:
             log.exception("connector %s failed on action %s", connector.name, row_id)
             self._finish(row_id, FAILED, f"{type(exc).__name__}: {exc}")
         else:
-            self._finish(row_id, DONE, None, _expiry(action, sent, connector, decision_id))
+            self._finish(row_id, DONE, None, _expiry(action, sent, connector, row))
 
     def _retry(self, row_id: int, at: float, error: str) -> None:
         with self.engine.begin() as conn:
@@ -300,13 +305,14 @@ class Executor:
 
 
 def _expiry(
-    action: Action, sent: str | None, connector: Connector, decision_id: int | None
+    action: Action, sent: str | None, connector: Connector, row: Any
 ) -> tuple[dict[str, Any], int | None, int] | None:
     """The deletion a sent message asked for (`expire_s`), when the platform gave its id and
-    can delete (no task for a person: tidying is not worth one)."""
+    can delete (no task for a person: tidying is not worth one). It keeps the message's batch,
+    so calling the batch off takes the message down at once."""
     if not action.expire_s or sent is None or ActionKind.DELETE not in connector.capabilities:
         return None
-    delete = {
+    delete: dict[str, Any] = {
         "kind": ActionKind.DELETE.value,
         "connector": action.connector,
         "group_id": action.group_id,
@@ -317,4 +323,6 @@ def _expiry(
         "request_id": None,
         "reason": "expired",
     }
-    return delete, decision_id, action.expire_s * 1000
+    if batch := orjson.loads(row.payload).get("batch"):
+        delete["batch"], delete["names"] = batch, []
+    return delete, row.decision_id, action.expire_s * 1000

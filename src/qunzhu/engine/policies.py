@@ -597,7 +597,7 @@ class CaptchaPolicy:
     Removal is a kick, not a ban: they may join again and answer. Staff, members a person
     trusted, members who passed here before and members the blocklist keeps out (moderation
     removes them) are not asked. The timeout is an action held back in the outbox, called off
-    by a right answer or by leaving."""
+    by a right answer or by leaving, which also take the question down."""
 
     mode: Mode = Mode.SHADOW
     timeout_s: int = 180
@@ -680,10 +680,13 @@ class CaptchaPolicy:
             minutes=max(1, round(self.timeout_s / 60)),
             question=question,
         )
-        # the question goes when the time is up: answered or not, it has done its work
-        ask = Draft(ActionKind.SEND, member_id=member, text=text, expire_s=self.timeout_s)
+        # the question goes when it is answered, or when the time is up
+        batch = _batch(event, member)
+        ask = Draft(
+            ActionKind.SEND, member_id=member, text=text, expire_s=self.timeout_s, batch=batch
+        )
         timeout = self._removal(who, member)
-        timeout.delay_s, timeout.batch = float(self.timeout_s), _batch(event, member)
+        timeout.delay_s, timeout.batch = float(self.timeout_s), batch
         return [Outcome(self.name, "asked", reasons, [ask, timeout])]
 
     def _removal(self, who: str, member: str) -> Draft:

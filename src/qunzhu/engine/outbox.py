@@ -101,9 +101,10 @@ def queue(
 
 def cancel(conn: Connection, connector: str, batch: str, now_ms: int) -> int:
     """Call off a connector's held-back actions of a batch that have not started (a kick
-    waiting for a newcomer's answer), except the deletions of what the bot said for it (the
-    question), which happen now instead; returns how many were called off. Few actions are
-    held back at once, so they are read and matched here."""
+    waiting for a newcomer's answer); what the bot says for it still goes out (a question
+    not yet sent when a slow engine reads the answer), and deletions of what it said happen
+    now instead. Returns how many were called off. Few actions are held back at once, so
+    they are read and matched here."""
     rows = conn.execute(
         select(_ob.c.id, _ob.c.kind, _ob.c.payload).where(
             _ob.c.status == PENDING,
@@ -112,8 +113,8 @@ def cancel(conn: Connection, connector: str, batch: str, now_ms: int) -> int:
         )
     ).all()
     ours = [r for r in rows if orjson.loads(r.payload).get("batch") == batch]
-    off = [r.id for r in ours if r.kind != ActionKind.DELETE.value]
-    now = [r.id for r in ours if r.kind == ActionKind.DELETE.value]
+    off = [r.id for r in ours if r.kind not in (ActionKind.DELETE, ActionKind.SEND)]
+    now = [r.id for r in ours if r.kind == ActionKind.DELETE]
     if off:
         conn.execute(update(_ob).where(_ob.c.id.in_(off)).values(status=CANCELLED, done_at=now_ms))
     if now:

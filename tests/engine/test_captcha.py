@@ -339,3 +339,14 @@ def test_a_join_time_with_parts_of_a_millisecond_asks_a_sum_its_answer_passes(
             "captcha",
             "passed",
         )
+
+
+def test_one_join_told_twice_asks_once(engine: Engine) -> None:
+    """Telegram sends a join as a service message and as a member update."""
+    group = Group_(engine)
+    second = joined(1)
+    second.record = MembershipEvent("cm-new", Person("new", "名字new"), MembershipAction.JOIN, T0)
+    assert group.feed(joined(0), second) == [("captcha", "asked")]
+    assert len([a for a in group.actions() if a["kind"] == "kick"]) == 1
+    verdicts = group.feed(said(20, right_answer(group.question())))
+    assert verdicts == [("captcha", "passed"), ("welcome", "welcome")]  # welcomed once

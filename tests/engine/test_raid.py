@@ -137,3 +137,17 @@ def test_settings_put_it_first() -> None:
         30,
     )
     assert not any(isinstance(p, RaidPolicy) for p in policies_of(PolicySettings()))
+
+
+def test_one_join_told_twice_counts_once(engine: Engine) -> None:
+    rt = runtime(engine)
+    twice = []
+    for n, who in enumerate(("a", "b")):
+        twice.append(joined(n, who))
+        again = joined(n + 0.5, who)
+        again.record = MembershipEvent(
+            f"cm{who}", again.record.member, MembershipAction.JOIN, again.record.at
+        )
+        twice.append(again)
+    assert reasons(engine) == [] and "raid" not in {p for p, _, _ in feed(rt, *twice)}
+    assert [p for p, _, _ in feed(rt, joined(2, "c"))] == ["raid"]  # the third newcomer

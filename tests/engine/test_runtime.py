@@ -140,6 +140,24 @@ def test_newcomers_arriving_together_get_one_welcome(engine: Engine) -> None:
     assert len(rows(engine, t.outbox)) == 2
 
 
+def test_one_join_told_twice_is_welcomed_once(engine: Engine) -> None:
+    """Telegram sends a join as a service message and as a member update."""
+    clock = Clock()
+    rt = runtime(engine, WelcomePolicy(batch_s=30), clock=clock)
+    rt.accept(join(1, "n1", "小王"))
+    update = join(2, "n1", "小王")
+    update.record = MembershipEvent("cm-n1", Person("n1", "小王"), MembershipAction.JOIN, T0)
+    rt.accept(update)
+    rt.process()
+    (welcome,) = rows(engine, t.outbox)
+    assert "@小王" in orjson.loads(welcome.payload)["text"]
+    assert "@小王、@小王" not in orjson.loads(welcome.payload)["text"]
+    clock.now += 3600
+    rt.accept(join(3600, "n1", "小王"))  # back an hour later: a join of its own
+    rt.process()
+    assert len(rows(engine, t.outbox)) == 2
+
+
 def test_a_welcome_is_taken_down_when_asked_and_the_platform_says_its_id(
     engine: Engine,
 ) -> None:

@@ -409,6 +409,8 @@ def _review_note(decision: Decision) -> str:
 
 # -- welcome ------------------------------------------------------------------------------
 
+SAME_JOIN_S = 60  # a second join of a member this soon is the same join told twice
+
 
 @dataclass
 class WelcomePolicy:
@@ -436,8 +438,13 @@ class WelcomePolicy:
                 return []
             person = record.sender
         elif isinstance(record, MembershipEvent) and record.action is MembershipAction.JOIN:
+            at = _at(record.at)
+            last = marks.get(self.name, f"welcomed:{member}")
+            marks.put(self.name, f"welcomed:{member}", at)
+            if last is not None and at - last < SAME_JOIN_S:
+                return []  # Telegram tells one join twice (service message, member update)
             asked = marks.get(CaptchaPolicy.name, f"asked:{member}") if self.after_captcha else None
-            if asked is not None and abs(asked - _at(record.at)) <= 0.001:
+            if asked is not None and abs(asked - at) <= 0.001:
                 return []  # asked the entry question at this join: a welcome would come first
             person = record.member
         else:
@@ -540,6 +547,10 @@ class RaidPolicy:
         since = marks.get(self.name, "lockdown")
         if since is not None and since <= at < since + self.lock_min * 60:
             return [self._remove(member, record.member.name, since, None)]
+        last = marks.get(self.name, f"joined:{member}")
+        marks.put(self.name, f"joined:{member}", at)
+        if last is not None and at - last < self.window_s:
+            return []  # counted already (Telegram tells one join twice), or back and forth
         times = {k: marks.get(self.name, k) for k in (f"join{i}" for i in range(self.joins))}
         marks.put(self.name, min(times, key=lambda k: times[k] or 0.0), at)
         recent = len([x for x in times.values() if x is not None and x > at - self.window_s]) + 1
@@ -662,6 +673,9 @@ class CaptchaPolicy:
             or marks.get(self._space, f"passed:{member}") is not None
             or marks.get(ModerationPolicy.name, f"trusted:{member}") is not None
             or marks.get(ModerationPolicy.name, f"staff:{member}") is not None
+            # asked already: Telegram tells one join twice (the service message and the
+            # member update); a second question would make the first one's answer wrong
+            or self._pending(marks, member, _at(record.at)) is not None
         ):
             return []
         marks.put(self._space, f"asked:{member}", _at(record.at))

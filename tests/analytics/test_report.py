@@ -251,3 +251,14 @@ def test_cli_json_and_errors(sqlite_engine: Engine, tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "--since" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["report", "--db", url, "--group", "nope"])
     assert missing.exit_code == 1 and "nope" in missing.output
+
+
+def test_one_join_told_twice_counts_once(store: Engine) -> None:
+    """Telegram tells a join as a service message and as a member update: two stored events."""
+    with store.begin() as conn:
+        twice = [HISTORY[0], event("e4-update", D, JOIN, at(8, 12, 0).replace(second=1))]
+        Ingest(conn, "test", "live").run(iter(twice))
+    report = build_report(store, since=date(2026, 9, 1), until=date(2026, 9, 9), tz="UTC")
+    (g,) = report.as_dict()["groups"]
+    assert g["joins"] == 4  # as before: D joined once
+    assert {row["date"]: row["joins"] for row in g["daily"]}["2026-09-08"] == 1

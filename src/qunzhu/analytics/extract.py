@@ -30,6 +30,9 @@ ASKED, AD, REPLIED, LINKED, GREETS = 1, 2, 4, 8, 16  # a message's flags ...
 FLAG_SPAN = 32  # ... packed below its local hour: hour * FLAG_SPAN + flags
 
 
+SAME_EVENT_MS = 60_000  # one member's same change again this soon: the same change, told twice
+
+
 @dataclass
 class MemberInfo:
     external_id: str
@@ -241,4 +244,12 @@ def _events(conn: Connection, data: GroupData, bounds: dict[str, int]) -> None:
         ),
         bounds,
     )
-    data.events = [tuple(r) for r in rows.all()]  # type: ignore[misc]
+    data.events = []
+    last: dict[tuple[int, str], int] = {}
+    for row in rows.all():
+        member, action, at = row[0], row[1], row[2]
+        before = last.get((member, action))
+        last[(member, action)] = at
+        if before is not None and at - before < SAME_EVENT_MS:
+            continue  # one join told twice (Telegram: the service message and the member update)
+        data.events.append(tuple(row))  # type: ignore[arg-type]

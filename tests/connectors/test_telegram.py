@@ -236,9 +236,15 @@ def test_membership_updates_and_join_requests() -> None:
                 return MembershipEvent(pid, who, act, at(when, UTC), **kw)
 
             assert [e.record for e in events] == [
-                ev("join:20:11", alice, MembershipAction.JOIN, T0 + 20, method=JoinMethod.LINK),
                 ev(
-                    "join:21:22",
+                    f"cm:{GROUP_ID}:11:{T0 + 20}",
+                    alice,
+                    MembershipAction.JOIN,
+                    T0 + 20,
+                    method=JoinMethod.LINK,
+                ),
+                ev(
+                    f"cm:{GROUP_ID}:22:{T0 + 21}",
                     bob,
                     MembershipAction.JOIN,
                     T0 + 21,
@@ -246,15 +252,21 @@ def test_membership_updates_and_join_requests() -> None:
                     actor=alice,
                 ),
                 ev(
-                    "join:21:33",
+                    f"cm:{GROUP_ID}:33:{T0 + 21}",
                     carol,
                     MembershipAction.JOIN,
                     T0 + 21,
                     method=JoinMethod.INVITE,
                     actor=alice,
                 ),
-                ev("leave:22:22", bob, MembershipAction.LEAVE, T0 + 22),
-                ev("leave:23:33", carol, MembershipAction.KICK, T0 + 23, actor=alice),
+                ev(f"cm:{GROUP_ID}:22:{T0 + 22}", bob, MembershipAction.LEAVE, T0 + 22),
+                ev(
+                    f"cm:{GROUP_ID}:33:{T0 + 23}",
+                    carol,
+                    MembershipAction.KICK,
+                    T0 + 23,
+                    actor=alice,
+                ),
                 ev(
                     f"cm:{GROUP_ID}:22:{T0 + 1}",
                     bob,

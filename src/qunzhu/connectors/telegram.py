@@ -362,30 +362,28 @@ class TelegramConnector:
         at = _at(msg.date)
         actor = person(msg.from_user) if msg.from_user is not None else None
 
-        def membership(prefix: str, user: User, action: MembershipAction, **kw: Any) -> LiveEvent:
+        def membership(user: User, action: MembershipAction, **kw: Any) -> LiveEvent:
+            # named as the member update of the same change names it: Telegram tells a join
+            # or a leave both ways, and the engine keeps the first it reads of one key
             record = MembershipEvent(
-                f"{prefix}:{msg.message_id}:{user.id}", person(user), action, at, **kw
+                _change_id(msg.chat.id, user.id, at), person(user), action, at, **kw
             )
             return LiveEvent(self.name, group, record)
 
         if msg.new_chat_members:
             return [
-                membership("join", m, MembershipAction.JOIN, method=JoinMethod.LINK)
+                membership(m, MembershipAction.JOIN, method=JoinMethod.LINK)
                 if msg.from_user is None or msg.from_user.id == m.id
-                else membership(
-                    "join", m, MembershipAction.JOIN, method=JoinMethod.INVITE, actor=actor
-                )
+                else membership(m, MembershipAction.JOIN, method=JoinMethod.INVITE, actor=actor)
                 for m in msg.new_chat_members
             ]
         if msg.left_chat_member is not None:
             gone = msg.left_chat_member
             if msg.from_user is None or msg.from_user.id == gone.id:
-                return [membership("leave", gone, MembershipAction.LEAVE)]
-            return [membership("leave", gone, MembershipAction.KICK, actor=actor)]
+                return [membership(gone, MembershipAction.LEAVE)]
+            return [membership(gone, MembershipAction.KICK, actor=actor)]
         if (msg.group_chat_created or msg.supergroup_chat_created) and msg.from_user is not None:
-            return [
-                membership("join", msg.from_user, MembershipAction.JOIN, method=JoinMethod.CREATED)
-            ]
+            return [membership(msg.from_user, MembershipAction.JOIN, method=JoinMethod.CREATED)]
         if all(getattr(msg, f, None) in (None, "", []) for f in _CONTENT_FIELDS):
             return []  # other service messages: pins, title changes, topics, video chats
         return [await self._message_event(group, msg)]
@@ -472,7 +470,7 @@ class TelegramConnector:
             action = MembershipAction.KICK if kicked else MembershipAction.LEAVE
         at = _at(update.date)
         record = MembershipEvent(
-            f"cm:{update.chat.id}:{user.id}:{int(at.timestamp())}",
+            _change_id(update.chat.id, user.id, at),
             person(user),
             action,
             at,
@@ -646,6 +644,11 @@ class TelegramConnector:
             member = user_id(action.request_id or action.member_id, "request_id")
             await bot.decline_chat_join_request(chat_id=chat, user_id=member)
         return None
+
+
+def _change_id(chat: int, user: int, at: datetime) -> str:
+    """One membership change's id, the same from a service message and a member update."""
+    return f"cm:{chat}:{user}:{int(at.timestamp())}"
 
 
 def _inside(member: Any) -> bool:

@@ -29,6 +29,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from qunzhu.config import Config, ConfigError, GroupSettings, PolicySettings, _lines
-from qunzhu.connectors import Connector, Emit
+from qunzhu.connectors import Connector, Emit, Roster
 from qunzhu.engine.policies import (
     UNCHECKED,
     AdmissionPolicy,
@@ -53,7 +54,8 @@ from qunzhu.engine.policies import (
 )
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
 from qunzhu.i18n import tr
-from qunzhu.model.live import LiveEvent
+from qunzhu.model import Group, Platform
+from qunzhu.model.live import ActionFailed, LiveEvent, RosterEntry
 from qunzhu.moderation import feedback
 from qunzhu.moderation.behaviour import CROSS_WINDOW_S, Behaviour, Context, SpamBank, TrustBook
 from qunzhu.moderation.enforcement import Ladder, Mode
@@ -62,8 +64,9 @@ from qunzhu.moderation.engine import Policy as Rules
 from qunzhu.moderation.learning import Learner
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import normalize
+from qunzhu.store import roster
 from qunzhu.store import schema as t
-from qunzhu.store.ingest import place_group
+from qunzhu.store.ingest import Ingest, place_group, start_import
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -224,6 +227,63 @@ def place_groups(config: Config, engine: Engine) -> None:
             connector = config.connectors.get(group.connector)
             if connector is not None:
                 place_group(conn, PLATFORMS[connector.type], group.id, group.name, group.community)
+
+
+ROSTER_EVERY_S = 6 * 3600  # how often platforms that list members are asked who is in
+ROSTER_RETRY_S = 60.0  # ... and again this soon when one could not answer (not connected yet)
+
+
+async def watch_rosters(
+    runtime: Runtime,
+    config: Config,
+    every_s: float = ROSTER_EVERY_S,
+    retry_s: float = ROSTER_RETRY_S,
+) -> None:
+    """At start and every `every_s`, ask each platform that lists a group's members (OneBot)
+    who is in each configured group, store the joins and leaves the store missed
+    (`store.roster`), then sweep every block again: someone blocked long ago may only now be
+    known to be in a group. A platform that cannot answer yet is asked again after `retry_s`."""
+    while True:
+        again = False
+        for group in config.groups:
+            connector = runtime.connectors.get(group.connector)
+            settings = config.connectors.get(group.connector)
+            if connector is None or settings is None or not isinstance(connector, Roster):
+                continue
+            try:
+                present = await connector.roster(group.id)
+            except ActionFailed as exc:
+                log.info("roster of %s not read yet: %s", group.name, exc)
+                again = True
+                continue
+            platform = PLATFORMS[settings.type]
+            written = await asyncio.to_thread(
+                _write_roster, runtime.engine, group.connector, platform, group.id, present
+            )
+            log.info("roster of %s: %d missed joins and leaves stored", group.name, written)
+        try:
+            await asyncio.to_thread(runtime.sweep_blocks, 0)
+        except Exception:
+            log.exception("cannot keep the blocked members out after reading the rosters")
+        await asyncio.sleep(retry_s if again else every_s)
+
+
+def _write_roster(
+    engine: Engine, connector: str, platform: str, group_id: str, present: list[RosterEntry]
+) -> int:
+    """Store what the group's roster says the store missed, through the import path."""
+    with engine.begin() as conn:
+        found = roster.missed(conn, platform, group_id, present, datetime.now(UTC))
+        if not found:
+            return 0
+        g = t.groups
+        name = conn.execute(
+            select(g.c.name).where(g.c.platform == platform, g.c.platform_id == group_id)
+        ).scalar_one()
+        session = start_import(conn, connector, f"roster:{connector}")
+        group = Group(Platform(platform), group_id, name)
+        Ingest(conn, f"roster:{connector}", connector, import_id=session).run([group, *found])
+    return len(found)
 
 
 def _settings_stamp(engine: Engine) -> tuple[int, int | None]:
@@ -564,7 +624,8 @@ async def serve(
     more newcomers) stay queued in the store and go out at the next start.
 
     Meanwhile settings changed in the console reach the engine (`watch_settings`, `base` being
-    the configuration file's folder), and each connector's state is kept in `connector_status`."""
+    the configuration file's folder), platforms that list members say who is in each group
+    (`watch_rosters`), and each connector's state is kept in `connector_status`."""
     stop = stop or asyncio.Event()
     ready = asyncio.Event()
     settings = asyncio.create_task(
@@ -590,6 +651,7 @@ async def serve(
         asyncio.create_task(_run_connector(connector, emits[name]), name=name)
         for name, connector in runtime.connectors.items()
     ]
+    rosters = asyncio.create_task(watch_rosters(runtime, config))
     engine_stop = asyncio.Event()
     engine_task = asyncio.create_task(runtime.serve(engine_stop))
     watcher = asyncio.create_task(_when_all_end(tasks, stop))
@@ -597,9 +659,9 @@ async def serve(
     try:
         await asyncio.wait({engine_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (*tasks, watcher, stopping, settings):
+        for task in (*tasks, watcher, stopping, settings, rosters):
             task.cancel()
-        await asyncio.gather(*tasks, watcher, stopping, settings, return_exceptions=True)
+        await asyncio.gather(*tasks, watcher, stopping, settings, rosters, return_exceptions=True)
         for site in sites:
             await site.cleanup()
         engine_stop.set()  # the connectors are quiet: judge what they delivered, send what is due

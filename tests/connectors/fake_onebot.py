@@ -115,6 +115,7 @@ class FakeOneBot:
         self.refused: list[int] = []  # HTTP statuses of refused handshakes (server side)
         self.handshakes: list[Mapping[str, str]] = []  # headers of accepted handshakes
         self.group_names: dict[int, str] = {}
+        self.members: dict[int, list[dict[str, Any]]] = {}  # get_group_member_list answers
         self.forwards: dict[str, list[dict[str, Any]]] = {}  # get_forward_msg id -> nodes
         self.silent: set[str] = set()  # actions never answered
         self._failures: list[tuple[int, str, str]] = []
@@ -235,6 +236,8 @@ class FakeOneBot:
             data = {"message": nodes}
         elif action == "send_group_msg":
             data = {"message_id": next(self._message_ids)}
+        elif action == "get_group_member_list":
+            data = self.members.get(int(params["group_id"]), [])
         return {"status": "ok", "retcode": 0, "data": data, "echo": echo}
 
     @staticmethod

@@ -605,3 +605,32 @@ def test_bad_configuration() -> None:
         OneBotConnector("qq")  # forward mode without a url
     with pytest.raises(ValueError):
         OneBotConnector("qq", mode="http", url="ws://127.0.0.1:1")
+
+
+@aio
+async def test_the_roster_lists_everyone_in_the_group() -> None:
+    async with fake_server() as (fake, url):
+        fake.members[GROUP] = [
+            {
+                "user_id": 111,
+                "nickname": "阿明",
+                "card": "城东-设计-阿明",
+                "join_time": 1_700_000_000,
+            },
+            {"user_id": 222, "nickname": "小红", "card": "", "join_time": 0},
+            {"nickname": "no id"},
+            "not a member",
+        ]
+        connector = OneBotConnector("qq", url=url, fetch_images=False)
+        async with running(connector):
+            await connector.wait_connected(3)
+            found = await connector.roster(str(GROUP))
+        assert fake.calls[-1]["params"] == {"group_id": GROUP}
+        assert [(e.member.user_id, e.member.name) for e in found] == [
+            ("111", "城东-设计-阿明"),
+            ("222", "小红"),  # no card: the nickname
+        ]
+        assert found[0].joined_at == datetime.fromtimestamp(1_700_000_000, UTC)
+        assert found[1].joined_at is None  # 0: the implementation does not know
+        with pytest.raises(ActionFailed):
+            await OneBotConnector("qq2", url=url).roster(str(GROUP))  # never connected

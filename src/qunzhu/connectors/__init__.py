@@ -7,21 +7,28 @@ A connector is an object with:
   each `LiveEvent`; reconnect by itself after a dropped connection;
 - `async def execute(self, action)`: do one `Action`; raise `RateLimited` or `ActionFailed`;
   return the platform's id of the message it sent (SEND, WARN) where the platform says, so the
-  engine can take its own message down later (`Action.expire_s`), else None.
+  engine can take its own message down later (`Action.expire_s`), else None;
+- where the platform lists a group's members, `async def roster(self, group_id)`: the
+  `RosterEntry`s of everyone in it now (`Roster`); raise `ActionFailed` when it cannot say.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from qunzhu.model.live import Action, ActionKind, LiveEvent
+from qunzhu.model.live import Action, ActionKind, LiveEvent, RosterEntry
 
 Emit = Callable[[LiveEvent], Awaitable[None]]
 
 # What a bot with admin rights can do in a group on Telegram and QQ alike; telling the owner is
 # the engine's business (a message to the admin chat, or a task).
 GROUP_ADMIN = frozenset(ActionKind) - {ActionKind.NOTIFY_OWNER}
+
+
+@runtime_checkable
+class Roster(Protocol):
+    async def roster(self, group_id: str) -> list[RosterEntry]: ...
 
 
 class Connector(Protocol):

@@ -71,7 +71,14 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import Action, ActionFailed, ActionKind, JoinRequest, LiveEvent
+from qunzhu.model.live import (
+    Action,
+    ActionFailed,
+    ActionKind,
+    JoinRequest,
+    LiveEvent,
+    RosterEntry,
+)
 
 __all__ = ["OneBotConnector", "ParsedMessage", "parse_message"]
 
@@ -134,6 +141,7 @@ IMAGE_TIMEOUT_S = 5.0
 MAX_IMAGES = 10  # pictures fetched per event, forwards included
 MUTE_MAX_S = 30 * 86400 - 1  # QQ mutes for at most 30 days; go-cqhttp refuses 2592000
 DELETED_KEPT = 1000  # deleted message ids remembered, so a warning does not quote them
+ROSTER_TIMEOUT_S = 30.0  # a group of 2,000 members takes the implementation a while to list
 GROUP_INFO_RETRY_S = 600.0  # after a failed get_group_info, ask again this much later
 FORWARD_DEPTH = 3  # merged forwards inside merged forwards, expanded this deep
 FORWARD_MAX_MESSAGES = 200
@@ -863,6 +871,22 @@ class OneBotConnector:
         finally:
             self._pending.pop(echo, None)
         return _answer(action, reply)
+
+    async def roster(self, group_id: str) -> list[RosterEntry]:
+        """Everyone in the group now (`get_group_member_list`), with their group card as the
+        name and their join time; entries without a user id are left out."""
+        data = await self.call(
+            "get_group_member_list", {"group_id": _int(group_id, "group_id")}, ROSTER_TIMEOUT_S
+        )
+        found = []
+        for item in data if isinstance(data, list) else ():
+            if not isinstance(item, Mapping) or (who := _id(item.get("user_id"))) is None:
+                continue
+            name = item.get("card") or item.get("nickname") or None
+            joined = item.get("join_time")
+            at = _when(joined) if isinstance(joined, int | float) and joined > 0 else None
+            found.append(RosterEntry(Person(who, name), at))
+        return found
 
     async def execute(self, action: Action) -> str | None:
         """Do one action, see the module docstring for how each kind maps to OneBot; the id

@@ -25,6 +25,14 @@ class JoinRequest:
     answer: str = ""  # what they wrote in the request (OneBot `comment`, Telegram bio)
 
 
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """One member a platform lists in a group now (OneBot's group member list)."""
+
+    member: Person
+    joined_at: datetime | None = None  # when the platform says they joined, if it says
+
+
 @dataclass(slots=True)
 class LiveEvent:
     """One thing that happened in one group, as a connector saw it.

@@ -257,9 +257,14 @@ async def watch_rosters(
                 again = True
                 continue
             platform = PLATFORMS[settings.type]
-            written = await asyncio.to_thread(
-                _write_roster, runtime.engine, group.connector, platform, group.id, present
-            )
+            try:
+                written = await asyncio.to_thread(
+                    _write_roster, runtime.engine, group.connector, platform, group.id, present
+                )
+            except Exception:  # a busy or conflicting store: the next round tries again
+                log.exception("cannot store the roster of %s", group.name)
+                again = True
+                continue
             log.info("roster of %s: %d missed joins and leaves stored", group.name, written)
         try:
             await asyncio.to_thread(runtime.sweep_blocks, 0)

@@ -153,3 +153,37 @@ def test_the_roster_fills_in_what_the_store_missed_and_keeps_the_blocked_out(
 def _decisions(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         return conn.execute(select(t.decisions).order_by(t.decisions.c.id)).all()
+
+
+def test_a_store_that_cannot_take_the_roster_is_tried_again(
+    engine: Engine, monkeypatch: Any
+) -> None:
+    from qunzhu import service
+
+    group_id = history(engine)
+    real, calls = service._write_roster, []
+
+    def flaky(*args: Any) -> int:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+        return real(*args)
+
+    monkeypatch.setattr(service, "_write_roster", flaky)
+    platform = Listing([RosterEntry(A), RosterEntry(B), RosterEntry(E), RosterEntry(C)])
+    platform.asked = 1  # connected from the start
+    rt = Runtime(engine, Setups(), {"qq": platform})
+
+    async def rounds() -> None:
+        task = asyncio.create_task(watch_rosters(rt, CONFIG, every_s=3600, retry_s=0.01))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if len(calls) >= 2:
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(rounds())
+    assert len(calls) == 2  # the failure was logged, and the list read again
+    assert inside(engine, group_id)["103"][1] is None  # C back in, written the second time

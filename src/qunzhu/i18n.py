@@ -189,6 +189,9 @@ ZH: dict[str, str] = {
     "join request from {who}: {answer}": "入群申请：{who}：{answer}",
     "{member} is on the community's blocklist: {why}": "{member} 在本社群的黑名单上：{why}",
     "Thank you: the admins will look at it.": "收到，谢谢！管理员会处理。",
+    "Noted ({n} of {needed}): the admins are asked once {needed} members report it.": (
+        "收到（{n}/{needed}）：{needed} 人举报后会交给管理员处理。"
+    ),
     "{n} members reported a message by {author}: {text}": (
         "{n} 位成员举报了 {author} 的消息：{text}"
     ),

@@ -207,6 +207,21 @@ def test_meanwhile_messages_are_taken_down_and_wrong_tries_remove_at_once(
     assert group.feed(said(110, right_answer(group.question())))[0] == ("captcha", "passed")
 
 
+def test_what_came_with_the_join_is_taken_down_but_not_a_wrong_try(engine: Engine) -> None:
+    group = Group_(engine, timeout_s=180, tries=1)
+    # a greeting pasted at once (here in the same batch as the join) was not an answer
+    assert group.feed(joined(0), said(1, "大家好")) == [
+        ("captcha", "asked"),
+        ("captcha", "unanswered"),
+    ]
+    assert [(a["kind"], a["status"]) for a in group.actions() if a["kind"] != "send"] == [
+        ("kick", outbox.PENDING),  # held back: the time is not up
+        ("delete", outbox.PENDING),  # the greeting
+    ]
+    # three seconds on, they have seen the question: one wrong answer is the one try
+    assert group.feed(said(4, "不知道")) == [("captcha", "failed")]
+
+
 def test_leaving_calls_the_removal_off(engine: Engine) -> None:
     group = Group_(engine, timeout_s=60)
     group.feed(joined(0))

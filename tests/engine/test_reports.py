@@ -79,7 +79,11 @@ def posted(engine: Engine) -> Runtime:
 
 
 def test_two_trusted_reports_send_the_message_to_the_admins(posted: Runtime) -> None:
-    assert feed(posted, said(2, "举报", "a", reply_to="m1")) == []  # one is not enough
+    # one is not enough: the reporter hears it counted, both go after a minute
+    (noted,) = feed(posted, said(2, "举报", "a", reply_to="m1"))
+    assert (noted["verdict"], noted["member"], noted["record"]) == ("noted", "sly", "m1")
+    assert noted["reasons"] == {"reporters": 1, "needed": 2}
+    assert noted["actions"] == [("send", "m2"), ("delete", "m2")]
     (sent,) = feed(posted, said(3, "/report@qunzhu_bot", "b", reply_to="m1"))
     assert (sent["verdict"], sent["member"], sent["record"]) == ("review", "sly", "m1")
     assert sent["reasons"]["step"] == "ask_admin" and sent["reasons"]["hidden"] is True
@@ -94,9 +98,11 @@ def test_two_trusted_reports_send_the_message_to_the_admins(posted: Runtime) -> 
     ]
     with posted.engine.connect() as conn:
         rows = conn.execute(select(t.outbox).where(t.outbox.c.decision_id.is_not(None))).all()
-    thanks, tidy = [orjson.loads(r.payload) | {"due": r.due_at} for r in rows][2:]
+    payloads = [orjson.loads(r.payload) | {"due": r.due_at} for r in rows]
+    assert "1 of 2" in payloads[0]["text"] and payloads[0]["expire_s"] == REPORT_ACK_S
+    thanks, tidy = payloads[4:]
     assert thanks["expire_s"] == REPORT_ACK_S and tidy["member_id"] == "b"
-    assert tidy["due"] - rows[0].due_at == REPORT_ACK_S * 1000
+    assert tidy["due"] - rows[2].due_at == REPORT_ACK_S * 1000
     # a third report changes nothing: the admins have it
     assert feed(posted, said(4, "举报", "c", reply_to="m1")) == []
 
@@ -104,7 +110,9 @@ def test_two_trusted_reports_send_the_message_to_the_admins(posted: Runtime) -> 
 def test_who_may_report(posted: Runtime) -> None:
     newcomer = said(2, "举报", "fresh", reply_to="m1")
     again = said(3, "举报", "a", reply_to="m1")
-    assert feed(posted, newcomer, said(4, "举报", "a", reply_to="m1"), again) == []
+    # a newcomer's report and a second one by the same member are not counted, nor answered
+    (noted,) = feed(posted, newcomer, said(4, "举报", "a", reply_to="m1"), again)
+    assert (noted["verdict"], noted["actions"][0]) == ("noted", ("send", "m4"))
     assert feed(posted, said(5, "举报", "sly", reply_to="m1")) == []  # not one's own
     trust(posted.engine, "sly")
     assert feed(posted, said(6, "举报", "sly", reply_to="m1")) == []  # still one's own
@@ -141,6 +149,23 @@ def test_the_mode_decides_what_a_report_does(
     (sent,) = feed(rt, said(2, "举报", "a", reply_to="m1"))
     assert (sent["reasons"]["step"], sent["actions"]) == (step, actions)
     assert "hidden" not in sent["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "actions"),
+    [(Mode.ENFORCE, ["send", "delete"]), (Mode.TRAINING, ["send"]), (Mode.SHADOW, None)],
+)
+def test_a_report_short_of_the_number_is_answered_by_mode(
+    engine: Engine, mode: Mode, actions: list[str] | None
+) -> None:
+    rt = runtime(engine, mode, needed=3)
+    feed(rt, said(1, SLY, "sly"))
+    trust(engine, "a")
+    found = feed(rt, said(2, "举报", "a", reply_to="m1"))
+    assert [[kind for kind, _ in d["actions"]] for d in found] == ([actions] if actions else [])
+    with engine.connect() as conn:  # not moderation's: nothing waits in the admins' queue
+        policies = conn.execute(select(t.decisions.c.policy)).scalars().all()
+    assert "moderation" not in policies
 
 
 def test_reports_off_and_replies_to_unknown_messages(engine: Engine) -> None:

@@ -3,16 +3,21 @@ the answer acts on the reported message and its author and teaches the model its
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from qunzhu.engine.policies import ModerationPolicy
+from qunzhu.engine.policies import REPORT_ACK_S, ModerationPolicy
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups, StoreMarks
 from qunzhu.moderation.enforcement import Ladder, Mode
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.feedback import labelled
 from qunzhu.store import schema as t
+from qunzhu.web import overview
+from tests.engine.test_captcha import Clock, Platform_
 from tests.web.conftest import World
 from tests.web.test_moderation import RUNNERS, actions_of, api_label, as_user, feed, msg
 
@@ -99,3 +104,29 @@ def test_a_member_whose_reports_are_overturned_twice_is_no_longer_counted(
     assert report(13, 3) == []  # twice overturned this month: run1's reports no longer count
     assert len(report(14, 3, who="run2")) == 1  # another member's do
     assert len(report(15, 4, role="admin")) == 1  # and run1's as staff would
+
+
+def test_the_overview_counts_members_messages_taken_down_not_the_tidying(world: World) -> None:
+    policy = ModerationPolicy(Detector(), Ladder(Mode.ENFORCE), reports_needed=1)
+    clock, platform = Clock(), Platform_()
+    clock.now = time.time()  # the overview counts the last seven days by the wall clock
+    setups = Setups({("tg", RUNNERS.platform_id): GroupSetup([policy])})
+    rt = Runtime(world.engine, setups, {"tg": platform}, clock)
+    with world.engine.begin() as conn:
+        StoreMarks(conn, world.runners).put("moderation", "earned:run1", 0.0)
+    report = msg(RUNNERS, 2, "举报", who="run1")
+    report.record.reply_to = "m1"
+    feed(rt, msg(RUNNERS, 1, SLY, who="sly"), report)
+    asyncio.run(rt.executor.drain())
+    clock.now += REPORT_ACK_S + 1  # the thanks expired, the report is tidied away
+    asyncio.run(rt.executor.drain())
+    done = [(a.kind.value, a.reason, a.message_id) for a in platform.done]
+    assert sorted(done) == [
+        ("delete", "", "m1"),  # the reported ad hidden: the one removal
+        ("delete", "expired", "bot3"),
+        ("delete", "report", "m2"),
+        ("send", "", "m2"),
+    ]
+    with world.engine.connect() as conn:
+        (card,), _ = overview.cards(conn, [world.runners])
+    assert card.ads_removed_7d == 1

@@ -227,8 +227,10 @@ class ModerationPolicy:
         count = min(len([t for t in counted.values() if t is not None]) + 1, REPORTS_MAX)
         marks.put(self.name, min(counted, key=lambda k: counted[k] or 0.0), at)
         staff = role in TrustBook.STAFF
-        if (count < self.reports_needed and not staff) or marks.get(self.name, f"sent:{message}"):
+        if marks.get(self.name, f"sent:{message}"):
             return []
+        if count < self.reports_needed and not staff:
+            return self._noted(author, message, reporter, report, count)
         marks.put(self.name, f"sent:{message}", at)
         enforce = self.ladder.mode is Mode.ENFORCE
         step = Step.NONE if self.ladder.mode is Mode.SHADOW else Step.ASK_ADMIN
@@ -252,16 +254,39 @@ class ModerationPolicy:
                 Draft(ActionKind.SEND, message_id=report, text=thanks, expire_s=REPORT_ACK_S)
             )
         if enforce:
-            drafts.append(
-                Draft(
-                    ActionKind.DELETE,
-                    member_id=reporter,
-                    message_id=report,
-                    delay_s=REPORT_ACK_S,
-                    reason="report",
-                )
-            )
+            drafts.append(self._tidy(reporter, report))
         return [Outcome(self.name, REVIEW, reasons, drafts, about=(author, message))]
+
+    def _noted(
+        self, author: str, message: str, reporter: str, report: str, count: int
+    ) -> list[Outcome]:
+        """A counted report short of `reports_needed`: the reporter hears it was counted and
+        how many more it takes (a report met with silence is reported again, or not at all),
+        and the reply goes, with the report in enforce, after REPORT_ACK_S. Its decision is the
+        reports' own, not moderation's: nothing is waiting for an admin. Shadow says nothing."""
+        if self.ladder.mode is Mode.SHADOW:
+            return []
+        reasons = {"reporters": count, "needed": self.reports_needed}
+        text = tr(
+            "Noted ({n} of {needed}): the admins are asked once {needed} members report it.",
+            n=count,
+            needed=self.reports_needed,
+        )
+        drafts = [Draft(ActionKind.SEND, message_id=report, text=text, expire_s=REPORT_ACK_S)]
+        if self.ladder.mode is Mode.ENFORCE:
+            drafts.append(self._tidy(reporter, report))
+        return [Outcome(REPORTS_POLICY, "noted", reasons, drafts, about=(author, message))]
+
+    @staticmethod
+    def _tidy(reporter: str, report: str) -> Draft:
+        """The report taken down once its reply has been read."""
+        return Draft(
+            ActionKind.DELETE,
+            member_id=reporter,
+            message_id=report,
+            delay_s=REPORT_ACK_S,
+            reason="report",
+        )
 
     def _kept_out(self, event: LiveEvent, role: str, marks: Marks, member: str) -> bool:
         """Blocked in the community, and neither staff here nor trusted here by a person (the
@@ -317,6 +342,7 @@ REPORT_WORDS = frozenset({"举报", "/举报", "/report", "!report"})
 REPORTS_PER_HOUR = 10  # what one member may report in an hour; more are not counted
 REPORTS_MAX = 20  # reports of one message counted (the most `moderation.reports` may ask)
 REPORT_ACK_S = 60  # the thanks for a report, and the report itself, stay this long
+REPORTS_POLICY = "reports"  # decisions on reports that did not yet send a message to the admins
 # a member whose reports people overturned this often within this time is not counted until
 # the older overturn ages out (tg-spam's answer to false reports is to ban the reporter)
 OVERTURNED_SILENCE = 2
@@ -593,6 +619,9 @@ class RaidPolicy:
 # -- captcha ------------------------------------------------------------------------------
 
 _CN_NUMBERS = "零一二三四五六七八九十"
+# a wrong answer this soon after joining was written before the question reached the newcomer
+# (a greeting pasted at once, or sent in the same batch as the join): taken down, not counted
+UNSEEN_S = 3.0
 _CN_RUN = re.compile(f"[{_CN_NUMBERS}两]+")
 _DIGITS = re.compile(r"\d+")
 
@@ -638,16 +667,19 @@ class CaptchaPolicy:
             marks.put(self._space, f"passed:{member}", at)  # not asked again in this group
             marks.put(self._space, f"done:{member}", at)
             return [Outcome(self.name, "passed", {}, cancel=_batch(event, member))]
-        tries = {k: marks.get(self._space, k) for k in _slots("try", member, self.tries)}
-        marks.put(self._space, min(tries, key=lambda k: tries[k] or 0.0), at)
-        wrong = len([t for t in tries.values() if t is not None and t >= asked]) + 1
-        reasons: dict[str, Any] = {"tries": wrong, "of": self.tries}
         enforce = self.mode is Mode.ENFORCE
         # enforce takes down what they write meanwhile; it needs no other policy's look
         take_down = Draft(
             ActionKind.DELETE, member_id=member, message_id=record.platform_id, reason="captcha"
         )
         drafts = [take_down] if enforce else []
+        if at - asked < UNSEEN_S:  # written before the question reached them: not a try
+            reasons: dict[str, Any] = {"tries": 0, "of": self.tries, "before_question": True}
+            return [Outcome(self.name, "unanswered", reasons, drafts, final=enforce)]
+        tries = {k: marks.get(self._space, k) for k in _slots("try", member, self.tries)}
+        marks.put(self._space, min(tries, key=lambda k: tries[k] or 0.0), at)
+        wrong = len([t for t in tries.values() if t is not None and t >= asked]) + 1
+        reasons = {"tries": wrong, "of": self.tries}
         if wrong < self.tries:
             return [Outcome(self.name, "unanswered", reasons, drafts, final=enforce)]
         marks.put(self._space, f"done:{member}", at)  # asked again only if they join again

@@ -51,6 +51,9 @@ class GroupCard:
         return asdict(self)
 
 
+NOT_REMOVALS = ("expired", "report")  # deletions' reasons that took down no bad message
+
+
 def cards(conn: Connection, group_ids: Sequence[int]) -> tuple[list[GroupCard], int | None]:
     """The cards of these groups, and the end of the window (ms), None when nothing was said."""
     if not group_ids:
@@ -121,6 +124,8 @@ def _activity(conn: Connection, ids: list[int], end: int, found: dict[int, Group
             o.c.kind == "delete",
             o.c.status == "done",
             o.c.done_at > now_ms() - 7 * DAY_MS,
+            # members' messages: not the bot's own taken down, nor a report tidied away
+            *(o.c.payload.not_like(f'%"reason":"{why}"%') for why in NOT_REMOVALS),
         )
         .group_by(d.c.group_id)
     ):

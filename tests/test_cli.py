@@ -255,8 +255,15 @@ def test_the_blocklist(tmp_path: Path, export: Path) -> None:
     remove = ["blocklist", "remove", "--community", "跑团", *args]
     assert "1 taken off" in runner.invoke(app, [*remove, "tg9999"]).stdout
     forgotten = runner.invoke(app, ["forget", ref, "--yes", *args])
-    assert "on 1 communities' blocklists" in forgotten.stdout, forgotten.output
+    assert "stay on 1 communities' blocklists as a digest" in forgotten.stdout, forgotten.output
     assert orjson.loads(runner.invoke(app, ["blocklist", "list", "--json", *args]).stdout) == []
+    # the store cannot name them any more: the operator lets them back by their id
+    nameless = runner.invoke(app, [*remove, ref])
+    assert nameless.exit_code == 1 and f"no member {ref!r}" in nameless.stderr
+    back = runner.invoke(app, [*remove, "--platform", "telegram", ref])
+    assert back.exit_code == 0 and "1 taken off" in back.stdout, back.output
+    again = runner.invoke(app, [*remove, "--platform", "telegram", ref])  # nothing left of them
+    assert again.exit_code == 1 and f"no member {ref!r}" in again.stderr
 
 
 def test_the_command_line_starts_without_the_store() -> None:

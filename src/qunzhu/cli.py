@@ -280,7 +280,8 @@ def forget(
     if gone.blocked:
         out.print(
             tr(
-                "They were on {n} communities' blocklists and are no longer kept out",
+                "They stay on {n} communities' blocklists as a digest of their id (no name, "
+                "no reason); `qunzhu blocklist remove ID --platform P` lets them back",
                 n=gone.blocked,
             )
         )
@@ -957,18 +958,33 @@ def blocklist_remove(
     database: DbOption = None,
 ) -> None:
     """Let members back into a community's groups."""
-    from qunzhu.store import blocklist, db
+    from qunzhu.store import db
     from qunzhu.store.db import StoreError
 
     try:
         with db.open_store(database).begin() as conn:
             cid = _community(conn, community)
-            gone = sum(
-                blocklist.remove(conn, cid, _one_member(conn, ref, platform)) for ref in members
-            )
+            gone = sum(_unblock(conn, cid, ref, platform) for ref in members)
     except StoreError as exc:
         raise fail(str(exc)) from None
     out.print(tr("{n} taken off the blocklist of {community}", n=gone, community=community))
+
+
+def _unblock(conn: Connection, community_id: int, ref: str, platform: str | None) -> bool:
+    """Take a member off the blocklist; one whose data was deleted, whom the store cannot
+    name, by the id the operator gives with `platform`."""
+    from qunzhu.model import Platform
+    from qunzhu.store import blocklist
+    from qunzhu.store.privacy import find_members
+
+    if platform is not None and not find_members(conn, ref, platform):
+        try:
+            where = Platform(platform).value
+        except ValueError:
+            raise fail(tr("no platform {name!r}", name=platform)) from None
+        if blocklist.remove_forgotten(conn, community_id, where, ref):
+            return True
+    return blocklist.remove(conn, community_id, _one_member(conn, ref, platform))
 
 
 @blocklist_app.command("list")

@@ -156,8 +156,17 @@ ZH: dict[str, str] = {
     "no member {ref!r}": "找不到成员 {ref!r}",
     "{n} members match {ref!r}; add --platform": "有 {n} 个成员匹配 {ref!r}；请加上 --platform",
     "Delete {ref} and all their messages?": "删除 {ref} 及其全部消息？",
-    "They were on {n} communities' blocklists and are no longer kept out": (
-        "该成员曾在 {n} 个社群的黑名单上，今后不再被挡在外面"
+    "They stay on {n} communities' blocklists as a digest of their id (no name, "
+    "no reason); `qunzhu blocklist remove ID --platform P` lets them back": (
+        "其仍在 {n} 个社群的黑名单上，只保留账号 ID 的摘要（没有名字和原因）；"
+        "`qunzhu blocklist remove ID --platform P` 可解除"
+    ),
+    "blocked before their data was deleted": "数据删除前已被拉黑",
+    "{n} members whose data was deleted are still kept out of {community}: only a digest of "
+    "their id is kept, so they are not listed. `qunzhu blocklist remove ID --platform P` lets "
+    "one back.": (
+        "{community} 仍挡在门外的已删除数据的成员：{n} 人。只保留账号 ID 的摘要，所以不在列表中。"
+        "`qunzhu blocklist remove ID --platform P` 可解除。"
     ),
     "Deleted {ref}: {messages} messages, {events} membership events, {decisions} decisions": (
         "已删除 {ref}：{messages} 条消息，{events} 条成员事件，{decisions} 条处理记录"

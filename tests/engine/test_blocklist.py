@@ -257,13 +257,51 @@ def test_the_list_in_the_store(engine: Engine) -> None:
         assert blocklist.reasons_for(conn, []) == {}
 
 
-def test_forgetting_a_member_takes_them_off_the_list(engine: Engine) -> None:
+def test_a_forgotten_member_stays_out_by_a_digest_of_their_id(engine: Engine) -> None:
+    rt = runtime(engine)
+    feed(rt, said(FIRST, 1, GAMBLING))
+    with engine.begin() as conn:
+        (member,) = find_members(conn, "spammer")
+        assert forget_member(conn, member).blocked == 1
+        kept = conn.execute(select(t.forgotten_blocks)).one()
+        assert "spammer" not in repr(kept) and len(kept.digest) == 64  # no id, name or reason
+    assert listed(engine) == []  # nothing to list: the store cannot say who they are
+    # back under the same id: kept out again, as before they were forgotten
+    (came,) = feed(rt, joined(SECOND, 10))
+    assert came["reasons"]["blocklist"] == "blocked before their data was deleted"
+    assert came["actions"] == ["kick"]
+    (knocked,) = feed(rt, asked(SECOND, 11))
+    assert knocked["verdict"] == "reject"
+    assert feed(rt, said(SECOND, 12, "大家好", who="someone_else")) == []
+    assert feed(rt, said(OTHERS, 13, "hi")) == []  # another community never blocked them
+    with engine.begin() as conn:  # the console shows it, and taking them off lets them back
+        runners = conn.execute(
+            select(t.communities.c.id).where(t.communities.c.name == "跑团")
+        ).scalar_one()
+        (member,) = find_members(conn, "spammer")
+        assert blocklist.of_member(conn, member) == {
+            runners: "blocked before their data was deleted"
+        }
+        assert blocklist.remove(conn, runners, member)
+        assert blocklist.of_member(conn, member) == {}
+    assert feed(rt, said(SECOND, 14, "大家好")) == []
+
+
+def test_a_forgotten_member_is_let_back_by_the_id_the_operator_gives(engine: Engine) -> None:
     rt = runtime(engine)
     feed(rt, said(FIRST, 1, GAMBLING))
     with engine.begin() as conn:
         (member,) = find_members(conn, "spammer")
         forget_member(conn, member)
-    assert listed(engine) == []
+        runners = conn.execute(
+            select(t.communities.c.id).where(t.communities.c.name == "跑团")
+        ).scalar_one()
+        assert blocklist.forgotten_counts(conn, [runners]) == {runners: 1}
+        assert not blocklist.remove_forgotten(conn, runners, "telegram", "someone_else")
+        assert not blocklist.remove_forgotten(conn, runners, "qq", "spammer")
+        assert blocklist.remove_forgotten(conn, runners, "telegram", "spammer")
+        assert blocklist.forgotten_counts(conn, [runners]) == {}
+    assert feed(rt, said(SECOND, 10, "大家好")) == []
 
 
 def test_a_persons_block_is_swept_once_into_the_groups_the_member_is_in(engine: Engine) -> None:

@@ -220,6 +220,12 @@ def test_what_came_with_the_join_is_taken_down_but_not_a_wrong_try(engine: Engin
     ]
     # three seconds on, they have seen the question: one wrong answer is the one try
     assert group.feed(said(4, "不知道")) == [("captcha", "failed")]
+    # a burst at once is a bot's: only its first message is spared
+    group.feed(joined(100, "bot"))
+    assert group.feed(said(101, "加微信", "bot"), said(102, "加微信!", "bot")) == [
+        ("captcha", "unanswered"),
+        ("captcha", "failed"),
+    ]
 
 
 def test_leaving_calls_the_removal_off(engine: Engine) -> None:

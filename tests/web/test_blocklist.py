@@ -309,3 +309,24 @@ def test_the_files_setting_counts_when_the_console_runs_with_it(world: World) ->
     reply = api_label(as_user(app, "ops"), review, "ban_only")
     assert reply.status_code == 200 and reply.json()["blocked"] == 0
     assert listed(world.engine) == []
+
+
+def test_forgotten_members_still_kept_out_are_counted_not_listed(
+    app: FastAPI, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qunzhu.store import blocklist
+    from qunzhu.store.privacy import forget_member
+
+    runners, readers = community_id(world.engine, "跑团"), community_id(world.engine, "读书会")
+    with world.engine.begin() as conn:
+        for ref, community in (("tg9999", runners), ("tg9998", runners), ("tg9997", readers)):
+            stranger = conn.execute(
+                t.members.insert().values(platform="telegram", external_id=ref, provisional=False)
+            ).inserted_primary_key[0]
+            blocklist.add(conn, community, stranger, "骗子", added_by="cli:root")
+            forget_member(conn, stranger)
+    monkeypatch.setenv("QUNZHU_LANG", "zh")
+    page = as_user(app, "ops").get("/moderation/blocklist").text
+    assert "tg9999" not in page and "黑名单上还没有人" in page
+    assert "跑团 仍挡在门外的已删除数据的成员：2 人" in page
+    assert "读书会" not in page  # ops does not see that community, nor its count

@@ -619,8 +619,9 @@ class RaidPolicy:
 # -- captcha ------------------------------------------------------------------------------
 
 _CN_NUMBERS = "零一二三四五六七八九十"
-# a wrong answer this soon after joining was written before the question reached the newcomer
-# (a greeting pasted at once, or sent in the same batch as the join): taken down, not counted
+# a newcomer's first message this soon after joining was written before the question reached
+# them (a greeting pasted at once, or read in the same batch as the join): taken down, but not
+# counted as a wrong answer
 UNSEEN_S = 3.0
 _CN_RUN = re.compile(f"[{_CN_NUMBERS}两]+")
 _DIGITS = re.compile(r"\d+")
@@ -673,7 +674,11 @@ class CaptchaPolicy:
             ActionKind.DELETE, member_id=member, message_id=record.platform_id, reason="captcha"
         )
         drafts = [take_down] if enforce else []
-        if at - asked < UNSEEN_S:  # written before the question reached them: not a try
+        early = marks.get(self._space, f"early:{member}")
+        if at - asked < UNSEEN_S and (early is None or early < asked):
+            # one message written before the question reached them (a greeting pasted at
+            # once) is not a try; a burst is a bot's, and counts
+            marks.put(self._space, f"early:{member}", at)
             reasons: dict[str, Any] = {"tries": 0, "of": self.tries, "before_question": True}
             return [Outcome(self.name, "unanswered", reasons, drafts, final=enforce)]
         tries = {k: marks.get(self._space, k) for k in _slots("try", member, self.tries)}

@@ -7,21 +7,32 @@ platform id), and say why and where they began. The engine adds one when a group
 bans someone, the console when a person bans or blocks someone, and the engine reads them for
 every batch of events: a blocked member's join request is rejected, their join or message in
 another group of the community is answered by removing them, each group by its own mode.
+
+Deleting a blocked member's data (store/privacy.py) must not let them back, or asking to be
+forgotten would be a way round any ban. What stays is a keyed digest of their platform id
+(HMAC-SHA256 under a key the store makes for itself, `store_keys`) and when the block began:
+the store no longer says who they are, but knows them again when that id comes back. It is a
+pseudonym, not anonymity: whoever holds the store and its key can test a guessed id.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, select
+from sqlalchemy import Connection, and_, delete, func, select
 
+from qunzhu.i18n import tr
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import now_ms
 
 REASON_MAX = 1000
 
-_b, _m = t.blocklist, t.members
+_b, _m, _f = t.blocklist, t.members, t.forgotten_blocks
+DIGEST_KEY = "forgotten_member_digest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +114,16 @@ def add(
 
 
 def remove(conn: Connection, community_id: int, member_id: int) -> bool:
+    """Let the member back, also where they were blocked before their data was deleted and
+    came back since."""
     where = and_(_b.c.community_id == community_id, _b.c.member_id == member_id)
-    return bool(conn.execute(delete(_b).where(where)).rowcount)
+    gone = bool(conn.execute(delete(_b).where(where)).rowcount)
+    known = conn.execute(
+        select(_m.c.platform, _m.c.external_id).where(_m.c.id == member_id)
+    ).first()
+    if known is not None and remove_forgotten(conn, community_id, *known):
+        return True
+    return gone
 
 
 def reasons_for(
@@ -128,13 +147,107 @@ def reasons_for(
             )
         ).all()
         found.update({(r.community_id, platform, r.external_id): r.reason for r in rows})
+    found.update(_forgotten_among(conn, wanted - found.keys()))
     return {key: reason for key, reason in found.items() if key in wanted}
 
 
+def _forgotten_among(
+    conn: Connection, wanted: set[tuple[int, str, str]]
+) -> dict[tuple[int, str, str], str]:
+    """Those of `wanted` blocked before their data was deleted. A store that never forgot a
+    blocked member has no key, and this costs one look-up by primary key."""
+    key = _key(conn) if wanted else None
+    if key is None:
+        return {}
+    by_digest = {(c, p, digest(key, p, x)): (c, p, x) for c, p, x in wanted}
+    rows = conn.execute(
+        select(_f.c.community_id, _f.c.platform, _f.c.digest).where(
+            _f.c.digest.in_(sorted({d for _, _, d in by_digest})),
+            _f.c.community_id.in_(sorted({c for c, _, _ in wanted})),
+        )
+    ).all()
+    why = tr("blocked before their data was deleted")
+    return {
+        by_digest[(r.community_id, r.platform, r.digest)]: why
+        for r in rows
+        if (r.community_id, r.platform, r.digest) in by_digest
+    }
+
+
+def digest(key: bytes, platform: str, external_id: str) -> str:
+    return hmac.new(key, f"{platform}:{external_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _key(conn: Connection, make: bool = False) -> bytes | None:
+    k = t.store_keys
+    found = conn.execute(select(k.c.value).where(k.c.name == DIGEST_KEY)).scalar()
+    if found is None and make:
+        found = secrets.token_hex(32)
+        conn.execute(k.insert().values(name=DIGEST_KEY, value=found))
+    return bytes.fromhex(found) if found is not None else None
+
+
+def keep_forgotten(conn: Connection, member_id: int) -> int:
+    """Before a blocked member's data is deleted: keep each of their blocks as a digest of
+    their id. How many communities keep them out."""
+    rows = conn.execute(
+        select(_b.c.community_id, _b.c.at, _m.c.platform, _m.c.external_id)
+        .join(_m, _m.c.id == _b.c.member_id)
+        .where(_b.c.member_id == member_id)
+    ).all()
+    if not rows:
+        return 0
+    key, now = _key(conn, make=True), now_ms()
+    assert key is not None
+    for r in rows:
+        d = digest(key, r.platform, r.external_id)
+        where = (_f.c.community_id == r.community_id, _f.c.platform == r.platform, _f.c.digest == d)
+        if conn.execute(select(_f.c.at).where(*where)).first() is None:
+            conn.execute(
+                _f.insert().values(
+                    community_id=r.community_id,
+                    platform=r.platform,
+                    digest=d,
+                    at=r.at,
+                    forgotten_at=now,
+                )
+            )
+    return len(rows)
+
+
+def remove_forgotten(conn: Connection, community_id: int, platform: str, external_id: str) -> bool:
+    """Let back a forgotten member by the id the operator gives: the store cannot list them."""
+    key = _key(conn)
+    if key is None:
+        return False
+    d = digest(key, platform, external_id)
+    where = (_f.c.community_id == community_id, _f.c.platform == platform, _f.c.digest == d)
+    return bool(conn.execute(delete(_f).where(*where)).rowcount)
+
+
+def forgotten_counts(conn: Connection, community_ids: Iterable[int]) -> dict[int, int]:
+    """Per community, how many forgotten members it still keeps out."""
+    rows = conn.execute(
+        select(_f.c.community_id, func.count())
+        .where(_f.c.community_id.in_(list(community_ids)))
+        .group_by(_f.c.community_id)
+    )
+    return {cid: n for cid, n in rows}
+
+
 def of_member(conn: Connection, member_id: int) -> dict[int, str]:
-    """The communities the member is blocked in, and why."""
+    """The communities the member is blocked in, and why (also as a member forgotten once)."""
     rows = conn.execute(select(_b.c.community_id, _b.c.reason).where(_b.c.member_id == member_id))
-    return {r.community_id: r.reason for r in rows}
+    found = {r.community_id: r.reason for r in rows}
+    known = conn.execute(
+        select(_m.c.platform, _m.c.external_id).where(_m.c.id == member_id)
+    ).first()
+    if known is not None:
+        communities = conn.execute(select(t.communities.c.id)).scalars()
+        wanted = {(c, known.platform, known.external_id) for c in communities}
+        for (community, _, _), why in _forgotten_among(conn, wanted).items():
+            found.setdefault(community, why)
+    return found
 
 
 def entries(conn: Connection, community_ids: Iterable[int], limit: int = 500) -> list[Entry]:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, select, update
 
+from qunzhu.store import blocklist
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import rebuild_memberships
 
@@ -20,7 +21,7 @@ class Forgotten:
     membership_events: int
     decisions: int = 0  # what the live policies decided about them, and the actions queued
     labelled: int = 0  # of those, labelled in the moderation queue: training data until now
-    blocked: int = 0  # communities whose blocklist held them: they are no longer kept out
+    blocked: int = 0  # communities whose blocklist held them: kept out by a digest of their id
 
 
 def find_members(conn: Connection, ref: str, platform: str | None = None) -> list[int]:
@@ -36,7 +37,9 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
     """Delete the member, every message they sent, their membership events and names.
 
     Where they acted on others (invited or removed someone) the other member's event stays,
-    with the actor blanked. The group's derived memberships are rebuilt afterwards.
+    with the actor blanked. The group's derived memberships are rebuilt afterwards. A blocked
+    member stays kept out through a digest of their id (store/blocklist.py): forgetting is not
+    a way round a ban.
     """
     groups = set(
         conn.execute(
@@ -54,13 +57,12 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
     conn.execute(delete(ms).where(ms.c.member_id == member_id))
     conn.execute(delete(t.member_names).where(t.member_names.c.member_id == member_id))
     conn.execute(delete(t.member_tags).where(t.member_tags.c.member_id == member_id))
-    blocked = conn.execute(delete(t.blocklist).where(t.blocklist.c.member_id == member_id))
+    blocked = blocklist.keep_forgotten(conn, member_id)
+    conn.execute(delete(t.blocklist).where(t.blocklist.c.member_id == member_id))
     gone = conn.execute(delete(t.members).where(t.members.c.id == member_id))
     for group_id in groups:
         rebuild_memberships(conn, group_id)
-    return Forgotten(
-        gone.rowcount, messages.rowcount, events.rowcount, decided, labelled, blocked.rowcount
-    )
+    return Forgotten(gone.rowcount, messages.rowcount, events.rowcount, decided, labelled, blocked)
 
 
 def _forget_decisions(conn: Connection, member_id: int) -> tuple[int, int]:

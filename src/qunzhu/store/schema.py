@@ -335,6 +335,30 @@ blocklist = Table(  # members kept out of every group of a community (WeCom's ç¾
 )
 Index("ix_blocklist_member", blocklist.c.member_id)
 
+# A blocked member whose data was deleted stays kept out: only a keyed digest of their platform
+# id is kept (store/blocklist.py), with when the block began; no name, reason or group.
+forgotten_blocks = Table(
+    "forgotten_blocks",
+    metadata,
+    Column(
+        "community_id",
+        Integer,
+        ForeignKey("communities.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("platform", String(20), primary_key=True),
+    Column("digest", String(64), primary_key=True),  # HMAC-SHA256 of "platform:id", hex
+    Column("at", BigInteger, nullable=False),  # blocked since
+    Column("forgotten_at", BigInteger, nullable=False),
+)
+
+store_keys = Table(  # secrets the store makes for itself, once (the forgotten blocks' key)
+    "store_keys",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
 connector_status = Table(  # what the running engine last saw of each connector
     "connector_status",
     metadata,

@@ -156,9 +156,15 @@ def _rows(conn: Connection, user: User) -> list[dict[str, Any]]:
 def blocklist_page(request: Request, user: auth.PageUser) -> HTMLResponse:
     with auth.engine_of(request).connect() as conn:
         rows = _rows(conn, user)
+        names = _communities(conn, user)
+        forgotten = [
+            {"community": names[cid], "n": n}
+            for cid, n in sorted(blocklist.forgotten_counts(conn, names).items())
+        ]
     for row in rows:
         row["since"] = moment(row["at"], to="minute")
-    return render(request, "moderation_blocklist.html", {"rows": rows}, user)
+    context = {"rows": rows, "forgotten": forgotten}
+    return render(request, "moderation_blocklist.html", context, user)
 
 
 @router.post("/moderation/blocklist", include_in_schema=False)

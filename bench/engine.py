@@ -4,6 +4,7 @@
     uv run python bench/engine.py --events 20000 --crash --json
     uv run python bench/engine.py --events 20000 --training   # beside a learner's training
     uv run python bench/engine.py --events 20000 --blocklist 100000 --json
+    uv run python bench/engine.py --events 20000 --blocklist 100000 --forgotten --json
     uv run python bench/engine.py --events 20000 --captcha --json
 
 Events (seeded, 20 groups, 400 members): messages (some of them ads), joins, leaves, renames and
@@ -21,6 +22,8 @@ are repeated by design (repeating them changes nothing); they are reported as `r
 about its members (without it the groups are in none and nothing is asked), with N strangers and
 4 of the 400 members on the list beforehand; those 4 are removed wherever they speak or join,
 and members the ladder bans join them. `kept_out` counts the decisions that kept someone out.
+With `--forgotten` as well, the 4 are forgotten first and N more forgotten members' digests are
+stored: each batch then also computes its members' digests and looks them up.
 
 `--captcha` puts the entry question (enforce, 180 s) first in every group. Nobody in the
 generated chat answers it, so newcomers who speak within 3 minutes of joining lose that
@@ -141,8 +144,9 @@ def runtime(db: Path, connector: LoggingConnector, captcha: bool = False):  # ty
     return Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
 
 
-def community(db: Path, blocked: int) -> None:
-    """Every bench group in the community "bench", and `blocked` strangers on its blocklist."""
+def community(db: Path, blocked: int, forgotten: bool = False) -> None:
+    """Every bench group in the community "bench", and `blocked` strangers on its blocklist
+    (with `forgotten`, as many forgotten members' digests too, and u0-u3 forgotten)."""
     from qunzhu.store import schema as t
     from qunzhu.store.bulk import insert_ignore
     from qunzhu.store.db import open_store
@@ -159,6 +163,21 @@ def community(db: Path, blocked: int) -> None:
         ids = conn.execute(select(t.members.c.id)).scalars().all()
         rows = [(cid, member, "bench", 0) for member in ids]
         insert_ignore(conn, t.blocklist, ("community_id", "member_id", "reason", "at"), rows)
+    if forgotten:
+        from qunzhu.store import blocklist
+        from qunzhu.store.privacy import find_members, forget_member
+
+        with engine.begin() as conn:
+            for i in range(KEPT_OUT):
+                forget_member(conn, find_members(conn, f"u{i}", "telegram")[0])
+            key = blocklist._key(conn)
+            assert key is not None
+            digests = [
+                (cid, "telegram", blocklist.digest(key, "telegram", f"gone{i}"), 0, 0)
+                for i in range(blocked)
+            ]
+            columns = ("community_id", "platform", "digest", "at", "forgotten_at")
+            insert_ignore(conn, t.forgotten_blocks, columns, digests)
     engine.dispose()
 
 
@@ -293,6 +312,11 @@ def main() -> None:
         "--blocklist", type=int, help="groups in one community, N strangers on its blocklist"
     )
     parser.add_argument(
+        "--forgotten",
+        action="store_true",
+        help="with --blocklist N: as many forgotten members' digests, the 4 members forgotten",
+    )
+    parser.add_argument(
         "--captcha", action="store_true", help="every group asks newcomers the entry question"
     )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
@@ -307,7 +331,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         if args.blocklist is not None:
-            community(db, args.blocklist)
+            community(db, args.blocklist, args.forgotten)
         if args.crash:
             result = crashing(db, args.events, args.batch)
             result.update(counts(db, args.events, db.with_suffix(".calls"), []))

@@ -340,6 +340,8 @@ Index("ix_blocklist_member", blocklist.c.member_id)
 forgotten_blocks = Table(
     "forgotten_blocks",
     metadata,
+    # HMAC-SHA256 of "platform:id", hex; first in the key, as every look-up is by it
+    Column("digest", String(64), primary_key=True),
     Column(
         "community_id",
         Integer,
@@ -347,7 +349,6 @@ forgotten_blocks = Table(
         primary_key=True,
     ),
     Column("platform", String(20), primary_key=True),
-    Column("digest", String(64), primary_key=True),  # HMAC-SHA256 of "platform:id", hex
     Column("at", BigInteger, nullable=False),  # blocked since
     Column("forgotten_at", BigInteger, nullable=False),
 )

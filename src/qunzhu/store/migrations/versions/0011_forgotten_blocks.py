@@ -18,6 +18,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "forgotten_blocks",
+        sa.Column("digest", sa.String(64), primary_key=True),
         sa.Column(
             "community_id",
             sa.Integer,
@@ -25,7 +26,6 @@ def upgrade() -> None:
             primary_key=True,
         ),
         sa.Column("platform", sa.String(20), primary_key=True),
-        sa.Column("digest", sa.String(64), primary_key=True),
         sa.Column("at", sa.BigInteger, nullable=False),
         sa.Column("forgotten_at", sa.BigInteger, nullable=False),
     )

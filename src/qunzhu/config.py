@@ -160,6 +160,7 @@ class RaidSettings(_Strict):
     joins: int = Field(20, ge=2, le=100)  # newcomers within window_s that start a lockdown
     window_s: int = Field(60, ge=5, le=3600)
     lock_min: int = Field(30, ge=1, le=1440)  # how long newcomers are removed on arrival
+    mute_all: bool = False  # and the whole group muted meanwhile (enforce)
 
 
 class NicknameSettings(_Strict):
@@ -463,6 +464,7 @@ reject_words = ["wechat"]
 # joins = 20                       # (off while a referral campaign brings crowds on purpose)
 # window_s = 60
 # lock_min = 30
+# mute_all = false                 # true: also mute the whole group meanwhile
 
 [communities.policies.nickname]
 pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'
@@ -563,6 +565,7 @@ reject_words = ["加微信"]
 # joins = 20                       # （做裂变拉新、有意引来大量新人时请关闭）
 # window_s = 60
 # lock_min = 30
+# mute_all = false                 # true：同时全员禁言
 
 [communities.policies.nickname]
 pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'

@@ -215,6 +215,15 @@ ZH: dict[str, str] = {
     "Join raid: {n} newcomers within {s} s. Newcomers are removed for the next {m} minutes.": (
         "疑似刷群：{s} 秒内进来 {n} 位新人。接下来 {m} 分钟内入群的新人将被移出。"
     ),
+    "the group is muted: only admins may post; {name}'s message was not sent": (
+        "全员禁言中，只有管理员可以发言；{name} 的消息未发出"
+    ),
+    "muted the whole group: only admins may post": "已全员禁言：只有管理员可以发言",
+    "the whole group may post again": "已解除全员禁言",
+    "Join raid: {n} newcomers within {s} s. Newcomers are removed and the group is muted for "
+    "the next {m} minutes.": (
+        "疑似刷群：{s} 秒内进来 {n} 位新人。接下来 {m} 分钟内入群的新人将被移出，并全员禁言。"
+    ),
     "{name} did not pass the entry question: remove them?": (
         "{name} 没有答对入群验证问题：要移出群吗？"
     ),

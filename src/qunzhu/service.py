@@ -509,7 +509,9 @@ def policies_of(
     out: list[Policy] = []
     m = settings.moderation
     if (raid := settings.raid) and raid.enabled:  # first: a raid's newcomer needs nothing else
-        out.append(RaidPolicy(Mode(m.mode), raid.joins, raid.window_s, raid.lock_min))
+        out.append(
+            RaidPolicy(Mode(m.mode), raid.joins, raid.window_s, raid.lock_min, raid.mute_all)
+        )
     if (c := settings.captcha) and c.enabled:  # first: an open question takes a message alone
         answers = tuple(a.strip() for a in c.answers if a.strip())
         out.append(CaptchaPolicy(Mode(m.mode), c.timeout_s, c.question.strip(), answers, c.tries))

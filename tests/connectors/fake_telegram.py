@@ -52,6 +52,11 @@ class FakeTelegram:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id -> path, data
     downloads: list[str] = field(default_factory=list)  # file paths fetched
     allowed_updates: list[str] | None = None
+    # the group's default member rights (getChat, setChatPermissions): members may post, and
+    # may not change the group's info
+    permissions: dict[str, bool] = field(
+        default_factory=lambda: {"can_send_messages": True, "can_change_info": False}
+    )
     _queue: list[dict[str, Any]] = field(default_factory=list)
     _faults: dict[str, list[_Fault]] = field(default_factory=lambda: defaultdict(list))
     _next_update: int = 1000
@@ -217,6 +222,27 @@ class FakeTelegram:
             "date": 1_700_000_000,
             "text": str(params["text"]),
         }
+
+    async def _m_getchat(self, params: dict[str, Any]) -> Any:
+        return {
+            "id": params["chat_id"],
+            "type": "supergroup",
+            "title": "Group",
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+            "permissions": self.permissions,
+        }
+
+    async def _m_setchatpermissions(self, params: dict[str, Any]) -> Any:
+        self.permissions = dict(params["permissions"])
+        return True
 
     async def _true(self, params: dict[str, Any]) -> Any:
         return True

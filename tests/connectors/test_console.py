@@ -301,6 +301,27 @@ async def test_a_muted_member_cannot_post_until_the_mute_ends() -> None:
 
 
 @aio
+async def test_a_locked_group_hears_only_its_admins_until_unlocked() -> None:
+    trial = Trial()
+
+    async def lines() -> AsyncIterator[str]:
+        yield "/admin boss"
+        await trial.act(ActionKind.LOCK, seconds=600)
+        yield "alice: hello?"
+        yield "boss: we are under a raid, back soon"
+        await trial.act(ActionKind.UNLOCK)
+        yield "alice: hello again"
+
+    await trial.type(lines())
+    said = [(r.sender.user_id, r.text) for r in trial.records if isinstance(r, Message)]
+    assert said == [("boss", "we are under a raid, back soon"), ("alice", "hello again")]
+    assert [line for line in trial.out if line.startswith(PREFIX)] == [
+        f"{PREFIX} muted the whole group: only admins may post",
+        f"{PREFIX} the whole group may post again",
+    ]
+
+
+@aio
 async def test_a_kicked_member_may_come_back_a_banned_one_may_not() -> None:
     trial = Trial()
 

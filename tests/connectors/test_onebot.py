@@ -362,7 +362,7 @@ async def test_every_action_sends_the_right_call() -> None:
         connector = OneBotConnector("qq", url=url, fetch_images=False)
         assert ActionKind.NOTIFY_OWNER not in connector.capabilities
         assert ActionKind.UNBAN not in connector.capabilities  # QQ keeps no ban list
-        assert len(connector.capabilities) == 9
+        assert len(connector.capabilities) == 11
         async with running(connector):
             await connector.wait_connected(3)
             cases = [
@@ -403,6 +403,16 @@ async def test_every_action_sends_the_right_call() -> None:
                     act(ActionKind.KICK, member_id="55555"),
                     "set_group_kick",
                     {"group_id": GROUP, "user_id": 55555, "reject_add_request": False},
+                ),
+                (
+                    act(ActionKind.LOCK, seconds=1800),  # 全员禁言 has no duration: unlocked
+                    "set_group_whole_ban",
+                    {"group_id": GROUP, "enable": True},
+                ),
+                (
+                    act(ActionKind.UNLOCK),
+                    "set_group_whole_ban",
+                    {"group_id": GROUP, "enable": False},
                 ),
                 (
                     act(ActionKind.BAN, member_id="55555"),

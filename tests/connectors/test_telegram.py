@@ -368,6 +368,24 @@ def action(kind: ActionKind, **kw: Any) -> Action:
     return Action(id=1, kind=kind, connector="tg", group_id=str(GROUP_ID), **kw)
 
 
+def test_a_lock_takes_every_members_rights_and_the_unlock_gives_back_the_groups_own() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            async with closing(connector(fake)) as tg:
+                before = await tg.execute(action(ActionKind.LOCK, seconds=1800))
+                assert before is not None
+                assert not any(fake.permissions.values())  # locked: nobody but admins posts
+                # a retry that finds the group locked already keeps nothing of the lock
+                assert await tg.execute(action(ActionKind.LOCK, seconds=1800)) == ""
+                await tg.execute(action(ActionKind.UNLOCK, text=before))
+                assert fake.permissions == {"can_send_messages": True, "can_change_info": False}
+                await tg.execute(action(ActionKind.UNLOCK))  # nothing kept: members may post
+                assert fake.permissions["can_send_messages"] is True
+            assert [c.method for c in fake.calls].count("setChatPermissions") == 4
+
+    run(main())
+
+
 def test_each_action_makes_the_documented_bot_api_call() -> None:
     async def main() -> None:
         async with FakeTelegram() as fake:

@@ -3,6 +3,7 @@ by the group's moderation mode; the admins are told once. On SQLite and PostgreS
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,10 +15,11 @@ from qunzhu.config import PolicySettings, RaidSettings
 from qunzhu.engine.policies import CaptchaPolicy, RaidPolicy, WelcomePolicy
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
 from qunzhu.model import Group, MembershipAction, MembershipEvent, Person, Platform
-from qunzhu.model.live import LiveEvent
+from qunzhu.model.live import ActionKind, LiveEvent
 from qunzhu.moderation.enforcement import Mode
 from qunzhu.service import policies_of
 from qunzhu.store import schema as t
+from tests.engine.test_captcha import Clock, Platform_
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 GROUP = Group(Platform.TELEGRAM, "-1001", "跑团一群")
@@ -130,11 +132,12 @@ def test_settings_put_it_first() -> None:
     )
     first, second = policies_of(settings)[:2]
     assert isinstance(first, RaidPolicy) and isinstance(second, CaptchaPolicy)
-    assert (first.mode, first.joins, first.window_s, first.lock_min) == (
+    assert (first.mode, first.joins, first.window_s, first.lock_min, first.mute_all) == (
         Mode.ENFORCE,
         10,
         60,
         30,
+        False,
     )
     assert not any(isinstance(p, RaidPolicy) for p in policies_of(PolicySettings()))
 
@@ -151,3 +154,49 @@ def test_one_join_told_twice_counts_once(engine: Engine) -> None:
         twice.append(again)
     assert reasons(engine) == [] and "raid" not in {p for p, _, _ in feed(rt, *twice)}
     assert [p for p, _, _ in feed(rt, joined(2, "c"))] == ["raid"]  # the third newcomer
+
+
+def test_mute_all_locks_the_group_for_the_lockdown_and_unlocks_it(engine: Engine) -> None:
+    clock, platform = Clock(), Platform_()
+    policies = [RaidPolicy(Mode.ENFORCE, joins=3, window_s=60, lock_min=10, mute_all=True)]
+    setups = Setups({("tg", GROUP.platform_id): GroupSetup(policies)})
+    rt = Runtime(engine, setups, {"tg": platform}, clock)
+    (started,) = feed(rt, joined(0, "a"), joined(1, "b"), joined(2, "c"))[-1:]
+    assert started == ("raid", "lockdown", [("notify_owner", None), ("lock", None), ("kick", "c")])
+    assert reasons(engine)[0]["mute_all"] is True
+    assert feed(rt, joined(30, "d")) == [("raid", "lockdown", [("kick", "d")])]  # locked once
+    clock.now = T0.timestamp() + 3
+    asyncio.run(rt.executor.drain())
+    (lock,) = [a for a in platform.done if a.kind is ActionKind.LOCK]
+    assert lock.seconds == 600
+    with engine.connect() as conn:
+        (unlock,) = conn.execute(select(t.outbox).where(t.outbox.c.kind == "unlock")).all()
+    assert unlock.status == "pending" and unlock.due_at == int((T0.timestamp() + 3 + 600) * 1000)
+    clock.now += 599
+    asyncio.run(rt.executor.drain())
+    assert ActionKind.UNLOCK not in [a.kind for a in platform.done]  # not yet
+    clock.now += 1
+    asyncio.run(rt.executor.drain())
+    assert [a.kind for a in platform.done].count(ActionKind.UNLOCK) == 1
+
+
+def test_a_platform_that_cannot_lock_leaves_it_to_a_person(engine: Engine) -> None:
+    clock, platform = Clock(), Platform_()
+    platform.capabilities = platform.capabilities - {ActionKind.LOCK, ActionKind.UNLOCK}
+    policies = [RaidPolicy(Mode.ENFORCE, joins=2, window_s=60, lock_min=10, mute_all=True)]
+    setups = Setups({("tg", GROUP.platform_id): GroupSetup(policies)})
+    rt = Runtime(engine, setups, {"tg": platform}, clock)
+    feed(rt, joined(0, "a"), joined(1, "b"))
+    asyncio.run(rt.executor.drain())
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.outbox.c.kind, t.outbox.c.status)).all()
+    assert ("lock", "task") in rows and "unlock" not in [k for k, _ in rows]
+
+
+@pytest.mark.parametrize("mode", [Mode.TRAINING, Mode.SHADOW])
+def test_mute_all_outside_enforce_is_only_said(engine: Engine, mode: Mode) -> None:
+    policies = [RaidPolicy(mode, joins=2, window_s=60, lock_min=10, mute_all=True)]
+    rt = Runtime(engine, Setups({("tg", GROUP.platform_id): GroupSetup(policies)}))
+    decided = feed(rt, joined(0, "a"), joined(1, "b"))
+    assert "lock" not in [kind for _, _, acts in decided for kind, _ in acts]
+    assert reasons(engine)[0]["mute_all"] is True

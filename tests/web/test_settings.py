@@ -226,8 +226,22 @@ def test_the_entry_question_and_raids_are_set_in_the_form_and_checked(
         "tries": 2,
     }
     # the raid fields left out of the form (a page from before an upgrade) take the defaults
-    assert row["policies"]["raid"] == {"enabled": True, "joins": 15, "window_s": 60, "lock_min": 30}
+    assert row["policies"]["raid"] == {
+        "enabled": True,
+        "joins": 15,
+        "window_s": 60,
+        "lock_min": 30,
+        "mute_all": False,  # a box left unticked
+    }
     assert "跑步\nrun</textarea>" in client.get(f"/settings/groups/{world.runners}").text
+    ticked = save(client, world.runners, raid__enabled="on", raid__mute_all="on")
+    assert ticked.status_code == 303
+    row = stored(world.engine, world.runners)
+    assert row is not None and row["policies"]["raid"]["mute_all"] is True
+    assert (
+        'name="raid.mute_all" value="on" checked'
+        in client.get(f"/settings/groups/{world.runners}").text
+    )
 
 
 def test_who_may_change_what(client: TestClient, world: World) -> None:

@@ -244,6 +244,7 @@ class ConsoleConnector:
         self.deleted: set[str] = set()
         self.muted_until: dict[str, float] = {}  # member id -> clock() when the mute ends
         self.kicked: set[str] = set()
+        self.locked = False  # the whole group muted (a join raid): only admins may post
         self.banned: set[str] = set()
 
     # ---- typing ----------------------------------------------------------------------------
@@ -350,6 +351,14 @@ class ConsoleConnector:
 
     def _may_post(self, member: str) -> bool:
         if self._outside(member):
+            return False
+        if self.locked and member not in self._admins:
+            self._write(
+                tr(
+                    "the group is muted: only admins may post; {name}'s message was not sent",
+                    name=member,
+                )
+            )
             return False
         until = self.muted_until.get(member)
         if until is None:
@@ -534,6 +543,12 @@ class ConsoleConnector:
             return tr("says: {text}", text=action.text)
         if kind is ActionKind.NOTIFY_OWNER:
             return tr("note for the admins: {text}", text=action.text or action.reason)
+        if kind is ActionKind.LOCK:
+            self.locked = True
+            return tr("muted the whole group: only admins may post")
+        if kind is ActionKind.UNLOCK:
+            self.locked = False
+            return tr("the whole group may post again")
         if kind is ActionKind.APPROVE or kind is ActionKind.REJECT:
             request_id = action.request_id or self._needs(action, "member_id")
             member = action.member_id or self._requests.get(request_id, request_id)

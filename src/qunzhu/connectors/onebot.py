@@ -935,6 +935,8 @@ class OneBotConnector:
             text = " " + action.text if kind is ActionKind.WARN else action.text
             segments.append({"type": "text", "data": {"text": text}})
             return "send_group_msg", {"group_id": group_id, "message": segments}
+        if kind is ActionKind.LOCK or kind is ActionKind.UNLOCK:  # 全员禁言, admins exempt
+            return "set_group_whole_ban", {"group_id": group_id, "enable": kind is ActionKind.LOCK}
         user_id = _int(action.member_id, "member_id")
         if kind is ActionKind.MUTE:
             if action.seconds <= 0:

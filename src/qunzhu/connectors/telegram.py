@@ -599,6 +599,19 @@ class TelegramConnector:
             why=self._redact(why) or type(exc).__name__,
         )
 
+    async def _lock(self, chat: int) -> str:
+        """Take every member's rights away (admins keep theirs); what the group allowed
+        before, for the unlock to restore. A retry finding the group locked already returns
+        "" (restore the sending rights) rather than the lock itself."""
+        try:
+            before = (await self.bot.get_chat(chat_id=chat)).permissions
+        except ClientDecodeError:  # a chat this aiogram cannot read: lock all the same
+            log.warning("telegram: could not read the rights of chat %s before locking", chat)
+            before = None
+        await self.bot.set_chat_permissions(chat_id=chat, permissions=_NO_PERMISSIONS)
+        kept = before.model_dump_json(exclude_none=True) if before is not None else ""
+        return "" if kept == _LOCKED else kept
+
     async def _call(self, action: Action) -> str | None:
         bot, chat, kind = self.bot, chat_id(action.group_id), action.kind
         if kind is ActionKind.DELETE:
@@ -637,6 +650,13 @@ class TelegramConnector:
         elif kind is ActionKind.UNBAN:
             member = user_id(action.member_id)
             await bot.unban_chat_member(chat_id=chat, user_id=member, only_if_banned=True)
+        elif kind is ActionKind.LOCK:
+            return await self._lock(chat)
+        elif kind is ActionKind.UNLOCK:  # what the group allowed before the lock
+            restore = ChatPermissions.model_validate_json(action.text) if action.text else _SENDING
+            await bot.set_chat_permissions(
+                chat_id=chat, permissions=restore, use_independent_chat_permissions=True
+            )
         elif kind is ActionKind.APPROVE:
             member = user_id(action.request_id or action.member_id, "request_id")
             await bot.approve_chat_join_request(chat_id=chat, user_id=member)
@@ -644,6 +664,9 @@ class TelegramConnector:
             member = user_id(action.request_id or action.member_id, "request_id")
             await bot.decline_chat_join_request(chat_id=chat, user_id=member)
         return None
+
+
+_LOCKED = _NO_PERMISSIONS.model_dump_json(exclude_none=True)
 
 
 def _change_id(chat: int, user: int, at: datetime) -> str:

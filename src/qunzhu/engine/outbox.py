@@ -43,6 +43,8 @@ IDEMPOTENT = frozenset(
         ActionKind.UNBAN,
         ActionKind.APPROVE,
         ActionKind.REJECT,
+        ActionKind.LOCK,
+        ActionKind.UNLOCK,
     }
 )
 MAX_ATTEMPTS = 8
@@ -282,7 +284,7 @@ class Executor:
             log.exception("connector %s failed on action %s", connector.name, row_id)
             self._finish(row_id, FAILED, f"{type(exc).__name__}: {exc}")
         else:
-            self._finish(row_id, DONE, None, _expiry(action, sent, connector, row))
+            self._finish(row_id, DONE, None, _undo(action, sent, connector, row))
 
     def _retry(self, row_id: int, at: float, error: str) -> None:
         with self.engine.begin() as conn:
@@ -305,25 +307,34 @@ class Executor:
                 queue(conn, action, decision_id=decision_id, can=True, now_ms=at, delay_ms=delay_ms)
 
 
-def _expiry(
+def _undo(
     action: Action, sent: str | None, connector: Connector, row: Any
 ) -> tuple[dict[str, Any], int | None, int] | None:
-    """The deletion a sent message asked for (`expire_s`), when the platform gave its id and
-    can delete (no task for a person: tidying is not worth one). It keeps the message's batch,
-    so calling the batch off takes the message down at once."""
-    if not action.expire_s or sent is None or ActionKind.DELETE not in connector.capabilities:
+    """What an action with `expire_s` asked to have undone that long after: a sent message
+    taken down, when the platform gave its id and can delete (no task for a person: tidying
+    is not worth one); a locked group unlocked, with what the platform said to restore. It
+    keeps the action's batch, so calling the batch off brings it forward."""
+    if not action.expire_s:
         return None
-    delete: dict[str, Any] = {
-        "kind": ActionKind.DELETE.value,
+    if action.kind is ActionKind.LOCK:
+        kind, message, text = ActionKind.UNLOCK, None, sent or ""
+    elif sent is not None:
+        kind, message, text = ActionKind.DELETE, sent, ""
+    else:
+        return None
+    if kind not in connector.capabilities:
+        return None
+    undo: dict[str, Any] = {
+        "kind": kind.value,
         "connector": action.connector,
         "group_id": action.group_id,
         "member_id": None,
-        "message_id": sent,
-        "text": "",
+        "message_id": message,
+        "text": text,
         "seconds": 0,
         "request_id": None,
         "reason": "expired",
     }
     if batch := orjson.loads(row.payload).get("batch"):
-        delete["batch"], delete["names"] = batch, []
-    return delete, row.decision_id, action.expire_s * 1000
+        undo["batch"], undo["names"] = batch, []
+    return undo, row.decision_id, action.expire_s * 1000

@@ -46,7 +46,7 @@ class Draft:
     delay_s: float = 0.0
     batch: str | None = None
     names: tuple[str, ...] = ()
-    expire_s: int = 0  # a message the bot sends is taken down this long after (0: kept)
+    expire_s: int = 0  # undone this long after: a message sent taken down, a lock lifted
 
 
 @dataclass(slots=True)
@@ -551,13 +551,16 @@ class RaidPolicy:
     newcomers within `window_s` seconds start a lockdown of `lock_min` minutes, during which
     enforce removes every newcomer as they arrive (a kick: a real member may come back once it
     ends), training asks the admins, shadow records. The admins are told once, when it starts.
-    Off unless configured: a referral campaign brings bursts of joins on purpose. Runs before
-    the entry question and the welcome, which a removed newcomer does not need."""
+    With `mute_all`, enforce also mutes the whole group for the lockdown (全员禁言; anchors
+    §9.1 item 4: the raiders who came before it started cannot post either), lifted when it
+    ends. Off unless configured: a referral campaign brings bursts of joins on purpose. Runs
+    before the entry question and the welcome, which a removed newcomer does not need."""
 
     mode: Mode = Mode.SHADOW
     joins: int = 20
     window_s: int = 60
     lock_min: int = 30
+    mute_all: bool = False
     name: str = "raid"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
@@ -592,21 +595,33 @@ class RaidPolicy:
         if started is not None:
             reasons["joins"], reasons["window_s"] = started, self.window_s
             told = {"n": started, "s": self.window_s, "m": self.lock_min}
-            if self.mode is not Mode.SHADOW:
-                note = (
-                    tr(
-                        "Join raid: {n} newcomers within {s} s. Remove the newcomers of the "
-                        "next {m} minutes?",
-                        **told,
-                    )
-                    if self.mode is Mode.TRAINING
-                    else tr(
-                        "Join raid: {n} newcomers within {s} s. Newcomers are removed for the "
-                        "next {m} minutes.",
-                        **told,
-                    )
+            if self.mode is Mode.TRAINING:
+                note = tr(
+                    "Join raid: {n} newcomers within {s} s. Remove the newcomers of the next "
+                    "{m} minutes?",
+                    **told,
                 )
+            elif self.mute_all:
+                note = tr(
+                    "Join raid: {n} newcomers within {s} s. Newcomers are removed and the group "
+                    "is muted for the next {m} minutes.",
+                    **told,
+                )
+            else:
+                note = tr(
+                    "Join raid: {n} newcomers within {s} s. Newcomers are removed for the next "
+                    "{m} minutes.",
+                    **told,
+                )
+            if self.mode is not Mode.SHADOW:
                 drafts.append(Draft(ActionKind.NOTIFY_OWNER, text=note, reason="raid"))
+            if self.mute_all:
+                reasons["mute_all"] = True
+                if self.mode is Mode.ENFORCE:
+                    lock_s = self.lock_min * 60
+                    drafts.append(
+                        Draft(ActionKind.LOCK, seconds=lock_s, expire_s=lock_s, reason="raid")
+                    )
         enforce = self.mode is Mode.ENFORCE
         if enforce:
             drafts.append(Draft(ActionKind.KICK, member_id=member, reason="raid"))

@@ -69,6 +69,8 @@ class ActionKind(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     NOTIFY_OWNER = "notify_owner"  # a task for a human: what the platform cannot do
+    LOCK = "lock"  # nobody but the admins may post (全员禁言: a join raid)
+    UNLOCK = "unlock"  # the group may post again; `text`: what the platform said to restore
 
 
 @dataclass(slots=True)

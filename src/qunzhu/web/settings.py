@@ -149,6 +149,9 @@ _ZH = {
     "Newcomers that start a lockdown": "触发防护的新人数",
     "Within (seconds)": "时间窗口（秒）",
     "Lockdown (minutes)": "防护时长（分钟）",
+    "Also mute the whole group meanwhile (enforce; lifted when it ends)": (
+        "同时全员禁言（enforce；防护结束时解除）"
+    ),
     "Nickname": "群昵称",
     "Pattern (regular expression)": "格式（正则表达式）",
     "Example": "示例",
@@ -187,7 +190,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "welcome": ("enabled", "template", "rules", "batch_s", "delete_after_min"),
     "admission": ("enabled", "answers", "reject_words", "approve_tags", "reject_tags"),
     "captcha": ("enabled", "timeout_s", "question", "answers", "tries"),
-    "raid": ("enabled", "joins", "window_s", "lock_min"),
+    "raid": ("enabled", "joins", "window_s", "lock_min", "mute_all"),
     "nickname": ("enabled", "pattern", "example", "grace_h"),
     "auto_reply": ("enabled", "cooldown_s", "answers"),
 }
@@ -200,7 +203,12 @@ _LINES = {  # fields written one item per line
     "admission.reject_tags",
     "captcha.answers",
 }
-_FLAGS = {"enabled", "learn", "blocklist"}  # check boxes: absent from the form means off
+_FLAGS = {
+    "enabled",
+    "learn",
+    "blocklist",
+    "mute_all",
+}  # check boxes: absent from the form means off
 _OPTIONAL = {  # policies that run only when present; the form turns them on and off
     "welcome": WelcomeSettings,
     "admission": AdmissionSettings,

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 
 from qunzhu.config import PolicySettings, RaidSettings
 from qunzhu.engine.policies import CaptchaPolicy, RaidPolicy, WelcomePolicy
-from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
+from qunzhu.engine.runtime import GroupSetup, Runtime, Setups, StoreMarks
 from qunzhu.model import Group, MembershipAction, MembershipEvent, Person, Platform
 from qunzhu.model.live import ActionKind, LiveEvent
 from qunzhu.moderation.enforcement import Mode
@@ -73,10 +73,19 @@ def test_a_wave_of_newcomers_starts_a_lockdown(engine: Engine) -> None:
     rt = runtime(engine)
     first = feed(rt, joined(0, "a"), joined(20, "b"))
     assert [(p, v) for p, v, _ in first] == [("captcha", "asked"), ("captcha", "asked")]
-    # the third within a minute: the admins are told once, and the newcomer removed
+    # the third within a minute: the admins are told once, the newcomer removed, and the two
+    # before it, already in, with their entry questions called off
     assert feed(rt, joined(40, "c")) == [
-        ("raid", "lockdown", [("notify_owner", None), ("kick", "c")])
+        ("raid", "lockdown", [("notify_owner", None), ("kick", "c")]),
+        ("raid", "lockdown", [("kick", "a")]),
+        ("raid", "lockdown", [("kick", "b")]),
     ]
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(t.outbox.c.status, t.outbox.c.payload).where(t.outbox.c.kind == "kick")
+        ).all()
+    by_captcha = [s for s, p in held if orjson.loads(p)["reason"] == "captcha"]
+    assert by_captcha == ["cancelled", "cancelled"]
     # during the lockdown every newcomer is removed, and nothing else is done for them
     assert feed(rt, joined(300, "d")) == [("raid", "lockdown", [("kick", "d")])]
     # a restart changes nothing: the lockdown is kept in the store
@@ -105,7 +114,7 @@ def test_staff_are_neither_counted_nor_removed(engine: Engine) -> None:
     feed(rt, joined(3, "b"), joined(4, "c"))
     staff = feed(rt, joined(5, "chief", role="admin"))  # staff: not removed in a lockdown
     assert [(p, v) for p, v, _ in staff] == [("welcome", "welcome")]
-    assert len(reasons(engine)) == 1
+    assert len([r for r in reasons(engine) if not r.get("wave")]) == 1
 
 
 def test_training_asks_and_shadow_records(engine: Engine) -> None:
@@ -153,7 +162,25 @@ def test_one_join_told_twice_counts_once(engine: Engine) -> None:
         )
         twice.append(again)
     assert reasons(engine) == [] and "raid" not in {p for p, _, _ in feed(rt, *twice)}
-    assert [p for p, _, _ in feed(rt, joined(2, "c"))] == ["raid"]  # the third newcomer
+    # the third newcomer, and the two before, counted once each
+    assert [p for p, _, _ in feed(rt, joined(2, "c"))] == ["raid"] * 3
+
+
+def test_the_wave_spares_who_answered_the_question_and_who_is_trusted(engine: Engine) -> None:
+    policies = [RaidPolicy(Mode.ENFORCE, joins=4, window_s=60, lock_min=10), CaptchaPolicy()]
+    rt = Runtime(engine, Setups({("tg", GROUP.platform_id): GroupSetup(policies)}))
+    feed(rt, joined(-100, "old"), joined(0, "human"), joined(1, "friend"), joined(2, "bot"))
+    with engine.begin() as conn:
+        group = conn.execute(select(t.groups.c.id)).scalar_one()
+        marks = StoreMarks(conn, group)
+        marks.put("captcha", "passed:human", T0.timestamp() + 20)
+        marks.put("moderation", "trusted:friend", T0.timestamp())
+        marks.put("captcha", "passed:bot", T0.timestamp() - 86_400)  # an earlier visit's answer
+    (started, *wave) = feed(rt, joined(30, "last"))
+    assert started[2][-1] == ("kick", "last")
+    assert [acts for _, _, acts in wave] == [[("kick", "bot")]]
+    # newcomers of more than window_s before are not part of the wave
+    assert "old" not in [m for _, _, acts in wave for _, m in acts]
 
 
 def test_mute_all_locks_the_group_for_the_lockdown_and_unlocks_it(engine: Engine) -> None:
@@ -161,7 +188,7 @@ def test_mute_all_locks_the_group_for_the_lockdown_and_unlocks_it(engine: Engine
     policies = [RaidPolicy(Mode.ENFORCE, joins=3, window_s=60, lock_min=10, mute_all=True)]
     setups = Setups({("tg", GROUP.platform_id): GroupSetup(policies)})
     rt = Runtime(engine, setups, {"tg": platform}, clock)
-    (started,) = feed(rt, joined(0, "a"), joined(1, "b"), joined(2, "c"))[-1:]
+    started = feed(rt, joined(0, "a"), joined(1, "b"), joined(2, "c"))[0]
     assert started == ("raid", "lockdown", [("notify_owner", None), ("lock", None), ("kick", "c")])
     assert reasons(engine)[0]["mute_all"] is True
     assert feed(rt, joined(30, "d")) == [("raid", "lockdown", [("kick", "d")])]  # locked once

@@ -70,6 +70,10 @@ class Marks(Protocol):
 
     def put(self, policy: str, key: str, at: float) -> None: ...
 
+    def since(self, policy: str, prefix: str, at: float) -> list[tuple[str, float]]:
+        """The marks whose key starts with `prefix`, marked at `at` or later."""
+        ...
+
 
 class Policy(Protocol):
     name: str
@@ -586,7 +590,27 @@ class RaidPolicy:
         if recent < self.joins:
             return []
         marks.put(self.name, "lockdown", at)
-        return [self._remove(member, record.member.name, at, recent)]
+        started = self._remove(member, record.member.name, at, recent)
+        return [started, *self._wave(event, marks, member, at)]
+
+    def _wave(self, event: LiveEvent, marks: Marks, member: str, at: float) -> list[Outcome]:
+        """Enforce also removes the newcomers of the window that started the lockdown: the
+        raid's first bots are in the group by then. Not those who answered the entry question
+        (a person) or whom staff or a person vouch for. Each is its own decision, which calls
+        off their pending entry question (its removal would come twice)."""
+        if self.mode is not Mode.ENFORCE:
+            return []
+        out = []
+        for key, joined in sorted(marks.since(self.name, "joined:", at - self.window_s)):
+            other = key.split(":", 1)[1]
+            if other == member or _vouched(marks, other, joined):
+                continue
+            reasons = {"lockdown_since": int(at * 1000), "wave": True, "step": Step.KICK.value}
+            kick = Draft(ActionKind.KICK, member_id=other, reason="raid")
+            about = (other, event.record.platform_id)
+            cancel = _batch(event, other)
+            out.append(Outcome(self.name, "lockdown", reasons, [kick], about=about, cancel=cancel))
+        return out
 
     def _remove(self, member: str, name: str | None, since: float, started: int | None) -> Outcome:
         """A newcomer during a lockdown; `started`: the joins that began it with this one."""
@@ -629,6 +653,15 @@ class RaidPolicy:
         else:
             reasons["would"] = Step.KICK.value
         return Outcome(self.name, "lockdown", reasons, drafts, final=enforce)
+
+
+def _vouched(marks: Marks, member: str, joined: float) -> bool:
+    """Staff, trusted by a person, or answered the entry question since joining."""
+    passed = marks.get(CaptchaPolicy.name, f"passed:{member}")
+    return (passed is not None and passed >= joined) or any(
+        marks.get(ModerationPolicy.name, f"{kind}:{member}") is not None
+        for kind in ("staff", "trusted")
+    )
 
 
 # -- captcha ------------------------------------------------------------------------------

@@ -57,6 +57,13 @@ class MemoryMarks:
     def put(self, policy: str, key: str, at: float) -> None:
         self._marks[(policy, key)] = at
 
+    def since(self, policy: str, prefix: str, at: float) -> list[tuple[str, float]]:
+        return [
+            (k, t)
+            for (p, k), t in self._marks.items()
+            if p == policy and k.startswith(prefix) and t >= at
+        ]
+
 
 @dataclass
 class GroupReplay:

@@ -103,6 +103,18 @@ class StoreMarks:
                 {"group_id": self.group_id, "policy": policy, "key": key, "at": int(at * 1000)},
             )
 
+    def since(self, policy: str, prefix: str, at: float) -> list[tuple[str, float]]:
+        rows = self.conn.execute(
+            select(_pm.c.key, _pm.c.at).where(
+                _pm.c.group_id == self.group_id,
+                _pm.c.policy == policy,
+                _pm.c.key >= prefix,  # a range of the primary key, not a LIKE
+                _pm.c.key < prefix[:-1] + chr(ord(prefix[-1]) + 1),
+                _pm.c.at >= int(at * 1000),
+            )
+        ).all()
+        return [(r.key, r.at / 1000) for r in rows]
+
 
 class Runtime:
     def __init__(

@@ -176,12 +176,18 @@ def test_the_question_goes_when_it_is_answered(engine: Engine) -> None:
     group.drain_at(2)  # the question went out
     (ask,) = [a for a in group.platform.done if a.kind is ActionKind.SEND]
     assert group.feed(said(20, right_answer(group.question())))[0] == ("captcha", "passed")
-    (tidy,) = [a for a in group.actions() if a["kind"] == "delete"]
+    tidy, answer = [a for a in group.actions() if a["kind"] == "delete"]
     assert tidy["due"] == int(T0.timestamp() * 1000) + 2_000  # now, not in three minutes
     assert tidy["status"] == outbox.PENDING  # brought forward, not called off
+    assert (answer["message_id"], answer["reason"]) == ("m20new", "answer")  # the bare answer too
     done = group.drain_at(21)
-    assert [a.message_id for a in done if a.kind is ActionKind.DELETE] == [f"bot{ask.id}"]
+    assert [a.message_id for a in done if a.kind is ActionKind.DELETE] == [f"bot{ask.id}", "m20new"]
     assert ActionKind.KICK not in [a.kind for a in group.drain_at(600)]
+    # an answer that says more (an introduction) stays
+    group.feed(joined(700, "chatty"))
+    longer = f"{right_answer(group.question())}，我是上海做保险的小王，请多关照"
+    group.feed(said(720, longer, "chatty"))
+    assert "m720chatty" not in [a["message_id"] for a in group.actions() if a["kind"] == "delete"]
 
 
 def test_meanwhile_messages_are_taken_down_and_wrong_tries_remove_at_once(

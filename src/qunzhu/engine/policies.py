@@ -671,6 +671,7 @@ _CN_NUMBERS = "零一二三四五六七八九十"
 # them (a greeting pasted at once, or read in the same batch as the join): taken down, but not
 # counted as a wrong answer
 UNSEEN_S = 3.0
+ANSWER_TIDY_CHARS = 12  # a right answer this short is taken down with the question
 _CN_RUN = re.compile(f"[{_CN_NUMBERS}两]+")
 _DIGITS = re.compile(r"\d+")
 
@@ -715,7 +716,18 @@ class CaptchaPolicy:
         if self._right(record.text, event.group.platform_id, member, asked):
             marks.put(self._space, f"passed:{member}", at)  # not asked again in this group
             marks.put(self._space, f"done:{member}", at)
-            return [Outcome(self.name, "passed", {}, cancel=_batch(event, member))]
+            drafts = []
+            if self.mode is Mode.ENFORCE and len(record.text.strip()) <= ANSWER_TIDY_CHARS:
+                # the bare answer goes with the question (a longer one may introduce them)
+                drafts.append(
+                    Draft(
+                        ActionKind.DELETE,
+                        member_id=member,
+                        message_id=record.platform_id,
+                        reason="answer",
+                    )
+                )
+            return [Outcome(self.name, "passed", {}, drafts, cancel=_batch(event, member))]
         enforce = self.mode is Mode.ENFORCE
         # enforce takes down what they write meanwhile; it needs no other policy's look
         take_down = Draft(

@@ -51,7 +51,8 @@ class GroupCard:
         return asdict(self)
 
 
-NOT_REMOVALS = ("expired", "report")  # deletions' reasons that took down no bad message
+# deletions' reasons that took down no bad message: the bot's own, a report, an entry answer
+NOT_REMOVALS = ("expired", "report", "answer")
 
 
 def cards(conn: Connection, group_ids: Sequence[int]) -> tuple[list[GroupCard], int | None]:

@@ -4,7 +4,8 @@ something to show on a first look: the queue, the scorecard, the blocklist, the 
 The imported history is only chat; this runs a few hand-written events of the last day through
 the same live policies `qunzhu run` uses, one group per mode: the first enforces (with the
 entry question), the second is in training (its decisions wait in the queue for an answer),
-the third in shadow (it only records). The groups' settings are stored as the console stores
+the third in shadow (it only records); late in the day a wave of bots raids the first. The
+groups' settings are stored as the console stores
 them. Nothing is sent anywhere: the demo has no platform, so what the policies asked of one is
 marked done as if it had been, and what asks a person becomes a task. Events carry fixed ids,
 so running the demo again adds nothing twice.
@@ -43,6 +44,7 @@ SETTINGS = (  # the first three groups, in the order they were imported
     {
         "moderation": {"mode": "enforce"},
         "captcha": {"question": QUESTION, "answers": [ANSWER], "tries": 2},
+        "raid": {"joins": 5, "window_s": 60, "lock_min": 30, "mute_all": True},
         "welcome": {},
     },
     {"moderation": {"mode": "training"}, "welcome": {}},
@@ -182,6 +184,8 @@ def _script(places: Sequence[_Place], start: datetime) -> list[tuple[timedelta, 
         role="admin",
     )
     out.append((at(305), report))  # ...until an admin reports it
+    for i in range(6):  # a wave of bots: the fifth starts a lockdown, the first four go too
+        arrive(first, 900 + i / 6, f"j-raid{i}", Person(f"demo-raider{i}", f"福利群{i}号"))
     if len(places) > 1:
         second = places[1]
         say(second, 400, "7", second.regulars[1], LOAN)

@@ -102,6 +102,8 @@ class ModerationSettings(_Strict):
     blocklist: bool = True
     # trusted members whose 举报 / /report (a reply) sends a message to the admins; 0: off
     reports: int = Field(2, ge=0, le=20)
+    # take down the platform's own "X joined" / "X left" messages (Telegram's service messages)
+    delete_notices: bool = False
     keywords: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
     allow_domains: list[str] = []
     deny_domains: list[str] = []
@@ -444,6 +446,7 @@ name = "Running club"
 mode = "enforce"          # shadow: decide and record only; training: ask admins; enforce: act
 learn = true              # train the community's own model from the console's answers
 blocklist = true          # a member banned in one group is kept out of the community's others
+# delete_notices = true   # take down Telegram's "X joined the group" messages
 
 [communities.policies.welcome]
 template = "Welcome %NICKNAME%! Please introduce yourself: city, trade, what you seek here."
@@ -545,6 +548,7 @@ name = "跑团"
 mode = "enforce"          # shadow：只判断并记录；training：请管理员确认；enforce：直接处理
 learn = true              # 用审核队列里的回答训练本社群自己的模型
 blocklist = true          # 在一个群被拉黑的成员，社群的其他群也不让进
+# delete_notices = true   # 自动删除 Telegram 的“某某加入了群组”提示
 
 [communities.policies.welcome]
 template = "欢迎 %NICKNAME%！请做个自我介绍：城市、行业，以及你想在这里找到什么。"

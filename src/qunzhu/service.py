@@ -48,6 +48,7 @@ from qunzhu.engine.policies import (
     CaptchaPolicy,
     ModerationPolicy,
     NicknamePolicy,
+    NoticePolicy,
     Policy,
     RaidPolicy,
     WelcomePolicy,
@@ -508,6 +509,8 @@ def policies_of(
     (it was trained on top of it)."""
     out: list[Policy] = []
     m = settings.moderation
+    if m.delete_notices:
+        out.append(NoticePolicy())
     if (raid := settings.raid) and raid.enabled:  # first: a raid's newcomer needs nothing else
         out.append(
             RaidPolicy(Mode(m.mode), raid.joins, raid.window_s, raid.lock_min, raid.mute_all)

@@ -23,6 +23,7 @@ from qunzhu.model.live import (
     ActionKind,
     JoinRequest,
     LiveEvent,
+    Notice,
     RateLimited,
 )
 from qunzhu.model.records import (
@@ -235,7 +236,15 @@ def test_membership_updates_and_join_requests() -> None:
             def ev(pid: str, who: Person, act: MembershipAction, when: int, **kw: Any) -> Any:
                 return MembershipEvent(pid, who, act, at(when, UTC), **kw)
 
-            assert [e.record for e in events] == [
+            # each service message is also handed on as a notice, which a group may delete
+            notices = [e.record for e in events if isinstance(e.record, Notice)]
+            assert notices == [
+                Notice("20", alice, at(T0 + 20, UTC), MembershipAction.JOIN),
+                Notice("21", bob, at(T0 + 21, UTC), MembershipAction.JOIN),
+                Notice("22", bob, at(T0 + 22, UTC), MembershipAction.LEAVE),
+                Notice("23", carol, at(T0 + 23, UTC), MembershipAction.KICK),
+            ]
+            assert [e.record for e in events if not isinstance(e.record, Notice)] == [
                 ev(
                     f"cm:{GROUP_ID}:11:{T0 + 20}",
                     alice,

@@ -17,7 +17,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import JoinRequest, LiveEvent
+from qunzhu.model.live import JoinRequest, LiveEvent, Notice
 
 AT = datetime(2026, 11, 20, 4, 30, tzinfo=UTC)
 GROUP = Group(Platform.QQ, "123456", "读书会")
@@ -32,6 +32,7 @@ RECORDS = [
         "r1", Person("44", "李四"), MembershipAction.RENAME, AT, new_name="北京-IT-李四"
     ),
     JoinRequest("flag-1", Person("45", "王五"), AT, "朋友介绍"),
+    Notice("9", Person("44", "李四"), AT, MembershipAction.JOIN),  # same id as the message
 ]
 
 

@@ -242,6 +242,10 @@ def test_the_entry_question_and_raids_are_set_in_the_form_and_checked(
         'name="raid.mute_all" value="on" checked'
         in client.get(f"/settings/groups/{world.runners}").text
     )
+    assert row["policies"]["moderation"]["delete_notices"] is False
+    save(client, world.runners, moderation__delete_notices="on")
+    row = stored(world.engine, world.runners)
+    assert row is not None and row["policies"]["moderation"]["delete_notices"] is True
 
 
 def test_who_may_change_what(client: TestClient, world: World) -> None:

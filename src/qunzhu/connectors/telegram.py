@@ -63,6 +63,7 @@ from qunzhu.model.live import (
     ActionKind,
     JoinRequest,
     LiveEvent,
+    Notice,
     RateLimited,
 )
 from qunzhu.model.records import (
@@ -370,18 +371,29 @@ class TelegramConnector:
             )
             return LiveEvent(self.name, group, record)
 
+        def notice(user: User, action: MembershipAction) -> LiveEvent:
+            # the service message itself, which a group may have taken down
+            return LiveEvent(
+                self.name, group, Notice(str(msg.message_id), person(user), at, action)
+            )
+
         if msg.new_chat_members:
-            return [
+            joins = [
                 membership(m, MembershipAction.JOIN, method=JoinMethod.LINK)
                 if msg.from_user is None or msg.from_user.id == m.id
                 else membership(m, MembershipAction.JOIN, method=JoinMethod.INVITE, actor=actor)
                 for m in msg.new_chat_members
             ]
+            return [*joins, notice(msg.new_chat_members[0], MembershipAction.JOIN)]
         if msg.left_chat_member is not None:
             gone = msg.left_chat_member
             if msg.from_user is None or msg.from_user.id == gone.id:
-                return [membership(gone, MembershipAction.LEAVE)]
-            return [membership(gone, MembershipAction.KICK, actor=actor)]
+                return [
+                    membership(gone, MembershipAction.LEAVE),
+                    notice(gone, MembershipAction.LEAVE),
+                ]
+            kicked = membership(gone, MembershipAction.KICK, actor=actor)
+            return [kicked, notice(gone, MembershipAction.KICK)]
         if (msg.group_chat_created or msg.supergroup_chat_created) and msg.from_user is not None:
             return [membership(msg.from_user, MembershipAction.JOIN, method=JoinMethod.CREATED)]
         if all(getattr(msg, f, None) in (None, "", []) for f in _CONTENT_FIELDS):

@@ -20,7 +20,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import JoinRequest, LiveEvent
+from qunzhu.model.live import JoinRequest, LiveEvent, Notice
 
 
 def key(event: LiveEvent) -> str:
@@ -61,7 +61,12 @@ def decode(connector: str, payload: str) -> LiveEvent:
         created_at=_time(g["created_at"]),
         tz=g["tz"],
     )
-    builders = {"Message": _message, "MembershipEvent": _membership, "JoinRequest": _request}
+    builders = {
+        "Message": _message,
+        "MembershipEvent": _membership,
+        "JoinRequest": _request,
+        "Notice": _notice,
+    }
     return LiveEvent(
         connector=connector,
         group=group,
@@ -102,6 +107,15 @@ def _membership(r: dict[str, Any]) -> MembershipEvent:
         method=JoinMethod(r["method"]) if r["method"] else None,
         actor=_person(r["actor"]),
         new_name=r["new_name"],
+    )
+
+
+def _notice(r: dict[str, Any]) -> Notice:
+    return Notice(
+        platform_id=r["platform_id"],
+        member=Person(*r["member"]),
+        at=datetime.fromisoformat(r["at"]),
+        action=MembershipAction(r["action"]),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
-from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
+from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice
 from qunzhu.moderation.behaviour import Context, TrustBook
 from qunzhu.moderation.enforcement import RUNGS, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
@@ -504,6 +504,25 @@ def welcome_text(template: str, rules: str, names: Sequence[str]) -> str:
     return f"{text}\n{rules}" if rules else text
 
 
+# -- the platform's notices -----------------------------------------------------------------
+
+
+@dataclass
+class NoticePolicy:
+    """Take down the platform's own "X joined the group" and "X left" (tg-spam's
+    `--delete.join-messages`, Rose's cleanservice, anchors §9.4): in a busy group they bury the
+    conversation, and the welcome already says who came."""
+
+    name: str = "notices"
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+        record = event.record
+        if not isinstance(record, Notice):
+            return []
+        draft = Draft(ActionKind.DELETE, message_id=record.platform_id, reason="notice")
+        return [Outcome(self.name, "deleted", {"action": record.action.value}, [draft])]
+
+
 # -- admission ----------------------------------------------------------------------------
 
 
@@ -953,6 +972,6 @@ class AutoReplyPolicy:
         return []
 
 
-def _member_id(record: Message | MembershipEvent | JoinRequest) -> str:
+def _member_id(record: Message | MembershipEvent | JoinRequest | Notice) -> str:
     person = record.sender if isinstance(record, Message) else record.member
     return person.user_id or f"name:{person.name}"

@@ -2,8 +2,8 @@
 
 Connectors turn a platform's updates into these (NoneBot's adapter idea: the protocol stays in the
 connector), so the engine, the policies and replay never see a Telegram `Update` or a OneBot
-`post_type`. Messages, joins, leaves and renames reuse the import records; a join request has no
-import counterpart, so it is its own record.
+`post_type`. Messages, joins, leaves and renames reuse the import records; a join request and a
+platform's notice of a change have no import counterpart, so each is its own record.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from qunzhu.model.records import Group, MembershipEvent, Message, Person
+from qunzhu.model.records import Group, MembershipAction, MembershipEvent, Message, Person
 
 
 @dataclass(slots=True)
@@ -23,6 +23,18 @@ class JoinRequest:
     member: Person
     at: datetime
     answer: str = ""  # what they wrote in the request (OneBot `comment`, Telegram bio)
+
+
+@dataclass(slots=True)
+class Notice:
+    """The platform's own message telling the group of a membership change (Telegram's "X
+    joined the group"), which a group may take down. Never stored: the change itself comes as
+    a MembershipEvent."""
+
+    platform_id: str  # the notice's message id
+    member: Person
+    at: datetime
+    action: MembershipAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +57,7 @@ class LiveEvent:
 
     connector: str  # name of the connector in qunzhu.toml
     group: Group
-    record: Message | MembershipEvent | JoinRequest
+    record: Message | MembershipEvent | JoinRequest | Notice
     role: str = "member"
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()

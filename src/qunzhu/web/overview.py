@@ -51,8 +51,9 @@ class GroupCard:
         return asdict(self)
 
 
-# deletions' reasons that took down no bad message: the bot's own, a report, an entry answer
-NOT_REMOVALS = ("expired", "report", "answer")
+# deletions' reasons that took down no bad message: the bot's own, a report, an entry answer,
+# the platform's notice of a join or a leave
+NOT_REMOVALS = ("expired", "report", "answer", "notice")
 
 
 def cards(conn: Connection, group_ids: Sequence[int]) -> tuple[list[GroupCard], int | None]:

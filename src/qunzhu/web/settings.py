@@ -149,6 +149,9 @@ _ZH = {
     "Newcomers that start a lockdown": "触发防护的新人数",
     "Within (seconds)": "时间窗口（秒）",
     "Lockdown (minutes)": "防护时长（分钟）",
+    "Take down the platform's own join and leave messages (Telegram's “X joined the group”)": (
+        "自动删除平台自己的入群、退群提示（Telegram 的“某某加入了群组”）"
+    ),
     "Also mute the whole group meanwhile (enforce; lifted when it ends)": (
         "同时全员禁言（enforce；防护结束时解除）"
     ),
@@ -179,6 +182,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "learn",
         "blocklist",
         "reports",
+        "delete_notices",
         "keywords",
         "allow_domains",
         "deny_domains",
@@ -208,6 +212,7 @@ _FLAGS = {
     "learn",
     "blocklist",
     "mute_all",
+    "delete_notices",
 }  # check boxes: absent from the form means off
 _OPTIONAL = {  # policies that run only when present; the form turns them on and off
     "welcome": WelcomeSettings,

@@ -243,7 +243,9 @@ async def watch_rosters(
     """At start and every `every_s`, ask each platform that lists a group's members (OneBot)
     who is in each configured group, store the joins and leaves the store missed
     (`store.roster`), then sweep every block again: someone blocked long ago may only now be
-    known to be in a group. A platform that cannot answer yet is asked again after `retry_s`."""
+    known to be in a group. A platform that cannot answer yet is asked again after `retry_s`,
+    and so is a group whose list would have many members leave at once (`store.roster`)."""
+    held: dict[str, frozenset[str]] = {}  # group -> leavers the last reading held back
     while True:
         again = False
         for group in config.groups:
@@ -258,15 +260,28 @@ async def watch_rosters(
                 again = True
                 continue
             platform = PLATFORMS[settings.type]
+            believed = held.pop(group.id, frozenset())
             try:
-                written = await asyncio.to_thread(
-                    _write_roster, runtime.engine, group.connector, platform, group.id, present
+                written, doubted = await asyncio.to_thread(
+                    _write_roster,
+                    runtime.engine,
+                    (group.connector, platform, group.id),
+                    present,
+                    believed,
                 )
             except Exception:  # a busy or conflicting store: the next round tries again
                 log.exception("cannot store the roster of %s", group.name)
                 again = True
                 continue
             log.info("roster of %s: %d missed joins and leaves stored", group.name, written)
+            if doubted:
+                log.warning(
+                    "roster of %s leaves out %d members the store has in it: their leaves are "
+                    "held until the next reading says the same",
+                    group.name,
+                    len(doubted),
+                )
+                held[group.id], again = doubted, True
         try:
             await asyncio.to_thread(runtime.sweep_blocks, 0)
         except Exception:
@@ -275,13 +290,19 @@ async def watch_rosters(
 
 
 def _write_roster(
-    engine: Engine, connector: str, platform: str, group_id: str, present: list[RosterEntry]
-) -> int:
-    """Store what the group's roster says the store missed, through the import path."""
+    engine: Engine,
+    where: tuple[str, str, str],
+    present: list[RosterEntry],
+    believed: frozenset[str] = frozenset(),
+) -> tuple[int, frozenset[str]]:
+    """Store what the group's roster (`where`: connector, platform, group id) says the store
+    missed, through the import path; how many events, and the leavers held back."""
+    connector, platform, group_id = where
     with engine.begin() as conn:
-        found = roster.missed(conn, platform, group_id, present, datetime.now(UTC))
+        result = roster.missed(conn, platform, group_id, present, datetime.now(UTC), believed)
+        found = result.events
         if not found:
-            return 0
+            return 0, result.held
         g = t.groups
         name = conn.execute(
             select(g.c.name).where(g.c.platform == platform, g.c.platform_id == group_id)
@@ -289,7 +310,7 @@ def _write_roster(
         session = start_import(conn, connector, f"roster:{connector}")
         group = Group(Platform(platform), group_id, name)
         Ingest(conn, f"roster:{connector}", connector, import_id=session).run([group, *found])
-    return len(found)
+    return len(found), result.held
 
 
 def _settings_stamp(engine: Engine) -> tuple[int, int | None]:

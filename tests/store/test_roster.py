@@ -28,7 +28,7 @@ from qunzhu.model.live import Action, ActionFailed, ActionKind, RosterEntry
 from qunzhu.moderation.enforcement import Ladder, Mode
 from qunzhu.moderation.engine import Detector
 from qunzhu.service import watch_rosters
-from qunzhu.store import blocklist
+from qunzhu.store import blocklist, roster
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, rebuild_memberships
 
@@ -163,7 +163,7 @@ def test_a_store_that_cannot_take_the_roster_is_tried_again(
     group_id = history(engine)
     real, calls = service._write_roster, []
 
-    def flaky(*args: Any) -> int:
+    def flaky(*args: Any) -> Any:
         calls.append(args)
         if len(calls) == 1:
             raise RuntimeError("database is locked")
@@ -187,3 +187,47 @@ def test_a_store_that_cannot_take_the_roster_is_tried_again(
     asyncio.run(rounds())
     assert len(calls) == 2  # the failure was logged, and the list read again
     assert inside(engine, group_id)["103"][1] is None  # C back in, written the second time
+
+
+def test_a_list_that_empties_the_group_at_once_is_believed_only_when_said_twice(
+    engine: Engine,
+) -> None:
+    crowd = [Person(f"{200 + i}", f"跑友{i}") for i in range(20)]
+    records: list[Any] = [GROUP]
+    records += [
+        MembershipEvent(f"j{p.user_id}", p, MembershipAction.JOIN, T0, JoinMethod.LINK)
+        for p in crowd
+    ]
+    with engine.begin() as conn:
+        Ingest(conn, "test", "memory", community="跑团").run(iter(records))
+        group_id = conn.execute(select(t.groups.c.id)).scalar_one()
+    partial = [RosterEntry(p) for p in crowd[:8]]  # 12 of 20 missing: a cache half filled
+    now = T0 + timedelta(days=3)
+    with engine.connect() as conn:
+        first = roster.missed(conn, "qq", GROUP.platform_id, partial, now)
+        assert first.events == [] and len(first.held) == 12
+        # the next reading says the same: believed
+        second = roster.missed(conn, "qq", GROUP.platform_id, partial, now, first.held)
+        assert [e.action for e in second.events] == [MembershipAction.LEAVE] * 12
+        # a few leaving is believed at once
+        most = [RosterEntry(p) for p in crowd[:17]]
+        assert len(roster.missed(conn, "qq", GROUP.platform_id, most, now).events) == 3
+
+    # through the watcher: held, read again a moment later, then stored
+    platform = Listing(partial)
+    platform.asked = 1
+    rt = Runtime(engine, Setups(), {"qq": platform})
+
+    async def rounds() -> None:
+        task = asyncio.create_task(watch_rosters(rt, CONFIG, every_s=3600, retry_s=0.01))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if platform.asked >= 3:
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(rounds())
+    left = [who for who, (_, gone) in inside(engine, group_id).items() if gone is not None]
+    assert sorted(left) == sorted(p.user_id for p in crowd[8:])

@@ -875,9 +875,8 @@ class OneBotConnector:
     async def roster(self, group_id: str) -> list[RosterEntry]:
         """Everyone in the group now (`get_group_member_list`), with their group card as the
         name and their join time; entries without a user id are left out."""
-        data = await self.call(
-            "get_group_member_list", {"group_id": _int(group_id, "group_id")}, ROSTER_TIMEOUT_S
-        )
+        params = {"group_id": _int(group_id, "group_id"), "no_cache": True}  # not a stale list
+        data = await self.call("get_group_member_list", params, ROSTER_TIMEOUT_S)
         found = []
         for item in data if isinstance(data, list) else ():
             if not isinstance(item, Mapping) or (who := _id(item.get("user_id"))) is None:

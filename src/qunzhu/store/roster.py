@@ -7,11 +7,17 @@ community blocklist cannot remove them. Where the platform lists a group's membe
 written as join and leave events, through the import path, so memberships stay derived from
 events (`ingest.rebuild_memberships` keeps them) and no policy sees them: nobody is welcomed,
 asked or counted as a raid for having been there all along.
+
+A list that would have a large part of the group leave at once (more than `DOUBT_SHARE` of its
+members, at least `DOUBT_MIN`) is doubted: an implementation answering from a stale or partial
+cache would say that, while a real purge reaches qunzhu as kicks. Its leaves are held back
+until the next reading names the same leavers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select
@@ -20,6 +26,15 @@ from qunzhu.model import JoinMethod, MembershipAction, MembershipEvent, Person
 from qunzhu.model.live import RosterEntry
 from qunzhu.store import schema as t
 
+DOUBT_SHARE = 0.3
+DOUBT_MIN = 10
+
+
+@dataclass(frozen=True)
+class Missed:
+    events: list[MembershipEvent]  # to store
+    held: frozenset[str] = frozenset()  # leavers doubted this time, not in `events`
+
 
 def missed(
     conn: Connection,
@@ -27,17 +42,20 @@ def missed(
     group_id: str,
     present: Sequence[RosterEntry],
     now: datetime,
-) -> list[MembershipEvent]:
+    believed: frozenset[str] = frozenset(),
+) -> Missed:
     """The joins and leaves the store has not seen for the group (`group_id`: the platform's):
     a listed member not in it now joined (when the platform says, else now); a member in it
-    now whom the list leaves out left, now. Empty for a group the store does not hold, or an
-    empty list (a platform that answered nothing is not taken to mean that everyone left)."""
+    now whom the list leaves out left, now, unless the leaves are doubted (see the module)
+    and differ from `believed`, the leavers the last reading held back. Nothing for a group
+    the store does not hold, or an empty list (a platform that answered nothing is not taken
+    to mean that everyone left)."""
     g, ms, m = t.groups, t.memberships, t.members
     group = conn.execute(
         select(g.c.id).where(g.c.platform == platform, g.c.platform_id == group_id)
     ).scalar()
     if group is None or not present:
-        return []
+        return Missed([])
     inside = {
         row.external_id: row.left_at
         for row in conn.execute(
@@ -66,11 +84,18 @@ def missed(
                 JoinMethod.UNKNOWN,
             )
         )
-    for who, left in inside.items():
-        if left is None and who not in listed and not who.startswith("name:"):
-            found.append(
-                MembershipEvent(
-                    f"roster:leave:{who}:{stamp}", Person(who, None), MembershipAction.LEAVE, now
-                )
-            )
-    return found
+    gone = frozenset(
+        who
+        for who, left in inside.items()
+        if left is None and who not in listed and not who.startswith("name:")
+    )
+    members = sum(1 for left in inside.values() if left is None)
+    if len(gone) >= DOUBT_MIN and len(gone) > DOUBT_SHARE * members and gone != believed:
+        return Missed(found, gone)
+    found.extend(
+        MembershipEvent(
+            f"roster:leave:{who}:{stamp}", Person(who, None), MembershipAction.LEAVE, now
+        )
+        for who in sorted(gone)
+    )
+    return Missed(found)

@@ -167,9 +167,17 @@ def test_one_join_told_twice_counts_once(engine: Engine) -> None:
 
 
 def test_the_wave_spares_who_answered_the_question_and_who_is_trusted(engine: Engine) -> None:
-    policies = [RaidPolicy(Mode.ENFORCE, joins=4, window_s=60, lock_min=10), CaptchaPolicy()]
+    policies = [RaidPolicy(Mode.ENFORCE, joins=5, window_s=60, lock_min=10), CaptchaPolicy()]
     rt = Runtime(engine, Setups({("tg", GROUP.platform_id): GroupSetup(policies)}))
     feed(rt, joined(-100, "old"), joined(0, "human"), joined(1, "friend"), joined(2, "bot"))
+    gone = LiveEvent(
+        "tg",
+        GROUP,
+        MembershipEvent(
+            "lgone", Person("gone", None), MembershipAction.LEAVE, T0 + timedelta(seconds=5)
+        ),
+    )
+    feed(rt, joined(3, "gone"), gone)  # came and went: nothing to remove
     with engine.begin() as conn:
         group = conn.execute(select(t.groups.c.id)).scalar_one()
         marks = StoreMarks(conn, group)

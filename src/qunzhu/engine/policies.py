@@ -588,14 +588,15 @@ class RaidPolicy:
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
         record = event.record
-        if (
-            not isinstance(record, MembershipEvent)
-            or record.action is not MembershipAction.JOIN
-            or record.member.user_id is None
-            or event.role in STAFF
-        ):
+        if not isinstance(record, MembershipEvent) or record.member.user_id is None:
             return []
         at, member = _at(record.at), record.member.user_id
+        if record.action in (MembershipAction.LEAVE, MembershipAction.KICK):
+            if marks.get(self.name, f"joined:{member}") is not None:  # gone: not in a wave
+                marks.put(self.name, f"left:{member}", at)
+            return []
+        if record.action is not MembershipAction.JOIN or event.role in STAFF:
+            return []
         since = marks.get(self.name, "lockdown")
         if since is not None and since <= at < since + self.lock_min * 60:
             return [self._remove(member, record.member.name, since, None)]
@@ -622,7 +623,10 @@ class RaidPolicy:
         out = []
         for key, joined in sorted(marks.since(self.name, "joined:", at - self.window_s)):
             other = key.split(":", 1)[1]
-            if other == member or _vouched(marks, other, joined):
+            left = marks.get(self.name, f"left:{other}")
+            if other == member or (left is not None and left >= joined):
+                continue  # this one, or gone already (a kick would fail, or ask a person)
+            if _vouched(marks, other, joined):
                 continue
             reasons = {"lockdown_since": int(at * 1000), "wave": True, "step": Step.KICK.value}
             kick = Draft(ActionKind.KICK, member_id=other, reason="raid")

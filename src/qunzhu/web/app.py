@@ -55,6 +55,7 @@ def create_app(
         audit_log,
         blocklist,
         imports,
+        lockdowns,
         members,
         moderation,
         pages,
@@ -129,6 +130,7 @@ def create_app(
         settings,
         imports,
         audit_log,
+        lockdowns,
     ):
         app.include_router(module.router)
     _login_routes(app)

@@ -38,6 +38,7 @@ ACTIONS = {
     "import": "Imported an export",
     "import.failed": "An import failed",
     "moderation_label": "Labelled a moderation decision",
+    "raid.end": "Ended a join raid's lockdown",
 }
 
 i18n.register(

@@ -20,8 +20,9 @@ from qunzhu.reports.html import (
     stage_names,
 )
 from qunzhu.store import schema as t
-from qunzhu.web import auth, overview
+from qunzhu.web import auth, lockdowns, overview
 from qunzhu.web.app import groups_of, render, visible
+from qunzhu.web.times import moment
 
 router = APIRouter(include_in_schema=False)
 
@@ -67,6 +68,7 @@ def group_page(request: Request, group_id: auth.Id, user: auth.PageUser) -> HTML
     view = group_view(group, 0, charts) if group else None
     with auth.engine_of(request).connect() as conn:
         decisions = _recent_decisions(conn, group_id)
+        lockdown = lockdowns.current(conn, group_id)
     return render(
         request,
         "group.html",
@@ -76,6 +78,12 @@ def group_page(request: Request, group_id: auth.Id, user: auth.PageUser) -> HTML
             "labels": page_labels(),
             "charts_json": Markup(script_json(charts)),
             "decisions": decisions,
+            "lockdown": lockdown
+            and {
+                "since": moment(lockdown.since),
+                "until": moment(lockdown.until),
+                "muted": lockdown.muted,
+            },
         },
         user,
     )

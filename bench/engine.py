@@ -170,8 +170,7 @@ def community(db: Path, blocked: int, forgotten: bool = False) -> None:
         with engine.begin() as conn:
             for i in range(KEPT_OUT):
                 forget_member(conn, find_members(conn, f"u{i}", "telegram")[0])
-            key = blocklist._key(conn)
-            assert key is not None
+            key = blocklist._made_key(conn)  # made when u0 was forgotten
             digests = [
                 (cid, "telegram", blocklist.digest(key, "telegram", f"gone{i}"), 0, 0)
                 for i in range(blocked)

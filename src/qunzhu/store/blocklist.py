@@ -178,13 +178,19 @@ def digest(key: bytes, platform: str, external_id: str) -> str:
     return hmac.new(key, f"{platform}:{external_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def _key(conn: Connection, make: bool = False) -> bytes | None:
+def _key(conn: Connection) -> bytes | None:
     k = t.store_keys
     found = conn.execute(select(k.c.value).where(k.c.name == DIGEST_KEY)).scalar()
-    if found is None and make:
-        found = secrets.token_hex(32)
-        conn.execute(k.insert().values(name=DIGEST_KEY, value=found))
     return bytes.fromhex(found) if found is not None else None
+
+
+def _made_key(conn: Connection) -> bytes:
+    """The store's key, made the first time a blocked member is forgotten."""
+    if (found := _key(conn)) is not None:
+        return found
+    made = secrets.token_hex(32)
+    conn.execute(t.store_keys.insert().values(name=DIGEST_KEY, value=made))
+    return bytes.fromhex(made)
 
 
 def keep_forgotten(conn: Connection, member_id: int) -> int:
@@ -197,8 +203,7 @@ def keep_forgotten(conn: Connection, member_id: int) -> int:
     ).all()
     if not rows:
         return 0
-    key, now = _key(conn, make=True), now_ms()
-    assert key is not None
+    key, now = _made_key(conn), now_ms()
     for r in rows:
         d = digest(key, r.platform, r.external_id)
         where = (_f.c.community_id == r.community_id, _f.c.platform == r.platform, _f.c.digest == d)

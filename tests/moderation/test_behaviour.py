@@ -137,3 +137,48 @@ def test_spam_bank_forgets_what_is_said_not_to_be_spam() -> None:
     bank.clear()
     assert len(bank) == 0
     assert bank.match(normalize("周末团购大闸蟹，一只十块，要的私聊我报名哦")).verdict == HAM
+
+
+def poster(seed: int, size: tuple[int, int] = (800, 1000), fmt: str = "JPEG", q: int = 85) -> bytes:
+    """An ad-like picture (blocks of colour and lines of 'text'), different for each seed."""
+    import io
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    image = Image.new("RGB", (800, 1000), (rng.randrange(256), 200, 120))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = rng.randrange(700), rng.randrange(900)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        draw.rectangle((x, y, x + rng.randrange(40, 300), y + rng.randrange(20, 200)), colour)
+    image = image.resize(size)
+    buf = io.BytesIO()
+    image.save(buf, fmt, **({"quality": q} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def test_one_picture_dropped_into_many_groups_is_caught_however_it_was_recompressed() -> None:
+    from qunzhu.moderation.images import fingerprint
+
+    same = [poster(1), poster(1, (400, 500), q=60), poster(1, fmt="PNG")]
+    prints = [fingerprint(p) for p in same]
+    assert all(p is not None for p in prints)
+    assert fingerprint(poster(2)) not in prints and fingerprint(b"not a picture") is None
+    d = live()
+    # three accounts of a farm, three groups, the same poster (no text)
+    first = d.check("", Context("g1", "a", T0, kinds=frozenset({"image"}), images=(same[0],)))
+    second = d.check("", Context("g2", "b", T0 + 60, kinds=frozenset({"image"}), images=(same[1],)))
+    third = d.check("", Context("g3", "c", T0 + 90, kinds=frozenset({"image"}), images=(same[2],)))
+    assert (first.verdict, second.verdict, third.verdict) == (HAM, HAM, SPAM)
+    picture = next(c for c in third.checks if c.name == "same_picture")
+    assert picture.details == {"groups": 3}
+    # a different picture in a fourth group is nothing; one member's picture in two groups is
+    # asked about; a day later the memory is gone
+    other = d.check("", Context("g4", "d", T0 + 100, images=(poster(2),)))
+    assert other.verdict == HAM
+    again = d.check("", Context("g5", "d", T0 + 200, images=(poster(2, q=50),)))
+    assert again.verdict == REVIEW
+    later = d.check("", Context("g6", "e", T0 + 2 * 86400, images=(same[0],)))
+    assert later.verdict == HAM

@@ -2,6 +2,10 @@
 personal QR, a mini-program code). None of the anchor bots reads them (moderation-anchors.md);
 the WeCom anti-harassment rules and one NoneBot plugin do, through outside services. We decode
 locally with zxing-cpp, so no chat picture leaves the machine.
+
+And a picture's fingerprint (a difference hash: 64 bits, one per pair of neighbouring pixels of
+a 9×8 grey thumbnail), the same for the same picture recompressed, resized or re-sent by
+another account, so the behaviour layer can see one ad picture dropped into many groups.
 """
 
 from __future__ import annotations
@@ -12,6 +16,34 @@ import warnings
 MAX_BYTES = 20 * 1024 * 1024  # larger than any chat picture: not worth decoding
 MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
 DECODE_SIDE = 2048  # big photos are shrunk first; a QR code a group can scan survives this
+
+
+FINGERPRINT_BITS = 64
+
+
+def fingerprint(data: bytes) -> int | None:
+    """The picture's difference hash; None for bytes that are not a picture, or too large."""
+    if not data or len(data) > MAX_BYTES:
+        return None
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > MAX_PIXELS:
+                return None
+            image.draft("L", (64, 64))  # JPEG: decode at a small scale, much faster
+            small = image.convert("L").resize((9, 8), Image.Resampling.BILINEAR)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    pixels = small.tobytes()  # one byte a pixel, row by row
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            left, right = pixels[row * 9 + col], pixels[row * 9 + col + 1]
+            bits = (bits << 1) | (left > right)
+    return bits
 
 
 def qr_payloads(data: bytes) -> list[str]:

@@ -426,8 +426,9 @@ class BankFeed:
         since = None if self._newest is None else self._newest - self.LOOK_BACK_MS
         applied = self._apply(await asyncio.to_thread(_labels_since, engine, since))
         if len(self._applied) != stamp[0]:
-            for _behaviour, _trust, bank in self.memories.values():
+            for behaviour, _trust, bank in self.memories.values():
                 bank.clear()
+                behaviour.forget_learnt_pictures()
             self._applied.clear()
             self._newest = None
             applied = self._apply(await asyncio.to_thread(_labels_since, engine, None))
@@ -439,12 +440,14 @@ class BankFeed:
         for v in labels:
             if v.decision_id in self._applied:
                 continue
-            bank = _memory(self.memories, v.community)[2]
+            behaviour, _trust, bank = _memory(self.memories, v.community)
             text = normalize(v.text)
             if v.spam:
                 bank.add(text)
             else:
                 bank.remove_like(text)
+            if v.pictures:
+                behaviour.learn_pictures(v.pictures, v.spam)
             self._applied.add(v.decision_id)
             self._newest = v.at if self._newest is None else max(self._newest, v.at)
             applied += 1

@@ -651,3 +651,45 @@ def test_labels_reach_the_running_engines_spam_bank(app: FastAPI, world: World) 
     asyncio.run(feed_banks.poll(world.engine))
     assert len(bank) == 1
     assert bank.match(normalize(crabs)).verdict != SPAM  # the forgotten member's text is gone
+
+
+def test_a_reported_picture_labelled_spam_is_known_from_then_on(app: FastAPI, world: World) -> None:
+    """A picture ad nothing caught: an admin reports it, a person says "spam" in the queue,
+    and the same picture (recompressed, from another account) is spam at once; "not spam"
+    on a decision about it takes it back."""
+    import asyncio
+
+    from qunzhu import service
+    from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
+    from tests.moderation.test_behaviour import poster
+
+    memory = (Behaviour(), TrustBook(), SpamBank())
+    memories: service.Memories = {"跑团": memory}
+    rt = runtime(world.engine, Mode.ENFORCE, Detector(behaviour=memory[0], bank=memory[2]))
+
+    def picture(n: int, who: str, data: bytes) -> LiveEvent:
+        event = msg(RUNNERS, n, "", who=who, kinds=frozenset({"image"}))
+        event.images = (data,)
+        return event
+
+    assert feed(rt, picture(1, "farm1", poster(7))) == []  # nothing to see in it
+    report = msg(RUNNERS, 2, "举报", who="boss")
+    report.role, report.record.reply_to = "admin", "m1"
+    (reported,) = feed(rt, report)
+    reasons = orjson.loads(decision_row(world.engine, reported).reasons)
+    assert len(reasons["pictures"]) == 1  # kept with the decision a person will answer
+    root = as_user(app, "root")
+    assert api_label(root, reported, "spam").status_code == 200
+    feed_banks = service.BankFeed(memories)
+    assert asyncio.run(feed_banks.poll(world.engine)) == 1
+
+    (caught,) = feed(rt, picture(3, "farm2", poster(7, (400, 500), q=50)))
+    row = decision_row(world.engine, caught)
+    checks = orjson.loads(row.reasons)["checks"]
+    assert row.verdict == "spam"
+    assert {"name": "same_picture", "verdict": "spam", "score": 0.95} in [
+        {k: c[k] for k in ("name", "verdict", "score")} for c in checks
+    ]
+    assert api_label(root, caught, "appeal_upheld").status_code == 200  # acted on: an appeal
+    asyncio.run(feed_banks.poll(world.engine))
+    assert feed(rt, picture(4, "someone", poster(7))) == []  # not an ad after all

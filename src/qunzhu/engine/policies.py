@@ -153,7 +153,12 @@ class ModerationPolicy:
         if self._kept_out(event, role, marks, key[1]):
             return [self._keep_out(key[1], record.sender.name, record.platform_id, event.blocked)]
         if event.replied is not None and is_report(record.text):
-            return self._report(event.replied, marks, role, key[1], at, record.platform_id)
+            pictures = self._pictures(event.group.platform_id, event.replied.platform_id)
+            found = self._report(event.replied, marks, role, key[1], at, record.platform_id)
+            for outcome in found:  # a person's answer teaches the pictures too
+                if pictures and outcome.verdict == REVIEW:
+                    outcome.reasons["pictures"] = pictures
+            return found
         ctx = Context(
             group=event.group.platform_id,
             member=key[1],
@@ -162,6 +167,7 @@ class ModerationPolicy:
             role=role,
             kinds=event.kinds,
             images=event.images,
+            message=record.platform_id,
         )
         text = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
         decision = self.detector.check(text, ctx)
@@ -174,6 +180,8 @@ class ModerationPolicy:
         if decision.verdict == HAM and action.step is Step.NONE:
             return []
         reasons = _reasons(decision, action.step, action.would, action.strikes)
+        if event.images and (pictures := self._pictures(ctx.group, record.platform_id)):
+            reasons["pictures"] = pictures  # what a person's "spam" makes a known ad picture
         if action.struck:  # kept in the store; an upheld appeal takes it back by its time
             add_strike(marks, self.name, key[1], at, strikes)
             reasons["struck_at"] = int(at * 1000)
@@ -291,6 +299,11 @@ class ModerationPolicy:
             delay_s=REPORT_ACK_S,
             reason="report",
         )
+
+    def _pictures(self, group: str, message: str) -> list[str]:
+        """The fingerprints (hex) of a message's pictures, as the detector saw them today."""
+        behaviour = self.detector.behaviour
+        return [f"{p:016x}" for p in behaviour.pictures_of(group, message)] if behaviour else []
 
     def _kept_out(self, event: LiveEvent, role: str, marks: Marks, member: str) -> bool:
         """Blocked in the community, and neither staff here nor trusted here by a person (the

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import threading
 from collections import Counter, defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,7 @@ class Context:
     role: str = "member"
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()
+    message: str = ""  # the platform's id of the message, where there is one
 
 
 def _index() -> MinHashLSH:
@@ -130,11 +132,13 @@ class Behaviour:
         self._posted: dict[str, tuple[str, str, float]] = {}  # key -> (group, member, at)
         self._expiry: deque[tuple[float, str]] = deque()
         self._keys = itertools.count()
-        # pictures of the last CROSS_WINDOW_S: id -> (at, group, member, fingerprint), the
-        # ids oldest first, and per byte of a fingerprint the ids having that byte value there
-        self._pictures: dict[int, tuple[float, str, str, int]] = {}
+        # pictures of the last CROSS_WINDOW_S: id -> (at, group, member, fingerprint, message),
+        # the ids oldest first, and per byte of a fingerprint the ids having that value there
+        self._pictures: dict[int, tuple[float, str, str, int, str]] = {}
         self._picture_order: deque[int] = deque()
         self._bands: list[defaultdict[int, set[int]]] = [defaultdict(set) for _ in range(BANDS)]
+        self._by_message: dict[tuple[str, str], list[int]] = {}  # (group, message) -> ids
+        self._spam_pictures: list[int] = []  # pictures people said were ads, however old
 
     def observe(self, n: Normalized, ctx: Context) -> list[Check]:
         """Record the message and return what its sender's recent behaviour says."""
@@ -205,16 +209,20 @@ class Behaviour:
         groups, own = {ctx.group}, {ctx.group}
         for print_ in prints:
             for key in self._like(print_):
-                _at, group, member, _seen = self._pictures[key]
+                _at, group, member, _seen, _message = self._pictures[key]
                 groups.add(group)
                 if member == ctx.member:
                     own.add(group)
         for print_ in prints:
             key = next(self._keys)
-            self._pictures[key] = (ctx.at, ctx.group, ctx.member, print_)
+            self._pictures[key] = (ctx.at, ctx.group, ctx.member, print_, ctx.message)
             self._picture_order.append(key)
+            if ctx.message:
+                self._by_message.setdefault((ctx.group, ctx.message), []).append(key)
             for band, value in enumerate(print_.to_bytes(BANDS)):
                 self._bands[band][value].add(key)
+        if any(_near(p, q) for p in prints for q in self._spam_pictures):
+            return Check("same_picture", SPAM, 0.95, {"known_ad": True})
         if len(groups) >= CROSS_GROUPS:
             return Check("same_picture", SPAM, 0.9, {"groups": len(groups)})
         if len(own) > 1:
@@ -231,16 +239,34 @@ class Behaviour:
         return [
             key
             for key, n in shared.items()
-            if n >= SHARED_BANDS
-            and (self._pictures[key][3] ^ print_).bit_count() <= SAME_PICTURE_BITS
+            if n >= SHARED_BANDS and _near(self._pictures[key][3], print_)
         ]
+
+    def pictures_of(self, group: str, message: str) -> list[int]:
+        """The fingerprints of a message's pictures seen within the day (a report or a
+        decision keeps them, so a person's answer can teach them)."""
+        return [self._pictures[key][3] for key in self._by_message.get((group, message), ())]
+
+    def learn_pictures(self, prints: Sequence[int], spam: bool) -> None:
+        """A person said a message with these pictures was an ad (the same picture is spam
+        from now on, in every group of the community), or was not (it is not)."""
+        if spam:
+            self._spam_pictures.extend(p for p in prints if p not in self._spam_pictures)
+        else:
+            self._spam_pictures = [
+                q for q in self._spam_pictures if not any(_near(p, q) for p in prints)
+            ]
+
+    def forget_learnt_pictures(self) -> None:
+        self._spam_pictures.clear()
 
     def _expire(self, now: float) -> None:
         while (
             self._picture_order and self._pictures[self._picture_order[0]][0] < now - CROSS_WINDOW_S
         ):
             key = self._picture_order.popleft()
-            _at, _group, _member, print_ = self._pictures.pop(key)
+            _at, group, _member, print_, message = self._pictures.pop(key)
+            self._by_message.pop((group, message), None)
             for band, value in enumerate(print_.to_bytes(BANDS)):
                 ids = self._bands[band][value]
                 ids.discard(key)
@@ -255,6 +281,10 @@ class Behaviour:
             for who in quiet:
                 self._times.pop(who, None)
                 self._texts.pop(who, None)
+
+
+def _near(a: int, b: int) -> bool:
+    return (a ^ b).bit_count() <= SAME_PICTURE_BITS
 
 
 class TrustBook:

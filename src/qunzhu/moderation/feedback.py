@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import Connection, func, select
 
 from qunzhu.store import schema as t
@@ -49,6 +50,7 @@ class HumanLabel:
     spam: bool
     text: str
     community: str | None
+    pictures: tuple[int, ...] = ()  # fingerprints of the message's pictures, where known
 
 
 def stamp(conn: Connection, group_ids: Iterable[int] | None = None) -> tuple[int, int | None]:
@@ -69,7 +71,7 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
     """Spam and not-spam labels from `at` on (all when None), oldest first."""
     ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
     query = (
-        select(ml.c.at, ml.c.decision_id, ml.c.label, ml.c.text, c.c.name)
+        select(ml.c.at, ml.c.decision_id, ml.c.label, ml.c.text, c.c.name, d.c.reasons)
         .select_from(
             ml.join(d, d.c.id == ml.c.decision_id)
             .join(g, g.c.id == d.c.group_id)
@@ -81,6 +83,24 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
     if at is not None:
         query = query.where(ml.c.at >= at)
     return [
-        HumanLabel(row.at, row.decision_id, row.label in SPAM_LABELS, row.text or "", row.name)
+        HumanLabel(
+            row.at,
+            row.decision_id,
+            row.label in SPAM_LABELS,
+            row.text or "",
+            row.name,
+            _pictures(row.reasons),
+        )
         for row in conn.execute(query)
     ]
+
+
+def _pictures(reasons: str | None) -> tuple[int, ...]:
+    """The picture fingerprints a decision kept (hex), unreadable ones left out."""
+    if not reasons or '"pictures"' not in reasons:
+        return ()
+    try:
+        found = orjson.loads(reasons).get("pictures") or []
+        return tuple(int(p, 16) for p in found if isinstance(p, str))
+    except (orjson.JSONDecodeError, AttributeError, ValueError):
+        return ()

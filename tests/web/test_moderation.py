@@ -690,6 +690,8 @@ def test_a_reported_picture_labelled_spam_is_known_from_then_on(app: FastAPI, wo
     assert {"name": "same_picture", "verdict": "spam", "score": 0.95} in [
         {k: c[k] for k in ("name", "verdict", "score")} for c in checks
     ]
+    page = root.get("/moderation", params={"tab": "appeals", "lang": "zh"}).text
+    assert "Same picture in several groups" in page or "多群同图" in page  # named, not a key
     assert api_label(root, caught, "appeal_upheld").status_code == 200  # acted on: an appeal
     asyncio.run(feed_banks.poll(world.engine))
     assert feed(rt, picture(4, "someone", poster(7))) == []  # not an ad after all

@@ -127,6 +127,8 @@ i18n.register(
         "Flood": "刷屏",
         "Repeated text": "重复发言",
         "Same text in several groups": "多群同文",
+        "Same picture in several groups": "多群同图",
+        "a picture people said was an ad": "已标记为广告的图片",
         "Newcomer with a contact": "新成员发联系方式",
         "First message after joining": "入群后第一条消息",
         "Trusted": "受信任",
@@ -195,6 +197,7 @@ def check_names() -> dict[str, str]:
         "flood": tr("Flood"),
         "repeat": tr("Repeated text"),
         "cross_group": tr("Same text in several groups"),
+        "same_picture": tr("Same picture in several groups"),
         "newcomer_with_contact": tr("Newcomer with a contact"),
         "first_message_after_join": tr("First message after joining"),
         "trust": tr("Trusted"),
@@ -227,6 +230,7 @@ def _detail_names() -> dict[str, str]:
         "reporters": tr("members who reported"),
         "needed": tr("reports needed"),
         "staff": tr("reported by an admin"),
+        "known_ad": tr("a picture people said was an ad"),
     }
 
 

@@ -93,6 +93,8 @@ def test_a_lockdown_shows_on_the_group_page_and_an_operator_can_end_it(
     page = login(client, "ops").get(f"/groups/{world.runners}").text
     assert "防刷群防护中" in page and "期间全员禁言" in page and "现在结束防护" in page
 
+    on = client.get(f"/api/groups/{world.runners}/lockdown").json()
+    assert on["on"] and on["muted"] and on["until"] - on["since"] == 30 * 60_000
     viewer = TestClient(client.app)
     login(viewer, "eye")  # sees no such group, and may change nothing
     path = f"/groups/{world.runners}/lockdown/end"
@@ -103,6 +105,10 @@ def test_a_lockdown_shows_on_the_group_page_and_an_operator_can_end_it(
     )
     assert ended.status_code == 303
     assert "防刷群防护中" not in client.get(f"/groups/{world.runners}").text
+    assert client.get(f"/api/groups/{world.runners}/lockdown").json()["on"] is False
+    token = {"X-CSRF-Token": csrf(client, "/")}  # nothing left to end: answered all the same
+    again = client.post(f"/api/groups/{world.runners}/lockdown/end", headers=token)
+    assert again.status_code == 200 and again.json()["on"] is False
     # the unlock goes now, and the next newcomer is let in
     clock.now = time.time()
     asyncio.run(rt.executor.drain())

@@ -16,13 +16,14 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import Connection, select, update
 
 from qunzhu import i18n
 from qunzhu.engine import outbox
 from qunzhu.engine.policies import RaidPolicy
 from qunzhu.store import schema as t
-from qunzhu.store.accounts import audit
+from qunzhu.store.accounts import User, audit
 from qunzhu.store.ingest import now_ms
 from qunzhu.web import auth
 from qunzhu.web.app import visible
@@ -37,7 +38,7 @@ i18n.register(
     }
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 _pm, _d, _o = t.policy_marks, t.decisions, t.outbox
 MARK = "lockdown"
 
@@ -92,19 +93,63 @@ def end(conn: Connection, group_id: int, lockdown: Lockdown) -> None:
     conn.execute(update(_o).where(*pending, _o.c.kind == "unlock").values(due_at=now_ms()))
 
 
-@router.post("/groups/{group_id}/lockdown/end")
-def end_form(
-    request: Request,
-    group_id: auth.Id,
-    user: auth.PageUser,
-    csrf_token: Annotated[str, Form()] = "",
-) -> Response:
+def _end(request: Request, user: User, group_id: int, token: str | None) -> Lockdown | None:
+    """Checked, ended, written in the audit log; the lockdown that was on, if one was."""
     auth.may_change(user)
-    auth.check_csrf(request, csrf_token)
+    auth.check_csrf(request, token)
     visible(request, user, group_id)
     with auth.engine_of(request).begin() as conn:
         found = current(conn, group_id)
         if found is not None:
             end(conn, group_id, found)
             audit(conn, user, "raid.end", f"group:{group_id}", since=found.since)
+    return found
+
+
+@router.post("/groups/{group_id}/lockdown/end", include_in_schema=False)
+def end_form(
+    request: Request,
+    group_id: auth.Id,
+    user: auth.PageUser,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    _end(request, user, group_id, csrf_token)
     return RedirectResponse(f"/groups/{group_id}", status_code=303)
+
+
+class LockdownOut(BaseModel):
+    on: bool  # a lockdown is on now
+    since: int | None  # ms
+    until: int | None  # ms, when it ends by itself
+    muted: bool  # the whole group is muted meanwhile
+
+
+def _out(found: Lockdown | None) -> dict[str, object]:
+    if found is None:
+        return {"on": False, "since": None, "until": None, "muted": False}
+    return {"on": True, "since": found.since, "until": found.until, "muted": found.muted}
+
+
+@router.get(
+    "/api/groups/{group_id}/lockdown",
+    response_model=LockdownOut,
+    tags=["api"],
+    responses=auth.API_RESPONSES,
+)
+def lockdown_api(request: Request, group_id: auth.Id, user: auth.ApiUser) -> dict[str, object]:
+    """Whether a join raid's lockdown is on in the group, since and until when."""
+    visible(request, user, group_id)
+    with auth.engine_of(request).connect() as conn:
+        return _out(current(conn, group_id))
+
+
+@router.post(
+    "/api/groups/{group_id}/lockdown/end",
+    response_model=LockdownOut,
+    tags=["api"],
+    responses=auth.API_RESPONSES,
+)
+def end_api(request: Request, group_id: auth.Id, user: auth.ApiUser) -> dict[str, object]:
+    """End the lockdown now (newcomers let in, the group unlocked); the lockdown that was on.
+    With the session cookie, send the page's CSRF token in the `X-CSRF-Token` header."""
+    return _out(_end(request, user, group_id, request.headers.get("x-csrf-token")))

@@ -6,6 +6,7 @@
     uv run python bench/engine.py --events 20000 --blocklist 100000 --json
     uv run python bench/engine.py --events 20000 --blocklist 100000 --forgotten --json
     uv run python bench/engine.py --events 20000 --captcha --json
+    uv run python bench/engine.py --events 20000 --pictures 0.1 --json
 
 Events (seeded, 20 groups, 400 members): messages (some of them ads), joins, leaves, renames and
 join requests. Each is received (inbox), processed in micro-batches (stored like an import,
@@ -25,6 +26,12 @@ and members the ladder bans join them. `kept_out` counts the decisions that kept
 With `--forgotten` as well, the 4 are forgotten first and N more forgotten members' digests are
 stored: each batch then also computes its members' digests and looks them up.
 
+`--pictures SHARE` attaches a picture to that share of the messages (800×1000 JPEGs drawn
+here: a tenth of them are 3 ad posters that travel across groups, the rest a picture of each
+group's own): each is decoded for QR codes, fingerprinted and looked up among the day's
+pictures, and the posters become `same_picture` decisions (questions, and spam where one
+member posted one in three groups).
+
 `--captcha` puts the entry question (enforce, 180 s) first in every group. Nobody in the
 generated chat answers it, so newcomers who speak within 3 minutes of joining lose that
 message, and their third removes them; the held-back removals of the others stay pending.
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import json
 import os
@@ -55,7 +63,29 @@ ADS = ["代购名牌包包，加微信 abc{n} 详聊", "兼职刷单日赚300，
 CHAT = ["今天跑了十公里", "周六几点集合？", "谢谢分享", "这个方法不错，学到了", "早上好", "收到"]
 
 
-def events(n: int):  # type: ignore[no-untyped-def]
+@functools.cache
+def posters() -> list[bytes]:
+    """40 different pictures: blocks of colour on a tinted ground, as a JPEG a phone sends."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    out = []
+    for seed in range(40):
+        rng = random.Random(seed)
+        image = Image.new("RGB", (800, 1000), (rng.randrange(256), 200, 120))
+        draw = ImageDraw.Draw(image)
+        for _ in range(12):
+            x, y = rng.randrange(700), rng.randrange(900)
+            colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+            draw.rectangle((x, y, x + rng.randrange(40, 300), y + rng.randrange(20, 200)), colour)
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+def events(n: int, pictures: float = 0.0):  # type: ignore[no-untyped-def]
     from qunzhu.model import (
         Group,
         JoinMethod,
@@ -69,10 +99,12 @@ def events(n: int):  # type: ignore[no-untyped-def]
     from qunzhu.model.live import JoinRequest, LiveEvent
 
     rng = random.Random(7)
+    drawn = posters() if pictures else []
     groups = [Group(Platform.TELEGRAM, f"-100{g}", f"群{g}") for g in range(GROUPS)]
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     for i in range(n):
-        group = groups[rng.randrange(GROUPS)]
+        g = rng.randrange(GROUPS)
+        group = groups[g]
         who = f"u{rng.randrange(MEMBERS)}"
         person = Person(who, f"城市-行业-{who}" if rng.random() < 0.7 else who)
         at = t0 + timedelta(seconds=i * 3)
@@ -80,6 +112,13 @@ def events(n: int):  # type: ignore[no-untyped-def]
         if roll < 0.80:
             text = rng.choice(ADS).format(n=i) if rng.random() < 0.05 else rng.choice(CHAT)
             record = Message(str(i), person, at, MessageKind.TEXT, text)
+            if drawn and rng.random() < pictures:
+                # an ad poster travels; the other pictures stay in their group (its own)
+                ad = rng.random() < 0.1
+                poster = drawn[rng.randrange(3)] if ad else drawn[3 + g % (len(drawn) - 3)]
+                kinds = frozenset({"image"})
+                yield LiveEvent("tg", group, record, kinds=kinds, images=(poster,))
+                continue
         elif roll < 0.90:
             record = MembershipEvent(f"j{i}", person, MembershipAction.JOIN, at, JoinMethod.LINK)
         elif roll < 0.95:
@@ -181,7 +220,12 @@ def community(db: Path, blocked: int, forgotten: bool = False) -> None:
 
 
 def work(
-    db: Path, n: int, batch: int, log: Path | None, captcha: bool = False
+    db: Path,
+    n: int,
+    batch: int,
+    log: Path | None,
+    captcha: bool = False,
+    pictures: float = 0.0,
 ) -> tuple[dict[str, float], list[tuple[int, str]]]:
     """Receive, process and execute all n events; resumable after a kill. Returns the figures
     and every call that reached the connector."""
@@ -199,7 +243,7 @@ def work(
 
     async def drive() -> float:  # one event loop, as `qunzhu run` has
         start = time.perf_counter()
-        for event in events(n):
+        for event in events(n, pictures):
             received = time.perf_counter()
             if rt.accept(event) is not None:
                 pending.append(received)
@@ -230,22 +274,26 @@ def work(
         "p99_ms": pct(0.99),
         "actions": len(connector.calls),
         "kept_out": kept_out(rt.engine),
+        "same_picture": decided_by(rt.engine, '%"name":"same_picture"%'),
         **{f"recovered_{k}": v for k, v in recovered.items()},
     }
     return figures, connector.calls
 
 
 def kept_out(engine) -> int:  # type: ignore[no-untyped-def]
+    return decided_by(engine, '%"blocklist":%')
+
+
+def decided_by(engine, pattern: str) -> int:  # type: ignore[no-untyped-def]
+    """Decisions whose reasons match the LIKE pattern."""
     from qunzhu.store import schema as t
 
     d = t.decisions
     with engine.connect() as conn:
-        return conn.execute(
-            select(func.count()).where(d.c.reasons.like('%"blocklist":%'))
-        ).scalar_one()
+        return conn.execute(select(func.count()).where(d.c.reasons.like(pattern))).scalar_one()
 
 
-def floor(db: Path, n: int, batch: int) -> float:
+def floor(db: Path, n: int, batch: int, pictures: float = 0.0) -> float:
     """Seconds for the least any durable engine must do: write each event to the inbox as it
     arrives and mark each batch processed in one commit (no store, no policies, no actions)."""
     from sqlalchemy import update
@@ -257,7 +305,7 @@ def floor(db: Path, n: int, batch: int) -> float:
     rt = Runtime(open_store(f"sqlite:///{db}"), Setups(), {})
     pending = 0
     start = time.perf_counter()
-    for event in events(n):
+    for event in events(n, pictures):
         rt.accept(event)
         pending += 1
         if pending >= batch:
@@ -318,6 +366,9 @@ def main() -> None:
     parser.add_argument(
         "--captcha", action="store_true", help="every group asks newcomers the entry question"
     )
+    parser.add_argument(
+        "--pictures", type=float, default=0.0, help="share of messages that carry a picture"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
     args = parser.parse_args()
     if args.training:
@@ -335,9 +386,11 @@ def main() -> None:
             result = crashing(db, args.events, args.batch)
             result.update(counts(db, args.events, db.with_suffix(".calls"), []))
         else:
-            result, calls = work(db, args.events, args.batch, None, args.captcha)
+            if args.pictures:
+                posters()  # drawn before the clock starts
+            result, calls = work(db, args.events, args.batch, None, args.captcha, args.pictures)
             result.update(counts(db, args.events, None, calls))
-            floor_s = floor(Path(tmp) / "floor.db", args.events, args.batch)
+            floor_s = floor(Path(tmp) / "floor.db", args.events, args.batch, args.pictures)
             result["floor_events_per_s"] = args.events / floor_s
             result["ratio"] = result["seconds"] / floor_s
     result = {"events": args.events, "events_per_s": args.events / result["seconds"], **result}

@@ -199,10 +199,12 @@ class Behaviour:
         return Check("cross_group", HAM, 0.0)
 
     def _same_picture(self, ctx: Context) -> Check:
-        """One picture in many groups of the community within a day: an ad farm's accounts
-        dropping the same poster everywhere, which no text check sees. Counted like text
-        (`_cross_group`): three groups is spam; two only when the same member posted both
-        (a popular picture travels between groups by different hands)."""
+        """One picture in many groups of the community within a day: an ad account dropping
+        the same poster everywhere, which no text check sees. One member's picture in three
+        groups is spam, in two a question for the admins; posted by different members in
+        three groups it is only a question (a popular picture travels between groups by
+        different hands; an admin's "spam" then makes it a known ad, removed wherever it comes
+        again). Small pictures (stickers, memes) are not counted (`images.fingerprint`)."""
         from qunzhu.moderation.images import fingerprint
 
         prints = {p for p in map(fingerprint, ctx.images) if p is not None}
@@ -223,10 +225,10 @@ class Behaviour:
                 self._bands[band][value].add(key)
         if any(_near(p, q) for p in prints for q in self._spam_pictures):
             return Check("same_picture", SPAM, 0.95, {"known_ad": True})
-        if len(groups) >= CROSS_GROUPS:
-            return Check("same_picture", SPAM, 0.9, {"groups": len(groups)})
-        if len(own) > 1:
-            return Check("same_picture", REVIEW, 0.5, {"groups": len(own)})
+        if len(own) >= CROSS_GROUPS:
+            return Check("same_picture", SPAM, 0.9, {"groups": len(own), "same_member": True})
+        if len(own) > 1 or len(groups) >= CROSS_GROUPS:
+            return Check("same_picture", REVIEW, 0.6, {"groups": len(groups)})
         return Check("same_picture", HAM, 0.0)
 
     def _like(self, print_: int) -> list[int]:

@@ -19,10 +19,12 @@ DECODE_SIDE = 2048  # big photos are shrunk first; a QR code a group can scan su
 
 
 FINGERPRINT_BITS = 64
+FINGERPRINT_MIN_SIDE = 300  # smaller pictures are stickers and memes, which travel by nature
 
 
 def fingerprint(data: bytes) -> int | None:
-    """The picture's difference hash; None for bytes that are not a picture, or too large."""
+    """The picture's difference hash; None for bytes that are not a picture, too large, or
+    smaller than FINGERPRINT_MIN_SIDE on a side."""
     if not data or len(data) > MAX_BYTES:
         return None
     from PIL import Image
@@ -32,6 +34,8 @@ def fingerprint(data: bytes) -> int | None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.width * image.height > MAX_PIXELS:
+                return None
+            if min(image.width, image.height) < FINGERPRINT_MIN_SIDE:
                 return None
             image.draft("L", (64, 64))  # JPEG: decode at a small scale, much faster
             small = image.convert("L").resize((9, 8), Image.Resampling.BILINEAR)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from qunzhu.moderation.behaviour import Behaviour, Context, SpamBank, TrustBook
 from qunzhu.moderation.engine import Detector, Policy
 from qunzhu.moderation.normalize import normalize
@@ -189,3 +191,22 @@ def test_one_picture_dropped_into_many_groups_is_caught_however_it_was_recompres
     d = live()
     small = poster(3, (240, 240))
     assert {post(f"g{i}", "fan", T0 + i, small) for i in range(5)} == {HAM}
+
+
+def test_pictures_that_are_not_worth_decoding_get_no_fingerprint(monkeypatch: Any) -> None:
+    """Bad input: a picture larger than any chat picture, one whose header promises a
+    decompression bomb, a truncated file: no fingerprint, no exception."""
+    import io
+
+    from PIL import Image
+
+    from qunzhu.moderation import images
+
+    buf = io.BytesIO()
+    Image.new("L", (5000, 5000)).save(buf, "PNG")  # 25 megapixels, a few kB compressed
+    wide = buf.getvalue()
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000_000)
+    assert images.fingerprint(wide) is None
+    assert images.fingerprint(poster(4)[:2000]) is None  # cut off mid-way
+    monkeypatch.setattr(images, "MAX_BYTES", 1000)
+    assert images.fingerprint(poster(4)) is None

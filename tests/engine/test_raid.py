@@ -235,3 +235,28 @@ def test_mute_all_outside_enforce_is_only_said(engine: Engine, mode: Mode) -> No
     decided = feed(rt, joined(0, "a"), joined(1, "b"))
     assert "lock" not in [kind for _, _, acts in decided for kind, _ in acts]
     assert reasons(engine)[0]["mute_all"] is True
+
+
+def test_the_wave_is_found_in_a_database_that_orders_text_by_a_locale(
+    postgresql_engine: Engine,
+) -> None:
+    """PostgreSQL databases made with a locale (ICU's en-US here, as on many servers) order
+    punctuation as a language does: a string range on the "joined:" keys found nothing there,
+    which this project's own C-collated test database did not show."""
+    from sqlalchemy import text
+
+    with postgresql_engine.begin() as conn:
+        icu = conn.execute(
+            text("SELECT collname FROM pg_collation WHERE collname = 'en-US-x-icu'")
+        ).scalar()
+        if icu is None:
+            pytest.skip("this PostgreSQL has no ICU collations")
+        conn.execute(
+            text(
+                'ALTER TABLE policy_marks ALTER COLUMN key TYPE varchar(300) COLLATE "en-US-x-icu"'
+            )
+        )
+    rt = runtime(postgresql_engine)
+    assert [len(acts) for _, _, acts in feed(rt, joined(0, "a"), joined(1, "b"), joined(2, "c"))][
+        -3:
+    ] == [2, 1, 1]  # the lockdown (note and kick), then a and b removed too

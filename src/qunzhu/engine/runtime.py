@@ -108,8 +108,9 @@ class StoreMarks:
             select(_pm.c.key, _pm.c.at).where(
                 _pm.c.group_id == self.group_id,
                 _pm.c.policy == policy,
-                _pm.c.key >= prefix,  # a range of the primary key, not a LIKE
-                _pm.c.key < prefix[:-1] + chr(ord(prefix[-1]) + 1),
+                # LIKE, not a range of strings: PostgreSQL databases in a locale's collation
+                # order punctuation in ways a range on "joined:" would not expect
+                _pm.c.key.startswith(prefix, autoescape=True),
                 _pm.c.at >= int(at * 1000),
             )
         ).all()

@@ -695,3 +695,8 @@ def test_a_reported_picture_labelled_spam_is_known_from_then_on(app: FastAPI, wo
     assert api_label(root, caught, "appeal_upheld").status_code == 200  # acted on: an appeal
     asyncio.run(feed_banks.poll(world.engine))
     assert feed(rt, picture(4, "someone", poster(7))) == []  # not an ad after all
+    # and its travelling is no longer asked about (one member's copy in a second group of
+    # the same detector would otherwise be a question)
+    elsewhere = picture(5, "someone", poster(7))
+    elsewhere.group = READERS
+    assert feed(rt, elsewhere) == []

@@ -139,6 +139,7 @@ class Behaviour:
         self._bands: list[defaultdict[int, set[int]]] = [defaultdict(set) for _ in range(BANDS)]
         self._by_message: dict[tuple[str, str], list[int]] = {}  # (group, message) -> ids
         self._spam_pictures: list[int] = []  # pictures people said were ads, however old
+        self._fine_pictures: list[int] = []  # ... and said were not: no more questions
 
     def observe(self, n: Normalized, ctx: Context) -> list[Check]:
         """Record the message and return what its sender's recent behaviour says."""
@@ -225,6 +226,8 @@ class Behaviour:
                 self._bands[band][value].add(key)
         if any(_near(p, q) for p in prints for q in self._spam_pictures):
             return Check("same_picture", SPAM, 0.95, {"known_ad": True})
+        if prints and all(any(_near(p, q) for q in self._fine_pictures) for p in prints):
+            return Check("same_picture", HAM, 0.0)  # people said it is fine wherever it goes
         if len(own) >= CROSS_GROUPS:
             return Check("same_picture", SPAM, 0.9, {"groups": len(own), "same_member": True})
         if len(own) > 1 or len(groups) >= CROSS_GROUPS:
@@ -251,16 +254,19 @@ class Behaviour:
 
     def learn_pictures(self, prints: Sequence[int], spam: bool) -> None:
         """A person said a message with these pictures was an ad (the same picture is spam
-        from now on, in every group of the community), or was not (it is not)."""
-        if spam:
-            self._spam_pictures.extend(p for p in prints if p not in self._spam_pictures)
-        else:
-            self._spam_pictures = [
-                q for q in self._spam_pictures if not any(_near(p, q) for p in prints)
-            ]
+        from now on, in every group of the community), or was not (it is not, and its spread
+        over groups is no longer asked about)."""
+        learnt, other = (
+            (self._spam_pictures, self._fine_pictures)
+            if spam
+            else (self._fine_pictures, self._spam_pictures)
+        )
+        other[:] = [q for q in other if not any(_near(p, q) for p in prints)]
+        learnt.extend(p for p in prints if p not in learnt)
 
     def forget_learnt_pictures(self) -> None:
         self._spam_pictures.clear()
+        self._fine_pictures.clear()
 
     def _expire(self, now: float) -> None:
         while (

@@ -380,6 +380,10 @@ async def watch_settings(
                         log.exception("cannot read back the last day's messages")
             try:
                 await banks.poll(engine)
+                if banks.copies:
+                    copies, banks.copies = banks.copies, []
+                    n = await asyncio.to_thread(runtime.take_down, copies)
+                    log.info("%d earlier copies of pictures people said were ads", n)
             except Exception:
                 log.exception("cannot read the moderation labels")
             try:  # looking back as for labels: two console processes may commit out of order
@@ -414,6 +418,9 @@ class BankFeed:
 
     def __init__(self, memories: Memories) -> None:
         self.memories = memories
+        # the day's messages carrying a picture people have just said is an ad, posted
+        # before they said it: (group, message, member), for the engine to take down
+        self.copies: list[tuple[str, str, str]] = []
         self._seen: tuple[int, int | None] = (0, None)
         self._applied: set[int] = set()
         self._newest: int | None = None
@@ -448,6 +455,10 @@ class BankFeed:
                 bank.remove_like(text)
             if v.pictures:
                 behaviour.learn_pictures(v.pictures, v.spam)
+                if v.spam:
+                    judged = (v.group, v.record)
+                    copies = behaviour.copies_of(v.pictures)
+                    self.copies.extend(c for c in copies if (c[0], c[1]) != judged)
             self._applied.add(v.decision_id)
             self._newest = v.at if self._newest is None else max(self._newest, v.at)
             applied += 1

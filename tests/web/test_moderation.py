@@ -700,3 +700,47 @@ def test_a_reported_picture_labelled_spam_is_known_from_then_on(app: FastAPI, wo
     elsewhere = picture(5, "someone", poster(7))
     elsewhere.group = READERS
     assert feed(rt, elsewhere) == []
+
+
+def test_earlier_copies_of_a_picture_people_said_was_an_ad_are_taken_down(
+    app: FastAPI, world: World
+) -> None:
+    """Two accounts dropped one poster into two groups, nothing caught it; an admin reports
+    one copy and a person says "spam": the other copy, posted before, is taken down too
+    (once), by its group's moderation."""
+    import asyncio
+
+    from qunzhu import service
+    from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
+    from tests.moderation.test_behaviour import poster
+
+    memory = (Behaviour(), TrustBook(), SpamBank())
+    # one detector watches both groups here, so both communities share its memory
+    memories: service.Memories = {"跑团": memory, "读书会": memory}
+    rt = runtime(world.engine, Mode.ENFORCE, Detector(behaviour=memory[0], bank=memory[2]))
+
+    def picture(group: Group, n: int, who: str, data: bytes) -> LiveEvent:
+        event = msg(group, n, "", who=who, kinds=frozenset({"image"}))
+        event.images = (data,)
+        return event
+
+    assert feed(rt, picture(RUNNERS, 1, "farm1", poster(8))) == []
+    assert feed(rt, picture(READERS, 2, "farm2", poster(8, q=70))) == []
+    report = msg(READERS, 3, "举报", who="boss")
+    report.role, report.record.reply_to = "admin", "m2"
+    (reported,) = feed(rt, report)
+    assert api_label(as_user(app, "root"), reported, "spam").status_code == 200
+    banks = service.BankFeed(memories)
+    asyncio.run(banks.poll(world.engine))
+    assert banks.copies == [(RUNNERS.platform_id, "m1", "farm1")]  # not the one judged
+    assert rt.take_down(banks.copies) == 1
+    assert rt.take_down(banks.copies) == 0  # once
+    with world.engine.connect() as conn:
+        row = conn.execute(select(t.decisions).where(t.decisions.c.record_id == "m1")).one()
+    reasons = orjson.loads(row.reasons)
+    assert (row.verdict, row.member, reasons["step"]) == ("spam", "farm1", "delete_warn")
+    assert "strikes" not in reasons  # nobody knew it was an ad when it came
+    assert [(a["kind"], a["message_id"]) for a in actions_of(world.engine, row.id)] == [
+        ("delete", "m1"),
+        ("warn", "m1"),
+    ]

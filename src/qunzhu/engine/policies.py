@@ -22,7 +22,7 @@ from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice
 from qunzhu.moderation.behaviour import Context, TrustBook
 from qunzhu.moderation.enforcement import RUNGS, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
-from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Decision
+from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check, Decision
 
 STAFF = frozenset({"owner", "admin"})
 TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
@@ -109,6 +109,13 @@ _STEP_ACTIONS: dict[Step, tuple[ActionKind, ...]] = {
 }
 
 
+_FIRST_RUNG = {
+    Mode.ENFORCE: Step.DELETE_WARN,
+    Mode.TRAINING: Step.ASK_ADMIN,
+    Mode.SHADOW: Step.NONE,
+}
+
+
 @dataclass
 class ModerationPolicy:
     """The detector and the ladder of the moderation issue, per group. What must outlive a
@@ -186,19 +193,7 @@ class ModerationPolicy:
             add_strike(marks, self.name, key[1], at, strikes)
             reasons["struck_at"] = int(at * 1000)
         block = _review_note(decision) if self.blocklist and action.step is Step.BAN else None
-        drafts = [
-            Draft(
-                kind,
-                member_id=key[1],
-                message_id=record.platform_id,
-                text=(self.warning or tr("Please do not post ads here."))
-                if kind is ActionKind.WARN
-                else _review_note(decision),
-                seconds=action.mute_s,
-                reason=decision.verdict,
-            )
-            for kind in _STEP_ACTIONS.get(action.step, ())
-        ]
+        drafts = self._drafts(action.step, key[1], record.platform_id, decision, action.mute_s)
         return [Outcome(self.name, decision.verdict, reasons, drafts, block)]
 
     def _report(
@@ -299,6 +294,36 @@ class ModerationPolicy:
             delay_s=REPORT_ACK_S,
             reason="report",
         )
+
+    def known_copy(self, member: str, message: str) -> Outcome:
+        """A message posted earlier with a picture a person has just said is an ad: dealt
+        with as that verdict's first rung (enforce takes it down and warns, training asks,
+        shadow records), without a strike: nobody knew it was an ad then."""
+        check = Check("same_picture", SPAM, 0.95, {"known_ad": True, "earlier_copy": True})
+        decision = Decision(SPAM, 0.95, (check,), "")
+        step = _FIRST_RUNG[self.ladder.mode]
+        would = None if step is Step.DELETE_WARN else Step.DELETE_WARN
+        drafts = self._drafts(step, member, message, decision)
+        return Outcome(self.name, SPAM, _reasons(decision, step, would, 0), drafts)
+
+    def _drafts(
+        self, step: Step, member: str, message: str, decision: Decision, mute_s: int = 0
+    ) -> list[Draft]:
+        """The actions of a ladder step on a message: the warning in the group's words, the
+        admins' note saying why."""
+        return [
+            Draft(
+                kind,
+                member_id=member,
+                message_id=message,
+                text=(self.warning or tr("Please do not post ads here."))
+                if kind is ActionKind.WARN
+                else _review_note(decision),
+                seconds=mute_s,
+                reason=decision.verdict,
+            )
+            for kind in _STEP_ACTIONS.get(step, ())
+        ]
 
     def _pictures(self, group: str, message: str) -> list[str]:
         """The fingerprints (hex) of a message's pictures, as the detector saw them today."""

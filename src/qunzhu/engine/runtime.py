@@ -36,6 +36,7 @@ from qunzhu.engine.policies import (
 )
 from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
+from qunzhu.moderation.verdicts import SPAM
 from qunzhu.store import blocklist, tags
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, start_import
@@ -392,6 +393,52 @@ class Runtime:
                         conn, inbox_id, row.id, where, setup, policy, outcome, (member, None), now
                     )
 
+    def take_down(self, copies: Sequence[tuple[str, str, str]]) -> int:
+        """Messages (group's platform id, message id, member) posted earlier with a picture a
+        person has just said is an ad: each group's moderation deals with its copy
+        (`ModerationPolicy.known_copy`), once, as an event of that group like a sweep. How
+        many decisions were made."""
+        made, now = 0, int(self.clock() * 1000)
+        with self.engine.begin() as conn:
+            for group, message, member in copies:
+                for (connector, platform_id), setup in self.setups.groups.items():
+                    key = f"known_ad:{platform_id}:{message}"
+                    if (
+                        platform_id != group
+                        or conn.execute(
+                            select(t.inbox.c.id).where(
+                                t.inbox.c.connector == connector, t.inbox.c.key == key
+                            )
+                        ).first()
+                    ):
+                        continue
+                    group_id = conn.execute(
+                        select(t.groups.c.id).where(t.groups.c.platform_id == group)
+                    ).scalar()
+                    if group_id is None or _judged_spam(conn, group_id, message):
+                        continue  # unknown here, or moderation took it down already
+                    for policy in setup.policies:
+                        if not isinstance(policy, ModerationPolicy):
+                            continue
+                        inbox_id = _INBOX_ADD.insert(
+                            conn,
+                            {
+                                "connector": connector,
+                                "key": key,
+                                "payload": "",
+                                "received_at": now,
+                                "processed_at": now,
+                            },
+                        )
+                        outcome = policy.known_copy(member, message)
+                        where = (connector, group)
+                        about = (member, message)
+                        self._write(
+                            conn, inbox_id, group_id, where, setup, policy, outcome, about, now
+                        )
+                        made += 1
+        return made
+
     def _queue(
         self,
         conn: Connection,
@@ -455,6 +502,21 @@ class Runtime:
         while await asyncio.to_thread(self.process):
             pass
         await self.executor.drain()
+
+
+def _judged_spam(conn: Connection, group_id: int, message: str) -> bool:
+    d = t.decisions
+    return (
+        conn.execute(
+            select(d.c.id).where(
+                d.c.group_id == group_id,
+                d.c.record_id == message,
+                d.c.policy == ModerationPolicy.name,
+                d.c.verdict == SPAM,
+            )
+        ).first()
+        is not None
+    )
 
 
 def _member(event: LiveEvent) -> str | None:

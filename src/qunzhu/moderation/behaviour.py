@@ -252,6 +252,17 @@ class Behaviour:
         decision keeps them, so a person's answer can teach them)."""
         return [self._pictures[key][3] for key in self._by_message.get((group, message), ())]
 
+    def copies_of(self, prints: Sequence[int]) -> list[tuple[str, str, str]]:
+        """(group, message, member) of the day's messages carrying one of these pictures."""
+        found = {
+            (group, message, member)
+            for p in prints
+            for key in self._like(p)
+            for _at, group, member, _seen, message in [self._pictures[key]]
+            if message
+        }
+        return sorted(found)
+
     def learn_pictures(self, prints: Sequence[int], spam: bool) -> None:
         """A person said a message with these pictures was an ad (the same picture is spam
         from now on, in every group of the community), or was not (it is not, and its spread

@@ -51,6 +51,8 @@ class HumanLabel:
     text: str
     community: str | None
     pictures: tuple[int, ...] = ()  # fingerprints of the message's pictures, where known
+    group: str | None = None  # the platform's ids of the group and message judged
+    record: str | None = None
 
 
 def stamp(conn: Connection, group_ids: Iterable[int] | None = None) -> tuple[int, int | None]:
@@ -71,7 +73,16 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
     """Spam and not-spam labels from `at` on (all when None), oldest first."""
     ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
     query = (
-        select(ml.c.at, ml.c.decision_id, ml.c.label, ml.c.text, c.c.name, d.c.reasons)
+        select(
+            ml.c.at,
+            ml.c.decision_id,
+            ml.c.label,
+            ml.c.text,
+            c.c.name,
+            d.c.reasons,
+            g.c.platform_id,
+            d.c.record_id,
+        )
         .select_from(
             ml.join(d, d.c.id == ml.c.decision_id)
             .join(g, g.c.id == d.c.group_id)
@@ -90,6 +101,8 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
             row.text or "",
             row.name,
             _pictures(row.reasons),
+            row.platform_id,
+            row.record_id,
         )
         for row in conn.execute(query)
     ]

@@ -130,6 +130,7 @@ i18n.register(
         "Same picture in several groups": "多群同图",
         "a picture people said was an ad": "已标记为广告的图片",
         "posted by the same member": "同一成员所发",
+        "posted before people said it was an ad": "在被确认为广告之前发出",
         "Newcomer with a contact": "新成员发联系方式",
         "First message after joining": "入群后第一条消息",
         "Trusted": "受信任",
@@ -233,6 +234,7 @@ def _detail_names() -> dict[str, str]:
         "staff": tr("reported by an admin"),
         "known_ad": tr("a picture people said was an ad"),
         "same_member": tr("posted by the same member"),
+        "earlier_copy": tr("posted before people said it was an ad"),
     }
 
 

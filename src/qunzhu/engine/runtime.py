@@ -366,11 +366,7 @@ class Runtime:
                 if group != row.platform_id:
                     continue
                 key = f"blocklist:{community}:{member}:{at}:{group}"
-                if conn.execute(
-                    select(t.inbox.c.id).where(
-                        t.inbox.c.connector == connector, t.inbox.c.key == key
-                    )
-                ).first():
+                if _seen(conn, connector, key):
                     continue
                 for policy in setup.policies:
                     if not isinstance(policy, ModerationPolicy):
@@ -378,16 +374,7 @@ class Runtime:
                     outcome = policy.sweep(member, name, reason, StoreMarks(conn, row.id))
                     if outcome is None:
                         continue
-                    inbox_id = _INBOX_ADD.insert(
-                        conn,
-                        {
-                            "connector": connector,
-                            "key": key,
-                            "payload": "",
-                            "received_at": now,
-                            "processed_at": now,
-                        },
-                    )
+                    inbox_id = _made_event(conn, connector, key, now)
                     where = (connector, group)
                     self._write(
                         conn, inbox_id, row.id, where, setup, policy, outcome, (member, None), now
@@ -403,14 +390,7 @@ class Runtime:
             for group, message, member in copies:
                 for (connector, platform_id), setup in self.setups.groups.items():
                     key = f"known_ad:{platform_id}:{message}"
-                    if (
-                        platform_id != group
-                        or conn.execute(
-                            select(t.inbox.c.id).where(
-                                t.inbox.c.connector == connector, t.inbox.c.key == key
-                            )
-                        ).first()
-                    ):
+                    if platform_id != group or _seen(conn, connector, key):
                         continue
                     group_id = conn.execute(
                         select(t.groups.c.id).where(t.groups.c.platform_id == group)
@@ -420,16 +400,7 @@ class Runtime:
                     for policy in setup.policies:
                         if not isinstance(policy, ModerationPolicy):
                             continue
-                        inbox_id = _INBOX_ADD.insert(
-                            conn,
-                            {
-                                "connector": connector,
-                                "key": key,
-                                "payload": "",
-                                "received_at": now,
-                                "processed_at": now,
-                            },
-                        )
+                        inbox_id = _made_event(conn, connector, key, now)
                         outcome = policy.known_copy(member, message)
                         where = (connector, group)
                         about = (member, message)
@@ -502,6 +473,30 @@ class Runtime:
         while await asyncio.to_thread(self.process):
             pass
         await self.executor.drain()
+
+
+def _seen(conn: Connection, connector: str, key: str) -> bool:
+    """Whether an event of this key came through the inbox already."""
+    inbox = t.inbox
+    found = select(inbox.c.id).where(inbox.c.connector == connector, inbox.c.key == key)
+    return conn.execute(found).first() is not None
+
+
+def _made_event(conn: Connection, connector: str, key: str, now: int) -> int:
+    """An event the engine makes itself (a sweep, an earlier copy taken down): an inbox row,
+    processed already, that its decisions point to and that keeps it from happening twice."""
+    return int(
+        _INBOX_ADD.insert(
+            conn,
+            {
+                "connector": connector,
+                "key": key,
+                "payload": "",
+                "received_at": now,
+                "processed_at": now,
+            },
+        )
+    )
 
 
 def _judged_spam(conn: Connection, group_id: int, message: str) -> bool:

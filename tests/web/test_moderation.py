@@ -744,3 +744,50 @@ def test_earlier_copies_of_a_picture_people_said_was_an_ad_are_taken_down(
         ("delete", "m1"),
         ("warn", "m1"),
     ]
+
+
+def test_the_running_engine_takes_the_earlier_copies_down_on_its_own(
+    app: FastAPI, world: World
+) -> None:
+    """The same, through `qunzhu run`'s watcher: it reads the label, finds the earlier copy
+    in its community's memory and has the group's moderation take it down."""
+    import asyncio
+
+    from qunzhu import service
+    from qunzhu.config import parse
+    from tests.moderation.test_behaviour import poster
+    from tests.web.test_settings import TG_ONLY, until
+
+    group = {"name": "跑团一群", "community": "跑团", "connector": "tg", "id": RUNNERS.platform_id}
+    groups = [{**group, "policies": {"moderation": {"mode": "enforce"}}}]
+    config = parse({**TG_ONLY, "communities": [{"name": "跑团"}], "groups": groups})
+    rt = Runtime(world.engine, service.setups(config))
+    first = rt.setups.of("tg", RUNNERS.platform_id).policies
+
+    def picture(n: int, who: str) -> LiveEvent:
+        event = msg(RUNNERS, n, "", who=who, kinds=frozenset({"image"}))
+        event.images = (poster(9),)
+        return event
+
+    def copy_taken_down() -> bool:
+        with world.engine.connect() as conn:
+            d = t.decisions
+            found = select(d.c.verdict).where(d.c.record_id == "m1", d.c.verdict == "spam")
+            return conn.execute(found).first() is not None
+
+    async def scenario() -> None:
+        watcher = asyncio.create_task(
+            service.watch_settings(rt, config, world.engine, every_s=0.01)
+        )
+        try:  # the watcher's setups share its memories with the spam bank it feeds
+            await until(lambda: rt.setups.of("tg", RUNNERS.platform_id).policies != first)
+            assert feed(rt, picture(1, "farm1"), picture(2, "farm2")) == []
+            report = msg(RUNNERS, 3, "举报", who="boss")
+            report.role, report.record.reply_to = "admin", "m2"
+            (reported,) = feed(rt, report)
+            assert api_label(as_user(app, "root"), reported, "spam").status_code == 200
+            await until(copy_taken_down)
+        finally:
+            watcher.cancel()
+
+    asyncio.run(scenario())

@@ -18,7 +18,6 @@ MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
 DECODE_SIDE = 2048  # big photos are shrunk first; a QR code a group can scan survives this
 
 
-FINGERPRINT_BITS = 64
 FINGERPRINT_MIN_SIDE = 300  # smaller pictures are stickers and memes, which travel by nature
 
 

@@ -15,9 +15,9 @@ posted again is caught while the engine runs, and each community's own content m
 trained again from them in a process of its own (`moderation.learning.Learner`). At start the
 configured groups are stored in their communities (`place_groups`: the console shows a group
 to its community's operators by the store, not the file), and the detectors read the last
-day's messages back from the store (`recall_behaviour`), so a restart does not split a
-campaign or a flood in two. `serve` also writes what it sees of each connector to
-`connector_status` for the console.
+day's messages back from the store (`recall_behaviour`), with their pictures' fingerprints,
+so a restart does not split a campaign, a flood or a poster's round of the groups in two.
+`serve` also writes what it sees of each connector to `connector_status` for the console.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, exists, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from qunzhu.config import Config, ConfigError, GroupSettings, PolicySettings, _lines
@@ -65,7 +65,7 @@ from qunzhu.moderation.engine import Policy as Rules
 from qunzhu.moderation.learning import Learner
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import normalize
-from qunzhu.store import roster
+from qunzhu.store import pictures, roster
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, place_group, start_import
 
@@ -510,24 +510,31 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
         }
         ms = t.memberships
         rows = conn.execute(
-            select(m.c.group_id, m.c.sent_at, m.c.text, mb.c.external_id)
+            select(m.c.id, m.c.group_id, m.c.platform_id, m.c.sent_at, m.c.text, mb.c.external_id)
             .join(mb, mb.c.id == m.c.sender_id)
             .outerjoin(ms, (ms.c.group_id == m.c.group_id) & (ms.c.member_id == m.c.sender_id))
             .where(
                 m.c.group_id.in_(groups),
                 m.c.sent_at >= int((now_s - CROSS_WINDOW_S) * 1000),
-                m.c.text != "",
+                (m.c.text != "") | exists().where(t.message_pictures.c.message_id == m.c.id),
                 ms.c.role.is_(None) | ms.c.role.not_in(sorted(TrustBook.STAFF)),
             )
             .order_by(m.c.sent_at.desc(), m.c.id.desc())
             .limit(RECALL_LIMIT)
         ).all()
+        prints = pictures.of_messages(conn, [row.id for row in rows])
     recalled = 0
     for row in reversed(rows):  # oldest first, as they came
         if any((row.group_id, f"{kind}:{row.external_id}") in skipped for kind in UNCHECKED):
             continue
         key = groups[row.group_id]
-        ctx = Context(group=key[1], member=row.external_id, at=row.sent_at / 1000)
+        ctx = Context(
+            group=key[1],
+            member=row.external_id,
+            at=row.sent_at / 1000,
+            pictures=prints.get(row.id, ()),
+            message=row.platform_id,
+        )
         watched[key].observe(normalize(row.text), ctx)
         recalled += 1
     return recalled

@@ -150,3 +150,30 @@ def test_unwritable_decisions_file_is_a_clear_error(tmp_path: Path, where: str) 
     args = ["replay", "--db", url, "--decisions", str(tmp_path / where)]
     result = CliRunner().invoke(app, [*args, "--config", str(tmp_path / "none.toml")])
     assert result.exit_code == 1 and "cannot write" in result.output
+
+
+def test_a_replay_sees_the_pictures_the_store_kept(engine: Engine) -> None:
+    """The store keeps pictures' fingerprints, not pictures: a replay still sees one poster
+    dropped into three groups by one account."""
+    from qunzhu.moderation.images import fingerprint
+    from qunzhu.store import pictures
+    from tests.moderation.test_behaviour import poster
+
+    spam = Person("u9", "小美")
+    with engine.begin() as conn:
+        for i in range(3):
+            records = [
+                Group(Platform.TELEGRAM, f"-10077{i}", f"跑团{i}群"),
+                Message(f"p{i}", spam, at(i), MessageKind.IMAGE, ""),
+            ]
+            Ingest(conn, "test", "memory").run(records)
+            gid = conn.execute(
+                select(t.groups.c.id).where(t.groups.c.platform_id == f"-10077{i}")
+            ).scalar_one()
+            assert pictures.keep(conn, gid, {f"p{i}": [fingerprint(poster(6, q=60 + 10 * i))]})
+        groups = list(conn.execute(select(t.groups.c.id).order_by(t.groups.c.id)).scalars())
+    judged: list[Judged] = []
+    policies = service.replay_policies(None, Path("."), Detector())
+    replay(engine, policies, groups, on_message=judged.append)
+    assert [(j.message_id, j.verdict) for j in judged] == [("p1", "review"), ("p2", "spam")]
+    assert "same_picture" in {c["name"] for c in judged[-1].checks}

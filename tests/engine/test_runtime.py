@@ -446,6 +446,72 @@ def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> No
     assert not [c for c in passed_on.checks if c.name == "cross_group"]
 
 
+def test_a_poster_going_round_the_groups_is_remembered_by_the_store(engine: Engine) -> None:
+    """The store keeps each picture's fingerprint (never the picture): a poster dropped into
+    two groups before a restart and a third after it is one round; a report of it days later
+    still carries its fingerprint for a person's answer to teach; forgetting the member takes
+    the fingerprints with their messages."""
+    from qunzhu import service
+    from qunzhu.config import parse
+    from qunzhu.moderation.images import fingerprint
+    from qunzhu.store.privacy import find_members, forget_member
+    from tests.moderation.test_behaviour import poster
+
+    ids = ("-1001", "-1002", "-1003")
+    config = parse(
+        {
+            "connectors": {"tg": {"type": "telegram"}},
+            "communities": [{"name": "跑团"}],
+            "groups": [
+                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in ids
+            ],
+        }
+    )
+    clock = Clock()
+
+    def posted(n: int, gid: str, data: bytes, at: datetime | None = None) -> LiveEvent:
+        at = at or T0 + timedelta(minutes=n)
+        record = Message(str(n), Person("u1", "小美"), at, MessageKind.IMAGE, "")
+        group = Group(Platform.TELEGRAM, gid, gid)
+        return LiveEvent("tg", group, record, kinds=frozenset({"image"}), images=(data,))
+
+    before = Runtime(engine, service.setups(config), {}, clock)
+    before.accept(posted(1, ids[0], poster(5)))
+    before.accept(posted(2, ids[1], poster(5, q=60)))  # the same poster, recompressed
+    before.process()
+    kept = [r.fingerprint for r in rows_unordered(engine, t.message_pictures)]
+    assert len(kept) == 2 and all(len(fp) == 16 for fp in kept)
+
+    after = service.setups(config)  # a new process: its detectors remember nothing
+    now = T0.timestamp() + 600
+    assert service.recall_behaviour(after, config, engine, now) == 2  # no text, still read
+    clock.now = now
+    again = Runtime(engine, after, {}, clock)
+    again.accept(posted(10, ids[2], poster(5, (400, 500))))
+    again.process()
+    second, third = rows(engine, t.decisions)  # the second copy was a question
+    assert second.verdict == "review"
+    checks = {c["name"]: c for c in orjson.loads(third.reasons)["checks"]}
+    assert third.verdict == "spam" and checks["same_picture"]["details"]["same_member"]
+
+    # three days on, an admin reports the first copy: the day's memory is long gone, the
+    # store still knows its picture
+    clock.now = T0.timestamp() + 3 * 86400
+    report = Message(
+        "99", Person("boss", "群主"), T0 + timedelta(days=3), MessageKind.TEXT, "举报", "1"
+    )
+    again.accept(LiveEvent("tg", Group(Platform.TELEGRAM, ids[0], ids[0]), report, "admin"))
+    again.process()
+    reported = rows(engine, t.decisions)[-1]
+    assert reported.record_id == "1"
+    assert orjson.loads(reported.reasons)["pictures"] == [f"{fingerprint(poster(5)):016x}"]
+
+    with engine.begin() as conn:
+        (member,) = find_members(conn, "u1")
+        forget_member(conn, member)
+    assert rows_unordered(engine, t.message_pictures) == []
+
+
 def test_forgetting_a_member_forgets_what_was_decided_about_them(engine: Engine) -> None:
     from qunzhu.store.privacy import find_members, forget_member
 

@@ -98,6 +98,11 @@ def _at(moment: datetime) -> float:
     return moment.timestamp()
 
 
+def _hex(prints: tuple[int, ...]) -> list[str]:
+    """Fingerprints as a decision's reasons keep them (JSON has no 64-bit integers to spare)."""
+    return [f"{p:016x}" for p in prints]
+
+
 # -- moderation ---------------------------------------------------------------------------
 
 _STEP_ACTIONS: dict[Step, tuple[ActionKind, ...]] = {
@@ -160,11 +165,10 @@ class ModerationPolicy:
         if self._kept_out(event, role, marks, key[1]):
             return [self._keep_out(key[1], record.sender.name, record.platform_id, event.blocked)]
         if event.replied is not None and is_report(record.text):
-            pictures = self._pictures(event.group.platform_id, event.replied.platform_id)
             found = self._report(event.replied, marks, role, key[1], at, record.platform_id)
             for outcome in found:  # a person's answer teaches the pictures too
-                if pictures and outcome.verdict == REVIEW:
-                    outcome.reasons["pictures"] = pictures
+                if event.replied_pictures and outcome.verdict == REVIEW:
+                    outcome.reasons["pictures"] = _hex(event.replied_pictures)
             return found
         ctx = Context(
             group=event.group.platform_id,
@@ -174,6 +178,7 @@ class ModerationPolicy:
             role=role,
             kinds=event.kinds,
             images=event.images,
+            pictures=event.pictures,
             message=record.platform_id,
         )
         text = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
@@ -187,8 +192,8 @@ class ModerationPolicy:
         if decision.verdict == HAM and action.step is Step.NONE:
             return []
         reasons = _reasons(decision, action.step, action.would, action.strikes)
-        if event.images and (pictures := self._pictures(ctx.group, record.platform_id)):
-            reasons["pictures"] = pictures  # what a person's "spam" makes a known ad picture
+        if event.pictures:  # what a person's "spam" makes a known ad picture
+            reasons["pictures"] = _hex(event.pictures)
         if action.struck:  # kept in the store; an upheld appeal takes it back by its time
             add_strike(marks, self.name, key[1], at, strikes)
             reasons["struck_at"] = int(at * 1000)
@@ -324,11 +329,6 @@ class ModerationPolicy:
             )
             for kind in _STEP_ACTIONS.get(step, ())
         ]
-
-    def _pictures(self, group: str, message: str) -> list[str]:
-        """The fingerprints (hex) of a message's pictures, as the detector saw them today."""
-        behaviour = self.detector.behaviour
-        return [f"{p:016x}" for p in behaviour.pictures_of(group, message)] if behaviour else []
 
     def _kept_out(self, event: LiveEvent, role: str, marks: Marks, member: str) -> bool:
         """Blocked in the community, and neither staff here nor trusted here by a person (the

@@ -32,6 +32,7 @@ from qunzhu.model import (
     Platform,
 )
 from qunzhu.model.live import LiveEvent
+from qunzhu.store import pictures
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import to_ms
 
@@ -185,6 +186,8 @@ def _events(
         messages = messages.where(m.c.sent_at >= start)
         changes = changes.where(ev.c.at >= start)
 
+    prints = pictures.of_group(conn, group_id, start)
+
     def person(member_id: int | None) -> Person:
         return people.get(member_id or -1) or Person(None, "?")
 
@@ -206,7 +209,9 @@ def _events(
                 urls,
             )
             role = roles.get(r.sender_id, "member")
-            yield r.sent_at, 1, LiveEvent("replay", group, record, role, frozenset(kinds))
+            event = LiveEvent("replay", group, record, role, frozenset(kinds))
+            event.pictures = prints.get(r.platform_id, ())
+            yield r.sent_at, 1, event
 
     def moved() -> Iterator[tuple[int, int, LiveEvent]]:
         for r in conn.execute(changes).all():  # few: read whole, the message cursor stays open

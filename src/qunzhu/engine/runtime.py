@@ -36,8 +36,9 @@ from qunzhu.engine.policies import (
 )
 from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
+from qunzhu.moderation.images import fingerprints
 from qunzhu.moderation.verdicts import SPAM
-from qunzhu.store import blocklist, tags
+from qunzhu.store import blocklist, pictures, tags
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, start_import
 from qunzhu.store.prepared import Prepared
@@ -192,6 +193,7 @@ class Runtime:
                 event = events.decode(row.connector, row.payload)
                 batch.append((row.id, _with_images(event, self._images.pop(row.id, ()))))
             places = self._store(conn, [e for _, e in batch])
+            _keep_pictures(conn, [e for _, e in batch], places)
             people = {inbox_id: _person(event, places) for inbox_id, event in batch}
             kept_out = blocklist.reasons_for(conn, [p for p in people.values() if p])
             now = int(self.clock() * 1000)
@@ -257,6 +259,7 @@ class Runtime:
             event.tags = tags.of_person(conn, event.group.platform.value, member)
         if isinstance(record, Message) and record.reply_to and is_report(record.text):
             event.replied = _replied(conn, group_id, record.reply_to)
+            event.replied_pictures = pictures.of_message(conn, group_id, record.reply_to)
         for policy, outcome in decide_all(setup.policies, event, marks):
             if outcome.cancel is not None:
                 outbox.cancel(conn, event.connector, outcome.cancel, now)
@@ -547,9 +550,24 @@ def _person(
 
 
 def _with_images(event: LiveEvent, images: tuple[bytes, ...]) -> LiveEvent:
+    """The event with the pictures `accept` held in memory, and their fingerprints."""
     if images:
         event.images = images
+        event.pictures = fingerprints(images)
     return event
+
+
+def _keep_pictures(
+    conn: Connection, batch: list[LiveEvent], places: dict[tuple[str, str], tuple[int, int | None]]
+) -> None:
+    """Keep the fingerprints of the batch's stored messages with them."""
+    by_group: dict[int, dict[str, tuple[int, ...]]] = {}
+    for event in batch:
+        if event.pictures and isinstance(event.record, Message):
+            gid = places[(event.group.platform.value, event.group.platform_id)][0]
+            by_group.setdefault(gid, {})[event.record.platform_id] = event.pictures
+    for gid, prints in by_group.items():
+        pictures.keep(conn, gid, prints)
 
 
 def _records(batch: list[LiveEvent]) -> Iterator[Record]:

@@ -65,8 +65,10 @@ class LiveEvent:
     tags: frozenset[str] = frozenset()  # the member's tags, filled in by the engine from the store
     # why the member is on the blocklist of the group's community (filled in by the engine)
     blocked: str | None = None
+    pictures: tuple[int, ...] = ()  # the fingerprints of `images` (filled in by the engine)
     # the message a report replies to, as stored (filled in by the engine for a report)
     replied: Message | None = None
+    replied_pictures: tuple[int, ...] = ()  # ... and the fingerprints of its pictures
 
 
 class ActionKind(StrEnum):

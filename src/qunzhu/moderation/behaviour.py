@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 class Context:
     """Who sent a message, where and when (seconds since the epoch), and what came with the
     text, as the platform says: `kinds` such as "image", "card", "mini_program", "forward",
-    "file", "video"; `images` the bytes of pictures where the platform hands them over."""
+    "file", "video"; `images` the bytes of pictures where the platform hands them over (QR
+    codes are read from them), `pictures` their fingerprints (`images.fingerprints`: the store
+    keeps those, not the bytes, so a restart can give the behaviour layer its day back)."""
 
     group: str
     member: str
@@ -47,6 +49,7 @@ class Context:
     role: str = "member"
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()
+    pictures: tuple[int, ...] = ()
     message: str = ""  # the platform's id of the message, where there is one
 
 
@@ -137,7 +140,6 @@ class Behaviour:
         self._pictures: dict[int, tuple[float, str, str, int, str]] = {}
         self._picture_order: deque[int] = deque()
         self._bands: list[defaultdict[int, set[int]]] = [defaultdict(set) for _ in range(BANDS)]
-        self._by_message: dict[tuple[str, str], list[int]] = {}  # (group, message) -> ids
         self._spam_pictures: list[int] = []  # pictures people said were ads, however old
         self._fine_pictures: list[int] = []  # ... and said were not: no more questions
 
@@ -147,7 +149,7 @@ class Behaviour:
         who = (ctx.group, ctx.member)
         signals = [self._flood(who, ctx.at), self._repeat(who, n, ctx.at)]
         signals.append(self._cross_group(n, ctx))
-        if ctx.images:
+        if ctx.pictures:
             signals.append(self._same_picture(ctx))
         first = who not in self._spoken
         self._spoken.add(who)
@@ -205,10 +207,8 @@ class Behaviour:
         groups is spam, in two a question for the admins; posted by different members in
         three groups it is only a question (a popular picture travels between groups by
         different hands; an admin's "spam" then makes it a known ad, removed wherever it comes
-        again). Small pictures (stickers, memes) are not counted (`images.fingerprint`)."""
-        from qunzhu.moderation.images import fingerprint
-
-        prints = {p for p in map(fingerprint, ctx.images) if p is not None}
+        again). Small pictures (stickers, memes) have no fingerprint, so are not counted."""
+        prints = set(ctx.pictures)
         groups, own = {ctx.group}, {ctx.group}
         for print_ in prints:
             for key in self._like(print_):
@@ -220,8 +220,6 @@ class Behaviour:
             key = next(self._keys)
             self._pictures[key] = (ctx.at, ctx.group, ctx.member, print_, ctx.message)
             self._picture_order.append(key)
-            if ctx.message:
-                self._by_message.setdefault((ctx.group, ctx.message), []).append(key)
             for band, value in enumerate(print_.to_bytes(BANDS)):
                 self._bands[band][value].add(key)
         if any(_near(p, q) for p in prints for q in self._spam_pictures):
@@ -246,11 +244,6 @@ class Behaviour:
             for key, n in shared.items()
             if n >= SHARED_BANDS and _near(self._pictures[key][3], print_)
         ]
-
-    def pictures_of(self, group: str, message: str) -> list[int]:
-        """The fingerprints of a message's pictures seen within the day (a report or a
-        decision keeps them, so a person's answer can teach them)."""
-        return [self._pictures[key][3] for key in self._by_message.get((group, message), ())]
 
     def copies_of(self, prints: Sequence[int]) -> list[tuple[str, str, str]]:
         """(group, message, member) of the day's messages carrying one of these pictures."""
@@ -284,8 +277,7 @@ class Behaviour:
             self._picture_order and self._pictures[self._picture_order[0]][0] < now - CROSS_WINDOW_S
         ):
             key = self._picture_order.popleft()
-            _at, group, _member, print_, message = self._pictures.pop(key)
-            self._by_message.pop((group, message), None)
+            _at, _group, _member, print_, _message = self._pictures.pop(key)
             for band, value in enumerate(print_.to_bytes(BANDS)):
                 ids = self._bands[band][value]
                 ids.discard(key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 
 MAX_BYTES = 20 * 1024 * 1024  # larger than any chat picture: not worth decoding
 MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
@@ -47,6 +48,11 @@ def fingerprint(data: bytes) -> int | None:
             left, right = pixels[row * 9 + col], pixels[row * 9 + col + 1]
             bits = (bits << 1) | (left > right)
     return bits
+
+
+def fingerprints(images: Sequence[bytes]) -> tuple[int, ...]:
+    """The fingerprints of a message's pictures, each once, those that have one."""
+    return tuple(dict.fromkeys(p for p in map(fingerprint, images) if p is not None))
 
 
 def qr_payloads(data: bytes) -> list[str]:

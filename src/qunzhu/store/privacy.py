@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, select, update
 
-from qunzhu.store import blocklist
+from qunzhu.store import blocklist, pictures
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import rebuild_memberships
 
@@ -48,6 +48,7 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
     )
     decided, labelled = _forget_decisions(conn, member_id)
     _forget_in_audit_log(conn, member_id)
+    pictures.forget_of(conn, member_id)
     messages = conn.execute(delete(t.messages).where(t.messages.c.sender_id == member_id))
     ev = t.membership_events
     events = conn.execute(delete(ev).where(ev.c.member_id == member_id))

@@ -134,6 +134,16 @@ messages = Table(
     UniqueConstraint("group_id", "platform_id"),
 )
 
+# Fingerprints of a message's pictures (moderation/images.py, 16 hex digits), kept with the
+# message so that a restart still knows which pictures went round the groups today and a report
+# of an older message can still teach its picture. Part of the event log: no foreign key.
+message_pictures = Table(
+    "message_pictures",
+    metadata,
+    Column("message_id", Integer, primary_key=True),
+    Column("fingerprint", String(16), primary_key=True),
+)
+
 membership_events = Table(
     "membership_events",
     metadata,

@@ -185,6 +185,11 @@ def test_one_picture_dropped_into_many_groups_is_caught_however_it_was_recompres
         HAM,
         REVIEW,
     ]
+    # asked once: the fourth account's copy does not make a second question
+    assert post("g3", "farm3", T0 + 240, same[0]) == HAM
+    # a day on, the round starts again, and so does the question
+    later = [post(f"g{i}", f"farm{i + 4}", T0 + 86400 + 300 + i, same[i]) for i in range(3)]
+    assert later == [HAM, HAM, REVIEW]
     # a different picture is nothing; a day later the memory is gone
     assert post("g4", "d", T0 + 300, poster(2)) == HAM
     assert post("g5", "ad", T0 + 2 * 86400, same[0]) == HAM

@@ -142,6 +142,7 @@ class Behaviour:
         self._bands: list[defaultdict[int, set[int]]] = [defaultdict(set) for _ in range(BANDS)]
         self._spam_pictures: list[int] = []  # pictures people said were ads, however old
         self._fine_pictures: list[int] = []  # ... and said were not: no more questions
+        self._asked: dict[int, float] = {}  # pictures put to the admins today -> when
 
     def observe(self, n: Normalized, ctx: Context) -> list[Check]:
         """Record the message and return what its sender's recent behaviour says."""
@@ -207,7 +208,9 @@ class Behaviour:
         groups is spam, in two a question for the admins; posted by different members in
         three groups it is only a question (a popular picture travels between groups by
         different hands; an admin's "spam" then makes it a known ad, removed wherever it comes
-        again). Small pictures (stickers, memes) have no fingerprint, so are not counted."""
+        again, and takes down the day's copies). A question is asked once a day per picture:
+        the tenth group's copy of a meme does not make the tenth question. Small pictures
+        (stickers, memes) have no fingerprint, so are not counted."""
         prints = set(ctx.pictures)
         groups, own = {ctx.group}, {ctx.group}
         for print_ in prints:
@@ -229,6 +232,9 @@ class Behaviour:
         if len(own) >= CROSS_GROUPS:
             return Check("same_picture", SPAM, 0.9, {"groups": len(own), "same_member": True})
         if len(own) > 1 or len(groups) >= CROSS_GROUPS:
+            if any(_near(p, q) for p in prints for q in self._asked):
+                return Check("same_picture", HAM, 0.0)  # asked once: the answer decides them all
+            self._asked.update(dict.fromkeys(prints, ctx.at))
             return Check("same_picture", REVIEW, 0.6, {"groups": len(groups)})
         return Check("same_picture", HAM, 0.0)
 
@@ -273,6 +279,9 @@ class Behaviour:
         self._fine_pictures.clear()
 
     def _expire(self, now: float) -> None:
+        for print_, at in list(self._asked.items()):
+            if at < now - CROSS_WINDOW_S:
+                del self._asked[print_]
         while (
             self._picture_order and self._pictures[self._picture_order[0]][0] < now - CROSS_WINDOW_S
         ):

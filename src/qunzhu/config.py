@@ -104,6 +104,8 @@ class ModerationSettings(_Strict):
     reports: int = Field(2, ge=0, le=20)
     # take down the platform's own "X joined" / "X left" messages (Telegram's service messages)
     delete_notices: bool = False
+    # read the text in pictures from members it checks (on this machine), and judge it as text
+    read_pictures: bool = True
     keywords: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
     allow_domains: list[str] = []
     deny_domains: list[str] = []
@@ -447,6 +449,7 @@ mode = "enforce"          # shadow: decide and record only; training: ask admins
 learn = true              # train the community's own model from the console's answers
 blocklist = true          # a member banned in one group is kept out of the community's others
 # delete_notices = true   # take down Telegram's "X joined the group" messages
+# read_pictures = false   # do not read the text in members' pictures (on by default)
 
 [communities.policies.welcome]
 template = "Welcome %NICKNAME%! Please introduce yourself: city, trade, what you seek here."
@@ -549,6 +552,7 @@ mode = "enforce"          # shadow：只判断并记录；training：请管理�
 learn = true              # 用审核队列里的回答训练本社群自己的模型
 blocklist = true          # 在一个群被拉黑的成员，社群的其他群也不让进
 # delete_notices = true   # 自动删除 Telegram 的“某某加入了群组”提示
+# read_pictures = false   # 不识别成员图片里的文字（默认识别）
 
 [communities.policies.welcome]
 template = "欢迎 %NICKNAME%！请做个自我介绍：城市、行业，以及你想在这里找到什么。"

@@ -585,6 +585,7 @@ def policies_of(
                 warning=m.warning,
                 blocklist=m.blocklist,
                 reports_needed=m.reports,
+                read_pictures=m.read_pictures,
             )
         )
     if (w := settings.welcome) and w.enabled:

@@ -572,3 +572,29 @@ def test_admission_by_the_tags_operators_gave(engine: Engine) -> None:
         ("u2", "reject", {"tag": "广告"}),
         ("u3", "ask_admin", {"answer": "路过"}),  # a stranger without the right answer
     ]
+
+
+def test_the_text_in_a_members_picture_is_read_beside_the_event_path(engine: Engine) -> None:
+    """A poster with a contact on it and no text: judged at once on what it says (nothing),
+    then on the text read from it, a moment later, as that message's text; the owner's poster
+    is not read at all."""
+    from tests.moderation.test_picture_text import poster_saying
+
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    poster = poster_saying("VX: abc12345", "Tel 13812345678")
+    ad = message(1, "", who="u7", name="小美")
+    ad.images = (poster,)
+    notice = message(2, "", who="boss", name="群主")
+    notice.role, notice.images = "owner", (poster,)
+    rt.accept(ad)
+    rt.accept(notice)
+    rt.process()
+    assert rows(engine, t.decisions) == []  # no text, no QR: nothing to say yet
+    rt.reader.wait()
+    assert rt.process() == 1  # the text read from the member's poster, not the owner's
+    (decision,) = rows(engine, t.decisions)
+    assert (decision.record_id, decision.member, decision.verdict) == ("1", "u7", "review")
+    reasons = orjson.loads(decision.reasons)
+    assert "abc12345" in reasons["picture_text"]
+    contacts = next(c for c in reasons["checks"] if c["name"] == "contacts_and_words")
+    assert {c["kind"] for c in contacts["details"]["contacts"]} == {"wechat", "phone"}

@@ -791,3 +791,27 @@ def test_the_running_engine_takes_the_earlier_copies_down_on_its_own(
             watcher.cancel()
 
     asyncio.run(scenario())
+
+
+def test_an_ad_read_in_a_picture_waits_in_the_queue_with_what_it_says(
+    app: FastAPI, world: World
+) -> None:
+    """Training mode: the text read in a member's poster asks the admins; the queue shows what
+    the picture says, and "spam" teaches that text (the message itself has none)."""
+    from tests.moderation.test_picture_text import poster_saying
+
+    rt = runtime(world.engine, Mode.TRAINING)
+    poster = msg(RUNNERS, 1, "", who="farm1", kinds=frozenset({"image"}))
+    poster.images = (poster_saying("VX: abc12345", "Tel 13812345678"),)
+    assert feed(rt, poster) == []
+    rt.reader.wait()
+    (asked,) = feed(rt)
+    root = as_user(app, "root")
+    assert asked in queue_ids(root)
+    shown = root.get("/api/decisions", params={"tab": "queue"}).json()["decisions"]
+    (item,) = [d for d in shown if d["id"] == asked]
+    assert item["text"] == "" and "abc12345" in item["picture_text"]
+    page = root.get("/moderation", params={"lang": "zh"}).text
+    assert "图片里的文字" in page and "abc12345" in page
+    assert api_label(root, asked, "spam").status_code == 200
+    assert "abc12345" in label_row(world.engine, asked).text

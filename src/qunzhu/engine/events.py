@@ -20,7 +20,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import JoinRequest, LiveEvent, Notice
+from qunzhu.model.live import JoinRequest, LiveEvent, Notice, PictureText
 
 
 def key(event: LiveEvent) -> str:
@@ -66,6 +66,7 @@ def decode(connector: str, payload: str) -> LiveEvent:
         "MembershipEvent": _membership,
         "JoinRequest": _request,
         "Notice": _notice,
+        "PictureText": _picture_text,
     }
     return LiveEvent(
         connector=connector,
@@ -116,6 +117,15 @@ def _notice(r: dict[str, Any]) -> Notice:
         member=Person(*r["member"]),
         at=datetime.fromisoformat(r["at"]),
         action=MembershipAction(r["action"]),
+    )
+
+
+def _picture_text(r: dict[str, Any]) -> PictureText:
+    return PictureText(
+        platform_id=r["platform_id"],
+        member=Person(*r["member"]),
+        at=datetime.fromisoformat(r["at"]),
+        text=r["text"],
     )
 
 

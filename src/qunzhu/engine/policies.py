@@ -18,13 +18,14 @@ from typing import Any, Protocol
 
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
-from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice
+from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice, PictureText
 from qunzhu.moderation.behaviour import Context, TrustBook
 from qunzhu.moderation.enforcement import RUNGS, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check, Decision
 
 STAFF = frozenset({"owner", "admin"})
+PICTURE_TEXT_KEPT = 500  # characters of a picture's text kept with a decision about it
 TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
 # Marks ("<kind>:<member id>") of members the detector does not look at: staff as the platform
 # named them, a person's "not spam" in the console, trust earned with clean messages.
@@ -138,6 +139,7 @@ class ModerationPolicy:
     warning: str = ""  # empty: the default, in the interface language
     blocklist: bool = True
     reports_needed: int = 2  # trusted members whose reports send a message to the admins; 0: off
+    read_pictures: bool = True  # read the text in the pictures of members it checks
     name: str = "moderation"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
@@ -150,18 +152,14 @@ class ModerationPolicy:
             if self._kept_out(event, event.role, marks, key[1]):
                 return [self._keep_out(key[1], record.member.name, None, event.blocked)]
             return []
+        if isinstance(record, PictureText):
+            return self._picture_text(event, record, marks, key[1])
         if not isinstance(record, Message):
             return []
         at = _at(record.sent_at)
-        role, joined_at = event.role, marks.get(self.name, f"joined:{key[1]}")
+        role, joined_at = self._role(event, marks, key[1])
         if role in TrustBook.STAFF and marks.get(self.name, f"staff:{key[1]}") is None:
             marks.put(self.name, f"staff:{key[1]}", at)  # the store does not keep live roles
-        if role not in TrustBook.STAFF:
-            if marks.get(self.name, f"trusted:{key[1]}") is not None:
-                # an admin said "not spam" in the console: trusted like staff, off probation
-                role, joined_at = TRUSTED_ROLE, None
-            elif marks.get(self.name, f"earned:{key[1]}") is not None:
-                role = TrustBook.EARNED
         if self._kept_out(event, role, marks, key[1]):
             return [self._keep_out(key[1], record.sender.name, record.platform_id, event.blocked)]
         if event.replied is not None and is_report(record.text):
@@ -187,19 +185,69 @@ class ModerationPolicy:
             marks.put(self.name, f"earned:{key[1]}", at)
             if self.detector.trust is not None:  # the mark decides from now on
                 self.detector.trust.forget(ctx.group, ctx.member)
-        strikes = _strikes(marks, self.name, key[1]) if decision.verdict == SPAM else {}
+        # the pictures' fingerprints: what a person's "spam" makes a known ad picture
+        shown = {"pictures": _hex(event.pictures)} if event.pictures else {}
+        return self._act(decision, marks, key[1], record.platform_id, at, shown)
+
+    def _act(
+        self,
+        decision: Decision,
+        marks: Marks,
+        member: str,
+        message: str,
+        at: float,
+        shown: dict[str, Any],
+    ) -> list[Outcome]:
+        """The ladder's step for a decision about a member's message, its reasons (with
+        `shown` besides the checks) and the actions that carry it out."""
+        strikes = _strikes(marks, self.name, member) if decision.verdict == SPAM else {}
         action = self.ladder.act(decision, at, [t for t in strikes.values() if t is not None])
         if decision.verdict == HAM and action.step is Step.NONE:
             return []
-        reasons = _reasons(decision, action.step, action.would, action.strikes)
-        if event.pictures:  # what a person's "spam" makes a known ad picture
-            reasons["pictures"] = _hex(event.pictures)
+        reasons = {**_reasons(decision, action.step, action.would, action.strikes), **shown}
         if action.struck:  # kept in the store; an upheld appeal takes it back by its time
-            add_strike(marks, self.name, key[1], at, strikes)
+            add_strike(marks, self.name, member, at, strikes)
             reasons["struck_at"] = int(at * 1000)
         block = _review_note(decision) if self.blocklist and action.step is Step.BAN else None
-        drafts = self._drafts(action.step, key[1], record.platform_id, decision, action.mute_s)
+        drafts = self._drafts(action.step, member, message, decision, action.mute_s)
         return [Outcome(self.name, decision.verdict, reasons, drafts, block)]
+
+    def _role(self, event: LiveEvent, marks: Marks, member: str) -> tuple[str, float | None]:
+        """The member's role as moderation treats it, and when they joined (None: off
+        probation)."""
+        role, joined_at = event.role, marks.get(self.name, f"joined:{member}")
+        if role in TrustBook.STAFF:
+            return role, joined_at
+        if marks.get(self.name, f"trusted:{member}") is not None:
+            # an admin said "not spam" in the console: trusted like staff, off probation
+            return TRUSTED_ROLE, None
+        if marks.get(self.name, f"earned:{member}") is not None:
+            return TrustBook.EARNED, joined_at
+        return role, joined_at
+
+    def reads(self, event: LiveEvent, marks: Marks, outcomes: Sequence[Outcome]) -> bool:
+        """Whether the text in this message's pictures should be read: a member moderation
+        checks, a message it did not take for spam already."""
+        record = event.record
+        if not (self.read_pictures and event.images and isinstance(record, Message)):
+            return False
+        if any(o.policy == self.name and o.verdict == SPAM for o in outcomes):
+            return False
+        role, _joined = self._role(event, marks, _member_id(record))
+        return role not in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED)
+
+    def _picture_text(
+        self, event: LiveEvent, record: PictureText, marks: Marks, member: str
+    ) -> list[Outcome]:
+        """The text read in a message's pictures, judged as that message's text: words and
+        contacts, the domain lists, the model and the spam bank, then the ladder as for any
+        message. Not the behaviour layer: the message was counted when it came."""
+        role, _joined = self._role(event, marks, member)
+        if role in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED) or event.blocked:
+            return []  # trusted since, or removed with the rest of what they posted
+        decision = self.detector.check(record.text)
+        shown = {"picture_text": record.text[:PICTURE_TEXT_KEPT]}
+        return self._act(decision, marks, member, record.platform_id, _at(record.at), shown)
 
     def _report(
         self,
@@ -1014,6 +1062,6 @@ class AutoReplyPolicy:
         return []
 
 
-def _member_id(record: Message | MembershipEvent | JoinRequest | Notice) -> str:
+def _member_id(record: Message | MembershipEvent | JoinRequest | Notice | PictureText) -> str:
     person = record.sender if isinstance(record, Message) else record.member
     return person.user_id or f"name:{person.name}"

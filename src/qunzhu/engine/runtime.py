@@ -34,6 +34,7 @@ from qunzhu.engine.policies import (
     decide_all,
     is_report,
 )
+from qunzhu.engine.reader import PictureReader
 from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
 from qunzhu.moderation.images import fingerprints
@@ -133,6 +134,7 @@ class Runtime:
         self.clock = clock
         self.executor = outbox.Executor(engine, self.connectors, clock)
         self._images: dict[int, tuple[bytes, ...]] = {}  # inbox id -> pictures, memory only
+        self.reader = PictureReader(self.accept)
         self._sessions: dict[str, int] = {}  # connector -> its row in `imports` for this run
         self.wake = asyncio.Event()
 
@@ -260,7 +262,9 @@ class Runtime:
         if isinstance(record, Message) and record.reply_to and is_report(record.text):
             event.replied = _replied(conn, group_id, record.reply_to)
             event.replied_pictures = pictures.of_message(conn, group_id, record.reply_to)
+        outcomes: list[Outcome] = []
         for policy, outcome in decide_all(setup.policies, event, marks):
+            outcomes.append(outcome)
             if outcome.cancel is not None:
                 outbox.cancel(conn, event.connector, outcome.cancel, now)
             about = outcome.about or (member, record.platform_id)
@@ -270,6 +274,11 @@ class Runtime:
             )
             if outcome.block is not None:
                 blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
+        if event.images and any(
+            isinstance(p, ModerationPolicy) and p.reads(event, marks, outcomes)
+            for p in setup.policies
+        ):
+            self.reader.submit(event)
         return blocks
 
     def _write(
@@ -473,6 +482,7 @@ class Runtime:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), idle_s)
+        self.reader.close()
         while await asyncio.to_thread(self.process):
             pass
         await self.executor.drain()

@@ -37,6 +37,18 @@ class Notice:
     action: MembershipAction
 
 
+@dataclass(slots=True)
+class PictureText:
+    """The text the engine read in a message's pictures, after the message itself was judged
+    (reading takes half a second a picture, so it happens beside the event path). Moderation
+    judges it as that message's text; never stored."""
+
+    platform_id: str  # the message's id
+    member: Person  # who sent the message
+    at: datetime  # when they sent it
+    text: str
+
+
 @dataclass(frozen=True, slots=True)
 class RosterEntry:
     """One member a platform lists in a group now (OneBot's group member list)."""
@@ -57,7 +69,7 @@ class LiveEvent:
 
     connector: str  # name of the connector in qunzhu.toml
     group: Group
-    record: Message | MembershipEvent | JoinRequest | Notice
+    record: Message | MembershipEvent | JoinRequest | Notice | PictureText
     role: str = "member"
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()

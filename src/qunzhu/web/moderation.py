@@ -79,6 +79,7 @@ i18n.register(
         "What was done": "已执行的处理",
         "Strikes": "违规次数",
         "(no text)": "（没有文字）",
+        "Written in its pictures:": "图片里的文字：",
         "Newer": "较新",
         "Older": "较早",
         "No one has decided anything yet.": "还没有人做过决定。",
@@ -338,6 +339,20 @@ def _checks(reasons: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _taught(text: str | None, reasons: dict[str, Any]) -> str:
+    """What an answer teaches the model: the message's text and what was read in its
+    pictures. A blocked member is kept out for who they are, not for what they wrote: their
+    text teaches nothing."""
+    if "blocklist" in reasons:
+        return ""
+    return "\n".join(p for p in (text, _picture_text(reasons)) if p)
+
+
+def _picture_text(reasons: dict[str, Any]) -> str | None:
+    read = reasons.get("picture_text")
+    return read if isinstance(read, str) else None
+
+
 def _as_dict(row: Any) -> dict[str, Any]:
     """A decision as the API gives it."""
     reasons = _reasons(row.reasons)
@@ -351,6 +366,7 @@ def _as_dict(row: Any) -> dict[str, Any]:
         "member_name": row.member_name,
         "record_id": row.record_id,
         "text": row.message_text,
+        "picture_text": _picture_text(reasons),
         "verdict": row.verdict,
         "score": reasons.get("score"),
         "step": reasons.get("step"),
@@ -553,9 +569,7 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
                 _ml.insert().values(
                     decision_id=decision_id,
                     label=label,
-                    # a blocked member is kept out for who they are, not for what they wrote:
-                    # their text teaches the model nothing
-                    text="" if "blocklist" in reasons else row.message_text or "",
+                    text=_taught(row.message_text, reasons),
                     user_id=user.id,
                     user_name=user.name,
                     at=now,
@@ -718,6 +732,7 @@ class DecisionOut(BaseModel):
     member_name: str | None
     record_id: str | None  # the platform's message id
     text: str | None  # the message, where it is stored
+    picture_text: str | None  # the text read in its pictures, where that was judged
     verdict: str
     score: float | None
     step: str | None  # what was done: ask_admin, delete_warn, mute, kick, ban, none

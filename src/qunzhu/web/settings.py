@@ -149,6 +149,8 @@ _ZH = {
     "Newcomers that start a lockdown": "触发防护的新人数",
     "Within (seconds)": "时间窗口（秒）",
     "Lockdown (minutes)": "防护时长（分钟）",
+    "Read the text in pictures of members it checks (on this machine) and judge it like a "
+    "message": "识别待检查成员所发图片里的文字（在本机识别），并像消息一样判断",
     "Take down the platform's own join and leave messages (Telegram's “X joined the group”)": (
         "自动删除平台自己的入群、退群提示（Telegram 的“某某加入了群组”）"
     ),
@@ -183,6 +185,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "blocklist",
         "reports",
         "delete_notices",
+        "read_pictures",
         "keywords",
         "allow_domains",
         "deny_domains",
@@ -213,6 +216,7 @@ _FLAGS = {
     "blocklist",
     "mute_all",
     "delete_notices",
+    "read_pictures",
 }  # check boxes: absent from the form means off
 _OPTIONAL = {  # policies that run only when present; the form turns them on and off
     "welcome": WelcomeSettings,

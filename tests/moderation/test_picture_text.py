@@ -1,0 +1,109 @@
+"""Reading the text in pictures (moderation.images.picture_text) and the reader that does it
+beside the event path (engine.reader)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from qunzhu.engine.reader import PictureReader
+from qunzhu.model import Group, Message, MessageKind, Person, Platform
+from qunzhu.model.live import LiveEvent, PictureText
+from qunzhu.moderation.engine import Detector
+from qunzhu.moderation.images import picture_text
+from qunzhu.moderation.verdicts import SPAM
+
+CJK_FONTS = [
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+]
+
+
+def poster_saying(
+    *lines: str, font: Path | None = None, size: tuple[int, int] = (800, 1000)
+) -> bytes:
+    """A JPEG poster with these lines on it, as an ad account would post."""
+    image = Image.new("RGB", size, (250, 240, 220))
+    draw = ImageDraw.Draw(image)
+    face = ImageFont.truetype(str(font), 56) if font else ImageFont.load_default(56)
+    for i, line in enumerate(lines):
+        draw.text((60, 200 + 160 * i), line, fill=(160, 0, 0), font=face)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def test_the_text_of_a_poster_is_read() -> None:
+    text = picture_text(poster_saying("VX: abc12345", "Tel 13812345678"))
+    assert "abc12345" in text and "13812345678" in text.replace(" ", "")
+    blank = io.BytesIO()
+    Image.new("RGB", (800, 1000), (30, 120, 200)).save(blank, "JPEG")
+    assert picture_text(blank.getvalue()) == ""  # a picture without text
+
+
+def test_a_chinese_ad_in_a_picture_reads_as_spam() -> None:
+    font = next((f for f in CJK_FONTS if f.exists()), None)
+    if font is None:
+        pytest.skip("no CJK font on this machine (Debian: fonts-noto-cjk) to draw the poster")
+    text = picture_text(poster_saying("兼职日结 加微信", "abc12345", font=font))
+    assert "加微信" in text
+    assert Detector().check(text).verdict == SPAM
+
+
+def test_what_is_not_a_picture_reads_as_nothing() -> None:
+    poster = poster_saying("VX: abc12345")
+    tiny = io.BytesIO()
+    Image.new("RGB", (60, 60)).save(tiny, "PNG")
+    for data in (b"", b"not a picture", poster[:3000], tiny.getvalue()):
+        assert picture_text(data) == ""
+
+
+def _event(n: int, *images: bytes) -> LiveEvent:
+    at = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    record = Message(str(n), Person("u1", "小美"), at, MessageKind.IMAGE, "")
+    group = Group(Platform.TELEGRAM, "-1001", "跑团")
+    return LiveEvent("tg", group, record, images=images)
+
+
+def test_the_reader_hands_back_what_it_read_and_survives_a_bad_picture() -> None:
+    got: list[LiveEvent] = []
+
+    def read(data: bytes) -> str:
+        if data == b"bad":
+            raise RuntimeError("the model failed on this one")
+        return data.decode()
+
+    reader = PictureReader(got.append, read)
+    reader.submit(_event(1, b"bad"))
+    reader.submit(_event(2, b"", b"line one", b"line two"))
+    reader.submit(_event(3, b""))  # nothing written: nothing handed back
+    reader.wait()
+    reader.close()
+    (found,) = got
+    assert isinstance(found.record, PictureText)
+    assert (found.record.platform_id, found.record.text) == ("2", "line one\nline two")
+    assert found.record.member == Person("u1", "小美") and found.role == "member"
+
+
+def test_the_reader_lets_pictures_go_beyond_its_backlog() -> None:
+    release = threading.Event()
+    got: list[LiveEvent] = []
+
+    def slow(data: bytes) -> str:
+        release.wait(5)
+        return "text"
+
+    reader = PictureReader(got.append, slow, backlog=2)
+    for n in range(5):
+        reader.submit(_event(n, b"x"))
+    assert reader.skipped == 3
+    release.set()
+    reader.wait()
+    reader.close()
+    assert sorted(e.record.platform_id for e in got) == ["0", "1"]

@@ -578,6 +578,7 @@ def test_the_text_in_a_members_picture_is_read_beside_the_event_path(engine: Eng
     """A poster with a contact on it and no text: judged at once on what it says (nothing),
     then on the text read from it, a moment later, as that message's text; the owner's poster
     is not read at all."""
+    from qunzhu.moderation.images import fingerprint
     from tests.moderation.test_picture_text import poster_saying
 
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
@@ -596,5 +597,7 @@ def test_the_text_in_a_members_picture_is_read_beside_the_event_path(engine: Eng
     assert (decision.record_id, decision.member, decision.verdict) == ("1", "u7", "review")
     reasons = orjson.loads(decision.reasons)
     assert "abc12345" in reasons["picture_text"]
+    # the poster's fingerprint too: a person's "spam" makes it a known ad picture
+    assert reasons["pictures"] == [f"{fingerprint(poster):016x}"]
     contacts = next(c for c in reasons["checks"] if c["name"] == "contacts_and_words")
     assert {c["kind"] for c in contacts["details"]["contacts"]} == {"wechat", "phone"}

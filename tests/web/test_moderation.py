@@ -797,12 +797,19 @@ def test_an_ad_read_in_a_picture_waits_in_the_queue_with_what_it_says(
     app: FastAPI, world: World
 ) -> None:
     """Training mode: the text read in a member's poster asks the admins; the queue shows what
-    the picture says, and "spam" teaches that text (the message itself has none)."""
+    the picture says, and "spam" teaches that text (the message itself has none) and the
+    picture: the same poster from another account is a known ad at once."""
+    import asyncio
+
+    from qunzhu import service
+    from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
     from tests.moderation.test_picture_text import poster_saying
 
-    rt = runtime(world.engine, Mode.TRAINING)
+    memory = (Behaviour(), TrustBook(), SpamBank())
+    rt = runtime(world.engine, Mode.TRAINING, Detector(behaviour=memory[0], bank=memory[2]))
+    drawn = poster_saying("VX: abc12345", "Tel 13812345678")
     poster = msg(RUNNERS, 1, "", who="farm1", kinds=frozenset({"image"}))
-    poster.images = (poster_saying("VX: abc12345", "Tel 13812345678"),)
+    poster.images = (drawn,)
     assert feed(rt, poster) == []
     rt.reader.wait()
     (asked,) = feed(rt)
@@ -815,3 +822,10 @@ def test_an_ad_read_in_a_picture_waits_in_the_queue_with_what_it_says(
     assert "图片里的文字" in page and "abc12345" in page
     assert api_label(root, asked, "spam").status_code == 200
     assert "abc12345" in label_row(world.engine, asked).text
+    assert asyncio.run(service.BankFeed({"跑团": memory}).poll(world.engine)) == 1
+    again = msg(READERS, 2, "", who="farm2", kinds=frozenset({"image"}))
+    again.images = (drawn,)
+    (caught,) = feed(rt, again)
+    assert decision_row(world.engine, caught).verdict == "spam"
+    rt.reader.wait()
+    assert feed(rt) == []  # caught already: its pictures were not read again

@@ -246,7 +246,9 @@ class ModerationPolicy:
         if role in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED) or event.blocked:
             return []  # trusted since, or removed with the rest of what they posted
         decision = self.detector.check(record.text)
-        shown = {"picture_text": record.text[:PICTURE_TEXT_KEPT]}
+        shown: dict[str, Any] = {"picture_text": record.text[:PICTURE_TEXT_KEPT]}
+        if event.pictures:
+            shown["pictures"] = _hex(event.pictures)
         return self._act(decision, marks, member, record.platform_id, _at(record.at), shown)
 
     def _report(

@@ -36,7 +36,7 @@ from qunzhu.engine.policies import (
 )
 from qunzhu.engine.reader import PictureReader
 from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
-from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent
+from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, PictureText
 from qunzhu.moderation.images import fingerprints
 from qunzhu.moderation.verdicts import SPAM
 from qunzhu.store import blocklist, pictures, tags
@@ -262,6 +262,8 @@ class Runtime:
         if isinstance(record, Message) and record.reply_to and is_report(record.text):
             event.replied = _replied(conn, group_id, record.reply_to)
             event.replied_pictures = pictures.of_message(conn, group_id, record.reply_to)
+        if isinstance(record, PictureText):  # what a person's "spam" on it makes a known ad
+            event.pictures = pictures.of_message(conn, group_id, record.platform_id)
         outcomes: list[Outcome] = []
         for policy, outcome in decide_all(setup.policies, event, marks):
             outcomes.append(outcome)

@@ -601,3 +601,21 @@ def test_the_text_in_a_members_picture_is_read_beside_the_event_path(engine: Eng
     assert reasons["pictures"] == [f"{fingerprint(poster):016x}"]
     contacts = next(c for c in reasons["checks"] if c["name"] == "contacts_and_words")
     assert {c["kind"] for c in contacts["details"]["contacts"]} == {"wechat", "phone"}
+
+
+def test_a_picture_the_entry_question_took_down_is_not_read(engine: Engine) -> None:
+    """A newcomer who has not answered yet loses the picture to the entry question; reading it
+    would only judge (and warn about) a message already gone."""
+    from qunzhu.engine.policies import CaptchaPolicy
+    from tests.moderation.test_picture_text import poster_saying
+
+    captcha = CaptchaPolicy(Mode.ENFORCE, 180, "本群的口令？", ("跑步",))
+    rt = runtime(engine, captcha, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    rt.accept(join(1, "u7", "小美"))
+    ad = message(20, "", who="u7", name="小美")
+    ad.images = (poster_saying("VX: abc12345"),)
+    rt.accept(ad)
+    rt.process()
+    assert [d.policy for d in rows(engine, t.decisions)] == ["captcha", "captcha"]
+    rt.reader.wait()
+    assert rt.process() == 0

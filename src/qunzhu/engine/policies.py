@@ -227,11 +227,12 @@ class ModerationPolicy:
 
     def reads(self, event: LiveEvent, marks: Marks, outcomes: Sequence[Outcome]) -> bool:
         """Whether the text in this message's pictures should be read: a member moderation
-        checks, a message it did not take for spam already."""
+        checks, a message nothing dealt with already (taken for spam, or taken down by the
+        entry question or a raid lockdown before moderation saw it), from someone not blocked."""
         record = event.record
         if not (self.read_pictures and event.images and isinstance(record, Message)):
             return False
-        if any(o.policy == self.name and o.verdict == SPAM for o in outcomes):
+        if event.blocked or any(o.final or o.verdict == SPAM for o in outcomes):
             return False
         role, _joined = self._role(event, marks, _member_id(record))
         return role not in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED)

@@ -11,6 +11,7 @@ import io
 import os
 import secrets
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -25,6 +26,7 @@ from rich.table import Table
 
 from qunzhu import sources
 from qunzhu.i18n import tr
+from qunzhu.moderation.behaviour import Context
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.evaluate import DataError, evaluate, read_tsv, spam_only
 from qunzhu.moderation.model import COMBINE_FROM, SPAM_FPR, ContentModel
@@ -451,6 +453,20 @@ def _load_model(model: Path) -> ContentModel | None:
         raise fail(tr("cannot read the content model {path}: {why}", path=model, why=exc)) from None
 
 
+def _picture(path: Path) -> bytes:
+    """A picture file's bytes; a clear error for a missing file or one that is not a picture."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        data = path.read_bytes()
+        with Image.open(path) as image:
+            image.verify()
+    except OSError as exc:
+        why = tr("not a picture") if isinstance(exc, UnidentifiedImageError) else exc.strerror
+        raise fail(tr("cannot read the picture {path}: {why}", path=path, why=why)) from None
+    return data
+
+
 def _detector(model: Path, community: str | None = None) -> Detector:
     """The community's model if it has one, else the shared one, else words and contacts."""
     own = _community_model(model, community)
@@ -459,16 +475,35 @@ def _detector(model: Path, community: str | None = None) -> Detector:
 
 @moderation_app.command("check")
 def moderation_check(
-    text: Annotated[str, typer.Argument(help="The message to judge.")],
+    text: Annotated[str, typer.Argument(help="The message to judge.")] = "",
+    pictures: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--picture",
+            help="A picture sent with it (repeatable): its QR codes and the text written in "
+            "it are judged too.",
+        ),
+    ] = None,
     model: ModelOption = DEFAULT_MODEL,
     community: CommunityOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Judge one message: the verdict, its score and every check's result."""
-    decision = _detector(model, community).check(text)
+    images = tuple(_picture(p) for p in pictures or ())
+    read = ""
+    if images:
+        from qunzhu.moderation.images import picture_text
+
+        read = "\n".join(t for t in map(picture_text, images) if t)
+    whole = "\n".join(t for t in (text, read) if t)
+    ctx = Context("cli", "cli", time.time(), images=images) if images else None
+    decision = _detector(model, community).check(whole, ctx)
     if as_json:
-        sys.stdout.write(orjson.dumps(decision.as_dict()).decode() + "\n")
+        shown = decision.as_dict() | ({"picture_text": read} if images else {})
+        sys.stdout.write(orjson.dumps(shown).decode() + "\n")
         return
+    if read:
+        out.print(f"{tr('Written in its pictures:')} {read.replace(chr(10), ' / ')}")
     out.print(f"[bold]{tr(decision.verdict)}[/] {decision.score:.2f}", highlight=False)
     for check in decision.checks:
         details = orjson.dumps(check.details).decode() if check.details else ""

@@ -248,6 +248,9 @@ ZH: dict[str, str] = {
     ),
     "keyword {word!r}: unknown action {action!r}": "关键词 {word!r}：未知的处理动作 {action!r}",
     "cannot read the content model {path}: {why}": "无法读取内容模型 {path}：{why}",
+    "cannot read the picture {path}: {why}": "无法读取图片 {path}：{why}",
+    "not a picture": "不是图片",
+    "Written in its pictures:": "图片里的文字：",
     "{path}: needs both labels, 0 and 1": "{path}：需要同时包含 0 和 1 两种标签",
     "Trained on {n} messages; saved {path}": "已用 {n} 条消息训练；已保存到 {path}",
     "spam from {spam:.3f}, review from {review:.3f}: at most {share:.1%} of your "

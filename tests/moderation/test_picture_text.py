@@ -107,3 +107,27 @@ def test_the_reader_lets_pictures_go_beyond_its_backlog() -> None:
     reader.wait()
     reader.close()
     assert sorted(e.record.platform_id for e in got) == ["0", "1"]
+
+
+def test_the_command_line_judges_a_picture_with_the_message(tmp_path: Path) -> None:
+    import orjson
+    from typer.testing import CliRunner
+
+    from qunzhu.cli import app
+
+    poster = tmp_path / "poster.jpg"
+    poster.write_bytes(poster_saying("VX: abc12345", "Tel 13812345678"))
+    runner = CliRunner()
+    done = runner.invoke(app, ["moderation", "check", "看看", "--picture", str(poster), "--json"])
+    assert done.exit_code == 0, done.output
+    shown = orjson.loads(done.stdout)
+    assert "abc12345" in shown["picture_text"] and shown["verdict"] != "ham"
+    (words,) = [c for c in shown["checks"] if c["name"] == "contacts_and_words"]
+    assert {c["kind"] for c in words["details"]["contacts"]} == {"wechat", "phone"}
+
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"hello")
+    for path in (junk, tmp_path / "missing.jpg"):
+        done = runner.invoke(app, ["moderation", "check", "看看", "--picture", str(path)])
+        assert done.exit_code == 1 and "Traceback" not in done.output
+        assert str(path) in done.stderr and len(done.stderr.strip().splitlines()) == 1

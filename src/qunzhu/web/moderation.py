@@ -79,7 +79,6 @@ i18n.register(
         "What was done": "已执行的处理",
         "Strikes": "违规次数",
         "(no text)": "（没有文字）",
-        "Written in its pictures:": "图片里的文字：",
         "Newer": "较新",
         "Older": "较早",
         "No one has decided anything yet.": "还没有人做过决定。",

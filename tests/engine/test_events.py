@@ -33,7 +33,7 @@ RECORDS = [
     ),
     JoinRequest("flag-1", Person("45", "王五"), AT, "朋友介绍"),
     Notice("9", Person("44", "李四"), AT, MembershipAction.JOIN),  # same id as the message
-    PictureText("9", Person("42", "张三"), AT, "加微信 abc12345\n电话 13812345678"),  # ... too
+    PictureText("9", Person("42", "张三"), AT, "加微信 abc12345", "看图", "review"),  # ... too
 ]
 
 

@@ -602,6 +602,25 @@ def test_the_text_in_a_members_picture_is_read_beside_the_event_path(engine: Eng
     contacts = next(c for c in reasons["checks"] if c["name"] == "contacts_and_words")
     assert {c["kind"] for c in contacts["details"]["contacts"]} == {"wechat", "phone"}
 
+    # a caption and a poster, each a question alone, are an ad together: the question the
+    # caption raised stands, and the picture's text takes the message down
+    captioned = message(3, "兼职日结300 详情看图", who="u8", name="阿强")
+    captioned.images = (poster_saying("VX: abc12345"),)
+    # a question already, and the picture says no more: not asked twice
+    asked = message(4, "VX: abc12345", who="u9", name="阿珍")
+    asked.images = (poster_saying("VX: abc12345"),)
+    rt.accept(captioned)
+    rt.accept(asked)
+    rt.process()
+    rt.reader.wait()
+    rt.process()
+    decided = [(d.record_id, d.verdict) for d in rows(engine, t.decisions)[1:]]
+    assert decided == [("3", "review"), ("4", "review"), ("3", "spam")]
+    caught = orjson.loads(rows(engine, t.decisions)[-1].reasons)
+    assert caught["step"] == "delete_warn"
+    words = next(c for c in caught["checks"] if c["name"] == "contacts_and_words")["details"]
+    assert "兼职" in words["words"] and words["contacts"][0]["kind"] == "wechat"
+
 
 def test_a_picture_the_entry_question_took_down_is_not_read(engine: Engine) -> None:
     """A newcomer who has not answered yet loses the picture to the entry question; reading it

@@ -126,6 +126,8 @@ def _picture_text(r: dict[str, Any]) -> PictureText:
         member=Person(*r["member"]),
         at=datetime.fromisoformat(r["at"]),
         text=r["text"],
+        said=r["said"],
+        judged=r["judged"],
     )
 
 

@@ -22,7 +22,7 @@ from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice, Pictur
 from qunzhu.moderation.behaviour import Context, TrustBook
 from qunzhu.moderation.enforcement import RUNGS, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
-from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check, Decision
+from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
 
 STAFF = frozenset({"owner", "admin"})
 PICTURE_TEXT_KEPT = 500  # characters of a picture's text kept with a decision about it
@@ -246,7 +246,9 @@ class ModerationPolicy:
         role, _joined = self._role(event, marks, member)
         if role in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED) or event.blocked:
             return []  # trusted since, or removed with the rest of what they posted
-        decision = self.detector.check(record.text)
+        decision = self.detector.check("\n".join(t for t in (record.said, record.text) if t))
+        if SEVERITY.index(decision.verdict) <= SEVERITY.index(record.judged):
+            return []  # nothing the message's own decision did not say (or ask) already
         shown: dict[str, Any] = {"picture_text": record.text[:PICTURE_TEXT_KEPT]}
         if event.pictures:
             shown["pictures"] = _hex(event.pictures)

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from qunzhu.model import Message
 from qunzhu.model.live import LiveEvent, PictureText
 from qunzhu.moderation.images import picture_text
+from qunzhu.moderation.verdicts import HAM
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +40,16 @@ class PictureReader:
         self._waiting: set[Future[None]] = set()
         self._lock = threading.Lock()
 
-    def submit(self, event: LiveEvent) -> None:
-        """Read the pictures of this message (its `images`) in the background."""
+    def submit(self, event: LiveEvent, judged: str = HAM) -> None:
+        """Read the pictures of this message (its `images`) in the background; `judged`: the
+        verdict the message got without them."""
         with self._lock:
             if len(self._waiting) >= self.backlog:
                 self.skipped += 1
                 return
             if self._pool is None:  # no thread for an engine that never sees a picture
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="qunzhu-pictures")
-            future = self._pool.submit(self._read, event)
+            future = self._pool.submit(self._read, event, judged)
             self._waiting.add(future)
         future.add_done_callback(self._done)
 
@@ -55,14 +57,17 @@ class PictureReader:
         with self._lock:
             self._waiting.discard(future)
 
-    def _read(self, event: LiveEvent) -> None:
+    def _read(self, event: LiveEvent, judged: str) -> None:
         record = event.record
         if not isinstance(record, Message):
             return
         try:
             text = "\n".join(t for t in map(self.read, event.images) if t).strip()
             if text:
-                found = PictureText(record.platform_id, record.sender, record.sent_at, text)
+                said = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
+                found = PictureText(
+                    record.platform_id, record.sender, record.sent_at, text, said, judged
+                )
                 self.deliver(LiveEvent(event.connector, event.group, found, event.role))
         except Exception:  # one picture must not stop the reading of the next
             log.exception("reading the pictures of message %s", record.platform_id)

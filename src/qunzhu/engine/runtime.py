@@ -38,7 +38,7 @@ from qunzhu.engine.reader import PictureReader
 from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, PictureText
 from qunzhu.moderation.images import fingerprints
-from qunzhu.moderation.verdicts import SPAM
+from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM
 from qunzhu.store import blocklist, pictures, tags
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, start_import
@@ -280,7 +280,8 @@ class Runtime:
             isinstance(p, ModerationPolicy) and p.reads(event, marks, outcomes)
             for p in setup.policies
         ):
-            self.reader.submit(event)
+            asked = any(o.policy == ModerationPolicy.name and o.verdict == REVIEW for o in outcomes)
+            self.reader.submit(event, REVIEW if asked else HAM)
         return blocks
 
     def _write(

@@ -41,12 +41,15 @@ class Notice:
 class PictureText:
     """The text the engine read in a message's pictures, after the message itself was judged
     (reading takes half a second a picture, so it happens beside the event path). Moderation
-    judges it as that message's text; never stored."""
+    judges it with the message's own text ("日结 300，详情看图" beside a poster giving the
+    WeChat id), acting only where that says more than the message said alone; never stored."""
 
     platform_id: str  # the message's id
     member: Person  # who sent the message
     at: datetime  # when they sent it
-    text: str
+    text: str  # what was read
+    said: str = ""  # the message's own text (a caption)
+    judged: str = "ham"  # the verdict the message got alone: ham or review
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,13 @@ def test_a_chinese_ad_in_a_picture_reads_as_spam() -> None:
     assert Detector().check(text).verdict == SPAM
 
 
+def test_a_long_screenshot_is_read_from_its_top() -> None:
+    """A long chat screenshot is read in its first part only (time per picture stays bounded,
+    bench/RESULTS.md): what is written at its top is read."""
+    long = poster_saying("VX: abc12345", size=(800, 6000))
+    assert "abc12345" in picture_text(long)
+
+
 def test_what_is_not_a_picture_reads_as_nothing() -> None:
     poster = poster_saying("VX: abc12345")
     tiny = io.BytesIO()

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -83,10 +84,36 @@ def english(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUNZHU_LANG", "en")
 
 
+_READERS: list[Any] = []  # the picture readers the running test made
+
+
+@pytest.fixture(autouse=True)
+def readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keeps the picture readers a test's engines make, so that the store fixtures stop them
+    before their store goes: a reader's thread must not write into a dropped store."""
+    from qunzhu.engine.reader import PictureReader
+
+    made = PictureReader.__init__
+
+    def tracked(self: PictureReader, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        _READERS.append(self)
+
+    monkeypatch.setattr(PictureReader, "__init__", tracked)
+    yield
+    _stop_readers()
+
+
+def _stop_readers() -> None:
+    while _READERS:
+        _READERS.pop().close()
+
+
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine = db.open_store(f"sqlite:///{tmp_path / 'qunzhu.db'}")
     yield engine
+    _stop_readers()
     engine.dispose()
 
 
@@ -104,6 +131,7 @@ def postgresql_engine() -> Iterator[Engine]:
     engine = create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
     db.upgrade(engine)
     yield engine
+    _stop_readers()
     engine.dispose()
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

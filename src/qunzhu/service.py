@@ -522,7 +522,7 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
             .order_by(m.c.sent_at.desc(), m.c.id.desc())
             .limit(RECALL_LIMIT)
         ).all()
-        prints = pictures.of_messages(conn, [row.id for row in rows])
+        prints = pictures.since(conn, groups, int((now_s - CROSS_WINDOW_S) * 1000))
     recalled = 0
     for row in reversed(rows):  # oldest first, as they came
         if any((row.group_id, f"{kind}:{row.external_id}") in skipped for kind in UNCHECKED):

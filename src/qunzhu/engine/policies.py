@@ -27,6 +27,9 @@ from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decis
 STAFF = frozenset({"owner", "admin"})
 PICTURE_TEXT_KEPT = 500  # characters of a picture's text kept with a decision about it
 TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
+# the roles (as `ModerationPolicy._role` gives them) moderation does not check: staff, members
+# a person trusted, members who earned it
+UNCHECKED_ROLES = frozenset({*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED})
 # Marks ("<kind>:<member id>") of members the detector does not look at: staff as the platform
 # named them, a person's "not spam" in the console, trust earned with clean messages.
 UNCHECKED = ("staff", "trusted", "earned")
@@ -235,7 +238,7 @@ class ModerationPolicy:
         if event.blocked or any(o.final or o.verdict == SPAM for o in outcomes):
             return False
         role, _joined = self._role(event, marks, _member_id(record))
-        return role not in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED)
+        return role not in UNCHECKED_ROLES
 
     def _picture_text(
         self, event: LiveEvent, record: PictureText, marks: Marks, member: str
@@ -244,7 +247,7 @@ class ModerationPolicy:
         contacts, the domain lists, the model and the spam bank, then the ladder as for any
         message. Not the behaviour layer: the message was counted when it came."""
         role, _joined = self._role(event, marks, member)
-        if role in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED) or event.blocked:
+        if role in UNCHECKED_ROLES or event.blocked:
             return []  # trusted since, or removed with the rest of what they posted
         decision = self.detector.check("\n".join(t for t in (record.said, record.text) if t))
         if SEVERITY.index(decision.verdict) <= SEVERITY.index(record.judged):
@@ -277,7 +280,7 @@ class ModerationPolicy:
             not self.reports_needed
             or author is None
             or author == reporter
-            or role not in (*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED)
+            or role not in UNCHECKED_ROLES
             or self._protected(marks, author)
             or marks.get(self.name, f"reported:{message}:{reporter}") is not None
             or (role not in TrustBook.STAFF and silenced(marks, self.name, reporter, at))

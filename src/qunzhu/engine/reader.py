@@ -39,6 +39,7 @@ class PictureReader:
         self._pool: ThreadPoolExecutor | None = None
         self._waiting: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._closed = False
 
     def submit(self, event: LiveEvent, judged: str = HAM) -> None:
         """Read the pictures of this message (its `images`) in the background; `judged`: the
@@ -63,7 +64,7 @@ class PictureReader:
             return
         try:
             text = "\n".join(t for t in map(self.read, event.images) if t).strip()
-            if text:
+            if text and not self._closed:
                 said = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
                 found = PictureText(
                     record.platform_id, record.sender, record.sent_at, text, said, judged
@@ -80,6 +81,8 @@ class PictureReader:
             future.result()
 
     def close(self) -> None:
-        """Stop reading; pictures still waiting are let go (their messages were judged)."""
+        """Stop reading: pictures still waiting are let go (their messages were judged), and
+        what the picture being read says is not handed on (half a second at most)."""
+        self._closed = True
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)

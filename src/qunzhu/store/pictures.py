@@ -53,20 +53,18 @@ def of_message(conn: Connection, group_id: int, platform_id: str) -> Prints:
     return tuple(int(fp, 16) for fp in found)
 
 
-def of_messages(conn: Connection, message_ids: Iterable[int]) -> dict[int, Prints]:
-    """The fingerprints of these stored messages' pictures, by message id (those with none are
-    left out)."""
-    p = t.message_pictures
+def since(conn: Connection, group_ids: Iterable[int], since_ms: int) -> dict[int, Prints]:
+    """The fingerprints of the pictures of these groups' messages sent from `since_ms` on, by
+    message id (messages without pictures are left out)."""
+    m, p = t.messages, t.message_pictures
     found: defaultdict[int, list[int]] = defaultdict(list)
-    wanted = sorted(set(message_ids))
-    for start in range(0, len(wanted), 5000):  # a bounded IN list on either database
-        rows = conn.execute(
-            select(p.c.message_id, p.c.fingerprint)
-            .where(p.c.message_id.in_(wanted[start : start + 5000]))
-            .order_by(p.c.message_id, p.c.fingerprint)
-        )
-        for message_id, fp in rows:
-            found[message_id].append(int(fp, 16))
+    for message_id, fp in conn.execute(
+        select(p.c.message_id, p.c.fingerprint)
+        .join(m, m.c.id == p.c.message_id)
+        .where(m.c.group_id.in_(list(group_ids)), m.c.sent_at >= since_ms)
+        .order_by(p.c.message_id, p.c.fingerprint)
+    ):
+        found[message_id].append(int(fp, 16))
     return {message_id: tuple(fps) for message_id, fps in found.items()}
 
 

@@ -249,6 +249,9 @@ ZH: dict[str, str] = {
     "keyword {word!r}: unknown action {action!r}": "关键词 {word!r}：未知的处理动作 {action!r}",
     "cannot read the content model {path}: {why}": "无法读取内容模型 {path}：{why}",
     "cannot read the picture {path}: {why}": "无法读取图片 {path}：{why}",
+    "pictures not read so far: {n} ({backlog} were waiting)": (
+        "累计未识别文字的图片：{n} 张（已有 {backlog} 张在等待）"
+    ),
     "not a picture": "不是图片",
     "Written in its pictures:": "图片里的文字：",
     "{path}: needs both labels, 0 and 1": "{path}：需要同时包含 0 和 1 两种标签",

@@ -4,6 +4,7 @@ beside the event path (engine.reader)."""
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_the_reader_hands_back_what_it_read_and_survives_a_bad_picture() -> None
     assert found.record.member == Person("u1", "小美") and found.role == "member"
 
 
-def test_the_reader_lets_pictures_go_beyond_its_backlog() -> None:
+def test_the_reader_lets_pictures_go_beyond_its_backlog(caplog: pytest.LogCaptureFixture) -> None:
     release = threading.Event()
     got: list[LiveEvent] = []
 
@@ -107,9 +108,12 @@ def test_the_reader_lets_pictures_go_beyond_its_backlog() -> None:
         return "text"
 
     reader = PictureReader(got.append, slow, backlog=2)
-    for n in range(5):
-        reader.submit(_event(n, b"x"))
+    with caplog.at_level(logging.WARNING, logger="qunzhu.engine.reader"):
+        for n in range(5):
+            reader.submit(_event(n, b"x"))
     assert reader.skipped == 3
+    told = [r.getMessage() for r in caplog.records]
+    assert told == ["pictures not read so far: 1 (2 were waiting)"]
     release.set()
     reader.wait()
     reader.close()

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from qunzhu.i18n import tr
 from qunzhu.model import Message
 from qunzhu.model.live import LiveEvent, PictureText
 from qunzhu.moderation.images import picture_text
@@ -19,6 +20,7 @@ from qunzhu.moderation.verdicts import HAM
 log = logging.getLogger(__name__)
 
 BACKLOG = 200  # pictures waiting to be read; more are let go (a flood is caught otherwise)
+SKIPS_TOLD = 100  # the log says so at the first picture let go, then at every hundredth
 
 
 class PictureReader:
@@ -47,6 +49,14 @@ class PictureReader:
         with self._lock:
             if len(self._waiting) >= self.backlog:
                 self.skipped += 1
+                if self.skipped % SKIPS_TOLD == 1:  # the first, then one line in a hundred
+                    log.warning(
+                        tr(
+                            "pictures not read so far: {n} ({backlog} were waiting)",
+                            n=self.skipped,
+                            backlog=self.backlog,
+                        )
+                    )
                 return
             if self._pool is None:  # no thread for an engine that never sees a picture
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="qunzhu-pictures")

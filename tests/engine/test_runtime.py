@@ -9,6 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, func, select
 
+from qunzhu.config import Config, parse
 from qunzhu.engine import outbox
 from qunzhu.engine.policies import (
     AdmissionPolicy,
@@ -393,24 +394,30 @@ def test_earned_trust_outlives_a_restart(engine: Engine) -> None:
     assert [d.member for d in rows(engine, t.decisions)] == ["u2", "u1"]
 
 
-def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> None:
-    """An ad posted in two groups before a restart and in a third after it is one campaign;
-    the owner's notice in two groups is not held against a member who passes it on."""
-    from qunzhu import service
-    from qunzhu.config import parse
-    from qunzhu.moderation.behaviour import Context
-    from qunzhu.moderation.verdicts import SPAM
+THREE = ("-1001", "-1002", "-1003")
 
-    ids = ("-1001", "-1002", "-1003")
-    config = parse(
+
+def three_groups() -> Config:
+    """A configuration: three Telegram groups of one community, with the default policies."""
+    return parse(
         {
             "connectors": {"tg": {"type": "telegram"}},
             "communities": [{"name": "跑团"}],
             "groups": [
-                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in ids
+                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in THREE
             ],
         }
     )
+
+
+def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> None:
+    """An ad posted in two groups before a restart and in a third after it is one campaign;
+    the owner's notice in two groups is not held against a member who passes it on."""
+    from qunzhu import service
+    from qunzhu.moderation.behaviour import Context
+    from qunzhu.moderation.verdicts import SPAM
+
+    ids, config = THREE, three_groups()
     ad = "周末特价跑鞋，全场五折，名额有限先到先得，快来抢购吧"
     notice = "本周六早上七点奥森南门集合，十公里拉练，请大家准时到场"
 
@@ -452,21 +459,11 @@ def test_a_poster_going_round_the_groups_is_remembered_by_the_store(engine: Engi
     still carries its fingerprint for a person's answer to teach; forgetting the member takes
     the fingerprints with their messages."""
     from qunzhu import service
-    from qunzhu.config import parse
     from qunzhu.moderation.images import fingerprint
     from qunzhu.store.privacy import find_members, forget_member
     from tests.moderation.test_behaviour import poster
 
-    ids = ("-1001", "-1002", "-1003")
-    config = parse(
-        {
-            "connectors": {"tg": {"type": "telegram"}},
-            "communities": [{"name": "跑团"}],
-            "groups": [
-                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in ids
-            ],
-        }
-    )
+    ids, config = THREE, three_groups()
     clock = Clock()
 
     def posted(n: int, gid: str, data: bytes, at: datetime | None = None) -> LiveEvent:

@@ -128,8 +128,8 @@ def picture_text(data: bytes) -> str:
 
 
 def _ocr() -> Any:
-    """The reader, loaded once (0.2 s); one thread each for its models, so that reading
-    pictures leaves the engine's own thread a core."""
+    """The reader, loaded at the first picture read (1-2 s); one thread each for its models,
+    so that reading pictures leaves the engine's own thread a core."""
     global _reader
     if _reader is None:
         from rapidocr_onnxruntime import RapidOCR

@@ -103,6 +103,7 @@ def test_the_form_shows_the_defaults_then_what_was_saved(client: TestClient, wor
     login(client, "ops")
     first = client.get(f"/settings/groups/{world.runners}")
     assert first.status_code == 200
+    assert 'name="moderation.read_pictures" value="on" checked' in first.text  # on by default
     assert '<option value="shadow" selected>' in first.text  # the default mode
     assert 'name="welcome.enabled" value="on" >' in first.text  # welcome is off by default
     assert 'name="moderation.learn" value="on" checked>' in first.text  # learning is on
@@ -246,6 +247,10 @@ def test_the_entry_question_and_raids_are_set_in_the_form_and_checked(
     save(client, world.runners, moderation__delete_notices="on")
     row = stored(world.engine, world.runners)
     assert row is not None and row["policies"]["moderation"]["delete_notices"] is True
+    assert row["policies"]["moderation"]["read_pictures"] is False  # a box left unticked
+    save(client, world.runners, moderation__read_pictures="on")
+    row = stored(world.engine, world.runners)
+    assert row is not None and row["policies"]["moderation"]["read_pictures"] is True
 
 
 def test_who_may_change_what(client: TestClient, world: World) -> None:

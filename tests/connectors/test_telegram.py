@@ -377,6 +377,33 @@ def action(kind: ActionKind, **kw: Any) -> Action:
     return Action(id=1, kind=kind, connector="tg", group_id=str(GROUP_ID), **kw)
 
 
+def test_a_picture_sent_as_a_file_is_fetched_like_a_photo() -> None:
+    """An ad poster sent as a file skips Telegram's compression and any check of photos; a
+    file that is no picture, or too large, is not fetched."""
+
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            poster = b"\x89PNG\r\n\x1a\n an uncompressed poster"
+            path = fake.add_file("pic", poster)
+            fake.add_file("big", b"never fetched")
+            sent = {"file_unique_id": "u", "file_name": "ad.png", "mime_type": "image/png"}
+            q = fake.queue
+            q("message", message(40, ALICE, document={**sent, "file_id": "pic", "file_size": 40}))
+            large = {**sent, "file_id": "big", "file_size": 6 * 2**20}
+            q("message", message(41, ALICE, document=large))
+            paper = {"file_id": "pdf", "file_unique_id": "p", "mime_type": "application/pdf"}
+            last = q("message", message(42, ALICE, document=paper))
+            events, _ = await polled(fake, last)
+
+            assert [e.images for e in events] == [(poster,), (), ()]
+            assert fake.downloads == [path]
+            pictures = frozenset({"file", "image"})  # a picture for the locks, fetched or not
+            assert [e.kinds for e in events] == [pictures, pictures, frozenset({"file"})]
+            assert {e.record.kind for e in events} == {MessageKind.FILE}  # type: ignore[union-attr]
+
+    run(main())
+
+
 def test_a_lock_takes_every_members_rights_and_the_unlock_gives_back_the_groups_own() -> None:
     async def main() -> None:
         async with FakeTelegram() as fake:

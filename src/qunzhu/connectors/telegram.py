@@ -44,6 +44,7 @@ from aiogram.types import (
     ChatJoinRequest,
     ChatMemberUpdated,
     ChatPermissions,
+    Document,
     MessageEntity,
     PhotoSize,
     ReplyParameters,
@@ -428,18 +429,28 @@ class TelegramConnector:
             mentions=mentions,
             urls=urls,
         )
-        images = await self._photo(msg.photo) if msg.photo else ()
+        if msg.photo:
+            images = await self._photo(msg.photo)
+        elif msg.document is not None and _picture_file(msg.document):
+            small = (msg.document.file_size or 0) <= MAX_IMAGE_BYTES  # unknown: getFile tells
+            images = await self._download(msg.document.file_id) if small else ()
+        else:
+            images = ()
         return LiveEvent(self.name, group, record, role=role, kinds=kinds, images=images)
 
     async def _photo(self, sizes: list[PhotoSize]) -> tuple[bytes, ...]:
-        """The largest size of a picture that fits `MAX_IMAGE_BYTES`, or nothing: a picture we
-        cannot fetch is judged on its caption alone, it never holds up the updates."""
+        """The largest size of a picture that fits `MAX_IMAGE_BYTES`, or nothing."""
         fitting = [s for s in sizes if s.file_size is None or s.file_size <= MAX_IMAGE_BYTES]
         if not fitting:
             return ()
         best = max(fitting, key=lambda s: (s.width * s.height, s.file_size or 0))
+        return await self._download(best.file_id)
+
+    async def _download(self, file_id: str) -> tuple[bytes, ...]:
+        """A picture's bytes, or nothing: a picture we cannot fetch is judged on its caption
+        alone, it never holds up the updates."""
         try:
-            file = await self.bot.get_file(best.file_id, request_timeout=DOWNLOAD_TIMEOUT)
+            file = await self.bot.get_file(file_id, request_timeout=DOWNLOAD_TIMEOUT)
             if not file.file_path or (file.file_size or 0) > MAX_IMAGE_BYTES:
                 return ()
             buffer = _CappedBuffer()
@@ -717,6 +728,12 @@ def _entities(text: str, entities: list[MessageEntity]) -> tuple[tuple[str, ...]
     return tuple(mentions), tuple(urls)
 
 
+def _picture_file(document: Document) -> bool:
+    """A picture sent as a file: the way an ad poster skips Telegram's compression, and any
+    check that looks at photos only."""
+    return (document.mime_type or "").startswith("image/")
+
+
 def _kind(msg: TgMessage, urls: tuple[str, ...]) -> tuple[MessageKind, frozenset[str]]:
     """The message's kind and what came with it besides text. An animation also carries a
     `document` (Bot API, for old clients), so it is looked at first."""
@@ -736,6 +753,8 @@ def _kind(msg: TgMessage, urls: tuple[str, ...]) -> tuple[MessageKind, frozenset
     elif msg.document is not None or msg.audio is not None:
         kind = MessageKind.FILE
         kinds.add("file")
+        if msg.document is not None and _picture_file(msg.document):
+            kinds.add("image")  # a picture sent as a file, uncompressed: a picture all the same
     elif any(getattr(msg, f, None) is not None for f in _CARD_FIELDS):
         kind = MessageKind.CARD
         kinds.add("card")

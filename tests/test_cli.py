@@ -117,7 +117,7 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "result.json").is_file()
     assert "跑步俱乐部" in demo.stdout
     # a scripted day of moderation, one group per mode, so the console's pages are not empty
-    assert "A day of moderation in the first groups: 23 decisions." in demo.stdout
+    assert "A day of moderation in the first groups: 24 decisions." in demo.stdout
     engine = db.open_store(db_args(tmp_path)[1])
     with engine.connect() as conn:
         decided = conn.execute(select(t.decisions.c.policy, t.decisions.c.verdict)).all()

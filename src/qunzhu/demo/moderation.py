@@ -4,9 +4,9 @@ something to show on a first look: the queue, the scorecard, the blocklist, the 
 The imported history is only chat; this runs a few hand-written events of the last day through
 the same live policies `qunzhu run` uses, one group per mode: the first enforces (with the
 entry question), the second is in training (its decisions wait in the queue for an answer),
-the third in shadow (it only records); late in the day a wave of bots raids the first. The
-groups' settings are stored as the console stores
-them. Nothing is sent anywhere: the demo has no platform, so what the policies asked of one is
+the third in shadow (it only records); a member posts a poster whose contact is written in
+the picture (read as `qunzhu run` reads pictures), and late in the day a wave of bots raids
+the first. The groups' settings are stored as the console stores them. Nothing is sent anywhere: the demo has no platform, so what the policies asked of one is
 marked done as if it had been, and what asks a person becomes a task. Events carry fixed ids,
 so running the demo again adds nothing twice.
 """
@@ -55,6 +55,7 @@ LOAN = "低息贷款，无抵押当天放款，电话 138 1234 5678"
 JOBS = "兼职刷单日结300，宝妈学生都可以，加V：vx_job888"
 LINK = "大家看看这个 https://example.com/promo"
 SLY = "有需要的朋友私聊我，好东西不便宜"
+POSTER = "名额有限，详情看图"  # the caption of a poster whose contact is in the picture
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ def moderation_day(engine: Engine, community: str, now: datetime | None = None) 
         clock.at = start + offset
         rt.accept(event)
         rt.process()
+    rt.reader.wait()  # the poster's text, read beside the event path
+    rt.process()
+    rt.reader.close()
     _as_if_done(engine, before or 0)
     _block_the_bot(engine, places[0], community, now)
     with engine.connect() as conn:
@@ -176,6 +180,10 @@ def _script(places: Sequence[_Place], start: datetime) -> list[tuple[timedelta, 
     say(first, 62, "3", bot, "加V看简介")  # the second wrong try: removed
     sly, boss = first.regulars[2], first.regulars[0]
     say(first, 120, "4", first.regulars[1], AD)  # a regular's ad: deleted and warned
+    poster = Message("demo-12", first.regulars[1], start + at(200), MessageKind.IMAGE, POSTER)
+    pictured = LiveEvent(CONNECTOR, first.group, poster, kinds=frozenset({"image"}))
+    pictured.images = (_poster(),)
+    out.append((at(200), pictured))  # nothing in its caption: the poster's text asks the admins
     say(first, 300, "5", sly, SLY)  # passes the detector...
     report = LiveEvent(
         CONNECTOR,
@@ -196,6 +204,24 @@ def _script(places: Sequence[_Place], start: datetime) -> list[tuple[timedelta, 
         say(third, 700, "10", third.regulars[1], JOBS)
         say(third, 720, "11", third.regulars[2], LINK)
     return out
+
+
+def _poster() -> bytes:
+    """An ad poster as a phone sends it: a contact written on a picture (Latin letters, which
+    every machine has a font for)."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (800, 1000), (250, 236, 210))
+    draw = ImageDraw.Draw(image)
+    face = ImageFont.load_default(56)
+    draw.rectangle((40, 380, 760, 620), (255, 255, 255))
+    draw.text((70, 420), "VX: qz2026demo", fill=(180, 20, 20), font=face)
+    draw.text((70, 520), "Tel 13800138000", fill=(20, 20, 20), font=face)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
 
 
 def _as_if_done(engine: Engine, after_decision: int) -> None:

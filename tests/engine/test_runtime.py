@@ -635,3 +635,44 @@ def test_a_picture_the_entry_question_took_down_is_not_read(engine: Engine) -> N
     assert [d.policy for d in rows(engine, t.decisions)] == ["captcha", "captcha"]
     rt.reader.wait()
     assert rt.process() == 0
+
+
+def test_an_ad_for_a_name_is_removed_at_the_door_and_in_the_chat(engine: Engine) -> None:
+    """A newcomer named "兼职日结 加V abc12345" is removed as they join (no strike: nothing was
+    posted); a member already in who renames to one is too; "大家好" from such a member is an
+    ad; a name with only a phone in it (城市-行业-姓名-电话) is a name."""
+    from qunzhu.model import MembershipEvent
+
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    ad_name = "兼职日结 加V abc12345"
+    rt.accept(join(1, "u7", ad_name))
+    rt.accept(join(2, "u8", "北京-金融-张三-13812345678"))
+    rename = MembershipEvent(
+        "r1",
+        Person("u9", "小美"),
+        MembershipAction.RENAME,
+        T0 + timedelta(seconds=3),
+        new_name="刷单日结VX:abc12345",
+    )
+    rt.accept(LiveEvent("tg", GROUP, rename))
+    rt.accept(message(4, "大家好", who="u6", name=ad_name))  # in before qunzhu ran
+    owner = message(5, "大家好", who="boss", name=ad_name)
+    owner.role = "owner"
+    rt.accept(owner)
+    rt.process()
+    decided = rows(engine, t.decisions)
+    assert [(d.member, d.verdict) for d in decided] == [
+        ("u7", "spam"),
+        ("u9", "spam"),
+        ("u6", "spam"),
+    ]
+    at_door = orjson.loads(decided[0].reasons)
+    assert at_door["step"] == "kick" and at_door["checks"][0]["name"] == "display_name"
+    assert at_door["checks"][0]["details"]["contacts"] == [{"kind": "wechat", "value": "abc12345"}]
+    in_chat = orjson.loads(decided[2].reasons)
+    assert in_chat["step"] == "delete_warn"
+    assert "display_name" in {c["name"] for c in in_chat["checks"]}
+    actions = [orjson.loads(r.payload) for r in rows(engine, t.outbox)]
+    kinds = [(a["kind"], a["member_id"]) for a in actions]
+    assert ("kick", "u7") in kinds and ("kick", "u9") in kinds
+    assert ("delete", "u6") in kinds and not [k for k in kinds if k[1] in ("u8", "boss")]

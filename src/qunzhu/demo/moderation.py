@@ -6,9 +6,10 @@ the same live policies `qunzhu run` uses, one group per mode: the first enforces
 entry question), the second is in training (its decisions wait in the queue for an answer),
 the third in shadow (it only records); a member posts a poster whose contact is written in
 the picture (read as `qunzhu run` reads pictures), and late in the day a wave of bots raids
-the first. The groups' settings are stored as the console stores them. Nothing is sent anywhere: the demo has no platform, so what the policies asked of one is
-marked done as if it had been, and what asks a person becomes a task. Events carry fixed ids,
-so running the demo again adds nothing twice.
+the first. The groups' settings are stored as the console stores them. Nothing is sent
+anywhere: the demo has no platform, so what the policies asked of one is marked done as if it
+had been, and what asks a person becomes a task. Events carry fixed ids, so running the demo
+again adds nothing twice.
 """
 
 from __future__ import annotations

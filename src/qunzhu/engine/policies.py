@@ -149,12 +149,14 @@ class ModerationPolicy:
         record = event.record
         key = (event.group.platform_id, _member_id(record))
         if isinstance(record, MembershipEvent):
+            if record.action is MembershipAction.RENAME:
+                return self._named(event, marks, key[1], record.new_name)
             if record.action is not MembershipAction.JOIN:
                 return []
             marks.put(self.name, f"joined:{key[1]}", _at(record.at))
             if self._kept_out(event, event.role, marks, key[1]):
                 return [self._keep_out(key[1], record.member.name, None, event.blocked)]
-            return []
+            return self._named(event, marks, key[1], record.member.name)
         if isinstance(record, PictureText):
             return self._picture_text(event, record, marks, key[1])
         if not isinstance(record, Message):
@@ -184,6 +186,14 @@ class ModerationPolicy:
         )
         text = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
         decision = self.detector.check(text, ctx)
+        named = None if role in UNCHECKED_ROLES else self.detector.name_check(record.sender.name)
+        if named is not None and not _trusted(decision):  # "大家好" from "兼职加V abc123"
+            decision = Decision(
+                SPAM,
+                max(decision.score, named.score),
+                (*decision.checks, named),
+                decision.normalized,
+            )
         if role != TrustBook.EARNED and _trusted(decision) == "earned":
             marks.put(self.name, f"earned:{key[1]}", at)
             if self.detector.trust is not None:  # the mark decides from now on
@@ -416,20 +426,38 @@ class ModerationPolicy:
         self, member: str, name: str | None, message: str | None, why: str | None
     ) -> Outcome:
         """Remove a blocked member (and their message), or what the mode allows."""
-        action = self.ladder.keep_out()
         why = why or ""
-        check = {"name": "blocklist", "verdict": SPAM, "score": 1.0, "details": {"reason": why}}
+        check = Check("blocklist", SPAM, 1.0, {"reason": why})
+        note = tr("{member} is on the community's blocklist: {why}", member=name or member, why=why)
+        return self._remove(member, message, check, note, {"blocklist": why})
+
+    def _named(
+        self, event: LiveEvent, marks: Marks, member: str, name: str | None
+    ) -> list[Outcome]:
+        """A member moderation checks who joins, or renames themselves, with an ad for a name
+        (a contact and ad words): removed as a blocked member is, or what the mode allows."""
+        role, _joined = self._role(event, marks, member)
+        check = None if role in UNCHECKED_ROLES else self.detector.name_check(name)
+        if check is None:
+            return []
+        note = tr("{member}'s name is an ad: {name}", member=member, name=name)
+        return [self._remove(member, None, check, note, {})]
+
+    def _remove(
+        self, member: str, message: str | None, check: Check, note: str, shown: dict[str, Any]
+    ) -> Outcome:
+        """Remove a member (and their message) without a strike, or what the mode allows."""
+        action = self.ladder.keep_out()
         reasons: dict[str, Any] = {
-            "score": 1.0,
+            "score": check.score,
             "step": action.step.value,
-            "checks": [check],
-            "blocklist": why,
+            "checks": [_check(check)],
+            **shown,
         }
         if action.would is not None:
             reasons["would"] = action.would.value
-        note = tr("{member} is on the community's blocklist: {why}", member=name or member, why=why)
         drafts = [
-            Draft(kind, member_id=member, message_id=message, text=note, reason="blocklist")
+            Draft(kind, member_id=member, message_id=message, text=note, reason=check.name)
             for kind in _STEP_ACTIONS.get(action.step, ())
             if kind is not ActionKind.DELETE or message is not None  # a join has nothing to delete
         ]
@@ -512,12 +540,13 @@ def _strikes(marks: Marks, policy: str, member: str) -> dict[str, float | None]:
     return {key: marks.get(policy, key) for key in strike_keys(member)}
 
 
+def _check(c: Check) -> dict[str, Any]:
+    """A check as a decision's reasons keep it."""
+    return {"name": c.name, "verdict": c.verdict, "score": round(c.score, 3), "details": c.details}
+
+
 def _reasons(decision: Decision, step: Step, would: Step | None, strikes: int) -> dict[str, Any]:
-    checks = [
-        {"name": c.name, "verdict": c.verdict, "score": round(c.score, 3), "details": c.details}
-        for c in decision.checks
-        if c.verdict != HAM or c.name == "content_model"
-    ]
+    checks = [_check(c) for c in decision.checks if c.verdict != HAM or c.name == "content_model"]
     out: dict[str, Any] = {"score": round(decision.score, 3), "step": step.value, "checks": checks}
     if would is not None:
         out["would"] = would.value

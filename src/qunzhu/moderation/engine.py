@@ -370,6 +370,21 @@ class Detector:
             decisions.append(Decision(verdict, score, tuple(checks), n.text))
         return decisions
 
+    def name_check(self, name: str | None) -> Check | None:
+        """An ad written into a member's display name ("兼职日结 加V abc12345"), which every
+        member reads without the account posting a word (tg-spam checks user names too).
+        Counted only where the name carries a contact and the words-and-contacts layer calls
+        it spam: a contact alone is how some communities ask members to name themselves
+        (城市-行业-姓名-电话), and a trade word alone (代购小王) is a shop's name."""
+        if not name:
+            return None
+        n = normalize(name)
+        contacts = [c for c in extract(n) if not self._allowed(c)]
+        found = self._contacts_and_words(n, contacts)
+        if not contacts or found.verdict != SPAM:
+            return None
+        return Check("display_name", SPAM, found.score, {"name": name[:80], **found.details})
+
     def _allowed(self, contact: Contact) -> bool:
         """Links to the group's own domains are not contacts to worry about."""
         return contact.kind in ("url", "domain") and any(

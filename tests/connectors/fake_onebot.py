@@ -238,6 +238,12 @@ class FakeOneBot:
             data = {"message_id": next(self._message_ids)}
         elif action == "get_group_member_list":
             data = self.members.get(int(params["group_id"]), [])
+        elif action == "get_group_member_info":
+            listed = self.members.get(int(params["group_id"]), [])
+            found = [m for m in listed if m.get("user_id") == int(params["user_id"])]
+            if not found:
+                return {"status": "failed", "retcode": 1404, "data": None, "echo": echo}
+            data = found[0]
         return {"status": "ok", "retcode": 0, "data": data, "echo": echo}
 
     @staticmethod

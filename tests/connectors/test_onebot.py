@@ -210,6 +210,8 @@ async def test_forward_group_message_with_segments_and_image() -> None:
 async def test_notices_and_join_requests() -> None:
     async with fake_server() as (fake, url):
         connector = OneBotConnector("qq", url=url, fetch_images=False)
+        # the join notice has no name: asked for (card, else nickname); unknown to the fake: none
+        fake.members[GROUP] = [{"user_id": 1, "card": "", "nickname": "兼职日结 加V abc12345"}]
         async with running(connector) as events:
             for event in (
                 notice("group_increase", "approve", group_id=GROUP, operator_id=777, user_id=1),
@@ -230,7 +232,7 @@ async def test_notices_and_join_requests() -> None:
         assert [e.record for e in got] == [
             MembershipEvent(
                 f"inc:{GROUP}:1:1767225600",
-                Person("1"),
+                Person("1", "兼职日结 加V abc12345"),
                 MembershipAction.JOIN,
                 AT,
                 JoinMethod.APPROVE,
@@ -263,6 +265,11 @@ async def test_notices_and_join_requests() -> None:
         ]
         # no group name known: the fake answers get_group_info with 1404, the id stands in
         assert got[0].group.name == str(GROUP)
+        asked = [c["params"] for c in fake.calls if c["action"] == "get_group_member_info"]
+        assert asked == [
+            {"group_id": GROUP, "user_id": 1, "no_cache": True},
+            {"group_id": GROUP, "user_id": 2, "no_cache": True},
+        ]
 
 
 @aio

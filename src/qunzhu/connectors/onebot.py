@@ -705,7 +705,7 @@ class OneBotConnector:
             )
             record = MembershipEvent(
                 f"inc:{group_id}:{user_id}:{stamp}",
-                member,
+                Person(str(user_id), await self._name_of(group_id, user_id)),
                 MembershipAction.JOIN,
                 at,
                 method,
@@ -728,6 +728,20 @@ class OneBotConnector:
         else:
             return None
         return LiveEvent(self.name, await self._group(frame), record)
+
+    async def _name_of(self, group_id: Any, user_id: Any) -> str | None:
+        """A newcomer's name, which OneBot's join notice does not carry: their group card,
+        else their QQ nickname (`get_group_member_info`), so that the welcome greets them by
+        name and moderation reads an ad written into it. None when the call fails."""
+        try:
+            params = {"group_id": _int(group_id, "group"), "user_id": _int(user_id, "user")}
+            info = await self.call("get_group_member_info", {**params, "no_cache": True})
+        except ActionFailed:
+            return None
+        if not isinstance(info, Mapping):
+            return None
+        name = info.get("card") or info.get("nickname")
+        return str(name) if name else None
 
     async def _group(self, frame: Mapping[str, Any]) -> Group:
         """The group with its name: from the event where the implementation adds one, else

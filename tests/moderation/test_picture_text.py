@@ -93,6 +93,7 @@ def test_the_reader_hands_back_what_it_read_and_survives_a_bad_picture() -> None
     reader.submit(_event(3, b""))  # nothing written: nothing handed back
     reader.wait()
     reader.close()
+    reader.submit(_event(4, b"after"))  # an engine stopping still judges its inbox: ignored
     (found,) = got
     assert isinstance(found.record, PictureText)
     assert (found.record.platform_id, found.record.text) == ("2", "line one\nline two")

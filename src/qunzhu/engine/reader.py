@@ -45,8 +45,11 @@ class PictureReader:
 
     def submit(self, event: LiveEvent, judged: str = HAM) -> None:
         """Read the pictures of this message (its `images`) in the background; `judged`: the
-        verdict the message got without them."""
+        verdict the message got without them. Nothing once closed (the engine stopping still
+        judges what is left in the inbox)."""
         with self._lock:
+            if self._closed:
+                return
             if len(self._waiting) >= self.backlog:
                 self.skipped += 1
                 if self.skipped % SKIPS_TOLD == 1:  # the first, then one line in a hundred

@@ -20,7 +20,7 @@ from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice, PictureText
 from qunzhu.moderation.behaviour import Context, TrustBook
-from qunzhu.moderation.enforcement import RUNGS, Ladder, Mode, Step
+from qunzhu.moderation.enforcement import RUNGS, Action, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
 
@@ -188,12 +188,9 @@ class ModerationPolicy:
         decision = self.detector.check(text, ctx)
         named = None if role in UNCHECKED_ROLES else self.detector.name_check(record.sender.name)
         if named is not None and not _trusted(decision):  # "大家好" from "兼职加V abc123"
-            decision = Decision(
-                SPAM,
-                max(decision.score, named.score),
-                (*decision.checks, named),
-                decision.normalized,
-            )
+            verdict = REVIEW if decision.verdict == HAM else decision.verdict
+            score = max(decision.score, named.score)
+            decision = Decision(verdict, score, (*decision.checks, named), decision.normalized)
         if role != TrustBook.EARNED and _trusted(decision) == "earned":
             marks.put(self.name, f"earned:{key[1]}", at)
             if self.detector.trust is not None:  # the mark decides from now on
@@ -429,25 +426,31 @@ class ModerationPolicy:
         why = why or ""
         check = Check("blocklist", SPAM, 1.0, {"reason": why})
         note = tr("{member} is on the community's blocklist: {why}", member=name or member, why=why)
-        return self._remove(member, message, check, note, {"blocklist": why})
+        action = self.ladder.keep_out()
+        return self._remove(member, message, check, note, action, {"blocklist": why})
 
     def _named(
         self, event: LiveEvent, marks: Marks, member: str, name: str | None
     ) -> list[Outcome]:
         """A member moderation checks who joins, or renames themselves, with an ad for a name
-        (a contact and ad words): removed as a blocked member is, or what the mode allows."""
+        (a contact and ad words): a question for a person, whose "spam" removes them."""
         role, _joined = self._role(event, marks, member)
         check = None if role in UNCHECKED_ROLES else self.detector.name_check(name)
         if check is None:
             return []
-        note = tr("{member}'s name is an ad: {name}", member=member, name=name)
-        return [self._remove(member, None, check, note, {})]
+        note = tr("{member}'s name looks like an ad: {name}", member=member, name=name)
+        return [self._remove(member, None, check, note, self.ladder.doubt(), {})]
 
     def _remove(
-        self, member: str, message: str | None, check: Check, note: str, shown: dict[str, Any]
+        self,
+        member: str,
+        message: str | None,
+        check: Check,
+        note: str,
+        action: Action,
+        shown: dict[str, Any],
     ) -> Outcome:
-        """Remove a member (and their message) without a strike, or what the mode allows."""
-        action = self.ladder.keep_out()
+        """Remove a member (and their message) without a strike, or ask, as `action` says."""
         reasons: dict[str, Any] = {
             "score": check.score,
             "step": action.step.value,
@@ -461,7 +464,7 @@ class ModerationPolicy:
             for kind in _STEP_ACTIONS.get(action.step, ())
             if kind is not ActionKind.DELETE or message is not None  # a join has nothing to delete
         ]
-        return Outcome(self.name, SPAM, reasons, drafts)
+        return Outcome(self.name, check.verdict, reasons, drafts)
 
 
 REPORT_WORDS = frozenset({"举报", "/举报", "/report", "!report"})

@@ -67,6 +67,12 @@ class Ladder:
         shown = Step.ASK_ADMIN if self.mode is Mode.TRAINING else Step.NONE
         return Action(shown, would=step, strikes=strikes)
 
+    def doubt(self) -> Action:
+        """A newcomer a person should look at before anything is done (an ad for a name,
+        which a real member's 城市-行业-姓名-电话 can resemble): asked about in training and
+        enforce alike, recorded in shadow; a person's "spam" removes them."""
+        return Action(Step.NONE if self.mode is Mode.SHADOW else Step.ASK_ADMIN, would=Step.KICK)
+
     def keep_out(self) -> Action:
         """A member the community blocked, seen here: removed (not banned, so that taking
         them off the list is all it takes to let them back), or what the mode allows. No

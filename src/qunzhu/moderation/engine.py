@@ -269,6 +269,7 @@ def _keyword(word: str, entry: float | Mapping[str, Any]) -> tuple[float, str | 
     return weight, action
 
 
+NAME_SCORE = 0.6  # an ad for a name: a question for a person, never a removal by itself
 _RANK = {verdict: rank for rank, verdict in enumerate(SEVERITY)}
 
 
@@ -373,9 +374,11 @@ class Detector:
     def name_check(self, name: str | None) -> Check | None:
         """An ad written into a member's display name ("兼职日结 加V abc12345"), which every
         member reads without the account posting a word (tg-spam checks user names too).
-        Counted only where the name carries a contact and the words-and-contacts layer calls
-        it spam: a contact alone is how some communities ask members to name themselves
-        (城市-行业-姓名-电话), and a trade word alone (代购小王) is a shop's name."""
+        Counted only where the name carries a contact and the words-and-contacts layer would
+        call the same text spam: a contact alone is how some communities ask members to name
+        themselves (城市-行业-姓名-电话), and a trade word alone (代购小王) is a shop's name.
+        Even then only a question for a person: "杭州-贷款顾问-赵六 139…" reads like an ad and
+        may be a member of a business network, named as its rules ask."""
         if not name:
             return None
         n = normalize(name)
@@ -383,7 +386,7 @@ class Detector:
         found = self._contacts_and_words(n, contacts)
         if not contacts or found.verdict != SPAM:
             return None
-        return Check("display_name", SPAM, found.score, {"name": name[:80], **found.details})
+        return Check("display_name", REVIEW, NAME_SCORE, {"name": name[:80], **found.details})
 
     def _allowed(self, contact: Contact) -> bool:
         """Links to the group's own domains are not contacts to worry about."""

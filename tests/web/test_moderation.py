@@ -271,6 +271,24 @@ def test_ban_only_bans_and_teaches_nothing(app: FastAPI, world: World) -> None:
         assert labelled(conn) == []
 
 
+def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
+    app: FastAPI, world: World
+) -> None:
+    """A join is no message: the answer kicks the newcomer enforce would have kicked and asks
+    the platform to delete nothing (a delete of the join's id can only fail)."""
+    at = T1 + timedelta(minutes=1)
+    named = MembershipEvent(
+        "j1", Person("u7", "兼职日结 加V abc12345"), MembershipAction.JOIN, at, JoinMethod.LINK
+    )
+    held = decided(world.engine, LiveEvent("tg", RUNNERS, named))
+    after = last_id(world.engine, t.outbox)
+    assert press(as_user(app, "ops"), held, "spam").status_code == 303
+    queued = actions_of(world.engine, held, after)
+    assert [(a["kind"], a["member_id"]) for a in queued] == [("kick", "u7")]
+    with world.engine.connect() as conn:
+        assert labelled(conn) == []  # a name is no message to learn from
+
+
 def test_a_trusted_member_is_no_longer_held(app: FastAPI, world: World) -> None:
     """The live runtime's detector (behaviour and trust): a newcomer's link is held for
     probation; once an admin says "not spam", their next link passes."""

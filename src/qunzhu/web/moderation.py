@@ -262,6 +262,7 @@ def _decisions_query() -> Any:
             _g.c.tz,
             _in.c.connector,
             _msg.c.text.label("message_text"),
+            _msg.c.id.label("message_row"),
             _mb.c.display_name.label("member_name"),
             _ml.c.label,
             _ml.c.user_name.label("labelled_by"),
@@ -426,7 +427,7 @@ def _actions(row: Any, label: str, reasons: dict[str, Any]) -> list[dict[str, An
     """What a label asks of the platform: the shape `runtime._action` gives the outbox."""
     kinds: list[tuple[ActionKind, int]] = []
     if label == "spam":
-        if row.record_id:
+        if row.message_row is not None:  # a join or a rename has nothing to delete
             kinds.append((ActionKind.DELETE, 0))
         would = reasons.get("would")
         if would == "mute":

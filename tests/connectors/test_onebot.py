@@ -356,6 +356,31 @@ def test_parse_message_kinds() -> None:
     assert parse_message([seg("at", qq="all")]).mentions == ("all",)
 
 
+def test_a_picture_qq_calls_a_sticker_is_a_sticker() -> None:
+    """A 表情 from a member's favourites or the shop is marked as each implementation says it
+    (NapCat: sub_type 1 and the summary; go-cqhttp: subType "1"); its picture is still fetched
+    (for QR codes and known ad pictures). A photo beside it keeps the message a picture."""
+    url = "https://multimedia.nt.qq.com.cn/download?id=1"
+    for data in (
+        {"file": "a.gif", "url": url, "sub_type": 1, "summary": "[动画表情]"},
+        {"file": "a.gif", "url": url, "subType": "1"},
+        {"file": "a.gif", "url": url, "summary": "[动画表情]"},
+    ):
+        parsed = parse_message([seg("image", **data)])
+        assert (parsed.kind, parsed.kinds, parsed.image_urls) == (
+            MessageKind.STICKER,
+            frozenset({"sticker"}),
+            (url,),
+        )
+    photo = seg("image", file="b.jpg", url=url, sub_type=0, summary="")
+    assert parse_message([photo]).kinds == frozenset({"image"})
+    both = parse_message([seg("image", file="a.gif", sub_type=1), photo])
+    assert (both.kind, both.kinds) == (MessageKind.IMAGE, frozenset({"image", "sticker"}))
+    captioned = parse_message([seg("text", text="哈哈"), seg("image", file="a.gif", sub_type=1)])
+    assert (captioned.kind, captioned.kinds) == (MessageKind.TEXT, frozenset({"sticker"}))
+    assert parse_message([seg("mface", emoji_id="x", summary="[开心]")]).kinds == {"sticker"}
+
+
 # -- actions ------------------------------------------------------------------------------
 
 

@@ -336,6 +336,8 @@ def test_photo_is_downloaded_and_forward_and_media_kinds_are_marked() -> None:
             q("message", message(33, ALICE, contact={"phone_number": "+100", "first_name": "X"}))
             video = {"file_id": "v", "file_unique_id": "uv", "width": 1, "height": 1}
             q("message", message(34, ALICE, video={**video, "duration": 3}))
+            flags = {"type": "regular", "is_animated": False, "is_video": False}
+            q("message", message(37, ALICE, sticker={**video, **flags}))
             last = q(
                 "message",
                 message(35, ALICE, sender_chat=chat(), text="from an anonymous admin"),
@@ -357,13 +359,14 @@ def test_photo_is_downloaded_and_forward_and_media_kinds_are_marked() -> None:
             assert too_big.images == ()
             assert fake.downloads == ["photos/file_0.jpg"]
 
-            kinds = [(e.record.kind, e.kinds) for e in events[3:6]]  # type: ignore[union-attr]
+            kinds = [(e.record.kind, e.kinds) for e in events[3:7]]  # type: ignore[union-attr]
             assert kinds == [
                 (MessageKind.FILE, frozenset({"file"})),
                 (MessageKind.CARD, frozenset({"card"})),
                 (MessageKind.VIDEO, frozenset({"video"})),
+                (MessageKind.STICKER, frozenset({"sticker"})),
             ]
-            anonymous = events[6]
+            anonymous = events[7]
             assert anonymous.role == "admin"
             assert anonymous.record.sender == Person("channel1234567890", "Runners")  # type: ignore[union-attr]
 

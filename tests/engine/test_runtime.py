@@ -619,6 +619,22 @@ def test_the_text_in_a_members_picture_is_read_beside_the_event_path(engine: Eng
     assert "兼职" in words["words"] and words["contacts"][0]["kind"] == "wechat"
 
 
+def test_a_sticker_is_not_read(engine: Engine) -> None:
+    """A picture the platform calls a sticker (QQ's 表情) is a meme, not a poster: reading
+    every one would fill the reader's backlog with jokes."""
+    from tests.moderation.test_picture_text import poster_saying
+
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    for n, kinds in enumerate(({"sticker"}, {"sticker", "image"}), start=1):
+        sent = message(n, "", who="u7", name="小美")
+        sent.images, sent.kinds = (poster_saying("VX: abc12345"),), frozenset(kinds)
+        rt.accept(sent)
+    rt.process()
+    rt.reader.wait()
+    rt.process()
+    assert [d.record_id for d in rows(engine, t.decisions)] == ["2"]  # the photo beside one
+
+
 def test_a_picture_the_entry_question_took_down_is_not_read(engine: Engine) -> None:
     """A newcomer who has not answered yet loses the picture to the entry question; reading it
     would only judge (and warn about) a message already gone."""

@@ -199,6 +199,30 @@ def test_one_picture_dropped_into_many_groups_is_caught_however_it_was_recompres
     assert {post(f"g{i}", "fan", T0 + i, small) for i in range(5)} == {HAM}
 
 
+def test_a_sticker_going_round_is_no_question_unless_people_said_it_is_an_ad() -> None:
+    """A big picture QQ calls a 表情 travels between groups as memes do: five members in five
+    groups is nothing; once people said it was an ad, it is spam wherever it comes again."""
+    from qunzhu.moderation.images import fingerprints
+
+    meme = poster(5)
+
+    def post(group: str, member: str, at: float, kinds: set[str]) -> str:
+        ctx = Context(group, member, at, kinds=frozenset(kinds), pictures=fingerprints([meme]))
+        return d.check("", ctx).verdict
+
+    d = live()
+    assert [post(f"g{i}", f"fan{i}", T0 + i, {"sticker"}) for i in range(5)] == [HAM] * 5
+    assert post("g1", "fan1", T0 + 10, {"sticker"}) == HAM  # one member's sticker, anywhere
+    # the same picture as a photo is counted from its first copy
+    assert [post(f"g{i}", f"farm{i}", T0 + 20 + i, {"image"}) for i in range(3)] == [
+        HAM,
+        HAM,
+        REVIEW,
+    ]
+    d.behaviour.learn_pictures(fingerprints([meme]), spam=True)
+    assert post("g7", "fan7", T0 + 60, {"sticker"}) == SPAM
+
+
 def test_pictures_that_are_not_worth_decoding_get_no_fingerprint(monkeypatch: Any) -> None:
     """Bad input: a picture larger than any chat picture, one whose header promises a
     decompression bomb, a truncated file: no fingerprint, no exception."""

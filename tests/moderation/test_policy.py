@@ -98,6 +98,9 @@ def test_newcomers_on_probation_may_not_post_links_cards_or_forwards() -> None:
     assert d.check("转发一篇文章", unknown).verdict == HAM
     with pytest.raises(ValueError, match="cannot lock"):
         Policy(locked=["links"])
+    sticker = Context("g", "n", T0, joined_at=joined, kinds=frozenset({"sticker"}))
+    assert d.check("", sticker).verdict == HAM  # stickers are free unless a group locks them
+    assert Detector(Policy(locked=["sticker"], probation_h=24)).check("", sticker).verdict == SPAM
 
 
 def test_qr_codes_in_pictures_are_read() -> None:

@@ -195,7 +195,8 @@ def parse_message(message: Any) -> ParsedMessage:
         kind = str(segment.get("type", ""))
         data = segment.get("data")
         data = data if isinstance(data, Mapping) else {}
-        types.add(kind)
+        sticker = kind == "image" and _is_sticker(data)  # a 表情, whatever picture it carries
+        types.add("mface" if sticker else kind)
         if kind == "text":
             texts.append(str(data.get("text", "")))
         elif kind == "at" and data.get("qq") not in (None, ""):
@@ -203,7 +204,7 @@ def parse_message(message: Any) -> ParsedMessage:
         elif kind == "reply" and data.get("id") not in (None, "") and reply_to is None:
             reply_to = str(data["id"])
         elif kind == "image":
-            kinds.add("image")
+            kinds.add("sticker" if sticker else "image")
             url = data.get("url")
             if isinstance(url, str) and url.startswith(("http://", "https://")):
                 image_urls.append(url)
@@ -212,6 +213,8 @@ def parse_message(message: Any) -> ParsedMessage:
             forwards.append(dict(data))
         elif kind in ("file", "video"):
             kinds.add(kind)
+        elif kind == "mface":  # a shop sticker (NapCat)
+            kinds.add("sticker")
         if kind in _CARD_SEGMENTS:
             kinds.add("card")
             urls.extend(_card_urls(kind, data))
@@ -229,6 +232,13 @@ def parse_message(message: Any) -> ParsedMessage:
         image_urls=tuple(image_urls),
         forwards=tuple(forwards),
     )
+
+
+def _is_sticker(data: Mapping[str, Any]) -> bool:
+    """A picture QQ calls a 表情 (a saved or shop sticker), not a photo: go-cqhttp says
+    `subType` 1, NapCat and LLOneBot `sub_type` 1 and the summary "[动画表情]"."""
+    sub = data.get("sub_type", data.get("subType"))
+    return str(sub) == "1" or data.get("summary") == "[动画表情]"
 
 
 def _kind(types: set[str], has_text: bool) -> MessageKind:

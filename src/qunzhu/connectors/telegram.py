@@ -745,6 +745,7 @@ def _kind(msg: TgMessage, urls: tuple[str, ...]) -> tuple[MessageKind, frozenset
         kinds.add("image")
     elif msg.sticker is not None:
         kind = MessageKind.STICKER
+        kinds.add("sticker")
     elif msg.voice is not None:
         kind = MessageKind.VOICE
     elif msg.video is not None or msg.video_note is not None or msg.animation is not None:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice, PictureText
-from qunzhu.moderation.behaviour import Context, TrustBook
+from qunzhu.moderation.behaviour import Context, TrustBook, stickers_only
 from qunzhu.moderation.enforcement import RUNGS, Action, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
@@ -238,9 +238,12 @@ class ModerationPolicy:
     def reads(self, event: LiveEvent, marks: Marks, outcomes: Sequence[Outcome]) -> bool:
         """Whether the text in this message's pictures should be read: a member moderation
         checks, a message nothing dealt with already (taken for spam, or taken down by the
-        entry question or a raid lockdown before moderation saw it), from someone not blocked."""
+        entry question or a raid lockdown before moderation saw it), from someone not blocked,
+        with a picture that is no sticker."""
         record = event.record
         if not (self.read_pictures and event.images and isinstance(record, Message)):
+            return False
+        if stickers_only(event.kinds):
             return False
         if event.blocked or any(o.final or o.verdict == SPAM for o in outcomes):
             return False

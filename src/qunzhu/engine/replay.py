@@ -40,6 +40,7 @@ from qunzhu.store.ingest import to_ms
 _KINDS = {
     MessageKind.IMAGE: "image",
     MessageKind.VIDEO: "video",
+    MessageKind.STICKER: "sticker",
     MessageKind.FILE: "file",
     MessageKind.CARD: "card",
     MessageKind.LINK: "link",

@@ -67,8 +67,8 @@ class LiveEvent:
     `record` is a Message, a MembershipEvent (join, leave, kick, rename) or a JoinRequest.
     `role` is the author's role in the group where the platform says it (OneBot `sender.role`,
     Telegram chat member status), `kinds` what came with a message besides text ("image",
-    "card", "mini_program", "forward", "file", "video"), `images` the pictures' bytes where the
-    connector could fetch them (for QR codes)."""
+    "sticker", "card", "mini_program", "forward", "file", "video"), `images` the pictures'
+    bytes where the connector could fetch them (for QR codes)."""
 
     connector: str  # name of the connector in qunzhu.toml
     group: Group

@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Context:
     """Who sent a message, where and when (seconds since the epoch), and what came with the
-    text, as the platform says: `kinds` such as "image", "card", "mini_program", "forward",
-    "file", "video"; `images` the bytes of pictures where the platform hands them over (QR
-    codes are read from them), `pictures` their fingerprints (`images.fingerprints`: the store
-    keeps those, not the bytes, so a restart can give the behaviour layer its day back)."""
+    text, as the platform says: `kinds` such as "image", "sticker", "card", "mini_program",
+    "forward", "file", "video"; `images` the bytes of pictures where the platform hands them
+    over (QR codes are read from them), `pictures` their fingerprints (`images.fingerprints`:
+    the store keeps those, not the bytes, so a restart can give the behaviour layer its day
+    back)."""
 
     group: str
     member: str
@@ -51,6 +52,14 @@ class Context:
     images: tuple[bytes, ...] = ()
     pictures: tuple[int, ...] = ()
     message: str = ""  # the platform's id of the message, where there is one
+
+
+def stickers_only(kinds: frozenset[str]) -> bool:
+    """Whether a message's pictures are all what the platform calls stickers (QQ's 表情):
+    memes that travel between groups by nature, so neither counted as one picture going round
+    nor read for text; they are still compared with pictures people said were ads, and their
+    QR codes still read."""
+    return "sticker" in kinds and "image" not in kinds
 
 
 def _index() -> MinHashLSH:
@@ -212,6 +221,8 @@ class Behaviour:
         the tenth group's copy of a meme does not make the tenth question. Small pictures
         (stickers, memes) have no fingerprint, so are not counted."""
         prints = set(ctx.pictures)
+        if stickers_only(ctx.kinds):
+            return self._known_picture(prints) or Check("same_picture", HAM, 0.0)
         groups, own = {ctx.group}, {ctx.group}
         for print_ in prints:
             for key in self._like(print_):
@@ -225,10 +236,8 @@ class Behaviour:
             self._picture_order.append(key)
             for band, value in enumerate(print_.to_bytes(BANDS)):
                 self._bands[band][value].add(key)
-        if any(_near(p, q) for p in prints for q in self._spam_pictures):
-            return Check("same_picture", SPAM, 0.95, {"known_ad": True})
-        if prints and all(any(_near(p, q) for q in self._fine_pictures) for p in prints):
-            return Check("same_picture", HAM, 0.0)  # people said it is fine wherever it goes
+        if known := self._known_picture(prints):
+            return known
         if len(own) >= CROSS_GROUPS:
             return Check("same_picture", SPAM, 0.9, {"groups": len(own), "same_member": True})
         if len(own) > 1 or len(groups) >= CROSS_GROUPS:
@@ -237,6 +246,15 @@ class Behaviour:
             self._asked.update(dict.fromkeys(prints, ctx.at))
             return Check("same_picture", REVIEW, 0.6, {"groups": len(groups)})
         return Check("same_picture", HAM, 0.0)
+
+    def _known_picture(self, prints: set[int]) -> Check | None:
+        """What people said of these pictures: an ad wherever it goes, or fine (no more
+        questions); None where they said nothing of them."""
+        if any(_near(p, q) for p in prints for q in self._spam_pictures):
+            return Check("same_picture", SPAM, 0.95, {"known_ad": True})
+        if prints and all(any(_near(p, q) for q in self._fine_pictures) for p in prints):
+            return Check("same_picture", HAM, 0.0)
+        return None
 
     def _like(self, print_: int) -> list[int]:
         """The recent pictures within SAME_PICTURE_BITS of this fingerprint: only those that

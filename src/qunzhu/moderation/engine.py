@@ -186,7 +186,9 @@ LOCK_SCORE = 0.85
 # What a newcomer on probation may not post (Shieldy's and tg-spam's "restrict" idea); "link"
 # and "qr" are found in the text and pictures, the others are what the platform says the message
 # carries (Context.kinds).
-LOCKABLE = frozenset({"link", "qr", "card", "mini_program", "forward", "image", "file", "video"})
+LOCKABLE = frozenset(
+    {"link", "qr", "card", "mini_program", "forward", "image", "sticker", "file", "video"}
+)
 DEFAULT_LOCKED = frozenset({"link", "qr", "card", "mini_program", "forward"})
 ACTIONS = ("review", "delete_warn", "mute", "kick", "ban")  # mildest first
 

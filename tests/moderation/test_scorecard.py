@@ -10,8 +10,10 @@ import pytest
 from qunzhu.moderation.scorecard import (
     DOUBT_ANSWERS,
     READY_ANSWERS,
+    Fired,
     Judged,
     Tally,
+    fired,
     next_step,
     score,
 )
@@ -34,12 +36,16 @@ FLOOD = {"name": "flood", "verdict": "spam", "score": 1.0, "details": {"per_minu
 def test_answers_count_per_check_word_contact_kind_and_group() -> None:
     card = score(
         [
-            Judged(1, [words_check("代购", kinds=("wechat", "wechat", "url")), MODEL_HAM], "spam"),
-            Judged(1, [words_check("代购", "兼职")], "ham"),
-            Judged(1, [words_check("兼职"), FLOOD], "appeal_upheld"),
-            Judged(2, [FLOOD], "appeal_rejected"),
-            Judged(2, [FLOOD], "ban_only"),  # about the person: neither agrees nor overturns
-            Judged(2, [FLOOD], None),
+            Judged(
+                1,
+                fired([words_check("代购", kinds=("wechat", "wechat", "url")), MODEL_HAM]),
+                "spam",
+            ),
+            Judged(1, fired([words_check("代购", "兼职")]), "ham"),
+            Judged(1, fired([words_check("兼职"), FLOOD]), "appeal_upheld"),
+            Judged(2, fired([FLOOD]), "appeal_rejected"),
+            Judged(2, fired([FLOOD]), "ban_only"),  # about the person: neither agrees nor overturns
+            Judged(2, fired([FLOOD]), None),
         ]
     )
     assert card.checks["contacts_and_words"] == Tally(fired=3, agreed=1, overturned=2)
@@ -56,8 +62,9 @@ def test_answers_count_per_check_word_contact_kind_and_group() -> None:
 
 def test_odd_stored_checks_are_skipped_not_fatal() -> None:
     odd = {"name": "contacts_and_words", "verdict": "spam", "details": {"words": [3, None]}}
-    card = score([Judged(1, [odd, {"verdict": "spam"}, "flood", None], "spam")])
+    card = score([Judged(1, fired([odd, {"verdict": "spam"}, "flood", None]), "spam")])
     assert card.words == {} and card.checks["contacts_and_words"].agreed == 1
+    assert fired("not a list") == fired(None) == fired([]) == Fired()
 
 
 def test_a_rule_is_doubtful_when_overturned_often_and_often_enough() -> None:

@@ -210,3 +210,34 @@ def test_the_scorecard_says_how_long_ads_were_up_who_was_turned_away_and_came_ba
     assert (runners["turned_away"], runners["came_back"]) == (1, 1)
     page = ops.get("/moderation/checks?lang=en").text
     assert "30 s / 10 min" in page
+
+
+def test_each_decisions_checks_are_read_once_and_a_reused_id_is_read_again(
+    app: FastAPI, world: World
+) -> None:
+    """The process keeps what each decision counts for (a decision is never rewritten); a
+    decision SQLite gave the id of a forgotten one to (another time) is read afresh, and a
+    cache holding fewer decisions than asked for still counts them all."""
+    from qunzhu.web.scorecard import FiredCache
+
+    ads = [msg(RUNNERS, n, f"{AD} {n}", who=f"a{n}") for n in range(3)]
+    first, *_rest, last = feed(moderated(world.engine, Mode.TRAINING), *ads)
+    cache, small = FiredCache(), FiredCache(kept=1)
+    with world.engine.connect() as conn:
+        judged = cache.judged(conn, [world.runners], 0)
+        assert [j.fired.checks for j in judged] == [("contacts_and_words",)] * 3
+        assert len(small.judged(conn, [world.runners], 0)) == 3
+    flood = {"checks": [{"name": "flood", "verdict": "spam", "score": 0.9, "details": {}}]}
+    d = t.decisions
+    with world.engine.begin() as conn:
+        conn.execute(update(d).where(d.c.id == first).values(reasons=orjson.dumps(flood).decode()))
+        conn.execute(
+            update(d)
+            .where(d.c.id == last)
+            .values(reasons=orjson.dumps(flood).decode(), at=d.c.at + 1)
+        )
+    with world.engine.connect() as conn:
+        checks = {j.fired.checks for j in cache.judged(conn, [world.runners], 0)}
+        assert checks == {("contacts_and_words",), ("flood",)}  # the first as it was read
+        counted = sorted(j.fired.checks for j in small.judged(conn, [world.runners], 0))
+        assert counted == [("contacts_and_words",), ("flood",), ("flood",)]

@@ -10,6 +10,7 @@ action disagree; "ban only" is about the person, not the text, and counts as nei
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +31,12 @@ class Tally:
     agreed: int = 0
     overturned: int = 0
 
-    def count(self, label: str | None) -> None:
-        self.fired += 1
+    def count(self, label: str | None, times: int = 1) -> None:
+        self.fired += times
         if label in SPAM_LABELS:
-            self.agreed += 1
+            self.agreed += times
         elif label in HAM_LABELS:
-            self.overturned += 1
+            self.overturned += times
 
     @property
     def answered(self) -> int:
@@ -60,34 +61,68 @@ class Scorecard:
 
 
 @dataclass(frozen=True, slots=True)
+class Fired:
+    """What one decision counts for: the checks that fired in it (a verdict other than ham),
+    and the ad words and contact kinds its word-and-contact check found. Decisions are never
+    rewritten, so this is worked out once per decision (`fired`) and may be kept."""
+
+    checks: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+    contacts: tuple[str, ...] = ()
+
+
+def fired(checks: Any) -> Fired:
+    """The checks as a decision keeps them (`{name, verdict, score, details}`); anything but
+    a list of mappings (people's own edits, another version's shape) counts for nothing."""
+    names: list[str] = []
+    words: list[str] = []
+    contacts: set[str] = set()
+    for check in checks if isinstance(checks, list) else ():
+        if not isinstance(check, Mapping) or check.get("verdict") == "ham":
+            continue
+        name = str(check.get("name"))
+        names.append(name)
+        details = check.get("details")
+        if name != "contacts_and_words" or not isinstance(details, Mapping):
+            continue
+        words.extend(_strings(details.get("words")))
+        found = details.get("contacts")
+        for contact in found if isinstance(found, list) else ():
+            if isinstance(contact, Mapping) and isinstance(contact.get("kind"), str):
+                contacts.add(contact["kind"])
+    return Fired(tuple(names), tuple(words), tuple(sorted(contacts)))
+
+
+@dataclass(frozen=True, slots=True)
 class Judged:
-    """One stored decision as the scorecard reads it: its group, the checks kept with it
-    (`{name, verdict, score, details}`) and the person's label, if any."""
+    """One stored decision as the scorecard reads it: its group, what it counts for and the
+    person's label, if any."""
 
     group_id: int
-    checks: list[Any]  # as stored; anything but a mapping is skipped
+    fired: Fired
     label: str | None
 
 
 def score(decisions: Iterable[Judged]) -> Scorecard:
-    """Each check that fired (a verdict other than ham), each ad word and contact kind the
-    word-and-contact check found, and each group, with the answers people gave."""
+    """Each check that fired, each ad word and contact kind the word-and-contact check found,
+    and each group, with the answers people gave. Alike decisions are counted together: a
+    month of a big community is a few hundred kinds of decision, not 100,000."""
     card = Scorecard()
+    by_group: Counter[tuple[int, str | None]] = Counter()
+    alike: Counter[tuple[Fired, str | None]] = Counter()
     for decision in decisions:
-        card.groups.setdefault(decision.group_id, Tally()).count(decision.label)
-        for check in decision.checks:
-            if not isinstance(check, Mapping) or check.get("verdict") == "ham":
-                continue  # what people's own edits or another version left: not counted
-            name = str(check.get("name"))
-            card.checks.setdefault(name, Tally()).count(decision.label)
-            details = check.get("details")
-            if name != "contacts_and_words" or not isinstance(details, Mapping):
-                continue
-            for word in _strings(details.get("words")):
-                card.words.setdefault(word, Tally()).count(decision.label)
-            kinds = {c.get("kind") for c in details.get("contacts") or [] if isinstance(c, Mapping)}
-            for kind in sorted(k for k in kinds if isinstance(k, str)):
-                card.contacts.setdefault(kind, Tally()).count(decision.label)
+        by_group[decision.group_id, decision.label] += 1
+        alike[decision.fired, decision.label] += 1
+    for (group_id, label), times in by_group.items():
+        card.groups.setdefault(group_id, Tally()).count(label, times)
+    for (what, label), times in alike.items():
+        for tallies, keys in (
+            (card.checks, what.checks),
+            (card.words, what.words),
+            (card.contacts, what.contacts),
+        ):
+            for key in keys:
+                tallies.setdefault(key, Tally()).count(label, times)
     return card
 
 

@@ -4,6 +4,8 @@ per check, ad word and contact kind, how often people overturned what it decided
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from typing import Annotated, Any
 
@@ -15,7 +17,16 @@ from sqlalchemy import Connection, and_, distinct, func, select
 
 from qunzhu import i18n
 from qunzhu.i18n import tr
-from qunzhu.moderation.scorecard import READY_ANSWERS, Judged, Scorecard, Tally, next_step, score
+from qunzhu.moderation.scorecard import (
+    READY_ANSWERS,
+    Fired,
+    Judged,
+    Scorecard,
+    Tally,
+    fired,
+    next_step,
+    score,
+)
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User
 from qunzhu.web import auth
@@ -29,6 +40,9 @@ router = APIRouter()
 DAYS = 30
 DAYS_MAX = 365
 WORDS_SHOWN = 100  # on the page, the most doubtful first; the API gives them all
+FIRED_KEPT = 400_000  # decisions whose counting a process keeps (about 100 bytes each)
+READ_BY_ID = 20_000  # fewer new decisions than this are read by id, more by the window
+IDS_PER_QUERY = 2_000  # ... that many ids at a time (well within every database's limits)
 # the groups that need a person's attention first
 ORDER = ("check_rules", "ready", "answer", "train", "fine", "quiet", "off")
 
@@ -156,21 +170,84 @@ class ScorecardOut(BaseModel):
     learnt: list[LearntOut]  # what each community's model last learnt from
 
 
-def _judged(conn: Connection, group_ids: list[int], since_ms: int) -> list[Judged]:
-    d, ml = t.decisions, t.moderation_labels
-    rows = conn.execute(
-        select(d.c.group_id, d.c.reasons, ml.c.label)
-        .select_from(d.outerjoin(ml, ml.c.decision_id == d.c.id))
-        .where(d.c.policy == POLICY, d.c.group_id.in_(group_ids), d.c.at >= since_ms)
-    )
-    found = []
-    for row in rows:
-        try:
-            checks = orjson.loads(row.reasons).get("checks")
-        except (orjson.JSONDecodeError, AttributeError):  # not what this version writes
-            checks = None
-        found.append(Judged(row.group_id, checks if isinstance(checks, list) else [], row.label))
-    return found
+class FiredCache:
+    """What each decision counts for, worked out once per process: a decision is never
+    rewritten, and reading its JSON again was most of the page's time (a month of 100,000
+    decisions took seconds, each visit). Keyed by id and checked by time, since SQLite may
+    give a forgotten member's last decision's id to the next one. Thread-safe: the page is
+    served from a pool of threads."""
+
+    def __init__(self, kept: int = FIRED_KEPT) -> None:
+        self.kept = kept
+        self._known: dict[int, tuple[int, Fired]] = {}  # decision id -> (at, what it counts)
+        self._alike: dict[Fired, Fired] = {}  # one object for all decisions alike
+        self._lock = threading.Lock()
+
+    def judged(self, conn: Connection, group_ids: list[int], since_ms: int) -> list[Judged]:
+        """The decisions of these groups from `since_ms` on, each with its label."""
+        d, ml = t.decisions, t.moderation_labels
+        window = (d.c.policy == POLICY, d.c.group_id.in_(group_ids), d.c.at >= since_ms)
+        rows = conn.execute(
+            select(d.c.id, d.c.at, d.c.group_id, ml.c.label)
+            .select_from(d.outerjoin(ml, ml.c.decision_id == d.c.id))
+            .where(*window)
+        ).all()
+        with self._lock:
+            known = {i: k[1] for i, at, _g, _l in rows if (k := self._known.get(i)) and k[0] == at}
+        if len(known) < len(rows):
+            known.update(self._read(conn, window, {r[0] for r in rows} - known.keys()))
+        return [Judged(group_id, known[i], label) for i, _at, group_id, label in rows if i in known]
+
+    def _read(
+        self, conn: Connection, window: tuple[Any, ...], wanted: set[int]
+    ) -> dict[int, Fired]:
+        """Parse the decisions not known yet (all of the window's at a first visit, which
+        reads them in one query; a few ids at a time after)."""
+        d = t.decisions
+        query = select(d.c.id, d.c.at, d.c.reasons)
+        if len(wanted) > READ_BY_ID:
+            parts = [conn.execute(query.where(*window))]
+        else:
+            ids = sorted(wanted)
+            parts = [
+                conn.execute(query.where(d.c.id.in_(ids[n : n + IDS_PER_QUERY])))
+                for n in range(0, len(ids), IDS_PER_QUERY)
+            ]
+        found: dict[int, tuple[int, Fired]] = {}
+        for part in parts:
+            for decision_id, at, reasons in part:
+                if decision_id in wanted:
+                    found[decision_id] = (at, fired(_checks(reasons)))
+        with self._lock:
+            for decision_id, (at, what) in found.items():
+                what = self._alike.setdefault(what, what)
+                self._known[decision_id] = (at, what)
+            self._forget_oldest()
+            return {i: k[1] for i, k in found.items()}
+
+    def _forget_oldest(self) -> None:
+        excess = len(self._known) - self.kept
+        if excess > 0:
+            for decision_id in list(itertools.islice(self._known, excess)):
+                del self._known[decision_id]
+        if len(self._alike) > self.kept:
+            self._alike.clear()
+
+
+def _checks(reasons: str | None) -> Any:
+    try:
+        return orjson.loads(reasons or "{}").get("checks")
+    except (orjson.JSONDecodeError, AttributeError):  # not what this version writes
+        return None
+
+
+def _fired_of(request: Request) -> FiredCache:
+    """The app's cache (one app, one store); two threads making it at once only waste one."""
+    state = request.app.state
+    if getattr(state, "fired", None) is None:
+        state.fired = FiredCache()
+    cache: FiredCache = state.fired
+    return cache
 
 
 def _removals(conn: Connection, group_ids: list[int], since_ms: int) -> dict[int, dict[str, Any]]:
@@ -281,7 +358,7 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
     ids = groups_of(request, user)
     since = int((time.time() - days * 86400) * 1000)
     with auth.engine_of(request).connect() as conn:
-        found: Scorecard = score(_judged(conn, ids, since))
+        found: Scorecard = score(_fired_of(request).judged(conn, ids, since))
         rows = conn.execute(select(t.groups).where(t.groups.c.id.in_(ids))).all()
         removals = _removals(conn, ids, since)
         groups = []

@@ -57,11 +57,25 @@ def test_a_chinese_ad_in_a_picture_reads_as_spam() -> None:
     assert Detector().check(text).verdict == SPAM
 
 
-def test_a_long_screenshot_is_read_from_its_top() -> None:
-    """A long chat screenshot is read in its first part only (time per picture stays bounded,
-    bench/RESULTS.md): what is written at its top is read."""
-    long = poster_saying("VX: abc12345", size=(800, 6000))
-    assert "abc12345" in picture_text(long)
+def test_a_long_poster_is_read_to_its_bottom() -> None:
+    """A long poster (长图) puts its contact at the bottom: it is read in parts no longer than
+    about twice their width (time per picture stays bounded, bench/RESULTS.md), top to
+    bottom. Past OCR_PARTS parts, the parts read are spread out, the bottom always among
+    them."""
+    from qunzhu.moderation import images
+
+    image = Image.new("RGB", (800, 6000), (250, 240, 220))
+    draw = ImageDraw.Draw(image)
+    face = ImageFont.load_default(56)
+    draw.text((60, 200), "SALE 50%", fill=(160, 0, 0), font=face)
+    draw.text((60, 5700), "VX: abc12345", fill=(160, 0, 0), font=face)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=80)
+    text = picture_text(buf.getvalue())
+    assert "SALE" in text and "abc12345" in text
+    assert text.index("SALE") < text.index("abc12345")
+    strip = images._parts(Image.new("RGB", (120, 5000)))
+    assert len(strip) == images.OCR_PARTS and all(p.size[1] <= 240 for p in strip)
 
 
 def test_what_is_not_a_picture_reads_as_nothing() -> None:

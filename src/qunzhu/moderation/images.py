@@ -85,9 +85,12 @@ def qr_payloads(data: bytes) -> list[str]:
 
 OCR_SIDE = 1280  # longer sides are shrunk first: the text of a chat poster stays legible
 OCR_MIN_SIDE = 100  # smaller pictures (faces, small stickers) hold no readable ad
-# a longer picture (a long chat screenshot) is read in its first part only: read whole, its
-# narrow side blown up for the text detector, it took 53 s instead of half a second
+# a longer picture (a long poster, a chat screenshot) is read in parts this long: read whole,
+# its narrow side blown up for the text detector, it took 53 s instead of half a second
 OCR_ASPECT = 2.0
+# ... at most this many: the top, the bottom (where a long poster puts its contact) and parts
+# spread evenly between; a longer picture has gaps between the parts read
+OCR_PARTS = 4
 _reader: Any = None
 _reader_lock = threading.Lock()
 
@@ -110,15 +113,32 @@ def picture_text(data: bytes) -> str:
             if min(image.width, image.height) < OCR_MIN_SIDE:
                 return ""
             image.draft("RGB", (OCR_SIDE, OCR_SIDE))
-            width, height = image.size
-            if height > OCR_ASPECT * width:
-                image = image.crop((0, 0, width, int(OCR_ASPECT * width)))
-            elif width > OCR_ASPECT * height:
-                image = image.crop((0, 0, int(OCR_ASPECT * height), height))
             image = image.convert("RGB")
-        image.thumbnail((OCR_SIDE, OCR_SIDE))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return ""
+    return "\n".join(t for t in map(_read, _parts(image)) if t)
+
+
+def _parts(image: Any) -> list[Any]:
+    """The picture, or for a long one the parts of it that are read (OCR_ASPECT, OCR_PARTS),
+    each shrunk to OCR_SIDE at most."""
+    width, height = image.size
+    tall = height > width
+    short, long = (width, height) if tall else (height, width)
+    count = max(1, round(long / (OCR_ASPECT * short)))  # parts of 1.33 to 3 times as long as wide
+    size = -(-long // count)
+    chosen = sorted({round(k * (count - 1) / (OCR_PARTS - 1)) for k in range(OCR_PARTS)})
+    parts = []
+    for index in chosen if count > OCR_PARTS else range(count):
+        start, end = index * size, min((index + 1) * size, long)
+        box = (0, start, width, end) if tall else (start, 0, end, height)
+        part = image.crop(box) if count > 1 else image
+        part.thumbnail((OCR_SIDE, OCR_SIDE))
+        parts.append(part)
+    return parts
+
+
+def _read(image: Any) -> str:
     import numpy as np
 
     pixels = np.asarray(image)[:, :, ::-1]  # the reader takes OpenCV's order: BGR

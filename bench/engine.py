@@ -290,7 +290,7 @@ def work(
         "kept_out": kept_out(rt.engine),
         "same_picture": decided_by(rt.engine, '%"name":"same_picture"%'),
         "picture_text": decided_by(rt.engine, '%"picture_text"%'),
-        "pictures_unread": rt.reader.skipped,
+        "pictures_unread": rt.reader.unread.total(),
         **{f"recovered_{k}": v for k, v in recovered.items()},
     }
     return figures, connector.calls

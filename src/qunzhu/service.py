@@ -692,7 +692,13 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     emits = {
-        name: _Watched(runtime.engine, name, _kind(config, name, connector), runtime.receive)
+        name: _Watched(
+            runtime.engine,
+            name,
+            _kind(config, name, connector),
+            runtime.receive,
+            runtime.reader.unread,
+        )
         for name, connector in runtime.connectors.items()
     }
     try:
@@ -737,10 +743,17 @@ async def _when_all_end(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> 
 
 class _Watched:
     """A connector's emit function that also notes, at most every `every_s`, in
-    `connector_status` when the connector last delivered an event."""
+    `connector_status` when the connector last delivered an event, and how many of its
+    pictures the reader let go since the start (`unread`, the reader's count per connector)."""
 
     def __init__(
-        self, engine: Engine, name: str, kind: str, emit: Emit, every_s: float = 1.0
+        self,
+        engine: Engine,
+        name: str,
+        kind: str,
+        emit: Emit,
+        unread: Mapping[str, int],
+        every_s: float = 1.0,
     ) -> None:
         self.engine, self.name, self.kind, self.emit, self.every_s = (
             engine,
@@ -749,6 +762,7 @@ class _Watched:
             emit,
             every_s,
         )
+        self.unread = unread
         self.last_ms: int | None = None
         self._written = float("-inf")
 
@@ -764,6 +778,7 @@ class _Watched:
         """Write the connector's row; a store that cannot be written is logged, never fatal."""
         now = int(time.time() * 1000)
         cs = t.connector_status
+        values = {"pictures_unread": self.unread.get(self.name, 0), **values}
         try:
             with self.engine.begin() as conn:
                 changed = conn.execute(

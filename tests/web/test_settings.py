@@ -397,6 +397,7 @@ def test_serve_keeps_each_connectors_state(client: TestClient, world: World) -> 
     config = parse({"connectors": {"alive": {"type": "console"}, "broken": {"type": "console"}}})
     connectors = {"alive": Fake("alive", fails=False), "broken": Fake("broken", fails=True)}
     runtime = Runtime(world.engine, service.setups(config), connectors)
+    runtime.reader.unread["alive"] = 7  # pictures the reader let go, as if it had
     seen: dict[str, Any] = {}
 
     async def scenario() -> None:
@@ -419,6 +420,7 @@ def test_serve_keeps_each_connectors_state(client: TestClient, world: World) -> 
 
     asyncio.run(scenario())
     assert seen["alive"].state == "running" and seen["alive"].kind == "console"
+    assert (seen["alive"].pictures_unread, seen["broken"].pictures_unread) == (7, 0)
     assert seen["broken"].last_error == "token revoked by the platform"
     assert seen["broken"].last_event_at is not None
     after = statuses(world.engine)
@@ -428,4 +430,6 @@ def test_serve_keeps_each_connectors_state(client: TestClient, world: World) -> 
     page = client.get("/settings")
     assert 'data-connector="broken" class="state-failing"' in page.text
     assert "token revoked by the platform" in page.text
+    assert '<td class="num error">7</td>' in page.text and "Pictures unread" in page.text
+    assert "未识别图片" in client.get("/settings?lang=zh").text
     assert re.search(r'data-connector="alive" class="state-stopped"', page.text)

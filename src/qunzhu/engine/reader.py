@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -26,7 +27,7 @@ SKIPS_TOLD = 100  # the log says so at the first picture let go, then at every h
 class PictureReader:
     """One thread that reads pictures in the order they came and hands each message's text to
     `deliver` (the runtime's `accept`). Pictures beyond `backlog` waiting are not read; how
-    many is kept in `skipped`."""
+    many, per connector, is kept in `unread` (the console shows it beside the connector)."""
 
     def __init__(
         self,
@@ -37,7 +38,7 @@ class PictureReader:
         self.deliver = deliver
         self.read = read
         self.backlog = backlog
-        self.skipped = 0
+        self.unread: Counter[str] = Counter()
         self._pool: ThreadPoolExecutor | None = None
         self._waiting: set[Future[None]] = set()
         self._lock = threading.Lock()
@@ -51,12 +52,13 @@ class PictureReader:
             if self._closed:
                 return
             if len(self._waiting) >= self.backlog:
-                self.skipped += 1
-                if self.skipped % SKIPS_TOLD == 1:  # the first, then one line in a hundred
+                self.unread[event.connector] += 1
+                skipped = self.unread.total()
+                if skipped % SKIPS_TOLD == 1:  # the first, then one line in a hundred
                     log.warning(
                         tr(
                             "pictures not read so far: {n} ({backlog} were waiting)",
-                            n=self.skipped,
+                            n=skipped,
                             backlog=self.backlog,
                         )
                     )

@@ -379,4 +379,6 @@ connector_status = Table(  # what the running engine last saw of each connector
     Column("last_event_at", BigInteger, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
+    # pictures of this connector's messages let go unread since the engine started
+    Column("pictures_unread", Integer, nullable=False, server_default="0"),
 )

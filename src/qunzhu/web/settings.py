@@ -65,6 +65,11 @@ _ZH = {
     "State": "状态",
     "Last event": "最后事件",
     "Last error": "最后错误",
+    "Pictures unread": "未识别图片",
+    "Pictures let go without reading their text since the engine started (more came than it "
+    "reads, about two a second): ads written into them were not seen.": (
+        "引擎启动以来因来不及识别而跳过的图片数（图片来得比识别快，每秒约两张）：其中图片里写的广告未被发现。"
+    ),
     "Running": "运行中",
     "Stopped": "已停止",
     "Failing": "出错",
@@ -594,6 +599,7 @@ def _connectors(conn: Connection) -> list[dict[str, Any]]:
             "state_name": _state_names().get(r.state, r.state),
             "last_event": moment(r.last_event_at, to="second"),
             "last_error": r.last_error or "",
+            "pictures_unread": r.pictures_unread,
             "updated": moment(r.updated_at, to="second"),
         }
         for r in rows

@@ -241,3 +241,23 @@ def test_each_decisions_checks_are_read_once_and_a_reused_id_is_read_again(
         assert checks == {("contacts_and_words",), ("flood",)}  # the first as it was read
         counted = sorted(j.fired.checks for j in small.judged(conn, [world.runners], 0))
         assert counted == [("contacts_and_words",), ("flood",), ("flood",)]
+
+
+def test_an_enforcing_group_nobody_answered_for_says_so_in_words() -> None:
+    """No answers yet is no share of them: the advice says nobody answered, in both
+    languages, instead of "overturned – of 0 answers"."""
+    from qunzhu.i18n import REQUEST_LANG
+    from qunzhu.web.scorecard import _advice
+
+    quiet = {"agreed": 0, "overturned": 0, "overturned_share": None, "next_step": "fine"}
+    answered = {"agreed": 9, "overturned": 1, "overturned_share": 0.1, "next_step": "fine"}
+    for lang, nobody, some in (
+        ("zh", "还没有", "10 个回答中的 10%"),
+        ("en", "nobody", "10% of 10"),
+    ):
+        token = REQUEST_LANG.set(lang)
+        try:
+            assert nobody in _advice(quiet) and "–" not in _advice(quiet)
+            assert some in _advice(answered)
+        finally:
+            REQUEST_LANG.reset(token)

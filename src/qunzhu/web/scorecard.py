@@ -123,6 +123,9 @@ i18n.register(
         "Enforcing; people overturned {share} of {n} answers.": (
             "执行中；管理员撤销了 {n} 个回答中的 {share}。"
         ),
+        "Enforcing; nobody has answered an appeal or a question yet.": (
+            "执行中；还没有管理员处理过申诉或待决定的消息。"
+        ),
     }
 )
 
@@ -432,7 +435,9 @@ def _advice(group: dict[str, Any]) -> str:
             share=share,
             n=n,
         ),
-        "fine": tr("Enforcing; people overturned {share} of {n} answers.", share=share, n=n),
+        "fine": tr("Enforcing; people overturned {share} of {n} answers.", share=share, n=n)
+        if n
+        else tr("Enforcing; nobody has answered an appeal or a question yet."),
     }[group["next_step"]]
 
 

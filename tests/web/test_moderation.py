@@ -171,6 +171,8 @@ def test_the_queue_shows_a_review_decision_with_its_checks(app: FastAPI, world: 
         assert shown in page.text, shown
     assert 'value="spam"' in page.text and 'value="ham"' in page.text
     assert 'value="ban_only"' in page.text
+    assert "https://example.com/x (Link)" in page.text  # the contact's kind in words
+    assert "https://example.com/x (链接)" in root.get("/moderation?lang=zh").text
 
     assert queue_ids(root) == [review]
     (item,) = root.get("/api/decisions").json()["decisions"]
@@ -179,6 +181,20 @@ def test_the_queue_shows_a_review_decision_with_its_checks(app: FastAPI, world: 
     (check,) = [c for c in item["checks"] if c["name"] == "contacts_and_words"]
     assert check["details"]["contacts"][0]["kind"] == "url"
     assert set(queue_ids(root, "all")) == {review, acted, shadow}
+
+
+def test_a_checks_details_read_as_words_in_the_readers_language() -> None:
+    from qunzhu.i18n import REQUEST_LANG
+
+    token = REQUEST_LANG.set("zh")
+    try:
+        shown = moderation._shown
+        assert (shown(True), shown(False), shown(0.5)) == ("是", "否", "0.5")
+        assert shown([{"kind": "wechat", "value": "abc12345"}]) == "abc12345 (微信号)"
+        assert shown({"kind": "pager", "value": "1"}) == "1 (pager)"  # a kind not known yet
+        assert shown([]) == "–"
+    finally:
+        REQUEST_LANG.reset(token)
 
 
 def test_training_mode_shows_what_enforce_would_do(app: FastAPI, world: World) -> None:

@@ -58,6 +58,14 @@ DecisionId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 i18n.register(
     {
+        "Phone number": "电话号码",
+        "QQ number": "QQ 号",
+        "WeChat id": "微信号",
+        "Link": "链接",
+        "Domain": "域名",
+        "Telegram account": "Telegram 账号",
+        "yes": "是",
+        "no": "否",
         "Moderation queue": "审核队列",
         "Waiting for a decision": "待决定",
         "Appeals (last 30 days)": "申诉（最近 30 天）",
@@ -382,13 +390,30 @@ def _as_dict(row: Any) -> dict[str, Any]:
     }
 
 
+def contact_names() -> dict[str, str]:
+    """The kinds of contact the detector finds, in the reader's language."""
+    return {
+        "phone": tr("Phone number"),
+        "qq": tr("QQ number"),
+        "wechat": tr("WeChat id"),
+        "url": tr("Link"),
+        "domain": tr("Domain"),
+        "telegram": tr("Telegram account"),
+    }
+
+
 def _shown(value: Any) -> str:
+    """A check's detail as a person reads it: contacts with their kind named, yes and no
+    in words."""
     if isinstance(value, list):
         return ", ".join(_shown(v) for v in value) or "–"
     if isinstance(value, dict):
         if set(value) == {"kind", "value"}:
-            return f"{value['value']} ({value['kind']})"
+            kind = contact_names().get(value["kind"], value["kind"])
+            return f"{value['value']} ({kind})"
         return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return tr("yes") if value else tr("no")
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

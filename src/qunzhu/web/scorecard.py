@@ -31,7 +31,7 @@ from qunzhu.store import schema as t
 from qunzhu.store.accounts import User
 from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
-from qunzhu.web.moderation import POLICY, check_names
+from qunzhu.web.moderation import POLICY, check_names, contact_names
 from qunzhu.web.settings import current, file_policies, store_policies
 from qunzhu.web.times import moment
 
@@ -97,12 +97,6 @@ i18n.register(
         "Ordinary messages": "普通消息",
         "Spam from": "判为广告的分数线",
         "(no community)": "（无社群）",
-        "Phone number": "电话号码",
-        "QQ number": "QQ 号",
-        "WeChat id": "微信号",
-        "Link": "链接",
-        "Domain": "域名",
-        "Telegram account": "Telegram 账号",
         "shadow": "观察",
         "training": "训练",
         "enforce": "执行",
@@ -391,17 +385,6 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
     }
 
 
-def _contact_names() -> dict[str, str]:
-    return {
-        "phone": tr("Phone number"),
-        "qq": tr("QQ number"),
-        "wechat": tr("WeChat id"),
-        "url": tr("Link"),
-        "domain": tr("Domain"),
-        "telegram": tr("Telegram account"),
-    }
-
-
 def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
@@ -481,7 +464,7 @@ def scorecard_page(
             "groups": groups,
             "checks": _shown(found["checks"], check_names()),
             "words": _shown(found["words"][:WORDS_SHOWN]),
-            "contacts": _shown(found["contacts"], _contact_names()),
+            "contacts": _shown(found["contacts"], contact_names()),
             "learnt": [
                 {
                     **m,

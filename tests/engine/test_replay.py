@@ -177,3 +177,39 @@ def test_a_replay_sees_the_pictures_the_store_kept(engine: Engine) -> None:
     replay(engine, policies, groups, on_message=judged.append)
     assert [(j.message_id, j.verdict) for j in judged] == [("p1", "review"), ("p2", "spam")]
     assert "same_picture" in {c["name"] for c in judged[-1].checks}
+
+
+def test_a_replay_applies_the_communitys_blocklist_and_members_reports(engine: Engine) -> None:
+    """As the engine does live: a member the community blocked is kept out (their join and
+    what they post), and the owner's report of a message puts it to the admins."""
+    from qunzhu.store import blocklist
+
+    owner, scammer, quiet = Person("u1", "群主"), Person("u7", "阿强"), Person("u8", "老王")
+    records = [
+        Group(Platform.TELEGRAM, "-100778", "跑团2群"),
+        MembershipEvent("c1", owner, MembershipAction.JOIN, at(0), JoinMethod.CREATED),
+        MembershipEvent("j7", scammer, MembershipAction.JOIN, at(1), JoinMethod.LINK),
+        Message("s1", scammer, at(2), MessageKind.TEXT, "大家好"),
+        Message("q1", quiet, at(3), MessageKind.TEXT, "有需要的私聊我，好东西不便宜"),
+        Message("r1", owner, at(4), MessageKind.TEXT, "举报", reply_to="q1"),
+    ]
+    with engine.begin() as conn:
+        Ingest(conn, "test", "memory").run(records)
+        community = conn.execute(
+            t.communities.insert().values(name="跑团", created_at=0)
+        ).inserted_primary_key[0]
+        conn.execute(t.groups.update().values(community_id=community))
+        scammer_id = conn.execute(
+            select(t.members.c.id).where(t.members.c.external_id == "u7")
+        ).scalar_one()
+        assert blocklist.add(conn, community, scammer_id, "骗子", added_by="cli:root")
+        groups = list(conn.execute(select(t.groups.c.id)).scalars())
+    judged: list[Judged] = []
+    policies = service.replay_policies(None, Path("."), Detector())
+    (result,) = replay(engine, policies, groups, on_message=judged.append)
+    assert result.actions["kick"] >= 1  # kept out at the join
+    by_message = {j.message_id: j for j in judged}
+    assert "delete" in by_message["s1"].actions  # "大家好" from a blocked member
+    assert "blocklist" in {c["name"] for c in by_message["s1"].checks}
+    assert by_message["r1"].verdict == "review"  # the owner's report, about q1
+    assert "reports" in {c["name"] for c in by_message["r1"].checks}

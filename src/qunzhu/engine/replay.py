@@ -1,10 +1,12 @@
 """Stored history through the current policies, in dry-run: what qunzhu would have done.
 
 The same policy objects as live, fed the stored messages and membership events of a group in
-the order they happened, with the members' stored roles. Nothing is written and nothing is
-sent: what policies remember ("reminded once") lives in memory for the replay only. An
-operator runs it before switching moderation to `enforce`, to see every message it would have
-deleted and why.
+the order they happened, with the members' stored roles, their pictures' fingerprints, the
+community's blocklist as it stands and, for a report, the stored message it replies to, as
+the engine gives them. Nothing is written and nothing is sent: what policies remember
+("reminded once") lives in memory for the replay only. An operator runs it before switching
+moderation to `enforce`, to see every message it would have deleted and why. Not the entry
+question: history holds no answers to a question nobody asked.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
-from qunzhu.engine.policies import CaptchaPolicy, Outcome, Policy, decide_all
+from qunzhu.engine.policies import CaptchaPolicy, Outcome, Policy, decide_all, is_report
 from qunzhu.model import (
     Group,
     GroupKind,
@@ -32,9 +34,10 @@ from qunzhu.model import (
     Platform,
 )
 from qunzhu.model.live import LiveEvent
-from qunzhu.store import pictures
+from qunzhu.store import blocklist, pictures
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import to_ms
+from qunzhu.store.queries import stored_message
 
 # What a stored message kind tells the detector came with it (connectors say it live).
 _KINDS = {
@@ -141,6 +144,12 @@ def replay(
             for event in _events(conn, group_id, group, start):
                 if isinstance(event.record, Message):
                     result.messages += 1
+                    record = event.record
+                    if record.reply_to and is_report(record.text):
+                        event.replied = stored_message(conn, group_id, record.reply_to)
+                        event.replied_pictures = pictures.of_message(
+                            conn, group_id, record.reply_to
+                        )
                 else:
                     result.membership_events += 1
                 outcomes = [o for _, o in decide_all(policies, event, marks)]
@@ -188,6 +197,20 @@ def _events(
         changes = changes.where(ev.c.at >= start)
 
     prints = pictures.of_group(conn, group_id, start)
+    community = conn.execute(
+        select(t.groups.c.community_id).where(t.groups.c.id == group_id)
+    ).scalar_one()
+    platform = group.platform.value
+    kept_out = (
+        blocklist.reasons_for(
+            conn, [(community, platform, p.user_id) for p in people.values() if p.user_id]
+        )
+        if community is not None
+        else {}
+    )
+
+    def blocked(member: Person) -> str | None:
+        return kept_out.get((community, platform, member.user_id)) if member.user_id else None
 
     def person(member_id: int | None) -> Person:
         return people.get(member_id or -1) or Person(None, "?")
@@ -212,6 +235,7 @@ def _events(
             role = roles.get(r.sender_id, "member")
             event = LiveEvent("replay", group, record, role, frozenset(kinds))
             event.pictures = prints.get(r.platform_id, ())
+            event.blocked = blocked(record.sender)
             yield r.sent_at, 1, event
 
     def moved() -> Iterator[tuple[int, int, LiveEvent]]:
@@ -225,7 +249,9 @@ def _events(
                 person(r.actor_id) if r.actor_id else None,
                 r.new_name,
             )
-            yield r.at, 0, LiveEvent("replay", group, record, roles.get(r.member_id, "member"))
+            event = LiveEvent("replay", group, record, roles.get(r.member_id, "member"))
+            event.blocked = blocked(record.member)
+            yield r.at, 0, event
 
     # a join before the messages of the same millisecond: the newcomer is new when they speak
     for _at, _order, event in heapq.merge(moved(), said(), key=lambda x: (x[0], x[1])):

@@ -15,7 +15,6 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -35,7 +34,7 @@ from qunzhu.engine.policies import (
     is_report,
 )
 from qunzhu.engine.reader import PictureReader
-from qunzhu.model import Group, MembershipEvent, Message, MessageKind, Person, Record
+from qunzhu.model import Group, MembershipEvent, Message, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, PictureText
 from qunzhu.moderation.images import fingerprints
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM
@@ -43,6 +42,7 @@ from qunzhu.store import blocklist, pictures, tags
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, start_import
 from qunzhu.store.prepared import Prepared
+from qunzhu.store.queries import stored_message
 
 
 @dataclass
@@ -260,7 +260,7 @@ class Runtime:
         if isinstance(record, JoinRequest) and member:  # admission may go by the asker's tags
             event.tags = tags.of_person(conn, event.group.platform.value, member)
         if isinstance(record, Message) and record.reply_to and is_report(record.text):
-            event.replied = _replied(conn, group_id, record.reply_to)
+            event.replied = stored_message(conn, group_id, record.reply_to)
             event.replied_pictures = pictures.of_message(conn, group_id, record.reply_to)
         if isinstance(record, PictureText):  # what a person's "spam" on it makes a known ad
             event.pictures = pictures.of_message(conn, group_id, record.platform_id)
@@ -533,22 +533,6 @@ def _judged_spam(conn: Connection, group_id: int, message: str) -> bool:
 def _member(event: LiveEvent) -> str | None:
     record = event.record
     return (record.sender if isinstance(record, Message) else record.member).user_id
-
-
-def _replied(conn: Connection, group_id: int, platform_id: str) -> Message | None:
-    """The stored message a report replies to (None when the store never saw it: sent
-    before qunzhu ran, or deleted by a forgotten member)."""
-    msg, m = t.messages, t.members
-    row = conn.execute(
-        select(msg.c.sent_at, msg.c.kind, msg.c.text, m.c.external_id, m.c.display_name)
-        .join(m, m.c.id == msg.c.sender_id)
-        .where(msg.c.group_id == group_id, msg.c.platform_id == platform_id)
-    ).first()
-    if row is None:
-        return None
-    at = datetime.fromtimestamp(row.sent_at / 1000, UTC)
-    sender = Person(row.external_id, row.display_name)
-    return Message(platform_id, sender, at, MessageKind(row.kind), row.text)
 
 
 def _person(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, select, text
 
+from qunzhu.model import Message, MessageKind, Person
 from qunzhu.store import schema as t
 
 
@@ -82,3 +84,20 @@ def matching_groups(
     if where:
         sql += " WHERE " + " AND ".join(where)
     return [(int(i), str(z)) for i, z in conn.execute(text(sql + " ORDER BY g.id"), params)]
+
+
+def stored_message(conn: Connection, group_id: int, platform_id: str) -> Message | None:
+    """A group's stored message by its platform id, as a record (what a report replies to,
+    live and in a replay); None when the store never saw it (sent before qunzhu ran, or
+    deleted with a forgotten member)."""
+    msg, m = t.messages, t.members
+    row = conn.execute(
+        select(msg.c.sent_at, msg.c.kind, msg.c.text, m.c.external_id, m.c.display_name)
+        .join(m, m.c.id == msg.c.sender_id)
+        .where(msg.c.group_id == group_id, msg.c.platform_id == platform_id)
+    ).first()
+    if row is None:
+        return None
+    at = datetime.fromtimestamp(row.sent_at / 1000, UTC)
+    sender = Person(row.external_id, row.display_name)
+    return Message(platform_id, sender, at, MessageKind(row.kind), row.text)

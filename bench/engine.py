@@ -50,6 +50,7 @@ import gc
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -291,6 +292,9 @@ def work(
         "same_picture": decided_by(rt.engine, '%"name":"same_picture"%'),
         "picture_text": decided_by(rt.engine, '%"picture_text"%'),
         "pictures_unread": rt.reader.unread.total(),
+        # the engine's process, and the reader's child process (its models), at their peaks
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "reader_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024,
         **{f"recovered_{k}": v for k, v in recovered.items()},
     }
     return figures, connector.calls

@@ -250,6 +250,10 @@ ZH: dict[str, str] = {
     "keyword {word!r}: unknown action {action!r}": "关键词 {word!r}：未知的处理动作 {action!r}",
     "cannot read the content model {path}: {why}": "无法读取内容模型 {path}：{why}",
     "cannot read the picture {path}: {why}": "无法读取图片 {path}：{why}",
+    "the picture reader's process ended on a picture (it failed, or took over {s} s); the "
+    "next picture starts a new one": (
+        "识别图片文字的进程在一张图片上中止了（出错，或超过 {s} 秒）；下一张图片会启动新的进程"
+    ),
     "pictures not read so far: {n} ({backlog} were waiting)": (
         "累计未识别文字的图片：{n} 张（已有 {backlog} 张在等待）"
     ),

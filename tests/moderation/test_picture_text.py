@@ -157,3 +157,46 @@ def test_the_command_line_judges_a_picture_with_the_message(tmp_path: Path) -> N
         done = runner.invoke(app, ["moderation", "check", "看看", "--picture", str(path)])
         assert done.exit_code == 1 and "Traceback" not in done.output
         assert str(path) in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_pictures_are_read_in_a_child_process_that_goes_when_idle(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The engine's reader runs the models in a child process: it reads, it goes after its
+    idle time (the memory back), the next picture starts another; a child that fails or hangs
+    on a picture costs that picture's text only."""
+    import time
+
+    from qunzhu.engine.reader import ReadingProcess
+
+    poster = poster_saying("VX: abc12345")
+    child = ReadingProcess(idle_s=0.5)
+    try:
+        assert "abc12345" in child(poster)
+        assert child(b"not a picture") == "" and child.running
+        time.sleep(1.5)
+        assert not child.running  # idle: gone
+        assert "abc12345" in child(poster)  # started again
+        child.timeout_s = 0.01  # a picture it cannot finish in time: the child is stopped
+        with caplog.at_level(logging.WARNING, logger="qunzhu.engine.reader"):
+            assert child(poster) == ""
+        assert "the next picture starts a new one" in caplog.text
+        child.timeout_s = 60
+        assert "abc12345" in child(poster)
+    finally:
+        child.close()
+    assert not child.running
+
+
+def test_the_child_speaks_in_lengths_and_stops_at_the_end_of_its_input() -> None:
+    import struct
+
+    from qunzhu.moderation.images import serve_picture_text
+
+    def framed(*parts: bytes) -> bytes:
+        return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+
+    texts = io.BytesIO()
+    cut_off = framed(b"not a picture", b"") + struct.pack(">I", 99) + b"short"
+    serve_picture_text(io.BytesIO(cut_off), texts)
+    assert texts.getvalue() == framed(b"", b"")  # two answers, nothing for the cut-off one

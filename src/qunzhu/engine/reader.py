@@ -2,26 +2,132 @@
 core, which the engine's one thread of decisions cannot wait for. The message is judged at once
 on its text, QR codes and fingerprints; what its pictures say comes back a moment later as a
 `PictureText` event, which moderation judges as that message's text (an ad written into a
-poster is deleted a second or two after it came, not never)."""
+poster is deleted a second or two after it came, not never).
+
+The reading itself runs in a child process (`ReadingProcess`): the text models take 350-650 MB,
+given back when no picture came for a few minutes, and a picture from a stranger that crashes
+the native decoders or models takes the child down, not the engine."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import struct
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO
 
 from qunzhu.i18n import tr
 from qunzhu.model import Message
 from qunzhu.model.live import LiveEvent, PictureText
-from qunzhu.moderation.images import picture_text
 from qunzhu.moderation.verdicts import HAM
 
 log = logging.getLogger(__name__)
 
 BACKLOG = 200  # pictures waiting to be read; more are let go (a flood is caught otherwise)
 SKIPS_TOLD = 100  # the log says so at the first picture let go, then at every hundredth
+IDLE_S = 300.0  # the child process and its models go after this long without a picture
+READ_TIMEOUT_S = 60.0  # a picture taking longer (normally under 2 s) has the child stopped
+CHILD_EXIT_S = 5.0  # how long a closing child may take to end before it is killed
+
+
+class ReadingProcess:
+    """`picture_text` in a child process (`python -m qunzhu.moderation.images`, pictures and
+    texts over its stdin and stdout), started at the first picture (1-3 s: a fresh
+    interpreter, then the models) and stopped after `idle_s` without one. A child that dies
+    on a picture, or takes longer than `timeout_s` over it, costs that picture's text (logged);
+    the next picture starts a new one. Called from one thread at a time (the reader's)."""
+
+    def __init__(self, idle_s: float = IDLE_S, timeout_s: float = READ_TIMEOUT_S) -> None:
+        self.idle_s, self.timeout_s = idle_s, timeout_s
+        self._child: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._idle_timer: threading.Timer | None = None
+        self._busy = False
+
+    def __call__(self, data: bytes) -> str:
+        with self._lock:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            if self._child is None or self._child.poll() is not None:
+                self._child = subprocess.Popen(
+                    [sys.executable, "-m", "qunzhu.moderation.images"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+            child, self._busy = self._child, True
+        watchdog = threading.Timer(self.timeout_s, child.kill)
+        watchdog.start()
+        try:
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(struct.pack(">I", len(data)) + data)
+            child.stdin.flush()
+            (size,) = struct.unpack(">I", _exactly(child.stdout, 4))
+            return _exactly(child.stdout, size).decode("utf-8", "replace")
+        except (OSError, EOFError):
+            log.warning(
+                tr(
+                    "the picture reader's process ended on a picture (it failed, or took over "
+                    "{s} s); the next picture starts a new one",
+                    s=round(self.timeout_s),
+                )
+            )
+            child.kill()
+            return ""
+        finally:
+            watchdog.cancel()
+            with self._lock:
+                self._busy = False
+                self._idle_timer = threading.Timer(self.idle_s, self._idle)
+                self._idle_timer.daemon = True
+                self._idle_timer.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether a child process is up (with its models, once it read a picture)."""
+        return self._child is not None and self._child.poll() is None
+
+    def _idle(self) -> None:
+        with self._lock:
+            if self._busy:  # a picture came as the timer went off
+                return
+            child, self._child = self._child, None
+        _stop(child)
+
+    def close(self) -> None:
+        """Stop the child, at the end."""
+        with self._lock:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            child, self._child = self._child, None
+        _stop(child)
+
+
+def _stop(child: subprocess.Popen[bytes] | None) -> None:
+    """Closing its stdin lets the child end itself; one that does not is killed."""
+    if child is None:
+        return
+    if child.stdin is not None:
+        with contextlib.suppress(OSError):
+            child.stdin.close()
+    try:
+        child.wait(CHILD_EXIT_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
+
+
+def _exactly(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return data
 
 
 class PictureReader:
@@ -32,9 +138,12 @@ class PictureReader:
     def __init__(
         self,
         deliver: Callable[[LiveEvent], object],
-        read: Callable[[bytes], str] = picture_text,
+        read: Callable[[bytes], str] | None = None,
         backlog: int = BACKLOG,
     ) -> None:
+        self._process: ReadingProcess | None = None
+        if read is None:  # the real reading, in a child process
+            self._process = read = ReadingProcess()
         self.deliver = deliver
         self.read = read
         self.backlog = backlog
@@ -101,3 +210,5 @@ class PictureReader:
         self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._process is not None:
+            self._process.close()

@@ -14,10 +14,13 @@ moderation judges as it judges a message's text.
 from __future__ import annotations
 
 import io
+import os
+import struct
+import sys
 import threading
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 MAX_BYTES = 20 * 1024 * 1024  # larger than any chat picture: not worth decoding
 MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
@@ -161,3 +164,23 @@ def _ocr() -> Any:
             det_limit_type="max",  # the detector shrinks big pictures but never blows one up
         )
     return _reader
+
+
+def serve_picture_text(pictures: IO[bytes], texts: IO[bytes]) -> None:
+    """Read pictures from `pictures` and write their text to `texts`, each a 4-byte length
+    (big-endian) and that many bytes, until `pictures` ends: the loop of the child process
+    the engine reads pictures in (`engine.reader.ReadingProcess`)."""
+    while len(head := pictures.read(4)) == 4:
+        (size,) = struct.unpack(">I", head)
+        data = pictures.read(size)
+        if len(data) < size:
+            return
+        text = picture_text(data).encode()
+        texts.write(struct.pack(">I", len(text)) + text)
+        texts.flush()
+
+
+if __name__ == "__main__":  # the engine's picture reader: see serve_picture_text
+    protocol = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # what a library prints goes to stderr, never into the texts
+    serve_picture_text(sys.stdin.buffer, protocol)

@@ -53,6 +53,7 @@ from qunzhu.engine.policies import (
     RaidPolicy,
     WelcomePolicy,
 )
+from qunzhu.engine.replay import stored_kinds
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
 from qunzhu.i18n import tr
 from qunzhu.model import Group, Platform
@@ -510,7 +511,16 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
         }
         ms = t.memberships
         rows = conn.execute(
-            select(m.c.id, m.c.group_id, m.c.platform_id, m.c.sent_at, m.c.text, mb.c.external_id)
+            select(
+                m.c.id,
+                m.c.group_id,
+                m.c.platform_id,
+                m.c.sent_at,
+                m.c.text,
+                m.c.kind,
+                m.c.urls,
+                mb.c.external_id,
+            )
             .join(mb, mb.c.id == m.c.sender_id)
             .outerjoin(ms, (ms.c.group_id == m.c.group_id) & (ms.c.member_id == m.c.sender_id))
             .where(
@@ -532,6 +542,7 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
             group=key[1],
             member=row.external_id,
             at=row.sent_at / 1000,
+            kinds=stored_kinds(row.kind, row.urls),  # a sticker is no picture going round
             pictures=prints.get(row.id, ()),
             message=row.platform_id,
         )

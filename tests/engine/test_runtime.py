@@ -509,6 +509,34 @@ def test_a_poster_going_round_the_groups_is_remembered_by_the_store(engine: Engi
     assert rows_unordered(engine, t.message_pictures) == []
 
 
+def test_stickers_read_back_at_start_are_still_stickers(engine: Engine) -> None:
+    """A sticker is not counted as a picture going round, before a restart or after: the
+    same picture posted as a photo after one is its first copy, as it would be without one."""
+    from qunzhu import service
+    from tests.moderation.test_behaviour import poster
+
+    ids, config = THREE, three_groups()
+    clock = Clock()
+
+    def posted(n: int, gid: str, kind: MessageKind) -> LiveEvent:
+        record = Message(str(n), Person("u1", "小美"), T0 + timedelta(minutes=n), kind, "")
+        kinds = frozenset({"sticker" if kind is MessageKind.STICKER else "image"})
+        group = Group(Platform.TELEGRAM, gid, gid)
+        return LiveEvent("tg", group, record, kinds=kinds, images=(poster(7),))
+
+    before = Runtime(engine, service.setups(config), {}, clock)
+    before.accept(posted(1, ids[0], MessageKind.STICKER))
+    before.accept(posted(2, ids[1], MessageKind.STICKER))
+    before.process()
+    after = service.setups(config)
+    clock.now = T0.timestamp() + 600
+    assert service.recall_behaviour(after, config, engine, clock.now) == 2
+    again = Runtime(engine, after, {}, clock)
+    again.accept(posted(3, ids[2], MessageKind.IMAGE))
+    again.process()
+    assert rows(engine, t.decisions) == []
+
+
 def test_forgetting_a_member_forgets_what_was_decided_about_them(engine: Engine) -> None:
     from qunzhu.store.privacy import find_members, forget_member
 

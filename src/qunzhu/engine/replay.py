@@ -39,7 +39,6 @@ from qunzhu.store import schema as t
 from qunzhu.store.ingest import to_ms
 from qunzhu.store.queries import stored_message
 
-# What a stored message kind tells the detector came with it (connectors say it live).
 _KINDS = {
     MessageKind.IMAGE: "image",
     MessageKind.VIDEO: "video",
@@ -48,6 +47,15 @@ _KINDS = {
     MessageKind.CARD: "card",
     MessageKind.LINK: "link",
 }
+
+
+def stored_kinds(kind: str, urls: str | None) -> frozenset[str]:
+    """What a stored message's kind and links tell the detector came with it (`Context.kinds`;
+    connectors say it live), for a replay and for the day the engine reads back at start."""
+    found = {_KINDS[MessageKind(kind)]} if kind in _KINDS else set()
+    if urls:
+        found.add("link")
+    return frozenset(found)
 
 
 class MemoryMarks:
@@ -217,23 +225,19 @@ def _events(
 
     def said() -> Iterator[tuple[int, int, LiveEvent]]:
         for r in conn.execute(messages.execution_options(yield_per=2000)):
-            kind = MessageKind(r.kind)
             urls = tuple(r.urls.split("\n")) if r.urls else ()
-            kinds = {_KINDS[kind]} if kind in _KINDS else set()
-            if urls:
-                kinds.add("link")
             record = Message(
                 r.platform_id,
                 person(r.sender_id),
                 _time(r.sent_at),
-                kind,
+                MessageKind(r.kind),
                 r.text,
                 r.reply_to,
                 tuple(r.mentions.split("\n")) if r.mentions else (),
                 urls,
             )
             role = roles.get(r.sender_id, "member")
-            event = LiveEvent("replay", group, record, role, frozenset(kinds))
+            event = LiveEvent("replay", group, record, role, stored_kinds(r.kind, r.urls))
             event.pictures = prints.get(r.platform_id, ())
             event.blocked = blocked(record.sender)
             yield r.sent_at, 1, event

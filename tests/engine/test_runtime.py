@@ -509,6 +509,39 @@ def test_a_poster_going_round_the_groups_is_remembered_by_the_store(engine: Engi
     assert rows_unordered(engine, t.message_pictures) == []
 
 
+def test_a_name_people_said_was_an_ad_is_removed_at_the_door(engine: Engine) -> None:
+    """Once people said a name was an ad (it is in the community's spam bank), the next
+    account of the farm, named alike, is removed as it joins, as a blocked member is (no
+    question), and what a member so named says is spam; a name nobody answered for is still
+    only a question."""
+    from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
+    from qunzhu.moderation.normalize import normalize
+
+    bank = SpamBank()
+    bank.add(normalize("兼职日结 加V abc12345"))
+    detector = Detector(behaviour=Behaviour(), trust=TrustBook(), bank=bank)
+    rt = runtime(engine, ModerationPolicy(detector, Ladder(Mode.ENFORCE)))
+    rt.accept(join(1, "u7", "兼职日结，加V：abc12345"))  # written a little differently
+    rt.accept(join(2, "u8", "刷单返利 加微信 xyz98765"))  # an ad nobody has answered for
+    rt.accept(message(3, "大家好", who="u6", name="兼职日结 加V abc12345"))
+    rt.process()
+    decided = rows(engine, t.decisions)
+    assert [(d.member, d.verdict) for d in decided] == [
+        ("u7", "spam"),
+        ("u8", "review"),
+        ("u6", "spam"),
+    ]
+    at_door = orjson.loads(decided[0].reasons)
+    (check,) = at_door["checks"]
+    assert (check["name"], check["details"]["like"]) == ("display_name", "兼职日结加vabc12345")
+    kinds = [
+        (a["kind"], a["member_id"])
+        for a in map(orjson.loads, (r.payload for r in rows(engine, t.outbox)))
+    ]
+    assert ("kick", "u7") in kinds and ("kick", "u8") not in kinds
+    assert ("delete", "u6") in kinds
+
+
 def test_stickers_read_back_at_start_are_still_stickers(engine: Engine) -> None:
     """A sticker is not counted as a picture going round, before a restart or after: the
     same picture posted as a photo after one is its first copy, as it would be without one."""

@@ -291,7 +291,8 @@ def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
     app: FastAPI, world: World
 ) -> None:
     """A join is no message: the answer kicks the newcomer enforce would have kicked and asks
-    the platform to delete nothing (a delete of the join's id can only fail)."""
+    the platform to delete nothing (a delete of the join's id can only fail). What it teaches
+    is the name; so does the answer on a "大家好" held for its sender's name, not "大家好"."""
     at = T1 + timedelta(minutes=1)
     named = MembershipEvent(
         "j1", Person("u7", "兼职日结 加V abc12345"), MembershipAction.JOIN, at, JoinMethod.LINK
@@ -301,8 +302,12 @@ def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
     assert press(as_user(app, "ops"), held, "spam").status_code == 303
     queued = actions_of(world.engine, held, after)
     assert [(a["kind"], a["member_id"]) for a in queued] == [("kick", "u7")]
+    hello = msg(RUNNERS, 2, "大家好，初来乍到请多关照", who="u8")
+    hello.record.sender = Person("u8", "刷单日结VX:abc12345")  # type: ignore[union-attr]
+    asked = decided(world.engine, hello)
+    assert press(as_user(app, "ops"), asked, "spam").status_code == 303
     with world.engine.connect() as conn:
-        assert labelled(conn) == []  # a name is no message to learn from
+        assert labelled(conn) == [(1, "兼职日结 加V abc12345"), (1, "刷单日结VX:abc12345")]
 
 
 def test_a_trusted_member_is_no_longer_held(app: FastAPI, world: World) -> None:

@@ -188,7 +188,7 @@ class ModerationPolicy:
         decision = self.detector.check(text, ctx)
         named = None if role in UNCHECKED_ROLES else self.detector.name_check(record.sender.name)
         if named is not None and not _trusted(decision):  # "大家好" from "兼职加V abc123"
-            verdict = REVIEW if decision.verdict == HAM else decision.verdict
+            verdict = max(decision.verdict, named.verdict, REVIEW, key=SEVERITY.index)
             score = max(decision.score, named.score)
             decision = Decision(verdict, score, (*decision.checks, named), decision.normalized)
         if role != TrustBook.EARNED and _trusted(decision) == "earned":
@@ -436,11 +436,16 @@ class ModerationPolicy:
         self, event: LiveEvent, marks: Marks, member: str, name: str | None
     ) -> list[Outcome]:
         """A member moderation checks who joins, or renames themselves, with an ad for a name
-        (a contact and ad words): a question for a person, whose "spam" removes them."""
+        (a contact and ad words): a question for a person, whose "spam" removes them; with a
+        name people already said was an ad: removed as a blocked member is (enforce kicks,
+        training asks)."""
         role, _joined = self._role(event, marks, member)
         check = None if role in UNCHECKED_ROLES else self.detector.name_check(name)
         if check is None:
             return []
+        if check.verdict == SPAM:
+            note = tr("{member}'s name is an ad people confirmed: {name}", member=member, name=name)
+            return [self._remove(member, None, check, note, self.ladder.keep_out(), {})]
         note = tr("{member}'s name looks like an ad: {name}", member=member, name=name)
         return [self._remove(member, None, check, note, self.ladder.doubt(), {})]
 

@@ -271,7 +271,8 @@ def _keyword(word: str, entry: float | Mapping[str, Any]) -> tuple[float, str | 
     return weight, action
 
 
-NAME_SCORE = 0.6  # an ad for a name: a question for a person, never a removal by itself
+NAME_SCORE = 0.6  # an ad for a name: a question for a person, never a removal by itself ...
+KNOWN_NAME_SCORE = 0.95  # ... unless people said this name (or a text like it) is an ad
 _RANK = {verdict: rank for rank, verdict in enumerate(SEVERITY)}
 
 
@@ -380,12 +381,18 @@ class Detector:
         call the same text spam: a contact alone is how some communities ask members to name
         themselves (城市-行业-姓名-电话), and a trade word alone (代购小王) is a shop's name.
         Even then only a question for a person: "杭州-贷款顾问-赵六 139…" reads like an ad and
-        may be a member of a business network, named as its rules ask."""
+        may be a member of a business network, named as its rules ask. A name close to one
+        people said was an ad (the spam bank: the next account of a bot farm, named the same)
+        is spam."""
         if not name:
             return None
         n = normalize(name)
         contacts = [c for c in extract(n) if not self._allowed(c)]
         found = self._contacts_and_words(n, contacts)
+        known = self.bank.match(n) if self.bank is not None and len(self.bank) else None
+        if known is not None and known.verdict == SPAM:
+            details = {"name": name[:80], **found.details, **known.details}
+            return Check("display_name", SPAM, KNOWN_NAME_SCORE, details)
         if not contacts or found.verdict != SPAM:
             return None
         return Check("display_name", REVIEW, NAME_SCORE, {"name": name[:80], **found.details})

@@ -350,12 +350,21 @@ def _checks(reasons: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _taught(text: str | None, reasons: dict[str, Any]) -> str:
-    """What an answer teaches the model: the message's text and what was read in its
-    pictures. A blocked member is kept out for who they are, not for what they wrote: their
-    text teaches nothing."""
+    """What an answer teaches the model and the spam bank: the message's text and what was
+    read in its pictures, and a display name that was an ad. A message held for its sender's
+    name alone ("大家好" from "兼职日结 加V abc12345") teaches the name, not "大家好". A blocked
+    member is kept out for who they are, not for what they wrote: their text teaches
+    nothing."""
     if "blocklist" in reasons:
         return ""
-    return "\n".join(p for p in (text, _picture_text(reasons)) if p)
+    checks = [c for c in reasons.get("checks") or () if isinstance(c, dict)]
+    names = [c for c in checks if c.get("name") == "display_name"]
+    said = not names or any(
+        c.get("verdict") != "ham" for c in checks if c.get("name") != "display_name"
+    )
+    name = (names[0].get("details") or {}).get("name") if names else None
+    parts = (text if said else None, _picture_text(reasons), name)
+    return "\n".join(p for p in parts if isinstance(p, str) and p)
 
 
 def _picture_text(reasons: dict[str, Any]) -> str | None:

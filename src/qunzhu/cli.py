@@ -484,6 +484,14 @@ def moderation_check(
             "it are judged too.",
         ),
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="The sender's display name, checked as at a join: an ad for a name "
+            "(兼职日结 加V abc12345) makes the message a question at least.",
+        ),
+    ] = None,
     model: ModelOption = DEFAULT_MODEL,
     community: CommunityOption = None,
     as_json: JsonOption = False,
@@ -497,7 +505,8 @@ def moderation_check(
         read = "\n".join(t for t in map(picture_text, images) if t)
     whole = "\n".join(t for t in (text, read) if t)
     ctx = Context("cli", "cli", time.time(), images=images) if images else None
-    decision = _detector(model, community).check(whole, ctx)
+    detector = _detector(model, community)
+    decision = detector.named(detector.check(whole, ctx), name)
     if as_json:
         shown = decision.as_dict() | ({"picture_text": read} if images else {})
         sys.stdout.write(orjson.dumps(shown).decode() + "\n")

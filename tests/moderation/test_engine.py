@@ -141,6 +141,9 @@ def test_cli_check_train_eval(tmp_path: Path) -> None:
     done = runner.invoke(app, ["moderation", "check", "兼职刷单日赚300，加微信 abc12345", "--json"])
     assert done.exit_code == 0, done.output
     assert orjson.loads(done.stdout)["verdict"] == SPAM
+    for name, verdict in (("兼职日结 加V abc12345", REVIEW), ("北京-金融-张三-13812345678", HAM)):
+        done = runner.invoke(app, ["moderation", "check", "大家好", "--name", name, "--json"])
+        assert orjson.loads(done.stdout)["verdict"] == verdict, name
 
     texts, labels = _corpus()
     data = tmp_path / "train.tsv"

@@ -186,11 +186,8 @@ class ModerationPolicy:
         )
         text = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
         decision = self.detector.check(text, ctx)
-        named = None if role in UNCHECKED_ROLES else self.detector.name_check(record.sender.name)
-        if named is not None and not _trusted(decision):  # "大家好" from "兼职加V abc123"
-            verdict = max(decision.verdict, named.verdict, REVIEW, key=SEVERITY.index)
-            score = max(decision.score, named.score)
-            decision = Decision(verdict, score, (*decision.checks, named), decision.normalized)
+        if role not in UNCHECKED_ROLES and not _trusted(decision):
+            decision = self.detector.named(decision, record.sender.name)
         if role != TrustBook.EARNED and _trusted(decision) == "earned":
             marks.put(self.name, f"earned:{key[1]}", at)
             if self.detector.trust is not None:  # the mark decides from now on

@@ -397,6 +397,17 @@ class Detector:
             return None
         return Check("display_name", REVIEW, NAME_SCORE, {"name": name[:80], **found.details})
 
+    def named(self, decision: Decision, name: str | None) -> Decision:
+        """A message's decision with its sender's display name checked too (`name_check`):
+        "大家好" from "兼职日结 加V abc12345" is a question at least, from a name people said
+        was an ad spam."""
+        check = self.name_check(name)
+        if check is None:
+            return decision
+        verdict = max(decision.verdict, check.verdict, REVIEW, key=SEVERITY.index)
+        score = max(decision.score, check.score)
+        return Decision(verdict, score, (*decision.checks, check), decision.normalized)
+
     def _allowed(self, contact: Contact) -> bool:
         """Links to the group's own domains are not contacts to worry about."""
         return contact.kind in ("url", "domain") and any(

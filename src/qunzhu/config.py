@@ -165,6 +165,9 @@ class RaidSettings(_Strict):
     window_s: int = Field(60, ge=5, le=3600)
     lock_min: int = Field(30, ge=1, le=1440)  # how long newcomers are removed on arrival
     mute_all: bool = False  # and the whole group muted meanwhile (enforce)
+    # newcomers within window_s across the community's groups that start a lockdown in each
+    # group one then joins (a raid spread thin over many groups); 0: off
+    community_joins: int = Field(0, ge=0, le=10_000)
 
 
 class NicknameSettings(_Strict):

@@ -198,6 +198,7 @@ ZH: dict[str, str] = {
     "join request from {who}: {answer}": "入群申请：{who}：{answer}",
     "{member} is on the community's blocklist: {why}": "{member} 在本社群的黑名单上：{why}",
     "{member}'s name looks like an ad: {name}": "{member} 的昵称像是广告：{name}",
+    "(Counted across the community’s groups.)": "（按社群内所有群合计。）",
     "{member}'s name is an ad people confirmed: {name}": "{member} 的昵称是已确认的广告：{name}",
     "Thank you: the admins will look at it.": "收到，谢谢！管理员会处理。",
     "Noted ({n} of {needed}): the admins are asked once {needed} members report it.": (

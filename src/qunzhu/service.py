@@ -566,7 +566,15 @@ def policies_of(
         out.append(NoticePolicy())
     if (raid := settings.raid) and raid.enabled:  # first: a raid's newcomer needs nothing else
         out.append(
-            RaidPolicy(Mode(m.mode), raid.joins, raid.window_s, raid.lock_min, raid.mute_all)
+            RaidPolicy(
+                Mode(m.mode),
+                raid.joins,
+                raid.window_s,
+                raid.lock_min,
+                raid.mute_all,
+                raid.community_joins,
+                memory[0] if memory else None,
+            )
         )
     if (c := settings.captcha) and c.enabled:  # first: an open question takes a message alone
         answers = tuple(a.strip() for a in c.answers if a.strip())

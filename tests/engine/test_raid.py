@@ -260,3 +260,40 @@ def test_the_wave_is_found_in_a_database_that_orders_text_by_a_locale(
     assert [len(acts) for _, _, acts in feed(rt, joined(0, "a"), joined(1, "b"), joined(2, "c"))][
         -3:
     ] == [2, 1, 1]  # the lockdown (note and kick), then a and b removed too
+
+
+def test_a_raid_spread_over_the_communitys_groups_locks_each_group_it_reaches(
+    engine: Engine,
+) -> None:
+    """Two bots in each of three groups reach no group's own count (3); counted across the
+    community (5 within the window) the fifth newcomer's group locks at once, and another
+    group locks when its next newcomer arrives; a group counted alone does neither."""
+    from qunzhu.moderation.behaviour import Behaviour
+
+    groups = [Group(Platform.TELEGRAM, f"-100{i}", f"跑团{i}群") for i in range(1, 5)]
+    community = Behaviour()
+
+    def raid(counted: bool) -> RaidPolicy:
+        shared = {"community_joins": 5, "community": community} if counted else {}
+        return RaidPolicy(Mode.ENFORCE, joins=3, window_s=60, lock_min=10, **shared)
+
+    setups = {("tg", g.platform_id): GroupSetup([raid(g is not groups[3])]) for g in groups}
+    rt = Runtime(engine, Setups(setups))
+
+    def came(s: float, who: str, group: Group) -> LiveEvent:
+        at = T0 + timedelta(seconds=s)
+        record = MembershipEvent(f"j{who}", Person(who, who), MembershipAction.JOIN, at)
+        return LiveEvent("tg", group, record)
+
+    quiet = feed(rt, came(0, "a", groups[0]), came(5, "b", groups[1]), came(10, "c", groups[2]))
+    assert quiet == []
+    assert feed(rt, came(15, "d", groups[0]), came(18, "x", groups[3])) == []  # 4; alone
+    started = feed(rt, came(20, "e", groups[1]))  # 5 across the community: 跑团2群 locks
+    assert started[0] == ("raid", "lockdown", [("notify_owner", None), ("kick", "e")])
+    assert sorted(m for _, _, acts in started[1:] for _, m in acts) == ["b"]  # its earlier one
+    assert reasons(engine)[0]["community"] is True and reasons(engine)[0]["joins"] == 5
+    later = feed(rt, came(30, "f", groups[2]))  # 跑团3群's next newcomer: it locks too
+    assert later[0][2] == [("notify_owner", None), ("kick", "f")]
+    assert feed(rt, came(35, "y", groups[3])) == []  # counted alone, 2 of 3
+    calm = feed(rt, came(200, "g", groups[0]))  # the window passed: no crowd any more
+    assert calm == []

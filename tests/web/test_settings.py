@@ -233,12 +233,16 @@ def test_the_entry_question_and_raids_are_set_in_the_form_and_checked(
         "window_s": 60,
         "lock_min": 30,
         "mute_all": False,  # a box left unticked
+        "community_joins": 0,
     }
     assert "跑步\nrun</textarea>" in client.get(f"/settings/groups/{world.runners}").text
-    ticked = save(client, world.runners, raid__enabled="on", raid__mute_all="on")
+    ticked = save(
+        client, world.runners, raid__enabled="on", raid__mute_all="on", raid__community_joins="40"
+    )
     assert ticked.status_code == 303
     row = stored(world.engine, world.runners)
     assert row is not None and row["policies"]["raid"]["mute_all"] is True
+    assert row["policies"]["raid"]["community_joins"] == 40
     assert (
         'name="raid.mute_all" value="on" checked'
         in client.get(f"/settings/groups/{world.runners}").text

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice, PictureText
-from qunzhu.moderation.behaviour import Context, TrustBook, stickers_only
+from qunzhu.moderation.behaviour import Behaviour, Context, TrustBook, stickers_only
 from qunzhu.moderation.enforcement import RUNGS, Action, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
@@ -708,13 +708,20 @@ class RaidPolicy:
     With `mute_all`, enforce also mutes the whole group for the lockdown (全员禁言; anchors
     §9.1 item 4: the raiders who came before it started cannot post either), lifted when it
     ends. Off unless configured: a referral campaign brings bursts of joins on purpose. Runs
-    before the entry question and the welcome, which a removed newcomer does not need."""
+    before the entry question and the welcome, which a removed newcomer does not need.
+
+    A raid spread over a community's groups (five bots in each of ten groups) reaches no
+    group's `joins`: with `community_joins`, that many newcomers within `window_s` across the
+    groups sharing `community` (the community's behaviour memory) start a lockdown in each
+    group a newcomer then joins, this one first."""
 
     mode: Mode = Mode.SHADOW
     joins: int = 20
     window_s: int = 60
     lock_min: int = 30
     mute_all: bool = False
+    community_joins: int = 0  # 0: groups are counted alone
+    community: Behaviour | None = None
     name: str = "raid"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
@@ -738,11 +745,21 @@ class RaidPolicy:
         times = {k: marks.get(self.name, k) for k in (f"join{i}" for i in range(self.joins))}
         marks.put(self.name, min(times, key=lambda k: times[k] or 0.0), at)
         recent = len([x for x in times.values() if x is not None and x > at - self.window_s]) + 1
-        if recent < self.joins:
+        crowd = self._crowd(event.group.platform_id, member, at)
+        if recent < self.joins and crowd is None:
             return []
         marks.put(self.name, "lockdown", at)
-        started = self._remove(member, record.member.name, at, recent)
+        started = self._remove(member, record.member.name, at, recent, crowd)
         return [started, *self._wave(event, marks, member, at)]
+
+    def _crowd(self, group: str, member: str, at: float) -> int | None:
+        """The community's newcomers within the window, this one counted, where they are
+        enough for a lockdown; None otherwise (or where groups are counted alone)."""
+        if self.community is None or not self.community_joins:
+            return None
+        self.community.joined(group, member, at)
+        crowd = self.community.newcomers_since(at - self.window_s)
+        return crowd if crowd >= self.community_joins else None
 
     def _wave(self, event: LiveEvent, marks: Marks, member: str, at: float) -> list[Outcome]:
         """Enforce also removes the newcomers of the window that started the lockdown: the
@@ -766,13 +783,23 @@ class RaidPolicy:
             out.append(Outcome(self.name, "lockdown", reasons, [kick], about=about, cancel=cancel))
         return out
 
-    def _remove(self, member: str, name: str | None, since: float, started: int | None) -> Outcome:
-        """A newcomer during a lockdown; `started`: the joins that began it with this one."""
+    def _remove(
+        self,
+        member: str,
+        name: str | None,
+        since: float,
+        started: int | None,
+        crowd: int | None = None,
+    ) -> Outcome:
+        """A newcomer during a lockdown; `started`: the joins that began it with this one
+        (`crowd`: the community's, where they began it)."""
         reasons: dict[str, Any] = {"lockdown_since": int(since * 1000), "minutes": self.lock_min}
         drafts = []
         if started is not None:
-            reasons["joins"], reasons["window_s"] = started, self.window_s
-            told = {"n": started, "s": self.window_s, "m": self.lock_min}
+            reasons["joins"], reasons["window_s"] = crowd or started, self.window_s
+            if crowd is not None:
+                reasons["community"] = True
+            told = {"n": crowd or started, "s": self.window_s, "m": self.lock_min}
             if self.mode is Mode.TRAINING:
                 note = tr(
                     "Join raid: {n} newcomers within {s} s. Remove the newcomers of the next "
@@ -791,6 +818,8 @@ class RaidPolicy:
                     "{m} minutes.",
                     **told,
                 )
+            if crowd is not None:
+                note = f"{note} {tr('(Counted across the community’s groups.)')}"
             if self.mode is not Mode.SHADOW:
                 drafts.append(Draft(ActionKind.NOTIFY_OWNER, text=note, reason="raid"))
             if self.mute_all:

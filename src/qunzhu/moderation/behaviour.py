@@ -23,6 +23,7 @@ from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 FLOOD_WINDOW_S, FLOOD_COUNT = 60, 10  # more than this many messages a minute is a flood
 REPEAT_WINDOW_S, REPEAT_COUNT = 600, 3  # the same text this often in ten minutes
 CROSS_WINDOW_S, CROSS_GROUPS = 24 * 3600, 3  # near-identical text in this many groups a day
+JOINS_KEPT_S = 3600  # newcomers remembered across the community (a raid's window is shorter)
 CROSS_MIN_CHARS = 12  # shorter texts ("早上好", "收到") are alike everywhere by nature
 CROSS_SIMILARITY, PERMUTATIONS = 0.7, 64  # Jaccard of 3-grams; one word changed stays above
 SAME_PICTURE_BITS = 6  # fingerprints this close (of 64 bits) are one picture, recompressed
@@ -134,9 +135,11 @@ class SpamBank:
 
 
 class Behaviour:
-    """Recent activity per member and group, and a community-wide index of recent texts."""
+    """Recent activity per member and group, and a community-wide index of recent texts, and
+    the community's newcomers of the last hour (join raids spread over its groups)."""
 
     def __init__(self) -> None:
+        self._joins: deque[tuple[float, str, str]] = deque()  # (at, group, member), oldest first
         self._times: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._texts: dict[tuple[str, str], deque[tuple[float, str]]] = defaultdict(deque)
         self._spoken: set[tuple[str, str]] = set()
@@ -210,6 +213,17 @@ class Behaviour:
         if len(groups) > 1:
             return Check("cross_group", REVIEW, 0.5, {"groups": len(groups)})
         return Check("cross_group", HAM, 0.0)
+
+    def joined(self, group: str, member: str, at: float) -> None:
+        """A newcomer in one of the community's groups (`RaidPolicy` says so)."""
+        self._joins.append((at, group, member))
+        while self._joins and self._joins[0][0] < at - JOINS_KEPT_S:
+            self._joins.popleft()
+
+    def newcomers_since(self, since: float) -> int:
+        """The community's newcomers from `since` on (the last hour at most): one account
+        joining three groups is three newcomers, as each group sees it."""
+        return len({(group, member) for at, group, member in self._joins if at >= since})
 
     def _same_picture(self, ctx: Context) -> Check:
         """One picture in many groups of the community within a day: an ad account dropping

@@ -152,6 +152,13 @@ _ZH = {
         "随审核模式。做裂变拉新、有意引来大量新人时请关闭。"
     ),
     "Newcomers that start a lockdown": "触发防护的新人数",
+    "Newcomers across the community's groups that start one": "全社群合计触发防护的新人数",
+    "0: off. A raid spread over many groups (a few bots in each) reaches no group's own count; "
+    "this many newcomers within the same seconds across the community locks each group a "
+    "newcomer then joins.": (
+        "0 表示关闭。分散到许多群的刷群（每群几个机器人）达不到单个群的人数；"
+        "社群内所有群在同样秒数内合计达到这个人数时，之后有新人加入的群都会进入防护。"
+    ),
     "Within (seconds)": "时间窗口（秒）",
     "Lockdown (minutes)": "防护时长（分钟）",
     "Read the text in pictures of members it checks (on this machine) and judge it like a "
@@ -202,7 +209,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "welcome": ("enabled", "template", "rules", "batch_s", "delete_after_min"),
     "admission": ("enabled", "answers", "reject_words", "approve_tags", "reject_tags"),
     "captcha": ("enabled", "timeout_s", "question", "answers", "tries"),
-    "raid": ("enabled", "joins", "window_s", "lock_min", "mute_all"),
+    "raid": ("enabled", "joins", "window_s", "lock_min", "mute_all", "community_joins"),
     "nickname": ("enabled", "pattern", "example", "grace_h"),
     "auto_reply": ("enabled", "cooldown_s", "answers"),
 }

@@ -77,6 +77,10 @@ class ReadingProcess:
                 )
             )
             child.kill()
+            with self._lock:
+                if self._child is child:
+                    self._child = None
+            _stop(child)  # reaped, its pipes closed
             return ""
         finally:
             watchdog.cancel()

@@ -500,9 +500,12 @@ def moderation_check(
     images = tuple(_picture(p) for p in pictures or ())
     read = ""
     if images:
-        from qunzhu.moderation.images import picture_text
+        from qunzhu.moderation.images import ReaderMissing, picture_text
 
-        read = "\n".join(t for t in map(picture_text, images) if t)
+        try:
+            read = "\n".join(t for t in map(picture_text, images) if t)
+        except ReaderMissing as exc:
+            raise fail(str(exc)) from None
     whole = "\n".join(t for t in (text, read) if t)
     ctx = Context("cli", "cli", time.time(), images=images) if images else None
     detector = _detector(model, community)

@@ -252,6 +252,11 @@ ZH: dict[str, str] = {
     "keyword {word!r}: unknown action {action!r}": "关键词 {word!r}：未知的处理动作 {action!r}",
     "cannot read the content model {path}: {why}": "无法读取内容模型 {path}：{why}",
     "cannot read the picture {path}: {why}": "无法读取图片 {path}：{why}",
+    "cannot load the picture reader: {why} (installed with pip: install opencv-python-headless "
+    "in place of opencv-python)": (
+        "无法加载图片文字识别：{why}"
+        "（用 pip 安装时：请用 opencv-python-headless 替换 opencv-python）"
+    ),
     "the picture reader's process ended on a picture (it failed, or took over {s} s); the "
     "next picture starts a new one": (
         "识别图片文字的进程在一张图片上中止了（出错，或超过 {s} 秒）；下一张图片会启动新的进程"

@@ -200,3 +200,33 @@ def test_the_child_speaks_in_lengths_and_stops_at_the_end_of_its_input() -> None
     cut_off = framed(b"not a picture", b"") + struct.pack(">I", 99) + b"short"
     serve_picture_text(io.BytesIO(cut_off), texts)
     assert texts.getvalue() == framed(b"", b"")  # two answers, nothing for the cut-off one
+
+
+def test_a_reader_that_cannot_load_says_how_to_fix_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Installed with pip, the OCR package brings opencv-python, whose cv2 needs a display's
+    libGL: the command line says what to install in one line, and the child process answers
+    "" and says it once, instead of dying at every picture."""
+    import struct
+    import sys
+
+    from typer.testing import CliRunner
+
+    from qunzhu.cli import app
+    from qunzhu.moderation import images
+
+    monkeypatch.setattr(images, "_reader", None)
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # importing it fails
+    poster = tmp_path / "poster.jpg"
+    poster.write_bytes(poster_saying("VX: abc12345"))
+    done = CliRunner().invoke(app, ["moderation", "check", "看看", "--picture", str(poster)])
+    assert done.exit_code == 1 and "opencv-python-headless" in done.output
+    assert "Traceback" not in done.output
+
+    framed = b"".join(struct.pack(">I", len(p)) + p for p in [poster.read_bytes()] * 2)
+    texts = io.BytesIO()
+    with caplog.at_level(logging.ERROR, logger="qunzhu.moderation.images"):
+        images.serve_picture_text(io.BytesIO(framed), texts)
+    assert texts.getvalue() == struct.pack(">I", 0) * 2
+    assert [r.levelname for r in caplog.records] == ["ERROR"]

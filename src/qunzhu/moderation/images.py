@@ -14,6 +14,7 @@ moderation judges as it judges a message's text.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import struct
 import sys
@@ -21,6 +22,8 @@ import threading
 import warnings
 from collections.abc import Sequence
 from typing import IO, Any
+
+from qunzhu.i18n import tr
 
 MAX_BYTES = 20 * 1024 * 1024  # larger than any chat picture: not worth decoding
 MAX_PIXELS = 40_000_000  # a decompression bomb is refused before it is decoded
@@ -150,12 +153,25 @@ def _read(image: Any) -> str:
     return "\n".join(str(box[1]) for box in found or ())
 
 
+class ReaderMissing(RuntimeError):
+    """The text models cannot be loaded: a setup to fix, not a picture to skip."""
+
+
 def _ocr() -> Any:
     """The reader, loaded at the first picture read (1-2 s); one thread each for its models,
     so that reading pictures leaves the engine's own thread a core."""
     global _reader
     if _reader is None:
-        from rapidocr_onnxruntime import RapidOCR
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as exc:  # pip brings opencv-python, whose cv2 wants a display's libGL
+            raise ReaderMissing(
+                tr(
+                    "cannot load the picture reader: {why} (installed with pip: install "
+                    "opencv-python-headless in place of opencv-python)",
+                    why=exc,
+                )
+            ) from None
 
         _reader = RapidOCR(
             intra_op_num_threads=1,
@@ -170,12 +186,19 @@ def serve_picture_text(pictures: IO[bytes], texts: IO[bytes]) -> None:
     """Read pictures from `pictures` and write their text to `texts`, each a 4-byte length
     (big-endian) and that many bytes, until `pictures` ends: the loop of the child process
     the engine reads pictures in (`engine.reader.ReadingProcess`)."""
+    told = False
     while len(head := pictures.read(4)) == 4:
         (size,) = struct.unpack(">I", head)
         data = pictures.read(size)
         if len(data) < size:
             return
-        text = picture_text(data).encode()
+        try:
+            text = picture_text(data).encode()
+        except ReaderMissing as exc:  # said once; the engine goes on without the text
+            if not told:
+                logging.getLogger(__name__).error("%s", exc)
+                told = True
+            text = b""
         texts.write(struct.pack(">I", len(text)) + text)
         texts.flush()
 

@@ -682,18 +682,25 @@ def test_the_text_in_a_members_picture_is_read_beside_the_event_path(engine: Eng
 
 def test_a_sticker_is_not_read(engine: Engine) -> None:
     """A picture the platform calls a sticker (QQ's 表情) is a meme, not a poster: reading
-    every one would fill the reader's backlog with jokes."""
+    every one would fill the reader's backlog with jokes. A newcomer's sticker is read: a
+    poster saved as a sticker is how a fresh bot would get round the reading."""
     from tests.moderation.test_picture_text import poster_saying
 
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
-    for n, kinds in enumerate(({"sticker"}, {"sticker", "image"}), start=1):
-        sent = message(n, "", who="u7", name="小美")
+    rt.accept(join(3, "u9", "阿珍"))
+    for n, who, kinds in (
+        (1, "u7", {"sticker"}),
+        (2, "u7", {"sticker", "image"}),
+        (4, "u9", {"sticker"}),
+    ):
+        sent = message(n, "", who=who, name="小美")
         sent.images, sent.kinds = (poster_saying("VX: abc12345"),), frozenset(kinds)
         rt.accept(sent)
     rt.process()
     rt.reader.wait()
     rt.process()
-    assert [d.record_id for d in rows(engine, t.decisions)] == ["2"]  # the photo beside one
+    # the photo beside a sticker, and the newcomer's sticker
+    assert [d.record_id for d in rows(engine, t.decisions)] == ["2", "4"]
 
 
 def test_a_picture_the_entry_question_took_down_is_not_read(engine: Engine) -> None:

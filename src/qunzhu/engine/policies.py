@@ -235,17 +235,21 @@ class ModerationPolicy:
     def reads(self, event: LiveEvent, marks: Marks, outcomes: Sequence[Outcome]) -> bool:
         """Whether the text in this message's pictures should be read: a member moderation
         checks, a message nothing dealt with already (taken for spam, or taken down by the
-        entry question or a raid lockdown before moderation saw it), from someone not blocked,
-        with a picture that is no sticker."""
+        entry question or a raid lockdown before moderation saw it), from someone not blocked.
+        Stickers only from newcomers on probation: a sticker is a meme by nature, and a poster
+        saved as one is the way round the reading a bot fresh in the group would take."""
         record = event.record
         if not (self.read_pictures and event.images and isinstance(record, Message)):
             return False
-        if stickers_only(event.kinds):
-            return False
         if event.blocked or any(o.final or o.verdict == SPAM for o in outcomes):
             return False
-        role, _joined = self._role(event, marks, _member_id(record))
-        return role not in UNCHECKED_ROLES
+        role, joined = self._role(event, marks, _member_id(record))
+        if role in UNCHECKED_ROLES:
+            return False
+        if not stickers_only(event.kinds):
+            return True
+        member = Context(event.group.platform_id, "", _at(record.sent_at), joined_at=joined)
+        return self.detector.policy.on_probation(member)
 
     def _picture_text(
         self, event: LiveEvent, record: PictureText, marks: Marks, member: str

@@ -750,7 +750,9 @@ class RaidPolicy:
         marks.put(self.name, min(times, key=lambda k: times[k] or 0.0), at)
         recent = len([x for x in times.values() if x is not None and x > at - self.window_s]) + 1
         crowd = self._crowd(event.group.platform_id, member, at)
-        if recent < self.joins and crowd is None:
+        if recent >= self.joins:
+            crowd = None  # the group's own count started it
+        elif crowd is None:
             return []
         marks.put(self.name, "lockdown", at)
         started = self._remove(member, record.member.name, at, recent, crowd)

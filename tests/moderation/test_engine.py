@@ -174,3 +174,20 @@ def test_with_a_model_the_word_list_alone_only_asks_for_review() -> None:
     with_model = Detector(model=model).check(notice)
     assert with_model.verdict == REVIEW  # the list may only ask; the model says ham
     assert with_model.checks[-1].verdict == HAM
+
+
+def test_a_confirmed_ad_name_does_not_reach_its_neighbours_in_a_naming_scheme() -> None:
+    """People said one 城市-行业-姓名-电话 name was an ad: the same name again (a digit off) is
+    spam; another member named by the same scheme stays a question (贷款 and a phone), as
+    before anyone answered."""
+    from qunzhu.moderation.behaviour import SpamBank
+    from qunzhu.moderation.normalize import normalize
+
+    bank = SpamBank()
+    bank.add(normalize("杭州-贷款顾问-赵六 13900001111"))
+    detector = Detector(bank=bank)
+    again = detector.name_check("杭州-贷款顾问-赵六 13900001112")
+    assert again is not None and again.verdict == SPAM
+    neighbour = detector.name_check("杭州-贷款顾问-钱七 13900002222")
+    assert neighbour is not None and neighbour.verdict == REVIEW
+    assert detector.name_check("杭州-贷款顾问-赵六") is None  # too short to be matched

@@ -118,6 +118,9 @@ class FakeOneBot:
         self.members: dict[int, list[dict[str, Any]]] = {}  # get_group_member_list answers
         self.forwards: dict[str, list[dict[str, Any]]] = {}  # get_forward_msg id -> nodes
         self.silent: set[str] = set()  # actions never answered
+        self.held: set[str] = set()  # actions answered only once `release` is set
+        self.release = asyncio.Event()
+        self._holding: set[asyncio.Task[None]] = set()
         self._failures: list[tuple[int, str, str]] = []
         self._message_ids = itertools.count(9000)
         self._server: Server | None = None
@@ -194,7 +197,11 @@ class FakeOneBot:
                 self.calls.append(frame)
                 self._call_seen.set()
                 answer = self._answer(frame)
-                if answer is not None:
+                if answer is not None and frame["action"] in self.held:
+                    later = asyncio.create_task(self._answer_later(ws, answer))
+                    self._holding.add(later)
+                    later.add_done_callback(self._holding.discard)
+                elif answer is not None:
                     await self.send(ws, answer)
         except ConnectionClosed:
             pass
@@ -202,6 +209,11 @@ class FakeOneBot:
             self._connections.remove(ws)
             if not self._connections:
                 self._connected.clear()
+
+    async def _answer_later(self, ws: Connection, answer: Mapping[str, Any]) -> None:
+        await self.release.wait()
+        with contextlib.suppress(ConnectionClosed):
+            await self.send(ws, answer)
 
     def _answer(self, frame: Mapping[str, Any]) -> dict[str, Any] | None:
         action, params, echo = frame["action"], frame.get("params") or {}, frame.get("echo")

@@ -207,6 +207,29 @@ async def test_forward_group_message_with_segments_and_image() -> None:
 
 
 @aio
+async def test_a_wave_of_joins_asks_their_names_at_once_and_keeps_their_order() -> None:
+    """Each join waits for the newcomer's name: the connector asks for the next ones before
+    the first answer comes (a raid reaches the engine in one round trip, not one per bot),
+    and still emits the joins in the order they came."""
+    async with fake_server() as (fake, url):
+        connector = OneBotConnector("qq", url=url, fetch_images=False)
+        fake.group_names[GROUP] = "跑团"
+        fake.members[GROUP] = [{"user_id": n, "card": f"新人{n}"} for n in range(1, 6)]
+        fake.held.add("get_group_member_info")
+        async with running(connector) as events:
+            for n in range(1, 6):
+                await fake.push(notice("group_increase", "approve", group_id=GROUP, user_id=n))
+            for _ in range(5):  # all five asked while none is answered
+                await fake.wait_call("get_group_member_info")
+            assert events.empty()
+            fake.release.set()
+            got = [await next_event(events) for _ in range(5)]
+        assert [e.record.member for e in got] == [  # type: ignore[union-attr]
+            Person(str(n), f"新人{n}") for n in range(1, 6)
+        ]
+
+
+@aio
 async def test_notices_and_join_requests() -> None:
     async with fake_server() as (fake, url):
         connector = OneBotConnector("qq", url=url, fetch_images=False)

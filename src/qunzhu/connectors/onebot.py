@@ -12,8 +12,9 @@ talk to them in one of two ways, both carrying events and API calls on one conne
 
 Frames with `post_type` are events; frames with `echo` answer our calls (each call gets a fresh
 echo). The reader never waits on anything, so an answer is never stuck behind an event; events
-go through a queue to one delivery task that may call the API (group names, merged forwards)
-and download pictures before it emits, in order.
+go through a queue to one delivery task, which converts up to 16 at once (each may call the
+API: group names, a newcomer's name, merged forwards; and download pictures) and emits them in
+the order they came.
 
 Set `message_format` to `array` in the implementation: a CQ-code string message is taken as
 plain text (its pictures and cards are not seen), and a warning says so once per connection.
@@ -139,6 +140,7 @@ MAX_FRAME_BYTES = 16 * 2**20  # merged forwards and group lists outgrow websocke
 IMAGE_MAX_BYTES = 5 * 2**20
 IMAGE_TIMEOUT_S = 5.0
 MAX_IMAGES = 10  # pictures fetched per event, forwards included
+CONVERTING = 16  # events converted at once (names asked, pictures fetched), emitted in order
 MUTE_MAX_S = 30 * 86400 - 1  # QQ mutes for at most 30 days; go-cqhttp refuses 2592000
 DELETED_KEPT = 1000  # deleted message ids remembered, so a warning does not quote them
 ROSTER_TIMEOUT_S = 30.0  # a group of 2,000 members takes the implementation a while to list
@@ -615,15 +617,31 @@ class OneBotConnector:
                     )
 
     async def _deliver(self, queue: asyncio.Queue[dict[str, Any]], emit: Emit) -> None:
-        """Turn queued events into LiveEvents, in order; one bad event never stops the rest."""
-        while True:
-            frame = await queue.get()
-            try:
-                event = await self.convert(frame)
-                if event is not None:
-                    await emit(event)
-            except Exception:
-                log.exception(tr("OneBot {name}: handling an event failed", name=self.name))
+        """Turn queued events into LiveEvents and emit them in the order they came; one bad
+        event never stops the rest. Up to CONVERTING are converted at once: a raid's joins
+        each wait for the newcomer's name, a picture's message for its download, and one at a
+        time a wave of 100 bots would reach the engine (and its lockdown) a minute late."""
+        converting: asyncio.Queue[asyncio.Task[LiveEvent | None]] = asyncio.Queue(CONVERTING)
+
+        async def start() -> None:
+            while True:
+                frame = await queue.get()
+                await converting.put(asyncio.create_task(self.convert(frame)))
+
+        starter = asyncio.create_task(start())
+        try:
+            while True:
+                task = await converting.get()
+                try:
+                    event = await task
+                    if event is not None:
+                        await emit(event)
+                except Exception:
+                    log.exception(tr("OneBot {name}: handling an event failed", name=self.name))
+        finally:
+            starter.cancel()
+            while not converting.empty():
+                converting.get_nowait().cancel()
 
     # -- events ----------------------------------------------------------------------------
 

@@ -51,6 +51,9 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id -> path, data
     downloads: list[str] = field(default_factory=list)  # file paths fetched
+    # when set: each download waits for it to be set, counted in `downloads_waiting`
+    hold_downloads: asyncio.Event | None = None
+    downloads_waiting: int = 0
     allowed_updates: list[str] | None = None
     # the group's default member rights (getChat, setChatPermissions): members may post, and
     # may not change the group's info
@@ -163,6 +166,9 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
         path = request.match_info["path"]
+        if self.hold_downloads is not None:
+            self.downloads_waiting += 1
+            await self.hold_downloads.wait()
         for file_path, data in self.files.values():
             if file_path == path:
                 self.downloads.append(path)

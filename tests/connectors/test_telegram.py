@@ -312,6 +312,42 @@ def test_membership_updates_and_join_requests() -> None:
 # ---- 3. pictures, forwards and other kinds ----------------------------------------------
 
 
+def test_a_batch_of_photos_is_fetched_at_once_and_delivered_in_order() -> None:
+    """Each photo is a download: the connector fetches a batch's together (a raid's posters
+    do not queue one behind another) and still emits the messages in the order they came."""
+
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            fake.hold_downloads = asyncio.Event()
+            last = 0
+            for n in range(4):
+                picture = f"jpeg {n}".encode()
+                fake.add_file(f"p{n}-800", picture)
+                sizes = photo_sizes(f"p{n}", [(800, 800, len(picture))])
+                last = fake.queue("message", message(60 + n, ALICE, photo=sizes))
+            events: list[LiveEvent] = []
+
+            async def collect(event: LiveEvent) -> None:
+                events.append(event)
+
+            tg = connector(fake)
+            task = asyncio.create_task(tg.run(collect))
+            try:
+                await until(lambda: fake.downloads_waiting == 4)  # all four asked at once
+                assert events == []
+                fake.hold_downloads.set()
+                await until(
+                    lambda: any((c.get("offset") or 0) > last for c in fake.calls_to("getUpdates"))
+                )
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            assert [e.images for e in events] == [(f"jpeg {n}".encode(),) for n in range(4)]
+
+    run(main())
+
+
 def test_photo_is_downloaded_and_forward_and_media_kinds_are_marked() -> None:
     async def main() -> None:
         async with FakeTelegram() as fake:

@@ -85,7 +85,8 @@ ALLOWED_UPDATES = ["message", "chat_member", "chat_join_request", "my_chat_membe
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_IMAGE_BYTES = 5 * 2**20  # pictures are fetched for QR codes; bigger ones are not worth it
-DOWNLOAD_TIMEOUT = 15  # seconds: a download holds up the updates behind it
+DOWNLOAD_TIMEOUT = 15  # seconds: a download holds up the batch of updates it is in
+CONVERTING = 16  # updates of a batch read at once (pictures fetched), emitted in order
 MIN_MUTE = 35  # seconds: Telegram takes a restriction shorter than 30 s as "forever"
 GROUP_TYPES = frozenset({"group", "supergroup"})
 INSIDE = frozenset({"creator", "administrator", "member"})  # and "restricted" with is_member
@@ -298,18 +299,9 @@ class TelegramConnector:
                 await asyncio.sleep(delay)
                 continue
             failures = 0
-            for update in updates:
-                try:
-                    events = await self.events(update)
-                except Exception:  # a bug on one update must not stop all the others
-                    log.exception(
-                        tr(
-                            "Telegram {name}: cannot read update {id}; skipped",
-                            name=self.name,
-                            id=update.update_id,
-                        )
-                    )
-                    events = []
+            limit = asyncio.Semaphore(CONVERTING)
+            converted = await asyncio.gather(*(self._converted(u, limit) for u in updates))
+            for update, events in zip(updates, converted, strict=True):
                 try:
                     for event in events:
                         await emit(event)
@@ -330,6 +322,23 @@ class TelegramConnector:
                     await asyncio.sleep(delay)
                     break
                 offset = update.update_id + 1  # only now: every event of it is stored
+
+    async def _converted(self, update: Update, limit: asyncio.Semaphore) -> list[LiveEvent]:
+        """`events`, CONVERTING of a batch at once (each photo is a download: one at a time, a
+        raid's pictures would hold up everything behind them); a bug on one update must not
+        stop the others."""
+        async with limit:
+            try:
+                return await self.events(update)
+            except Exception:
+                log.exception(
+                    tr(
+                        "Telegram {name}: cannot read update {id}; skipped",
+                        name=self.name,
+                        id=update.update_id,
+                    )
+                )
+                return []
 
     def _backoff(self, failures: int) -> float:
         return min(self.backoff_cap, self.backoff_base * 2**failures)

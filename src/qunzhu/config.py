@@ -474,6 +474,7 @@ reject_words = ["wechat"]
 # window_s = 60
 # lock_min = 30
 # mute_all = false                 # true: also mute the whole group meanwhile
+# community_joins = 0              # N: that many across the community's groups lock each too
 
 [communities.policies.nickname]
 pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'
@@ -577,6 +578,7 @@ reject_words = ["加微信"]
 # window_s = 60
 # lock_min = 30
 # mute_all = false                 # true：同时全员禁言
+# community_joins = 0              # N：全社群合计达到 N 人时，之后有新人加入的群也进入防护
 
 [communities.policies.nickname]
 pattern = '[^-\\s]+-[^-\\s]+-[^-\\s]+'

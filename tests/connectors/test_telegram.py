@@ -325,24 +325,14 @@ def test_a_batch_of_photos_is_fetched_at_once_and_delivered_in_order() -> None:
                 fake.add_file(f"p{n}-800", picture)
                 sizes = photo_sizes(f"p{n}", [(800, 800, len(picture))])
                 last = fake.queue("message", message(60 + n, ALICE, photo=sizes))
-            events: list[LiveEvent] = []
 
-            async def collect(event: LiveEvent) -> None:
-                events.append(event)
+            async def release_when_all_are_asked(held: asyncio.Event) -> None:
+                await until(lambda: fake.downloads_waiting == 4)
+                held.set()
 
-            tg = connector(fake)
-            task = asyncio.create_task(tg.run(collect))
-            try:
-                await until(lambda: fake.downloads_waiting == 4)  # all four asked at once
-                assert events == []
-                fake.hold_downloads.set()
-                await until(
-                    lambda: any((c.get("offset") or 0) > last for c in fake.calls_to("getUpdates"))
-                )
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            releasing = asyncio.create_task(release_when_all_are_asked(fake.hold_downloads))
+            events, _ = await polled(fake, last)
+            await releasing
             assert [e.images for e in events] == [(f"jpeg {n}".encode(),) for n in range(4)]
 
     run(main())

@@ -325,20 +325,24 @@ class TelegramConnector:
 
     async def _converted(self, update: Update, limit: asyncio.Semaphore) -> list[LiveEvent]:
         """`events`, CONVERTING of a batch at once (each photo is a download: one at a time, a
-        raid's pictures would hold up everything behind them); a bug on one update must not
-        stop the others."""
+        raid's pictures would hold up everything behind them)."""
         async with limit:
-            try:
-                return await self.events(update)
-            except Exception:
-                log.exception(
-                    tr(
-                        "Telegram {name}: cannot read update {id}; skipped",
-                        name=self.name,
-                        id=update.update_id,
-                    )
+            return await self._readable(update) or []
+
+    async def _readable(self, update: Update) -> list[LiveEvent] | None:
+        """`events`, or None (logged) for an update this code cannot read: a bug on one
+        update must not stop the others."""
+        try:
+            return await self.events(update)
+        except Exception:
+            log.exception(
+                tr(
+                    "Telegram {name}: cannot read update {id}; skipped",
+                    name=self.name,
+                    id=update.update_id,
                 )
-                return []
+            )
+            return None
 
     def _backoff(self, failures: int) -> float:
         return min(self.backoff_cap, self.backoff_base * 2**failures)
@@ -541,16 +545,8 @@ class TelegramConnector:
             update = Update.model_validate(data, context={"bot": self.bot})
         except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError too
             return 400
-        try:
-            events = await self.events(update)
-        except Exception:
-            log.exception(
-                tr(
-                    "Telegram {name}: cannot read update {id}; skipped",
-                    name=self.name,
-                    id=update.update_id,
-                )
-            )
+        events = await self._readable(update)
+        if events is None:
             return 200  # the same update would fail again: do not make Telegram resend it
         try:
             for event in events:

@@ -385,6 +385,10 @@ async def watch_settings(
                     copies, banks.copies = banks.copies, []
                     n = await asyncio.to_thread(runtime.take_down, copies)
                     log.info("%d earlier copies of pictures people said were ads", n)
+                if banks.named:
+                    named, banks.named = banks.named, []
+                    n = await asyncio.to_thread(runtime.remove_named, named)
+                    log.info("%d members named like an ad name people confirmed", n)
             except Exception:
                 log.exception("cannot read the moderation labels")
             try:  # looking back as for labels: two console processes may commit out of order
@@ -422,6 +426,9 @@ class BankFeed:
         # the day's messages carrying a picture people have just said is an ad, posted
         # before they said it: (group, message, member), for the engine to take down
         self.copies: list[tuple[str, str, str]] = []
+        # the banks of communities where people have just said a display name was an ad, for
+        # the engine to remove the members already in who are named alike
+        self.named: list[SpamBank] = []
         self._seen: tuple[int, int | None] = (0, None)
         self._applied: set[int] = set()
         self._newest: int | None = None
@@ -454,6 +461,8 @@ class BankFeed:
                 bank.add(text)
             else:
                 bank.remove_like(text)
+            if v.spam and v.named and bank not in self.named:
+                self.named.append(bank)
             if v.pictures:
                 behaviour.learn_pictures(v.pictures, v.spam)
                 if v.spam:

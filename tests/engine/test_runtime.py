@@ -542,6 +542,34 @@ def test_a_name_people_said_was_an_ad_is_removed_at_the_door(engine: Engine) -> 
     assert ("delete", "u6") in kinds
 
 
+def test_members_already_in_named_like_a_confirmed_ad_name_are_removed(engine: Engine) -> None:
+    """The farm's other accounts joined before anyone knew their name was an ad: once people
+    confirm it (the community's bank learns it), the engine removes those still in, once
+    each; not staff, not a member named otherwise."""
+    from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
+    from qunzhu.moderation.normalize import normalize
+
+    bank = SpamBank()
+    detector = Detector(behaviour=Behaviour(), trust=TrustBook(), bank=bank)
+    rt = runtime(engine, ModerationPolicy(detector, Ladder(Mode.ENFORCE)))
+    rt.accept(join(1, "u7", "兼职日结 加V abc12345"))  # asked about at the door
+    rt.accept(join(2, "u8", "兼职日结，加V：abc12345"))
+    rt.accept(join(3, "u9", "北京-金融-张三"))
+    boss = join(4, "boss", "兼职日结 加V abc12345")
+    boss.role = "owner"
+    rt.accept(boss)
+    rt.process()
+    asked = len(rows(engine, t.decisions))
+    assert rt.remove_named([bank]) == 0  # nothing confirmed yet
+    bank.add(normalize("兼职日结 加V abc12345"))  # a person said 广告 on u7's question
+    assert rt.remove_named([bank]) == 2
+    assert rt.remove_named([bank]) == 0  # once each
+    removed = rows(engine, t.decisions)[asked:]
+    assert sorted((d.member, d.verdict) for d in removed) == [("u7", "spam"), ("u8", "spam")]
+    kicks = [orjson.loads(r.payload) for r in rows(engine, t.outbox) if r.kind == "kick"]
+    assert sorted(k["member_id"] for k in kicks) == ["u7", "u8"]
+
+
 def test_stickers_read_back_at_start_are_still_stickers(engine: Engine) -> None:
     """A sticker is not counted as a picture going round, before a restart or after: the
     same picture posted as a photo after one is its first copy, as it would be without one."""

@@ -29,8 +29,9 @@ from qunzhu.model.live import LiveEvent
 from qunzhu.moderation.behaviour import Behaviour, TrustBook
 from qunzhu.moderation.enforcement import MUTES_S, Ladder, Mode
 from qunzhu.moderation.engine import Detector, Policy
-from qunzhu.moderation.feedback import labelled
+from qunzhu.moderation.feedback import labelled, labels_since
 from qunzhu.moderation.verdicts import SPAM
+from qunzhu.service import BankFeed
 from qunzhu.store import accounts
 from qunzhu.store import schema as t
 from qunzhu.web import moderation
@@ -308,6 +309,11 @@ def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
     assert press(as_user(app, "ops"), asked, "spam").status_code == 303
     with world.engine.connect() as conn:
         assert labelled(conn) == [(1, "兼职日结 加V abc12345"), (1, "刷单日结VX:abc12345")]
+        taught = labels_since(conn, None)
+    assert [v.named for v in taught] == [True, True]
+    # the running engine's feed hands the community's bank on, to remove those named alike
+    feed = BankFeed({})
+    assert feed._apply(taught) == 2 and len(feed.named) == 1
 
 
 def test_a_trusted_member_is_no_longer_held(app: FastAPI, world: World) -> None:

@@ -154,6 +154,8 @@ class ModerationPolicy:
             if record.action is not MembershipAction.JOIN:
                 return []
             marks.put(self.name, f"joined:{key[1]}", _at(record.at))
+            if event.role in TrustBook.STAFF:  # the store does not keep live roles
+                marks.put(self.name, f"staff:{key[1]}", _at(record.at))
             if self._kept_out(event, event.role, marks, key[1]):
                 return [self._keep_out(key[1], record.member.name, None, event.blocked)]
             return self._named(event, marks, key[1], record.member.name)
@@ -366,6 +368,18 @@ class ModerationPolicy:
             delay_s=REPORT_ACK_S,
             reason="report",
         )
+
+    def known_name(self, member: str, name: str, role: str, marks: Marks) -> Outcome | None:
+        """A member already in the group whose name is close to one people have just said
+        was an ad (the farm's other accounts, in before anyone knew): removed as at the door
+        (`_named`); None for staff, trusted members and names that are no known ad."""
+        if role in TrustBook.STAFF or self._protected(marks, member):
+            return None
+        check = self.detector.name_check(name)
+        if check is None or check.verdict != SPAM:
+            return None
+        note = tr("{member}'s name is an ad people confirmed: {name}", member=member, name=name)
+        return self._remove(member, None, check, note, self.ladder.keep_out(), {})
 
     def known_copy(self, member: str, message: str) -> Outcome:
         """A message posted earlier with a picture a person has just said is an ad: dealt

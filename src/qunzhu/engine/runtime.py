@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -394,6 +394,54 @@ class Runtime:
                     self._write(
                         conn, inbox_id, row.id, where, setup, policy, outcome, (member, None), now
                     )
+
+    def remove_named(self, banks: Collection[object]) -> int:
+        """Members now in the groups whose moderation checks against one of `banks` (the
+        communities people have just confirmed an ad name in) whose display name is close to
+        a confirmed one: each group's moderation removes them (`ModerationPolicy.known_name`),
+        once, as an event of that group like a sweep. How many decisions were made."""
+        made, now = 0, int(self.clock() * 1000)
+        ms, m, g = t.memberships, t.members, t.groups
+        with self.engine.begin() as conn:
+            for (connector, platform_id), setup in self.setups.groups.items():
+                policies = [
+                    p
+                    for p in setup.policies
+                    if isinstance(p, ModerationPolicy) and p.detector.bank in banks
+                ]
+                if not policies:
+                    continue
+                rows = conn.execute(
+                    select(g.c.id, m.c.external_id, m.c.display_name, ms.c.role)
+                    .select_from(
+                        ms.join(g, g.c.id == ms.c.group_id).join(m, m.c.id == ms.c.member_id)
+                    )
+                    .where(
+                        g.c.platform_id == platform_id,
+                        ms.c.left_at.is_(None),
+                        m.c.display_name.is_not(None),
+                        m.c.display_name != "",
+                    )
+                ).all()
+                for row in rows:
+                    key = f"known_name:{platform_id}:{row.external_id}"
+                    for policy in policies:
+                        outcome = policy.known_name(
+                            row.external_id,
+                            row.display_name,
+                            row.role or "member",
+                            StoreMarks(conn, row.id),
+                        )
+                        if outcome is None or _seen(conn, connector, key):
+                            continue
+                        inbox_id = _made_event(conn, connector, key, now)
+                        where = (connector, platform_id)
+                        about = (row.external_id, None)
+                        self._write(
+                            conn, inbox_id, row.id, where, setup, policy, outcome, about, now
+                        )
+                        made += 1
+        return made
 
     def take_down(self, copies: Sequence[tuple[str, str, str]]) -> int:
         """Messages (group's platform id, message id, member) posted earlier with a picture a

@@ -53,6 +53,7 @@ class HumanLabel:
     pictures: tuple[int, ...] = ()  # fingerprints of the message's pictures, where known
     group: str | None = None  # the platform's ids of the group and message judged
     record: str | None = None
+    named: bool = False  # the decision was about the member's display name
 
 
 def stamp(conn: Connection, group_ids: Iterable[int] | None = None) -> tuple[int, int | None]:
@@ -103,6 +104,7 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
             _pictures(row.reasons),
             row.platform_id,
             row.record_id,
+            '"display_name"' in (row.reasons or ""),
         )
         for row in conn.execute(query)
     ]

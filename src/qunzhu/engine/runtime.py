@@ -36,6 +36,7 @@ from qunzhu.engine.policies import (
 from qunzhu.engine.reader import PictureReader
 from qunzhu.model import Group, MembershipEvent, Message, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, PictureText
+from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import fingerprints
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM
 from qunzhu.store import blocklist, pictures, tags
@@ -399,48 +400,54 @@ class Runtime:
         """Members now in the groups whose moderation checks against one of `banks` (the
         communities people have just confirmed an ad name in) whose display name is close to
         a confirmed one: each group's moderation removes them (`ModerationPolicy.known_name`),
-        once, as an event of that group like a sweep. How many decisions were made."""
-        made, now = 0, int(self.clock() * 1000)
+        once, as an event of that group like a sweep. The names are read and checked outside
+        the transaction that writes the decisions (tens of thousands of members take seconds
+        to check; the store stays free for the event path meanwhile). How many decisions."""
+        watched = {
+            platform_id: (connector, setup, policy)
+            for (connector, platform_id), setup in self.setups.groups.items()
+            for policy in setup.policies
+            if isinstance(policy, ModerationPolicy) and policy.detector.bank in banks
+        }
+        if not watched:
+            return 0
         ms, m, g = t.memberships, t.members, t.groups
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(g.c.id, g.c.platform_id, m.c.external_id, m.c.display_name, ms.c.role)
+                .select_from(ms.join(g, g.c.id == ms.c.group_id).join(m, m.c.id == ms.c.member_id))
+                .where(
+                    g.c.platform_id.in_(sorted(watched)),
+                    ms.c.left_at.is_(None),
+                    m.c.display_name.is_not(None),
+                    m.c.display_name != "",
+                )
+            ).all()
+        names: dict[int, tuple[Detector, set[str]]] = {}  # per community's detector
+        for row in rows:
+            detector = watched[row.platform_id][2].detector
+            names.setdefault(id(detector), (detector, set()))[1].add(row.display_name)
+        known = {key: _known_names(detector, seen) for key, (detector, seen) in names.items()}
+        found = [
+            (connector, row.platform_id, setup, policy, row)
+            for row in rows
+            for connector, setup, policy in [watched[row.platform_id]]
+            if row.display_name in known[id(policy.detector)]
+        ]
+        made, now = 0, int(self.clock() * 1000)
         with self.engine.begin() as conn:
-            for (connector, platform_id), setup in self.setups.groups.items():
-                policies = [
-                    p
-                    for p in setup.policies
-                    if isinstance(p, ModerationPolicy) and p.detector.bank in banks
-                ]
-                if not policies:
+            for connector, platform_id, setup, policy, row in found:
+                marks = StoreMarks(conn, row.id)
+                outcome = policy.known_name(
+                    row.external_id, row.display_name, row.role or "member", marks
+                )
+                key = f"known_name:{platform_id}:{row.external_id}"
+                if outcome is None or _seen(conn, connector, key):
                     continue
-                rows = conn.execute(
-                    select(g.c.id, m.c.external_id, m.c.display_name, ms.c.role)
-                    .select_from(
-                        ms.join(g, g.c.id == ms.c.group_id).join(m, m.c.id == ms.c.member_id)
-                    )
-                    .where(
-                        g.c.platform_id == platform_id,
-                        ms.c.left_at.is_(None),
-                        m.c.display_name.is_not(None),
-                        m.c.display_name != "",
-                    )
-                ).all()
-                for row in rows:
-                    key = f"known_name:{platform_id}:{row.external_id}"
-                    for policy in policies:
-                        outcome = policy.known_name(
-                            row.external_id,
-                            row.display_name,
-                            row.role or "member",
-                            StoreMarks(conn, row.id),
-                        )
-                        if outcome is None or _seen(conn, connector, key):
-                            continue
-                        inbox_id = _made_event(conn, connector, key, now)
-                        where = (connector, platform_id)
-                        about = (row.external_id, None)
-                        self._write(
-                            conn, inbox_id, row.id, where, setup, policy, outcome, about, now
-                        )
-                        made += 1
+                inbox_id = _made_event(conn, connector, key, now)
+                where, about = (connector, platform_id), (row.external_id, None)
+                self._write(conn, inbox_id, row.id, where, setup, policy, outcome, about, now)
+                made += 1
         return made
 
     def take_down(self, copies: Sequence[tuple[str, str, str]]) -> int:
@@ -581,6 +588,13 @@ def _judged_spam(conn: Connection, group_id: int, message: str) -> bool:
 def _member(event: LiveEvent) -> str | None:
     record = event.record
     return (record.sender if isinstance(record, Message) else record.member).user_id
+
+
+def _known_names(detector: Detector, names: set[str]) -> set[str]:
+    """Those of these display names the detector calls a known ad (each checked once,
+    however many members carry it)."""
+    checked = {name: detector.name_check(name) for name in names}
+    return {name for name, check in checked.items() if check is not None and check.verdict == SPAM}
 
 
 def _person(

@@ -59,7 +59,14 @@ from qunzhu.i18n import tr
 from qunzhu.model import Group, Platform
 from qunzhu.model.live import ActionFailed, LiveEvent, RosterEntry
 from qunzhu.moderation import feedback
-from qunzhu.moderation.behaviour import CROSS_WINDOW_S, Behaviour, Context, SpamBank, TrustBook
+from qunzhu.moderation.behaviour import (
+    CROSS_WINDOW_S,
+    JOINS_KEPT_S,
+    Behaviour,
+    Context,
+    SpamBank,
+    TrustBook,
+)
 from qunzhu.moderation.enforcement import Ladder, Mode
 from qunzhu.moderation.engine import DEFAULT_LOCKED, Detector
 from qunzhu.moderation.engine import Policy as Rules
@@ -377,6 +384,10 @@ async def watch_settings(
                             recall_behaviour, runtime.setups, config, engine, time.time()
                         )
                         log.info("moderation recalled %d messages of the last day", n)
+                        n = await asyncio.to_thread(
+                            recall_joins, runtime.setups, config, engine, time.time()
+                        )
+                        log.info("raids recalled %d newcomers of the last hour", n)
                     except Exception:
                         log.exception("cannot read back the last day's messages")
             try:
@@ -557,6 +568,41 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
         )
         watched[key].observe(normalize(row.text), ctx)
         recalled += 1
+    return recalled
+
+
+def recall_joins(setups: Setups, config: Config, engine: Engine, now_s: float) -> int:
+    """Give the community counts of join raids (`RaidPolicy.community_joins`) back the last
+    hour's newcomers after a restart, so a raid spread over the groups before and after it is
+    still one wave. How many joins were read."""
+    watched: dict[Key, Behaviour] = {}
+    for (connector, platform_id), setup in setups.groups.items():
+        settings = config.connectors.get(connector)
+        for policy in setup.policies:
+            counted = isinstance(policy, RaidPolicy) and policy.community_joins
+            if settings and counted and policy.community is not None:
+                watched[(PLATFORMS[settings.type], platform_id)] = policy.community
+    if not watched:
+        return 0
+    ev, g, mb = t.membership_events, t.groups, t.members
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(g.c.platform, g.c.platform_id, mb.c.external_id, ev.c.at)
+            .join(g, g.c.id == ev.c.group_id)
+            .join(mb, mb.c.id == ev.c.member_id)
+            .where(
+                ev.c.action == "join",
+                ev.c.at >= int((now_s - JOINS_KEPT_S) * 1000),
+                g.c.platform_id.in_(sorted({p for _, p in watched})),
+            )
+            .order_by(ev.c.at, ev.c.id)
+        ).all()
+    recalled = 0
+    for row in rows:
+        community = watched.get((row.platform, row.platform_id))
+        if community is not None:
+            community.joined(row.platform_id, row.external_id, row.at / 1000)
+            recalled += 1
     return recalled
 
 

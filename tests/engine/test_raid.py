@@ -297,3 +297,35 @@ def test_a_raid_spread_over_the_communitys_groups_locks_each_group_it_reaches(
     assert feed(rt, came(35, "y", groups[3])) == []  # counted alone, 2 of 3
     calm = feed(rt, came(200, "g", groups[0]))  # the window passed: no crowd any more
     assert calm == []
+
+
+def test_a_restart_keeps_the_communitys_count_of_newcomers(engine: Engine) -> None:
+    """Two newcomers before a restart and one after it, in three groups of a community
+    counting 3 together: the third starts a lockdown, as without the restart."""
+    from qunzhu import service
+    from qunzhu.config import parse
+
+    ids = ("-1001", "-1002", "-1003")
+    raid = {"joins": 20, "window_s": 300, "community_joins": 3}
+    config = parse(
+        {
+            "connectors": {"tg": {"type": "telegram"}},
+            "communities": [{"name": "跑团", "policies": {"raid": raid}}],
+            "groups": [{"name": g, "connector": "tg", "id": g, "community": "跑团"} for g in ids],
+        }
+    )
+
+    def came(s: float, who: str, gid: str) -> LiveEvent:
+        at = T0 + timedelta(seconds=s)
+        record = MembershipEvent(f"j{who}", Person(who, who), MembershipAction.JOIN, at)
+        return LiveEvent("tg", Group(Platform.TELEGRAM, gid, gid), record)
+
+    clock = Clock()
+    clock.now = T0.timestamp()
+    before = Runtime(engine, service.setups(config), {}, clock)
+    assert feed(before, came(0, "a", ids[0]), came(10, "b", ids[1])) == []
+    after = service.setups(config)  # a new process: its memories are empty
+    assert service.recall_joins(after, config, engine, T0.timestamp() + 60) == 2
+    assert service.recall_joins(service.setups(config), config, engine, T0.timestamp() + 4000) == 0
+    started = feed(Runtime(engine, after, {}, clock), came(20, "c", ids[2]))
+    assert started[0][:2] == ("raid", "lockdown")

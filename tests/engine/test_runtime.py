@@ -708,27 +708,31 @@ def test_the_text_in_a_members_picture_is_read_beside_the_event_path(engine: Eng
     assert "兼职" in words["words"] and words["contacts"][0]["kind"] == "wechat"
 
 
-def test_a_sticker_is_not_read(engine: Engine) -> None:
+def test_a_sticker_is_read_only_from_a_newcomer_or_when_poster_sized(engine: Engine) -> None:
     """A picture the platform calls a sticker (QQ's 表情) is a meme, not a poster: reading
-    every one would fill the reader's backlog with jokes. A newcomer's sticker is read: a
-    poster saved as a sticker is how a fresh bot would get round the reading."""
+    every one would fill the reader's backlog with jokes. A newcomer's sticker is read (a
+    poster saved as a sticker is how a fresh bot would get round the reading), and so is a
+    poster-sized one from anyone (how an account that waited out its probation would)."""
     from tests.moderation.test_picture_text import poster_saying
 
+    meme = poster_saying("VX: abc12345", size=(520, 400))
+    poster = poster_saying("VX: abc12345")
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
     rt.accept(join(3, "u9", "阿珍"))
-    for n, who, kinds in (
-        (1, "u7", {"sticker"}),
-        (2, "u7", {"sticker", "image"}),
-        (4, "u9", {"sticker"}),
+    for n, who, kinds, picture in (
+        (1, "u7", {"sticker"}, meme),
+        (2, "u7", {"sticker", "image"}, meme),
+        (4, "u9", {"sticker"}, meme),
+        (5, "u8", {"sticker"}, poster),
     ):
         sent = message(n, "", who=who, name="小美")
-        sent.images, sent.kinds = (poster_saying("VX: abc12345"),), frozenset(kinds)
+        sent.images, sent.kinds = (picture,), frozenset(kinds)
         rt.accept(sent)
     rt.process()
     rt.reader.wait()
     rt.process()
-    # the photo beside a sticker, and the newcomer's sticker
-    assert [d.record_id for d in rows(engine, t.decisions)] == ["2", "4"]
+    # the photo beside a sticker, the newcomer's sticker, the poster-sized sticker
+    assert [d.record_id for d in rows(engine, t.decisions)] == ["2", "4", "5"]
 
 
 def test_a_picture_the_entry_question_took_down_is_not_read(engine: Engine) -> None:

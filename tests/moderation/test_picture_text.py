@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from qunzhu.engine.reader import PictureReader
+from qunzhu.engine.reader import PictureReader, PictureUnread
 from qunzhu.model import Group, Message, MessageKind, Person, Platform
 from qunzhu.model.live import LiveEvent, PictureText
 from qunzhu.moderation.engine import Detector
@@ -86,6 +86,21 @@ def test_what_is_not_a_picture_reads_as_nothing() -> None:
         assert picture_text(data) == ""
 
 
+def test_poster_sized_reads_only_the_header() -> None:
+    from qunzhu.moderation.images import poster_sized
+
+    def png(width: int, height: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (width, height)).save(buf, "PNG")
+        return buf.getvalue()
+
+    assert poster_sized(poster_saying("VX: abc12345", size=(750, 1334)))
+    assert poster_sized(png(640, 300)) and not poster_sized(png(512, 512))
+    assert not poster_sized(png(2000, 60))  # a strip: nothing a poster could say fits
+    assert not poster_sized(png(1080, 1920)[:20])  # cut before its size
+    assert not poster_sized(b"") and not poster_sized(b"GIF89a not really")
+
+
 def _event(n: int, *images: bytes) -> LiveEvent:
     at = datetime(2026, 12, 7, 8, tzinfo=UTC)
     record = Message(str(n), Person("u1", "小美"), at, MessageKind.IMAGE, "")
@@ -135,6 +150,42 @@ def test_the_reader_lets_pictures_go_beyond_its_backlog(caplog: pytest.LogCaptur
     assert sorted(e.record.platform_id for e in got) == ["0", "1"]
 
 
+def test_the_same_picture_is_read_once_and_a_failed_one_counts_as_unread() -> None:
+    """An ad poster dropped into many groups, a sticker the community keeps sending: the
+    same bytes are read once while they are among the pictures remembered. A picture the
+    child failed on is not remembered (the next copy is read again) and counts as unread."""
+    from qunzhu.engine import reader as reader_module
+
+    got: list[LiveEvent] = []
+    asked: list[bytes] = []
+    failing = {b"crash"}
+
+    def read(data: bytes) -> str:
+        asked.append(data)
+        if data in failing:
+            raise PictureUnread
+        return data.decode()
+
+    reader = PictureReader(got.append, read)
+    for n in range(5):
+        reader.submit(_event(n, b"poster", b"meme" if n % 2 else b"crash"))
+    reader.wait()
+    assert asked.count(b"poster") == 1 and asked.count(b"meme") == 1
+    assert asked.count(b"crash") == 3  # tried again each time: not remembered as "nothing"
+    assert reader.unread == {"tg": 3}
+    assert [e.record.text for e in got] == ["poster", "poster\nmeme"] * 2 + ["poster"]
+    reader_module.TEXTS_KEPT, kept = 2, reader_module.TEXTS_KEPT
+    try:  # the oldest goes first once more are remembered
+        for n, data in enumerate((b"a", b"b", b"poster", b"c")):
+            reader.submit(_event(10 + n, data))
+        reader.wait()
+    finally:
+        reader_module.TEXTS_KEPT = kept
+    reader.close()
+    assert len(reader.texts) == 2
+    assert asked[-4:] == [b"a", b"b", b"poster", b"c"]  # the poster had been let go
+
+
 def test_the_command_line_judges_a_picture_with_the_message(tmp_path: Path) -> None:
     import orjson
     from typer.testing import CliRunner
@@ -178,8 +229,11 @@ def test_pictures_are_read_in_a_child_process_that_goes_when_idle(
         assert not child.running  # idle: gone
         assert "abc12345" in child(poster)  # started again
         child.timeout_s = 0.01  # a picture it cannot finish in time: the child is stopped
-        with caplog.at_level(logging.WARNING, logger="qunzhu.engine.reader"):
-            assert child(poster) == ""
+        with (
+            caplog.at_level(logging.WARNING, logger="qunzhu.engine.reader"),
+            pytest.raises(PictureUnread),
+        ):
+            child(poster)
         assert "the next picture starts a new one" in caplog.text
         child.timeout_s = 60
         assert "abc12345" in child(poster)

@@ -22,6 +22,7 @@ from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice, Pictur
 from qunzhu.moderation.behaviour import Behaviour, Context, TrustBook, stickers_only
 from qunzhu.moderation.enforcement import RUNGS, Action, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
+from qunzhu.moderation.images import poster_sized
 from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
 
 STAFF = frozenset({"owner", "admin"})
@@ -238,8 +239,10 @@ class ModerationPolicy:
         """Whether the text in this message's pictures should be read: a member moderation
         checks, a message nothing dealt with already (taken for spam, or taken down by the
         entry question or a raid lockdown before moderation saw it), from someone not blocked.
-        Stickers only from newcomers on probation: a sticker is a meme by nature, and a poster
-        saved as one is the way round the reading a bot fresh in the group would take."""
+        Stickers, memes by nature, only from newcomers on probation (a poster saved as one is
+        the way round the reading a bot fresh in the group would take) or when one is poster
+        sized (the way round for an account that waited out its probation); the reader reads
+        the same bytes once, so a sticker going round costs one reading."""
         record = event.record
         if not (self.read_pictures and event.images and isinstance(record, Message)):
             return False
@@ -251,7 +254,7 @@ class ModerationPolicy:
         if not stickers_only(event.kinds):
             return True
         member = Context(event.group.platform_id, "", _at(record.sent_at), joined_at=joined)
-        return self.detector.policy.on_probation(member)
+        return self.detector.policy.on_probation(member) or any(map(poster_sized, event.images))
 
     def _picture_text(
         self, event: LiveEvent, record: PictureText, marks: Marks, member: str

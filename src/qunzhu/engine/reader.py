@@ -11,12 +11,13 @@ the native decoders or models takes the child down, not the engine."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import struct
 import subprocess
 import sys
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
@@ -33,13 +34,20 @@ SKIPS_TOLD = 100  # the log says so at the first picture let go, then at every h
 IDLE_S = 300.0  # the child process and its models go after this long without a picture
 READ_TIMEOUT_S = 60.0  # a picture taking longer (normally under 2 s) has the child stopped
 CHILD_EXIT_S = 5.0  # how long a closing child may take to end before it is killed
+# what the last pictures read said, by their bytes: an ad poster dropped into fifty groups, or
+# the stickers a community keeps sending, are read once (QQ serves one picture as the same bytes)
+TEXTS_KEPT = 4096
+
+
+class PictureUnread(Exception):
+    """The child failed on a picture or took too long over it (logged where it happened)."""
 
 
 class ReadingProcess:
     """`picture_text` in a child process (`python -m qunzhu.moderation.images`, pictures and
     texts over its stdin and stdout), started at the first picture (1-3 s: a fresh
     interpreter, then the models) and stopped after `idle_s` without one. A child that dies
-    on a picture, or takes longer than `timeout_s` over it, costs that picture's text (logged);
+    on a picture, or takes longer than `timeout_s` over it, raises `PictureUnread` (logged);
     the next picture starts a new one. Called from one thread at a time (the reader's)."""
 
     def __init__(self, idle_s: float = IDLE_S, timeout_s: float = READ_TIMEOUT_S) -> None:
@@ -81,7 +89,7 @@ class ReadingProcess:
                 if self._child is child:
                     self._child = None
             _stop(child)  # reaped, its pipes closed
-            return ""
+            raise PictureUnread from None
         finally:
             watchdog.cancel()
             with self._lock:
@@ -136,8 +144,10 @@ def _exactly(stream: IO[bytes], size: int) -> bytes:
 
 class PictureReader:
     """One thread that reads pictures in the order they came and hands each message's text to
-    `deliver` (the runtime's `accept`). Pictures beyond `backlog` waiting are not read; how
-    many, per connector, is kept in `unread` (the console shows it beside the connector)."""
+    `deliver` (the runtime's `accept`). Pictures beyond `backlog` waiting are not read, nor
+    those the child failed on; how many, per connector, is kept in `unread` (the console shows
+    it beside the connector). The same bytes are read once while among the last TEXTS_KEPT
+    pictures read."""
 
     def __init__(
         self,
@@ -152,6 +162,7 @@ class PictureReader:
         self.read = read
         self.backlog = backlog
         self.unread: Counter[str] = Counter()
+        self.texts: OrderedDict[bytes, str] = OrderedDict()  # by the bytes' hash, oldest first
         self._pool: ThreadPoolExecutor | None = None
         self._waiting: set[Future[None]] = set()
         self._lock = threading.Lock()
@@ -191,7 +202,7 @@ class PictureReader:
         if not isinstance(record, Message):
             return
         try:
-            text = "\n".join(t for t in map(self.read, event.images) if t).strip()
+            text = "\n".join(t for t in self._texts(event) if t).strip()
             if text and not self._closed:
                 said = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
                 found = PictureText(
@@ -200,6 +211,26 @@ class PictureReader:
                 self.deliver(LiveEvent(event.connector, event.group, found, event.role))
         except Exception:  # one picture must not stop the reading of the next
             log.exception("reading the pictures of message %s", record.platform_id)
+
+    def _texts(self, event: LiveEvent) -> list[str]:
+        """What each picture says: remembered, or read (a failed one counts as unread)."""
+        texts = []
+        for data in event.images:
+            key = hashlib.blake2b(data, digest_size=16).digest()
+            if (text := self.texts.get(key)) is not None:
+                self.texts.move_to_end(key)
+            else:
+                try:
+                    text = self.read(data)
+                except PictureUnread:
+                    with self._lock:
+                        self.unread[event.connector] += 1
+                    continue
+                self.texts[key] = text
+                if len(self.texts) > TEXTS_KEPT:
+                    self.texts.popitem(last=False)
+            texts.append(text)
+        return texts
 
     def wait(self) -> None:
         """Until every picture submitted so far is read and delivered."""

@@ -97,8 +97,25 @@ OCR_ASPECT = 2.0
 # ... at most this many: the top, the bottom (where a long poster puts its contact) and parts
 # spread evenly between; a longer picture has gaps between the parts read
 OCR_PARTS = 4
+# a sticker this long on its longer side may be a poster saved as a sticker (QQ marks any
+# picture sent from a member's saved ones as a 表情); the memes of sticker packs are 512 or less
+POSTER_SIDE = 640
 _reader: Any = None
 _reader_lock = threading.Lock()
+
+
+def poster_sized(data: bytes) -> bool:
+    """Whether a picture is large enough to be a poster (POSTER_SIDE); only its header is
+    read, so it costs microseconds."""
+    if not data or len(data) > MAX_BYTES:
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return max(image.size) >= POSTER_SIDE and min(image.size) >= OCR_MIN_SIDE
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def picture_text(data: bytes) -> str:

@@ -20,7 +20,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO
+from typing import IO, NamedTuple
 
 from qunzhu.i18n import tr
 from qunzhu.model import Message
@@ -142,12 +142,19 @@ def _exactly(stream: IO[bytes], size: int) -> bytes:
     return data
 
 
+class _Picture(NamedTuple):
+    key: bytes  # a hash of its bytes
+    data: bytes | None  # None for a copy of one waiting before it
+    counted: bool  # among the pictures waiting to be read (`_to_read`)
+
+
 class PictureReader:
     """One thread that reads pictures in the order they came and hands each message's text to
-    `deliver` (the runtime's `accept`). Pictures beyond `backlog` waiting are not read, nor
-    those the child failed on; how many, per connector, is kept in `unread` (the console shows
-    it beside the connector). The same bytes are read once while among the last TEXTS_KEPT
-    pictures read."""
+    `deliver` (the runtime's `accept`). The same bytes are read once while among the last
+    TEXTS_KEPT pictures read or waiting to be: a copy waits without its bytes and finds the
+    text the first one left. Beyond `backlog` pictures waiting to be read, more are not read
+    (copies still are, at no cost), nor are pictures the child failed on; how many, per
+    connector, is kept in `unread` (the console shows it beside the connector)."""
 
     def __init__(
         self,
@@ -165,6 +172,7 @@ class PictureReader:
         self.texts: OrderedDict[bytes, str] = OrderedDict()  # by the bytes' hash, oldest first
         self._pool: ThreadPoolExecutor | None = None
         self._waiting: set[Future[None]] = set()
+        self._to_read: Counter[bytes] = Counter()  # pictures waiting: copies of each
         self._lock = threading.Lock()
         self._closed = False
 
@@ -172,10 +180,12 @@ class PictureReader:
         """Read the pictures of this message (its `images`) in the background; `judged`: the
         verdict the message got without them. Nothing once closed (the engine stopping still
         judges what is left in the inbox)."""
+        keys = [hashlib.blake2b(data, digest_size=16).digest() for data in event.images]
         with self._lock:
             if self._closed:
                 return
-            if len(self._waiting) >= self.backlog:
+            fresh = any(k not in self.texts and k not in self._to_read for k in keys)
+            if fresh and len(self._to_read) >= self.backlog:
                 self.unread[event.connector] += 1
                 skipped = self.unread.total()
                 if skipped % SKIPS_TOLD == 1:  # the first, then one line in a hundred
@@ -189,7 +199,15 @@ class PictureReader:
                 return
             if self._pool is None:  # no thread for an engine that never sees a picture
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="qunzhu-pictures")
-            future = self._pool.submit(self._read, event, judged)
+            pictures = []
+            for key, data in zip(keys, event.images, strict=True):
+                known = key in self.texts
+                # a copy's bytes are not kept: the first one's reading leaves the text
+                first = not known and key not in self._to_read
+                pictures.append(_Picture(key, data if first else None, not known))
+                if not known:
+                    self._to_read[key] += 1
+            future = self._pool.submit(self._read, event, pictures, judged)
             self._waiting.add(future)
         future.add_done_callback(self._done)
 
@@ -197,12 +215,13 @@ class PictureReader:
         with self._lock:
             self._waiting.discard(future)
 
-    def _read(self, event: LiveEvent, judged: str) -> None:
+    def _read(self, event: LiveEvent, pictures: list[_Picture], judged: str) -> None:
         record = event.record
         if not isinstance(record, Message):
             return
         try:
-            text = "\n".join(t for t in self._texts(event) if t).strip()
+            texts = [self._text(event.connector, picture) for picture in pictures]
+            text = "\n".join(t for t in texts if t).strip()
             if text and not self._closed:
                 said = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
                 found = PictureText(
@@ -212,25 +231,33 @@ class PictureReader:
         except Exception:  # one picture must not stop the reading of the next
             log.exception("reading the pictures of message %s", record.platform_id)
 
-    def _texts(self, event: LiveEvent) -> list[str]:
-        """What each picture says: remembered, or read (a failed one counts as unread)."""
-        texts = []
-        for data in event.images:
-            key = hashlib.blake2b(data, digest_size=16).digest()
-            if (text := self.texts.get(key)) is not None:
-                self.texts.move_to_end(key)
-            else:
-                try:
-                    text = self.read(data)
-                except PictureUnread:
-                    with self._lock:
-                        self.unread[event.connector] += 1
-                    continue
-                self.texts[key] = text
+    def _text(self, connector: str, picture: _Picture) -> str | None:
+        """What a picture says: remembered, or read (None: the child failed on it, which
+        counts as unread and is not remembered, so a later copy is tried again; the copies
+        that waited without their bytes go unread too)."""
+        try:
+            with self._lock:
+                if (text := self.texts.get(picture.key)) is not None:
+                    self.texts.move_to_end(picture.key)
+                    return text
+            if picture.data is None:
+                raise PictureUnread
+            text = self.read(picture.data)
+            with self._lock:
+                self.texts[picture.key] = text
                 if len(self.texts) > TEXTS_KEPT:
                     self.texts.popitem(last=False)
-            texts.append(text)
-        return texts
+            return text
+        except PictureUnread:
+            with self._lock:
+                self.unread[connector] += 1
+            return None
+        finally:  # no longer waiting: remembered by now, or failed
+            if picture.counted:
+                with self._lock:
+                    self._to_read[picture.key] -= 1
+                    if self._to_read[picture.key] <= 0:
+                        del self._to_read[picture.key]
 
     def wait(self) -> None:
         """Until every picture submitted so far is read and delivered."""

@@ -399,7 +399,7 @@ async def watch_settings(
                 if banks.named:
                     named, banks.named = banks.named, []
                     n = await asyncio.to_thread(runtime.remove_named, named)
-                    log.info("%d members named like an ad name people confirmed", n)
+                    log.info("%d members named like a confirmed ad (its name or its contact)", n)
             except Exception:
                 log.exception("cannot read the moderation labels")
             try:  # looking back as for labels: two console processes may commit out of order
@@ -437,8 +437,9 @@ class BankFeed:
         # the day's messages carrying a picture people have just said is an ad, posted
         # before they said it: (group, message, member), for the engine to take down
         self.copies: list[tuple[str, str, str]] = []
-        # the banks of communities where people have just said a display name was an ad, for
-        # the engine to remove the members already in who are named alike
+        # the banks of communities where people have just said a display name was an ad, or
+        # confirmed an ad giving a contact new to the bank, for the engine to remove the
+        # members already in who are named alike or whose name gives that contact
         self.named: list[SpamBank] = []
         self._seen: tuple[int, int | None] = (0, None)
         self._applied: set[int] = set()
@@ -468,11 +469,13 @@ class BankFeed:
                 continue
             behaviour, _trust, bank = _memory(self.memories, v.community)
             text = normalize(v.text)
+            new_contacts = 0
             if v.spam:
-                bank.add(text)
+                new_contacts = bank.add(text)
             else:
                 bank.remove_like(text)
-            if v.spam and v.named and bank not in self.named:
+            # members already in named like the ad, or giving a contact it gave, are removed
+            if (v.named or new_contacts) and v.spam and bank not in self.named:
                 self.named.append(bank)
             if v.pictures:
                 behaviour.learn_pictures(v.pictures, v.spam)

@@ -570,6 +570,34 @@ def test_members_already_in_named_like_a_confirmed_ad_name_are_removed(engine: E
     assert sorted(k["member_id"] for k in kicks) == ["u7", "u8"]
 
 
+def test_members_already_in_giving_a_confirmed_ads_contact_in_their_name_are_removed(
+    engine: Engine,
+) -> None:
+    """People confirm an ad message giving a WeChat id: the running engine's label feed hands
+    the community's bank on (a contact new to it), and members already in whose display name
+    gives that id, with a marker or bare, are removed; a "not spam" elsewhere hands on
+    nothing."""
+    from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
+    from qunzhu.moderation.feedback import HumanLabel
+    from qunzhu.service import BankFeed
+
+    bank = SpamBank()
+    detector = Detector(behaviour=Behaviour(), trust=TrustBook(), bank=bank)
+    rt = runtime(engine, ModerationPolicy(detector, Ladder(Mode.ENFORCE)))
+    for n, who, name in ((1, "u7", "小美 abc12345"), (2, "u8", "加V abc12345"), (3, "u9", "小丽")):
+        rt.accept(join(n, who, name))
+    rt.process()
+    asked = len(rows(engine, t.decisions))
+    feed = BankFeed({"跑团": (Behaviour(), TrustBook(), bank)})
+    fine = HumanLabel(1, 1, False, "周末约跑，六点集合", "跑团")
+    assert feed._apply([fine]) == 1 and feed.named == []
+    ad = HumanLabel(2, 2, True, "兼职日结，加V：abc12345，名额有限", "跑团")
+    assert feed._apply([ad]) == 1 and feed.named == [bank]
+    assert rt.remove_named(feed.named) == 2
+    removed = rows(engine, t.decisions)[asked:]
+    assert sorted((d.member, d.verdict) for d in removed) == [("u7", "spam"), ("u8", "spam")]
+
+
 def test_stickers_read_back_at_start_are_still_stickers(engine: Engine) -> None:
     """A sticker is not counted as a picture going round, before a restart or after: the
     same picture posted as a photo after one is its first copy, as it would be without one."""

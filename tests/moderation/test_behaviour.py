@@ -127,6 +127,33 @@ def test_spam_bank_catches_rewordings_of_confirmed_spam() -> None:
     assert d.check("好的").verdict == HAM  # too short to compare
 
 
+def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
+    """A farm rewrites its ads and keeps the WeChat id it sells through: a message, however
+    short or new, or a display name giving a contact people confirmed in an ad is spam. Not
+    the ad's link's domain (a public account's articles are everyone's), and not once people
+    said a message giving the contact was fine."""
+    bank = SpamBank()
+    new = bank.add(normalize("兼职日结300，加V：abc12345 https://mp.weixin.qq.com/s/x1y2z3"))
+    assert new == 2  # the WeChat id and the link, not the domain
+    d = Detector(policy=Policy(keywords={}), bank=bank)
+    short = d.check("加v abc12345")
+    assert short.verdict == SPAM
+    known = next(c for c in short.checks if c.name == "known_contact")
+    assert known.details["contacts"] == [{"kind": "wechat", "value": "abc12345"}]
+    assert known.details["like"].startswith("兼职日结")
+    assert d.check("看看这篇 https://mp.weixin.qq.com/s/another").verdict != SPAM
+    assert d.check("我的微信 xyz67890").verdict != SPAM
+    for bare in ("找 abc12345 就对了", "ABC 123 45", "有事+abc12345"):  # no marker, spelt apart
+        assert d.check(bare).verdict == SPAM, bare
+    for other in ("xabc12345", "abc123456", "abc12345_v2"):  # a longer id is another id
+        assert d.check(other).verdict != SPAM, other
+    name = d.name_check("加V abc12345")  # too short for the bank's likeness
+    assert name is not None and name.verdict == SPAM and name.details["like"].startswith("兼职")
+    assert bank.add(normalize("再说一遍 加V：abc12345")) == 0  # known already
+    assert bank.remove_like(normalize("vx abc12345")) == 1  # "not spam" on a message giving it
+    assert d.check("加v abc12345").verdict != SPAM and d.check("abc12345").verdict != SPAM
+
+
 def test_spam_bank_forgets_what_is_said_not_to_be_spam() -> None:
     bank = SpamBank()
     bank.add(normalize("新到一批进口奶粉，价格美丽，需要的朋友联系群主看图"))

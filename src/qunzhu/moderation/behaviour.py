@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from qunzhu.moderation.contacts import Contact, extract
 from qunzhu.moderation.normalize import Normalized
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 
 FLOOD_WINDOW_S, FLOOD_COUNT = 60, 10  # more than this many messages a minute is a flood
 REPEAT_WINDOW_S, REPEAT_COUNT = 600, 3  # the same text this often in ten minutes
 CROSS_WINDOW_S, CROSS_GROUPS = 24 * 3600, 3  # near-identical text in this many groups a day
+# the contacts of a confirmed ad that mark its sender: not its links' domains, which an ad
+# shares with everyone (a public account's article, a shop's platform)
+KNOWN_CONTACT_KINDS = frozenset({"phone", "qq", "wechat", "telegram", "url"})
+KNOWN_CONTACT_SCORE = 0.95
+BARE_MIN_CHARS = 6  # a known id or number this long is found written alone too
 JOINS_KEPT_S = 3600  # newcomers remembered across the community (a raid's window is shorter)
 CROSS_MIN_CHARS = 12  # shorter texts ("早上好", "收到") are alike everywhere by nature
 CROSS_SIMILARITY, PERMUTATIONS = 0.7, 64  # Jaccard of 3-grams; one word changed stays above
@@ -83,44 +90,81 @@ def shingles(n: Normalized) -> MinHash:
 
 class SpamBank:
     """Texts admins confirmed as spam; a new message close to one of them is spam too, however
-    it was reworded to slip past the words and the model. A "not spam" takes the texts close
-    to it out again. The console's labels arrive while the engine checks messages in its own
-    thread, hence the lock."""
+    it was reworded to slip past the words and the model. And their contacts (KNOWN_CONTACT_
+    KINDS): a farm rewrites its ads but keeps the WeChat id it sells through, so a message, a
+    display name or a poster giving a known one is spam, however short or new its wording,
+    even with no marker before it ("找 abc12345"). A "not spam" takes the texts close to it,
+    and its contacts, out again. The console's labels arrive while the engine checks messages
+    in its own thread, hence the lock."""
 
     def __init__(self) -> None:
         self._lsh = _index()
         self._texts: dict[str, str] = {}  # LSH key -> the confirmed text
+        self._contacts: dict[Contact, str] = {}  # -> the confirmed text it was in
+        self._written: re.Pattern[str] | None = None  # the ids and numbers among them, bare
         self._keys = itertools.count()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._texts)
+        return len(self._texts) + len(self._contacts)
 
-    def add(self, n: Normalized) -> None:
+    def add(self, n: Normalized) -> int:
+        """Keep a confirmed ad; how many of its contacts are new to the bank."""
+        marks = [c for c in extract(n) if c.kind in KNOWN_CONTACT_KINDS]
+        with self._lock:
+            new = sum(c not in self._contacts for c in marks)
+            self._contacts.update(dict.fromkeys(marks, n.compact[:80]))
+            if new:
+                self._written = _bare(self._contacts)
         if len(n.compact) < CROSS_MIN_CHARS:
-            return
+            return new
         sketch = shingles(n)
         with self._lock:
             key = str(next(self._keys))
             self._lsh.insert(key, sketch)
             self._texts[key] = n.compact
+        return new
 
     def remove_like(self, n: Normalized) -> int:
-        """Take out every text close to this one; how many went."""
+        """Take out every text close to this one, and its contacts; how many went."""
+        with self._lock:
+            gone = sum(self._contacts.pop(c, None) is not None for c in extract(n))
+            if gone:
+                self._written = _bare(self._contacts)
         if len(n.compact) < CROSS_MIN_CHARS:
-            return 0
+            return gone
         sketch = shingles(n)
         with self._lock:
             found = self._lsh.query(sketch)
             for key in found:
                 self._lsh.remove(key)
                 del self._texts[key]
-        return len(found)
+        return gone + len(found)
 
     def clear(self) -> None:
         with self._lock:
             self._lsh = _index()
             self._texts.clear()
+            self._contacts.clear()
+            self._written = None
+
+    def known_contacts(self, n: Normalized, contacts: Sequence[Contact]) -> Check | None:
+        """Spam where the message gives a contact from a confirmed ad, as a contact or as a
+        bare id or number; None where it gives none."""
+        with self._lock:
+            known = {c: self._contacts[c] for c in contacts if c in self._contacts}
+            if self._written is not None:
+                for text in (n.text, n.compact):
+                    for m in self._written.finditer(text):
+                        c = next(c for c in self._contacts if c.value == m.group())
+                        known.setdefault(c, self._contacts[c])
+        if not known:
+            return None
+        details = {
+            "contacts": [{"kind": c.kind, "value": c.value} for c in known],
+            "like": next(iter(known.values())),
+        }
+        return Check("known_contact", SPAM, KNOWN_CONTACT_SCORE, details)
 
     def match(self, n: Normalized) -> Check:
         if len(n.compact) < CROSS_MIN_CHARS or not self._texts:
@@ -132,6 +176,19 @@ class SpamBank:
         if not found:
             return Check("spam_bank", HAM, 0.0)
         return Check("spam_bank", SPAM, 0.95, {"like": like[:80]})
+
+
+def _bare(contacts: dict[Contact, str]) -> re.Pattern[str] | None:
+    """A pattern for the known ids and numbers written alone, not inside a longer one (a
+    link is only known as itself)."""
+    values = sorted(
+        {c.value for c in contacts if c.kind != "url" and len(c.value) >= BARE_MIN_CHARS},
+        key=len,
+        reverse=True,
+    )
+    if not values:
+        return None
+    return re.compile(f"(?<![a-z0-9_-])(?:{'|'.join(map(re.escape, values))})(?![a-z0-9_-])")
 
 
 class Behaviour:

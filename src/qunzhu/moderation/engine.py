@@ -359,6 +359,8 @@ class Detector:
                 checks.append(_model_check(score.probability, lines, shown | score.near))
             if self.bank is not None and len(self.bank):
                 checks.append(self.bank.match(n))
+                if known := self.bank.known_contacts(n, contacts):
+                    checks.append(known)
             if self.trust and ctx:
                 checks.append(self.trust.probing(n, ctx))
             if self.behaviour and ctx:
@@ -382,17 +384,18 @@ class Detector:
         themselves (城市-行业-姓名-电话), and a trade word alone (代购小王) is a shop's name.
         Even then only a question for a person: "杭州-贷款顾问-赵六 139…" reads like an ad and
         may be a member of a business network, named as its rules ask. A name close to one
-        people said was an ad (the spam bank: the next account of a bot farm, named the same)
-        is spam."""
+        people said was an ad (the spam bank: the next account of a bot farm, named the same),
+        or giving a contact from one, is spam."""
         if not name:
             return None
         n = normalize(name)
         contacts = [c for c in extract(n) if not self._allowed(c)]
         found = self._contacts_and_words(n, contacts)
-        known = self.bank.match(n) if self.bank is not None and len(self.bank) else None
-        if known is not None and known.verdict == SPAM:
-            details = {"name": name[:80], **found.details, **known.details}
-            return Check("display_name", SPAM, KNOWN_NAME_SCORE, details)
+        if self.bank is not None and len(self.bank):
+            known = self.bank.known_contacts(n, contacts) or self.bank.match(n)
+            if known.verdict == SPAM:
+                details = {"name": name[:80], **found.details, "like": known.details["like"]}
+                return Check("display_name", SPAM, KNOWN_NAME_SCORE, details)
         if not contacts or found.verdict != SPAM:
             return None
         return Check("display_name", REVIEW, NAME_SCORE, {"name": name[:80], **found.details})

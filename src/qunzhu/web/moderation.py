@@ -102,9 +102,10 @@ i18n.register(
         "Overturned": "已撤销",
         "Upheld": "已维持",
         "Delete the message (and mute, kick or ban where enforce would); "
-        "the model learns it is spam, and copies of it are caught from now on.": (
+        "the model learns it is spam, and copies of it and its contacts are caught from now "
+        "on.": (
             "删除这条消息（执行模式下会禁言、移出或拉黑的，也一并执行）；模型学习：这是广告，"
-            "此后相似的内容会被直接识别。"
+            "此后相似的内容及其中的联系方式会被直接识别。"
         ),
         "Leave the message; the member is trusted in this group from now on; "
         "the model learns it is not spam.": (
@@ -115,8 +116,10 @@ i18n.register(
         ),
         "The action was wrong: the member is trusted from now on; the model learns it is "
         "not spam.": "处理有误：此后该成员受信任；模型学习：这不是广告。",
-        "The action was right; the model learns it is spam, and copies of it are caught from "
-        "now on.": "处理正确；模型学习：这是广告，此后相似的内容会被直接识别。",
+        "The action was right; the model learns it is spam, and copies of it and its contacts "
+        "are caught from now on.": (
+            "处理正确；模型学习：这是广告，此后相似的内容及其中的联系方式会被直接识别。"
+        ),
         # steps
         "Ask an admin": "请管理员决定",
         "Delete and warn": "删除并警告",
@@ -131,6 +134,7 @@ i18n.register(
         "Newcomer lock": "新成员限制",
         "Content model": "内容模型",
         "Known spam": "已知广告",
+        "Contact from a confirmed ad": "已确认广告中的联系方式",
         "Short-message probing": "短消息试探",
         "Flood": "刷屏",
         "Repeated text": "重复发言",
@@ -204,6 +208,7 @@ def check_names() -> dict[str, str]:
         "type_lock": tr("Newcomer lock"),
         "content_model": tr("Content model"),
         "spam_bank": tr("Known spam"),
+        "known_contact": tr("Contact from a confirmed ad"),
         "short_probing": tr("Short-message probing"),
         "flood": tr("Flood"),
         "repeat": tr("Repeated text"),

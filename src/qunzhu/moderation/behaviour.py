@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qunzhu.moderation.contacts import Contact, extract
 from qunzhu.moderation.normalize import Normalized
@@ -101,7 +100,7 @@ class SpamBank:
         self._lsh = _index()
         self._texts: dict[str, str] = {}  # LSH key -> the confirmed text
         self._contacts: dict[Contact, str] = {}  # -> the confirmed text it was in
-        self._written: re.Pattern[str] | None = None  # the ids and numbers among them, bare
+        self._written: Any = None  # an automaton of the ids and numbers among them, bare
         self._keys = itertools.count()
         self._lock = threading.Lock()
 
@@ -155,9 +154,9 @@ class SpamBank:
             known = {c: self._contacts[c] for c in contacts if c in self._contacts}
             if self._written is not None:
                 for text in (n.text, n.compact):
-                    for m in self._written.finditer(text):
-                        c = next(c for c in self._contacts if c.value == m.group())
-                        known.setdefault(c, self._contacts[c])
+                    for end, contact in self._written.iter(text):
+                        if _alone(text, end + 1 - len(contact.value), end):
+                            known.setdefault(contact, self._contacts[contact])
         if not known:
             return None
         details = {
@@ -178,17 +177,29 @@ class SpamBank:
         return Check("spam_bank", SPAM, 0.95, {"like": like[:80]})
 
 
-def _bare(contacts: dict[Contact, str]) -> re.Pattern[str] | None:
-    """A pattern for the known ids and numbers written alone, not inside a longer one (a
-    link is only known as itself)."""
-    values = sorted(
-        {c.value for c in contacts if c.kind != "url" and len(c.value) >= BARE_MIN_CHARS},
-        key=len,
-        reverse=True,
-    )
-    if not values:
+def _bare(contacts: dict[Contact, str]) -> Any:
+    """An Aho-Corasick automaton of the known ids and numbers (not links, which are only
+    known as themselves), for any number of them in one pass over a message; None for none."""
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton()
+    for contact in contacts:
+        if contact.kind != "url" and len(contact.value) >= BARE_MIN_CHARS:
+            automaton.add_word(contact.value, contact)
+    if not len(automaton):
         return None
-    return re.compile(f"(?<![a-z0-9_-])(?:{'|'.join(map(re.escape, values))})(?![a-z0-9_-])")
+    automaton.make_automaton()
+    return automaton
+
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _alone(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end + 1] is not part of a longer id or number."""
+    before = text[start - 1] if start > 0 else ""
+    after = text[end + 1] if end + 1 < len(text) else ""
+    return before not in _ID_CHARS and after not in _ID_CHARS
 
 
 class Behaviour:

@@ -272,6 +272,35 @@ def test_an_unanswered_send_is_never_repeated_an_unanswered_delete_is(engine: En
     assert [a.kind for a in fake.done] == [ActionKind.DELETE]
 
 
+def test_pictures_waiting_in_the_inbox_survive_a_crash(engine: Engine) -> None:
+    """Telegram does not send an update again once its offset is confirmed: a picture
+    accepted and not yet processed when the process died is in the store with its event, so
+    the next process checks its QR code (and fingerprints and reads it) as the first would
+    have. Processed, it is deleted: the store keeps no picture."""
+    from tests.moderation.test_policy import picture_with_qr
+
+    sent = message(1, "看图", who="u7", name="小美")
+    sent.images = (picture_with_qr("https://weixin.qq.com/g/AbCdEf123456"),)
+    sent.kinds = frozenset({"image"})
+    first = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    first.accept(sent)
+    first.accept(message(2, "早上好"))
+    assert len(rows_of(engine, t.inbox_pictures)) == 1  # and the first process dies here
+
+    second = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    second.accept(message(3, "大家好"))
+    assert second.process() == 3
+    (decision,) = rows(engine, t.decisions)
+    assert decision.record_id == "1" and decision.verdict == "spam"
+    assert "qr_code" in decision.reasons
+    assert rows_of(engine, t.inbox_pictures) == []
+
+
+def rows_of(engine: Engine, table):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(table)).all()
+
+
 def test_after_a_crash_safe_actions_are_retried_and_sends_never_repeated(engine: Engine) -> None:
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
     rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))

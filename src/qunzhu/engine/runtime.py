@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qunzhu.connectors import Connector
@@ -134,7 +134,10 @@ class Runtime:
         self.connectors = dict(connectors or {})
         self.clock = clock
         self.executor = outbox.Executor(engine, self.connectors, clock)
-        self._images: dict[int, tuple[bytes, ...]] = {}  # inbox id -> pictures, memory only
+        # inbox id -> pictures of the events this process accepted, until processed (they
+        # are in the store too: `inbox_pictures`, for the next process after a crash)
+        self._images: dict[int, tuple[bytes, ...]] = {}
+        self._left_upto: int | None = None  # the newest event an earlier process left pictures of
         self.reader = PictureReader(self.accept)
         self._sessions: dict[str, int] = {}  # connector -> its row in `imports` for this run
         self.wake = asyncio.Event()
@@ -150,6 +153,7 @@ class Runtime:
         """The synchronous part of `receive`: the inbox row's id, None for a duplicate."""
         try:
             with self.engine.begin() as conn:
+                self._earlier_pictures(conn)
                 row_id = _INBOX_ADD.insert(
                     conn,
                     {
@@ -159,6 +163,14 @@ class Runtime:
                         "received_at": int(self.clock() * 1000),
                     },
                 )
+                if event.images:
+                    conn.execute(
+                        t.inbox_pictures.insert(),
+                        [
+                            {"inbox_id": row_id, "position": i, "data": data}
+                            for i, data in enumerate(event.images)
+                        ],
+                    )
         except IntegrityError:
             return None
         if event.images:
@@ -191,10 +203,12 @@ class Runtime:
             ).all()
             if not rows:
                 return 0
+            left = self._left_pictures(conn, [r.id for r in rows if r.id not in self._images])
             batch = []
             for row in rows:
                 event = events.decode(row.connector, row.payload)
-                batch.append((row.id, _with_images(event, self._images.pop(row.id, ()))))
+                images = self._images.get(row.id) or left.get(row.id, ())
+                batch.append((row.id, _with_images(event, images)))
             places = self._store(conn, [e for _, e in batch])
             _keep_pictures(conn, [e for _, e in batch], places)
             people = {inbox_id: _person(event, places) for inbox_id, event in batch}
@@ -217,7 +231,36 @@ class Runtime:
                 .where(t.inbox.c.id.in_([r.id for r in rows]))
                 .values(processed_at=now, payload="")  # kept only until processed
             )
+            pictured = [inbox_id for inbox_id, event in batch if event.images]
+            if pictured:
+                conn.execute(
+                    delete(t.inbox_pictures).where(t.inbox_pictures.c.inbox_id.in_(pictured))
+                )
+        for inbox_id in pictured:  # only once processed: a batch rolled back keeps them
+            self._images.pop(inbox_id, None)
         return len(rows)
+
+    def _left_pictures(self, conn: Connection, ids: list[int]) -> dict[int, tuple[bytes, ...]]:
+        """The pictures an earlier process accepted with these events and stopped before
+        processing (a crash); asked of the store only for events up to the newest it left."""
+        wanted = [i for i in ids if i <= self._earlier_pictures(conn)]
+        if not wanted:
+            return {}
+        p = t.inbox_pictures
+        found: dict[int, list[bytes]] = {}
+        for row in conn.execute(
+            select(p.c.inbox_id, p.c.data).where(p.c.inbox_id.in_(wanted)).order_by(p.c.position)
+        ):
+            found.setdefault(row.inbox_id, []).append(row.data)
+        return {inbox_id: tuple(images) for inbox_id, images in found.items()}
+
+    def _earlier_pictures(self, conn: Connection) -> int:
+        """The newest event whose pictures an earlier process left in the store (0: none),
+        asked once, before this process stores any."""
+        if self._left_upto is None:
+            newest = conn.execute(select(func.max(t.inbox_pictures.c.inbox_id))).scalar()
+            self._left_upto = newest or 0
+        return self._left_upto
 
     def _store(
         self, conn: Connection, batch: list[LiveEvent]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -182,12 +183,22 @@ inbox = Table(
     Column("id", Integer, primary_key=True),
     Column("connector", String(100), nullable=False),
     Column("key", String(300), nullable=False),  # group id + record kind + platform id
-    Column("payload", Text, nullable=False),  # the LiveEvent as JSON (pictures are not kept)
+    Column("payload", Text, nullable=False),  # the LiveEvent as JSON (its pictures: below)
     Column("received_at", BigInteger, nullable=False),
     Column("processed_at", BigInteger, nullable=True),
     UniqueConstraint("connector", "key"),
 )
 Index("ix_inbox_pending", inbox.c.processed_at, inbox.c.id)
+
+# a waiting event's pictures, kept with it until it is processed (a crash between the two
+# would otherwise lose them: their QR codes, fingerprints and text), then deleted
+inbox_pictures = Table(
+    "inbox_pictures",
+    metadata,
+    Column("inbox_id", Integer, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
 
 decisions = Table(
     "decisions",

@@ -212,6 +212,39 @@ def test_the_scorecard_says_how_long_ads_were_up_who_was_turned_away_and_came_ba
     assert "30 s / 10 min" in page
 
 
+def test_up_times_are_read_once_and_deletions_done_since_on_the_next_visit(world: World) -> None:
+    """The process keeps each removed message's time up; a visit reads only the deletions
+    done since the last one, and one looking further back than the process has reads all."""
+    from qunzhu.web.scorecard import UpTimes
+
+    ads = [msg(RUNNERS, n, f"{AD} {n}", who=f"a{n}") for n in range(1, 4)]
+    decided = feed(moderated(world.engine, Mode.ENFORCE), *ads)
+    sent = [int(a.record.sent_at.timestamp() * 1000) for a in ads]
+    ob = t.outbox
+
+    def done(n: int, after_s: int) -> None:
+        with world.engine.begin() as conn:
+            conn.execute(
+                update(ob)
+                .where(ob.c.kind == "delete", ob.c.decision_id == decided[n])
+                .values(status="done", done_at=sent[n] + after_s * 1000)
+            )
+
+    cache = UpTimes()
+    done(0, 10)
+    done(1, 20)
+    since = sent[0] - 86_400_000
+    with world.engine.connect() as conn:
+        assert {i: up for i, (_at, up) in cache.of(conn, since).items()} == {
+            decided[0]: 10_000,
+            decided[1]: 20_000,
+        }
+    done(2, 90)
+    with world.engine.connect() as conn:
+        assert cache.of(conn, since)[decided[2]][1] == 90_000
+        assert len(cache.of(conn, since - 1)) == 3  # further back: all read again
+
+
 def test_each_decisions_checks_are_read_once_and_a_reused_id_is_read_again(
     app: FastAPI, world: World
 ) -> None:

@@ -101,6 +101,8 @@ class Judged:
     group_id: int
     fired: Fired
     label: str | None
+    decision_id: int = 0  # where it is stored: how the times of its deletion are found
+    at: int = 0
 
 
 def score(decisions: Iterable[Judged]) -> Scorecard:

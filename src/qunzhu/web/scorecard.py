@@ -193,7 +193,11 @@ class FiredCache:
             known = {i: k[1] for i, at, _g, _l in rows if (k := self._known.get(i)) and k[0] == at}
         if len(known) < len(rows):
             known.update(self._read(conn, window, {r[0] for r in rows} - known.keys()))
-        return [Judged(group_id, known[i], label) for i, _at, group_id, label in rows if i in known]
+        return [
+            Judged(group_id, known[i], label, i, at)
+            for i, at, group_id, label in rows
+            if i in known
+        ]
 
     def _read(
         self, conn: Connection, window: tuple[Any, ...], wanted: set[int]
@@ -231,6 +235,60 @@ class FiredCache:
             self._alike.clear()
 
 
+class UpTimes:
+    """How long each message moderation had deleted was up, from its sending to its first
+    deletion done (the time members could read an ad), kept per console process: once done,
+    a first deletion stays first, and joining every decision of the month to its deletion and
+    message was most of a warm visit's time. A visit reads only the deletions done since the
+    last one (from a minute before: two processes may commit out of order), or everything
+    again when it looks further back than the process has. Thread-safe."""
+
+    LOOK_BACK_MS = 60_000
+
+    def __init__(self) -> None:
+        self._up: dict[int, tuple[int, int]] = {}  # decision id -> (its time, ms up)
+        self._from: int | None = None  # decisions from this time on are known
+        self._done: int = 0  # the newest deletion read, by when it was done
+        self._lock = threading.Lock()
+
+    def of(self, conn: Connection, since_ms: int) -> dict[int, tuple[int, int]]:
+        """Each decision from `since_ms` on whose message was deleted: (its time, ms up)."""
+        with self._lock:
+            d, o, m = t.decisions, t.outbox, t.messages
+            query = (
+                select(d.c.id, d.c.at, func.min(o.c.done_at), m.c.sent_at)
+                .select_from(
+                    d.join(o, o.c.decision_id == d.c.id).join(
+                        m, and_(m.c.group_id == d.c.group_id, m.c.platform_id == d.c.record_id)
+                    )
+                )
+                .where(d.c.policy == POLICY, o.c.kind == "delete", o.c.status == "done")
+                .group_by(d.c.id, d.c.at, m.c.sent_at)
+            )
+            if self._from is None or since_ms < self._from:
+                self._up, self._from, self._done = {}, since_ms, 0
+                query = query.where(d.c.at >= since_ms)
+            else:  # only what was done since
+                query = query.where(
+                    d.c.at >= self._from, o.c.done_at >= self._done - self.LOOK_BACK_MS
+                )
+            for decision_id, at, done_at, sent_at in conn.execute(query):
+                up = max(int(done_at - sent_at), 0)
+                known = self._up.get(decision_id)
+                if known is None or known[0] != at or up < known[1]:  # an id reused: replaced
+                    self._up[decision_id] = (at, up)
+                self._done = max(self._done, int(done_at))
+            return self._up
+
+
+def _up_times_of(request: Request) -> UpTimes:
+    state = request.app.state
+    if getattr(state, "up_times", None) is None:
+        state.up_times = UpTimes()
+    cache: UpTimes = state.up_times
+    return cache
+
+
 def _checks(reasons: str | None) -> Any:
     try:
         return orjson.loads(reasons or "{}").get("checks")
@@ -247,26 +305,24 @@ def _fired_of(request: Request) -> FiredCache:
     return cache
 
 
-def _removals(conn: Connection, group_ids: list[int], since_ms: int) -> dict[int, dict[str, Any]]:
+def _removals(
+    conn: Connection,
+    group_ids: list[int],
+    since_ms: int,
+    judged: list[Judged],
+    up_times: dict[int, tuple[int, int]],
+) -> dict[int, dict[str, Any]]:
     """Per group: messages moderation had the platform delete and how long each was up (from
-    its sending to the deletion: the time members could read an ad), newcomers the entry
-    question or a raid lockdown removed (their kick done), and members removed who joined
-    again afterwards (many: a ban, or the blocklist, would keep them out)."""
-    d, o, m = t.decisions, t.outbox, t.messages
+    its sending to the deletion: the time members could read an ad; `UpTimes`), newcomers the
+    entry question or a raid lockdown removed (their kick done), and members removed who
+    joined again afterwards (many: a ban, or the blocklist, would keep them out)."""
+    d, o = t.decisions, t.outbox
     decided = (d.c.group_id.in_(group_ids), d.c.at >= since_ms, o.c.status == "done")
     up: dict[int, list[int]] = {}
-    for group_id, ms in conn.execute(  # a decision's first deletion is its message's (a
-        # report's decision later also tidies the report away)
-        select(d.c.group_id, func.min(o.c.done_at) - m.c.sent_at)
-        .select_from(
-            d.join(o, o.c.decision_id == d.c.id).join(
-                m, and_(m.c.group_id == d.c.group_id, m.c.platform_id == d.c.record_id)
-            )
-        )
-        .where(d.c.policy == POLICY, o.c.kind == "delete", *decided)
-        .group_by(d.c.id, d.c.group_id, m.c.sent_at)
-    ):
-        up.setdefault(group_id, []).append(max(int(ms), 0))
+    for j in judged:
+        known = up_times.get(j.decision_id)
+        if known is not None and known[0] == j.at:
+            up.setdefault(j.group_id, []).append(known[1])
     door = dict(
         conn.execute(
             select(d.c.group_id, func.count(distinct(d.c.id)))
@@ -355,9 +411,10 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
     ids = groups_of(request, user)
     since = int((time.time() - days * 86400) * 1000)
     with auth.engine_of(request).connect() as conn:
-        found: Scorecard = score(_fired_of(request).judged(conn, ids, since))
+        judged = _fired_of(request).judged(conn, ids, since)
+        found: Scorecard = score(judged)
         rows = conn.execute(select(t.groups).where(t.groups.c.id.in_(ids))).all()
-        removals = _removals(conn, ids, since)
+        removals = _removals(conn, ids, since, judged, _up_times_of(request).of(conn, since))
         groups = []
         for row in rows:
             moderation = current(conn, row.id, file_policies(request, row))[0].moderation

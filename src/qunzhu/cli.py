@@ -755,6 +755,7 @@ def replay(
     from qunzhu import service
     from qunzhu.config import ConfigError
     from qunzhu.engine.replay import replay as replay_history
+    from qunzhu.moderation import feedback
     from qunzhu.store import db
     from qunzhu.store.db import StoreError
     from qunzhu.store.queries import matching_groups
@@ -765,7 +766,8 @@ def replay(
         engine = db.open_store(database or (config.store.url if config else None))
         with engine.connect() as conn:
             chosen = [gid for gid, _ in matching_groups(conn, group, None)]
-        policies_for = service.replay_policies(config, path.parent, _detector(model))
+            labels = feedback.labels_since(conn, None)  # what people taught the engine
+        policies_for = service.replay_policies(config, path.parent, _detector(model), labels)
     except (ConfigError, StoreError) as exc:
         raise fail(str(exc)) from None
     if group and not chosen:

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -451,18 +452,19 @@ class BankFeed:
         if stamp == self._seen:
             return 0
         since = None if self._newest is None else self._newest - self.LOOK_BACK_MS
-        applied = self._apply(await asyncio.to_thread(_labels_since, engine, since))
+        applied = self.apply(await asyncio.to_thread(_labels_since, engine, since))
         if len(self._applied) != stamp[0]:
             for behaviour, _trust, bank in self.memories.values():
                 bank.clear()
                 behaviour.forget_learnt_pictures()
             self._applied.clear()
             self._newest = None
-            applied = self._apply(await asyncio.to_thread(_labels_since, engine, None))
+            applied = self.apply(await asyncio.to_thread(_labels_since, engine, None))
         self._seen = stamp
         return applied
 
-    def _apply(self, labels: list[feedback.HumanLabel]) -> int:
+    def apply(self, labels: Sequence[feedback.HumanLabel]) -> int:
+        """Teach the banks these labels, each once; how many were new."""
         applied = 0
         for v in labels:
             if v.decision_id in self._applied:
@@ -940,14 +942,20 @@ PLATFORMS = {"telegram": "telegram", "onebot": "qq", "console": "console"}  # co
 
 
 def replay_policies(
-    config: Config | None, base: Path, detector: Detector
+    config: Config | None,
+    base: Path,
+    detector: Detector,
+    labels: Sequence[feedback.HumanLabel] = (),
 ) -> Callable[[str, str], list[Policy]]:
     """Policies for each stored group in a replay: its configured ones, with moderation acting
     as in `enforce` (a replay is there to show what the rules would do); groups the file does
     not name, or every group without a file, get moderation (`detector`'s rules and model)
-    and a welcome."""
+    and a welcome. People's `labels` teach the banks as they teach the running engine's: each
+    community's its own, the one memory of the groups the file does not name all of them."""
     memory: Memory = (Behaviour(), TrustBook(), SpamBank())
     memories: Memories = {}
+    BankFeed(memories).apply(labels)
+    BankFeed({None: memory}).apply([dataclasses.replace(v, community=None) for v in labels])
     models: dict[Path, ContentModel] = {}
     made: dict[tuple[str, str], list[Policy]] = {}
 

@@ -213,3 +213,25 @@ def test_a_replay_applies_the_communitys_blocklist_and_members_reports(engine: E
     assert "blocklist" in {c["name"] for c in by_message["s1"].checks}
     assert by_message["r1"].verdict == "review"  # the owner's report, about q1
     assert "reports" in {c["name"] for c in by_message["r1"].checks}
+
+
+def test_a_replay_knows_what_people_taught_the_engine(engine: Engine) -> None:
+    """People's answers in the console teach the running engine's banks (a confirmed ad's
+    wording and contacts); a replay learns them too, so it shows what the engine would do
+    now: an ad giving a confirmed WeChat id in other words is spam, in the replay as live."""
+    from qunzhu.moderation.feedback import HumanLabel
+
+    quiet = Person("u8", "老王")
+    records = [
+        Group(Platform.TELEGRAM, "-100779", "跑团3群"),
+        Message("k1", quiet, at(1), MessageKind.TEXT, "有事找 abc12345"),
+    ]
+    with engine.begin() as conn:
+        Ingest(conn, "test", "memory").run(records)
+        groups = list(conn.execute(select(t.groups.c.id)).scalars())
+    confirmed = HumanLabel(1, 1, True, AD, None)
+    for labels, verdict in (((), None), ((confirmed,), "spam")):
+        judged: list[Judged] = []
+        policies = service.replay_policies(None, Path("."), Detector(), labels)
+        replay(engine, policies, groups, on_message=judged.append)
+        assert [j.verdict for j in judged if j.message_id == "k1"] == ([verdict] if verdict else [])

@@ -619,9 +619,9 @@ def test_members_already_in_giving_a_confirmed_ads_contact_in_their_name_are_rem
     asked = len(rows(engine, t.decisions))
     feed = BankFeed({"跑团": (Behaviour(), TrustBook(), bank)})
     fine = HumanLabel(1, 1, False, "周末约跑，六点集合", "跑团")
-    assert feed._apply([fine]) == 1 and feed.named == []
+    assert feed.apply([fine]) == 1 and feed.named == []
     ad = HumanLabel(2, 2, True, "兼职日结，加V：abc12345，名额有限", "跑团")
-    assert feed._apply([ad]) == 1 and feed.named == [bank]
+    assert feed.apply([ad]) == 1 and feed.named == [bank]
     assert rt.remove_named(feed.named) == 2
     removed = rows(engine, t.decisions)[asked:]
     assert sorted((d.member, d.verdict) for d in removed) == [("u7", "spam"), ("u8", "spam")]

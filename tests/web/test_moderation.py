@@ -313,7 +313,7 @@ def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
     assert [v.named for v in taught] == [True, True]
     # the running engine's feed hands the community's bank on, to remove those named alike
     feed = BankFeed({})
-    assert feed._apply(taught) == 2 and len(feed.named) == 1
+    assert feed.apply(taught) == 2 and len(feed.named) == 1
 
 
 def test_a_trusted_member_is_no_longer_held(app: FastAPI, world: World) -> None:

@@ -120,6 +120,7 @@ class FakeOneBot:
         self.silent: set[str] = set()  # actions never answered
         self.held: set[str] = set()  # actions answered only once `release` is set
         self.release = asyncio.Event()
+        self.latency: dict[str, float] = {}  # action -> seconds before its answer goes
         self._holding: set[asyncio.Task[None]] = set()
         self._failures: list[tuple[int, str, str]] = []
         self._message_ids = itertools.count(9000)
@@ -197,8 +198,9 @@ class FakeOneBot:
                 self.calls.append(frame)
                 self._call_seen.set()
                 answer = self._answer(frame)
-                if answer is not None and frame["action"] in self.held:
-                    later = asyncio.create_task(self._answer_later(ws, answer))
+                delay = self.latency.get(frame["action"], 0.0)
+                if answer is not None and (frame["action"] in self.held or delay):
+                    later = asyncio.create_task(self._answer_later(ws, answer, delay))
                     self._holding.add(later)
                     later.add_done_callback(self._holding.discard)
                 elif answer is not None:
@@ -210,8 +212,13 @@ class FakeOneBot:
             if not self._connections:
                 self._connected.clear()
 
-    async def _answer_later(self, ws: Connection, answer: Mapping[str, Any]) -> None:
-        await self.release.wait()
+    async def _answer_later(
+        self, ws: Connection, answer: Mapping[str, Any], delay: float = 0.0
+    ) -> None:
+        if delay:  # a platform that takes this long (a slow implementation, a far network)
+            await asyncio.sleep(delay)
+        else:
+            await self.release.wait()
         with contextlib.suppress(ConnectionClosed):
             await self.send(ws, answer)
 

@@ -879,3 +879,61 @@ def test_an_ad_read_in_a_picture_waits_in_the_queue_with_what_it_says(
     assert decision_row(world.engine, caught).verdict == "spam"
     rt.reader.wait()
     assert feed(rt) == []  # caught already: its pictures were not read again
+
+
+def test_an_answer_can_be_withdrawn_and_what_it_taught_goes_with_it(
+    app: FastAPI, world: World
+) -> None:
+    """A mistaken "spam" on a member's own WeChat id would go on teaching the bank that id:
+    the answer is taken back on the answers page (or through the API), the engine's bank is
+    rebuilt without it, the decision waits in the queue again, and the audit log says who.
+    Not by a viewer, not on a decision without an answer, not on a group one cannot see."""
+    import asyncio
+
+    from qunzhu import service
+
+    mine = "跑步群的朋友加我微信 runner2026 一起约跑"
+    held = decided(world.engine, msg(RUNNERS, 1, mine, who="u1"))
+    ops = as_user(app, "ops")
+    assert press(ops, held, "spam").status_code == 303
+    memories: service.Memories = {}
+    feed_banks = service.BankFeed(memories)
+    asyncio.run(feed_banks.poll(world.engine))
+    bank = memories["跑团"][2]
+    ask = Detector(Policy(keywords={}), bank=bank)
+    assert ask.check("runner2026").verdict == SPAM  # the id, taught by the mistake
+
+    page = ops.get("/moderation/audit").text
+    assert f'action="/moderation/{held}/withdraw"' in page
+    token = csrf(ops, "/moderation/audit")
+    gone = ops.post(
+        f"/moderation/{held}/withdraw", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert gone.status_code == 303 and gone.headers["location"].endswith(f"withdrawn={held}")
+    assert label_row(world.engine, held) is None
+    assert held in queue_ids(ops)  # waiting for an answer again
+    with world.engine.connect() as conn:
+        (row,) = conn.execute(
+            select(t.audit_log).where(t.audit_log.c.action == "moderation_label.withdrawn")
+        ).all()
+    assert row.target == f"decision {held}" and orjson.loads(row.details)["label"] == "spam"
+    asyncio.run(feed_banks.poll(world.engine))  # the count went down: rebuilt from the rest
+    assert ask.check("runner2026").verdict != SPAM
+
+    again = ops.post(
+        f"/api/decisions/{held}/withdraw", headers={"X-CSRF-Token": csrf(ops, "/moderation")}
+    )
+    assert again.status_code == 409  # nothing to withdraw now
+    eye = as_user(app, "eye")
+    assert f"/moderation/{held}/withdraw" not in eye.get("/moderation/audit").text
+    refused = eye.post(
+        f"/api/decisions/{held}/withdraw", headers={"X-CSRF-Token": csrf(eye, "/moderation")}
+    )
+    assert refused.status_code in (403, 404)
+    assert api_label(ops, held, "ham").status_code == 200  # answered again, the other way
+    other = decided(world.engine, msg(READERS, 2, LINK, who="r1"))
+    assert api_label(as_user(app, "root"), other, "ham").status_code == 200
+    hidden = ops.post(
+        f"/api/decisions/{other}/withdraw", headers={"X-CSRF-Token": csrf(ops, "/moderation")}
+    )
+    assert hidden.status_code == 404  # ops does not see 读书会

@@ -4,10 +4,10 @@ The same policy objects as live, fed the stored messages and membership events o
 the order they happened, with the members' stored roles, their pictures' fingerprints, the
 community's blocklist as it stands and, for a report, the stored message it replies to, as
 the engine gives them (and the ads, contacts and pictures people confirmed, through the
-policies' banks: `service.replay_policies`). Nothing is written and nothing is sent: what policies remember
-("reminded once") lives in memory for the replay only. An operator runs it before switching
-moderation to `enforce`, to see every message it would have deleted and why. Not the entry
-question: history holds no answers to a question nobody asked.
+policies' banks: `service.replay_policies`). Nothing is written and nothing is sent: what
+policies remember ("reminded once") lives in memory for the replay only. An operator runs it
+before switching moderation to `enforce`, to see every message it would have deleted and
+why. Not the entry question: history holds no answers to a question nobody asked.
 """
 
 from __future__ import annotations

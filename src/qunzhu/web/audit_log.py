@@ -38,6 +38,7 @@ ACTIONS = {
     "import": "Imported an export",
     "import.failed": "An import failed",
     "moderation_label": "Labelled a moderation decision",
+    "moderation_label.withdrawn": "Withdrew an answer on a moderation decision",
     "raid.end": "Ended a join raid's lockdown",
 }
 
@@ -65,6 +66,7 @@ i18n.register(
         "Imported an export": "导入聊天记录",
         "An import failed": "导入失败",
         "Labelled a moderation decision": "标注审核处理",
+        "Withdrew an answer on a moderation decision": "撤回对审核处理的判断",
     }
 )
 

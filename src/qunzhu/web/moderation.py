@@ -134,6 +134,16 @@ i18n.register(
         "Newcomer lock": "新成员限制",
         "Content model": "内容模型",
         "Known spam": "已知广告",
+        "this decision has no answer to withdraw": "这条处理还没有可撤回的判断",
+        "Withdraw": "撤回",
+        "Take this answer back: what it taught the model and the spam bank goes, and the "
+        "decision waits for an answer again. Deletions and kicks done stay.": (
+            "撤回这个判断：它教给模型和广告库的内容随之撤销，这条处理重新等待判断。"
+            "已经执行的删除、移出不会恢复。"
+        ),
+        "Answer on decision #{id} withdrawn: it waits in the queue again.": (
+            "已撤回对处理 #{id} 的判断，它重新回到待处理队列。"
+        ),
         "Contact from a confirmed ad": "已确认广告中的联系方式",
         "Short-message probing": "短消息试探",
         "Flood": "刷屏",
@@ -654,6 +664,31 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
     }
 
 
+def withdraw(request: Request, user: User, decision_id: int) -> dict[str, Any]:
+    """Take a person's answer back (a mistaken "spam" would go on teaching the model and the
+    community's spam bank the wording and contacts of a member's ordinary message): the
+    answer goes, so what it taught goes too once the engine and the learner next look (they
+    rebuild from the answers left, within seconds), and the decision waits for an answer
+    again. What it did stays: a deletion or kick is done on the platform, and trust, strikes
+    and blocks are changed back where they are kept (the member's page, the blocklist)."""
+    auth.may_change(user)
+    with auth.engine_of(request).begin() as conn:
+        row = _one(conn, user, decision_id)
+        if row.label is None:
+            raise HTTPException(409, tr("this decision has no answer to withdraw"))
+        conn.execute(delete(_ml).where(_ml.c.decision_id == decision_id))
+        audit(
+            conn,
+            user,
+            "moderation_label.withdrawn",
+            f"decision {decision_id}",
+            label=row.label,
+            group=row.group_id,
+            member=row.member,
+        )
+    return {"decision_id": decision_id, "withdrawn": row.label}
+
+
 # -- pages --------------------------------------------------------------------------------
 
 
@@ -700,9 +735,25 @@ def label_form(
     return RedirectResponse(f"/moderation?tab={back}&done={decision_id}", status_code=303)
 
 
+@router.post("/moderation/{decision_id}/withdraw", include_in_schema=False)
+def withdraw_form(
+    request: Request,
+    decision_id: DecisionId,
+    user: auth.PageUser,
+    csrf_token: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    auth.may_change(user)
+    auth.check_csrf(request, csrf_token)
+    withdraw(request, user, decision_id)
+    return RedirectResponse(f"/moderation/audit?withdrawn={decision_id}", status_code=303)
+
+
 @router.get("/moderation/audit", response_class=HTMLResponse, include_in_schema=False)
 def audit_page(
-    request: Request, user: auth.PageUser, page: Annotated[int, Query(ge=1, le=100_000)] = 1
+    request: Request,
+    user: auth.PageUser,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    withdrawn: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
 ) -> HTMLResponse:
     ids = groups_of(request, user)
     with auth.engine_of(request).connect() as conn:
@@ -749,7 +800,7 @@ def audit_page(
     return render(
         request,
         "moderation_audit.html",
-        {"entries": entries, "page": page, "more": len(rows) > PAGE_SIZE},
+        {"entries": entries, "page": page, "more": len(rows) > PAGE_SIZE, "withdrawn": withdrawn},
         user,
     )
 
@@ -835,6 +886,29 @@ def list_decisions(
 def one_decision(request: Request, decision_id: DecisionId, user: auth.ApiUser) -> dict[str, Any]:
     with auth.engine_of(request).connect() as conn:
         return _as_dict(_one(conn, user, decision_id))
+
+
+class WithdrawnOut(BaseModel):
+    decision_id: int
+    withdrawn: str  # the label taken back
+
+
+@router.post(
+    "/api/decisions/{decision_id}/withdraw",
+    response_model=WithdrawnOut,
+    tags=["api"],
+    responses={
+        **auth.API_RESPONSES,
+        409: {"model": auth.Problem, "description": "No answer to withdraw"},
+    },
+)
+def withdraw_label(request: Request, decision_id: DecisionId, user: auth.ApiUser) -> dict[str, Any]:
+    """Take a person's answer back: what it taught the model and the spam bank goes with it
+    (within seconds), the decision waits for an answer again; deletions and kicks done stay.
+    With the session cookie, send the page's CSRF token as X-CSRF-Token."""
+    auth.may_change(user)
+    auth.check_csrf(request, request.headers.get("x-csrf-token"))
+    return withdraw(request, user, decision_id)
 
 
 @router.post(

@@ -141,8 +141,8 @@ i18n.register(
             "撤回这个判断：它教给模型和广告库的内容随之撤销，这条处理重新等待判断。"
             "已经执行的删除、移出不会恢复。"
         ),
-        "Answer on decision #{id} withdrawn: it waits in the queue again.": (
-            "已撤回对处理 #{id} 的判断，它重新回到待处理队列。"
+        "Answer on decision #{id} withdrawn: it waits for an answer again.": (
+            "已撤回对处理 #{id} 的判断，它重新等待判断（审核队列或申诉）。"
         ),
         "Contact from a confirmed ad": "已确认广告中的联系方式",
         "Short-message probing": "短消息试探",

@@ -150,7 +150,7 @@ def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
     name = d.name_check("加V abc12345")  # too short for the bank's likeness
     assert name is not None and name.verdict == SPAM and name.details["like"].startswith("兼职")
     assert bank.add(normalize("再说一遍 加V：abc12345")) == 0  # known already
-    assert bank.remove_like(normalize("vx abc12345")) == 1  # "not spam" on a message giving it
+    assert bank.remove_like(normalize("找 abc12345")) == 1  # "not spam" on a message giving it
     assert d.check("加v abc12345").verdict != SPAM and d.check("abc12345").verdict != SPAM
 
 

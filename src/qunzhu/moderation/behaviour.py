@@ -141,9 +141,12 @@ class SpamBank:
         return new
 
     def remove_like(self, n: Normalized) -> int:
-        """Take out every text close to this one, and its contacts; how many went."""
+        """Take out every text close to this one, and the known contacts it gives (as
+        contacts or bare: the ones a decision it is the answer to was made on); how many
+        went."""
         with self._lock:
-            gone = sum(self._contacts.pop(c, None) is not None for c in extract(n))
+            given = {*extract(n), *self._written_in(n)}
+            gone = sum(self._contacts.pop(c, None) is not None for c in given)
             if gone:
                 self._written = _bare(self._contacts)
         if len(n.compact) < CROSS_MIN_CHARS:
@@ -167,12 +170,11 @@ class SpamBank:
         """Spam where the message gives a contact from a confirmed ad, as a contact or as a
         bare id or number; None where it gives none."""
         with self._lock:
-            known = {c: self._contacts[c] for c in contacts if c in self._contacts}
-            if self._written is not None:
-                for text in (n.text, n.compact):
-                    for end, contact in self._written.iter(text):
-                        if _alone(text, end + 1 - len(contact.value), end):
-                            known.setdefault(contact, self._contacts[contact])
+            known = {
+                c: self._contacts[c]
+                for c in [*contacts, *self._written_in(n)]
+                if c in self._contacts
+            }
         if not known:
             return None
         details = {
@@ -180,6 +182,16 @@ class SpamBank:
             "like": next(iter(known.values())),
         }
         return Check("known_contact", SPAM, KNOWN_CONTACT_SCORE, details)
+
+    def _written_in(self, n: Normalized) -> list[Contact]:
+        """The known ids and numbers written bare in the message (the lock held)."""
+        found = []
+        if self._written is not None:
+            for text in (n.text, n.compact):
+                for end, contact in self._written.iter(text):
+                    if _alone(text, end + 1 - len(contact.value), end):
+                        found.append(contact)
+        return found
 
     def match(self, n: Normalized) -> Check:
         if len(n.compact) < CROSS_MIN_CHARS or not self._texts:

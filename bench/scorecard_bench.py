@@ -7,7 +7,8 @@ Each decision keeps 1-3 checks shaped as the detector writes them (contacts and 
 their details, the content model's score, behaviour), its message and its deletion, done (for
 the time each ad was up). An admin's GET (every group) is timed
 through the ASGI app, 5 times after one warm-up (the first visit, timed apart: the process
-reads every decision's checks once). Floor, same run: reading the same decisions
+reads every decision's checks once), and a fresh app's first visit after `scorecard.warm`
+(what `qunzhu serve` does beside its start). Floor, same run: reading the same decisions
 and labels with the one query the scorecard needs, without parsing or counting them.
 """
 
@@ -153,6 +154,18 @@ def main() -> None:
                 floors.append(floor)
             else:
                 cold = took
+        # what `qunzhu serve` does at start: a fresh app's caches warmed beside the start
+        from qunzhu.web.scorecard import warm
+
+        fresh = create_app(engine, "bench-secret")
+        began = time.perf_counter()
+        warm(fresh, engine)
+        warming = time.perf_counter() - began
+        fresh_client = TestClient(fresh)
+        fresh_client.cookies.update(client.cookies)
+        began = time.perf_counter()
+        assert fresh_client.get("/api/moderation/checks").status_code == 200
+        after_warm = time.perf_counter() - began
         body = answer.json()
         print(
             f"groups {len(body['groups'])}, checks {len(body['checks'])}, "
@@ -161,6 +174,9 @@ def main() -> None:
         print(
             f"GET /api/moderation/checks: median {statistics.median(times):.3f} s, "
             f"max {max(times):.3f} s; first visit {cold:.3f} s"
+        )
+        print(
+            f"warming a fresh console's caches: {warming:.3f} s; its first visit {after_warm:.3f} s"
         )
         print(
             f"floor (the query alone): median {statistics.median(floors):.3f} s; ratio "

@@ -1240,21 +1240,19 @@ def _serve(
     from qunzhu import service
     from qunzhu.config import ConfigError
     from qunzhu.engine.runtime import Runtime
+    from qunzhu.web import scorecard
     from qunzhu.web.app import create_app
     from qunzhu.web.refresh import refresh_snapshots
 
     secure = os.environ.get("QUNZHU_SECURE_COOKIES", "") == "1"
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(engine, secure_cookies=secure, config=config),
-            host=host,
-            port=port,
-            log_level="warning",
-        )
-    )
+    app = create_app(engine, secure_cookies=secure, config=config)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
 
     async def main() -> None:
-        tasks = [asyncio.create_task(refresh_snapshots(engine))]
+        tasks = [
+            asyncio.create_task(refresh_snapshots(engine)),
+            asyncio.create_task(asyncio.to_thread(scorecard.warm, app, engine)),
+        ]
         if config is not None and config.connectors:  # the engine too
             try:
                 setups = service.setups(config, path.parent)

@@ -294,3 +294,28 @@ def test_an_enforcing_group_nobody_answered_for_says_so_in_words() -> None:
             assert some in _advice(answered)
         finally:
             REQUEST_LANG.reset(token)
+
+
+def test_a_console_just_started_reads_the_month_before_the_first_visit(
+    app: FastAPI, world: World
+) -> None:
+    """`qunzhu serve` warms the scorecard's caches beside the start: what a first visit would
+    have read (every decision's checks, every removed message's time up) is there before
+    anyone asks, and the page counts the same."""
+    from qunzhu.web import scorecard
+
+    ads = [msg(RUNNERS, n, f"{AD} {n}", who=f"a{n}") for n in range(1, 4)]
+    decided = feed(moderated(world.engine, Mode.ENFORCE), *ads)
+    ob = t.outbox
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(ob)
+            .where(ob.c.kind == "delete")
+            .values(status="done", done_at=ob.c.created_at + 5_000)
+        )
+    cold = as_user(app, "ops").get("/api/moderation/checks").json()
+    app.state.fired = app.state.up_times = None  # as a fresh process
+    scorecard.warm(app, world.engine)
+    assert set(app.state.fired._known) >= set(decided)
+    assert set(app.state.up_times._up) == set(decided)
+    assert as_user(app, "ops").get("/api/moderation/checks").json() == cold

@@ -10,10 +10,10 @@ import time
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
-from sqlalchemy import Connection, and_, distinct, func, select
+from sqlalchemy import Connection, Engine, and_, distinct, func, select
 
 from qunzhu import i18n
 from qunzhu.i18n import tr
@@ -281,14 +281,6 @@ class UpTimes:
             return self._up
 
 
-def _up_times_of(request: Request) -> UpTimes:
-    state = request.app.state
-    if getattr(state, "up_times", None) is None:
-        state.up_times = UpTimes()
-    cache: UpTimes = state.up_times
-    return cache
-
-
 def _checks(reasons: str | None) -> Any:
     try:
         return orjson.loads(reasons or "{}").get("checks")
@@ -296,13 +288,26 @@ def _checks(reasons: str | None) -> Any:
         return None
 
 
-def _fired_of(request: Request) -> FiredCache:
-    """The app's cache (one app, one store); two threads making it at once only waste one."""
-    state = request.app.state
+def _caches(state: Any) -> tuple[FiredCache, UpTimes]:
+    """The app's caches (one app, one store); two threads making them at once only waste
+    one."""
     if getattr(state, "fired", None) is None:
         state.fired = FiredCache()
-    cache: FiredCache = state.fired
-    return cache
+    if getattr(state, "up_times", None) is None:
+        state.up_times = UpTimes()
+    return state.fired, state.up_times
+
+
+def warm(app: FastAPI, engine: Engine) -> None:
+    """Read the last DAYS of every group's decisions into the app's caches, beside a console
+    just started (`qunzhu serve`), so that the first visit does not wait for it (3 s on
+    100,000 decisions)."""
+    fired, up_times = _caches(app.state)
+    since = int((time.time() - DAYS * 86400) * 1000)
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(t.groups.c.id)).scalars())
+        fired.judged(conn, ids, since)
+        up_times.of(conn, since)
 
 
 def _removals(
@@ -411,10 +416,11 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
     ids = groups_of(request, user)
     since = int((time.time() - days * 86400) * 1000)
     with auth.engine_of(request).connect() as conn:
-        judged = _fired_of(request).judged(conn, ids, since)
+        fired, up_times = _caches(request.app.state)
+        judged = fired.judged(conn, ids, since)
         found: Scorecard = score(judged)
         rows = conn.execute(select(t.groups).where(t.groups.c.id.in_(ids))).all()
-        removals = _removals(conn, ids, since, judged, _up_times_of(request).of(conn, since))
+        removals = _removals(conn, ids, since, judged, up_times.of(conn, since))
         groups = []
         for row in rows:
             moderation = current(conn, row.id, file_policies(request, row))[0].moderation

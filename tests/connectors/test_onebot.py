@@ -329,7 +329,7 @@ async def test_merged_forward_is_expanded() -> None:
         assert event.kinds == frozenset({"forward", "card", "mini_program"})
         assert [(m.sender, m.text, m.kind) for m in event.forwarded] == [
             (Person("20001", "推广员"), "兼职日结，加V: abc123", MessageKind.TEXT),
-            (Person("20002", "路人"), "", MessageKind.CARD),
+            (Person("20002", "路人"), "兼职日结 点击领取", MessageKind.CARD),  # its words
             (Person("20003", "旧版"), "你好", MessageKind.TEXT),
         ]
         assert [m.platform_id for m in event.forwarded] == ["fw-1:0", "fw-1:1", "fw-1:2"]
@@ -375,7 +375,36 @@ def test_parse_message_kinds() -> None:
     contact = parse_message([seg("contact", type="group", id="123")])
     assert contact.kinds == frozenset({"card"})
     plain_json = parse_message([seg("json", data='{"app":"com.tencent.structmsg"}')])
-    assert plain_json.kinds == frozenset({"card"})
+    assert plain_json.kinds == frozenset({"card"}) and plain_json.text == ""
+
+
+def test_what_a_card_says_is_its_text() -> None:
+    """A card is a message of its own in QQ; its words are the message's text, as QQ's chat
+    history shows them, so moderation reads a shared ad and a recommended group's number."""
+    share = parse_message([seg("share", url="https://ad.example/", title="赚钱", content="日结")])
+    assert share.text == "赚钱 日结"
+    assert parse_message([seg("contact", type="group", id="123456789")]).text == (
+        "推荐群聊 QQ群：123456789"
+    )
+    assert parse_message([seg("contact", type="qq", id="10001")]).text == "推荐联系人 QQ：10001"
+    group_card = (
+        '{"app":"com.tencent.contact.lua","prompt":"推荐群聊：兼职日结群",'
+        '"meta":{"contact":{"nickname":"兼职日结群","contact":"群号：123456789",'
+        '"jumpUrl":"https://qm.qq.com/q/abc"}}}'
+    )
+    card = parse_message([seg("json", data=group_card)])
+    assert card.text == "推荐群聊：兼职日结群 兼职日结群 群号：123456789"
+    assert card.urls == ("https://qm.qq.com/q/abc",)
+    xml = '<msg brief="[分享]兼职日结"><item><title>日赚300</title><summary>加V abc12345</summary>'
+    assert parse_message([seg("xml", data=xml + "</item></msg>")]).text == (
+        "[分享]兼职日结 日赚300 加V abc12345"
+    )
+    mixed = parse_message(
+        [seg("text", text="看看"), seg("share", url="https://a.example/", title="x")]
+    )
+    assert mixed.text == "看看"  # a message's own words come first
+    long = parse_message([seg("share", url="https://a.example/", title="广" * 5000)])
+    assert len(long.text) == 2000
     assert parse_message([seg("at", qq="all")]).mentions == ("all",)
 
 

@@ -110,6 +110,28 @@ async def polled(
 # ---- 1. polling: a text message, and no event lost --------------------------------------
 
 
+def test_the_links_of_a_messages_buttons_are_its_links() -> None:
+    """An inline bot's answer puts its link in a button under the message, out of the text:
+    the record carries it, so moderation reads it."""
+
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            buttons = {
+                "inline_keyboard": [
+                    [{"text": "领取福利", "url": "https://scam.example/x"}],
+                    [{"text": "再看看", "callback_data": "more"}],
+                ]
+            }
+            uid = fake.queue("message", message(9, ALICE, text="点下面", reply_markup=buttons))
+            events, _tg = await polled(fake, uid)
+            (event,) = events
+            assert isinstance(event.record, Message)
+            assert event.record.urls == ("https://scam.example/x",)
+            assert event.record.kind is MessageKind.LINK
+
+    asyncio.run(main())
+
+
 def test_text_message_is_delivered_and_redelivered_after_a_failed_emit() -> None:
     async def main() -> None:
         async with FakeTelegram() as fake:

@@ -272,6 +272,26 @@ def test_an_unanswered_send_is_never_repeated_an_unanswered_delete_is(engine: En
     assert [a.kind for a in fake.done] == [ActionKind.DELETE]
 
 
+def test_links_a_message_does_not_show_are_judged_with_it(engine: Engine) -> None:
+    """A Telegram link behind a word ("点这里") or where a QQ card leads is not in the text:
+    moderation reads it too, so the domain lists see it, from a member past probation."""
+    from qunzhu.moderation.engine import Policy as Rules
+
+    rules = Rules(deny_domains=["scam.example"])
+    rt = runtime(engine, ModerationPolicy(Detector(rules), Ladder(Mode.ENFORCE)))
+    at = T0 + timedelta(seconds=1)
+    hidden = Message("1", Person("u7", "小美"), at, MessageKind.TEXT, "点这里领取福利")
+    hidden.urls = ("https://scam.example/x",)
+    shown = Message("2", Person("u8", "阿强"), at, MessageKind.TEXT, "看 https://ok.example/")
+    shown.urls = ("https://ok.example/",)
+    rt.accept(LiveEvent("tg", GROUP, hidden))
+    rt.accept(LiveEvent("tg", GROUP, shown))
+    rt.process()
+    decided = {d.record_id: d for d in rows(engine, t.decisions)}
+    assert decided["1"].verdict == "spam" and "scam.example" in decided["1"].reasons
+    assert decided.get("2") is None or decided["2"].verdict != "spam"
+
+
 def test_pictures_waiting_in_the_inbox_survive_a_crash(engine: Engine) -> None:
     """Telegram does not send an update again once its offset is confirmed: a picture
     accepted and not yet processed when the process died is in the store with its event, so

@@ -153,7 +153,13 @@ GONE_MARKERS = ("not found", "message_not_found", "不存在", "已撤回", "已
 _URL = re.compile(r"https?://[^\s<>()\"'\[\]，。！？、；：“”‘’（）【】]+")
 _CARD_SEGMENTS = frozenset({"json", "xml", "share", "contact", "location", "music"})
 _CARD_URL_KEYS = ("qqdocurl", "jumpUrl", "jumpurl", "url")
+# what a json card says, as QQ shows it: its prompt ("[QQ小程序]兼职日结", "推荐群聊：…") and
+# its parts' words (a mini-program's title and description, a group card's name and number)
+_CARD_TEXT_KEYS = ("title", "desc", "tag", "nickname", "contact")
+_XML_TEXT = re.compile(r'brief="([^"]*)"|<title>([^<]*)</title>|<summary>([^<]*)</summary>')
+_CONTACT_CARD = {"qq": "推荐联系人 QQ：{id}", "group": "推荐群聊 QQ群：{id}"}
 _ROLES = {"owner": "owner", "admin": "admin"}
+CARD_TEXT_MAX = 2000  # a card's words kept as its text (a card can carry a whole page)
 
 
 @dataclass(slots=True)
@@ -188,6 +194,7 @@ def parse_message(message: Any) -> ParsedMessage:
     urls: list[str] = []
     image_urls: list[str] = []
     forwards: list[dict[str, Any]] = []
+    cards: list[str] = []
     kinds: set[str] = set()
     types: set[str] = set()
     reply_to = None
@@ -220,9 +227,12 @@ def parse_message(message: Any) -> ParsedMessage:
         if kind in _CARD_SEGMENTS:
             kinds.add("card")
             urls.extend(_card_urls(kind, data))
+            cards.append(_card_text(kind, data))
             if kind == "json" and _is_mini_program(data.get("data")):
                 kinds.add("mini_program")
-    text = "".join(texts).strip()
+    # a card is a message of its own in QQ: what it says is the message's text, as QQ's
+    # own chat history shows it (and what moderation reads: a shared ad, a recommended group)
+    text = "".join(texts).strip() or "\n".join(c for c in cards if c)
     urls = [*_urls(text), *urls]
     return ParsedMessage(
         kind=_kind(types, bool(text)),
@@ -306,6 +316,27 @@ def _card_urls(kind: str, data: Mapping[str, Any]) -> list[str]:
             if isinstance(url, str) and url.startswith(("http://", "https://")):
                 found.append(url)
     return found
+
+
+def _card_text(kind: str, data: Mapping[str, Any]) -> str:
+    """The words a card shows: a share's title and summary, a json card's prompt and its
+    parts' titles, descriptions and names, an xml card's brief and title, a contact card's
+    number (a recommended QQ or group); "" for a card saying nothing."""
+    found: list[str] = []
+    if kind in ("share", "music", "location"):
+        found = [data.get("title"), data.get("content")]
+    elif kind == "contact" and (form := _CONTACT_CARD.get(str(data.get("type")))):
+        found = [form.format(id=data.get("id", ""))]
+    elif kind == "json" and isinstance(card := _json_data(data.get("data")), Mapping):
+        found = [card.get("prompt")]
+        meta = card.get("meta")
+        for part in meta.values() if isinstance(meta, Mapping) else ():
+            if isinstance(part, Mapping):
+                found.extend(part.get(key) for key in _CARD_TEXT_KEYS)
+    elif kind == "xml" and isinstance(raw := data.get("data"), str):
+        found = [next(g for g in m.groups() if g is not None) for m in _XML_TEXT.finditer(raw)]
+    words = dict.fromkeys(w.strip() for w in found if isinstance(w, str) and w.strip())
+    return " ".join(words)[:CARD_TEXT_MAX]
 
 
 def _when(value: Any) -> datetime:

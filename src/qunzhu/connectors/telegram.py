@@ -428,6 +428,7 @@ class TelegramConnector:
         text = msg.text if msg.text is not None else (msg.caption or "")
         entities = (msg.entities if msg.text is not None else msg.caption_entities) or []
         mentions, urls = _entities(text, entities)
+        urls = (*urls, *_button_urls(msg))
         kind, kinds = _kind(msg, urls)
         reply = msg.reply_to_message
         if reply is not None and reply.forum_topic_created is not None:
@@ -714,6 +715,14 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         return value
     lowered = name.lower()
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def _button_urls(msg: TgMessage) -> tuple[str, ...]:
+    """The links of the buttons under a message (an inline bot's answer, a channel post
+    forwarded with them): where an ad puts its link, out of the text."""
+    markup = msg.reply_markup
+    rows = getattr(markup, "inline_keyboard", None) or []
+    return tuple(b.url for row in rows for b in row if getattr(b, "url", None))
 
 
 def _entities(text: str, entities: list[MessageEntity]) -> tuple[tuple[str, ...], tuple[str, ...]]:

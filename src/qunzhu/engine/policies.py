@@ -187,8 +187,7 @@ class ModerationPolicy:
             pictures=event.pictures,
             message=record.platform_id,
         )
-        text = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
-        decision = self.detector.check(text, ctx)
+        decision = self.detector.check(event.said(), ctx)
         if role not in UNCHECKED_ROLES and not _trusted(decision):
             decision = self.detector.named(decision, record.sender.name)
         if role != TrustBook.EARNED and _trusted(decision) == "earned":

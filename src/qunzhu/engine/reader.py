@@ -223,9 +223,8 @@ class PictureReader:
             texts = [self._text(event.connector, picture) for picture in pictures]
             text = "\n".join(t for t in texts if t).strip()
             if text and not self._closed:
-                said = "\n".join([record.text, *(m.text for m in event.forwarded)]).strip()
                 found = PictureText(
-                    record.platform_id, record.sender, record.sent_at, text, said, judged
+                    record.platform_id, record.sender, record.sent_at, text, event.said(), judged
                 )
                 self.deliver(LiveEvent(event.connector, event.group, found, event.role))
         except Exception:  # one picture must not stop the reading of the next

@@ -85,6 +85,17 @@ class LiveEvent:
     replied: Message | None = None
     replied_pictures: tuple[int, ...] = ()  # ... and the fingerprints of its pictures
 
+    def said(self) -> str:
+        """What a message says, as moderation reads it: its text, the texts it forwards, and
+        the links it carries that its text does not show (a Telegram link behind a word,
+        where a QQ card leads), which the domain lists and the contact checks must see; ""
+        for what is not a message."""
+        record = self.record
+        if not isinstance(record, Message):
+            return ""
+        hidden = [url for url in record.urls if url not in record.text]
+        return "\n".join([record.text, *(m.text for m in self.forwarded), *hidden]).strip()
+
 
 class ActionKind(StrEnum):
     DELETE = "delete"

@@ -83,6 +83,29 @@ def test_the_examples_are_the_answers_and_the_undisputed_messages(engine: Engine
     assert sum(found.labels) == found.spam and len(found.labels) == len(found.texts)
 
 
+def test_copies_of_confirmed_ads_are_not_learnt_as_normal(engine: Engine) -> None:
+    """A campaign's copies posted before anyone answered are undisputed messages: learnt as
+    normal they would teach the model the ad both ways. Copies alike to a confirmed ad, or
+    giving one of its contacts, are left out; a member's own WeChat id people said was fine
+    is not a confirmed contact, and ordinary chat stays."""
+    group = community(engine)
+    campaign = [
+        ordinary("x1", 1, "兼职日结300元，加V：jobs2026a，名额有限！", timedelta(minutes=1)),
+        ordinary("x2", 2, "jobs2026a 找我", timedelta(minutes=2)),
+        ordinary("x3", 3, "我的微信是 runner88，跑步的加我", timedelta(minutes=3)),
+    ]
+    with engine.begin() as conn:
+        Ingest(conn, "test", "memory", community="跑团").run(
+            [Group(Platform.TELEGRAM, "-1001", "跑团一群"), *campaign]
+        )
+        labelled_decision(conn, group, "spam", "兼职日结300元，加V：jobs2026a，名额有限", "y1", 99)
+        found = examples(conn, [group], int(NOW.timestamp() * 1000))
+    normal = found.texts[found.spam + found.normal :]
+    assert campaign[0].text not in normal and campaign[1].text not in normal
+    assert campaign[2].text in normal and CHAT[0].format(n=0) in normal
+    assert (found.ordinary, found.copies) == (241, 2)
+
+
 def test_a_community_model_is_trained_and_removed_when_its_answers_go(
     engine: Engine, tmp_path: Path
 ) -> None:

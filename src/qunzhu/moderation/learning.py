@@ -6,8 +6,10 @@ People label what the detector flagged, so their answers are mostly spam. A mode
 those alone has never seen ordinary chat and flags all of it (tg-spam's users found the same
 when they started with spam samples only). The community's own undisputed messages fill the
 other side: the newest ORDINARY_MAX text messages of its groups in the last ORDINARY_DAYS that
-no moderation decision is about. An ad that slipped through unnoticed is then learnt as
-normal, which errs towards letting a message through, never towards removing one.
+no moderation decision is about, but for copies of the ads people confirmed (alike, or giving
+one of their contacts: a campaign's copies posted before anyone answered would otherwise be
+learnt as normal and as spam at once). Any other ad that slipped through unnoticed is learnt
+as normal, which errs towards letting a message through, never towards removing one.
 
 Training runs in a process of its own (`train_community`), so a live engine keeps its pace.
 """
@@ -28,7 +30,11 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, func, select
 
 from qunzhu.moderation import feedback
+from qunzhu.moderation.behaviour import SpamBank
+from qunzhu.moderation.contacts import extract
 from qunzhu.moderation.model import COMBINE_FROM, ContentModel
+from qunzhu.moderation.normalize import normalize
+from qunzhu.moderation.verdicts import SPAM
 from qunzhu.store import schema as t
 
 # confirmed spam texts a community needs before it gets a model of its own: enough to choose
@@ -52,6 +58,7 @@ class Examples:
     spam: int  # answers that said spam
     normal: int  # answers that said not spam
     ordinary: int  # undisputed messages taken as normal
+    copies: int = 0  # undisputed messages left out as copies of confirmed ads
 
     @property
     def enough(self) -> bool:
@@ -74,6 +81,7 @@ class Learnt:
     seconds: float
     base: str | None = None  # the model it was trained on top of, as `base_of` names it
     at: int = 0  # when (ms): a day later it learns the newer ordinary messages too
+    copies: int = 0  # ordinary messages left out as copies of confirmed ads
 
 
 def base_of(path: Path | None) -> str | None:
@@ -113,11 +121,13 @@ def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
         .order_by(m.c.sent_at.desc(), m.c.id.desc())
         .limit(ORDINARY_MAX + len(decided))
     )
-    ordinary = [
+    undisputed = [
         text
         for group_id, platform_id, text in rows
         if text and text.strip() and (group_id, platform_id) not in decided
     ][:ORDINARY_MAX]
+    confirmed = _confirmed(answers)
+    ordinary = [text for text in undisputed if not _copy(confirmed, text)]
     spam = sum(label for label, _ in answers)
     return Examples(
         texts=[text for _, text in answers] + ordinary,
@@ -125,7 +135,25 @@ def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
         spam=spam,
         normal=len(answers) - spam,
         ordinary=len(ordinary),
+        copies=len(undisputed) - len(ordinary),
     )
+
+
+def _confirmed(answers: list[tuple[int, str]]) -> SpamBank:
+    """The answers as the running engine's spam bank holds them, in the order given."""
+    bank = SpamBank()
+    for label, text in answers:
+        if label:
+            bank.add(normalize(text))
+        else:
+            bank.remove_like(normalize(text))
+    return bank
+
+
+def _copy(bank: SpamBank, text: str) -> bool:
+    """Whether an undisputed message is alike to a confirmed ad or gives one's contacts."""
+    n = normalize(text)
+    return bank.match(n).verdict == SPAM or bank.known_contacts(n, extract(n)) is not None
 
 
 def file_name(community: str | None) -> str:
@@ -176,6 +204,7 @@ def train_community(
             spam=found.spam,
             normal=found.normal,
             ordinary=found.ordinary,
+            copies=found.copies,
             trained=model is not None,
             spam_from=None if model is None else model.spam_from,
             seconds=round(time.perf_counter() - started, 3),
@@ -319,12 +348,14 @@ class Learner:
             if learnt.trained or had:
                 changed.append(community)
                 log.info(
-                    "community %r: model %s (%d spam, %d not spam, %d ordinary messages, %.1f s)",
+                    "community %r: model %s (%d spam, %d not spam, %d ordinary messages, "
+                    "%d copies of confirmed ads left out, %.1f s)",
                     community,
                     "trained" if learnt.trained else "removed",
                     learnt.spam,
                     learnt.normal,
                     learnt.ordinary,
+                    learnt.copies,
                     learnt.seconds,
                 )
         return changed

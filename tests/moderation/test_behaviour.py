@@ -142,6 +142,8 @@ def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
     assert known.details["contacts"] == [{"kind": "wechat", "value": "abc12345"}]
     assert known.details["like"].startswith("兼职日结")
     assert d.check("看看这篇 https://mp.weixin.qq.com/s/another").verdict != SPAM
+    assert bank.add(normalize("流量包5折 登录 wap.10010.com 或 https://shop.example/ 办理")) == 0
+    assert d.check("您的流量已用完，登录 wap.10010.com 查询").verdict != SPAM  # a whole site
     assert d.check("我的微信 xyz67890").verdict != SPAM
     for bare in ("找 abc12345 就对了", "ABC 123 45", "有事+abc12345"):  # no marker, spelt apart
         assert d.check(bare).verdict == SPAM, bare

@@ -25,8 +25,8 @@ from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 FLOOD_WINDOW_S, FLOOD_COUNT = 60, 10  # more than this many messages a minute is a flood
 REPEAT_WINDOW_S, REPEAT_COUNT = 600, 3  # the same text this often in ten minutes
 CROSS_WINDOW_S, CROSS_GROUPS = 24 * 3600, 3  # near-identical text in this many groups a day
-# the contacts of a confirmed ad that mark its sender: not its links' domains, which an ad
-# shares with everyone (a public account's article, a shop's platform)
+# the contacts of a confirmed ad that mark its sender: not its links' domains, nor links to a
+# whole site, which an ad shares with everyone (a public account's articles, a shop's platform)
 KNOWN_CONTACT_KINDS = frozenset({"phone", "qq", "wechat", "telegram", "url"})
 KNOWN_CONTACT_SCORE = 0.95
 BARE_MIN_CHARS = 6  # a known id or number this long is found written alone too
@@ -125,7 +125,7 @@ class SpamBank:
 
     def add(self, n: Normalized) -> int:
         """Keep a confirmed ad; how many of its contacts are new to the bank."""
-        marks = [c for c in extract(n) if c.kind in KNOWN_CONTACT_KINDS]
+        marks = [c for c in extract(n) if c.kind in KNOWN_CONTACT_KINDS and not _site(c)]
         with self._lock:
             new = sum(c not in self._contacts for c in marks)
             self._contacts.update(dict.fromkeys(marks, n.compact[:80]))
@@ -203,6 +203,16 @@ class SpamBank:
         if not found:
             return Check("spam_bank", HAM, 0.0)
         return Check("spam_bank", SPAM, 0.95, {"like": like[:80]})
+
+
+def _site(contact: Contact) -> bool:
+    """A link to a whole site, not to a page ("wap.10010.com", "https://shop.example/"): a
+    carrier's or a shop's address is in its notices as in its promotions, so it marks no
+    sender."""
+    if contact.kind != "url":
+        return False
+    rest = contact.value.split("://", 1)[-1]
+    return not rest.split("/", 1)[-1].strip("/") if "/" in rest else True
 
 
 def _bare(contacts: dict[Contact, str]) -> Any:

@@ -473,7 +473,7 @@ class BankFeed:
             text = normalize(v.text)
             new_contacts = 0
             if v.spam:
-                new_contacts = bank.add(text)
+                new_contacts = bank.add(text, v.decision_id)
             else:
                 bank.remove_like(text)
             # members already in named like the ad, or giving a contact it gave, are removed

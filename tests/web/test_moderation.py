@@ -932,3 +932,34 @@ def test_an_answer_can_be_withdrawn_and_what_it_taught_goes_with_it(
         f"/api/decisions/{other}/withdraw", headers={"X-CSRF-Token": csrf(ops, "/moderation")}
     )
     assert hidden.status_code == 404  # ops does not see 读书会
+
+
+def test_the_known_contacts_are_listed_with_the_answer_that_taught_them(
+    app: FastAPI, world: World
+) -> None:
+    """What the engine holds, per community, worked out from the answers as the engine does:
+    a confirmed ad's WeChat id, not its link to a whole site; a "not spam" on a message giving
+    the id takes it back; each entry's answer is one button away; only one's own groups."""
+    ad = "兼职日结300元，加V：jobs2026a，详情 https://milk.example.com"
+    first = decided(world.engine, msg(RUNNERS, 1, ad, who="u1"))
+    ops = as_user(app, "ops")
+    assert api_label(ops, first, "spam").status_code == 200
+    listed = ops.get("/api/moderation/contacts").json()
+    assert listed == [
+        {
+            "community": "跑团",
+            "kind": "wechat",
+            "value": "jobs2026a",
+            "ad": listed[0]["ad"],
+            "decision_id": first,
+        }
+    ]
+    assert listed[0]["ad"].startswith("兼职日结300元")
+    page = ops.get("/moderation/contacts").text
+    assert "jobs2026a" in page and f'action="/moderation/{first}/withdraw"' in page
+    assert as_user(app, "eye").get("/api/moderation/contacts").json() == []  # not theirs
+
+    mine = decided(world.engine, msg(RUNNERS, 2, "我的微信 jobs2026a 有事找我", who="u2"))
+    assert api_label(ops, mine, "ham").status_code == 200
+    assert ops.get("/api/moderation/contacts").json() == []
+    assert "还没有已知的广告联系方式" in ops.get("/moderation/contacts?lang=zh").text

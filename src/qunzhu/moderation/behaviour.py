@@ -115,7 +115,8 @@ class SpamBank:
     def __init__(self) -> None:
         self._lsh = _index()
         self._texts: dict[str, str] = {}  # LSH key -> the confirmed text
-        self._contacts: dict[Contact, str] = {}  # -> the confirmed text it was in
+        # -> the confirmed text it was in, and the decision people confirmed (where known)
+        self._contacts: dict[Contact, tuple[str, int | None]] = {}
         self._written: Any = None  # an automaton of the ids and numbers among them, bare
         self._keys = itertools.count()
         self._lock = threading.Lock()
@@ -123,12 +124,13 @@ class SpamBank:
     def __len__(self) -> int:
         return len(self._texts) + len(self._contacts)
 
-    def add(self, n: Normalized) -> int:
-        """Keep a confirmed ad; how many of its contacts are new to the bank."""
+    def add(self, n: Normalized, decision: int | None = None) -> int:
+        """Keep a confirmed ad (of this decision, where known); how many of its contacts are
+        new to the bank."""
         marks = [c for c in extract(n) if c.kind in KNOWN_CONTACT_KINDS and not _site(c)]
         with self._lock:
             new = sum(c not in self._contacts for c in marks)
-            self._contacts.update(dict.fromkeys(marks, n.compact[:80]))
+            self._contacts.update(dict.fromkeys(marks, (n.compact[:80], decision)))
             if new:
                 self._written = _bare(self._contacts)
         if len(n.compact) < CROSS_MIN_CHARS:
@@ -171,7 +173,7 @@ class SpamBank:
         bare id or number; None where it gives none."""
         with self._lock:
             known = {
-                c: self._contacts[c]
+                c: self._contacts[c][0]
                 for c in [*contacts, *self._written_in(n)]
                 if c in self._contacts
             }
@@ -182,6 +184,11 @@ class SpamBank:
             "like": next(iter(known.values())),
         }
         return Check("known_contact", SPAM, KNOWN_CONTACT_SCORE, details)
+
+    def contacts(self) -> list[tuple[Contact, str, int | None]]:
+        """The known contacts, each with the confirmed text it was in and its decision."""
+        with self._lock:
+            return [(c, text, decision) for c, (text, decision) in self._contacts.items()]
 
     def _written_in(self, n: Normalized) -> list[Contact]:
         """The known ids and numbers written bare in the message (the lock held)."""
@@ -215,7 +222,7 @@ def _site(contact: Contact) -> bool:
     return not rest.split("/", 1)[-1].strip("/") if "/" in rest else True
 
 
-def _bare(contacts: dict[Contact, str]) -> Any:
+def _bare(contacts: dict[Contact, Any]) -> Any:
     """An Aho-Corasick automaton of the known ids and numbers (not links, which are only
     known as themselves), for any number of them in one pass over a message; None for none."""
     import ahocorasick

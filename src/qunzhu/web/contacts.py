@@ -1,0 +1,114 @@
+"""The known ad contacts in the console: the WeChat ids, QQ and phone numbers, Telegram handles
+and links of the ads people confirmed, per community, each with the answer that taught it.
+
+A known contact is spam wherever it comes again (a message, a display name, a poster) and
+members already in whose name gives it are removed, so a mistaken answer costs more than a
+mistaken word: the list shows what the engine holds, worked out as it works it out (the
+answers in order, a "not spam" taking back the contacts its message gave), and each entry's
+answer can be withdrawn from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from sqlalchemy import Connection, select
+
+from qunzhu import i18n
+from qunzhu.moderation.behaviour import SpamBank
+from qunzhu.moderation.feedback import SPAM_LABELS, TEACHING
+from qunzhu.moderation.normalize import normalize
+from qunzhu.store import schema as t
+from qunzhu.store.accounts import User, visible_groups
+from qunzhu.web import auth
+from qunzhu.web.app import render
+from qunzhu.web.moderation import contact_names
+
+router = APIRouter()
+
+i18n.register(
+    {
+        "Known contacts": "已知广告联系方式",
+        "Contacts from the ads people confirmed": "已确认广告中的联系方式",
+        "A WeChat id, QQ or phone number, Telegram handle or page link given by an ad people "
+        "confirmed is spam wherever it comes again in the community (a message, a display name, "
+        "a poster; an id or number of 6 characters or more written bare too), and members whose "
+        "display name gives it are removed. Not a link to a whole site. Withdrawing the answer "
+        "that taught one takes it back; so does 不是广告 on a message giving it.": (
+            "已确认广告里的微信号、QQ 号、手机号、Telegram 账号或网页链接，"
+            "之后在本社群任何地方再出现（消息、昵称、图片；6 位以上的号码不带标记也算）"
+            "都判为广告，昵称里带它的成员会被移出。整站地址不计入。"
+            "撤回教会它的那条判断即可撤销；对含有它的消息回答“不是广告”也会撤销。"
+        ),
+        "No contact is known yet.": "还没有已知的广告联系方式。",
+        "Contact": "联系方式",
+        "From the ad": "来自广告",
+        "Groups in no community": "未归入社群的群",
+    }
+)
+
+
+class KnownContact(BaseModel):
+    community: str | None  # None: the groups in no community, which share one bank
+    kind: str  # wechat | qq | phone | telegram | url
+    value: str
+    ad: str  # the confirmed ad it was in (normalised, at most 80 characters)
+    decision_id: int | None  # the decision whose answer taught it
+
+
+def known(conn: Connection, user: User) -> list[KnownContact]:
+    """What the running engine's banks hold for the user's groups, rebuilt from the answers
+    (spam and not spam, oldest first) as `service.BankFeed` builds them."""
+    ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
+    rows = conn.execute(
+        select(ml.c.decision_id, ml.c.label, ml.c.text, c.c.name)
+        .select_from(
+            ml.join(d, d.c.id == ml.c.decision_id)
+            .join(g, g.c.id == d.c.group_id)
+            .outerjoin(c, c.c.id == g.c.community_id)
+        )
+        .where(ml.c.label.in_(TEACHING), d.c.group_id.in_(visible_groups(conn, user)))
+        .order_by(ml.c.at, ml.c.decision_id)
+    )
+    banks: dict[str | None, SpamBank] = {}
+    for decision_id, label, text, community in rows:
+        bank = banks.setdefault(community, SpamBank())
+        if label in SPAM_LABELS:
+            bank.add(normalize(text or ""), decision_id)
+        else:
+            bank.remove_like(normalize(text or ""))
+    return [
+        KnownContact(
+            community=community, kind=c.kind, value=c.value, ad=ad, decision_id=decision_id
+        )
+        for community, bank in banks.items()
+        for c, ad, decision_id in bank.contacts()
+    ]
+
+
+@router.get("/moderation/contacts", response_class=HTMLResponse, include_in_schema=False)
+def contacts_page(request: Request, user: auth.PageUser) -> HTMLResponse:
+    with auth.engine_of(request).connect() as conn:
+        found = known(conn, user)
+    kinds = contact_names()
+    rows: list[dict[str, Any]] = [
+        {**k.model_dump(), "kind_name": kinds.get(k.kind, k.kind)} for k in found
+    ]
+    return render(request, "moderation_contacts.html", {"rows": rows}, user)
+
+
+@router.get(
+    "/api/moderation/contacts",
+    response_model=list[KnownContact],
+    tags=["api"],
+    responses=auth.API_RESPONSES,
+)
+def contacts_api(request: Request, user: auth.ApiUser) -> list[KnownContact]:
+    """The contacts of the ads people confirmed in the user's groups, per community: spam
+    wherever they come again (withdraw the answer, `POST /api/decisions/{id}/withdraw`, to
+    take one back)."""
+    with auth.engine_of(request).connect() as conn:
+        return known(conn, user)

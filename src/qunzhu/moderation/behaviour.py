@@ -130,7 +130,7 @@ class SpamBank:
         marks = [c for c in extract(n) if c.kind in KNOWN_CONTACT_KINDS and not _site(c)]
         with self._lock:
             new = sum(c not in self._contacts for c in marks)
-            self._contacts.update(dict.fromkeys(marks, (n.compact[:80], decision)))
+            self._contacts.update(dict.fromkeys(marks, (n.text[:80], decision)))
             if new:
                 self._written = _bare(self._contacts)
         if len(n.compact) < CROSS_MIN_CHARS:

@@ -80,13 +80,14 @@ def known(conn: Connection, user: User) -> list[KnownContact]:
             bank.add(normalize(text or ""), decision_id)
         else:
             bank.remove_like(normalize(text or ""))
-    return [
+    found = [
         KnownContact(
             community=community, kind=c.kind, value=c.value, ad=ad, decision_id=decision_id
         )
         for community, bank in banks.items()
         for c, ad, decision_id in bank.contacts()
     ]
+    return sorted(found, key=lambda k: -(k.decision_id or 0))  # the newest answers first
 
 
 @router.get("/moderation/contacts", response_class=HTMLResponse, include_in_schema=False)

@@ -582,7 +582,7 @@ def test_a_name_people_said_was_an_ad_is_removed_at_the_door(engine: Engine) -> 
     ]
     at_door = orjson.loads(decided[0].reasons)
     (check,) = at_door["checks"]
-    assert (check["name"], check["details"]["like"]) == ("display_name", "兼职日结加vabc12345")
+    assert (check["name"], check["details"]["like"]) == ("display_name", "兼职日结 加v abc12345")
     kinds = [
         (a["kind"], a["member_id"])
         for a in map(orjson.loads, (r.payload for r in rows(engine, t.outbox)))

@@ -379,8 +379,9 @@ def test_parse_message_kinds() -> None:
 
 
 def test_what_a_card_says_is_its_text() -> None:
-    """A card is a message of its own in QQ; its words are the message's text, as QQ's chat
-    history shows them, so moderation reads a shared ad and a recommended group's number."""
+    """A card (or a file) is a message of its own in QQ; its words (a file's name) are the
+    message's text, as QQ's chat history shows them, so moderation reads a shared ad, a
+    recommended group's number and a file named after a WeChat id."""
     share = parse_message([seg("share", url="https://ad.example/", title="赚钱", content="日结")])
     assert share.text == "赚钱 日结"
     assert parse_message([seg("contact", type="group", id="123456789")]).text == (
@@ -399,6 +400,9 @@ def test_what_a_card_says_is_its_text() -> None:
     assert parse_message([seg("xml", data=xml + "</item></msg>")]).text == (
         "[分享]兼职日结 日赚300 加V abc12345"
     )
+    named = parse_message([seg("file", file="兼职名单 加V abc12345.xlsx", file_id="f1")])
+    assert named.text == "[文件]兼职名单 加V abc12345.xlsx" and named.kind is MessageKind.FILE
+    assert parse_message([seg("file", file_id="f2")]).text == ""  # no name given
     mixed = parse_message(
         [seg("text", text="看看"), seg("share", url="https://a.example/", title="x")]
     )

@@ -110,9 +110,10 @@ async def polled(
 # ---- 1. polling: a text message, and no event lost --------------------------------------
 
 
-def test_the_links_of_a_messages_buttons_are_its_links() -> None:
-    """An inline bot's answer puts its link in a button under the message, out of the text:
-    the record carries it, so moderation reads it."""
+def test_the_links_of_a_messages_buttons_and_a_files_name_are_read() -> None:
+    """An inline bot's answer puts its link in a button under the message, out of the text,
+    and a file sent without a caption says what it says in its name: the record carries
+    both, so moderation reads them."""
 
     async def main() -> None:
         async with FakeTelegram() as fake:
@@ -122,12 +123,20 @@ def test_the_links_of_a_messages_buttons_are_its_links() -> None:
                     [{"text": "再看看", "callback_data": "more"}],
                 ]
             }
-            uid = fake.queue("message", message(9, ALICE, text="点下面", reply_markup=buttons))
+            fake.queue("message", message(9, ALICE, text="点下面", reply_markup=buttons))
+            document = {
+                "file_id": "d1",
+                "file_unique_id": "u1",
+                "file_name": "兼职 加V abc12345.apk",
+            }
+            uid = fake.queue("message", message(10, ALICE, document=document))
             events, _tg = await polled(fake, uid)
-            (event,) = events
-            assert isinstance(event.record, Message)
-            assert event.record.urls == ("https://scam.example/x",)
-            assert event.record.kind is MessageKind.LINK
+            button, named = (e.record for e in events)
+            assert isinstance(button, Message) and isinstance(named, Message)
+            assert button.urls == ("https://scam.example/x",)
+            assert button.kind is MessageKind.LINK
+            # a file sent without a caption: its name is its text
+            assert named.text == "[文件]兼职 加V abc12345.apk" and named.kind is MessageKind.FILE
 
     asyncio.run(main())
 

@@ -222,6 +222,8 @@ def parse_message(message: Any) -> ParsedMessage:
             forwards.append(dict(data))
         elif kind in ("file", "video"):
             kinds.add(kind)
+            if kind == "file":  # its name, as QQ shows it: "兼职名单 加V abc12345.xlsx"
+                cards.append(_file_text(data.get("name") or data.get("file")))
         elif kind == "mface":  # a shop sticker (NapCat)
             kinds.add("sticker")
         if kind in _CARD_SEGMENTS:
@@ -230,8 +232,9 @@ def parse_message(message: Any) -> ParsedMessage:
             cards.append(_card_text(kind, data))
             if kind == "json" and _is_mini_program(data.get("data")):
                 kinds.add("mini_program")
-    # a card is a message of its own in QQ: what it says is the message's text, as QQ's
-    # own chat history shows it (and what moderation reads: a shared ad, a recommended group)
+    # a card (or a file) is a message of its own in QQ: what it says is the message's text,
+    # as QQ's own chat history shows it (and what moderation reads: a shared ad, a
+    # recommended group, a file named after a WeChat id)
     text = "".join(texts).strip() or "\n".join(c for c in cards if c)
     urls = [*_urls(text), *urls]
     return ParsedMessage(
@@ -316,6 +319,11 @@ def _card_urls(kind: str, data: Mapping[str, Any]) -> list[str]:
             if isinstance(url, str) and url.startswith(("http://", "https://")):
                 found.append(url)
     return found
+
+
+def _file_text(name: Any) -> str:
+    """A file as QQ's chat history shows it, "[文件]name"; "" without a name."""
+    return f"[文件]{name}"[:CARD_TEXT_MAX] if isinstance(name, str) and name.strip() else ""
 
 
 def _card_text(kind: str, data: Mapping[str, Any]) -> str:

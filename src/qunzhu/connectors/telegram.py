@@ -425,7 +425,7 @@ class TelegramConnector:
             sender = person(msg.from_user)
         else:
             sender = Person(None, "?")
-        text = msg.text if msg.text is not None else (msg.caption or "")
+        text = msg.text if msg.text is not None else (msg.caption or _file_text(msg))
         entities = (msg.entities if msg.text is not None else msg.caption_entities) or []
         mentions, urls = _entities(text, entities)
         urls = (*urls, *_button_urls(msg))
@@ -715,6 +715,13 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         return value
     lowered = name.lower()
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def _file_text(msg: TgMessage) -> str:
+    """A file sent without a caption, by its name ("[文件]兼职名单 加V abc12345.xlsx", as QQ
+    shows one): a name carries an ad as a caption would."""
+    name = msg.document.file_name if msg.document is not None else None
+    return f"[文件]{name}" if name and name.strip() else ""
 
 
 def _button_urls(msg: TgMessage) -> tuple[str, ...]:

@@ -470,12 +470,7 @@ class BankFeed:
             if v.decision_id in self._applied:
                 continue
             behaviour, _trust, bank = _memory(self.memories, v.community)
-            text = normalize(v.text)
-            new_contacts = 0
-            if v.spam:
-                new_contacts = bank.add(text, v.decision_id)
-            else:
-                bank.remove_like(text)
+            new_contacts = bank.learn(normalize(v.text), v.spam, v.decision_id)
             # members already in named like the ad, or giving a contact it gave, are removed
             if (v.named or new_contacts) and v.spam and bank not in self.named:
                 self.named.append(bank)

@@ -143,10 +143,7 @@ def _confirmed(answers: list[tuple[int, str]]) -> SpamBank:
     """The answers as the running engine's spam bank holds them, in the order given."""
     bank = SpamBank()
     for label, text in answers:
-        if label:
-            bank.add(normalize(text))
-        else:
-            bank.remove_like(normalize(text))
+        bank.learn(normalize(text), bool(label))
     return bank
 
 

@@ -76,10 +76,7 @@ def known(conn: Connection, user: User) -> list[KnownContact]:
     banks: dict[str | None, SpamBank] = {}
     for decision_id, label, text, community in rows:
         bank = banks.setdefault(community, SpamBank())
-        if label in SPAM_LABELS:
-            bank.add(normalize(text or ""), decision_id)
-        else:
-            bank.remove_like(normalize(text or ""))
+        bank.learn(normalize(text or ""), label in SPAM_LABELS, decision_id)
     found = [
         KnownContact(
             community=community, kind=c.kind, value=c.value, ad=ad, decision_id=decision_id

@@ -282,3 +282,27 @@ def test_the_command_line_starts_without_the_store() -> None:
     ).stdout.strip()
     assert loaded == "[]"
     assert cli.DEFAULT_CONFIG == config.DEFAULT_PATH
+
+
+def test_check_with_a_community_knows_what_its_people_confirmed(
+    tmp_path: Path, export: Path
+) -> None:
+    """`moderation check --community` judges as that community's groups do: an id from an ad
+    people confirmed there is spam written bare; without --community it is not."""
+    from tests.conftest import labelled_decision
+
+    args = db_args(tmp_path)
+    imported = runner.invoke(app, ["import", str(export), "--community", "跑团", *args])
+    assert imported.exit_code == 0, imported.output
+    engine = db.open_store(args[1])
+    with engine.begin() as conn:
+        group = conn.execute(select(t.groups.c.id)).scalars().first()
+        labelled_decision(conn, group, "spam", "兼职日结300，加V：jobs2026a，名额有限")
+    check = ["moderation", "check", "找 jobs2026a", "--json", *args]
+    known = runner.invoke(app, [*check, "--community", "跑团"])
+    assert known.exit_code == 0, known.output
+    shown = last_json(known.stdout)
+    assert shown["verdict"] == "spam"
+    assert "known_contact" in {c["name"] for c in shown["checks"]}
+    plain = runner.invoke(app, check)
+    assert plain.exit_code == 0 and last_json(plain.stdout)["verdict"] != "spam"

@@ -495,8 +495,14 @@ def moderation_check(
     model: ModelOption = DEFAULT_MODEL,
     community: CommunityOption = None,
     as_json: JsonOption = False,
+    database: DbOption = None,
 ) -> None:
-    """Judge one message: the verdict, its score and every check's result."""
+    """Judge one message: the verdict, its score and every check's result. With --community,
+    as that community's groups judge it: its model, and the ads and contacts people
+    confirmed in its groups (the store's answers)."""
+    from qunzhu.moderation.feedback import bank_of
+    from qunzhu.store.db import StoreError
+
     images = tuple(_picture(p) for p in pictures or ())
     read = ""
     if images:
@@ -509,6 +515,11 @@ def moderation_check(
     whole = "\n".join(t for t in (text, read) if t)
     ctx = Context("cli", "cli", time.time(), images=images) if images else None
     detector = _detector(model, community)
+    if community is not None:
+        try:
+            detector.bank = bank_of(_console_labels(database, community))
+        except StoreError as exc:
+            raise fail(str(exc)) from None
     decision = detector.named(detector.check(whole, ctx), name)
     if as_json:
         shown = decision.as_dict() | ({"picture_text": read} if images else {})

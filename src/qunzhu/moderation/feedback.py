@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Connection, func, select
 
+from qunzhu.moderation.behaviour import SpamBank
+from qunzhu.moderation.normalize import normalize
 from qunzhu.store import schema as t
 
 SPAM_LABELS = frozenset({"spam", "appeal_rejected"})
@@ -38,6 +40,15 @@ def labelled(conn: Connection, group_ids: Iterable[int] | None = None) -> list[t
         for label, text in conn.execute(query)
         if text and text.strip()  # a picture alone has no text to learn from
     ]
+
+
+def bank_of(answers: Iterable[tuple[int, str]]) -> SpamBank:
+    """`labelled` answers as the running engine's spam bank holds them, in the order given:
+    the confirmed ads' texts and contacts, less what a "not spam" took back."""
+    bank = SpamBank()
+    for label, text in answers:
+        bank.learn(normalize(text), bool(label))
+    return bank
 
 
 @dataclass(frozen=True, slots=True)

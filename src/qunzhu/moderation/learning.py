@@ -126,7 +126,7 @@ def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
         for group_id, platform_id, text in rows
         if text and text.strip() and (group_id, platform_id) not in decided
     ][:ORDINARY_MAX]
-    confirmed = _confirmed(answers)
+    confirmed = feedback.bank_of(answers)
     ordinary = [text for text in undisputed if not _copy(confirmed, text)]
     spam = sum(label for label, _ in answers)
     return Examples(
@@ -137,14 +137,6 @@ def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
         ordinary=len(ordinary),
         copies=len(undisputed) - len(ordinary),
     )
-
-
-def _confirmed(answers: list[tuple[int, str]]) -> SpamBank:
-    """The answers as the running engine's spam bank holds them, in the order given."""
-    bank = SpamBank()
-    for label, text in answers:
-        bank.learn(normalize(text), bool(label))
-    return bank
 
 
 def _copy(bank: SpamBank, text: str) -> bool:

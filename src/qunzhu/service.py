@@ -400,7 +400,7 @@ async def watch_settings(
                 if banks.named:
                     named, banks.named = banks.named, []
                     n = await asyncio.to_thread(runtime.remove_named, named)
-                    log.info("%d members named like a confirmed ad (its name or its contact)", n)
+                    log.info("%d members named like an ad name people confirmed", n)
             except Exception:
                 log.exception("cannot read the moderation labels")
             try:  # looking back as for labels: two console processes may commit out of order
@@ -438,9 +438,8 @@ class BankFeed:
         # the day's messages carrying a picture people have just said is an ad, posted
         # before they said it: (group, message, member), for the engine to take down
         self.copies: list[tuple[str, str, str]] = []
-        # the banks of communities where people have just said a display name was an ad, or
-        # confirmed an ad giving a contact new to the bank, for the engine to remove the
-        # members already in who are named alike or whose name gives that contact
+        # the banks of communities where people have just said a display name was an ad, for
+        # the engine to remove the members already in who are named alike
         self.named: list[SpamBank] = []
         self._seen: tuple[int, int | None] = (0, None)
         self._applied: set[int] = set()
@@ -470,9 +469,8 @@ class BankFeed:
             if v.decision_id in self._applied:
                 continue
             behaviour, _trust, bank = _memory(self.memories, v.community)
-            new_contacts = bank.learn(normalize(v.text), v.spam, v.decision_id)
-            # members already in named like the ad, or giving a contact it gave, are removed
-            if (v.named or new_contacts) and v.spam and bank not in self.named:
+            bank.learn(normalize(v.text), v.spam, v.decision_id)
+            if v.spam and v.named and bank not in self.named:
                 self.named.append(bank)
             if v.pictures:
                 behaviour.learn_pictures(v.pictures, v.spam)

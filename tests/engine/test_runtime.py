@@ -582,7 +582,7 @@ def test_a_name_people_said_was_an_ad_is_removed_at_the_door(engine: Engine) -> 
     ]
     at_door = orjson.loads(decided[0].reasons)
     (check,) = at_door["checks"]
-    assert (check["name"], check["details"]["like"]) == ("display_name", "兼职日结 加v abc12345")
+    assert (check["name"], check["details"]["like"]) == ("display_name", "兼职日结加vabc12345")
     kinds = [
         (a["kind"], a["member_id"])
         for a in map(orjson.loads, (r.payload for r in rows(engine, t.outbox)))
@@ -619,13 +619,13 @@ def test_members_already_in_named_like_a_confirmed_ad_name_are_removed(engine: E
     assert sorted(k["member_id"] for k in kicks) == ["u7", "u8"]
 
 
-def test_members_already_in_giving_a_confirmed_ads_contact_in_their_name_are_removed(
+def test_a_name_giving_a_confirmed_ads_contact_is_a_question_not_a_removal(
     engine: Engine,
 ) -> None:
-    """People confirm an ad message giving a WeChat id: the running engine's label feed hands
-    the community's bank on (a contact new to it), and members already in whose display name
-    gives that id, with a marker or bare, are removed; a "not spam" elsewhere hands on
-    nothing."""
+    """People confirm an ad message giving a WeChat id: a member named by that id (a member of
+    a business network named by their own number, who advertised once) is put to the admins
+    as they join, not removed, and members already in are not swept; only a name alike to a
+    name people confirmed is (the farm). What they post giving the id is spam."""
     from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
     from qunzhu.moderation.feedback import HumanLabel
     from qunzhu.service import BankFeed
@@ -633,18 +633,20 @@ def test_members_already_in_giving_a_confirmed_ads_contact_in_their_name_are_rem
     bank = SpamBank()
     detector = Detector(behaviour=Behaviour(), trust=TrustBook(), bank=bank)
     rt = runtime(engine, ModerationPolicy(detector, Ladder(Mode.ENFORCE)))
-    for n, who, name in ((1, "u7", "小美 abc12345"), (2, "u8", "加V abc12345"), (3, "u9", "小丽")):
-        rt.accept(join(n, who, name))
+    rt.accept(join(1, "u7", "小美 abc12345"))
     rt.process()
-    asked = len(rows(engine, t.decisions))
     feed = BankFeed({"跑团": (Behaviour(), TrustBook(), bank)})
-    fine = HumanLabel(1, 1, False, "周末约跑，六点集合", "跑团")
-    assert feed.apply([fine]) == 1 and feed.named == []
     ad = HumanLabel(2, 2, True, "兼职日结，加V：abc12345，名额有限", "跑团")
-    assert feed.apply([ad]) == 1 and feed.named == [bank]
-    assert rt.remove_named(feed.named) == 2
-    removed = rows(engine, t.decisions)[asked:]
-    assert sorted((d.member, d.verdict) for d in removed) == [("u7", "spam"), ("u8", "spam")]
+    assert feed.apply([ad]) == 1 and feed.named == []  # a message: nobody to sweep
+    assert rt.remove_named([bank]) == 0  # u7 stays
+    rt.accept(join(3, "u8", "加V abc12345"))
+    rt.accept(message(4, "有事找 abc12345", who="u9", name="阿强"))
+    rt.process()
+    decided = [(d.member, d.verdict) for d in rows(engine, t.decisions)]
+    assert ("u8", "review") in decided and ("u9", "spam") in decided
+    assert all(m != "u7" for m, _ in decided)
+    kicks = [r for r in rows(engine, t.outbox) if r.kind == "kick"]
+    assert kicks == []
 
 
 def test_stickers_read_back_at_start_are_still_stickers(engine: Engine) -> None:

@@ -142,13 +142,13 @@ class SpamBank:
             self._texts[key] = n.compact
         return new
 
-    def learn(self, n: Normalized, spam: bool, decision: int | None = None) -> int:
+    def learn(self, n: Normalized, spam: bool, decision: int | None = None) -> None:
         """A person's answer on a text: spam keeps it and its contacts, not spam takes back
-        the texts alike and the contacts it gives. How many contacts became known."""
+        the texts alike and the contacts it gives."""
         if spam:
-            return self.add(n, decision)
-        self.remove_like(n)
-        return 0
+            self.add(n, decision)
+        else:
+            self.remove_like(n)
 
     def remove_like(self, n: Normalized) -> int:
         """Take out every text close to this one, and the known contacts it gives (as

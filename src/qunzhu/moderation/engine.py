@@ -384,21 +384,25 @@ class Detector:
         themselves (城市-行业-姓名-电话), and a trade word alone (代购小王) is a shop's name.
         Even then only a question for a person: "杭州-贷款顾问-赵六 139…" reads like an ad and
         may be a member of a business network, named as its rules ask. A name close to one
-        people said was an ad (the spam bank: the next account of a bot farm, named the same),
-        or giving a contact from one, is spam."""
+        people said was an ad (the spam bank: the next account of a bot farm, named the same)
+        is spam. A name giving a contact from a confirmed ad is a question, however short
+        ("加V abc12345"): it may be a member named by their own number, who advertised once,
+        for whom the ladder, not a removal, is the answer."""
         if not name:
             return None
         n = normalize(name)
         contacts = [c for c in extract(n) if not self._allowed(c)]
         found = self._contacts_and_words(n, contacts)
+        shown = {"name": name[:80], **found.details}
         if self.bank is not None and len(self.bank):
-            known = self.bank.known_contacts(n, contacts) or self.bank.match(n)
-            if known.verdict == SPAM:
-                details = {"name": name[:80], **found.details, "like": known.details["like"]}
-                return Check("display_name", SPAM, KNOWN_NAME_SCORE, details)
+            alike = self.bank.match(n)
+            if alike.verdict == SPAM:
+                return Check("display_name", SPAM, KNOWN_NAME_SCORE, shown | alike.details)
+            if given := self.bank.known_contacts(n, contacts):
+                return Check("display_name", REVIEW, NAME_SCORE, shown | given.details)
         if not contacts or found.verdict != SPAM:
             return None
-        return Check("display_name", REVIEW, NAME_SCORE, {"name": name[:80], **found.details})
+        return Check("display_name", REVIEW, NAME_SCORE, shown)
 
     def named(self, decision: Decision, name: str | None) -> Decision:
         """A message's decision with its sender's display name checked too (`name_check`):

@@ -1,11 +1,10 @@
 """The known ad contacts in the console: the WeChat ids, QQ and phone numbers, Telegram handles
 and links of the ads people confirmed, per community, each with the answer that taught it.
 
-A known contact is spam wherever it comes again (a message, a display name, a poster) and
-members already in whose name gives it are removed, so a mistaken answer costs more than a
-mistaken word: the list shows what the engine holds, worked out as it works it out (the
-answers in order, a "not spam" taking back the contacts its message gave), and each entry's
-answer can be withdrawn from here.
+A known contact is spam wherever it comes again (a message, a poster) and a question in a
+display name, so a mistaken answer costs more than a mistaken word: the list shows what the
+engine holds, worked out as it works it out (the answers in order, a "not spam" taking back
+the contacts its message gave), and each entry's answer can be withdrawn from here.
 """
 
 from __future__ import annotations
@@ -34,13 +33,13 @@ i18n.register(
         "Known contacts": "已知广告联系方式",
         "Contacts from the ads people confirmed": "已确认广告中的联系方式",
         "A WeChat id, QQ or phone number, Telegram handle or page link given by an ad people "
-        "confirmed is spam wherever it comes again in the community (a message, a display name, "
-        "a poster; an id or number of 6 characters or more written bare too), and members whose "
-        "display name gives it are removed. Not a link to a whole site. Withdrawing the answer "
-        "that taught one takes it back; so does 不是广告 on a message giving it.": (
+        "confirmed is spam wherever it comes again in the community (a message, a poster; an "
+        "id or number of 6 characters or more written bare too), and a display name giving it "
+        "is put to the admins. Not a link to a whole site. Withdrawing the answer that taught "
+        "one takes it back; so does 不是广告 on a message giving it.": (
             "已确认广告里的微信号、QQ 号、手机号、Telegram 账号或网页链接，"
-            "之后在本社群任何地方再出现（消息、昵称、图片；6 位以上的号码不带标记也算）"
-            "都判为广告，昵称里带它的成员会被移出。整站地址不计入。"
+            "之后在本社群再出现（消息、图片；6 位以上的号码不带标记也算）都判为广告，"
+            "昵称里带它的成员交给管理员确认。整站地址不计入。"
             "撤回教会它的那条判断即可撤销；对含有它的消息回答“不是广告”也会撤销。"
         ),
         "No contact is known yet.": "还没有已知的广告联系方式。",

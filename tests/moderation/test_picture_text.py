@@ -191,6 +191,52 @@ def test_the_same_picture_is_read_once_and_a_failed_one_counts_as_unread() -> No
     assert asked[-4:] == [b"a", b"b", b"poster", b"c"]  # the poster had been let go
 
 
+def test_several_readers_read_at_once_and_a_copy_waits_for_its_first() -> None:
+    """With two readers two pictures are read at once; a copy taken up by the other thread
+    while its first is being read waits for the text instead of going unread, and the copies
+    of one whose read failed go unread."""
+    import time
+
+    started: list[bytes] = []
+    both = threading.Barrier(2, timeout=5)
+    release = threading.Event()
+    got: list[LiveEvent] = []
+
+    def read(data: bytes) -> str:
+        started.append(data)
+        if data in (b"x", b"y"):
+            both.wait()  # each waits for the other: passes only if both are read at once
+        release.wait(5)
+        if data == b"broken":
+            raise PictureUnread
+        return data.decode()
+
+    reader = PictureReader(got.append, read, readers=2)
+    reader.submit(_event(1, b"x"))
+    reader.submit(_event(2, b"y"))
+    release.set()
+    reader.wait()
+    assert sorted(started) == [b"x", b"y"]
+
+    release.clear()
+    reader.submit(_event(3, b"one"))  # read on one thread...
+    reader.submit(_event(4, b"one"))  # ... while the other takes up the copy, which waits
+    time.sleep(0.2)
+    release.set()
+    reader.wait()
+    assert started.count(b"one") == 1 and reader.unread == {}
+    assert [e.record.text for e in got[2:]] == ["one", "one"]
+
+    release.clear()
+    for n in (5, 6):
+        reader.submit(_event(n, b"broken"))
+    time.sleep(0.2)
+    release.set()
+    reader.wait()
+    reader.close()
+    assert started.count(b"broken") == 1 and reader.unread == {"tg": 2}
+
+
 def test_a_picture_read_before_is_not_let_go_with_a_full_backlog() -> None:
     """Past the backlog only pictures still to read are let go: the hundredth copy of a poster
     read a moment ago costs nothing to handle, so it is handled."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
+import queue
 import struct
 import subprocess
 import sys
@@ -37,6 +39,9 @@ CHILD_EXIT_S = 5.0  # how long a closing child may take to end before it is kill
 # what the last pictures read said, by their bytes: an ad poster dropped into fifty groups, or
 # the stickers a community keeps sending, are read once (QQ serves one picture as the same bytes)
 TEXTS_KEPT = 4096
+# reading processes, each with a thread: a core in four, so that the engine's thread and the
+# store keep theirs (one on this project's 2-core machines); 350-650 MB each while busy
+READERS = max(1, (os.cpu_count() or 1) // 4)
 
 
 class PictureUnread(Exception):
@@ -149,30 +154,38 @@ class _Picture(NamedTuple):
 
 
 class PictureReader:
-    """One thread that reads pictures in the order they came and hands each message's text to
-    `deliver` (the runtime's `accept`). The same bytes are read once while among the last
-    TEXTS_KEPT pictures read or waiting to be: a copy waits without its bytes and finds the
-    text the first one left. Beyond `backlog` pictures waiting to be read, more are not read
-    (copies still are, at no cost), nor are pictures the child failed on; how many, per
-    connector, is kept in `unread` (the console shows it beside the connector)."""
+    """`readers` threads (each with its reading process) that read pictures in the order they
+    came and hand each message's text to `deliver` (the runtime's `accept`). The same bytes
+    are read once while among the last TEXTS_KEPT pictures read or waiting to be: a copy waits
+    without its bytes for the text the first one leaves. Beyond `backlog` pictures waiting to
+    be read, more are not read (copies still are, at no cost), nor are pictures a child failed
+    on; how many, per connector, is kept in `unread` (the console shows it beside the
+    connector). `read`, where given, is called from all the threads."""
 
     def __init__(
         self,
         deliver: Callable[[LiveEvent], object],
         read: Callable[[bytes], str] | None = None,
         backlog: int = BACKLOG,
+        readers: int = READERS,
     ) -> None:
-        self._process: ReadingProcess | None = None
-        if read is None:  # the real reading, in a child process
-            self._process = read = ReadingProcess()
+        self._processes: list[ReadingProcess] = []
+        self._idle: queue.SimpleQueue[ReadingProcess] = queue.SimpleQueue()
+        if read is None:  # the real reading, in child processes
+            self._processes = [ReadingProcess() for _ in range(readers)]
+            for process in self._processes:
+                self._idle.put(process)
+            read = self._read_in_child
         self.deliver = deliver
         self.read = read
+        self.readers = readers
         self.backlog = backlog
         self.unread: Counter[str] = Counter()
         self.texts: OrderedDict[bytes, str] = OrderedDict()  # by the bytes' hash, oldest first
         self._pool: ThreadPoolExecutor | None = None
         self._waiting: set[Future[None]] = set()
         self._to_read: Counter[bytes] = Counter()  # pictures waiting: copies of each
+        self._done_reading: dict[bytes, threading.Event] = {}  # ... set once the first is read
         self._lock = threading.Lock()
         self._closed = False
 
@@ -198,13 +211,15 @@ class PictureReader:
                     )
                 return
             if self._pool is None:  # no thread for an engine that never sees a picture
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="qunzhu-pictures")
+                self._pool = ThreadPoolExecutor(self.readers, thread_name_prefix="qunzhu-pictures")
             pictures = []
             for key, data in zip(keys, event.images, strict=True):
                 known = key in self.texts
                 # a copy's bytes are not kept: the first one's reading leaves the text
                 first = not known and key not in self._to_read
                 pictures.append(_Picture(key, data if first else None, not known))
+                if first:
+                    self._done_reading[key] = threading.Event()
                 if not known:
                     self._to_read[key] += 1
             future = self._pool.submit(self._read, event, pictures, judged)
@@ -227,27 +242,40 @@ class PictureReader:
                     record.platform_id, record.sender, record.sent_at, text, event.said(), judged
                 )
                 self.deliver(LiveEvent(event.connector, event.group, found, event.role))
-        except Exception:  # one picture must not stop the reading of the next
-            log.exception("reading the pictures of message %s", record.platform_id)
+        except Exception:  # the engine refusing the text must not stop the reading either
+            log.exception("handing on the pictures' text of message %s", record.platform_id)
 
     def _text(self, connector: str, picture: _Picture) -> str | None:
         """What a picture says: remembered, or read (None: the child failed on it, which
         counts as unread and is not remembered, so a later copy is tried again; the copies
         that waited without their bytes go unread too)."""
         try:
+            if picture.data is None:  # a copy: the first one may still be read on another thread
+                with self._lock:
+                    reading = self._done_reading.get(picture.key)
+                if reading is not None:
+                    reading.wait(READ_TIMEOUT_S + CHILD_EXIT_S)
             with self._lock:
                 if (text := self.texts.get(picture.key)) is not None:
                     self.texts.move_to_end(picture.key)
                     return text
             if picture.data is None:
                 raise PictureUnread
-            text = self.read(picture.data)
-            with self._lock:
-                self.texts[picture.key] = text
-                if len(self.texts) > TEXTS_KEPT:
-                    self.texts.popitem(last=False)
-            return text
-        except PictureUnread:
+            try:
+                text = self.read(picture.data)
+                with self._lock:
+                    self.texts[picture.key] = text
+                    if len(self.texts) > TEXTS_KEPT:
+                        self.texts.popitem(last=False)
+                return text
+            finally:  # read or failed: the copies waiting for it go on
+                with self._lock:
+                    reading = self._done_reading.pop(picture.key, None)
+                if reading is not None:
+                    reading.set()
+        except Exception as exc:  # one picture must not stop the reading of the next
+            if not isinstance(exc, PictureUnread):
+                log.exception("reading a picture")
             with self._lock:
                 self.unread[connector] += 1
             return None
@@ -257,6 +285,14 @@ class PictureReader:
                     self._to_read[picture.key] -= 1
                     if self._to_read[picture.key] <= 0:
                         del self._to_read[picture.key]
+
+    def _read_in_child(self, data: bytes) -> str:
+        """`picture_text` in whichever reading process is free."""
+        process = self._idle.get()
+        try:
+            return process(data)
+        finally:
+            self._idle.put(process)
 
     def wait(self) -> None:
         """Until every picture submitted so far is read and delivered."""
@@ -269,7 +305,10 @@ class PictureReader:
         """Stop reading: pictures still waiting are let go (their messages were judged), and
         what the picture being read says is not handed on (half a second at most)."""
         self._closed = True
+        with self._lock:  # copies waiting for a first one that will not be read go on
+            for reading in self._done_reading.values():
+                reading.set()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._process is not None:
-            self._process.close()
+        for process in self._processes:
+            process.close()

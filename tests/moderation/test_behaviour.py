@@ -147,6 +147,9 @@ def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
     assert d.check("我的微信 xyz67890").verdict != SPAM
     for bare in ("找 abc12345 就对了", "ABC 123 45", "有事+abc12345"):  # no marker, spelt apart
         assert d.check(bare).verdict == SPAM, bare
+    warned = d.check("大家别加 abc12345，是骗子")  # a member warning the group: a question
+    assert warned.verdict == REVIEW
+    assert next(c for c in warned.checks if c.name == "known_contact").details["warning"] == "骗子"
     for other in ("xabc12345", "abc123456", "abc12345_v2"):  # a longer id is another id
         assert d.check(other).verdict != SPAM, other
     # a name giving it, too short for the bank's likeness: a question (it may be a member's

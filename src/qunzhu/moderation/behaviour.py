@@ -29,6 +29,10 @@ CROSS_WINDOW_S, CROSS_GROUPS = 24 * 3600, 3  # near-identical text in this many 
 # whole site, which an ad shares with everyone (a public account's articles, a shop's platform)
 KNOWN_CONTACT_KINDS = frozenset({"phone", "qq", "wechat", "telegram", "url"})
 KNOWN_CONTACT_SCORE = 0.95
+# ... unless the message warns the group about it ("别加 abc12345，骗子"): members do that with
+# a scammer's id, and a person then decides
+WARNINGS = ("骗子", "诈骗", "别加", "不要加", "小心", "曝光", "举报", "拉黑", "是假的", "上当")
+WARNING_SCORE = 0.6
 BARE_MIN_CHARS = 6  # a known id or number this long is found written alone too
 JOINS_KEPT_S = 3600  # newcomers remembered across the community (a raid's window is shorter)
 CROSS_MIN_CHARS = 12  # shorter texts ("早上好", "收到") are alike everywhere by nature
@@ -187,10 +191,12 @@ class SpamBank:
             }
         if not known:
             return None
-        details = {
+        details: dict[str, Any] = {
             "contacts": [{"kind": c.kind, "value": c.value} for c in known],
             "like": next(iter(known.values())),
         }
+        if warning := next((w for w in WARNINGS if w in n.compact), None):
+            return Check("known_contact", REVIEW, WARNING_SCORE, details | {"warning": warning})
         return Check("known_contact", SPAM, KNOWN_CONTACT_SCORE, details)
 
     def contacts(self) -> list[tuple[Contact, str, int | None]]:

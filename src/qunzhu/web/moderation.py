@@ -145,6 +145,7 @@ i18n.register(
             "已撤回对处理 #{id} 的判断，它重新等待判断（审核队列或申诉）。"
         ),
         "Contact from a confirmed ad": "已确认广告中的联系方式",
+        "a warning about it": "提醒大家的话",
         "Short-message probing": "短消息试探",
         "Flood": "刷屏",
         "Repeated text": "重复发言",
@@ -260,6 +261,7 @@ def _detail_names() -> dict[str, str]:
         "known_ad": tr("a picture people said was an ad"),
         "same_member": tr("posted by the same member"),
         "earlier_copy": tr("posted before people said it was an ad"),
+        "warning": tr("a warning about it"),
     }
 
 

@@ -110,11 +110,12 @@ def _permutations() -> MinHash:
 class SpamBank:
     """Texts admins confirmed as spam; a new message close to one of them is spam too, however
     it was reworded to slip past the words and the model. And their contacts (KNOWN_CONTACT_
-    KINDS): a farm rewrites its ads but keeps the WeChat id it sells through, so a message, a
-    display name or a poster giving a known one is spam, however short or new its wording,
-    even with no marker before it ("找 abc12345"). A "not spam" takes the texts close to it,
-    and its contacts, out again. The console's labels arrive while the engine checks messages
-    in its own thread, hence the lock."""
+    KINDS): a farm rewrites its ads but keeps the WeChat id it sells through, so a message or
+    a poster giving a known one is spam, however short or new its wording, even with no marker
+    before it ("找 abc12345"); one warning the group about it is a question (the detector asks
+    about a display name giving one). A "not spam" takes the texts close to it, and its
+    contacts, out again. The console's labels arrive while the engine checks messages in its
+    own thread, hence the lock."""
 
     def __init__(self) -> None:
         self._lsh = _index()
@@ -182,7 +183,8 @@ class SpamBank:
 
     def known_contacts(self, n: Normalized, contacts: Sequence[Contact]) -> Check | None:
         """Spam where the message gives a contact from a confirmed ad, as a contact or as a
-        bare id or number; None where it gives none."""
+        bare id or number (a question where it warns about it: WARNINGS); None where it gives
+        none."""
         with self._lock:
             known = {
                 c: self._contacts[c][0]

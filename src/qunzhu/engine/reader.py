@@ -40,8 +40,10 @@ CHILD_EXIT_S = 5.0  # how long a closing child may take to end before it is kill
 # the stickers a community keeps sending, are read once (QQ serves one picture as the same bytes)
 TEXTS_KEPT = 4096
 # reading processes, each with a thread: a core in four, so that the engine's thread and the
-# store keep theirs (one on this project's 2-core machines); 350-650 MB each while busy
-READERS = max(1, (os.cpu_count() or 1) // 4)
+# store keep theirs (one on this project's 2-core machines), at most 4 (350-650 MB each while
+# busy; a container may be shown its host's cores)
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+READERS = max(1, min(4, (_CORES or 1) // 4))
 
 
 class PictureUnread(Exception):

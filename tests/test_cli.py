@@ -127,7 +127,9 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
             for p in conn.execute(select(t.group_settings.c.policies)).scalars()
         ]
         blocked = conn.execute(select(t.blocklist.c.reason)).scalars().all()
+        answered = conn.execute(select(t.moderation_labels.c.label)).scalars().all()
     assert sorted(modes) == ["enforce", "shadow", "training"]
+    assert answered == ["appeal_rejected"]  # one removal upheld: its WeChat id is known
     assert {("captcha", "passed"), ("captcha", "failed"), ("moderation", "spam")} <= set(decided)
     assert ("moderation", "review") in decided  # the admin's report, waiting in the queue
     # a wave of six bots, all removed (the first four had been asked the entry question)

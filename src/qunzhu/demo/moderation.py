@@ -6,7 +6,8 @@ the same live policies `qunzhu run` uses, one group per mode: the first enforces
 entry question), the second is in training (its decisions wait in the queue for an answer),
 the third in shadow (it only records); a member posts a poster whose contact is written in
 the picture (read as `qunzhu run` reads pictures), and late in the day a wave of bots raids
-the first. The groups' settings are stored as the console stores them. Nothing is sent
+the first; the operator upholds one removal (the ad's contact is then a known one). The
+groups' settings are stored as the console stores them. Nothing is sent
 anywhere: the demo has no platform, so what the policies asked of one is marked done as if it
 had been, and what asks a person becomes a task. Events carry fixed ids, so running the demo
 again adds nothing twice.
@@ -96,6 +97,7 @@ def moderation_day(engine: Engine, community: str, now: datetime | None = None) 
     rt.reader.close()
     _as_if_done(engine, before or 0)
     _block_the_bot(engine, places[0], community, now)
+    _uphold_the_ad(engine, places[0], now)
     with engine.connect() as conn:
         after = conn.execute(select(t.decisions.c.id).order_by(t.decisions.c.id.desc())).scalar()
     return (after or 0) - (before or 0)
@@ -241,6 +243,34 @@ def _as_if_done(engine: Engine, after_decision: int) -> None:
             else:
                 done = {"status": outbox.DONE, "attempts": 1, "done_at": row.due_at + 4_000}
                 conn.execute(update(o).where(o.c.id == row.id).values(**done))
+
+
+def _uphold_the_ad(engine: Engine, place: _Place, now: datetime) -> None:
+    """The operator looked at the regular's ad the enforcing group took down and said the
+    action was right: its text and its WeChat id are known from then on (the console's known
+    contacts), and the answer can be withdrawn on the answers page."""
+    d, ml = t.decisions, t.moderation_labels
+    with engine.begin() as conn:
+        decision = conn.execute(
+            select(d.c.id).where(
+                d.c.group_id == place.store_id,
+                d.c.record_id == "demo-4",
+                d.c.policy == "moderation",
+            )
+        ).scalar()
+        answered = select(ml.c.decision_id).where(ml.c.decision_id == decision)
+        if decision is None or conn.execute(answered).first() is not None:
+            return  # a demo run again answers nothing twice
+        conn.execute(
+            ml.insert().values(
+                decision_id=decision,
+                label="appeal_rejected",
+                text=AD,
+                user_name="demo",
+                at=int(now.timestamp() * 1000),
+                note="",
+            )
+        )
 
 
 def _block_the_bot(engine: Engine, place: _Place, community: str, now: datetime) -> None:

@@ -36,7 +36,7 @@ i18n.register(
         "confirmed is spam wherever it comes again in the community (a message, a poster; an "
         "id or number of 6 characters or more written bare too), and a display name giving it "
         "is put to the admins. Not a link to a whole site. Withdrawing the answer that taught "
-        "one takes it back; so does 不是广告 on a message giving it.": (
+        "one takes it back; so does answering Not spam on a message giving it.": (
             "已确认广告里的微信号、QQ 号、手机号、Telegram 账号或网页链接，"
             "之后在本社群再出现（消息、图片；6 位以上的号码不带标记也算）都判为广告，"
             "昵称里带它的成员交给管理员确认。整站地址不计入。"

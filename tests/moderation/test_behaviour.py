@@ -147,6 +147,8 @@ def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
     assert d.check("我的微信 xyz67890").verdict != SPAM
     for bare in ("找 abc12345 就对了", "ABC 123 45", "有事+abc12345"):  # no marker, spelt apart
         assert d.check(bare).verdict == SPAM, bare
+    bank.add(normalize("低价代购 QQ：123456 私聊"))  # a short QQ number: only with its marker
+    assert d.check("扣扣 123456").verdict == SPAM and d.check("房间号 123456").verdict != SPAM
     warned = d.check("大家别加 abc12345，是骗子")  # a member warning the group: a question
     assert warned.verdict == REVIEW
     assert next(c for c in warned.checks if c.name == "known_contact").details["warning"] == "骗子"

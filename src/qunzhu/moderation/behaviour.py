@@ -33,7 +33,9 @@ KNOWN_CONTACT_SCORE = 0.95
 # a scammer's id, and a person then decides
 WARNINGS = ("骗子", "诈骗", "别加", "不要加", "小心", "曝光", "举报", "拉黑", "是假的", "上当")
 WARNING_SCORE = 0.6
-BARE_MIN_CHARS = 6  # a known id or number this long is found written alone too
+# a known id this long is found written alone too; a number only from BARE_MIN_DIGITS (a
+# short one is also an order number, a price, a room: 123456)
+BARE_MIN_CHARS, BARE_MIN_DIGITS = 6, 8
 JOINS_KEPT_S = 3600  # newcomers remembered across the community (a raid's window is shorter)
 CROSS_MIN_CHARS = 12  # shorter texts ("早上好", "收到") are alike everywhere by nature
 CROSS_SIMILARITY, PERMUTATIONS = 0.7, 64  # Jaccard of 3-grams; one word changed stays above
@@ -245,7 +247,8 @@ def _bare(contacts: dict[Contact, Any]) -> Any:
 
     automaton = ahocorasick.Automaton()
     for contact in contacts:
-        if contact.kind != "url" and len(contact.value) >= BARE_MIN_CHARS:
+        least = BARE_MIN_DIGITS if contact.value.isdigit() else BARE_MIN_CHARS
+        if contact.kind != "url" and len(contact.value) >= least:
             automaton.add_word(contact.value, contact)
     if not len(automaton):
         return None

@@ -243,6 +243,10 @@ def test_up_times_are_read_once_and_deletions_done_since_on_the_next_visit(world
     with world.engine.connect() as conn:
         assert cache.of(conn, since)[decided[2]][1] == 90_000
         assert len(cache.of(conn, since - 1)) == 3  # further back: all read again
+        # a window moved on by more than a day lets go of what is before it
+        newest = max(conn.execute(select(t.decisions.c.at)).scalars())
+        assert len(cache.of(conn, since + 1)) == 3  # moved on by a moment: all kept
+        assert cache.of(conn, newest + 1) == {} and cache._from == newest + 1
 
 
 def test_each_decisions_checks_are_read_once_and_a_reused_id_is_read_again(

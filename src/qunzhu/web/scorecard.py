@@ -241,9 +241,12 @@ class UpTimes:
     a first deletion stays first, and joining every decision of the month to its deletion and
     message was most of a warm visit's time. A visit reads only the deletions done since the
     last one (from a minute before: two processes may commit out of order), or everything
-    again when it looks further back than the process has. Thread-safe."""
+    again when it looks further back than the process has; what no visit asked for in a day
+    is let go, so a console running for months holds a window, not its history.
+    Thread-safe."""
 
     LOOK_BACK_MS = 60_000
+    KEPT_PAST_MS = 86_400_000  # decisions older than any visit asks for are let go daily
 
     def __init__(self) -> None:
         self._up: dict[int, tuple[int, int]] = {}  # decision id -> (its time, ms up)
@@ -269,6 +272,9 @@ class UpTimes:
                 self._up, self._from, self._done = {}, since_ms, 0
                 query = query.where(d.c.at >= since_ms)
             else:  # only what was done since
+                if since_ms - self._from > self.KEPT_PAST_MS:  # a month long running: let go
+                    self._up = {i: k for i, k in self._up.items() if k[0] >= since_ms}
+                    self._from = since_ms
                 query = query.where(
                     d.c.at >= self._from, o.c.done_at >= self._done - self.LOOK_BACK_MS
                 )

@@ -500,9 +500,6 @@ def moderation_check(
     """Judge one message: the verdict, its score and every check's result. With --community,
     as that community's groups judge it: its model, and the ads and contacts people
     confirmed in its groups (the store's answers)."""
-    from qunzhu.moderation.feedback import bank_of
-    from qunzhu.store.db import StoreError
-
     images = tuple(_picture(p) for p in pictures or ())
     read = ""
     if images:
@@ -515,7 +512,10 @@ def moderation_check(
     whole = "\n".join(t for t in (text, read) if t)
     ctx = Context("cli", "cli", time.time(), images=images) if images else None
     detector = _detector(model, community)
-    if community is not None:
+    if community is not None:  # the store only then: a plain check starts without it
+        from qunzhu.moderation.feedback import bank_of
+        from qunzhu.store.db import StoreError
+
         try:
             detector.bank = bank_of(_console_labels(database, community))
         except StoreError as exc:

@@ -469,7 +469,7 @@ class BankFeed:
             if v.decision_id in self._applied:
                 continue
             behaviour, _trust, bank = _memory(self.memories, v.community)
-            bank.learn(normalize(v.text), v.spam, v.decision_id)
+            bank.learn(normalize(v.text), v.spam, v.decision_id, v.origin)
             if v.spam and v.named and bank not in self.named:
                 self.named.append(bank)
             if v.pictures:

@@ -141,6 +141,49 @@ def test_the_links_of_a_messages_buttons_and_a_files_name_are_read() -> None:
     asyncio.run(main())
 
 
+def test_where_a_forward_or_an_external_reply_came_from_is_kept_with_what_it_quotes() -> None:
+    """A farm forwards its channel's posts into groups, or replies quoting them from another
+    chat: the event names the channel as its t.me address does (a private one by its "c/" id),
+    marks the external reply and the buttons for the newcomer locks, and carries the words a
+    reply quotes from another chat, which the group reads under it."""
+
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            channel = {
+                "id": -1009876543210,
+                "type": "channel",
+                "title": "福利",
+                "username": "FuLi_VIP",
+            }
+            private = {"id": -1002222222222, "type": "channel", "title": "内部"}
+            q = fake.queue
+            origin = {"type": "channel", "date": T0, "chat": channel, "message_id": 7}
+            q("message", message(40, ALICE, text="看这里", forward_origin=origin))
+            origin = {"type": "channel", "date": T0, "chat": private, "message_id": 8}
+            q("message", message(41, ALICE, text="内部消息", forward_origin=origin))
+            hidden = {"type": "hidden_user", "date": T0, "sender_user_name": "某人"}
+            q("message", message(42, ALICE, text="转一下", forward_origin=hidden))
+            external = {"origin": {"type": "channel", "date": T0, "chat": channel, "message_id": 9}}
+            quote = {"text": "兼职日结 加V abc12345", "position": 0}
+            q("message", message(43, ALICE, text="真的吗", external_reply=external, quote=quote))
+            buttons = {"inline_keyboard": [[{"text": "投票", "callback_data": "vote"}]]}
+            last = q("message", message(44, ALICE, text="选一个", reply_markup=buttons))
+            events, _tg = await polled(fake, last)
+
+            forwarded, hidden_private, hidden_user, replied, voted = events
+            assert forwarded.origin == "fuli_vip" and "forward" in forwarded.kinds
+            assert hidden_private.origin == "c/2222222222"
+            assert hidden_user.origin == "" and "forward" in hidden_user.kinds
+            assert replied.origin == "fuli_vip"
+            assert replied.kinds == frozenset({"external_reply"})
+            assert [m.text for m in replied.forwarded] == ["兼职日结 加V abc12345"]
+            assert replied.said() == "真的吗\n兼职日结 加V abc12345"
+            assert voted.kinds == frozenset({"buttons"}) and voted.origin == ""
+            assert forwarded.forwarded == ()  # a forward's own text is its text
+
+    run(main())
+
+
 def test_text_message_is_delivered_and_redelivered_after_a_failed_emit() -> None:
     async def main() -> None:
         async with FakeTelegram() as fake:

@@ -41,6 +41,7 @@ RECORDS = [
 def test_round_trip(record) -> None:  # type: ignore[no-untyped-def]
     forwarded = (RECORDS[0],) if isinstance(record, Message) else ()
     event = LiveEvent("qq", GROUP, record, "admin", frozenset({"forward"}), (b"png",), forwarded)
+    event.origin = "fuli_vip" if forwarded else ""
     back = decode("qq", encode(event))
     assert back.images == ()  # pictures are never written to the inbox
     back.images = event.images
@@ -50,3 +51,10 @@ def test_round_trip(record) -> None:  # type: ignore[no-untyped-def]
 def test_the_key_tells_records_apart() -> None:
     keys = {key(LiveEvent("qq", GROUP, r)) for r in RECORDS}
     assert len(keys) == len(RECORDS)
+
+
+def test_an_inbox_row_written_before_origins_were_kept_still_reads() -> None:
+    event = LiveEvent("tg", GROUP, RECORDS[0], origin="fuli_vip")
+    written = encode(event).replace(',"origin":"fuli_vip"', "")
+    assert '"origin"' not in written
+    assert decode("tg", written).origin == ""

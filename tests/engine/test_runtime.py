@@ -649,6 +649,51 @@ def test_a_name_giving_a_confirmed_ads_contact_is_a_question_not_a_removal(
     assert kicks == []
 
 
+def test_a_confirmed_forward_teaches_its_channel_and_the_next_forward_from_it_is_spam(
+    engine: Engine,
+) -> None:
+    """A newcomer forwards an ad channel's post (locked on probation: removed); a person
+    confirms it in the console. The decision kept the channel, the label carries it to the
+    bank, and a member past probation forwarding that channel's next post, in other words,
+    is removed too; a forward from another channel is not."""
+    from qunzhu.moderation import feedback
+    from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
+    from qunzhu.service import BankFeed
+
+    def forward(n: int, who: str, text: str, origin: str) -> LiveEvent:
+        event = message(n, text, who=who, name="x")
+        event.kinds, event.origin = frozenset({"forward"}), origin
+        return event
+
+    bank = SpamBank()
+    detector = Detector(behaviour=Behaviour(), trust=TrustBook(), bank=bank)
+    rt = runtime(engine, ModerationPolicy(detector, Ladder(Mode.ENFORCE)))
+    rt.accept(join(1, "u7", "小新"))
+    rt.accept(forward(2, "u7", "今晚八点直播间抽奖，人人有份", "fuli_vip"))
+    rt.process()
+    (locked,) = rows(engine, t.decisions)
+    assert locked.verdict == "spam" and orjson.loads(locked.reasons)["origin"] == "fuli_vip"
+    with engine.begin() as conn:
+        conn.execute(
+            t.moderation_labels.insert().values(
+                decision_id=locked.id,
+                label="spam",
+                text="今晚八点直播间抽奖，人人有份",
+                user_name="ops",
+                at=5,
+            )
+        )
+        labels = feedback.labels_since(conn, None)
+    assert [v.origin for v in labels] == ["fuli_vip"]
+    assert BankFeed({None: (Behaviour(), TrustBook(), bank)}).apply(labels) == 1
+    rt.accept(forward(3, "u9", "周末见", "fuli_vip"))
+    rt.accept(forward(4, "u9", "周末见", "daily_news"))
+    rt.process()
+    later = rows(engine, t.decisions)[1:]
+    assert [(d.record_id is not None, d.verdict) for d in later] == [(True, "spam")]
+    assert "known_contact" in later[0].reasons
+
+
 def test_stickers_read_back_at_start_are_still_stickers(engine: Engine) -> None:
     """A sticker is not counted as a picture going round, before a restart or after: the
     same picture posted as a photo after one is its first copy, as it would be without one."""

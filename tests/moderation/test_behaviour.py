@@ -164,6 +164,31 @@ def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
     assert d.check("加v abc12345").verdict != SPAM and d.check("abc12345").verdict != SPAM
 
 
+def test_the_channel_a_confirmed_ad_was_forwarded_from_is_a_known_contact() -> None:
+    """A farm forwards its channel's posts into the groups, reworded each time: once people
+    confirm one, any forward from that channel is spam, and so is a message naming it. A
+    forward from another channel is not, nor a message from that channel before anyone said
+    anything; a "not spam" on a forward from it takes it back."""
+    bank = SpamBank()
+    d = Detector(policy=Policy(keywords={}), bank=bank)
+    first = Context("g1", "m1", T0, kinds=frozenset({"forward"}), origin="fuli_vip")
+    assert d.check("今晚八点直播，福利多多", first).verdict != SPAM  # nothing known yet
+    assert bank.add(normalize("今晚八点直播，福利多多"), 7, origin="FuLi_VIP") == 1
+    later = Context("g2", "m2", T0 + 60, kinds=frozenset({"forward"}), origin="fuli_vip")
+    reworded = d.check("周末见", later)
+    assert reworded.verdict == SPAM
+    known = next(c for c in reworded.checks if c.name == "known_contact")
+    assert known.details["origin"] == "fuli_vip" and known.details["like"].startswith("今晚")
+    assert known.details["contacts"] == [{"kind": "telegram", "value": "fuli_vip"}]
+    elsewhere = Context("g2", "m3", T0 + 61, kinds=frozenset({"forward"}), origin="news")
+    assert d.check("周末见", elsewhere).verdict != SPAM
+    assert d.check("关注 https://t.me/fuli_vip 每天有").verdict == SPAM  # a link to it, no forward
+    named = d.check("加飞机 tg @fuli_vip", None)
+    assert "origin" not in next(c for c in named.checks if c.name == "known_contact").details
+    bank.learn(normalize("周末见"), spam=False, origin="fuli_vip")
+    assert d.check("周末见", later).verdict != SPAM
+
+
 def test_spam_bank_forgets_what_is_said_not_to_be_spam() -> None:
     bank = SpamBank()
     bank.add(normalize("新到一批进口奶粉，价格美丽，需要的朋友联系群主看图"))

@@ -101,6 +101,13 @@ def test_newcomers_on_probation_may_not_post_links_cards_or_forwards() -> None:
     sticker = Context("g", "n", T0, joined_at=joined, kinds=frozenset({"sticker"}))
     assert d.check("", sticker).verdict == HAM  # stickers are free unless a group locks them
     assert Detector(Policy(locked=["sticker"], probation_h=24)).check("", sticker).verdict == SPAM
+    # an inline bot's buttons and a reply quoting another chat: locked by default, as forwards
+    for kind in ("buttons", "external_reply"):
+        carried = Context("g", "n", T0, joined_at=joined, kinds=frozenset({kind}))
+        held = d.check("看看", carried)
+        assert held.verdict == SPAM, kind
+        assert next(c for c in held.checks if c.name == "type_lock").details["locked"] == [kind]
+        assert Detector(Policy(keywords={}, locked=["link"])).check("看看", carried).verdict == HAM
 
 
 def test_qr_codes_in_pictures_are_read() -> None:

@@ -450,7 +450,16 @@ class TelegramConnector:
             images = await self._download(msg.document.file_id) if small else ()
         else:
             images = ()
-        return LiveEvent(self.name, group, record, role=role, kinds=kinds, images=images)
+        return LiveEvent(
+            self.name,
+            group,
+            record,
+            role=role,
+            kinds=kinds,
+            images=images,
+            forwarded=_quoted(msg),
+            origin=_origin(msg),
+        )
 
     async def _photo(self, sizes: list[PhotoSize]) -> tuple[bytes, ...]:
         """The largest size of a picture that fits `MAX_IMAGE_BYTES`, or nothing."""
@@ -724,6 +733,36 @@ def _file_text(msg: TgMessage) -> str:
     return f"[文件]{name}" if name and name.strip() else ""
 
 
+def _origin(msg: TgMessage) -> str:
+    """Where a forwarded or externally quoted message came from, as its t.me address names it
+    (`LiveEvent.origin`): a channel's, group's or user's handle, a private channel's or
+    group's "c/<id>" (how t.me/c/ links name them); "" for a hidden user or none."""
+    origin = msg.forward_origin
+    if origin is None and msg.external_reply is not None:
+        origin = msg.external_reply.origin
+    if origin is None:
+        return ""
+    chat = getattr(origin, "chat", None) or getattr(origin, "sender_chat", None)
+    if chat is not None:
+        if chat.username:
+            return chat.username.lower()
+        return f"c/{-chat.id - 10**12}" if chat.id < -(10**12) else ""
+    user = getattr(origin, "sender_user", None)
+    return user.username.lower() if user is not None and user.username else ""
+
+
+def _quoted(msg: TgMessage) -> tuple[Message, ...]:
+    """The words a reply quotes from another chat's message: the group reads them under the
+    reply, so moderation does (an ad channel's post shown without forwarding it)."""
+    quote = msg.quote
+    if msg.external_reply is None or quote is None or not quote.text.strip():
+        return ()
+    sender = Person(None, "?")
+    return (
+        Message(f"{msg.message_id}:quote", sender, _at(msg.date), MessageKind.TEXT, quote.text),
+    )
+
+
 def _button_urls(msg: TgMessage) -> tuple[str, ...]:
     """The links of the buttons under a message (an inline bot's answer, a channel post
     forwarded with them): where an ad puts its link, out of the text."""
@@ -761,6 +800,10 @@ def _kind(msg: TgMessage, urls: tuple[str, ...]) -> tuple[MessageKind, frozenset
     kinds: set[str] = set()
     if msg.forward_origin is not None:
         kinds.add("forward")
+    if msg.external_reply is not None:
+        kinds.add("external_reply")
+    if getattr(msg.reply_markup, "inline_keyboard", None):
+        kinds.add("buttons")
     if msg.photo:
         kind = MessageKind.IMAGE
         kinds.add("image")

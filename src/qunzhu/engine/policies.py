@@ -186,6 +186,7 @@ class ModerationPolicy:
             images=event.images,
             pictures=event.pictures,
             message=record.platform_id,
+            origin=event.origin,
         )
         decision = self.detector.check(event.said(), ctx)
         if role not in UNCHECKED_ROLES and not _trusted(decision):
@@ -194,8 +195,11 @@ class ModerationPolicy:
             marks.put(self.name, f"earned:{key[1]}", at)
             if self.detector.trust is not None:  # the mark decides from now on
                 self.detector.trust.forget(ctx.group, ctx.member)
-        # the pictures' fingerprints: what a person's "spam" makes a known ad picture
-        shown = {"pictures": _hex(event.pictures)} if event.pictures else {}
+        # the pictures' fingerprints and the channel it was forwarded from: what a person's
+        # "spam" makes a known ad picture and a known ad channel
+        shown: dict[str, Any] = {"pictures": _hex(event.pictures)} if event.pictures else {}
+        if event.origin:
+            shown["origin"] = event.origin
         return self._act(decision, marks, key[1], record.platform_id, at, shown)
 
     def _act(

@@ -67,8 +67,9 @@ class LiveEvent:
     `record` is a Message, a MembershipEvent (join, leave, kick, rename) or a JoinRequest.
     `role` is the author's role in the group where the platform says it (OneBot `sender.role`,
     Telegram chat member status), `kinds` what came with a message besides text ("image",
-    "sticker", "card", "mini_program", "forward", "file", "video"), `images` the pictures'
-    bytes where the connector could fetch them (for QR codes)."""
+    "sticker", "card", "mini_program", "forward", "file", "video", "buttons",
+    "external_reply"), `images` the pictures' bytes where the connector could fetch them (for
+    QR codes)."""
 
     connector: str  # name of the connector in qunzhu.toml
     group: Group
@@ -77,6 +78,9 @@ class LiveEvent:
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()
     forwarded: tuple[Message, ...] = ()  # messages inside a merged forward, expanded
+    # where a forwarded (or externally quoted) message came from, as its Telegram address: a
+    # channel's or user's handle ("spamchan"), a private chat's "c/1234567890"; "" for none
+    origin: str = ""
     tags: frozenset[str] = frozenset()  # the member's tags, filled in by the engine from the store
     # why the member is on the blocklist of the group's community (filled in by the engine)
     blocked: str | None = None

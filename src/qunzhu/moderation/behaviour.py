@@ -66,6 +66,7 @@ class Context:
     images: tuple[bytes, ...] = ()
     pictures: tuple[int, ...] = ()
     message: str = ""  # the platform's id of the message, where there is one
+    origin: str = ""  # the Telegram channel or user it was forwarded from (LiveEvent.origin)
 
 
 def stickers_only(kinds: frozenset[str]) -> bool:
@@ -131,10 +132,12 @@ class SpamBank:
     def __len__(self) -> int:
         return len(self._texts) + len(self._contacts)
 
-    def add(self, n: Normalized, decision: int | None = None) -> int:
-        """Keep a confirmed ad (of this decision, where known); how many of its contacts are
-        new to the bank."""
+    def add(self, n: Normalized, decision: int | None = None, origin: str = "") -> int:
+        """Keep a confirmed ad (of this decision, where known), and the channel it was
+        forwarded from (`origin`: the farm's channel is its contact too); how many of its
+        contacts are new to the bank."""
         marks = [c for c in extract(n) if c.kind in KNOWN_CONTACT_KINDS and not _site(c)]
+        marks += origin_contacts(origin)
         with self._lock:
             new = sum(c not in self._contacts for c in marks)
             self._contacts.update(dict.fromkeys(marks, (n.text[:80], decision)))
@@ -149,20 +152,22 @@ class SpamBank:
             self._texts[key] = n.compact
         return new
 
-    def learn(self, n: Normalized, spam: bool, decision: int | None = None) -> None:
-        """A person's answer on a text: spam keeps it and its contacts, not spam takes back
-        the texts alike and the contacts it gives."""
+    def learn(
+        self, n: Normalized, spam: bool, decision: int | None = None, origin: str = ""
+    ) -> None:
+        """A person's answer on a text (forwarded from `origin`, if any): spam keeps it and
+        its contacts, not spam takes back the texts alike and the contacts it gives."""
         if spam:
-            self.add(n, decision)
+            self.add(n, decision, origin)
         else:
-            self.remove_like(n)
+            self.remove_like(n, origin)
 
-    def remove_like(self, n: Normalized) -> int:
+    def remove_like(self, n: Normalized, origin: str = "") -> int:
         """Take out every text close to this one, and the known contacts it gives (as
-        contacts or bare: the ones a decision it is the answer to was made on); how many
-        went."""
+        contacts or bare: the ones a decision it is the answer to was made on; the channel
+        it was forwarded from); how many went."""
         with self._lock:
-            given = {*extract(n), *self._written_in(n)}
+            given = {*extract(n), *self._written_in(n), *origin_contacts(origin)}
             gone = sum(self._contacts.pop(c, None) is not None for c in given)
             if gone:
                 self._written = _bare(self._contacts)
@@ -228,6 +233,13 @@ class SpamBank:
         if not found:
             return Check("spam_bank", HAM, 0.0)
         return Check("spam_bank", SPAM, 0.95, {"like": like[:80]})
+
+
+def origin_contacts(origin: str) -> list[Contact]:
+    """The contact a forwarded message's origin is (`LiveEvent.origin`): a Telegram handle or
+    private chat, as `extract` reads one from its t.me link, so a confirmed ad forwarded from a
+    channel and a later message linking that channel meet."""
+    return [Contact("telegram", origin.lower())] if origin else []
 
 
 def _site(contact: Contact) -> bool:

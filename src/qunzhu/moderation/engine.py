@@ -15,7 +15,13 @@ from typing import Any
 import ahocorasick
 
 from qunzhu.i18n import tr
-from qunzhu.moderation.behaviour import Behaviour, Context, SpamBank, TrustBook
+from qunzhu.moderation.behaviour import (
+    Behaviour,
+    Context,
+    SpamBank,
+    TrustBook,
+    origin_contacts,
+)
 from qunzhu.moderation.contacts import Contact, extract
 from qunzhu.moderation.images import qr_payloads
 from qunzhu.moderation.model import ContentModel
@@ -185,11 +191,27 @@ LOCK_SCORE = 0.85
 
 # What a newcomer on probation may not post (Shieldy's and tg-spam's "restrict" idea); "link"
 # and "qr" are found in the text and pictures, the others are what the platform says the message
-# carries (Context.kinds).
+# carries (Context.kinds). "buttons": links or actions in buttons under a Telegram message (an
+# inline bot's ad); "external_reply": a Telegram reply quoting a message of another chat (an ad
+# channel's post shown in the group without a forward).
 LOCKABLE = frozenset(
-    {"link", "qr", "card", "mini_program", "forward", "image", "sticker", "file", "video"}
+    {
+        "link",
+        "qr",
+        "card",
+        "mini_program",
+        "forward",
+        "buttons",
+        "external_reply",
+        "image",
+        "sticker",
+        "file",
+        "video",
+    }
 )
-DEFAULT_LOCKED = frozenset({"link", "qr", "card", "mini_program", "forward"})
+DEFAULT_LOCKED = frozenset(
+    {"link", "qr", "card", "mini_program", "forward", "buttons", "external_reply"}
+)
 ACTIONS = ("review", "delete_warn", "mute", "kick", "ban")  # mildest first
 
 
@@ -359,7 +381,7 @@ class Detector:
                 checks.append(_model_check(score.probability, lines, shown | score.near))
             if self.bank is not None and len(self.bank):
                 checks.append(self.bank.match(n))
-                if known := self.bank.known_contacts(n, contacts):
+                if known := _known(self.bank, n, contacts, ctx):
                     checks.append(known)
             if self.trust and ctx:
                 checks.append(self.trust.probing(n, ctx))
@@ -468,6 +490,21 @@ class Detector:
             denied = sorted(d for d in domains if _listed(d, self.policy.deny_domains))
         score = 1.0 if denied else 0.0
         return Check("domains", _verdict(score, self.policy), score, {"denied": denied})
+
+
+def _known(
+    bank: SpamBank, n: Normalized, contacts: list[Contact], ctx: Context | None
+) -> Check | None:
+    """The known contacts the message gives, and the channel it was forwarded from when that
+    is one (a farm forwards its channel's posts in new words each time): only here, not in the
+    other layers, where a forward from any news channel would count as a link to it."""
+    origin = origin_contacts(ctx.origin) if ctx else []
+    known = bank.known_contacts(n, [*contacts, *origin])
+    if known is not None and origin:
+        given = {(c["kind"], c["value"]) for c in known.details["contacts"]}
+        if (origin[0].kind, origin[0].value) in given:
+            known.details["origin"] = origin[0].value
+    return known
 
 
 def _hosts(contact: Contact) -> list[str]:

@@ -65,6 +65,7 @@ class HumanLabel:
     group: str | None = None  # the platform's ids of the group and message judged
     record: str | None = None
     named: bool = False  # the decision was about the member's display name
+    origin: str = ""  # the Telegram channel or user the message was forwarded from
 
 
 def stamp(conn: Connection, group_ids: Iterable[int] | None = None) -> tuple[int, int | None]:
@@ -116,6 +117,7 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
             row.platform_id,
             row.record_id,
             '"display_name"' in (row.reasons or ""),
+            origin(row.reasons),
         )
         for row in conn.execute(query)
     ]
@@ -123,10 +125,25 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
 
 def _pictures(reasons: str | None) -> tuple[int, ...]:
     """The picture fingerprints a decision kept (hex), unreadable ones left out."""
-    if not reasons or '"pictures"' not in reasons:
-        return ()
+    found = _reason(reasons, "pictures")
     try:
-        found = orjson.loads(reasons).get("pictures") or []
-        return tuple(int(p, 16) for p in found if isinstance(p, str))
-    except (orjson.JSONDecodeError, AttributeError, ValueError):
+        return tuple(int(p, 16) for p in found or [] if isinstance(p, str))
+    except (TypeError, ValueError):
         return ()
+
+
+def origin(reasons: str | None) -> str:
+    """The channel or user a decision's message was forwarded from, as it kept it ("")."""
+    found = _reason(reasons, "origin")
+    return found if isinstance(found, str) else ""
+
+
+def _reason(reasons: str | None, key: str) -> object:
+    """One entry of a decision's stored reasons; None where it has none or they are odd."""
+    if not reasons or f'"{key}"' not in reasons:
+        return None
+    try:
+        kept = orjson.loads(reasons)
+    except orjson.JSONDecodeError:
+        return None
+    return kept.get(key) if isinstance(kept, dict) else None

@@ -1,5 +1,6 @@
 """The known ad contacts in the console: the WeChat ids, QQ and phone numbers, Telegram handles
-and links of the ads people confirmed, per community, each with the answer that taught it.
+and links of the ads people confirmed (and the channels they were forwarded from), per
+community, each with the answer that taught it.
 
 A known contact is spam wherever it comes again (a message, a poster) and a question in a
 display name, so a mistaken answer costs more than a mistaken word: the list shows what the
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, select
 
 from qunzhu import i18n
 from qunzhu.moderation.behaviour import SpamBank
-from qunzhu.moderation.feedback import SPAM_LABELS, TEACHING
+from qunzhu.moderation.feedback import SPAM_LABELS, TEACHING, origin
 from qunzhu.moderation.normalize import normalize
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, visible_groups
@@ -33,13 +34,15 @@ i18n.register(
         "Known contacts": "已知广告联系方式",
         "Contacts from the ads people confirmed": "已确认广告中的联系方式",
         "A WeChat id, QQ or phone number, Telegram handle or page link given by an ad people "
-        "confirmed is spam wherever it comes again in the community (a message, a poster; an "
-        "id of 6 characters or a number of 8 digits or more written bare too), and a display "
-        "name giving it is put to the admins. Not a link to a whole site. Withdrawing the "
+        "confirmed, or the Telegram channel it was forwarded from, is spam wherever it comes "
+        "again in the community (a message, a poster, a forward from that channel; an id of 6 "
+        "characters or a number of 8 digits or more written bare too), and a display name "
+        "giving it is put to the admins. Not a link to a whole site. Withdrawing the "
         "answer that taught one takes it back; so does answering Not spam on a message giving "
         "it.": (
-            "已确认广告里的微信号、QQ 号、手机号、Telegram 账号或网页链接，"
-            "之后在本社群再出现（消息、图片；6 位以上的账号、8 位以上的号码不带标记也算）"
+            "已确认广告里的微信号、QQ 号、手机号、Telegram 账号或网页链接，以及它转发自的 "
+            "Telegram 频道，之后在本社群再出现（消息、图片、从该频道转发的内容；"
+            "6 位以上的账号、8 位以上的号码不带标记也算）"
             "都判为广告，昵称里带它的成员交给管理员确认。整站地址不计入。"
             "撤回教会它的那条判断即可撤销；对含有它的消息回答“不是广告”也会撤销。"
         ),
@@ -64,7 +67,7 @@ def known(conn: Connection, user: User) -> list[KnownContact]:
     (spam and not spam, oldest first) as `service.BankFeed` builds them."""
     ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
     rows = conn.execute(
-        select(ml.c.decision_id, ml.c.label, ml.c.text, c.c.name)
+        select(ml.c.decision_id, ml.c.label, ml.c.text, c.c.name, d.c.reasons)
         .select_from(
             ml.join(d, d.c.id == ml.c.decision_id)
             .join(g, g.c.id == d.c.group_id)
@@ -74,9 +77,9 @@ def known(conn: Connection, user: User) -> list[KnownContact]:
         .order_by(ml.c.at, ml.c.decision_id)
     )
     banks: dict[str | None, SpamBank] = {}
-    for decision_id, label, text, community in rows:
+    for decision_id, label, text, community, reasons in rows:
         bank = banks.setdefault(community, SpamBank())
-        bank.learn(normalize(text or ""), label in SPAM_LABELS, decision_id)
+        bank.learn(normalize(text or ""), label in SPAM_LABELS, decision_id, origin(reasons))
     found = [
         KnownContact(
             community=community, kind=c.kind, value=c.value, ad=ad, decision_id=decision_id

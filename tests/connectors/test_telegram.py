@@ -171,14 +171,14 @@ def test_where_a_forward_or_an_external_reply_came_from_is_kept_with_what_it_quo
             events, _tg = await polled(fake, last)
 
             forwarded, hidden_private, hidden_user, replied, voted = events
-            assert forwarded.origin == "fuli_vip" and "forward" in forwarded.kinds
-            assert hidden_private.origin == "c/2222222222"
-            assert hidden_user.origin == "" and "forward" in hidden_user.kinds
-            assert replied.origin == "fuli_vip"
+            assert forwarded.record.origin == "fuli_vip" and "forward" in forwarded.kinds
+            assert hidden_private.record.origin == "c/2222222222"
+            assert hidden_user.record.origin == "" and "forward" in hidden_user.kinds
+            assert replied.record.origin == "fuli_vip"
             assert replied.kinds == frozenset({"external_reply"})
             assert [m.text for m in replied.forwarded] == ["兼职日结 加V abc12345"]
             assert replied.said() == "真的吗\n兼职日结 加V abc12345"
-            assert voted.kinds == frozenset({"buttons"}) and voted.origin == ""
+            assert voted.kinds == frozenset({"buttons"}) and voted.record.origin == ""
             assert forwarded.forwarded == ()  # a forward's own text is its text
 
     run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -41,7 +42,6 @@ RECORDS = [
 def test_round_trip(record) -> None:  # type: ignore[no-untyped-def]
     forwarded = (RECORDS[0],) if isinstance(record, Message) else ()
     event = LiveEvent("qq", GROUP, record, "admin", frozenset({"forward"}), (b"png",), forwarded)
-    event.origin = "fuli_vip" if forwarded else ""
     back = decode("qq", encode(event))
     assert back.images == ()  # pictures are never written to the inbox
     back.images = event.images
@@ -53,8 +53,13 @@ def test_the_key_tells_records_apart() -> None:
     assert len(keys) == len(RECORDS)
 
 
-def test_an_inbox_row_written_before_origins_were_kept_still_reads() -> None:
-    event = LiveEvent("tg", GROUP, RECORDS[0], origin="fuli_vip")
+def test_a_forwards_origin_is_kept_and_a_row_written_before_it_was_still_reads() -> None:
+    forward = dataclasses.replace(RECORDS[0], origin="fuli_vip")
+    event = LiveEvent("tg", GROUP, forward, forwarded=(forward,))
+    back = decode("tg", encode(event))
+    assert isinstance(back.record, Message) and back.record.origin == "fuli_vip"
+    assert back.forwarded[0].origin == "fuli_vip"
     written = encode(event).replace(',"origin":"fuli_vip"', "")
     assert '"origin"' not in written
-    assert decode("tg", written).origin == ""
+    old = decode("tg", written).record
+    assert isinstance(old, Message) and old.origin == ""

@@ -235,3 +235,26 @@ def test_a_replay_knows_what_people_taught_the_engine(engine: Engine) -> None:
         policies = service.replay_policies(None, Path("."), Detector(), labels)
         replay(engine, policies, groups, on_message=judged.append)
         assert [j.verdict for j in judged if j.message_id == "k1"] == ([verdict] if verdict else [])
+
+
+def test_a_replay_judges_a_forward_by_the_channel_it_came_from(engine: Engine) -> None:
+    """The store keeps where a forward came from: a replay that learnt a confirmed ad from a
+    channel calls the channel's other forwards spam, and no others."""
+    from qunzhu.moderation.feedback import HumanLabel
+
+    quiet = Person("u8", "老王")
+    records = [
+        Group(Platform.TELEGRAM, "-100780", "跑团4群"),
+        Message("f1", quiet, at(1), MessageKind.TEXT, "周末见", origin="fuli_vip"),
+        Message("f2", quiet, at(2), MessageKind.TEXT, "周末见!", origin="daily_news"),
+    ]
+    with engine.begin() as conn:
+        Ingest(conn, "test", "memory").run(records)
+        groups = list(conn.execute(select(t.groups.c.id)).scalars())
+        stored = dict(conn.execute(select(t.messages.c.platform_id, t.messages.c.origin)).all())
+    assert stored == {"f1": "fuli_vip", "f2": "daily_news"}
+    confirmed = HumanLabel(1, 1, True, "今晚八点直播间抽奖，人人有份", None, origin="fuli_vip")
+    judged: list[Judged] = []
+    policies = service.replay_policies(None, Path("."), Detector(), [confirmed])
+    replay(engine, policies, groups, on_message=judged.append)
+    assert [(j.message_id, j.verdict) for j in judged] == [("f1", "spam")]

@@ -181,3 +181,31 @@ def test_what_counts_as_a_report() -> None:
     reports = ["举报", " /report ", "/REPORT@qunzhu_bot", "举报 @群主", "@sly 举报", "/举报"]
     assert all(map(is_report, reports))
     assert not any(map(is_report, ["我要举报他", "report this", "", "举报吗？", "@举报"]))
+
+
+def test_a_reported_forward_keeps_its_channel_for_the_answer_to_teach(engine: Engine) -> None:
+    """A forward from an ad channel the detector let pass, reported by members: the question
+    put to the admins keeps the channel the stored message came from, so their 广告 makes
+    the channel a known contact (`feedback.labels_since`)."""
+    from qunzhu.moderation.feedback import labels_since
+
+    rt = runtime(engine)
+    forward = said(1, SLY, "sly")
+    assert isinstance(forward.record, Message)
+    forward.record.origin = "fuli_vip"
+    assert feed(rt, forward) == []
+    trust(engine, "a", "b")
+    feed(rt, said(2, "举报", "a", reply_to="m1"))
+    (asked,) = feed(rt, said(3, "举报", "b", reply_to="m1"))
+    assert asked["verdict"] == "review" and asked["reasons"]["origin"] == "fuli_vip"
+    with engine.begin() as conn:
+        decision = conn.execute(
+            select(t.decisions.c.id).where(t.decisions.c.verdict == "review")
+        ).scalar_one()
+        conn.execute(
+            t.moderation_labels.insert().values(
+                decision_id=decision, label="spam", text=SLY, user_name="ops", at=1
+            )
+        )
+        (label,) = labels_since(conn, None)
+    assert label.origin == "fuli_vip" and label.spam

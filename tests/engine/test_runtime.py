@@ -662,7 +662,8 @@ def test_a_confirmed_forward_teaches_its_channel_and_the_next_forward_from_it_is
 
     def forward(n: int, who: str, text: str, origin: str) -> LiveEvent:
         event = message(n, text, who=who, name="x")
-        event.kinds, event.origin = frozenset({"forward"}), origin
+        assert isinstance(event.record, Message)
+        event.record.origin, event.kinds = origin, frozenset({"forward"})
         return event
 
     bank = SpamBank()

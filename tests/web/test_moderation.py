@@ -966,7 +966,8 @@ def test_the_known_contacts_are_listed_with_the_answer_that_taught_them(
 
     # a forward from an ad channel with no contact in its words: the channel is the contact
     forward = msg(RUNNERS, 3, "今晚八点直播间抽奖，人人有份", "u3", frozenset({"forward"}))
-    forward.origin = "fuli_vip"
+    assert isinstance(forward.record, Message)
+    forward.record.origin = "fuli_vip"
     joiner = joined(RUNNERS, 2, "u3")  # on probation: forwards are locked, so it is decided
     channel = decided(world.engine, joiner, forward)
     assert api_label(ops, channel, "spam").status_code == 200

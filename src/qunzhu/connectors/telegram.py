@@ -442,6 +442,7 @@ class TelegramConnector:
             reply_to=str(reply.message_id) if reply is not None else None,
             mentions=mentions,
             urls=urls,
+            origin=_origin(msg),
         )
         if msg.photo:
             images = await self._photo(msg.photo)
@@ -458,7 +459,6 @@ class TelegramConnector:
             kinds=kinds,
             images=images,
             forwarded=_quoted(msg),
-            origin=_origin(msg),
         )
 
     async def _photo(self, sizes: list[PhotoSize]) -> tuple[bytes, ...]:
@@ -735,7 +735,7 @@ def _file_text(msg: TgMessage) -> str:
 
 def _origin(msg: TgMessage) -> str:
     """Where a forwarded or externally quoted message came from, as its t.me address names it
-    (`LiveEvent.origin`): a channel's, group's or user's handle, a private channel's or
+    (`Message.origin`): a channel's, group's or user's handle, a private channel's or
     group's "c/<id>" (how t.me/c/ links name them); "" for a hidden user or none."""
     origin = msg.forward_origin
     if origin is None and msg.external_reply is not None:

@@ -40,7 +40,6 @@ def encode(event: LiveEvent) -> str:
         "role": event.role,
         "kinds": sorted(event.kinds),
         "forwarded": list(event.forwarded),
-        "origin": event.origin,
     }
     return orjson.dumps(data, default=_plain).decode()
 
@@ -76,7 +75,6 @@ def decode(connector: str, payload: str) -> LiveEvent:
         role=data["role"],
         kinds=frozenset(data["kinds"]),
         forwarded=tuple(_message(m) for m in data["forwarded"]),
-        origin=data.get("origin", ""),  # absent from an inbox row written before it was kept
     )
 
 
@@ -98,6 +96,7 @@ def _message(r: dict[str, Any]) -> Message:
         reply_to=r["reply_to"],
         mentions=tuple(r["mentions"]),
         urls=tuple(r["urls"]),
+        origin=r.get("origin", ""),  # absent from an inbox row written before it was kept
     )
 
 

@@ -172,9 +172,11 @@ class ModerationPolicy:
             return [self._keep_out(key[1], record.sender.name, record.platform_id, event.blocked)]
         if event.replied is not None and is_report(record.text):
             found = self._report(event.replied, marks, role, key[1], at, record.platform_id)
-            for outcome in found:  # a person's answer teaches the pictures too
+            for outcome in found:  # a person's answer teaches the pictures and channel too
                 if event.replied_pictures and outcome.verdict == REVIEW:
                     outcome.reasons["pictures"] = _hex(event.replied_pictures)
+                if event.replied.origin and outcome.verdict == REVIEW:
+                    outcome.reasons["origin"] = event.replied.origin
             return found
         ctx = Context(
             group=event.group.platform_id,
@@ -186,7 +188,7 @@ class ModerationPolicy:
             images=event.images,
             pictures=event.pictures,
             message=record.platform_id,
-            origin=event.origin,
+            origin=record.origin,
         )
         decision = self.detector.check(event.said(), ctx)
         if role not in UNCHECKED_ROLES and not _trusted(decision):
@@ -198,8 +200,8 @@ class ModerationPolicy:
         # the pictures' fingerprints and the channel it was forwarded from: what a person's
         # "spam" makes a known ad picture and a known ad channel
         shown: dict[str, Any] = {"pictures": _hex(event.pictures)} if event.pictures else {}
-        if event.origin:
-            shown["origin"] = event.origin
+        if record.origin:
+            shown["origin"] = record.origin
         return self._act(decision, marks, key[1], record.platform_id, at, shown)
 
     def _act(

@@ -236,6 +236,7 @@ def _events(
                 r.reply_to,
                 tuple(r.mentions.split("\n")) if r.mentions else (),
                 urls,
+                origin=r.origin or "",
             )
             role = roles.get(r.sender_id, "member")
             event = LiveEvent("replay", group, record, role, stored_kinds(r.kind, r.urls))

@@ -78,9 +78,6 @@ class LiveEvent:
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()
     forwarded: tuple[Message, ...] = ()  # messages inside a merged forward, expanded
-    # where a forwarded (or externally quoted) message came from, as its Telegram address: a
-    # channel's or user's handle ("spamchan"), a private chat's "c/1234567890"; "" for none
-    origin: str = ""
     tags: frozenset[str] = frozenset()  # the member's tags, filled in by the engine from the store
     # why the member is on the blocklist of the group's community (filled in by the engine)
     blocked: str | None = None

@@ -112,6 +112,9 @@ class Message:
     mentions: tuple[str, ...] = ()  # user ids where known, else @names as written
     urls: tuple[str, ...] = ()
     row: int | None = None  # where in the source file (index or line): kept for audit
+    # where a forwarded (or externally quoted) message came from, as its Telegram address: a
+    # channel's or user's handle ("spamchan"), a private chat's "c/1234567890"; "" for none
+    origin: str = ""
 
 
 @dataclass(slots=True)

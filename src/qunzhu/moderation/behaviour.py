@@ -66,7 +66,7 @@ class Context:
     images: tuple[bytes, ...] = ()
     pictures: tuple[int, ...] = ()
     message: str = ""  # the platform's id of the message, where there is one
-    origin: str = ""  # the Telegram channel or user it was forwarded from (LiveEvent.origin)
+    origin: str = ""  # the Telegram channel or user it was forwarded from (Message.origin)
 
 
 def stickers_only(kinds: frozenset[str]) -> bool:
@@ -236,7 +236,7 @@ class SpamBank:
 
 
 def origin_contacts(origin: str) -> list[Contact]:
-    """The contact a forwarded message's origin is (`LiveEvent.origin`): a Telegram handle or
+    """The contact a forwarded message's origin is (`Message.origin`): a Telegram handle or
     private chat, as `extract` reads one from its t.me link, so a confirmed ad forwarded from a
     channel and a later message linking that channel meet."""
     return [Contact("telegram", origin.lower())] if origin else []

@@ -45,6 +45,7 @@ _MESSAGE_COLUMNS = (
     "urls",
     "import_id",
     "source_row",
+    "origin",
 )
 _EVENT_COLUMNS = (
     "group_id",
@@ -389,6 +390,7 @@ class Ingest:
                     "\n".join(m.urls) if m.urls else None,
                     iid,
                     m.row,
+                    m.origin or None,
                 )
             )
         added = insert_ignore(self.conn, t.messages, _MESSAGE_COLUMNS, rows)

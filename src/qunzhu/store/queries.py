@@ -92,7 +92,14 @@ def stored_message(conn: Connection, group_id: int, platform_id: str) -> Message
     deleted with a forgotten member)."""
     msg, m = t.messages, t.members
     row = conn.execute(
-        select(msg.c.sent_at, msg.c.kind, msg.c.text, m.c.external_id, m.c.display_name)
+        select(
+            msg.c.sent_at,
+            msg.c.kind,
+            msg.c.text,
+            msg.c.origin,
+            m.c.external_id,
+            m.c.display_name,
+        )
         .join(m, m.c.id == msg.c.sender_id)
         .where(msg.c.group_id == group_id, msg.c.platform_id == platform_id)
     ).first()
@@ -100,4 +107,6 @@ def stored_message(conn: Connection, group_id: int, platform_id: str) -> Message
         return None
     at = datetime.fromtimestamp(row.sent_at / 1000, UTC)
     sender = Person(row.external_id, row.display_name)
-    return Message(platform_id, sender, at, MessageKind(row.kind), row.text)
+    return Message(
+        platform_id, sender, at, MessageKind(row.kind), row.text, origin=row.origin or ""
+    )

@@ -132,6 +132,9 @@ messages = Table(
     Column("urls", Text, nullable=True),  # newline-separated
     Column("import_id", Integer, nullable=True),
     Column("source_row", Integer, nullable=True),
+    # the Telegram channel or user a forward came from (Message.origin): what a confirmed
+    # report of it teaches, and what a replay judges it by
+    Column("origin", String(100), nullable=True),
     UniqueConstraint("group_id", "platform_id"),
 )
 

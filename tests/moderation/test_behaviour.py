@@ -144,6 +144,11 @@ def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
     assert d.check("看看这篇 https://mp.weixin.qq.com/s/another").verdict != SPAM
     assert bank.add(normalize("流量包5折 登录 wap.10010.com 或 https://shop.example/ 办理")) == 0
     assert d.check("您的流量已用完，登录 wap.10010.com 查询").verdict != SPAM  # a whole site
+    # phishing quoting the bank's real hotline: its own link is known, the hotline is not
+    phishing = "您的信用卡已冻结，请登录 https://icbc-kx.top/v 解冻，或致电 400-820-8820"
+    assert bank.add(normalize(phishing)) == 1
+    assert d.check("账单问题请致电客服 400-820-8820").verdict != SPAM
+    assert d.check("解冻 https://icbc-kx.top/v").verdict == SPAM
     assert d.check("我的微信 xyz67890").verdict != SPAM
     for bare in ("找 abc12345 就对了", "ABC 123 45", "有事+abc12345"):  # no marker, spelt apart
         assert d.check(bare).verdict == SPAM, bare

@@ -136,7 +136,7 @@ class SpamBank:
         """Keep a confirmed ad (of this decision, where known), and the channel it was
         forwarded from (`origin`: the farm's channel is its contact too); how many of its
         contacts are new to the bank."""
-        marks = [c for c in extract(n) if c.kind in KNOWN_CONTACT_KINDS and not _site(c)]
+        marks = [c for c in extract(n) if c.kind in KNOWN_CONTACT_KINDS and not _shared(c)]
         marks += origin_contacts(origin)
         with self._lock:
             new = sum(c not in self._contacts for c in marks)
@@ -242,10 +242,13 @@ def origin_contacts(origin: str) -> list[Contact]:
     return [Contact("telegram", origin.lower())] if origin else []
 
 
-def _site(contact: Contact) -> bool:
-    """A link to a whole site, not to a page ("wap.10010.com", "https://shop.example/"): a
-    carrier's or a shop's address is in its notices as in its promotions, so it marks no
-    sender."""
+def _shared(contact: Contact) -> bool:
+    """A contact that marks no sender: a link to a whole site, not to a page ("wap.10010.com",
+    "https://shop.example/": a carrier's or a shop's address is in its notices as in its
+    promotions), or a 400/800 hotline (a registered company's, which phishing quotes beside
+    its own link to look genuine: "your card is frozen, call 400-820-8820 or log in at …")."""
+    if contact.kind == "phone":
+        return len(contact.value) == 10 and contact.value.startswith(("400", "800"))
     if contact.kind != "url":
         return False
     rest = contact.value.split("://", 1)[-1]

@@ -37,13 +37,14 @@ i18n.register(
         "confirmed, or the Telegram channel it was forwarded from, is spam wherever it comes "
         "again in the community (a message, a poster, a forward from that channel; an id of 6 "
         "characters or a number of 8 digits or more written bare too), and a display name "
-        "giving it is put to the admins. Not a link to a whole site. Withdrawing the "
+        "giving it is put to the admins. Not a link to a whole site, nor a 400 or 800 "
+        "hotline. Withdrawing the "
         "answer that taught one takes it back; so does answering Not spam on a message giving "
         "it.": (
             "已确认广告里的微信号、QQ 号、手机号、Telegram 账号或网页链接，以及它转发自的 "
             "Telegram 频道，之后在本社群再出现（消息、图片、从该频道转发的内容；"
             "6 位以上的账号、8 位以上的号码不带标记也算）"
-            "都判为广告，昵称里带它的成员交给管理员确认。整站地址不计入。"
+            "都判为广告，昵称里带它的成员交给管理员确认。整站地址和 400/800 热线不计入。"
             "撤回教会它的那条判断即可撤销；对含有它的消息回答“不是广告”也会撤销。"
         ),
         "No contact is known yet.": "还没有已知的广告联系方式。",

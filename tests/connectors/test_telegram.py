@@ -167,10 +167,11 @@ def test_where_a_forward_or_an_external_reply_came_from_is_kept_with_what_it_quo
             quote = {"text": "兼职日结 加V abc12345", "position": 0}
             q("message", message(43, ALICE, text="真的吗", external_reply=external, quote=quote))
             buttons = {"inline_keyboard": [[{"text": "投票", "callback_data": "vote"}]]}
-            last = q("message", message(44, ALICE, text="选一个", reply_markup=buttons))
+            q("message", message(44, ALICE, text="选一个", reply_markup=buttons))
+            last = q("message", message(45, ALICE, story={"chat": channel, "id": 3}))
             events, _tg = await polled(fake, last)
 
-            forwarded, hidden_private, hidden_user, replied, voted = events
+            forwarded, hidden_private, hidden_user, replied, voted, story = events
             assert forwarded.record.origin == "fuli_vip" and "forward" in forwarded.kinds
             assert hidden_private.record.origin == "c/2222222222"
             assert hidden_user.record.origin == "" and "forward" in hidden_user.kinds
@@ -180,6 +181,7 @@ def test_where_a_forward_or_an_external_reply_came_from_is_kept_with_what_it_quo
             assert replied.said() == "真的吗\n兼职日结 加V abc12345"
             assert voted.kinds == frozenset({"buttons"}) and voted.record.origin == ""
             assert forwarded.forwarded == ()  # a forward's own text is its text
+            assert story.record.origin == "fuli_vip" and story.kinds == frozenset({"card"})
 
     run(main())
 

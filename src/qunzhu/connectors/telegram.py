@@ -734,21 +734,29 @@ def _file_text(msg: TgMessage) -> str:
 
 
 def _origin(msg: TgMessage) -> str:
-    """Where a forwarded or externally quoted message came from, as its t.me address names it
-    (`Message.origin`): a channel's, group's or user's handle, a private channel's or
-    group's "c/<id>" (how t.me/c/ links name them); "" for a hidden user or none."""
+    """Where a forwarded or externally quoted message, or a shared story, came from, as its
+    t.me address names it (`Message.origin`): a channel's, group's or user's handle, a
+    private channel's or group's "c/<id>" (how t.me/c/ links name them); "" for a hidden
+    user or none."""
     origin = msg.forward_origin
     if origin is None and msg.external_reply is not None:
         origin = msg.external_reply.origin
     if origin is None:
-        return ""
+        story = msg.story or msg.reply_to_story
+        return _address(story.chat) if story is not None else ""
     chat = getattr(origin, "chat", None) or getattr(origin, "sender_chat", None)
     if chat is not None:
-        if chat.username:
-            return chat.username.lower()
-        return f"c/{-chat.id - 10**12}" if chat.id < -(10**12) else ""
+        return _address(chat)
     user = getattr(origin, "sender_user", None)
     return user.username.lower() if user is not None and user.username else ""
+
+
+def _address(chat: Chat) -> str:
+    """A chat as its t.me address names it: its handle, or "c/<id>" for a private channel or
+    supergroup; "" for a chat that has neither."""
+    if chat.username:
+        return chat.username.lower()
+    return f"c/{-chat.id - 10**12}" if chat.id < -(10**12) else ""
 
 
 def _quoted(msg: TgMessage) -> tuple[Message, ...]:

@@ -390,7 +390,7 @@ class Ingest:
                     "\n".join(m.urls) if m.urls else None,
                     iid,
                     m.row,
-                    m.origin or None,
+                    m.origin[:100] or None,  # a handle is at most 32: never a failed batch
                 )
             )
         added = insert_ignore(self.conn, t.messages, _MESSAGE_COLUMNS, rows)

@@ -126,9 +126,11 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
 def _pictures(reasons: str | None) -> tuple[int, ...]:
     """The picture fingerprints a decision kept (hex), unreadable ones left out."""
     found = _reason(reasons, "pictures")
+    if not isinstance(found, list):
+        return ()
     try:
-        return tuple(int(p, 16) for p in found or [] if isinstance(p, str))
-    except (TypeError, ValueError):
+        return tuple(int(p, 16) for p in found if isinstance(p, str))
+    except ValueError:
         return ()
 
 

@@ -18,7 +18,13 @@ PG_URL = os.environ.get("QUNZHU_TEST_PG_URL", "postgresql+psycopg://postgres@127
 
 
 def labelled_decision(
-    conn: Connection, group_id: int, label: str, text: str, member: str | None = None, n: int = 0
+    conn: Connection,
+    group_id: int,
+    label: str,
+    text: str,
+    member: str | None = None,
+    n: int = 0,
+    reasons: str = "{}",
 ) -> int:
     """A moderation decision as the engine stores it, and a person's label on it (the console's
     queue): the training data `moderation train` reads and `forget` deletes."""
@@ -33,7 +39,7 @@ def labelled_decision(
             group_id=group_id,
             policy="moderation",
             verdict="review",
-            reasons="{}",
+            reasons=reasons,
             at=0,
             member=member,
             record_id=f"m{n}",

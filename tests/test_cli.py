@@ -290,7 +290,8 @@ def test_check_with_a_community_knows_what_its_people_confirmed(
     tmp_path: Path, export: Path
 ) -> None:
     """`moderation check --community` judges as that community's groups do: an id from an ad
-    people confirmed there is spam written bare; without --community it is not."""
+    people confirmed there, or the channel a confirmed ad was forwarded from, is spam written
+    bare; without --community it is not."""
     from tests.conftest import labelled_decision
 
     args = db_args(tmp_path)
@@ -300,6 +301,12 @@ def test_check_with_a_community_knows_what_its_people_confirmed(
     with engine.begin() as conn:
         group = conn.execute(select(t.groups.c.id)).scalars().first()
         labelled_decision(conn, group, "spam", "兼职日结300，加V：jobs2026a，名额有限")
+        forwarded = '{"origin": "fuli_vip"}'
+        labelled_decision(conn, group, "spam", "今晚八点直播间抽奖", n=1, reasons=forwarded)
+    channel = ["moderation", "check", "关注 fuli_vip 每天有", "--json", *args]
+    assert last_json(runner.invoke(app, [*channel, "--community", "跑团"]).stdout)["verdict"] == (
+        "spam"
+    )
     check = ["moderation", "check", "找 jobs2026a", "--json", *args]
     known = runner.invoke(app, [*check, "--community", "跑团"])
     assert known.exit_code == 0, known.output

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from qunzhu.config import Config
     from qunzhu.engine.replay import GroupReplay
     from qunzhu.importing import FileResult
+    from qunzhu.moderation.feedback import HumanLabel
     from qunzhu.store.accounts import User
 
 # The store, the live engine and the reports are imported by the commands that use them:
@@ -547,6 +548,7 @@ def moderation_train(
     """Train the content model on labelled messages and save it: the file's, and those people
     labelled in the console's moderation queue (of --community's groups, when given); with
     --community, that community's own model on top of the shared one."""
+    from qunzhu.moderation.feedback import labelled
     from qunzhu.store.db import StoreError
 
     texts: list[str] = []
@@ -554,7 +556,7 @@ def moderation_train(
     try:
         if data is not None:
             texts, labels = read_tsv(data)
-        console = _console_labels(database, community)
+        console = labelled(_console_labels(database, community))
     except (DataError, StoreError) as exc:
         raise fail(str(exc)) from None
     labels += [label for label, _ in console]
@@ -597,7 +599,7 @@ def moderation_train(
         out.print(tr("no shared model at {path}: trained alone", path=model), highlight=False)
 
 
-def _console_labels(database: str | None, community: str | None) -> list[tuple[int, str]]:
+def _console_labels(database: str | None, community: str | None) -> list[HumanLabel]:
     """What people labelled in the console, if there is a store (training never makes one)."""
     from qunzhu.moderation import feedback
     from qunzhu.store import db
@@ -609,7 +611,7 @@ def _console_labels(database: str | None, community: str | None) -> list[tuple[i
     engine = db.open_store(url)
     with engine.connect() as conn:
         groups = [gid for gid, _ in matching_groups(conn, None, community)] if community else None
-        return feedback.labelled(conn, groups)
+        return feedback.labels_since(conn, None, groups)
 
 
 @moderation_app.command("eval")

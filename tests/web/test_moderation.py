@@ -285,7 +285,7 @@ def test_ban_only_bans_and_teaches_nothing(app: FastAPI, world: World) -> None:
     assert label_row(world.engine, review).label == "ban_only"
     assert len(audit_rows(world.engine)) == 1 and trusted_marks(world.engine) == set()
     with world.engine.connect() as conn:
-        assert labelled(conn) == []
+        assert labelled(labels_since(conn, None)) == []
 
 
 def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
@@ -308,8 +308,8 @@ def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
     asked = decided(world.engine, hello)
     assert press(as_user(app, "ops"), asked, "spam").status_code == 303
     with world.engine.connect() as conn:
-        assert labelled(conn) == [(1, "兼职日结 加V abc12345"), (1, "刷单日结VX:abc12345")]
         taught = labels_since(conn, None)
+    assert labelled(taught) == [(1, "兼职日结 加V abc12345"), (1, "刷单日结VX:abc12345")]
     assert [v.named for v in taught] == [True, True]
     # the running engine's feed hands the community's bank on, to remove those named alike
     feed = BankFeed({})
@@ -422,14 +422,16 @@ def test_labelled_gives_the_content_model_its_examples(app: FastAPI, world: Worl
     ]:
         assert api_label(root, decision_id, label).status_code == 200, label
     with world.engine.connect() as conn:
-        assert labelled(conn) == [
+        assert labelled(labels_since(conn, None)) == [
             (1, AD),
             (0, LINK),
             (1, "读书会 https://books.example.com"),
             (0, "代购微商，加微信 zz998877"),
             (1, "刷单日结 加微信 yy776655"),
         ]
-        assert labelled(conn, [world.readers]) == [(1, "读书会 https://books.example.com")]
+        assert labelled(labels_since(conn, None, [world.readers])) == [
+            (1, "读书会 https://books.example.com")
+        ]
 
 
 # -- who decided what ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from qunzhu.engine.policies import REPORT_ACK_S, ModerationPolicy
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups, StoreMarks
 from qunzhu.moderation.enforcement import Ladder, Mode
 from qunzhu.moderation.engine import Detector
-from qunzhu.moderation.feedback import labelled
+from qunzhu.moderation.feedback import labelled, labels_since
 from qunzhu.store import schema as t
 from qunzhu.web import overview
 from tests.engine.test_captcha import Clock, Platform_
@@ -50,7 +50,7 @@ def test_a_reported_message_is_answered_like_any_other(
         ("delete", "m1", "sly"),
     ]
     with world.engine.connect() as conn:
-        assert labelled(conn) == [(1, SLY)]  # what the members saw, not "举报"
+        assert labelled(labels_since(conn, None)) == [(1, SLY)]  # what the members saw, not "举报"
         strikes = conn.execute(
             select(t.policy_marks.c.key).where(t.policy_marks.c.key.like("strike%"))
         ).scalars()

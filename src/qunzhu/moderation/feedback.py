@@ -24,30 +24,19 @@ LABELS = ("spam", "ham", "ban_only", "appeal_upheld", "appeal_rejected")
 TEACHING = sorted(SPAM_LABELS | HAM_LABELS)  # the labels that say what a text is
 
 
-def labelled(conn: Connection, group_ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
-    """(1 for spam, 0 for ham, text) for every labelled decision with a text, oldest first;
-    only those of `group_ids` when given (one community's groups, say)."""
-    ml, d = t.moderation_labels, t.decisions
-    query = (
-        select(ml.c.label, ml.c.text)
-        .where(ml.c.label.in_(TEACHING))
-        .order_by(ml.c.at, ml.c.decision_id)
-    )
-    if group_ids is not None:
-        query = query.join(d, d.c.id == ml.c.decision_id).where(d.c.group_id.in_(list(group_ids)))
-    return [
-        (1 if label in SPAM_LABELS else 0, text)
-        for label, text in conn.execute(query)
-        if text and text.strip()  # a picture alone has no text to learn from
-    ]
+def labelled(labels: Iterable[HumanLabel]) -> list[tuple[int, str]]:
+    """(1 for spam, 0 for ham, text) of the labels with a text, as the content model learns
+    them: a picture alone has no text to learn from."""
+    return [(int(v.spam), v.text) for v in labels if v.text.strip()]
 
 
-def bank_of(answers: Iterable[tuple[int, str]]) -> SpamBank:
-    """`labelled` answers as the running engine's spam bank holds them, in the order given:
-    the confirmed ads' texts and contacts, less what a "not spam" took back."""
+def bank_of(labels: Iterable[HumanLabel]) -> SpamBank:
+    """Labels (`labels_since`) as the running engine's spam bank holds them, in the order
+    given: the confirmed ads' texts and contacts, and the channels they were forwarded from,
+    less what a "not spam" took back."""
     bank = SpamBank()
-    for label, text in answers:
-        bank.learn(normalize(text), bool(label))
+    for v in labels:
+        bank.learn(normalize(v.text), v.spam, v.decision_id, v.origin)
     return bank
 
 
@@ -82,8 +71,11 @@ def stamp(conn: Connection, group_ids: Iterable[int] | None = None) -> tuple[int
     return int(count), last
 
 
-def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
-    """Spam and not-spam labels from `at` on (all when None), oldest first."""
+def labels_since(
+    conn: Connection, at: int | None, group_ids: Iterable[int] | None = None
+) -> list[HumanLabel]:
+    """Spam and not-spam labels from `at` on (all when None), oldest first; only those of
+    `group_ids` when given (one community's groups, a user's)."""
     ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
     query = (
         select(
@@ -106,6 +98,8 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
     )
     if at is not None:
         query = query.where(ml.c.at >= at)
+    if group_ids is not None:
+        query = query.where(d.c.group_id.in_(list(group_ids)))
     return [
         HumanLabel(
             row.at,
@@ -117,7 +111,7 @@ def labels_since(conn: Connection, at: int | None) -> list[HumanLabel]:
             row.platform_id,
             row.record_id,
             '"display_name"' in (row.reasons or ""),
-            origin(row.reasons),
+            _origin(row.reasons),
         )
         for row in conn.execute(query)
     ]
@@ -134,7 +128,7 @@ def _pictures(reasons: str | None) -> tuple[int, ...]:
         return ()
 
 
-def origin(reasons: str | None) -> str:
+def _origin(reasons: str | None) -> str:
     """The channel or user a decision's message was forwarded from, as it kept it ("")."""
     found = _reason(reasons, "origin")
     return found if isinstance(found, str) else ""

@@ -104,7 +104,8 @@ def community_groups(conn: Connection, community: str | None) -> list[int]:
 
 def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
     """The answers about the groups' messages and their undisputed ordinary messages."""
-    answers = feedback.labelled(conn, group_ids)
+    labels = feedback.labels_since(conn, None, group_ids)
+    answers = feedback.labelled(labels)
     d, m = t.decisions, t.messages
     decided = {
         (row.group_id, row.record_id)
@@ -126,7 +127,7 @@ def examples(conn: Connection, group_ids: list[int], now_ms: int) -> Examples:
         for group_id, platform_id, text in rows
         if text and text.strip() and (group_id, platform_id) not in decided
     ][:ORDINARY_MAX]
-    confirmed = feedback.bank_of(answers)
+    confirmed = feedback.bank_of(labels)
     ordinary = [text for text in undisputed if not _copy(confirmed, text)]
     spam = sum(label for label, _ in answers)
     return Examples(

@@ -15,13 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from qunzhu import i18n
-from qunzhu.moderation.behaviour import SpamBank
-from qunzhu.moderation.feedback import SPAM_LABELS, TEACHING, origin
-from qunzhu.moderation.normalize import normalize
-from qunzhu.store import schema as t
+from qunzhu.moderation.feedback import HumanLabel, bank_of, labels_since
 from qunzhu.store.accounts import User, visible_groups
 from qunzhu.web import auth
 from qunzhu.web.app import render
@@ -66,21 +63,10 @@ class KnownContact(BaseModel):
 def known(conn: Connection, user: User) -> list[KnownContact]:
     """What the running engine's banks hold for the user's groups, rebuilt from the answers
     (spam and not spam, oldest first) as `service.BankFeed` builds them."""
-    ml, d, g, c = t.moderation_labels, t.decisions, t.groups, t.communities
-    rows = conn.execute(
-        select(ml.c.decision_id, ml.c.label, ml.c.text, c.c.name, d.c.reasons)
-        .select_from(
-            ml.join(d, d.c.id == ml.c.decision_id)
-            .join(g, g.c.id == d.c.group_id)
-            .outerjoin(c, c.c.id == g.c.community_id)
-        )
-        .where(ml.c.label.in_(TEACHING), d.c.group_id.in_(visible_groups(conn, user)))
-        .order_by(ml.c.at, ml.c.decision_id)
-    )
-    banks: dict[str | None, SpamBank] = {}
-    for decision_id, label, text, community, reasons in rows:
-        bank = banks.setdefault(community, SpamBank())
-        bank.learn(normalize(text or ""), label in SPAM_LABELS, decision_id, origin(reasons))
+    per_community: dict[str | None, list[HumanLabel]] = {}
+    for v in labels_since(conn, None, visible_groups(conn, user)):
+        per_community.setdefault(v.community, []).append(v)
+    banks = {community: bank_of(labels) for community, labels in per_community.items()}
     found = [
         KnownContact(
             community=community, kind=c.kind, value=c.value, ad=ad, decision_id=decision_id

@@ -304,9 +304,8 @@ def test_check_with_a_community_knows_what_its_people_confirmed(
         forwarded = '{"origin": "fuli_vip"}'
         labelled_decision(conn, group, "spam", "今晚八点直播间抽奖", n=1, reasons=forwarded)
     channel = ["moderation", "check", "关注 fuli_vip 每天有", "--json", *args]
-    assert last_json(runner.invoke(app, [*channel, "--community", "跑团"]).stdout)["verdict"] == (
-        "spam"
-    )
+    followed = runner.invoke(app, [*channel, "--community", "跑团"])
+    assert followed.exit_code == 0 and last_json(followed.stdout)["verdict"] == "spam"
     check = ["moderation", "check", "找 jobs2026a", "--json", *args]
     known = runner.invoke(app, [*check, "--community", "跑团"])
     assert known.exit_code == 0, known.output

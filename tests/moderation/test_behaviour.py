@@ -156,6 +156,7 @@ def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
     assert d.check("扣扣 123456").verdict == SPAM and d.check("房间号 123456").verdict != SPAM
     warned = d.check("大家别加 abc12345，是骗子")  # a member warning the group: a question
     assert warned.verdict == REVIEW
+    assert d.check("我加了 abc12345 被骗了五百").verdict == REVIEW
     assert next(c for c in warned.checks if c.name == "known_contact").details["warning"] == "骗子"
     for other in ("xabc12345", "abc123456", "abc12345_v2"):  # a longer id is another id
         assert d.check(other).verdict != SPAM, other

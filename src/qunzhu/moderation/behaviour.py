@@ -31,7 +31,24 @@ KNOWN_CONTACT_KINDS = frozenset({"phone", "qq", "wechat", "telegram", "url"})
 KNOWN_CONTACT_SCORE = 0.95
 # ... unless the message warns the group about it ("别加 abc12345，骗子"): members do that with
 # a scammer's id, and a person then decides
-WARNINGS = ("骗子", "诈骗", "别加", "不要加", "小心", "曝光", "举报", "拉黑", "是假的", "上当")
+# words of a member warning the group about a contact ("别加 abc12345，骗子"; not "别信", "谨防":
+# an ad says "认准本号，谨防假冒")
+WARNINGS = (
+    "骗子",
+    "诈骗",
+    "被骗",
+    "骗人",
+    "骗钱",
+    "别加",
+    "不要加",
+    "小心",
+    "警惕",
+    "曝光",
+    "举报",
+    "拉黑",
+    "是假的",
+    "上当",
+)
 WARNING_SCORE = 0.6
 # a known id this long is found written alone too; a number only from BARE_MIN_DIGITS (a
 # short one is also an order number, a price, a room: 123456)

@@ -502,6 +502,59 @@ def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> No
     assert not [c for c in passed_on.checks if c.name == "cross_group"]
 
 
+def test_a_members_campaign_is_taken_down_from_its_first_copy_on(engine: Engine) -> None:
+    """A member posts one ad the text layers let pass into three groups: the first copy is
+    nothing yet, the second a question, the third spam; enforce then takes the first two down
+    too (each group's moderation, once, no strike), not another member's copy."""
+    from qunzhu import service
+
+    ids = THREE
+    config = parse(
+        {
+            "connectors": {"tg": {"type": "telegram"}},
+            "communities": [{"name": "跑团", "policies": {"moderation": {"mode": "enforce"}}}],
+            "groups": [
+                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in ids
+            ],
+        }
+    )
+    ad = "周末特价跑鞋，全场五折，名额有限先到先得，快来抢购吧"
+
+    def said(n: int, gid: str, who: str) -> LiveEvent:
+        record = Message(str(n), Person(who, who), T0 + timedelta(minutes=n), MessageKind.TEXT, ad)
+        return LiveEvent("tg", Group(Platform.TELEGRAM, gid, gid), record)
+
+    rt = Runtime(engine, service.setups(config), {}, Clock())
+    for event in (said(1, ids[0], "u1"), said(2, ids[1], "u2"), said(3, ids[1], "u1")):
+        rt.accept(event)
+    rt.process()
+    assert [(d.record_id, d.verdict) for d in rows(engine, t.decisions)] == [
+        ("2", "review"),
+        ("3", "review"),
+    ]
+    rt.accept(said(4, ids[2], "u1"))
+    rt.process()
+    later = rows(engine, t.decisions)[2:]
+    assert [(d.record_id, d.verdict) for d in later] == [
+        ("4", "spam"),
+        ("1", "spam"),
+        ("3", "spam"),
+    ]
+    campaign = orjson.loads(later[0].reasons)["checks"]
+    earlier = next(c for c in campaign if c["name"] == "cross_group")["details"]["earlier"]
+    assert earlier == [[ids[0], "1"], [ids[1], "3"]]  # u1's own, oldest first: not u2's
+    for copy in later[1:]:
+        (check,) = orjson.loads(copy.reasons)["checks"]
+        assert check["name"] == "earlier_copy" and "struck_at" not in orjson.loads(copy.reasons)
+    deleted = [
+        orjson.loads(r.payload)["message_id"] for r in rows(engine, t.outbox) if r.kind == "delete"
+    ]
+    assert sorted(deleted) == ["1", "3", "4"]
+    rt.accept(said(5, ids[0], "u1"))  # the campaign goes on: taken down, the copies not again
+    rt.process()
+    assert [d.record_id for d in rows(engine, t.decisions)[5:]] == ["5"]
+
+
 def test_a_poster_going_round_the_groups_is_remembered_by_the_store(engine: Engine) -> None:
     """The store keeps each picture's fingerprint (never the picture): a poster dropped into
     two groups before a restart and a third after it is one round; a report of it days later

@@ -38,9 +38,15 @@ def test_flood_window_slides() -> None:
 
 def test_the_same_text_repeated() -> None:
     d = live()
-    results = [d.check("快来看看", Context("g1", "m1", T0 + 30 * i)) for i in range(6)]
+    results = [
+        d.check("快来看看", Context("g1", "m1", T0 + 30 * i, message=f"x{i}")) for i in range(6)
+    ]
     assert [r.verdict for r in results] == [HAM, HAM, REVIEW, REVIEW, REVIEW, SPAM]
     assert "repeat" in names(results[2])
+    # the copies that stayed up are named for the engine to take down with the sixth
+    repeat = next(c for c in results[5].checks if c.name == "repeat")
+    assert repeat.details["earlier"] == [["g1", f"x{i}"] for i in range(5)]
+    assert "earlier" not in next(c for c in results[2].checks if c.name == "repeat").details
 
 
 def test_same_ad_across_groups_is_caught_even_when_reworded_slightly() -> None:
@@ -51,7 +57,12 @@ def test_same_ad_across_groups_is_caught_even_when_reworded_slightly() -> None:
     third = d.check(ad.replace("价格美丽", "价格很美丽"), Context("g3", "c", T0 + 120))
     assert (first.verdict, second.verdict, third.verdict) == (HAM, REVIEW, SPAM)
     cross = next(c for c in third.checks if c.name == "cross_group")
-    assert cross.details == {"groups": 3}
+    assert cross.details == {"groups": 3}  # three members: none of the earlier copies is c's
+    d = live()
+    for i in range(3):
+        own = d.check(ad, Context(f"g{i}", "a", T0 + i, message=f"m{i}"))
+    cross = next(c for c in own.checks if c.name == "cross_group")
+    assert cross.details == {"groups": 3, "earlier": [["g0", "m0"], ["g1", "m1"]]}
 
 
 def test_short_common_phrases_are_not_cross_group_spam() -> None:

@@ -19,7 +19,13 @@ from typing import Any, Protocol
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice, PictureText
-from qunzhu.moderation.behaviour import Behaviour, Context, TrustBook, stickers_only
+from qunzhu.moderation.behaviour import (
+    Behaviour,
+    Context,
+    TrustBook,
+    earlier_copies,
+    stickers_only,
+)
 from qunzhu.moderation.enforcement import RUNGS, Action, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import poster_sized
@@ -66,6 +72,13 @@ class Outcome:
     about: tuple[str, str] | None = None
     cancel: str | None = None  # a held-back batch of actions (Draft.batch) this calls off
     final: bool = False  # the event is dealt with: the group's later policies do not see it
+    # the member's earlier copies (group's platform id, message id, member) of the campaign
+    # this decision calls spam: each group's moderation takes its copy down (`known_copy`)
+    copies: tuple[tuple[str, str, str], ...] = ()
+
+
+KNOWN_PICTURE_COPY = Check("same_picture", SPAM, 0.95, {"known_ad": True, "earlier_copy": True})
+EARLIER_COPY = Check("earlier_copy", SPAM, 0.9)  # a copy of a campaign since called spam
 
 
 class Marks(Protocol):
@@ -202,7 +215,11 @@ class ModerationPolicy:
         shown: dict[str, Any] = {"pictures": _hex(event.pictures)} if event.pictures else {}
         if record.origin:
             shown["origin"] = record.origin
-        return self._act(decision, marks, key[1], record.platform_id, at, shown)
+        outcomes = self._act(decision, marks, key[1], record.platform_id, at, shown)
+        if decision.verdict == SPAM and (earlier := earlier_copies(decision.checks)):
+            for outcome in outcomes:
+                outcome.copies = tuple((group, message, key[1]) for group, message in earlier)
+        return outcomes
 
     def _act(
         self,
@@ -389,12 +406,12 @@ class ModerationPolicy:
         note = tr("{member}'s name is an ad people confirmed: {name}", member=member, name=name)
         return self._remove(member, None, check, note, self.ladder.keep_out(), {})
 
-    def known_copy(self, member: str, message: str) -> Outcome:
-        """A message posted earlier with a picture a person has just said is an ad: dealt
+    def known_copy(self, member: str, message: str, check: Check = KNOWN_PICTURE_COPY) -> Outcome:
+        """A message posted earlier with a picture a person has just said is an ad, or a
+        member's copy of a campaign posted before it was called spam (`EARLIER_COPY`): dealt
         with as that verdict's first rung (enforce takes it down and warns, training asks,
         shadow records), without a strike: nobody knew it was an ad then."""
-        check = Check("same_picture", SPAM, 0.95, {"known_ad": True, "earlier_copy": True})
-        decision = Decision(SPAM, 0.95, (check,), "")
+        decision = Decision(SPAM, check.score, (check,), "")
         step = _FIRST_RUNG[self.ladder.mode]
         would = None if step is Step.DELETE_WARN else Step.DELETE_WARN
         drafts = self._drafts(step, member, message, decision)

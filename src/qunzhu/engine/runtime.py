@@ -24,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from qunzhu.connectors import Connector
 from qunzhu.engine import events, outbox
 from qunzhu.engine.policies import (
+    EARLIER_COPY,
+    KNOWN_PICTURE_COPY,
     Draft,
     Marks,
     ModerationPolicy,
@@ -38,7 +40,7 @@ from qunzhu.model import Group, MembershipEvent, Message, Record
 from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, PictureText
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import fingerprints
-from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM
+from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 from qunzhu.store import blocklist, pictures, tags
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, start_import
@@ -320,6 +322,8 @@ class Runtime:
             )
             if outcome.block is not None:
                 blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
+            if outcome.copies:  # the campaign's copies posted before it was called spam
+                self._take_down(conn, outcome.copies, EARLIER_COPY, now)
         if event.images and any(
             isinstance(p, ModerationPolicy) and p.reads(event, marks, outcomes)
             for p in setup.policies
@@ -498,29 +502,37 @@ class Runtime:
         person has just said is an ad: each group's moderation deals with its copy
         (`ModerationPolicy.known_copy`), once, as an event of that group like a sweep. How
         many decisions were made."""
-        made, now = 0, int(self.clock() * 1000)
         with self.engine.begin() as conn:
-            for group, message, member in copies:
-                for (connector, platform_id), setup in self.setups.groups.items():
-                    key = f"known_ad:{platform_id}:{message}"
-                    if platform_id != group or _seen(conn, connector, key):
+            return self._take_down(conn, copies, KNOWN_PICTURE_COPY, int(self.clock() * 1000))
+
+    def _take_down(
+        self,
+        conn: Connection,
+        copies: Sequence[tuple[str, str, str]],
+        why: Check,
+        now: int,
+    ) -> int:
+        """`take_down` in an open transaction, saying `why` (a known picture, a campaign's
+        earlier copy); how many decisions were made."""
+        made = 0
+        for group, message, member in copies:
+            for (connector, platform_id), setup in self.setups.groups.items():
+                key = f"known_ad:{platform_id}:{message}"
+                if platform_id != group or _seen(conn, connector, key):
+                    continue
+                group_id = conn.execute(
+                    select(t.groups.c.id).where(t.groups.c.platform_id == group)
+                ).scalar()
+                if group_id is None or _judged_spam(conn, group_id, message):
+                    continue  # unknown here, or moderation took it down already
+                for policy in setup.policies:
+                    if not isinstance(policy, ModerationPolicy):
                         continue
-                    group_id = conn.execute(
-                        select(t.groups.c.id).where(t.groups.c.platform_id == group)
-                    ).scalar()
-                    if group_id is None or _judged_spam(conn, group_id, message):
-                        continue  # unknown here, or moderation took it down already
-                    for policy in setup.policies:
-                        if not isinstance(policy, ModerationPolicy):
-                            continue
-                        inbox_id = _made_event(conn, connector, key, now)
-                        outcome = policy.known_copy(member, message)
-                        where = (connector, group)
-                        about = (member, message)
-                        self._write(
-                            conn, inbox_id, group_id, where, setup, policy, outcome, about, now
-                        )
-                        made += 1
+                    inbox_id = _made_event(conn, connector, key, now)
+                    outcome = policy.known_copy(member, message, why)
+                    where, about = (connector, group), (member, message)
+                    self._write(conn, inbox_id, group_id, where, setup, policy, outcome, about, now)
+                    made += 1
         return made
 
     def _queue(

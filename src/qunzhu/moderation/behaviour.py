@@ -25,6 +25,9 @@ from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 FLOOD_WINDOW_S, FLOOD_COUNT = 60, 10  # more than this many messages a minute is a flood
 REPEAT_WINDOW_S, REPEAT_COUNT = 600, 3  # the same text this often in ten minutes
 CROSS_WINDOW_S, CROSS_GROUPS = 24 * 3600, 3  # near-identical text in this many groups a day
+# a member's copies posted before their campaign was called spam, listed with its decision to be
+# taken down too (the first ones, which stayed up: later ones are spam themselves)
+EARLIER_KEPT = 20
 # the contacts of a confirmed ad that mark its sender: not its links' domains, nor links to a
 # whole site, which an ad shares with everyone (a public account's articles, a shop's platform)
 KNOWN_CONTACT_KINDS = frozenset({"phone", "qq", "wechat", "telegram", "url"})
@@ -252,6 +255,19 @@ class SpamBank:
         return Check("spam_bank", SPAM, 0.95, {"like": like[:80]})
 
 
+def _earlier(copies: list[list[str]]) -> dict[str, Any]:
+    """A campaign check's detail naming the member's earlier copies ([group, message], oldest
+    first), for the engine to take down with this one; nothing where there are none."""
+    return {"earlier": copies} if copies else {}
+
+
+def earlier_copies(checks: Sequence[Check]) -> list[tuple[str, str]]:
+    """(group, message) of the earlier copies a decision's campaign checks name (`_earlier`),
+    each once."""
+    found = (tuple(pair) for c in checks for pair in c.details.get("earlier", ()))
+    return list(dict.fromkeys((str(g), str(m)) for g, m in found))
+
+
 def origin_contacts(origin: str) -> list[Contact]:
     """The contact a forwarded message's origin is (`Message.origin`): a Telegram handle or
     private chat, as `extract` reads one from its t.me link, so a confirmed ad forwarded from a
@@ -305,10 +321,12 @@ class Behaviour:
     def __init__(self) -> None:
         self._joins: deque[tuple[float, str, str]] = deque()  # (at, group, member), oldest first
         self._times: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._texts: dict[tuple[str, str], deque[tuple[float, str]]] = defaultdict(deque)
+        # (at, digest of the text, message id) per member and group
+        self._texts: dict[tuple[str, str], deque[tuple[float, str, str]]] = defaultdict(deque)
         self._spoken: set[tuple[str, str]] = set()
         self._lsh = _index()
-        self._posted: dict[str, tuple[str, str, float]] = {}  # key -> (group, member, at)
+        # key -> (group, member, at, message id)
+        self._posted: dict[str, tuple[str, str, float, str]] = {}
         self._expiry: deque[tuple[float, str]] = deque()
         self._keys = itertools.count()
         # pictures of the last CROSS_WINDOW_S: id -> (at, group, member, fingerprint, message),
@@ -324,7 +342,7 @@ class Behaviour:
         """Record the message and return what its sender's recent behaviour says."""
         self._expire(ctx.at)
         who = (ctx.group, ctx.member)
-        signals = [self._flood(who, ctx.at), self._repeat(who, n, ctx.at)]
+        signals = [self._flood(who, ctx.at), self._repeat(who, n, ctx)]
         signals.append(self._cross_group(n, ctx))
         if ctx.pictures:
             signals.append(self._same_picture(ctx))
@@ -348,32 +366,38 @@ class Behaviour:
             return Check("flood", REVIEW, 0.6, {"per_minute": n})
         return Check("flood", HAM, 0.0)
 
-    def _repeat(self, who: tuple[str, str], n: Normalized, at: float) -> Check:
+    def _repeat(self, who: tuple[str, str], n: Normalized, ctx: Context) -> Check:
         texts = self._texts[who]
         digest = hashlib.blake2b(n.compact.encode("utf-8", "ignore"), digest_size=8).hexdigest()
-        texts.append((at, digest))
-        while texts and texts[0][0] < at - REPEAT_WINDOW_S:
+        texts.append((ctx.at, digest, ctx.message))
+        while texts and texts[0][0] < ctx.at - REPEAT_WINDOW_S:
             texts.popleft()
-        same = sum(1 for _t, d in texts if d == digest)
-        if not n.compact or same < REPEAT_COUNT:
+        same = [message for _t, d, message in texts if d == digest]
+        if not n.compact or len(same) < REPEAT_COUNT:
             return Check("repeat", HAM, 0.0)
-        verdict, score = (SPAM, 0.9) if same >= 2 * REPEAT_COUNT else (REVIEW, 0.6)
-        return Check("repeat", verdict, score, {"times": same})
+        if len(same) < 2 * REPEAT_COUNT:
+            return Check("repeat", REVIEW, 0.6, {"times": len(same)})
+        earlier = [[ctx.group, m] for m in same if m and m != ctx.message][:EARLIER_KEPT]
+        return Check("repeat", SPAM, 0.9, {"times": len(same)} | _earlier(earlier))
 
     def _cross_group(self, n: Normalized, ctx: Context) -> Check:
         if len(n.compact) < CROSS_MIN_CHARS:
             return Check("cross_group", HAM, 0.0)
         sketch = shingles(n)
         groups = {ctx.group}
+        own: list[tuple[float, str, str]] = []  # the member's earlier copies
         for key in self._lsh.query(sketch):
-            group, _member, _at = self._posted[key]
+            group, member, at, message = self._posted[key]
             groups.add(group)
+            if member == ctx.member and message and (group, message) != (ctx.group, ctx.message):
+                own.append((at, group, message))
         key = str(next(self._keys))
         self._lsh.insert(key, sketch)
-        self._posted[key] = (ctx.group, ctx.member, ctx.at)
+        self._posted[key] = (ctx.group, ctx.member, ctx.at, ctx.message)
         self._expiry.append((ctx.at, key))
         if len(groups) >= CROSS_GROUPS:
-            return Check("cross_group", SPAM, 0.9, {"groups": len(groups)})
+            earlier = [[group, message] for _at, group, message in sorted(own)[:EARLIER_KEPT]]
+            return Check("cross_group", SPAM, 0.9, {"groups": len(groups)} | _earlier(earlier))
         if len(groups) > 1:
             return Check("cross_group", REVIEW, 0.5, {"groups": len(groups)})
         return Check("cross_group", HAM, 0.0)

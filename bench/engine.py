@@ -1,4 +1,5 @@
-"""The live engine under load: N mixed events through the default policies on SQLite.
+"""The live engine under load: N mixed events through the default policies on SQLite
+(PostgreSQL with `--pg URL`: each store a schema of its own there, dropped afterwards).
 
     uv run python bench/engine.py --events 20000 --json
     uv run python bench/engine.py --events 20000 --crash --json
@@ -7,6 +8,8 @@
     uv run python bench/engine.py --events 20000 --blocklist 100000 --forgotten --json
     uv run python bench/engine.py --events 20000 --captcha --json
     uv run python bench/engine.py --events 20000 --pictures 0.1 --json
+    uv run python bench/engine.py --events 20000 --pictures 0.1 --json \
+        --pg postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 Events (seeded, 20 groups, 400 members): messages (some of them ads), joins, leaves, renames and
 join requests. Each is received (inbox), processed in micro-batches (stored like an import,
@@ -63,6 +66,36 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 GROUPS, MEMBERS = 20, 400
+PG: list[str] = []  # --pg: the server's URL
+SCHEMAS: dict[Path, str] = {}  # each store's schema there, made at first use
+
+
+def url(db: Path) -> str:
+    """The store a bench file names: that SQLite file, or with --pg a schema of its own."""
+    if not PG:
+        return f"sqlite:///{db}"
+    if db not in SCHEMAS:
+        from sqlalchemy import create_engine, text
+
+        SCHEMAS[db] = f"bench_{os.getpid()}_{len(SCHEMAS)}"
+        admin = create_engine(PG[0])
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {SCHEMAS[db]}"))
+        admin.dispose()
+    return f"{PG[0]}?options=-csearch_path%3D{SCHEMAS[db]}"
+
+
+def drop_schemas() -> None:
+    from sqlalchemy import create_engine, text
+
+    if SCHEMAS:
+        admin = create_engine(PG[0])
+        with admin.begin() as conn:
+            for schema in SCHEMAS.values():
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 KEPT_OUT = 4  # with --blocklist: members u0-u3 are on it from the start
 ADS = ["代购名牌包包，加微信 abc{n} 详聊", "兼职刷单日赚300，私聊 vx{n}", "无抵押贷款 138{n:08d}"]
 CHAT = ["今天跑了十公里", "周六几点集合？", "谢谢分享", "这个方法不错，学到了", "早上好", "收到"]
@@ -190,7 +223,7 @@ def runtime(db: Path, connector: LoggingConnector, captcha: bool = False):  # ty
     if captcha:  # first, as `service.policies_of` puts it
         policies.insert(0, CaptchaPolicy(Mode.ENFORCE, timeout_s=180))
         policies[2] = WelcomePolicy(rules="群规：不发广告", batch_s=0, after_captcha=True)
-    engine = open_store(f"sqlite:///{db}")
+    engine = open_store(url(db))
     return Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
 
 
@@ -202,7 +235,7 @@ def community(db: Path, blocked: int, forgotten: bool = False) -> None:
     from qunzhu.store.db import open_store
     from qunzhu.store.ingest import place_group
 
-    engine = open_store(f"sqlite:///{db}")
+    engine = open_store(url(db))
     with engine.begin() as conn:
         for g in range(GROUPS):
             place_group(conn, "telegram", f"-100{g}", f"群{g}", "bench")
@@ -322,7 +355,7 @@ def floor(db: Path, n: int, batch: int, pictures: float = 0.0) -> float:
     from qunzhu.store import schema as t
     from qunzhu.store.db import open_store
 
-    rt = Runtime(open_store(f"sqlite:///{db}"), Setups(), {})
+    rt = Runtime(open_store(url(db)), Setups(), {})
     pending = 0
     start = time.perf_counter()
     for event in events(n, pictures):
@@ -342,7 +375,7 @@ def counts(db: Path, n: int, log: Path | None, calls: list[tuple[int, str]]) -> 
     from qunzhu.store import schema as t
     from qunzhu.store.db import open_store
 
-    engine = open_store(f"sqlite:///{db}")
+    engine = open_store(url(db))
     with engine.connect() as conn:
         processed = conn.execute(  # the generated events, not what the reader handed back
             select(func.count()).where(
@@ -391,8 +424,22 @@ def main() -> None:
     parser.add_argument(
         "--pictures", type=float, default=0.0, help="share of messages that carry a picture"
     )
+    parser.add_argument("--pg", help="a PostgreSQL server's URL: the stores there, not SQLite")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
     args = parser.parse_args()
+    if args.pg and (args.crash or args.training):
+        parser.error("--pg measures the plain run (with --pictures, --captcha, --blocklist)")
+    if args.pg:
+        PG.append(args.pg)
+        try:
+            run(args)
+        finally:
+            drop_schemas()
+        return
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     if args.training:
         print(json.dumps(beside_training(args.events, args.batch)))
         return
@@ -474,7 +521,7 @@ def _processed(db: Path) -> int:
     from qunzhu.store import schema as t
     from qunzhu.store.db import open_store
 
-    with open_store(f"sqlite:///{db}").connect() as conn:
+    with open_store(url(db)).connect() as conn:
         return conn.execute(
             select(func.count()).where(t.inbox.c.processed_at.is_not(None))
         ).scalar_one()

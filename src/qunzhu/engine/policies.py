@@ -86,6 +86,11 @@ class Marks(Protocol):
 
     def get(self, policy: str, key: str) -> float | None: ...
 
+    def many(self, policy: str, keys: Sequence[str]) -> dict[str, float]:
+        """`get` of several keys at once (one round trip to a database server): the ones
+        marked, with their times."""
+        ...
+
     def put(self, policy: str, key: str, at: float) -> None: ...
 
     def since(self, policy: str, prefix: str, at: float) -> list[tuple[str, float]]:
@@ -247,13 +252,15 @@ class ModerationPolicy:
     def _role(self, event: LiveEvent, marks: Marks, member: str) -> tuple[str, float | None]:
         """The member's role as moderation treats it, and when they joined (None: off
         probation)."""
-        role, joined_at = event.role, marks.get(self.name, f"joined:{member}")
+        joined, trusted, earned = (f"{k}:{member}" for k in ("joined", "trusted", "earned"))
+        found = marks.many(self.name, [joined, trusted, earned])
+        role, joined_at = event.role, found.get(joined)
         if role in TrustBook.STAFF:
             return role, joined_at
-        if marks.get(self.name, f"trusted:{member}") is not None:
+        if trusted in found:
             # an admin said "not spam" in the console: trusted like staff, off probation
             return TRUSTED_ROLE, None
-        if marks.get(self.name, f"earned:{member}") is not None:
+        if earned in found:
             return TrustBook.EARNED, joined_at
         return role, joined_at
 

@@ -68,6 +68,9 @@ class MemoryMarks:
     def get(self, policy: str, key: str) -> float | None:
         return self._marks.get((policy, key))
 
+    def many(self, policy: str, keys: Sequence[str]) -> dict[str, float]:
+        return {k: self._marks[(policy, k)] for k in keys if (policy, k) in self._marks}
+
     def put(self, policy: str, key: str, at: float) -> None:
         self._marks[(policy, key)] = at
 

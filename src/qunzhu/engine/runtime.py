@@ -75,6 +75,13 @@ _MARK_AT = Prepared(
         _pm.c.key == bindparam("b_key"),
     )
 )
+_MARKS_AT = Prepared(
+    select(_pm.c.key, _pm.c.at).where(
+        _pm.c.group_id == bindparam("b_group"),
+        _pm.c.policy == bindparam("b_policy"),
+        _pm.c.key.in_(bindparam("b_keys", expanding=True)),
+    )
+)
 _MARK_MOVE = Prepared(
     update(_pm)
     .where(
@@ -100,6 +107,12 @@ class StoreMarks:
             self.conn, {"b_group": self.group_id, "b_policy": policy, "b_key": key}
         )
         return None if at is None else at / 1000
+
+    def many(self, policy: str, keys: Sequence[str]) -> dict[str, float]:
+        rows = _MARKS_AT.rows(
+            self.conn, {"b_group": self.group_id, "b_policy": policy, "b_keys": list(keys)}
+        )
+        return {key: at / 1000 for key, at in rows}
 
     def put(self, policy: str, key: str, at: float) -> None:
         values = {"b_group": self.group_id, "b_policy": policy, "b_key": key}

@@ -258,3 +258,34 @@ def test_a_replay_judges_a_forward_by_the_channel_it_came_from(engine: Engine) -
     policies = service.replay_policies(None, Path("."), Detector(), [confirmed])
     replay(engine, policies, groups, on_message=judged.append)
     assert [(j.message_id, j.verdict) for j in judged] == [("f1", "spam")]
+
+
+def test_the_groups_are_replayed_together_in_the_order_things_happened(engine: Engine) -> None:
+    """A member's text in group 2 and 3 on the first day and in group 1 ten days later: as the
+    engine met them, a question in group 3 (two groups within a day) and nothing in group 1
+    (the first day long forgotten). Replayed one group after another, group 1's day 10 would
+    have met groups 2 and 3's day 1 and made a campaign of three groups."""
+    text = "周末一起去爬香山吧，早上七点地铁站集合，带好水"
+    u = Person("u5", "小李")
+    records = [
+        Group(Platform.TELEGRAM, "-100801", "一群"),
+        Message("late", u, at(60 * 24 * 10), MessageKind.TEXT, text),
+        Group(Platform.TELEGRAM, "-100802", "二群"),
+        Message("early", u, at(0), MessageKind.TEXT, text),
+        Group(Platform.TELEGRAM, "-100803", "三群"),
+        Message("next", u, at(1), MessageKind.TEXT, text),
+        Message("same", Person("u6", "小王"), at(1), MessageKind.TEXT, "好的"),  # same moment
+    ]
+    with engine.begin() as conn:
+        Ingest(conn, "test", "memory").run(records)
+        groups = list(conn.execute(select(t.groups.c.id).order_by(t.groups.c.id)).scalars())
+    judged: list[Judged] = []
+    results = replay(
+        engine,
+        service.replay_policies(None, Path("."), Detector()),
+        groups,
+        on_message=judged.append,
+    )
+    assert [(j.message_id, j.verdict) for j in judged] == [("next", "review")]
+    assert [r.messages for r in results] == [1, 1, 2]  # figures stay each group's own
+    assert [r.name for r in results] == ["一群", "二群", "三群"]

@@ -496,7 +496,7 @@ def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> No
     assert service.recall_behaviour(after, config, engine, now + 2 * 86400) == 0  # too old
     assert service.recall_behaviour(after, config, engine, now) == 2  # the owner's left out
     (policy,) = [p for p in after.of("tg", ids[2]).policies if isinstance(p, ModerationPolicy)]
-    campaign = policy.detector.check(ad, Context(group=ids[2], member="u2", at=now))
+    campaign = policy.detector.check(ad, Context(group=ids[2], member="u1", at=now))
     assert [c.verdict for c in campaign.checks if c.name == "cross_group"] == [SPAM]
     passed_on = policy.detector.check(notice, Context(group=ids[2], member="u3", at=now))
     assert not [c for c in passed_on.checks if c.name == "cross_group"]
@@ -528,13 +528,11 @@ def test_a_members_campaign_is_taken_down_from_its_first_copy_on(engine: Engine)
     for event in (said(1, ids[0], "u1"), said(2, ids[1], "u2"), said(3, ids[1], "u1")):
         rt.accept(event)
     rt.process()
-    assert [(d.record_id, d.verdict) for d in rows(engine, t.decisions)] == [
-        ("2", "review"),
-        ("3", "review"),
-    ]
+    # u2's copy in a second group is nothing (another hand), u1's own second group a question
+    assert [(d.record_id, d.verdict) for d in rows(engine, t.decisions)] == [("3", "review")]
     rt.accept(said(4, ids[2], "u1"))
     rt.process()
-    later = rows(engine, t.decisions)[2:]
+    later = rows(engine, t.decisions)[1:]
     assert [(d.record_id, d.verdict) for d in later] == [
         ("4", "spam"),
         ("1", "spam"),
@@ -552,7 +550,7 @@ def test_a_members_campaign_is_taken_down_from_its_first_copy_on(engine: Engine)
     assert sorted(deleted) == ["1", "3", "4"]
     rt.accept(said(5, ids[0], "u1"))  # the campaign goes on: taken down, the copies not again
     rt.process()
-    assert [d.record_id for d in rows(engine, t.decisions)[5:]] == ["5"]
+    assert [d.record_id for d in rows(engine, t.decisions)[4:]] == ["5"]
 
 
 def test_a_poster_going_round_the_groups_is_remembered_by_the_store(engine: Engine) -> None:

@@ -1,7 +1,7 @@
 """Stored history through the current policies, in dry-run: what qunzhu would have done.
 
-The same policy objects as live, fed the stored messages and membership events of a group in
-the order they happened, with the members' stored roles, their pictures' fingerprints, the
+The same policy objects as live, fed the stored messages and membership events of the groups
+in the order they happened, with the members' stored roles, their pictures' fingerprints, the
 community's blocklist as it stands and, for a report, the stored message it replies to, as
 the engine gives them (and the ads, contacts and pictures people confirmed, through the
 policies' banks: `service.replay_policies`). Nothing is written and nothing is sent: what
@@ -39,6 +39,8 @@ from qunzhu.store import blocklist, pictures
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import to_ms
 from qunzhu.store.queries import stored_message
+
+READ_AHEAD = 20_000  # stored messages read ahead, all the replayed groups together
 
 _KINDS = {
     MessageKind.IMAGE: "image",
@@ -133,45 +135,88 @@ def replay(
     since: date | None = None,
     on_message: Callable[[Judged], None] | None = None,
 ) -> list[GroupReplay]:
-    """Replay each group (store ids) through `policies_for(platform, platform id)`; call
+    """Replay the groups (store ids) through `policies_for(platform, platform id)`; call
     `on_message` for every message some policy did more than let pass. `since` is a day in
-    each group's own time zone."""
-    results = []
+    each group's own time zone. The groups' events are replayed together in the order they
+    happened, as the engine met them: the groups of a community share what moderation
+    remembers (the same ad in three groups within a day), which one group after another would
+    have mixed up, a group's last day meeting the next group's first."""
     with engine.connect() as conn:
-        for group_id in groups:
-            row = conn.execute(select(t.groups).where(t.groups.c.id == group_id)).one()
-            group = Group(
-                Platform(row.platform), row.platform_id, row.name, GroupKind(row.kind), tz=row.tz
-            )
-            result = GroupReplay(row.name, row.platform, row.platform_id)
-            # history holds no answers to a question nobody asked: a captcha would remove
-            # every newcomer of the past, which says nothing about the group
-            policies = [
-                p
-                for p in policies_for(row.platform, row.platform_id)
-                if not isinstance(p, CaptchaPolicy)
-            ]
-            marks = MemoryMarks()
-            start = datetime.combine(since, time(), ZoneInfo(row.tz)) if since else None
-            for event in _events(conn, group_id, group, start):
-                if isinstance(event.record, Message):
-                    result.messages += 1
-                    record = event.record
-                    if record.reply_to and is_report(record.text):
-                        event.replied = stored_message(conn, group_id, record.reply_to)
-                        event.replied_pictures = pictures.of_message(
-                            conn, group_id, record.reply_to
-                        )
-                else:
-                    result.membership_events += 1
-                outcomes = [o for _, o in decide_all(policies, event, marks)]
-                for outcome in outcomes:
-                    result.verdicts[f"{outcome.policy}:{outcome.verdict}"] += 1
-                    result.actions.update(d.kind.value for d in outcome.actions)
-                if on_message and isinstance(event.record, Message) and outcomes:
-                    on_message(_judged(row.name, event.record, outcomes))
-            results.append(result)
-    return results
+        # every group's messages are read at once: the rows held at a time are shared out
+        chunk = max(200, READ_AHEAD // max(1, len(groups)))
+        replays = [
+            _GroupReplaying(conn, group_id, policies_for, since, chunk) for group_id in groups
+        ]
+        streams = [_timed(i, r.events) for i, r in enumerate(replays)]
+        for *_key, i, event in heapq.merge(*streams, key=lambda x: x[:3]):
+            replays[i].play(conn, event, on_message)
+    return [r.result for r in replays]
+
+
+class _GroupReplaying:
+    """One group of a replay: its stored events, policies, marks and figures."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        group_id: int,
+        policies_for: Callable[[str, str], Sequence[Policy]],
+        since: date | None,
+        chunk: int,
+    ) -> None:
+        row = conn.execute(select(t.groups).where(t.groups.c.id == group_id)).one()
+        group = Group(
+            Platform(row.platform), row.platform_id, row.name, GroupKind(row.kind), tz=row.tz
+        )
+        self.group_id, self.name = group_id, row.name
+        self.result = GroupReplay(row.name, row.platform, row.platform_id)
+        # history holds no answers to a question nobody asked: a captcha would remove every
+        # newcomer of the past, which says nothing about the group
+        self.policies = [
+            p
+            for p in policies_for(row.platform, row.platform_id)
+            if not isinstance(p, CaptchaPolicy)
+        ]
+        self.marks = MemoryMarks()
+        start = datetime.combine(since, time(), ZoneInfo(row.tz)) if since else None
+        self.events = _events(conn, group_id, group, start, chunk)
+
+    def play(
+        self, conn: Connection, event: LiveEvent, on_message: Callable[[Judged], None] | None
+    ) -> None:
+        result = self.result
+        if isinstance(event.record, Message):
+            result.messages += 1
+            record = event.record
+            if record.reply_to and is_report(record.text):
+                event.replied = stored_message(conn, self.group_id, record.reply_to)
+                event.replied_pictures = pictures.of_message(conn, self.group_id, record.reply_to)
+        else:
+            result.membership_events += 1
+        outcomes = [o for _, o in decide_all(self.policies, event, self.marks)]
+        for outcome in outcomes:
+            result.verdicts[f"{outcome.policy}:{outcome.verdict}"] += 1
+            result.actions.update(d.kind.value for d in outcome.actions)
+        if on_message and isinstance(event.record, Message) and outcomes:
+            on_message(_judged(self.name, event.record, outcomes))
+
+
+def _timed(
+    position: int, events: Iterator[LiveEvent]
+) -> Iterator[tuple[datetime, int, int, LiveEvent]]:
+    """A group's events keyed for merging with the other groups': when, a join before a
+    message of the same moment, then the group's place in the replay (never the event)."""
+    for event in events:
+        yield (*_when(event), position, event)
+
+
+def _when(event: LiveEvent) -> tuple[datetime, int]:
+    record = event.record
+    if isinstance(record, Message):
+        return record.sent_at, 1
+    if isinstance(record, MembershipEvent):
+        return record.at, 0
+    raise TypeError(f"a replay reads messages and membership events, not {record!r}")
 
 
 def _judged(group: str, message: Message, outcomes: list[Outcome]) -> Judged:
@@ -182,7 +227,7 @@ def _judged(group: str, message: Message, outcomes: list[Outcome]) -> Judged:
 
 
 def _events(
-    conn: Connection, group_id: int, group: Group, since: datetime | None
+    conn: Connection, group_id: int, group: Group, since: datetime | None, chunk: int
 ) -> Iterator[LiveEvent]:
     """The group's messages and membership events in time order, as connectors deliver them."""
     people = {
@@ -228,7 +273,7 @@ def _events(
         return people.get(member_id or -1) or Person(None, "?")
 
     def said() -> Iterator[tuple[int, int, LiveEvent]]:
-        for r in conn.execute(messages.execution_options(yield_per=2000)):
+        for r in conn.execute(messages.execution_options(yield_per=chunk)):
             urls = tuple(r.urls.split("\n")) if r.urls else ()
             record = Message(
                 r.platform_id,

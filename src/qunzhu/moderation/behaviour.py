@@ -337,6 +337,7 @@ class Behaviour:
         self._spam_pictures: list[int] = []  # pictures people said were ads, however old
         self._fine_pictures: list[int] = []  # ... and said were not: no more questions
         self._asked: dict[int, float] = {}  # pictures put to the admins today -> when
+        self._asked_texts: set[str] = set()  # the day's texts (LSH keys) put to the admins
 
     def observe(self, n: Normalized, ctx: Context) -> list[Check]:
         """Record the message and return what its sender's recent behaviour says."""
@@ -381,24 +382,37 @@ class Behaviour:
         return Check("repeat", SPAM, 0.9, {"times": len(same)} | _earlier(earlier))
 
     def _cross_group(self, n: Normalized, ctx: Context) -> Check:
+        """The same text (or nearly) in many groups of the community within a day, as for
+        pictures (`_same_picture`): one member's in three groups is spam, in two a question;
+        posted by different members in three groups only a question, asked once a day per
+        text (a notice or a joke travels between groups by different hands: the admins'
+        "spam" makes it a known ad, spam wherever it comes again)."""
         if len(n.compact) < CROSS_MIN_CHARS:
             return Check("cross_group", HAM, 0.0)
         sketch = shingles(n)
-        groups = {ctx.group}
+        found = self._lsh.query(sketch)
+        groups, own_groups = {ctx.group}, {ctx.group}
         own: list[tuple[float, str, str]] = []  # the member's earlier copies
-        for key in self._lsh.query(sketch):
+        for key in found:
             group, member, at, message = self._posted[key]
             groups.add(group)
-            if member == ctx.member and message and (group, message) != (ctx.group, ctx.message):
-                own.append((at, group, message))
+            if member == ctx.member:
+                own_groups.add(group)
+                if message and (group, message) != (ctx.group, ctx.message):
+                    own.append((at, group, message))
         key = str(next(self._keys))
         self._lsh.insert(key, sketch)
         self._posted[key] = (ctx.group, ctx.member, ctx.at, ctx.message)
         self._expiry.append((ctx.at, key))
-        if len(groups) >= CROSS_GROUPS:
+        if len(own_groups) >= CROSS_GROUPS:
             earlier = [[group, message] for _at, group, message in sorted(own)[:EARLIER_KEPT]]
-            return Check("cross_group", SPAM, 0.9, {"groups": len(groups)} | _earlier(earlier))
-        if len(groups) > 1:
+            shown = {"groups": len(own_groups), "same_member": True} | _earlier(earlier)
+            return Check("cross_group", SPAM, 0.9, shown)
+        if len(own_groups) > 1 or len(groups) >= CROSS_GROUPS:
+            asked = not self._asked_texts.isdisjoint(found)
+            self._asked_texts.update([*found, key])
+            if asked:  # asked once: the answer decides them all
+                return Check("cross_group", HAM, 0.0)
             return Check("cross_group", REVIEW, 0.5, {"groups": len(groups)})
         return Check("cross_group", HAM, 0.0)
 
@@ -516,6 +530,7 @@ class Behaviour:
             _at, key = self._expiry.popleft()
             self._lsh.remove(key)
             del self._posted[key]
+            self._asked_texts.discard(key)
         if len(self._times) > 10_000:  # forget members quiet for longer than every window
             quiet = [w for w, t in self._times.items() if not t or t[-1] < now - REPEAT_WINDOW_S]
             for who in quiet:

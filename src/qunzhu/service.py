@@ -42,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from qunzhu.config import Config, ConfigError, GroupSettings, PolicySettings, _lines
 from qunzhu.connectors import Connector, Emit, Roster
 from qunzhu.engine.policies import (
+    CONFIRMED_COPY,
     UNCHECKED,
     AdmissionPolicy,
     Answer,
@@ -397,6 +398,10 @@ async def watch_settings(
                     copies, banks.copies = banks.copies, []
                     n = await asyncio.to_thread(runtime.take_down, copies)
                     log.info("%d earlier copies of pictures people said were ads", n)
+                if banks.text_copies:
+                    copies, banks.text_copies = banks.text_copies, []
+                    n = await asyncio.to_thread(runtime.take_down, copies, CONFIRMED_COPY)
+                    log.info("%d earlier copies of texts people said were ads", n)
                 if banks.named:
                     named, banks.named = banks.named, []
                     n = await asyncio.to_thread(runtime.remove_named, named)
@@ -436,8 +441,10 @@ class BankFeed:
     def __init__(self, memories: Memories) -> None:
         self.memories = memories
         # the day's messages carrying a picture people have just said is an ad, posted
-        # before they said it: (group, message, member), for the engine to take down
+        # before they said it: (group, message, member), for the engine to take down; and
+        # those alike to a text people have just said is an ad
         self.copies: list[tuple[str, str, str]] = []
+        self.text_copies: list[tuple[str, str, str]] = []
         # the banks of communities where people have just said a display name was an ad, for
         # the engine to remove the members already in who are named alike
         self.named: list[SpamBank] = []
@@ -469,13 +476,17 @@ class BankFeed:
             if v.decision_id in self._applied:
                 continue
             behaviour, _trust, bank = _memory(self.memories, v.community)
-            bank.learn(normalize(v.text), v.spam, v.decision_id, v.origin)
+            text = normalize(v.text)
+            bank.learn(text, v.spam, v.decision_id, v.origin)
             if v.spam and v.named and bank not in self.named:
                 self.named.append(bank)
+            judged = (v.group, v.record)
+            if v.spam and not v.named:  # a name's likes are swept by `named`
+                alike = behaviour.texts_like(text)
+                self.text_copies.extend(c for c in alike if (c[0], c[1]) != judged)
             if v.pictures:
                 behaviour.learn_pictures(v.pictures, v.spam)
                 if v.spam:
-                    judged = (v.group, v.record)
                     copies = behaviour.copies_of(v.pictures)
                     self.copies.extend(c for c in copies if (c[0], c[1]) != judged)
             self._applied.add(v.decision_id)

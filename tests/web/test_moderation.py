@@ -793,6 +793,48 @@ def test_earlier_copies_of_a_picture_people_said_was_an_ad_are_taken_down(
     ]
 
 
+def test_earlier_copies_of_a_text_people_said_was_an_ad_are_taken_down(
+    app: FastAPI, world: World
+) -> None:
+    """Three accounts of a farm post one ad the text layers let pass in three groups: the
+    third copy is a question (different hands); a person says "spam": the two copies posted
+    before are taken down too (once), each by its group's moderation, no strike."""
+    import asyncio
+
+    from qunzhu import service
+    from qunzhu.engine.policies import CONFIRMED_COPY
+    from qunzhu.moderation.behaviour import Behaviour, SpamBank, TrustBook
+
+    memory = (Behaviour(), TrustBook(), SpamBank())
+    # one detector watches the three groups here (the third in no community): one memory
+    memories: service.Memories = {"跑团": memory, "读书会": memory, None: memory}
+    third = Group(Platform.TELEGRAM, "-1003", "跑团二群")
+    detector = Detector(behaviour=memory[0], bank=memory[2])
+    setup = GroupSetup([ModerationPolicy(detector, Ladder(Mode.ENFORCE))])
+    groups = (RUNNERS, READERS, third)
+    rt = Runtime(world.engine, Setups({("tg", g.platform_id): setup for g in groups}))
+    ad = "新到一批进口奶粉，价格美丽，需要的朋友联系群主看图"
+    assert feed(rt, msg(RUNNERS, 1, ad, who="farm1")) == []
+    assert feed(rt, msg(READERS, 2, ad, who="farm2")) == []
+    (asked,) = feed(rt, msg(third, 3, ad + "！", who="farm3"))
+    assert api_label(as_user(app, "root"), asked, "spam").status_code == 200
+    banks = service.BankFeed(memories)
+    asyncio.run(banks.poll(world.engine))
+    copies = [(RUNNERS.platform_id, "m1", "farm1"), (READERS.platform_id, "m2", "farm2")]
+    assert banks.text_copies == copies  # not the one judged
+    assert rt.take_down(banks.text_copies, CONFIRMED_COPY) == 2
+    assert rt.take_down(banks.text_copies, CONFIRMED_COPY) == 0  # once
+    with world.engine.connect() as conn:
+        row = conn.execute(select(t.decisions).where(t.decisions.c.record_id == "m2")).one()
+    reasons = orjson.loads(row.reasons)
+    assert (row.verdict, reasons["checks"][0]["name"]) == ("spam", "spam_bank")
+    assert "strikes" not in reasons
+    assert [(a["kind"], a["message_id"]) for a in actions_of(world.engine, row.id)] == [
+        ("delete", "m2"),
+        ("warn", "m2"),
+    ]
+
+
 def test_the_running_engine_takes_the_earlier_copies_down_on_its_own(
     app: FastAPI, world: World
 ) -> None:

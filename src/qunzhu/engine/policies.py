@@ -79,6 +79,8 @@ class Outcome:
 
 KNOWN_PICTURE_COPY = Check("same_picture", SPAM, 0.95, {"known_ad": True, "earlier_copy": True})
 EARLIER_COPY = Check("earlier_copy", SPAM, 0.9)  # a copy of a campaign since called spam
+# a copy of a text people have just said is an ad, posted before they said it
+CONFIRMED_COPY = Check("spam_bank", SPAM, 0.95, {"known_ad": True, "earlier_copy": True})
 
 
 class Marks(Protocol):

@@ -510,13 +510,15 @@ class Runtime:
                 made += 1
         return made
 
-    def take_down(self, copies: Sequence[tuple[str, str, str]]) -> int:
+    def take_down(
+        self, copies: Sequence[tuple[str, str, str]], why: Check = KNOWN_PICTURE_COPY
+    ) -> int:
         """Messages (group's platform id, message id, member) posted earlier with a picture a
-        person has just said is an ad: each group's moderation deals with its copy
-        (`ModerationPolicy.known_copy`), once, as an event of that group like a sweep. How
-        many decisions were made."""
+        person has just said is an ad (or alike to a text: `why`): each group's moderation
+        deals with its copy (`ModerationPolicy.known_copy`), once, as an event of that group
+        like a sweep. How many decisions were made."""
         with self.engine.begin() as conn:
-            return self._take_down(conn, copies, KNOWN_PICTURE_COPY, int(self.clock() * 1000))
+            return self._take_down(conn, copies, why, int(self.clock() * 1000))
 
     def _take_down(
         self,

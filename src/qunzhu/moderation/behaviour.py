@@ -386,7 +386,8 @@ class Behaviour:
         pictures (`_same_picture`): one member's in three groups is spam, in two a question;
         posted by different members in three groups only a question, asked once a day per
         text (a notice or a joke travels between groups by different hands: the admins'
-        "spam" makes it a known ad, spam wherever it comes again)."""
+        "spam" makes it a known ad, spam wherever it comes again, and takes the day's copies
+        down: `texts_like`)."""
         if len(n.compact) < CROSS_MIN_CHARS:
             return Check("cross_group", HAM, 0.0)
         sketch = shingles(n)
@@ -484,6 +485,19 @@ class Behaviour:
             for key, n in shared.items()
             if n >= SHARED_BANDS and _near(self._pictures[key][3], print_)
         ]
+
+    def texts_like(self, n: Normalized) -> list[tuple[str, str, str]]:
+        """(group, message, member) of the day's messages alike to this text (the copies of
+        an ad people have just confirmed, posted by other hands before anyone answered)."""
+        if len(n.compact) < CROSS_MIN_CHARS:
+            return []
+        found = {
+            (group, message, member)
+            for key in self._lsh.query(shingles(n))
+            for group, member, _at, message in [self._posted[key]]
+            if message
+        }
+        return sorted(found)
 
     def copies_of(self, prints: Sequence[int]) -> list[tuple[str, str, str]]:
         """(group, message, member) of the day's messages carrying one of these pictures."""

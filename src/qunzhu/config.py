@@ -109,7 +109,9 @@ class ModerationSettings(_Strict):
     keywords: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
     allow_domains: list[str] = []
     deny_domains: list[str] = []
-    locked: list[str] | None = None  # kinds newcomers may not post (default: links, QR...)
+    # kinds newcomers may not post (default: links, QR codes, cards, mini-programs, forwards,
+    # buttons, replies quoting another chat; also image, sticker, file, video)
+    locked: list[str] | None = None
     probation_h: float = Field(24.0, ge=0)
     warning: str = ""
     # where a score becomes "review" and "spam" in this group (empty: the defaults)

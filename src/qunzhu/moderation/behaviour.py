@@ -72,10 +72,10 @@ if TYPE_CHECKING:
 class Context:
     """Who sent a message, where and when (seconds since the epoch), and what came with the
     text, as the platform says: `kinds` such as "image", "sticker", "card", "mini_program",
-    "forward", "file", "video"; `images` the bytes of pictures where the platform hands them
-    over (QR codes are read from them), `pictures` their fingerprints (`images.fingerprints`:
-    the store keeps those, not the bytes, so a restart can give the behaviour layer its day
-    back)."""
+    "forward", "buttons", "external_reply", "file", "video"; `images` the bytes of pictures
+    where the platform hands them over (QR codes are read from them), `pictures` their
+    fingerprints (`images.fingerprints`: the store keeps those, not the bytes, so a restart
+    can give the behaviour layer its day back)."""
 
     group: str
     member: str

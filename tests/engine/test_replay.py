@@ -289,3 +289,32 @@ def test_the_groups_are_replayed_together_in_the_order_things_happened(engine: E
     assert [(j.message_id, j.verdict) for j in judged] == [("next", "review")]
     assert [r.messages for r in results] == [1, 1, 2]  # figures stay each group's own
     assert [r.name for r in results] == ["一群", "二群", "三群"]
+
+
+def test_a_replay_takes_down_a_members_earlier_copies_as_the_engine_does(
+    engine: Engine,
+) -> None:
+    """One member's text in three groups: the third copy is spam and the two before it, left
+    up until then, are taken down in their groups, each counted once in its own group."""
+    text = "周末特价跑鞋，全场五折，名额有限先到先得，快来抢购吧"
+    u = Person("u7", "小张")
+    records: list = []
+    for n, pid in enumerate(("-100811", "-100812", "-100813"), 1):
+        records += [
+            Group(Platform.TELEGRAM, pid, f"群{n}"),
+            Message(f"c{n}", u, at(n), MessageKind.TEXT, text),
+        ]
+    with engine.begin() as conn:
+        Ingest(conn, "test", "memory").run(records)
+        groups = list(conn.execute(select(t.groups.c.id).order_by(t.groups.c.id)).scalars())
+    judged: list[Judged] = []
+    policies = service.replay_policies(None, Path("."), Detector())
+    results = replay(engine, policies, groups, on_message=judged.append)
+    assert [(j.group, j.message_id, j.verdict) for j in judged] == [
+        ("群2", "c2", "review"),
+        ("群3", "c3", "spam"),
+        ("群1", "c1", "spam"),
+        ("群2", "c2", "spam"),
+    ]
+    assert judged[2].checks[0]["name"] == "earlier_copy" and judged[2].actions == ("delete", "warn")
+    assert [r.actions.get("delete", 0) for r in results] == [1, 1, 1]

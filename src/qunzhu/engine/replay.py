@@ -22,7 +22,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
-from qunzhu.engine.policies import CaptchaPolicy, Outcome, Policy, decide_all, is_report
+from qunzhu.engine.policies import (
+    EARLIER_COPY,
+    CaptchaPolicy,
+    ModerationPolicy,
+    Outcome,
+    Policy,
+    decide_all,
+    is_report,
+)
 from qunzhu.model import (
     Group,
     GroupKind,
@@ -35,6 +43,7 @@ from qunzhu.model import (
     Platform,
 )
 from qunzhu.model.live import LiveEvent
+from qunzhu.moderation.verdicts import SPAM
 from qunzhu.store import blocklist, pictures
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import to_ms
@@ -147,9 +156,15 @@ def replay(
         replays = [
             _GroupReplaying(conn, group_id, policies_for, since, chunk) for group_id in groups
         ]
+        by_id = {r.result.platform_id: r for r in replays}
         streams = [_timed(i, r.events) for i, r in enumerate(replays)]
         for *_key, i, event in heapq.merge(*streams, key=lambda x: x[:3]):
-            replays[i].play(conn, event, on_message)
+            for outcome in replays[i].play(conn, event, on_message):
+                # a member's earlier copies of a campaign called spam, as the engine takes
+                # them down in their groups (`Runtime._take_down`)
+                for group, message, member in outcome.copies:
+                    if group in by_id:
+                        by_id[group].take_down(member, message, on_message)
     return [r.result for r in replays]
 
 
@@ -178,12 +193,13 @@ class _GroupReplaying:
             if not isinstance(p, CaptchaPolicy)
         ]
         self.marks = MemoryMarks()
+        self.removed: set[str] = set()  # messages moderation called spam here
         start = datetime.combine(since, time(), ZoneInfo(row.tz)) if since else None
         self.events = _events(conn, group_id, group, start, chunk)
 
     def play(
         self, conn: Connection, event: LiveEvent, on_message: Callable[[Judged], None] | None
-    ) -> None:
+    ) -> list[Outcome]:
         result = self.result
         if isinstance(event.record, Message):
             result.messages += 1
@@ -194,11 +210,31 @@ class _GroupReplaying:
         else:
             result.membership_events += 1
         outcomes = [o for _, o in decide_all(self.policies, event, self.marks)]
+        self._count(outcomes)
+        if isinstance(event.record, Message):
+            if any(o.policy == ModerationPolicy.name and o.verdict == SPAM for o in outcomes):
+                self.removed.add(event.record.platform_id)
+            if on_message and outcomes:
+                on_message(_judged(self.name, event.record.platform_id, outcomes))
+        return outcomes
+
+    def take_down(
+        self, member: str, message: str, on_message: Callable[[Judged], None] | None
+    ) -> None:
+        """An earlier copy of a campaign called spam, unless moderation removed it already."""
+        policy = next((p for p in self.policies if isinstance(p, ModerationPolicy)), None)
+        if policy is None or message in self.removed:
+            return
+        self.removed.add(message)
+        outcome = policy.known_copy(member, message, EARLIER_COPY)
+        self._count([outcome])
+        if on_message:
+            on_message(_judged(self.name, message, [outcome]))
+
+    def _count(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
-            result.verdicts[f"{outcome.policy}:{outcome.verdict}"] += 1
-            result.actions.update(d.kind.value for d in outcome.actions)
-        if on_message and isinstance(event.record, Message) and outcomes:
-            on_message(_judged(self.name, event.record, outcomes))
+            self.result.verdicts[f"{outcome.policy}:{outcome.verdict}"] += 1
+            self.result.actions.update(d.kind.value for d in outcome.actions)
 
 
 def _timed(
@@ -219,11 +255,11 @@ def _when(event: LiveEvent) -> tuple[datetime, int]:
     raise TypeError(f"a replay reads messages and membership events, not {record!r}")
 
 
-def _judged(group: str, message: Message, outcomes: list[Outcome]) -> Judged:
+def _judged(group: str, message: str, outcomes: list[Outcome]) -> Judged:
     main = next((o for o in outcomes if o.policy == "moderation"), outcomes[0])
     checks = tuple(c for o in outcomes for c in o.reasons.get("checks", ()))
     actions = tuple(d.kind.value for o in outcomes for d in o.actions)
-    return Judged(group, message.platform_id, main.verdict, actions, checks)
+    return Judged(group, message, main.verdict, actions, checks)
 
 
 def _events(

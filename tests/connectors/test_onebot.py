@@ -338,6 +338,64 @@ async def test_merged_forward_is_expanded() -> None:
         assert missing.kinds == frozenset({"forward"})
 
 
+def upload(file_id: str, name: str, user_id: int = 66666) -> dict[str, Any]:
+    """go-cqhttp's `group_upload` notice (NapCat and LLOneBot send it too)."""
+    file = {"id": file_id, "name": name, "size": 2048, "busid": 102}
+    return notice("group_upload", "", group_id=GROUP, user_id=user_id, file=file)
+
+
+@aio
+async def test_an_uploaded_file_is_one_message_named_by_the_file() -> None:
+    async with fake_server() as (fake, url):
+        fake.members[GROUP] = [{"user_id": 66666, "card": "", "nickname": "资料君"}]
+        connector = OneBotConnector("qq", url=url, fetch_images=False)
+        named = [seg("file", file="兼职名单 加V abc12345.xlsx", file_id="/f-2")]
+        async with running(connector) as events:
+            # go-cqhttp, Lagrange: the notice alone
+            await fake.push(upload("/f-1", "兼职名单 加V abc12345.xlsx"))
+            alone = await next_event(events)
+            # NapCat, LLOneBot: a message and the notice, in either order; one event each
+            await fake.push(group_message(named, message_id=7, user_id=66666))
+            await fake.push(upload("/f-2", "兼职名单 加V abc12345.xlsx"))
+            await fake.push(upload("/f-3", "课件.pdf"))
+            await fake.push(group_message([seg("file", file="课件.pdf", file_id="/f-3")]))
+            await fake.push(upload("/f-4", ""))
+            got = [await next_event(events) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            assert events.empty()
+        record = message_of(alone)
+        assert record.platform_id == "file:102:/f-1"
+        assert (record.kind, record.text) == (MessageKind.FILE, "[文件]兼职名单 加V abc12345.xlsx")
+        assert record.sender == Person("66666", "资料君")
+        assert record.sent_at == AT
+        assert alone.kinds == frozenset({"file"})
+        assert alone.group.platform_id == str(GROUP)
+        assert [message_of(e).platform_id for e in got] == ["7", "file:102:/f-3", "file:102:/f-4"]
+        assert message_of(got[2]).text == ""  # a file without a name says nothing
+
+
+@aio
+async def test_deleting_an_uploaded_file_takes_it_out_of_the_group_files() -> None:
+    async with fake_server() as (fake, url):
+        connector = OneBotConnector("qq", url=url, fetch_images=False)
+        async with running(connector):
+            await connector.wait_connected(3)
+            await connector.execute(act(ActionKind.DELETE, message_id="file:102:/f-1"))
+            deleted = fake.calls[-1]
+            await connector.execute(
+                act(ActionKind.WARN, member_id="1", message_id="file:102:/f-1", text="x")
+            )
+            warned = fake.calls[-1]
+        assert (deleted["action"], deleted["params"]) == (
+            "delete_group_file",
+            {"group_id": GROUP, "file_id": "/f-1", "busid": 102},
+        )
+        assert warned["params"]["message"] == [seg("at", qq="1"), seg("text", text=" x")]
+        bad = connector.request_for
+        with pytest.raises(ActionFailed):
+            bad(act(ActionKind.DELETE, message_id="file:x:/f-1"))
+
+
 @aio
 async def test_a_failing_emit_does_not_stop_delivery() -> None:
     async with fake_server() as (fake, url):

@@ -117,6 +117,19 @@ def test_an_ad_is_deleted_and_warned_with_its_reasons(engine: Engine) -> None:
     assert orjson.loads(actions[0].payload)["message_id"] == "2"
 
 
+def test_an_ad_put_in_the_group_files_is_taken_out_of_them(engine: Engine) -> None:
+    """QQ's upload notice becomes a FILE message whose id names the file; the delete carries
+    that id to the connector, which calls delete_group_file with it."""
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    name = "[文件]兼职日结 加微信 abc12345.xlsx"
+    record = Message("file:102:/f-1", Person("u9", "x"), T0, MessageKind.FILE, name)
+    rt.accept(LiveEvent("tg", GROUP, record, kinds=frozenset({"file"})))
+    rt.process()
+    assert [(d.policy, d.verdict) for d in rows(engine, t.decisions)] == [("moderation", "spam")]
+    deleted = [orjson.loads(a.payload) for a in rows(engine, t.outbox) if a.kind == "delete"]
+    assert [d["message_id"] for d in deleted] == ["file:102:/f-1"]
+
+
 def test_shadow_mode_decides_but_queues_nothing(engine: Engine) -> None:
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.SHADOW)))
     rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))

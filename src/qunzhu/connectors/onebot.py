@@ -28,6 +28,10 @@ Choices worth knowing:
 - a mute longer than QQ's limit (30 days) is cut to 2591999 s, the most go-cqhttp accepts;
 - SEND with a `message_id` replies to that message (the auto-reply policy sets it); WARN and
   SEND quote no message this connector deleted (DELETE_WARN deletes first), the @ is enough;
+- a file put in the group's files is a FILE message named by the file: go-cqhttp and Lagrange
+  tell it by a `group_upload` notice, NapCat and LLOneBot by a message with a file segment and
+  the notice too, and the second of the two is dropped; DELETE of such a message calls
+  `delete_group_file`, and a warning does not quote it;
 - SEND or WARN with an empty text is refused for good: QQ sends no empty message;
 - an answer lost to a timeout or a dropped connection is `ActionFailed(retry=True, unknown=True)`:
   the implementation may have acted before going quiet, so the outbox retries a delete or a kick
@@ -143,6 +147,8 @@ MAX_IMAGES = 10  # pictures fetched per event, forwards included
 CONVERTING = 16  # events converted at once (names asked, pictures fetched), emitted in order
 MUTE_MAX_S = 30 * 86400 - 1  # QQ mutes for at most 30 days; go-cqhttp refuses 2592000
 DELETED_KEPT = 1000  # deleted message ids remembered, so a warning does not quote them
+FILES_KEPT = 1000  # uploaded files' ids remembered, so one upload is one message
+UPLOAD_PREFIX = "file:"  # an uploaded file's message id: "file:<busid>:<file id>"
 ROSTER_TIMEOUT_S = 30.0  # a group of 2,000 members takes the implementation a while to list
 GROUP_INFO_RETRY_S = 600.0  # after a failed get_group_info, ask again this much later
 FORWARD_DEPTH = 3  # merged forwards inside merged forwards, expanded this deep
@@ -174,6 +180,7 @@ class ParsedMessage:
     kinds: frozenset[str] = frozenset()
     image_urls: tuple[str, ...] = ()
     forwards: tuple[dict[str, Any], ...] = ()  # the `data` of each forward segment
+    files: tuple[str, ...] = ()  # the ids of the files it carries (NapCat's `file_id`)
 
 
 def parse_message(message: Any) -> ParsedMessage:
@@ -194,6 +201,7 @@ def parse_message(message: Any) -> ParsedMessage:
     urls: list[str] = []
     image_urls: list[str] = []
     forwards: list[dict[str, Any]] = []
+    files: list[str] = []
     cards: list[str] = []
     kinds: set[str] = set()
     types: set[str] = set()
@@ -224,6 +232,8 @@ def parse_message(message: Any) -> ParsedMessage:
             kinds.add(kind)
             if kind == "file":  # its name, as QQ shows it: "兼职名单 加V abc12345.xlsx"
                 cards.append(_file_text(data.get("name") or data.get("file")))
+                if (file_id := _id(data.get("file_id"))) is not None:
+                    files.append(file_id)
         elif kind == "mface":  # a shop sticker (NapCat)
             kinds.add("sticker")
         if kind in _CARD_SEGMENTS:
@@ -246,6 +256,7 @@ def parse_message(message: Any) -> ParsedMessage:
         kinds=frozenset(kinds),
         image_urls=tuple(image_urls),
         forwards=tuple(forwards),
+        files=tuple(files),
     )
 
 
@@ -441,6 +452,7 @@ class OneBotConnector:
         self._pending: dict[str, _Pending] = {}
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed
         self._deleted: dict[str, None] = {}  # message ids we deleted, oldest first
+        self._files: dict[str, None] = {}  # file ids seen in messages or uploads, oldest first
         self._prefix = secrets.token_hex(4)
         self._counter = itertools.count(1)
         self._queue: asyncio.Queue[dict[str, Any]] | None = None
@@ -729,6 +741,8 @@ class OneBotConnector:
                 )
             )
         parsed = parse_message(message)
+        if parsed.files and not self._first_sight(parsed.files):
+            return None  # its upload notice came first and stands for it
         sent_at = _when(frame.get("time"))
         record = Message(
             platform_id=str(frame.get("message_id")),
@@ -784,6 +798,8 @@ class OneBotConnector:
             record = MembershipEvent(
                 f"dec:{group_id}:{user_id}:{stamp}", member, action, at, actor=actor
             )
+        elif notice == "group_upload":
+            return await self._upload_event(frame)
         elif notice == "group_card":  # go-cqhttp, NapCat, Lagrange: a group nickname changed
             record = MembershipEvent(
                 f"card:{group_id}:{user_id}:{stamp}",
@@ -795,6 +811,39 @@ class OneBotConnector:
         else:
             return None
         return LiveEvent(self.name, await self._group(frame), record)
+
+    async def _upload_event(self, frame: Mapping[str, Any]) -> LiveEvent | None:
+        """A file put in the group's files, as the message QQ shows for it: go-cqhttp and
+        Lagrange tell an upload by this notice alone, NapCat and LLOneBot by a message with a
+        file segment too, so whichever of the two comes second is dropped. An ad named
+        "兼职名单 加V abc12345.xlsx" is judged by its name like a file segment; the message id
+        names the file, so that DELETE takes it out of the group's files."""
+        file = frame.get("file")
+        file = file if isinstance(file, Mapping) else {}
+        file_id = _id(file.get("id"))
+        if file_id is None or not self._first_sight([file_id]):
+            return None
+        group_id, user_id = frame.get("group_id"), frame.get("user_id")
+        text = _file_text(file.get("name"))
+        record = Message(
+            platform_id=f"{UPLOAD_PREFIX}{file.get('busid', 0)}:{file_id}",
+            sender=Person(str(user_id), await self._name_of(group_id, user_id)),
+            sent_at=_when(frame.get("time")),
+            kind=MessageKind.FILE,
+            text=text,
+            urls=_urls(text),
+        )
+        group = await self._group(frame)
+        return LiveEvent(self.name, group, record, kinds=frozenset({"file"}))
+
+    def _first_sight(self, file_ids: Iterable[str]) -> bool:
+        """Whether none of these files was seen before; remembers them."""
+        fresh = not any(f in self._files for f in file_ids)
+        for file_id in file_ids:
+            self._files[file_id] = None
+        while len(self._files) > FILES_KEPT:
+            del self._files[next(iter(self._files))]
+        return fresh
 
     async def _name_of(self, group_id: Any, user_id: Any) -> str | None:
         """A newcomer's name, which OneBot's join notice does not carry: their group card,
@@ -988,6 +1037,14 @@ class OneBotConnector:
     def request_for(self, action: Action) -> tuple[str, dict[str, Any]]:
         """The OneBot action and params for one Action (ActionFailed for what cannot be)."""
         kind = action.kind
+        if kind is ActionKind.DELETE and (action.message_id or "").startswith(UPLOAD_PREFIX):
+            busid, _, file_id = action.message_id[len(UPLOAD_PREFIX) :].partition(":")
+            group_id = _int(action.group_id, "group_id")
+            return "delete_group_file", {
+                "group_id": group_id,
+                "file_id": file_id,
+                "busid": _int(busid, "busid"),
+            }
         if kind is ActionKind.DELETE:
             return "delete_msg", {"message_id": _int(action.message_id, "message_id")}
         if kind is ActionKind.APPROVE or kind is ActionKind.REJECT:
@@ -1003,7 +1060,7 @@ class OneBotConnector:
         group_id = _int(action.group_id, "group_id")
         if kind is ActionKind.WARN or kind is ActionKind.SEND:
             segments: list[dict[str, Any]] = []
-            if action.message_id:
+            if action.message_id and not action.message_id.startswith(UPLOAD_PREFIX):
                 reply = str(_int(action.message_id, "message_id"))
                 if reply not in self._deleted:  # DELETE_WARN deletes first: no quote of it
                     segments.append({"type": "reply", "data": {"id": reply}})

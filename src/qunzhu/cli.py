@@ -493,6 +493,10 @@ def moderation_check(
             "(兼职日结 加V abc12345) makes the message a question at least.",
         ),
     ] = None,
+    bio: Annotated[
+        str | None,
+        typer.Option("--bio", help="The sender's profile bio, checked as the name is."),
+    ] = None,
     model: ModelOption = DEFAULT_MODEL,
     community: CommunityOption = None,
     as_json: JsonOption = False,
@@ -521,7 +525,7 @@ def moderation_check(
             detector.bank = bank_of(_console_labels(database, community))
         except StoreError as exc:
             raise fail(str(exc)) from None
-    decision = detector.named(detector.check(whole, ctx), name)
+    decision = detector.named(detector.check(whole, ctx), name, bio)
     if as_json:
         shown = decision.as_dict() | ({"picture_text": read} if images else {})
         sys.stdout.write(orjson.dumps(shown).decode() + "\n")

@@ -200,6 +200,8 @@ ZH: dict[str, str] = {
     "{member}'s name looks like an ad: {name}": "{member} 的昵称像是广告：{name}",
     "(Counted across the community’s groups.)": "（按社群内所有群合计。）",
     "{member}'s name is an ad people confirmed: {name}": "{member} 的昵称是已确认的广告：{name}",
+    "{member}'s bio looks like an ad: {bio}": "{member} 的个人简介像是广告：{bio}",
+    "{member}'s bio is an ad people confirmed: {bio}": "{member} 的个人简介是已确认的广告：{bio}",
     "Thank you: the admins will look at it.": "收到，谢谢！管理员会处理。",
     "Noted ({n} of {needed}): the admins are asked once {needed} members report it.": (
         "收到（{n}/{needed}）：{needed} 人举报后会交给管理员处理。"

@@ -60,6 +60,7 @@ class FakeTelegram:
     permissions: dict[str, bool] = field(
         default_factory=lambda: {"can_send_messages": True, "can_change_info": False}
     )
+    bios: dict[int, str] = field(default_factory=dict)  # user id -> bio (getChat of a user)
     _queue: list[dict[str, Any]] = field(default_factory=list)
     _faults: dict[str, list[_Fault]] = field(default_factory=lambda: defaultdict(list))
     _next_update: int = 1000
@@ -230,19 +231,18 @@ class FakeTelegram:
         }
 
     async def _m_getchat(self, params: dict[str, Any]) -> Any:
+        if int(params["chat_id"]) > 0:  # a user: their private chat, with a bio if set
+            found = {"id": int(params["chat_id"]), "type": "private", "first_name": "U"}
+            bio = self.bios.get(int(params["chat_id"]))
+            found |= {"bio": bio} if bio else {}
+            return found | {"accent_color_id": 0, "max_reaction_count": 11, **_GIFTS}
         return {
             "id": params["chat_id"],
             "type": "supergroup",
             "title": "Group",
             "accent_color_id": 0,
             "max_reaction_count": 11,
-            "accepted_gift_types": {
-                "unlimited_gifts": False,
-                "limited_gifts": False,
-                "unique_gifts": False,
-                "premium_subscription": False,
-                "gifts_from_channels": False,
-            },
+            **_GIFTS,
             "permissions": self.permissions,
         }
 
@@ -261,6 +261,17 @@ class FakeTelegram:
     _m_declinechatjoinrequest = _true
     _m_setwebhook = _true
     _m_deletewebhook = _true
+
+
+_GIFTS = {
+    "accepted_gift_types": {
+        "unlimited_gifts": False,
+        "limited_gifts": False,
+        "unique_gifts": False,
+        "premium_subscription": False,
+        "gifts_from_channels": False,
+    }
+}
 
 
 def _error(status: int, description: str, retry_after: int | None = None) -> web.Response:

@@ -385,6 +385,50 @@ def test_membership_updates_and_join_requests() -> None:
     run(main())
 
 
+def test_a_members_bio_comes_with_their_join_and_messages_read_once_an_hour() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            fake.bios[22] = "兼职日结 加V abc12345"
+            fake.fail_server("getChat")  # Alice's bio cannot be read: her join still comes
+            q = fake.queue
+            q("message", message(20, ALICE, new_chat_members=[ALICE]))
+            q("message", message(21, ALICE, new_chat_members=[BOB]))
+            q("message", message(22, BOB, text="你好"))
+            q("message", message(23, BOB, text="大家好"))
+            q("message", message(24, ALICE, text="欢迎"))
+            bot = user(123456, "Qunzhu", is_bot=True)
+            last = q(
+                "chat_member", member_updated(ALICE, member(bot, "left"), member(bot, "member"))
+            )
+            events, _ = await polled(fake, last)
+            said = [
+                (e.record.platform_id, e.bio)
+                for e in events
+                if not isinstance(e.record, Notice) and e.record.platform_id.isdigit()
+            ]
+            joins = [
+                (e.record.member.user_id, e.bio)
+                for e in events
+                if isinstance(e.record, MembershipEvent)
+            ]
+            asked = [c["chat_id"] for c in fake.calls_to("getChat")]
+
+        assert said == [
+            ("22", "兼职日结 加V abc12345"),
+            ("23", "兼职日结 加V abc12345"),
+            ("24", ""),
+        ]
+        assert joins == [
+            ("user11", ""),
+            ("user22", "兼职日结 加V abc12345"),
+            ("user123456", ""),
+        ]
+        # once per member within the hour, a failed read included; a bot has no bio to read
+        assert sorted(asked) == [11, 22]
+
+    run(main())
+
+
 # ---- 3. pictures, forwards and other kinds ----------------------------------------------
 
 

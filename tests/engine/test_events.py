@@ -42,6 +42,7 @@ RECORDS = [
 def test_round_trip(record) -> None:  # type: ignore[no-untyped-def]
     forwarded = (RECORDS[0],) if isinstance(record, Message) else ()
     event = LiveEvent("qq", GROUP, record, "admin", frozenset({"forward"}), (b"png",), forwarded)
+    event.bio = "兼职日结 加V abc12345"  # what their profile says: judged after a crash too
     back = decode("qq", encode(event))
     assert back.images == ()  # pictures are never written to the inbox
     back.images = event.images
@@ -63,3 +64,9 @@ def test_a_forwards_origin_is_kept_and_a_row_written_before_it_was_still_reads()
     assert '"origin"' not in written
     old = decode("tg", written).record
     assert isinstance(old, Message) and old.origin == ""
+
+
+def test_an_inbox_row_written_before_bios_were_kept_still_reads() -> None:
+    written = encode(LiveEvent("tg", GROUP, RECORDS[0])).replace(',"bio":""', "")
+    assert '"bio"' not in written
+    assert decode("tg", written).bio == ""

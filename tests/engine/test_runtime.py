@@ -942,6 +942,34 @@ def test_a_picture_the_entry_question_took_down_is_not_read(engine: Engine) -> N
     assert rt.process() == 0
 
 
+def test_an_ad_in_a_bio_is_a_question_at_the_door_and_in_the_chat(engine: Engine) -> None:
+    """Telegram accounts that join and say "你好" carry their ad in their bio: asked about at
+    the door and with their messages, as a name is; a bio giving only a WeChat id is not."""
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    ad_bio = "兼职日结，日赚300，加V abc12345"
+    newcomer = join(1, "u7", "小美")
+    newcomer.bio = ad_bio
+    plain = join(2, "u8", "跑友")
+    plain.bio = "跑步爱好者，微信 runner2020"
+    hello = message(3, "你好", who="u6", name="小丽")
+    hello.bio = ad_bio
+    rt.accept(newcomer)
+    rt.accept(plain)
+    rt.accept(hello)
+    rt.process()
+    decided = rows(engine, t.decisions)
+    assert [(d.member, d.verdict) for d in decided] == [("u7", "review"), ("u6", "review")]
+    at_door = orjson.loads(decided[0].reasons)
+    assert (at_door["step"], at_door["would"]) == ("ask_admin", "kick")
+    assert [(c["name"], c["details"]["bio"]) for c in at_door["checks"]] == [("bio", ad_bio)]
+    in_chat = orjson.loads(decided[1].reasons)
+    assert in_chat["step"] == "ask_admin" and in_chat["checks"][-1]["name"] == "bio"
+    notes = [orjson.loads(r.payload) for r in rows(engine, t.outbox)]
+    assert [n["text"] for n in notes if n["member_id"] == "u7"] == [
+        f"u7's bio looks like an ad: {ad_bio}"
+    ]
+
+
 def test_an_ad_for_a_name_is_a_question_at_the_door_and_in_the_chat(engine: Engine) -> None:
     """A newcomer named "兼职日结 加V abc12345", or a member renaming to such a name, is put to
     the admins (a person's "spam" removes them: "杭州-贷款顾问-赵六 139…" reads the same and

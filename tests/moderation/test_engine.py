@@ -144,6 +144,8 @@ def test_cli_check_train_eval(tmp_path: Path) -> None:
     for name, verdict in (("兼职日结 加V abc12345", REVIEW), ("北京-金融-张三-13812345678", HAM)):
         done = runner.invoke(app, ["moderation", "check", "大家好", "--name", name, "--json"])
         assert orjson.loads(done.stdout)["verdict"] == verdict, name
+        done = runner.invoke(app, ["moderation", "check", "大家好", "--bio", name, "--json"])
+        assert orjson.loads(done.stdout)["verdict"] == verdict, name
 
     texts, labels = _corpus()
     data = tmp_path / "train.tsv"
@@ -191,3 +193,26 @@ def test_a_confirmed_ad_name_does_not_reach_its_neighbours_in_a_naming_scheme() 
     neighbour = detector.name_check("杭州-贷款顾问-钱七 13900002222")
     assert neighbour is not None and neighbour.verdict == REVIEW
     assert detector.name_check("杭州-贷款顾问-赵六") is None  # too short to be matched
+
+
+def test_a_bio_is_judged_as_a_name_is_and_the_harsher_profile_check_comes_first() -> None:
+    """A bio with a contact and ad words is a question; a WeChat id alone is how members
+    introduce themselves; a bio people confirmed as an ad (the bank) is spam, and comes
+    before a name that is only a question."""
+    from qunzhu.moderation.behaviour import SpamBank
+    from qunzhu.moderation.normalize import normalize
+
+    detector = Detector()
+    asked = detector.bio_check("兼职日结，日赚300，加V abc12345")
+    assert asked is not None and (asked.name, asked.verdict) == ("bio", REVIEW)
+    assert asked.details["bio"] == "兼职日结，日赚300，加V abc12345"
+    assert detector.bio_check("跑步爱好者，微信 runner2020") is None
+    assert detector.bio_check("") is None and detector.bio_check(None) is None
+    bank = SpamBank()
+    bank.add(normalize("代理招募 低价出U 日赚500 联系 @usdt_cash8"))
+    known = Detector(bank=bank)
+    both = known.profile_checks("刷单日结VX:abc12345", "代理招募 低价出U 日赚500 联系 @usdt_cash9")
+    assert [(c.name, c.verdict) for c in both] == [("bio", SPAM), ("display_name", REVIEW)]
+    said = known.named(known.check("你好"), "小美", "代理招募 低价出U 日赚500 联系 @usdt_cash9")
+    assert said.verdict == SPAM and said.checks[-1].name == "bio"
+    assert known.named(known.check("你好"), "小美", "热爱生活").verdict == HAM

@@ -29,7 +29,7 @@ from qunzhu.model.live import LiveEvent
 from qunzhu.moderation.behaviour import Behaviour, TrustBook
 from qunzhu.moderation.enforcement import MUTES_S, Ladder, Mode
 from qunzhu.moderation.engine import Detector, Policy
-from qunzhu.moderation.feedback import labelled, labels_since
+from qunzhu.moderation.feedback import bank_of, labelled, labels_since
 from qunzhu.moderation.verdicts import SPAM
 from qunzhu.service import BankFeed
 from qunzhu.store import accounts
@@ -314,6 +314,22 @@ def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
     # the running engine's feed hands the community's bank on, to remove those named alike
     feed = BankFeed({})
     assert feed.apply(taught) == 2 and len(feed.named) == 1
+
+
+def test_spam_on_a_newcomers_bio_teaches_the_bio(app: FastAPI, world: World) -> None:
+    """A "你好" held for its sender's bio teaches the bio, not "你好": the next account of the
+    farm, with the same bio, is then spam at the door."""
+    bio = "兼职日结，日赚300，加V abc12345"
+    hello = msg(RUNNERS, 1, "你好", who="u8")
+    hello.bio = bio
+    asked = decided(world.engine, hello)
+    assert press(as_user(app, "ops"), asked, "spam").status_code == 303
+    with world.engine.connect() as conn:
+        taught = labels_since(conn, None)
+    assert labelled(taught) == [(1, bio)]
+    bank = bank_of(taught)
+    again = Detector(bank=bank).bio_check("兼职日结，日赚300，加V abc12346")
+    assert again is not None and again.verdict == SPAM
 
 
 def test_a_trusted_member_is_no_longer_held(app: FastAPI, world: World) -> None:

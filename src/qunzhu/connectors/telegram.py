@@ -12,6 +12,11 @@ a text mention is `user{id}`. A group is the Bot API chat id as a string (`-100�
 supergroup), because actions need it as it is; an export names the same group by its bare id.
 
 A user's Bot API id is a plain number; `execute` takes it either way (`123` or `user123`).
+
+A member's profile bio (getChat) comes with their join and their messages, read at most once
+an hour per member (`BIO_TTL_S`): accounts that join, say "你好" and wait for members to open
+their profile carry the ad there, and some write it in after joining. A bio Telegram does not
+give (the member's privacy settings) or a call that fails is "", and never holds up an update.
 """
 
 from __future__ import annotations
@@ -88,6 +93,10 @@ MAX_IMAGE_BYTES = 5 * 2**20  # pictures are fetched for QR codes; bigger ones ar
 DOWNLOAD_TIMEOUT = 15  # seconds: a download holds up the batch of updates it is in
 CONVERTING = 16  # updates of a batch read at once (pictures fetched), emitted in order
 MIN_MUTE = 35  # seconds: Telegram takes a restriction shorter than 30 s as "forever"
+BIO_TTL_S = 3600.0  # a member's bio read once is used this long (module docstring)
+BIO_TIMEOUT = 5  # seconds: a bio holds up the update it comes with
+BIOS_KEPT = 10_000  # members whose bio is remembered, the most recently read
+BIO_MAX = 200  # characters kept of a bio (Telegram allows 70, 140 with Premium)
 GROUP_TYPES = frozenset({"group", "supergroup"})
 INSIDE = frozenset({"creator", "administrator", "member"})  # and "restricted" with is_member
 
@@ -244,6 +253,8 @@ class TelegramConnector:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._token = token
+        # user id -> (the read of their bio, when it began)
+        self._bios: dict[int, tuple[asyncio.Future[str], float]] = {}
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         try:
             self.bot = Bot(token, session=session)
@@ -360,9 +371,9 @@ class TelegramConnector:
         if update.message is not None:
             return await self._message_events(update.message)
         if update.chat_member is not None:
-            return self._member_events(update.chat_member)
+            return await self._member_events(update.chat_member)
         if update.my_chat_member is not None:  # the bot itself added or removed
-            return self._member_events(update.my_chat_member)
+            return await self._member_events(update.my_chat_member)
         if update.chat_join_request is not None:
             return self._join_request_events(update.chat_join_request)
         return []
@@ -377,13 +388,13 @@ class TelegramConnector:
         at = _at(msg.date)
         actor = person(msg.from_user) if msg.from_user is not None else None
 
-        def membership(user: User, action: MembershipAction, **kw: Any) -> LiveEvent:
+        def membership(user: User, action: MembershipAction, bio: str = "", **kw: Any) -> LiveEvent:
             # named as the member update of the same change names it: Telegram tells a join
             # or a leave both ways, and the engine keeps the first it reads of one key
             record = MembershipEvent(
                 _change_id(msg.chat.id, user.id, at), person(user), action, at, **kw
             )
-            return LiveEvent(self.name, group, record)
+            return LiveEvent(self.name, group, record, bio=bio)
 
         def notice(user: User, action: MembershipAction) -> LiveEvent:
             # the service message itself, which a group may have taken down
@@ -393,9 +404,15 @@ class TelegramConnector:
 
         if msg.new_chat_members:
             joins = [
-                membership(m, MembershipAction.JOIN, method=JoinMethod.LINK)
+                membership(m, MembershipAction.JOIN, await self._bio(m), method=JoinMethod.LINK)
                 if msg.from_user is None or msg.from_user.id == m.id
-                else membership(m, MembershipAction.JOIN, method=JoinMethod.INVITE, actor=actor)
+                else membership(
+                    m,
+                    MembershipAction.JOIN,
+                    await self._bio(m),
+                    method=JoinMethod.INVITE,
+                    actor=actor,
+                )
                 for m in msg.new_chat_members
             ]
             return [*joins, notice(msg.new_chat_members[0], MembershipAction.JOIN)]
@@ -416,6 +433,7 @@ class TelegramConnector:
 
     async def _message_event(self, group: Group, msg: TgMessage) -> LiveEvent:
         role = "member"
+        bio = ""
         if msg.sender_chat is not None:
             sender = chat_person(msg.sender_chat)
             # The group itself (an anonymous admin) or its linked channel: staff, not members.
@@ -423,6 +441,7 @@ class TelegramConnector:
                 role = "admin"
         elif msg.from_user is not None:
             sender = person(msg.from_user)
+            bio = await self._bio(msg.from_user)
         else:
             sender = Person(None, "?")
         text = msg.text if msg.text is not None else (msg.caption or _file_text(msg))
@@ -459,7 +478,31 @@ class TelegramConnector:
             kinds=kinds,
             images=images,
             forwarded=_quoted(msg),
+            bio=bio,
         )
+
+    async def _bio(self, user: User) -> str:
+        """The member's profile bio, as the module docstring says; one read at a time per
+        member (a batch often holds their join and their first messages together)."""
+        if user.is_bot:
+            return ""  # a bot has a description, set by whoever made it, not a bio
+        now = time.monotonic()
+        kept = self._bios.get(user.id)
+        if kept is None or now - kept[1] >= BIO_TTL_S:
+            kept = (asyncio.ensure_future(self._read_bio(user.id)), now)
+            self._bios.pop(user.id, None)  # the most recently read last
+            self._bios[user.id] = kept
+            while len(self._bios) > BIOS_KEPT:
+                del self._bios[next(iter(self._bios))]
+        return await asyncio.shield(kept[0])
+
+    async def _read_bio(self, user: int) -> str:
+        try:
+            found = await self.bot.get_chat(chat_id=user, request_timeout=BIO_TIMEOUT)
+        except Exception as exc:  # privacy, a lost connection, a flood limit: no bio
+            log.debug("Telegram %s: no bio for %s (%s)", self.name, user, self._redact(exc))
+            return ""
+        return (found.bio or "")[:BIO_MAX]
 
     async def _photo(self, sizes: list[PhotoSize]) -> tuple[bytes, ...]:
         """The largest size of a picture that fits `MAX_IMAGE_BYTES`, or nothing."""
@@ -493,7 +536,7 @@ class TelegramConnector:
             return ()
         return (buffer.getvalue(),)
 
-    def _member_events(self, update: ChatMemberUpdated) -> list[LiveEvent]:
+    async def _member_events(self, update: ChatMemberUpdated) -> list[LiveEvent]:
         if update.chat.type not in GROUP_TYPES:
             return []
         old, new = update.old_chat_member, update.new_chat_member
@@ -523,7 +566,8 @@ class TelegramConnector:
             method=method,
             actor=by,
         )
-        return [LiveEvent(self.name, self._group(update.chat), record)]
+        bio = await self._bio(user) if action is MembershipAction.JOIN else ""
+        return [LiveEvent(self.name, self._group(update.chat), record, bio=bio)]
 
     def _join_request_events(self, request: ChatJoinRequest) -> list[LiveEvent]:
         if request.chat.type not in GROUP_TYPES:

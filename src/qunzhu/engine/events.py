@@ -40,6 +40,7 @@ def encode(event: LiveEvent) -> str:
         "role": event.role,
         "kinds": sorted(event.kinds),
         "forwarded": list(event.forwarded),
+        "bio": event.bio,
     }
     return orjson.dumps(data, default=_plain).decode()
 
@@ -75,6 +76,7 @@ def decode(connector: str, payload: str) -> LiveEvent:
         role=data["role"],
         kinds=frozenset(data["kinds"]),
         forwarded=tuple(_message(m) for m in data["forwarded"]),
+        bio=data.get("bio", ""),  # absent from an inbox row written before it was kept
     )
 
 

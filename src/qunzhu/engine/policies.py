@@ -212,7 +212,7 @@ class ModerationPolicy:
         )
         decision = self.detector.check(event.said(), ctx)
         if role not in UNCHECKED_ROLES and not _trusted(decision):
-            decision = self.detector.named(decision, record.sender.name)
+            decision = self.detector.named(decision, record.sender.name, event.bio)
         if role != TrustBook.EARNED and _trusted(decision) == "earned":
             marks.put(self.name, f"earned:{key[1]}", at)
             if self.detector.trust is not None:  # the mark decides from now on
@@ -485,18 +485,28 @@ class ModerationPolicy:
         self, event: LiveEvent, marks: Marks, member: str, name: str | None
     ) -> list[Outcome]:
         """A member moderation checks who joins, or renames themselves, with an ad for a name
-        (a contact and ad words): a question for a person, whose "spam" removes them; with a
-        name people already said was an ad: removed as a blocked member is (enforce kicks,
-        training asks)."""
+        or in their bio (a contact and ad words): a question for a person, whose "spam"
+        removes them; with a name or bio people already said was an ad: removed as a blocked
+        member is (enforce kicks, training asks)."""
         role, _joined = self._role(event, marks, member)
-        check = None if role in UNCHECKED_ROLES else self.detector.name_check(name)
-        if check is None:
+        if role in UNCHECKED_ROLES:
             return []
-        if check.verdict == SPAM:
+        checks = self.detector.profile_checks(name, event.bio)
+        if not checks:
+            return []
+        check = checks[0]
+        confirmed = check.verdict == SPAM
+        bio = event.bio[:80]
+        if check.name == "bio" and confirmed:
+            note = tr("{member}'s bio is an ad people confirmed: {bio}", member=member, bio=bio)
+        elif check.name == "bio":
+            note = tr("{member}'s bio looks like an ad: {bio}", member=member, bio=bio)
+        elif confirmed:
             note = tr("{member}'s name is an ad people confirmed: {name}", member=member, name=name)
-            return [self._remove(member, None, check, note, self.ladder.keep_out(), {})]
-        note = tr("{member}'s name looks like an ad: {name}", member=member, name=name)
-        return [self._remove(member, None, check, note, self.ladder.doubt(), {})]
+        else:
+            note = tr("{member}'s name looks like an ad: {name}", member=member, name=name)
+        action = self.ladder.keep_out() if confirmed else self.ladder.doubt()
+        return [self._remove(member, None, check, note, action, {})]
 
     def _remove(
         self,

@@ -69,7 +69,8 @@ class LiveEvent:
     Telegram chat member status), `kinds` what came with a message besides text ("image",
     "sticker", "card", "mini_program", "forward", "file", "video", "buttons",
     "external_reply"), `images` the pictures' bytes where the connector could fetch them (for
-    QR codes)."""
+    QR codes), `bio` what the member says of themselves on their profile where the connector
+    could read it (Telegram's bio: accounts that join and say "你好" carry their ad there)."""
 
     connector: str  # name of the connector in qunzhu.toml
     group: Group
@@ -78,6 +79,7 @@ class LiveEvent:
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()
     forwarded: tuple[Message, ...] = ()  # messages inside a merged forward, expanded
+    bio: str = ""
     tags: frozenset[str] = frozenset()  # the member's tags, filled in by the engine from the store
     # why the member is on the blocklist of the group's community (filled in by the engine)
     blocked: str | None = None

@@ -410,32 +410,47 @@ class Detector:
         is spam. A name giving a contact from a confirmed ad is a question, however short
         ("加V abc12345"): it may be a member named by their own number, who advertised once,
         for whom the ladder, not a removal, is the answer."""
-        if not name:
+        return self._profile_check(name, "display_name", "name")
+
+    def bio_check(self, bio: str | None) -> Check | None:
+        """An ad in the member's profile bio, judged as a name is (`name_check`): accounts
+        that join, say "你好" or nothing, and wait for members to open their profile. A bio is
+        where a real member may well give their WeChat id, so a contact alone is nothing."""
+        return self._profile_check(bio, "bio", "bio")
+
+    def _profile_check(self, said: str | None, check: str, key: str) -> Check | None:
+        if not said:
             return None
-        n = normalize(name)
+        n = normalize(said)
         contacts = [c for c in extract(n) if not self._allowed(c)]
         found = self._contacts_and_words(n, contacts)
-        shown = {"name": name[:80], **found.details}
+        shown = {key: said[:80], **found.details}
         if self.bank is not None and len(self.bank):
             alike = self.bank.match(n)
             if alike.verdict == SPAM:
-                return Check("display_name", SPAM, KNOWN_NAME_SCORE, shown | alike.details)
+                return Check(check, SPAM, KNOWN_NAME_SCORE, shown | alike.details)
             if given := self.bank.known_contacts(n, contacts):
-                return Check("display_name", REVIEW, NAME_SCORE, shown | given.details)
+                return Check(check, REVIEW, NAME_SCORE, shown | given.details)
         if not contacts or found.verdict != SPAM:
             return None
-        return Check("display_name", REVIEW, NAME_SCORE, shown)
+        return Check(check, REVIEW, NAME_SCORE, shown)
 
-    def named(self, decision: Decision, name: str | None) -> Decision:
-        """A message's decision with its sender's display name checked too (`name_check`):
-        "大家好" from "兼职日结 加V abc12345" is a question at least, from a name people said
-        was an ad spam."""
-        check = self.name_check(name)
-        if check is None:
+    def profile_checks(self, name: str | None, bio: str | None = None) -> list[Check]:
+        """What the member's display name and bio say, the harsher first (`name_check`,
+        `bio_check`)."""
+        found = [c for c in (self.name_check(name), self.bio_check(bio)) if c is not None]
+        return sorted(found, key=lambda c: (-_RANK[c.verdict], -c.score))
+
+    def named(self, decision: Decision, name: str | None, bio: str | None = None) -> Decision:
+        """A message's decision with its sender's display name and bio checked too
+        (`profile_checks`): "大家好" from "兼职日结 加V abc12345" is a question at least, from
+        a name people said was an ad spam."""
+        checks = self.profile_checks(name, bio)
+        if not checks:
             return decision
-        verdict = max(decision.verdict, check.verdict, REVIEW, key=SEVERITY.index)
-        score = max(decision.score, check.score)
-        return Decision(verdict, score, (*decision.checks, check), decision.normalized)
+        verdict = max(decision.verdict, checks[0].verdict, REVIEW, key=SEVERITY.index)
+        score = max(decision.score, *(c.score for c in checks))
+        return Decision(verdict, score, (*decision.checks, *checks), decision.normalized)
 
     def _allowed(self, contact: Contact) -> bool:
         """Links to the group's own domains are not contacts to worry about."""

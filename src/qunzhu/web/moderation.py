@@ -153,6 +153,7 @@ i18n.register(
         "Earlier copy of an ad campaign": "同一广告此前发出的副本",
         "earlier copies": "此前的副本",
         "Ad in the display name": "昵称广告",
+        "Ad in the profile bio": "个人简介广告",
         "Same picture in several groups": "多群同图",
         "a picture people said was an ad": "已标记为广告的图片",
         "posted by the same member": "同一成员所发",
@@ -229,6 +230,7 @@ def check_names() -> dict[str, str]:
         "cross_group": tr("Same text in several groups"),
         "earlier_copy": tr("Earlier copy of an ad campaign"),
         "display_name": tr("Ad in the display name"),
+        "bio": tr("Ad in the profile bio"),
         "same_picture": tr("Same picture in several groups"),
         "newcomer_with_contact": tr("Newcomer with a contact"),
         "first_message_after_join": tr("First message after joining"),
@@ -372,21 +374,25 @@ def _checks(reasons: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+_PROFILE_CHECKS = ("display_name", "bio")  # what a member says of themselves, not a message
+
+
 def _taught(text: str | None, reasons: dict[str, Any]) -> str:
     """What an answer teaches the model and the spam bank: the message's text and what was
-    read in its pictures, and a display name that was an ad. A message held for its sender's
-    name alone ("大家好" from "兼职日结 加V abc12345") teaches the name, not "大家好". A blocked
-    member is kept out for who they are, not for what they wrote: their text teaches
-    nothing."""
+    read in its pictures, and a display name or bio that was an ad. A message held for its
+    sender's name alone ("大家好" from "兼职日结 加V abc12345") teaches the name, not "大家好".
+    A blocked member is kept out for who they are, not for what they wrote: their text
+    teaches nothing."""
     if "blocklist" in reasons:
         return ""
     checks = [c for c in reasons.get("checks") or () if isinstance(c, dict)]
-    names = [c for c in checks if c.get("name") == "display_name"]
-    said = not names or any(
-        c.get("verdict") != "ham" for c in checks if c.get("name") != "display_name"
+    profile = [c for c in checks if c.get("name") in _PROFILE_CHECKS]
+    said = not profile or any(
+        c.get("verdict") != "ham" for c in checks if c.get("name") not in _PROFILE_CHECKS
     )
-    name = (names[0].get("details") or {}).get("name") if names else None
-    parts = (text if said else None, _picture_text(reasons), name)
+    shown = [(c.get("details") or {}) for c in profile]
+    written = [d.get(key) for d in shown for key in ("name", "bio")]
+    parts = (text if said else None, _picture_text(reasons), *written)
     return "\n".join(p for p in parts if isinstance(p, str) and p)
 
 

@@ -61,6 +61,7 @@ class FakeTelegram:
         default_factory=lambda: {"can_send_messages": True, "can_change_info": False}
     )
     bios: dict[int, str] = field(default_factory=dict)  # user id -> bio (getChat of a user)
+    latency: dict[str, float] = field(default_factory=dict)  # method -> seconds to answer
     _queue: list[dict[str, Any]] = field(default_factory=list)
     _faults: dict[str, list[_Fault]] = field(default_factory=lambda: defaultdict(list))
     _next_update: int = 1000
@@ -158,6 +159,8 @@ class FakeTelegram:
         handler = getattr(self, f"_m_{method.lower()}", None)
         if handler is None:
             return _error(404, "Not Found")
+        if delay := self.latency.get(method):
+            await asyncio.sleep(delay)
         result = await handler(params)
         if isinstance(result, web.Response):
             return result

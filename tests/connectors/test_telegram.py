@@ -429,6 +429,31 @@ def test_a_members_bio_comes_with_their_join_and_messages_read_once_an_hour() ->
     run(main())
 
 
+def test_a_bio_is_read_again_an_hour_on_and_after_a_failure_a_minute_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from aiogram.types import User
+
+    from qunzhu.connectors import telegram
+
+    clock = [1000.0]
+    monkeypatch.setattr(telegram, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    bob = User(id=22, is_bot=False, first_name="Bob")
+
+    async def main() -> list[str]:
+        async with FakeTelegram() as fake, closing(connector(fake)) as tg:
+            fake.fail_server("getChat")
+            seen = [await tg._bio(bob)]
+            for step in (59, 2, 3598, 2):  # 59 s, a minute, just under the hour, past it
+                clock[0] += step
+                fake.bios[22] = f"跑步爱好者 {clock[0]:.0f}"
+                seen.append(await tg._bio(bob))
+            seen.append(str(len(fake.calls_to("getChat"))))
+            return seen
+
+    assert run(main()) == ["", "", "跑步爱好者 1061", "跑步爱好者 1061", "跑步爱好者 4661", "3"]
+
+
 # ---- 3. pictures, forwards and other kinds ----------------------------------------------
 
 

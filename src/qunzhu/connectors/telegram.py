@@ -95,6 +95,7 @@ CONVERTING = 16  # updates of a batch read at once (pictures fetched), emitted i
 MIN_MUTE = 35  # seconds: Telegram takes a restriction shorter than 30 s as "forever"
 BIO_TTL_S = 3600.0  # a member's bio read once is used this long (module docstring)
 BIO_TIMEOUT = 5  # seconds: a bio holds up the update it comes with
+BIO_RETRY_S = 60.0  # a bio that could not be read is asked for again this much later
 BIOS_KEPT = 10_000  # members whose bio is remembered, the most recently read
 BIO_MAX = 200  # characters kept of a bio (Telegram allows 70, 140 with Premium)
 GROUP_TYPES = frozenset({"group", "supergroup"})
@@ -254,7 +255,7 @@ class TelegramConnector:
         self.backoff_cap = backoff_cap
         self._token = token
         # user id -> (the read of their bio, when it began)
-        self._bios: dict[int, tuple[asyncio.Future[str], float]] = {}
+        self._bios: dict[int, tuple[asyncio.Future[str | None], float]] = {}
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         try:
             self.bot = Bot(token, session=session)
@@ -494,14 +495,20 @@ class TelegramConnector:
             self._bios[user.id] = kept
             while len(self._bios) > BIOS_KEPT:
                 del self._bios[next(iter(self._bios))]
-        return await asyncio.shield(kept[0])
+        bio = await asyncio.shield(kept[0])
+        if bio is None:  # failed: tried again a minute on, not an hour
+            if self._bios.get(user.id) is kept:
+                self._bios[user.id] = (kept[0], min(kept[1], now - BIO_TTL_S + BIO_RETRY_S))
+            return ""
+        return bio
 
-    async def _read_bio(self, user: int) -> str:
+    async def _read_bio(self, user: int) -> str | None:
+        """The bio ("" for none shown), None where the call failed."""
         try:
             found = await self.bot.get_chat(chat_id=user, request_timeout=BIO_TIMEOUT)
-        except Exception as exc:  # privacy, a lost connection, a flood limit: no bio
+        except Exception as exc:  # a lost connection, a flood limit, a user gone
             log.debug("Telegram %s: no bio for %s (%s)", self.name, user, self._redact(exc))
-            return ""
+            return None
         return (found.bio or "")[:BIO_MAX]
 
     async def _photo(self, sizes: list[PhotoSize]) -> tuple[bytes, ...]:

@@ -92,6 +92,20 @@ def test_a_good_file_becomes_each_groups_policies() -> None:
     assert [type(p) for p in qq.policies] == [WelcomePolicy, AdmissionPolicy, NicknamePolicy]
     assert qq.admin_chat == "11223344"
     assert setups.of("tg", "-999").policies == ()  # not configured: stored, not policed
+    admission = qq.policies[1]
+    assert isinstance(admission, AdmissionPolicy) and admission.detector is None  # moderation off
+
+
+def test_admission_asks_moderation_about_the_asker() -> None:
+    qq = service.setups(parse(GOOD.replace("enabled = false", "enabled = true"))).of(
+        "qq", "55667788"
+    )
+    moderation, admission = (
+        next(p for p in qq.policies if isinstance(p, kind))
+        for kind in (ModerationPolicy, AdmissionPolicy)
+    )
+    assert isinstance(admission, AdmissionPolicy) and isinstance(moderation, ModerationPolicy)
+    assert admission.detector is moderation.detector  # one bank: what people confirmed
 
 
 def test_moderation_watches_by_default() -> None:

@@ -643,6 +643,7 @@ def policies_of(
     if (c := settings.captcha) and c.enabled:  # first: an open question takes a message alone
         answers = tuple(a.strip() for a in c.answers if a.strip())
         out.append(CaptchaPolicy(Mode(m.mode), c.timeout_s, c.question.strip(), answers, c.tries))
+    detector: Detector | None = None  # moderation's, which admission asks about the asker too
     if m.enabled:
         behaviour, trust, bank = memory or (Behaviour(), TrustBook(), SpamBank())
         rules = Rules(
@@ -690,6 +691,7 @@ def policies_of(
                 tuple(a.approve_tags),
                 tuple(a.reject_tags),
                 blocklist=m.blocklist,
+                detector=detector,
             )
         )
     if (n := settings.nickname) and n.enabled:

@@ -213,6 +213,40 @@ def test_join_requests_by_answer(engine: Engine) -> None:
     assert [d.verdict for d in rows(engine, t.decisions)] == ["approve", "reject", "ask_admin"]
 
 
+def test_an_ad_in_a_join_request_is_never_approved_and_a_confirmed_one_is_rejected(
+    engine: Engine,
+) -> None:
+    """With moderation's detector, the asker's name and request (Telegram's bio, QQ's answer)
+    are judged as at a join: an ad goes to an admin even with the right answer, one people
+    confirmed (the spam bank) is rejected; a plain answer is approved as before."""
+    from qunzhu.moderation.behaviour import SpamBank
+    from qunzhu.moderation.normalize import normalize
+
+    bank = SpamBank()
+    bank.add(normalize("代理招募 低价出U 日赚500 联系 @usdt_cash8"))
+    admission = AdmissionPolicy(answers=("跑步",), detector=Detector(bank=bank))
+    rt = runtime(engine, admission)
+    for n, (name, answer) in enumerate(
+        [
+            ("跑友", "我喜欢跑步"),
+            ("跑友", "跑步 兼职日结，日赚300，加V abc12345"),
+            ("刷单日结VX:abc12345", "跑步"),
+            ("小美", "代理招募 低价出U 日赚500 联系 @usdt_cash9"),
+        ]
+    ):
+        rt.accept(LiveEvent("tg", GROUP, JoinRequest(f"r{n}", Person(f"p{n}", name), T0, answer)))
+    rt.process()
+    decided = [(d.verdict, orjson.loads(d.reasons)) for d in rows(engine, t.decisions)]
+    assert [v for v, _ in decided] == ["approve", "ask_admin", "ask_admin", "reject"]
+    assert [c["name"] for c in decided[1][1]["checks"]] == ["join_request"]
+    assert [c["name"] for c in decided[2][1]["checks"]] == ["display_name"]
+    assert [(c["name"], c["verdict"]) for c in decided[3][1]["checks"]] == [
+        ("join_request", "spam")
+    ]
+    kinds = [orjson.loads(r.payload)["kind"] for r in rows(engine, t.outbox)]
+    assert kinds == ["approve", "notify_owner", "notify_owner", "reject"]
+
+
 def test_nickname_reminded_once_then_admins_told(engine: Engine) -> None:
     clock = Clock()
     rt = runtime(engine, NicknamePolicy(pattern=r"[^-]+-[^-]+-[^-]+", grace_h=1), clock=clock)

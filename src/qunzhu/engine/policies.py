@@ -723,13 +723,17 @@ class NoticePolicy:
 class AdmissionPolicy:
     """Join requests: reject someone the community blocked, or on a listed word (the request
     itself advertising) or a tag an operator gave the asker ("广告"); approve on a tag
-    ("老学员") or a right answer to the group's question or captcha; otherwise ask an admin."""
+    ("老学员") or a right answer to the group's question or captcha; otherwise ask an admin.
+    With moderation's detector, an ad in the asker's name or request (QQ's answer, Telegram's
+    bio) is judged as at a join: one people confirmed is rejected, one that looks like an ad
+    goes to an admin even with the right answer (bots learn answers)."""
 
     answers: tuple[str, ...] = ()
     reject_words: tuple[str, ...] = ()
     approve_tags: tuple[str, ...] = ()
     reject_tags: tuple[str, ...] = ()
     blocklist: bool = True  # reject whoever the community blocked
+    detector: Detector | None = None
     name: str = "admission"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
@@ -751,11 +755,23 @@ class AdmissionPolicy:
             return outcome(ActionKind.REJECT, "reject", {"tag": tag})
         if tag := next((x for x in self.approve_tags if x in event.tags), None):
             return outcome(ActionKind.APPROVE, "approve", {"tag": tag})
-        if any(a.casefold() in answer.casefold() for a in self.answers):
+        ads = self._ads(record)
+        if ads and ads[0].verdict == SPAM:
+            return outcome(ActionKind.REJECT, "reject", {"checks": [_check(ads[0])]})
+        if not ads and any(a.casefold() in answer.casefold() for a in self.answers):
             return outcome(ActionKind.APPROVE, "approve", {"answer": record.answer[:100]})
         note = tr("join request from {who}: {answer}", who=record.member.name or who, answer=answer)
         draft = Draft(ActionKind.NOTIFY_OWNER, member_id=who, text=note)
-        return [Outcome(self.name, "ask_admin", {"answer": record.answer[:100]}, [draft])]
+        reasons: dict[str, Any] = {"answer": record.answer[:100]}
+        if ads:
+            reasons["checks"] = [_check(c) for c in ads]
+        return [Outcome(self.name, "ask_admin", reasons, [draft])]
+
+    def _ads(self, record: JoinRequest) -> list[Check]:
+        """What moderation makes of the asker's name and request, the harsher first."""
+        if self.detector is None:
+            return []
+        return self.detector.profile_checks(record.member.name, request=record.answer)
 
 
 # -- join raids ---------------------------------------------------------------------------

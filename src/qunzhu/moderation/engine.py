@@ -418,6 +418,11 @@ class Detector:
         where a real member may well give their WeChat id, so a contact alone is nothing."""
         return self._profile_check(bio, "bio", "bio")
 
+    def request_check(self, answer: str | None) -> Check | None:
+        """An ad in a join request's words (QQ's verification answer, Telegram's bio, which
+        the request carries), judged as a name is."""
+        return self._profile_check(answer, "join_request", "answer")
+
     def _profile_check(self, said: str | None, check: str, key: str) -> Check | None:
         if not said:
             return None
@@ -435,10 +440,13 @@ class Detector:
             return None
         return Check(check, REVIEW, NAME_SCORE, shown)
 
-    def profile_checks(self, name: str | None, bio: str | None = None) -> list[Check]:
-        """What the member's display name and bio say, the harsher first (`name_check`,
-        `bio_check`)."""
-        found = [c for c in (self.name_check(name), self.bio_check(bio)) if c is not None]
+    def profile_checks(
+        self, name: str | None, bio: str | None = None, request: str | None = None
+    ) -> list[Check]:
+        """What the member's display name, bio and join request say, the harsher first
+        (`name_check`, `bio_check`, `request_check`)."""
+        checks = (self.name_check(name), self.bio_check(bio), self.request_check(request))
+        found = [c for c in checks if c is not None]
         return sorted(found, key=lambda c: (-_RANK[c.verdict], -c.score))
 
     def named(self, decision: Decision, name: str | None, bio: str | None = None) -> Decision:

@@ -323,7 +323,10 @@ def test_spam_on_a_newcomers_bio_teaches_the_bio(app: FastAPI, world: World) -> 
     hello = msg(RUNNERS, 1, "你好", who="u8")
     hello.bio = bio
     asked = decided(world.engine, hello)
-    assert press(as_user(app, "ops"), asked, "spam").status_code == 303
+    ops = as_user(app, "ops")
+    page = ops.get("/moderation?lang=zh").text
+    assert "个人简介广告" in page and f"个人简介</span>: {bio}" in page
+    assert press(ops, asked, "spam").status_code == 303
     with world.engine.connect() as conn:
         taught = labels_since(conn, None)
     assert labelled(taught) == [(1, bio)]

@@ -146,6 +146,9 @@ i18n.register(
         ),
         "Contact from a confirmed ad": "已确认广告中的联系方式",
         "a warning about it": "提醒大家的话",
+        "display name": "昵称",
+        "profile bio": "个人简介",
+        "what the request says": "申请内容",
         "Short-message probing": "短消息试探",
         "Flood": "刷屏",
         "Repeated text": "重复发言",
@@ -272,6 +275,9 @@ def _detail_names() -> dict[str, str]:
         "same_member": tr("posted by the same member"),
         "earlier_copy": tr("posted before people said it was an ad"),
         "warning": tr("a warning about it"),
+        "name": tr("display name"),
+        "bio": tr("profile bio"),
+        "answer": tr("what the request says"),
     }
 
 

@@ -130,6 +130,18 @@ def test_an_ad_put_in_the_group_files_is_taken_out_of_them(engine: Engine) -> No
     assert [d["message_id"] for d in deleted] == ["file:102:/f-1"]
 
 
+def test_a_member_mentioning_everyone_is_asked_about(engine: Engine) -> None:
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    sent = T0 + timedelta(seconds=1)
+    everyone = Message("1", Person("u1", "x"), sent, MessageKind.TEXT, "通知", mentions=("all",))
+    rt.accept(LiveEvent("tg", GROUP, everyone))
+    rt.accept(message(2, "今天跑了十公里"))
+    rt.process()
+    decided = rows(engine, t.decisions)
+    assert [(d.verdict, d.record_id) for d in decided] == [("review", "1")]
+    assert "mentions" in {c["name"] for c in orjson.loads(decided[0].reasons)["checks"]}
+
+
 def test_shadow_mode_decides_but_queues_nothing(engine: Engine) -> None:
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.SHADOW)))
     rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))

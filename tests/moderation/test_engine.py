@@ -216,3 +216,27 @@ def test_a_bio_is_judged_as_a_name_is_and_the_harsher_profile_check_comes_first(
     said = known.named(known.check("你好"), "小美", "代理招募 低价出U 日赚500 联系 @usdt_cash9")
     assert said.verdict == SPAM and said.checks[-1].name == "bio"
     assert known.named(known.check("你好"), "小美", "热爱生活").verdict == HAM
+
+
+def test_many_members_mentioned_at_once_is_a_question_and_with_a_contact_an_ad() -> None:
+    """Every member @-mentioned is notified: five or more (or QQ's @全体成员) in one message
+    is a question, with a contact an ad; the sender mentioning themselves does not count,
+    and trusted members are not looked at."""
+    from qunzhu.moderation.behaviour import Context, TrustBook
+
+    five = ("u1", "u2", "u3", "u4", "u5")
+    detector = Detector(trust=TrustBook())
+
+    def judged(text: str, mentions: tuple[str, ...], role: str = "member") -> str:
+        ctx = Context("g", "me", 1000.0, role=role, mentions=mentions)
+        return detector.check(text, ctx).verdict
+
+    assert judged("明早六点老地方集合", five) == REVIEW
+    assert judged("明早六点老地方集合", ("me", *five[:4])) == HAM
+    assert judged("明早六点老地方集合", ("all",)) == REVIEW
+    assert judged("资料加 vx abc12345", five[:4]) == REVIEW  # a contact alone: a question
+    assert judged("资料加 vx abc12345", five) == SPAM
+    assert judged("明早六点老地方集合", five, role="admin") == HAM
+    found = detector.check("明早六点老地方集合", Context("g", "me", 1000.0, mentions=five))
+    (check,) = [c for c in found.checks if c.name == "mentions"]
+    assert check.details == {"mentioned": 5, "all": False}

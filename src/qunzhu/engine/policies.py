@@ -209,6 +209,7 @@ class ModerationPolicy:
             pictures=event.pictures,
             message=record.platform_id,
             origin=record.origin,
+            mentions=record.mentions,
         )
         decision = self.detector.check(event.said(), ctx)
         if role not in UNCHECKED_ROLES and not _trusted(decision):

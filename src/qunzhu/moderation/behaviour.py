@@ -87,6 +87,7 @@ class Context:
     pictures: tuple[int, ...] = ()
     message: str = ""  # the platform's id of the message, where there is one
     origin: str = ""  # the Telegram channel or user it was forwarded from (Message.origin)
+    mentions: tuple[str, ...] = ()  # whom it @-mentions (Message.mentions; QQ's @全体成员 "all")
 
 
 def stickers_only(kinds: frozenset[str]) -> bool:

@@ -188,6 +188,12 @@ CONTACT_WITH_WORD_SCORE = 0.9  # ... a contact with an ad word is an ad
 QR_WITH_CONTACT_SCORE = 0.9  # a QR code leading to a person, a group or a site
 QR_SCORE = 0.6  # any other QR code from someone not yet trusted
 LOCK_SCORE = 0.85
+# Many members @-mentioned in one message (tg-spam's mentions limit): each of them is notified,
+# which is what an ad pushed at a group wants; QQ's @全体成员 ("all") counts as many. A roll
+# call by an organiser reads the same, so alone it is a question; with a contact, an ad.
+MENTIONS_MANY = 5
+MENTIONS_SCORE = 0.6
+MENTIONS_WITH_CONTACT_SCORE = 0.9
 
 # What a newcomer on probation may not post (Shieldy's and tg-spam's "restrict" idea); "link"
 # and "qr" are found in the text and pictures, the others are what the platform says the message
@@ -376,6 +382,8 @@ class Detector:
                 checks.append(self._qr(payloads))
             if ctx is not None and self.policy.on_probation(ctx):
                 checks.append(self._locks(ctx, contacts, payloads))
+            if ctx is not None and _many_mentioned(ctx):
+                checks.append(self._mentions(ctx, contacts))
             if self.model is not None and model_scores is not None:
                 score = model_scores[i]
                 checks.append(_model_check(score.probability, lines, shown | score.near))
@@ -506,6 +514,11 @@ class Detector:
         hours = round((ctx.at - (ctx.joined_at or ctx.at)) / 3600, 1)
         return Check("type_lock", SPAM, LOCK_SCORE, {"locked": hit, "hours_in_group": hours})
 
+    def _mentions(self, ctx: Context, contacts: list[Contact]) -> Check:
+        score = MENTIONS_WITH_CONTACT_SCORE if contacts else MENTIONS_SCORE
+        details = {"mentioned": len(_others(ctx)), "all": "all" in ctx.mentions}
+        return Check("mentions", _verdict(score, self.policy), score, details)
+
     def _domains(self, contacts: list[Contact]) -> Check:
         denied: list[str] = []
         if contacts and self.policy.deny_domains:
@@ -513,6 +526,15 @@ class Detector:
             denied = sorted(d for d in domains if _listed(d, self.policy.deny_domains))
         score = 1.0 if denied else 0.0
         return Check("domains", _verdict(score, self.policy), score, {"denied": denied})
+
+
+def _many_mentioned(ctx: Context) -> bool:
+    return "all" in ctx.mentions or len(_others(ctx)) >= MENTIONS_MANY
+
+
+def _others(ctx: Context) -> set[str]:
+    """The members a message mentions, not counting its sender."""
+    return set(ctx.mentions) - {ctx.member}
 
 
 def _known(

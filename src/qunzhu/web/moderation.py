@@ -158,6 +158,9 @@ i18n.register(
         "Ad in the display name": "昵称广告",
         "Ad in the profile bio": "个人简介广告",
         "Ad in the join request": "入群申请广告",
+        "Many members mentioned": "大量@成员",
+        "members mentioned": "被@的成员数",
+        "mentions everyone": "@全体成员",
         "Same picture in several groups": "多群同图",
         "a picture people said was an ad": "已标记为广告的图片",
         "posted by the same member": "同一成员所发",
@@ -236,6 +239,7 @@ def check_names() -> dict[str, str]:
         "display_name": tr("Ad in the display name"),
         "bio": tr("Ad in the profile bio"),
         "join_request": tr("Ad in the join request"),
+        "mentions": tr("Many members mentioned"),
         "same_picture": tr("Same picture in several groups"),
         "newcomer_with_contact": tr("Newcomer with a contact"),
         "first_message_after_join": tr("First message after joining"),
@@ -278,6 +282,8 @@ def _detail_names() -> dict[str, str]:
         "name": tr("display name"),
         "bio": tr("profile bio"),
         "answer": tr("what the request says"),
+        "mentioned": tr("members mentioned"),
+        "all": tr("mentions everyone"),
     }
 
 

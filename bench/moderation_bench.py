@@ -11,6 +11,11 @@ the contacts they gave, which are then searched for in every message).
 
     uv run python bench/moderation_bench.py [--folds 5] [--limit 0] [--speed-only]
         [--seed 0] [--corpus NAME]   # other folds; one corpus's quality run only
+    uv run python bench/moderation_bench.py --no-model
+
+`--no-model`: what a group gets before anyone trained anything, on each training corpus and
+on LCCC: the share of spam called spam, and of normal messages called spam or review, with
+the built-in lists, and beside it, in the same run, without the abuse list.
 """
 
 from __future__ import annotations
@@ -185,9 +190,13 @@ def main() -> None:
     parser.add_argument("--speed-only", action="store_true", help="skip the quality runs")
     parser.add_argument("--seed", type=int, default=0, help="how the folds are drawn")
     parser.add_argument("--corpus", choices=CORPORA, help="only this corpus's quality run")
+    parser.add_argument("--no-model", action="store_true", help="the built-in lists only")
     args = parser.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is absent: these corpora are reference material, not shipped")
+    if args.no_model:
+        without_model()
+        return
     if not args.speed_only:
         quality(args.folds, args.limit, args.seed, [args.corpus] if args.corpus else CORPORA)
         if args.corpus:
@@ -216,6 +225,26 @@ def quality(folds: int, limit: int, seed: int, names: list[str]) -> None:
     for category, value in recall.items():
         print(f"- {category}: {value:.3f}")
     print(f"False-positive rate on LCCC chat: {chat_fpr:.4f}")
+
+
+def without_model() -> None:
+    from qunzhu.moderation.engine import Detector, Policy
+    from qunzhu.moderation.verdicts import HAM, SPAM
+
+    lists = {"built-in lists": Detector(), "no abuse list": Detector(policy=Policy(abuse={}))}
+    chat = [t.strip() for t in (DATA / "chat" / "lccc_zh_utterances.txt").open(encoding="utf-8")]
+    print("| corpus | lists | spam called spam | normal called spam | normal called review |")
+    print("|---|---|---:|---:|---:|")
+    for name in [*CORPORA, "lccc (all normal)"]:
+        texts, labels = corpus(name, 0) if name in CORPORA else (chat, [0] * len(chat))
+        for label, detector in lists.items():
+            verdicts = [d.verdict for d in detector.check_many(texts)]
+            spam = [v for v, y in zip(verdicts, labels, strict=True) if y]
+            normal = [v for v, y in zip(verdicts, labels, strict=True) if not y]
+            caught = f"{spam.count(SPAM) / len(spam):.4f}" if spam else "–"
+            flagged = sum(v == SPAM for v in normal) / len(normal)
+            asked = sum(v not in (SPAM, HAM) for v in normal) / len(normal)
+            print(f"| {name} | {label} | {caught} | {flagged:.4f} | {asked:.4f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,9 @@ class ModerationSettings(_Strict):
     # read the text in pictures from members it checks (on this machine), and judge it as text
     read_pictures: bool = True
     keywords: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
+    # words of abuse (insults, obscenities), as keywords are written; None: the built-in
+    # list, {}: none (a group that swears as friends do)
+    abuse: dict[str, Annotated[float, Field(ge=0.0, le=1.0)] | Keyword] | None = None
     allow_domains: list[str] = []
     deny_domains: list[str] = []
     # kinds newcomers may not post (default: links, QR codes, cards, mini-programs, forwards,

@@ -193,6 +193,7 @@ ZH: dict[str, str] = {
     "interrupted while sending: check by hand": "发送时被中断：请人工确认是否已发出",
     "no such connector is running": "没有运行中的此连接器",
     "Please do not post ads here.": "请勿在群内发布广告或违规内容。",
+    "Please keep it civil: no insults or obscenities here.": "请文明发言，勿辱骂他人或说脏话。",
     "Welcome %NICKNAME%! Please introduce yourself: your city, your trade, and what you "
     "hope to find here.": "欢迎 %NICKNAME% 加入！请发一段自我介绍：城市、行业、想在群里收获什么。",
     "join request from {who}: {answer}": "入群申请：{who}：{answer}",

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, exists, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from qunzhu.config import Config, ConfigError, GroupSettings, PolicySettings, _lines
+from qunzhu.config import Config, ConfigError, GroupSettings, Keyword, PolicySettings, _lines
 from qunzhu.connectors import Connector, Emit, Roster
 from qunzhu.engine.policies import (
     CONFIRMED_COPY,
@@ -615,6 +615,13 @@ def recall_joins(setups: Setups, config: Config, engine: Engine, now_s: float) -
     return recalled
 
 
+def _words(listed: dict[str, float | Keyword] | None) -> dict[str, Any] | None:
+    """A word list as the settings give it, as the moderation policy reads it."""
+    if listed is None:
+        return None
+    return {w: e if isinstance(e, float) else e.model_dump() for w, e in listed.items()}
+
+
 def policies_of(
     settings: PolicySettings,
     memory: Memory | None = None,
@@ -647,12 +654,8 @@ def policies_of(
     if m.enabled:
         behaviour, trust, bank = memory or (Behaviour(), TrustBook(), SpamBank())
         rules = Rules(
-            keywords={
-                word: entry if isinstance(entry, float) else entry.model_dump()
-                for word, entry in m.keywords.items()
-            }
-            if m.keywords is not None
-            else None,
+            keywords=_words(m.keywords),
+            abuse=_words(m.abuse),
             allow_domains=m.allow_domains,
             deny_domains=m.deny_domains,
             locked=DEFAULT_LOCKED if m.locked is None else m.locked,

@@ -142,6 +142,18 @@ def test_a_member_mentioning_everyone_is_asked_about(engine: Engine) -> None:
     assert "mentions" in {c["name"] for c in orjson.loads(decided[0].reasons)["checks"]}
 
 
+def test_abuse_is_taken_down_with_a_word_on_manners_not_on_ads(engine: Engine) -> None:
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE), warning="本群禁广告"))
+    rt.accept(message(1, "你就是个傻逼", who="u1"))
+    rt.accept(message(2, "代购名牌包包，加微信 abc12345 详聊", who="u2"))
+    rt.process()
+    warned = [orjson.loads(a.payload) for a in rows(engine, t.outbox) if a.kind == "warn"]
+    assert [(w["member_id"], w["text"]) for w in warned] == [
+        ("u1", "Please keep it civil: no insults or obscenities here."),
+        ("u2", "本群禁广告"),
+    ]
+
+
 def test_shadow_mode_decides_but_queues_nothing(engine: Engine) -> None:
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.SHADOW)))
     rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))

@@ -176,6 +176,9 @@ def test_with_a_model_the_word_list_alone_only_asks_for_review() -> None:
     with_model = Detector(model=model).check(notice)
     assert with_model.verdict == REVIEW  # the list may only ask; the model says ham
     assert with_model.checks[-1].verdict == HAM
+    # so may the words of abuse: a group of friends' banter is the community's own talk
+    (abuse,) = [c for c in Detector(model=model).check("你就是个傻逼").checks if c.name == "abuse"]
+    assert abuse.verdict == REVIEW and Detector().check("你就是个傻逼").verdict == SPAM
 
 
 def test_a_confirmed_ad_name_does_not_reach_its_neighbours_in_a_naming_scheme() -> None:
@@ -240,3 +243,28 @@ def test_many_members_mentioned_at_once_is_a_question_and_with_a_contact_an_ad()
     found = detector.check("明早六点老地方集合", Context("g", "me", 1000.0, mentions=five))
     (check,) = [c for c in found.checks if c.name == "mentions"]
     assert check.details == {"mentioned": 5, "all": False}
+
+
+def test_abuse_is_found_in_any_spelling_and_interjections_are_not_abuse() -> None:
+    """Aimed curses and slurs are spam, milder insults a question; 卧槽 and 他妈的 intensify,
+    垃圾 sorts rubbish. An insult next to a WeChat id is abuse, not an ad word."""
+    from qunzhu.moderation.engine import Policy
+
+    detector = Detector()
+
+    def verdict(text: str) -> str:
+        return detector.check(text).verdict
+
+    for text in ("你就是个傻逼", "你就是个傻 逼", "你就是個傻逼", "NMSL", "操 你 妈"):
+        assert verdict(text) == SPAM, text
+    for text in ("你个脑残", "滚蛋吧你", "你 是 傻 B 吧"):
+        assert verdict(text) == REVIEW, text
+    for text in ("卧槽牛逼", "他妈的太强了", "垃圾分类从我做起", "你妈妈叫你回家吃饭"):
+        assert verdict(text) == HAM, text
+    (abuse,) = [c for c in detector.check("傻逼 微信 abc12345").checks if c.name == "abuse"]
+    assert abuse.details == {"abusive": ["傻逼"]}
+    own = Detector(policy=Policy(abuse={"菜鸡": {"weight": 0.9, "action": "mute"}}))
+    (check,) = [c for c in own.check("你个菜鸡").checks if c.name == "abuse"]
+    assert (check.verdict, check.details["action"]) == (SPAM, "mute")
+    assert own.check("你就是个傻逼").verdict == HAM  # the group's list replaces the built-in
+    assert Detector(policy=Policy(abuse={})).check("你就是个傻逼").verdict == HAM

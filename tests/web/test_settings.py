@@ -151,6 +151,25 @@ def test_the_form_shows_the_defaults_then_what_was_saved(client: TestClient, wor
     assert changed == {"welcome.rules": {"from": "不发广告", "to": "不发广告，不刷屏"}}
 
 
+def test_a_word_list_is_the_built_in_one_a_list_of_its_own_or_none(
+    client: TestClient, world: World
+) -> None:
+    """Empty: the built-in list (None); "-" alone: no list ({}), shown again as "-"."""
+    login(client, "ops")
+    assert "moderation.abuse" in client.get(f"/settings/groups/{world.runners}").text
+    assert save(client, world.runners).status_code == 303
+    assert stored(world.engine, world.runners)["policies"]["moderation"]["abuse"] is None
+    assert save(client, world.runners, moderation__abuse="-").status_code == 303
+    assert stored(world.engine, world.runners)["policies"]["moderation"]["abuse"] == {}
+    page = client.get(f"/settings/groups/{world.runners}").text
+    assert 'name="moderation.abuse"' in page and ">-</textarea>" in page
+    assert save(client, world.runners, moderation__abuse="菜鸡=0.5\n傻逼=1:mute").status_code == 303
+    assert stored(world.engine, world.runners)["policies"]["moderation"]["abuse"] == {
+        "菜鸡": 0.5,
+        "傻逼": {"weight": 1.0, "action": "mute"},
+    }
+
+
 def test_every_mistake_is_shown_by_its_field_and_nothing_is_saved(
     client: TestClient, world: World
 ) -> None:

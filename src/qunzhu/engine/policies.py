@@ -437,14 +437,20 @@ class ModerationPolicy:
                 kind,
                 member_id=member,
                 message_id=message,
-                text=(self.warning or tr("Please do not post ads here."))
-                if kind is ActionKind.WARN
-                else _review_note(decision),
+                text=self._warning(decision) if kind is ActionKind.WARN else _review_note(decision),
                 seconds=mute_s,
                 reason=decision.verdict,
             )
             for kind in _STEP_ACTIONS.get(step, ())
         ]
+
+    def _warning(self, decision: Decision) -> str:
+        """What the member is told: the group's warning (written for ads) or the default one,
+        and a word on manners where only abuse made it spam."""
+        spam = {c.name for c in decision.checks if c.verdict == SPAM}
+        if spam == {"abuse"}:
+            return tr("Please keep it civil: no insults or obscenities here.")
+        return self.warning or tr("Please do not post ads here.")
 
     def _kept_out(self, event: LiveEvent, role: str, marks: Marks, member: str) -> bool:
         """Blocked in the community, and neither staff here nor trusted here by a person (the

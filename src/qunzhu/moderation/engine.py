@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import ahocorasick
-
 from qunzhu.i18n import tr
 from qunzhu.moderation.behaviour import (
     Behaviour,
@@ -27,162 +25,10 @@ from qunzhu.moderation.images import qr_payloads
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import Normalized, normalize
 from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
+from qunzhu.moderation.wordlists import ACTIONS, DEFAULT_ABUSE, DEFAULT_KEYWORDS, Entry, WordList
 
 REVIEW_FROM, SPAM_FROM = 0.5, 0.8  # combined score thresholds
 
-# Words of Chinese group ads (PLAYBOOK §3: 代购, 微商) with a weight each; a group's policy can
-# add, reweight or remove entries. Matching is substring (Aho-Corasick): `\b` never matches
-# inside Chinese text.
-DEFAULT_KEYWORDS: dict[str, float] = {
-    # group ads (PLAYBOOK §3)
-    "代购": 0.5,
-    "微商": 0.5,
-    "兼职": 0.5,
-    "日结": 0.5,
-    "招代理": 0.7,
-    "加盟": 0.4,
-    "招商": 0.4,
-    "私聊": 0.3,
-    "私信": 0.3,
-    "加我": 0.3,
-    "加微信": 0.6,
-    "免费领取": 0.5,
-    "返利": 0.5,
-    "刷粉": 0.7,
-    "涨粉": 0.5,
-    "代充": 0.5,
-    "手机操作": 0.4,  # 宝妈 在家 手机操作 日入三百: the work-from-home task scam
-    "宝妈": 0.3,  # mothers' groups say it all day: only next to a contact
-    "出售": 0.3,
-    "看片": 0.4,
-    # task scams and money
-    "刷单": 0.8,
-    "日赚": 0.8,
-    "日入": 0.7,
-    "躺赚": 0.8,
-    "稳赚": 0.7,
-    "贷款": 0.5,
-    "网贷": 0.6,
-    "无抵押": 0.7,
-    "秒批": 0.7,
-    "套现": 0.8,
-    "提额": 0.6,
-    # marketing text messages
-    "退订": 0.8,
-    "回t": 0.6,
-    "拒收请回": 0.8,
-    # fraud
-    "中奖": 0.6,
-    "恭喜您获得": 0.8,
-    "领取奖品": 0.8,
-    "积分兑换": 0.6,
-    "积分即将清零": 0.9,
-    "安全账户": 0.9,
-    "账户异常": 0.6,
-    # illegal services
-    "代开发票": 0.9,
-    "发票代开": 0.9,
-    "办证": 0.8,
-    "刻章": 0.8,
-    "裸聊": 0.9,
-    "约炮": 0.9,
-    "上门服务": 0.7,
-    "色情": 0.8,
-    "博彩": 0.9,
-    "赌场": 0.8,
-    "娱乐城": 0.8,
-    "百家乐": 0.9,
-    "六合彩": 0.9,
-    "彩金": 0.8,
-    "网赌": 0.9,
-    "彩票": 0.4,
-    "娱乐场": 0.9,
-    "返水": 0.9,
-    "投注": 0.6,
-    # fake documents, escorts, political spam
-    "代开": 0.7,
-    "文凭": 0.5,
-    "证件": 0.4,
-    "莞式": 0.9,
-    "援交": 0.9,
-    "美女学生": 0.7,
-    "会所": 0.5,
-    "法轮": 0.9,
-    "退党": 0.9,
-    "三退": 0.9,
-    # Words below weigh little alone (ordinary talk says them); next to a phone number, an id
-    # or a link they make the message an ad. Collected from the kinds of spam text messages
-    # in the FBS corpus (bench/RESULTS.md): loans, phishing, carriers, property, stocks.
-    "信贷": 0.4,
-    "放款": 0.6,
-    "抵押": 0.4,
-    "征信": 0.4,
-    "网银": 0.5,
-    "手机银行": 0.4,
-    "密码器": 0.8,
-    "冻结": 0.4,
-    "逾期": 0.4,
-    "激活": 0.3,
-    "积分": 0.3,
-    "兑换": 0.3,
-    "抽选": 0.6,
-    "改签": 0.4,
-    "话费": 0.4,
-    "流量": 0.3,
-    "彩铃": 0.5,
-    "套餐": 0.3,
-    "订购": 0.3,
-    "售楼": 0.5,
-    "楼盘": 0.4,
-    "认筹": 0.6,
-    "首付": 0.4,
-    "购房": 0.4,
-    "现房": 0.4,
-    "样板房": 0.4,
-    "开盘": 0.4,
-    "均价": 0.3,
-    "户型": 0.3,
-    "配资": 0.8,
-    "荐股": 0.8,
-    "牛股": 0.6,
-    "涨停": 0.5,
-    "股票": 0.3,
-    "期货": 0.4,
-    "开户": 0.4,
-    "促销": 0.4,
-    "特价": 0.3,
-    "优惠": 0.3,
-    "限时": 0.3,
-    "详询": 0.5,
-    "热线": 0.3,
-    "官网": 0.3,
-    "领取": 0.3,
-    "免费": 0.3,
-    # the FBS kinds the list caught least (2026-12-02): work-from-home and reputation-faking
-    # jobs, untaxed cigarettes, tutoring, debt collection, betting sites' sign-up bonuses, the
-    # cancelled-flight scam
-    "在家操作": 0.5,
-    "刷信誉": 0.8,
-    "诚聘": 0.4,
-    "工资日结": 0.6,
-    "货到付款": 0.4,
-    "免税香烟": 0.8,
-    "提分": 0.3,
-    "查漏补缺": 0.3,
-    "追收": 0.5,
-    "注册送": 0.7,
-    "首存": 0.8,
-    "存送": 0.7,
-    "反水": 0.3,  # gamers say it of a traitor: only next to a contact
-    "倍流水": 0.8,
-    "棋牌": 0.5,
-    "提现": 0.3,
-    "专员": 0.3,
-    "机械故障": 0.4,
-    "延误补偿": 0.7,
-    "退改签": 0.4,
-    "相册": 0.2,
-}
 CONTACT_SCORE = 0.5  # a contact alone deserves a look ...
 CONTACT_WITH_WORD_SCORE = 0.9  # ... a contact with an ad word is an ad
 QR_WITH_CONTACT_SCORE = 0.9  # a QR code leading to a person, a group or a site
@@ -218,13 +64,13 @@ LOCKABLE = frozenset(
 DEFAULT_LOCKED = frozenset(
     {"link", "qr", "card", "mini_program", "forward", "buttons", "external_reply"}
 )
-ACTIONS = ("review", "delete_warn", "mute", "kick", "ban")  # mildest first
 
 
 class Policy:
-    """A group's rules: weighted keywords, each with an action of its own if it needs one
-    ({"weight": 1.0, "action": "ban"}: a word no one says by accident), allowed and denied
-    domains, and what newcomers may not post during their first `probation_h` hours."""
+    """A group's rules: weighted keywords of ads and of abuse, each with an action of its own
+    if it needs one ({"weight": 1.0, "action": "ban"}: a word no one says by accident),
+    allowed and denied domains, and what newcomers may not post during their first
+    `probation_h` hours."""
 
     def __init__(
         self,
@@ -235,12 +81,15 @@ class Policy:
         probation_h: float = 24.0,
         review_from: float | None = None,
         spam_from: float | None = None,
+        abuse: Mapping[str, float | Mapping[str, Any]] | None = None,
     ) -> None:
-        """`review_from` and `spam_from` move where a score becomes "review" and "spam" for
-        this group, for the word list and the content model alike (None: the defaults, and
-        the thresholds the model was trained to)."""
-        entries = DEFAULT_KEYWORDS if keywords is None else keywords
-        self.keywords = {word: _keyword(word, entry) for word, entry in entries.items()}
+        """`keywords` and `abuse` replace the built-in lists (None: the built-in ones, an
+        empty list: none). `review_from` and `spam_from` move where a score becomes "review"
+        and "spam" for this group, for the word lists and the content model alike (None: the
+        defaults, and the thresholds the model was trained to)."""
+        self._keywords = WordList(DEFAULT_KEYWORDS if keywords is None else keywords)
+        self.keywords = self._keywords.entries
+        self._abuse = WordList(DEFAULT_ABUSE if abuse is None else abuse)
         self.allow_domains = {d.lower() for d in allow_domains}
         self.deny_domains = {d.lower() for d in deny_domains}
         self.locked = frozenset(locked)
@@ -251,52 +100,17 @@ class Policy:
         if review_from is not None and spam_from is not None and review_from >= spam_from:
             raise ValueError(tr("review_from must be below spam_from"))
         self.review_from, self.spam_from = review_from, spam_from
-        self._automaton: Any = None
-        # A word without separators that occurs in `text` occurs in `compact` too: only a
-        # word like "free money" needs `text` read as well.
-        self._read_text = False
-        if self.keywords:
-            automaton = ahocorasick.Automaton()
-            for word, (weight, action) in self.keywords.items():
-                spelt = normalize(word)
-                automaton.add_word(spelt.text, (word, weight, action))
-                self._read_text |= spelt.text != spelt.compact
-            automaton.make_automaton()
-            self._automaton = automaton
 
-    def words(self, n: Normalized) -> dict[str, tuple[float, str | None]]:
-        """The listed words in the text, each with its weight and action."""
-        if self._automaton is None:
-            return {}
-        found: dict[str, tuple[float, str | None]] = {}
-        # "加 微 信" only matches once separators are gone
-        texts = (n.text, n.compact) if self._read_text else (n.compact,)
-        for text in texts:
-            for _end, (word, weight, action) in self._automaton.iter(text):
-                found[word] = (weight, action)
-        return found
+    def words(self, n: Normalized) -> dict[str, Entry]:
+        """The ad words in the text, each with its weight and action."""
+        return self._keywords.find(n)
+
+    def abusive(self, n: Normalized) -> dict[str, Entry]:
+        """The words of abuse in the text, each with its weight and action."""
+        return self._abuse.find(n)
 
     def on_probation(self, ctx: Context) -> bool:
         return ctx.joined_at is not None and 0 <= ctx.at - ctx.joined_at < self.probation_s
-
-
-def _keyword(word: str, entry: float | Mapping[str, Any]) -> tuple[float, str | None]:
-    """A keyword entry as (weight, action); a config mistake names the word."""
-    if isinstance(entry, int | float) and not isinstance(entry, bool):
-        weight, action = float(entry), None
-    elif isinstance(entry, Mapping):
-        weight, action = float(entry.get("weight", 1.0)), entry.get("action")
-    else:
-        raise ValueError(tr("keyword {word!r}: expected a weight or {{weight, action}}", word=word))
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(
-            tr("keyword {word!r}: weight {weight} is outside 0..1", word=word, weight=weight)
-        )
-    if action is not None and action not in ACTIONS:
-        raise ValueError(
-            tr("keyword {word!r}: unknown action {action!r}", word=word, action=action)
-        )
-    return weight, action
 
 
 NAME_SCORE = 0.6  # an ad for a name: a question for a person, never a removal by itself ...
@@ -378,6 +192,8 @@ class Detector:
                 # list can only ask for review. A model trained on a handful keeps the list's.
                 heuristic = Check(heuristic.name, REVIEW, heuristic.score, heuristic.details)
             checks = [heuristic, self._domains(contacts)]
+            if abuse := self.policy.abusive(n):
+                checks.append(self._abuse(abuse, demote))
             if payloads:
                 checks.append(self._qr(payloads))
             if ctx is not None and self.policy.on_probation(ctx):
@@ -491,6 +307,19 @@ class Detector:
         if actions:  # the harshest wins; the ladder applies it instead of its next rung
             details["action"] = max(actions, key=ACTIONS.index)
         return Check("contacts_and_words", _verdict(score, self.policy), score, details)
+
+    def _abuse(self, words: dict[str, Entry], demote: bool) -> Check:
+        """Insults and obscenities (`wordlists.DEFAULT_ABUSE`): the strongest word decides,
+        its own action where it has one; never mixed with the ad words, since an insult next
+        to a phone number is no ad. Beside a model that chose its lines on the community's
+        own messages, only a question, as the ad words are (a group of friends' banter)."""
+        score = max(weight for weight, _action in words.values())
+        details: dict[str, Any] = {"abusive": sorted(words)}
+        actions = [action for _weight, action in words.values() if action]
+        if actions:
+            details["action"] = max(actions, key=ACTIONS.index)
+        verdict = _verdict(score, self.policy)
+        return Check("abuse", REVIEW if demote and verdict == SPAM else verdict, score, details)
 
     def _qr(self, payloads: list[str]) -> Check:
         """A QR code that leads somewhere (a WeChat group, a person, a site) is an ad."""

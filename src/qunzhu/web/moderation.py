@@ -159,6 +159,8 @@ i18n.register(
         "Ad in the profile bio": "个人简介广告",
         "Ad in the join request": "入群申请广告",
         "Many members mentioned": "大量@成员",
+        "Insults or obscenities": "辱骂或脏话",
+        "words of abuse": "辱骂用词",
         "members mentioned": "被@的成员数",
         "mentions everyone": "@全体成员",
         "Same picture in several groups": "多群同图",
@@ -240,6 +242,7 @@ def check_names() -> dict[str, str]:
         "bio": tr("Ad in the profile bio"),
         "join_request": tr("Ad in the join request"),
         "mentions": tr("Many members mentioned"),
+        "abuse": tr("Insults or obscenities"),
         "same_picture": tr("Same picture in several groups"),
         "newcomer_with_contact": tr("Newcomer with a contact"),
         "first_message_after_join": tr("First message after joining"),
@@ -283,6 +286,7 @@ def _detail_names() -> dict[str, str]:
         "bio": tr("profile bio"),
         "answer": tr("what the request says"),
         "mentioned": tr("members mentioned"),
+        "abusive": tr("words of abuse"),
         "all": tr("mentions everyone"),
     }
 

@@ -104,9 +104,14 @@ _ZH = {
     "enforce: act": "enforce：直接处理",
     "Keywords": "关键词",
     "One per line: word, word=weight or word=weight:action (review, delete_warn, mute, kick, "
-    "ban). Empty: the built-in list.": (
+    "ban). Empty: the built-in list; - alone: none.": (
         "每行一个：词、词=权重，或 词=权重:动作（review、delete_warn、mute、kick、ban）。"
-        "留空：使用内置词表。"
+        "留空：使用内置词表；只写 -：不用词表。"
+    ),
+    "Abusive words": "辱骂与脏话词",
+    "Insults and obscenities, written as keywords are. Empty: the built-in list; - alone: "
+    "none (a group that swears as friends do).": (
+        "辱骂和脏话，写法同关键词。留空：使用内置词表；只写 -：不检查（朋友间互损的群）。"
     ),
     "Allowed domains": "允许的域名",
     "Denied domains": "禁止的域名",
@@ -199,6 +204,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "delete_notices",
         "read_pictures",
         "keywords",
+        "abuse",
         "allow_domains",
         "deny_domains",
         "probation_h",
@@ -213,6 +219,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "nickname": ("enabled", "pattern", "example", "grace_h"),
     "auto_reply": ("enabled", "cooldown_s", "answers"),
 }
+_WORD_LISTS = {"moderation.keywords", "moderation.abuse"}  # word=weight:action per line
+NO_WORDS = "-"  # a word list's field holding only this: no list at all (empty: the built-in)
 _LINES = {  # fields written one item per line
     "moderation.allow_domains",
     "moderation.deny_domains",
@@ -456,7 +464,7 @@ def form_values(settings: PolicySettings) -> dict[str, Any]:
             name = f"{section}.{key}"
             if key == "enabled":
                 values[name] = bool(value)
-            elif name == "moderation.keywords":
+            elif name in _WORD_LISTS:
                 values[name] = _keywords_text(value)
             elif name == "auto_reply.answers":
                 values[name] = "\n".join(f"{'|'.join(a['keywords'])} => {a['text']}" for a in value)
@@ -470,6 +478,8 @@ def form_values(settings: PolicySettings) -> dict[str, Any]:
 
 
 def _keywords_text(keywords: dict[str, Any] | None) -> str:
+    if keywords == {}:
+        return NO_WORDS
     lines = []
     for word, entry in (keywords or {}).items():
         if isinstance(entry, dict):
@@ -498,7 +508,7 @@ def parse_form(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, 
             text = fields.get(name, "").replace("\r\n", "\n").replace("\r", "\n")
             if key in _FLAGS:
                 part[key] = text.strip().lower() in ("on", "1", "true", "yes")
-            elif name == "moderation.keywords":
+            elif name in _WORD_LISTS:
                 part[key] = _keywords(text)
             elif name == "auto_reply.answers":
                 part[key] = _answers(text, name, problems)
@@ -513,7 +523,10 @@ def parse_form(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, 
 
 
 def _keywords(text: str) -> dict[str, Any] | None:
-    """`word`, `word=weight` or `word=weight:action` per line; nothing: the built-in list."""
+    """`word`, `word=weight` or `word=weight:action` per line; nothing: the built-in list;
+    NO_WORDS alone: no list."""
+    if text.strip() == NO_WORDS:
+        return {}
     found: dict[str, Any] = {}
     for line in text.split("\n"):
         if not line.strip():
@@ -554,7 +567,7 @@ def error_lines(exc: ValidationError) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for error in exc.errors():
         loc = tuple(error["loc"])
-        if loc[:2] == ("moderation", "keywords") and len(loc) >= 4 and loc[3] in _BRANCHES:
+        if ".".join(map(str, loc[:2])) in _WORD_LISTS and len(loc) >= 4 and loc[3] in _BRANCHES:
             if len(loc) == 4 and error["type"] in ("model_type", "float_type", "dict_type"):
                 continue  # the form the value was not written in
             loc = loc[:3] + loc[4:]

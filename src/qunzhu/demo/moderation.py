@@ -6,7 +6,8 @@ the same live policies `qunzhu run` uses, one group per mode: the first enforces
 entry question), the second is in training (its decisions wait in the queue for an answer),
 the third in shadow (it only records); a member posts a poster whose contact is written in
 the picture (read as `qunzhu run` reads pictures), and late in the day a wave of bots raids
-the first; the operator upholds one removal (the ad's contact is then a known one). The
+the first; in the second a newcomer with an ad in their bio arrives and a member insults
+another; the operator upholds one removal (the ad's contact is then a known one). The
 groups' settings are stored as the console stores them. Nothing is sent
 anywhere: the demo has no platform, so what the policies asked of one is marked done as if it
 had been, and what asks a person becomes a task. Events carry fixed ids, so running the demo
@@ -58,6 +59,8 @@ JOBS = "兼职刷单日结300，宝妈学生都可以，加V：vx_job888"
 LINK = "大家看看这个 https://example.com/promo"
 SLY = "有需要的朋友私聊我，好东西不便宜"
 POSTER = "名额有限，详情看图"  # the caption of a poster whose contact is in the picture
+INSULT = "你就是个傻逼，懂什么跑步"
+AD_BIO = "兼职日结，日赚300，加V abc12345"  # a newcomer's profile bio (Telegram)
 
 
 @dataclass(frozen=True)
@@ -168,10 +171,10 @@ def _script(places: Sequence[_Place], start: datetime) -> list[tuple[timedelta, 
         record = Message(f"demo-{n}", who, start + at(minutes), MessageKind.TEXT, text)
         out.append((at(minutes), LiveEvent(CONNECTOR, place.group, record)))
 
-    def arrive(place: _Place, minutes: float, n: str, who: Person) -> None:
+    def arrive(place: _Place, minutes: float, n: str, who: Person, bio: str = "") -> None:
         when = start + at(minutes)
         record = MembershipEvent(f"demo-{n}", who, MembershipAction.JOIN, when, JoinMethod.LINK)
-        out.append((at(minutes), LiveEvent(CONNECTOR, place.group, record)))
+        out.append((at(minutes), LiveEvent(CONNECTOR, place.group, record, bio=bio)))
 
     first = places[0]
     runner = Person("demo-newcomer", "城东-设计-小林")
@@ -201,6 +204,8 @@ def _script(places: Sequence[_Place], start: datetime) -> list[tuple[timedelta, 
         second = places[1]
         say(second, 400, "7", second.regulars[1], LOAN)
         say(second, 420, "8", second.regulars[2], LINK)
+        arrive(second, 450, "j3", Person("demo-bio", "小雨"), AD_BIO)  # asked: an ad in the bio
+        say(second, 500, "13", second.regulars[0], INSULT)  # asked: training holds it
         say(second, 600, "9", second.regulars[1], AD)
     if len(places) > 2:
         third = places[2]

@@ -21,6 +21,7 @@ from qunzhu.model.live import (
     Action,
     ActionFailed,
     ActionKind,
+    Edit,
     JoinRequest,
     LiveEvent,
     Notice,
@@ -452,6 +453,27 @@ def test_a_bio_is_read_again_an_hour_on_and_after_a_failure_a_minute_on(monkeypa
             return seen
 
     assert run(main()) == ["", "", "跑步爱好者 1061", "跑步爱好者 1061", "跑步爱好者 4661", "3"]
+
+
+def test_an_edited_message_comes_as_an_edit_of_it_as_it_reads_now() -> None:
+    async def main() -> list[LiveEvent]:
+        async with FakeTelegram() as fake:
+            fake.queue("message", message(30, ALICE, text="你好"))
+            edited = message(30, ALICE, text="加微信 abc12345 领资料", edit_date=T0 + 3600)
+            fake.queue("edited_message", edited)
+            private = message(31, ALICE, chat(5, "Alice", "private"), text="x", edit_date=T0)
+            last = fake.queue("edited_message", private)
+            events, _ = await polled(fake, last)
+            return events
+
+    first, edit = run(main())
+    assert isinstance(first.record, Message) and first.record.text == "你好"
+    assert isinstance(edit.record, Edit)
+    assert edit.record.platform_id == "30" and edit.record.member == Person("user11", "Alice Wang")
+    assert edit.record.at == datetime.fromtimestamp(T0 + 3600, UTC)
+    assert edit.record.message.text == "加微信 abc12345 领资料"
+    assert edit.record.message.sent_at == datetime.fromtimestamp(T0 + 30, UTC)
+    assert "edited_message" in ALLOWED_UPDATES
 
 
 # ---- 3. pictures, forwards and other kinds ----------------------------------------------

@@ -18,7 +18,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import JoinRequest, LiveEvent, Notice, PictureText
+from qunzhu.model.live import Edit, JoinRequest, LiveEvent, Notice, PictureText
 
 AT = datetime(2026, 11, 20, 4, 30, tzinfo=UTC)
 GROUP = Group(Platform.QQ, "123456", "读书会")
@@ -35,6 +35,12 @@ RECORDS = [
     JoinRequest("flag-1", Person("45", "王五"), AT, "朋友介绍"),
     Notice("9", Person("44", "李四"), AT, MembershipAction.JOIN),  # same id as the message
     PictureText("9", Person("42", "张三"), AT, "加微信 abc12345", "看图", "review"),  # ... too
+    Edit(  # the same message edited: its own key, once per edit
+        "9",
+        Person("42", "张三"),
+        AT.replace(hour=5),
+        Message("9", Person("42", "张三"), AT, MessageKind.TEXT, "加微信 abc12345", urls=()),
+    ),
 ]
 
 

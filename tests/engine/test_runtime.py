@@ -154,6 +154,45 @@ def test_abuse_is_taken_down_with_a_word_on_manners_not_on_ads(engine: Engine) -
     ]
 
 
+def test_a_message_edited_into_an_ad_is_judged_again_and_taken_down(engine: Engine) -> None:
+    """ "你好", approved by everything, edited into an ad an hour later: judged as the message
+    it now is (its stored words are the new ones), once per message and verdict; fixing a
+    typo in a normal message asks nothing, and an edit is not counted as a new message."""
+    from qunzhu.model.live import Edit
+
+    moderation = ModerationPolicy(Detector(), Ladder(Mode.ENFORCE))
+    rt = runtime(
+        engine,
+        moderation,
+        WelcomePolicy("欢迎 %NICKNAME%"),
+        AutoReplyPolicy((Answer(("几点",), "七点"),), 0),
+    )
+
+    def edit(n: int, minutes: int, text: str, who: str = "u1") -> LiveEvent:
+        original = message(n, text, who=who)
+        record = original.record
+        assert isinstance(record, Message)
+        at = T0 + timedelta(minutes=minutes)
+        return LiveEvent("tg", GROUP, Edit(record.platform_id, record.sender, at, record))
+
+    rt.accept(message(1, "你好"))
+    rt.accept(message(2, "几点集合", who="u2"))
+    rt.process()
+    before = len(rows(engine, t.decisions))
+    rt.accept(edit(1, 60, "代购名牌包包，加微信 abc12345 详聊"))
+    rt.accept(edit(1, 61, "代购名牌包包，加微信 abc12345 详聊！"))  # edited again: once
+    rt.accept(edit(2, 62, "几点集合？", who="u2"))  # a typo fixed: nothing, no second answer
+    rt.process()
+    decided = rows(engine, t.decisions)[before:]
+    assert [(d.policy, d.verdict, d.record_id) for d in decided] == [("moderation", "spam", "1")]
+    assert orjson.loads(decided[0].reasons)["edited"] is True
+    queued = [(a.kind, orjson.loads(a.payload)["message_id"]) for a in rows(engine, t.outbox)]
+    assert ("delete", "1") in queued
+    with engine.connect() as conn:
+        texts = dict(conn.execute(select(t.messages.c.platform_id, t.messages.c.text)).all())
+    assert texts == {"1": "代购名牌包包，加微信 abc12345 详聊！", "2": "几点集合？"}
+
+
 def test_shadow_mode_decides_but_queues_nothing(engine: Engine) -> None:
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.SHADOW)))
     rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))

@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiogram import Bot
@@ -67,6 +67,7 @@ from qunzhu.model.live import (
     Action,
     ActionFailed,
     ActionKind,
+    Edit,
     JoinRequest,
     LiveEvent,
     Notice,
@@ -85,7 +86,13 @@ from qunzhu.model.records import (
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ["message", "chat_member", "chat_join_request", "my_chat_member"]
+ALLOWED_UPDATES = [
+    "message",
+    "edited_message",
+    "chat_member",
+    "chat_join_request",
+    "my_chat_member",
+]
 """What we ask Telegram for. `chat_member` must be named: Telegram leaves it out by default."""
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -371,6 +378,8 @@ class TelegramConnector:
         """What one update means to the engine: zero, one or several events."""
         if update.message is not None:
             return await self._message_events(update.message)
+        if update.edited_message is not None:
+            return await self._edit_events(update.edited_message)
         if update.chat_member is not None:
             return await self._member_events(update.chat_member)
         if update.my_chat_member is not None:  # the bot itself added or removed
@@ -431,6 +440,16 @@ class TelegramConnector:
         if all(getattr(msg, f, None) in (None, "", []) for f in _CONTENT_FIELDS):
             return []  # other service messages: pins, title changes, topics, video chats
         return [await self._message_event(group, msg)]
+
+    async def _edit_events(self, msg: TgMessage) -> list[LiveEvent]:
+        """A message a member changed, as it reads now (`Edit`)."""
+        if msg.chat.type not in GROUP_TYPES:
+            return []
+        event = await self._message_event(self._group(msg.chat), msg)
+        record = cast(Message, event.record)
+        edited = datetime.fromtimestamp(msg.edit_date, UTC) if msg.edit_date else record.sent_at
+        event.record = Edit(record.platform_id, record.sender, edited, record)
+        return [event]
 
     async def _message_event(self, group: Group, msg: TgMessage) -> LiveEvent:
         role = "member"

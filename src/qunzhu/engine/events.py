@@ -20,14 +20,14 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import JoinRequest, LiveEvent, Notice, PictureText
+from qunzhu.model.live import Edit, JoinRequest, LiveEvent, Notice, PictureText
 
 
 def key(event: LiveEvent) -> str:
     """The event's natural key: a platform delivering it twice gives the same key."""
     record = event.record
     kind = type(record).__name__
-    if isinstance(record, JoinRequest):  # one person may ask again after a refusal
+    if isinstance(record, JoinRequest | Edit):  # asked again after a refusal, edited again
         return f"{event.group.platform_id}:{kind}:{record.platform_id}:{record.at.timestamp()}"
     return f"{event.group.platform_id}:{kind}:{record.platform_id}"
 
@@ -68,6 +68,7 @@ def decode(connector: str, payload: str) -> LiveEvent:
         "JoinRequest": _request,
         "Notice": _notice,
         "PictureText": _picture_text,
+        "Edit": _edit,
     }
     return LiveEvent(
         connector=connector,
@@ -140,4 +141,13 @@ def _request(r: dict[str, Any]) -> JoinRequest:
         member=Person(*r["member"]),
         at=datetime.fromisoformat(r["at"]),
         answer=r["answer"],
+    )
+
+
+def _edit(r: dict[str, Any]) -> Edit:
+    return Edit(
+        platform_id=r["platform_id"],
+        member=Person(*r["member"]),
+        at=datetime.fromisoformat(r["at"]),
+        message=_message(r["message"]),
     )

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
-from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, Notice, PictureText
+from qunzhu.model.live import ActionKind, Edit, JoinRequest, LiveEvent, Notice, PictureText
 from qunzhu.moderation.behaviour import (
     Behaviour,
     Context,
@@ -182,6 +182,8 @@ class ModerationPolicy:
             return self._named(event, marks, key[1], record.member.name)
         if isinstance(record, PictureText):
             return self._picture_text(event, record, marks, key[1])
+        if isinstance(record, Edit):
+            return self._edited(event, record, marks, key[1])
         if not isinstance(record, Message):
             return []
         at = _at(record.sent_at)
@@ -304,6 +306,34 @@ class ModerationPolicy:
         if event.pictures:
             shown["pictures"] = _hex(event.pictures)
         return self._act(decision, marks, member, record.platform_id, _at(record.at), shown)
+
+    def _edited(self, event: LiveEvent, record: Edit, marks: Marks, member: str) -> list[Outcome]:
+        """A message its sender changed, judged as a message is: the text layers, the locks
+        of probation, known contacts, the model; not the behaviour layer, which counted it
+        when it came. Acted on once per message and verdict: fixing a typo twice in a
+        message that was a question asks nothing twice."""
+        role, joined_at = self._role(event, marks, member)
+        at, message = _at(record.at), record.message
+        ctx = Context(
+            group=event.group.platform_id,
+            member=member,
+            at=at,
+            joined_at=joined_at,
+            role=role,
+            kinds=event.kinds,
+            images=event.images,
+            pictures=event.pictures,
+            message=record.platform_id,
+            origin=message.origin,
+            mentions=message.mentions,
+            edited=True,
+        )
+        decision = self.detector.check(event.said(), ctx)
+        seen = f"edited:{decision.verdict}:{record.platform_id}:{member}"
+        if decision.verdict == HAM or marks.get(self.name, seen) is not None:
+            return []
+        marks.put(self.name, seen, at)
+        return self._act(decision, marks, member, record.platform_id, at, {"edited": True})
 
     def _report(
         self,
@@ -1223,6 +1253,8 @@ class AutoReplyPolicy:
         return []
 
 
-def _member_id(record: Message | MembershipEvent | JoinRequest | Notice | PictureText) -> str:
+def _member_id(
+    record: Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit,
+) -> str:
     person = record.sender if isinstance(record, Message) else record.member
     return person.user_id or f"name:{person.name}"

@@ -37,13 +37,13 @@ from qunzhu.engine.policies import (
 )
 from qunzhu.engine.reader import PictureReader
 from qunzhu.model import Group, MembershipEvent, Message, Record
-from qunzhu.model.live import ActionKind, JoinRequest, LiveEvent, PictureText
+from qunzhu.model.live import ActionKind, Edit, JoinRequest, LiveEvent, PictureText
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import fingerprints
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 from qunzhu.store import blocklist, pictures, tags
 from qunzhu.store import schema as t
-from qunzhu.store.ingest import Ingest, start_import
+from qunzhu.store.ingest import Ingest, rewrite, start_import
 from qunzhu.store.prepared import Prepared
 from qunzhu.store.queries import stored_message
 
@@ -298,7 +298,12 @@ class Runtime:
                 g.c.platform_id.in_([k[1] for k in keys])
             )
         ).all()
-        return {(r.platform, r.platform_id): (r.id, r.community_id) for r in rows}
+        groups = {(r.platform, r.platform_id): (r.id, r.community_id) for r in rows}
+        for event in batch:
+            where = groups.get((event.group.platform.value, event.group.platform_id))
+            if isinstance(event.record, Edit) and where is not None:
+                rewrite(conn, where[0], event.record.message)
+        return groups
 
     def _decide(
         self,

@@ -52,6 +52,19 @@ class PictureText:
     judged: str = "ham"  # the verdict the message got alone: ham or review
 
 
+@dataclass(slots=True)
+class Edit:
+    """A member changed a message they had sent (Telegram): an approved "你好" edited into an
+    ad hours later is an old trick. Moderation judges what the message says now as it judges
+    a message, without counting it again; the store keeps the new words in place of the old.
+    Never stored as a message of its own."""
+
+    platform_id: str  # the message's id
+    member: Person  # who sent it
+    at: datetime  # when it was edited
+    message: Message  # the message as it reads now
+
+
 @dataclass(frozen=True, slots=True)
 class RosterEntry:
     """One member a platform lists in a group now (OneBot's group member list)."""
@@ -74,7 +87,7 @@ class LiveEvent:
 
     connector: str  # name of the connector in qunzhu.toml
     group: Group
-    record: Message | MembershipEvent | JoinRequest | Notice | PictureText
+    record: Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit
     role: str = "member"
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()
@@ -93,7 +106,7 @@ class LiveEvent:
         the links it carries that its text does not show (a Telegram link behind a word,
         where a QQ card leads), which the domain lists and the contact checks must see; ""
         for what is not a message."""
-        record = self.record
+        record = self.record.message if isinstance(self.record, Edit) else self.record
         if not isinstance(record, Message):
             return ""
         hidden = [url for url in record.urls if url not in record.text]

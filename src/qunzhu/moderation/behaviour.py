@@ -88,6 +88,7 @@ class Context:
     message: str = ""  # the platform's id of the message, where there is one
     origin: str = ""  # the Telegram channel or user it was forwarded from (Message.origin)
     mentions: tuple[str, ...] = ()  # whom it @-mentions (Message.mentions; QQ's @全体成员 "all")
+    edited: bool = False  # a message judged again as edited: counted once, when it came
 
 
 def stickers_only(kinds: frozenset[str]) -> bool:

@@ -207,9 +207,10 @@ class Detector:
                 checks.append(self.bank.match(n))
                 if known := _known(self.bank, n, contacts, ctx):
                     checks.append(known)
-            if self.trust and ctx:
+            counted = ctx is not None and not ctx.edited  # an edit was counted as it came
+            if self.trust and ctx and counted:
                 checks.append(self.trust.probing(n, ctx))
-            if self.behaviour and ctx:
+            if self.behaviour and ctx and counted:
                 signals = self.behaviour.observe(n, ctx)
                 checks.extend(signals)
                 if contacts and any(c.name == "first_message_after_join" for c in signals):
@@ -217,7 +218,7 @@ class Detector:
                     checks.append(Check("newcomer_with_contact", SPAM, 0.9, newcomer))
             score = max([c.score for c in checks])
             verdict = SEVERITY[max([_RANK[c.verdict] for c in checks])]
-            if self.trust and ctx:
+            if self.trust and ctx and counted:
                 self.trust.record(n, ctx, verdict)
             decisions.append(Decision(verdict, score, tuple(checks), n.text))
         return decisions

@@ -509,6 +509,23 @@ class Ingest:
         merge_members(self.conn, merges, messages=spoke)
 
 
+def rewrite(conn: Connection, group_id: int, message: Message) -> int:
+    """A message its sender edited on the platform: the store keeps what it says now (what
+    the console shows beside its decision, what a replay judges); how many rows changed (0
+    for a message sent before the store knew the group)."""
+    m = t.messages
+    done = conn.execute(
+        update(m)
+        .where(m.c.group_id == group_id, m.c.platform_id == message.platform_id)
+        .values(
+            text=message.text,
+            urls="\n".join(message.urls) if message.urls else None,
+            mentions="\n".join(message.mentions) if message.mentions else None,
+        )
+    )
+    return done.rowcount
+
+
 def merge_members(conn: Connection, merges: dict[int, int], messages: bool = True) -> None:
     """Repoint everything of each source member to its target member, then delete the source.
 

@@ -26,6 +26,7 @@ from qunzhu.model.live import (
     LiveEvent,
     Notice,
     RateLimited,
+    Reaction,
 )
 from qunzhu.model.records import (
     Group,
@@ -474,6 +475,31 @@ def test_an_edited_message_comes_as_an_edit_of_it_as_it_reads_now() -> None:
     assert edit.record.message.text == "加微信 abc12345 领资料"
     assert edit.record.message.sent_at == datetime.fromtimestamp(T0 + 30, UTC)
     assert "edited_message" in ALLOWED_UPDATES
+
+
+def test_a_reaction_comes_with_who_reacted_and_their_bio() -> None:
+    def reacted(who: dict[str, Any] | None, new: list[dict[str, Any]], **extra: Any) -> dict:
+        out = {"chat": chat(), "message_id": 30, "date": T0 + 60, "old_reaction": []}
+        return out | {"new_reaction": new, **({"user": who} if who else {}), **extra}
+
+    async def main() -> list[LiveEvent]:
+        async with FakeTelegram() as fake:
+            fake.bios[22] = "兼职日结 加V abc12345"
+            thumbs = [{"type": "emoji", "emoji": "👍"}]
+            fake.queue("message_reaction", reacted(BOB, thumbs))
+            fake.queue("message_reaction", reacted(BOB, thumbs, message_id=31))  # today: once
+            fake.queue("message_reaction", reacted(ALICE, []))  # taken back: nothing
+            anonymous = reacted(None, thumbs, actor_chat=chat())
+            last = fake.queue("message_reaction", anonymous)  # the group's own name: nothing
+            events, _ = await polled(fake, last)
+            return events
+
+    (event,) = run(main())
+    assert event.record == Reaction(
+        "30:22", Person("user22", "Bob"), datetime.fromtimestamp(T0 + 60, UTC)
+    )
+    assert event.bio == "兼职日结 加V abc12345"
+    assert "message_reaction" in ALLOWED_UPDATES
 
 
 # ---- 3. pictures, forwards and other kinds ----------------------------------------------

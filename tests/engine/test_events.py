@@ -18,7 +18,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import Edit, JoinRequest, LiveEvent, Notice, PictureText
+from qunzhu.model.live import Edit, JoinRequest, LiveEvent, Notice, PictureText, Reaction
 
 AT = datetime(2026, 11, 20, 4, 30, tzinfo=UTC)
 GROUP = Group(Platform.QQ, "123456", "读书会")
@@ -41,6 +41,7 @@ RECORDS = [
         AT.replace(hour=5),
         Message("9", Person("42", "张三"), AT, MessageKind.TEXT, "加微信 abc12345", urls=()),
     ),
+    Reaction("9:46", Person("46", "小美"), AT),
 ]
 
 

@@ -193,6 +193,33 @@ def test_a_message_edited_into_an_ad_is_judged_again_and_taken_down(engine: Engi
     assert texts == {"1": "代购名牌包包，加微信 abc12345 详聊！", "2": "几点集合？"}
 
 
+def test_a_member_who_reacts_is_looked_at_once_a_day(engine: Engine) -> None:
+    """Accounts that never post but react carry the ad in their profile: who reacts is looked
+    at as at a join (an ad bio is a question), once a day however often they react."""
+    from qunzhu.model.live import Reaction
+
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+
+    def react(n: int, who: str, bio: str, hours: float = 0) -> LiveEvent:
+        at = T0 + timedelta(hours=hours)
+        event = LiveEvent("tg", GROUP, Reaction(f"{n}:{who}", Person(who, "小美"), at))
+        event.bio = bio
+        return event
+
+    ad = "兼职日结，日赚300，加V abc12345"
+    for event in (
+        react(1, "u7", ad),
+        react(2, "u7", ad, hours=1),  # the same day: not again
+        react(3, "u8", "热爱跑步"),
+        react(4, "u7", ad, hours=25),  # the next day: asked again
+    ):
+        rt.accept(event)
+    rt.process()
+    decided = rows(engine, t.decisions)
+    assert [(d.member, d.verdict) for d in decided] == [("u7", "review"), ("u7", "review")]
+    assert [c["name"] for c in orjson.loads(decided[0].reasons)["checks"]] == ["bio"]
+
+
 def test_shadow_mode_decides_but_queues_nothing(engine: Engine) -> None:
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.SHADOW)))
     rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊"))

@@ -51,6 +51,7 @@ from aiogram.types import (
     ChatPermissions,
     Document,
     MessageEntity,
+    MessageReactionUpdated,
     PhotoSize,
     ReplyParameters,
     Update,
@@ -72,6 +73,7 @@ from qunzhu.model.live import (
     LiveEvent,
     Notice,
     RateLimited,
+    Reaction,
 )
 from qunzhu.model.records import (
     Group,
@@ -89,6 +91,7 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = [
     "message",
     "edited_message",
+    "message_reaction",
     "chat_member",
     "chat_join_request",
     "my_chat_member",
@@ -105,6 +108,7 @@ BIO_TIMEOUT = 5  # seconds: a bio holds up the update it comes with
 BIO_RETRY_S = 60.0  # a bio that could not be read is asked for again this much later
 BIOS_KEPT = 10_000  # members whose bio is remembered, the most recently read
 BIO_MAX = 200  # characters kept of a bio (Telegram allows 70, 140 with Premium)
+REACTION_EVERY_S = 86_400.0  # a member's reactions in a group are handed on once a day
 GROUP_TYPES = frozenset({"group", "supergroup"})
 INSIDE = frozenset({"creator", "administrator", "member"})  # and "restricted" with is_member
 
@@ -263,6 +267,7 @@ class TelegramConnector:
         self._token = token
         # user id -> (the read of their bio, when it began)
         self._bios: dict[int, tuple[asyncio.Future[str | None], float]] = {}
+        self._reacted: dict[tuple[int, int], float] = {}  # (chat, user) -> when handed on
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         try:
             self.bot = Bot(token, session=session)
@@ -380,6 +385,8 @@ class TelegramConnector:
             return await self._message_events(update.message)
         if update.edited_message is not None:
             return await self._edit_events(update.edited_message)
+        if update.message_reaction is not None:
+            return await self._reaction_events(update.message_reaction)
         if update.chat_member is not None:
             return await self._member_events(update.chat_member)
         if update.my_chat_member is not None:  # the bot itself added or removed
@@ -440,6 +447,23 @@ class TelegramConnector:
         if all(getattr(msg, f, None) in (None, "", []) for f in _CONTENT_FIELDS):
             return []  # other service messages: pins, title changes, topics, video chats
         return [await self._message_event(group, msg)]
+
+    async def _reaction_events(self, update: MessageReactionUpdated) -> list[LiveEvent]:
+        """Someone reacted (`Reaction`), with their bio; a reaction taken back, or given in
+        a channel's or an anonymous admin's name, says nothing about a member."""
+        user = update.user
+        if update.chat.type not in GROUP_TYPES or user is None or not update.new_reaction:
+            return []
+        now, who = time.monotonic(), (update.chat.id, user.id)
+        last = self._reacted.pop(who, None)  # the most recent last
+        self._reacted[who] = now if last is None or now - last >= REACTION_EVERY_S else last
+        while len(self._reacted) > BIOS_KEPT:
+            del self._reacted[next(iter(self._reacted))]
+        if last is not None and now - last < REACTION_EVERY_S:
+            return []  # looked at today: not one event (and one inbox row) per reaction
+        record = Reaction(f"{update.message_id}:{user.id}", person(user), _at(update.date))
+        bio = await self._bio(user)
+        return [LiveEvent(self.name, self._group(update.chat), record, bio=bio)]
 
     async def _edit_events(self, msg: TgMessage) -> list[LiveEvent]:
         """A message a member changed, as it reads now (`Edit`)."""

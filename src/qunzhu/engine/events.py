@@ -20,7 +20,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import Edit, JoinRequest, LiveEvent, Notice, PictureText
+from qunzhu.model.live import Edit, JoinRequest, LiveEvent, Notice, PictureText, Reaction
 
 
 def key(event: LiveEvent) -> str:
@@ -69,6 +69,7 @@ def decode(connector: str, payload: str) -> LiveEvent:
         "Notice": _notice,
         "PictureText": _picture_text,
         "Edit": _edit,
+        "Reaction": _reaction,
     }
     return LiveEvent(
         connector=connector,
@@ -151,3 +152,7 @@ def _edit(r: dict[str, Any]) -> Edit:
         at=datetime.fromisoformat(r["at"]),
         message=_message(r["message"]),
     )
+
+
+def _reaction(r: dict[str, Any]) -> Reaction:
+    return Reaction(r["platform_id"], Person(*r["member"]), datetime.fromisoformat(r["at"]))

@@ -18,7 +18,15 @@ from typing import Any, Protocol
 
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message
-from qunzhu.model.live import ActionKind, Edit, JoinRequest, LiveEvent, Notice, PictureText
+from qunzhu.model.live import (
+    ActionKind,
+    Edit,
+    JoinRequest,
+    LiveEvent,
+    Notice,
+    PictureText,
+    Reaction,
+)
 from qunzhu.moderation.behaviour import (
     Behaviour,
     Context,
@@ -36,6 +44,7 @@ PICTURE_TEXT_KEPT = 500  # characters of a picture's text kept with a decision a
 TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
 # the roles (as `ModerationPolicy._role` gives them) moderation does not check: staff, members
 # a person trusted, members who earned it
+PROFILE_LOOK_S = 86_400  # a member who reacts is looked at once a day, however often
 UNCHECKED_ROLES = frozenset({*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED})
 # Marks ("<kind>:<member id>") of members the detector does not look at: staff as the platform
 # named them, a person's "not spam" in the console, trust earned with clean messages.
@@ -184,6 +193,8 @@ class ModerationPolicy:
             return self._picture_text(event, record, marks, key[1])
         if isinstance(record, Edit):
             return self._edited(event, record, marks, key[1])
+        if isinstance(record, Reaction):
+            return self._reacted(event, record, marks, key[1])
         if not isinstance(record, Message):
             return []
         at = _at(record.sent_at)
@@ -306,6 +317,18 @@ class ModerationPolicy:
         if event.pictures:
             shown["pictures"] = _hex(event.pictures)
         return self._act(decision, marks, member, record.platform_id, _at(record.at), shown)
+
+    def _reacted(
+        self, event: LiveEvent, record: Reaction, marks: Marks, member: str
+    ) -> list[Outcome]:
+        """Someone reacted: their name and bio are looked at as at a join (`_named`), at
+        most once a day per member, whatever they react to."""
+        at, looked = _at(record.at), f"profiled:{member}"
+        last = marks.get(self.name, looked)
+        if last is not None and at - last < PROFILE_LOOK_S:
+            return []
+        marks.put(self.name, looked, at)
+        return self._named(event, marks, member, record.member.name)
 
     def _edited(self, event: LiveEvent, record: Edit, marks: Marks, member: str) -> list[Outcome]:
         """A message its sender changed, judged as a message is: the text layers, the locks
@@ -1254,7 +1277,7 @@ class AutoReplyPolicy:
 
 
 def _member_id(
-    record: Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit,
+    record: Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit | Reaction,
 ) -> str:
     person = record.sender if isinstance(record, Message) else record.member
     return person.user_id or f"name:{person.name}"

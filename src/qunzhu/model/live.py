@@ -53,6 +53,17 @@ class PictureText:
 
 
 @dataclass(slots=True)
+class Reaction:
+    """A member reacted to a message (Telegram tells a bot that is an admin): accounts that
+    never post but react, so that members open their profile and read the ad in their name
+    or bio. Moderation looks at who reacted, at most once a day per member; never stored."""
+
+    platform_id: str  # "<message id>:<member id>"
+    member: Person
+    at: datetime
+
+
+@dataclass(slots=True)
 class Edit:
     """A member changed a message they had sent (Telegram): an approved "你好" edited into an
     ad hours later is an old trick. Moderation judges what the message says now as it judges
@@ -87,7 +98,7 @@ class LiveEvent:
 
     connector: str  # name of the connector in qunzhu.toml
     group: Group
-    record: Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit
+    record: Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit | Reaction
     role: str = "member"
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()

@@ -211,19 +211,7 @@ class ModerationPolicy:
                 if event.replied.origin and outcome.verdict == REVIEW:
                     outcome.reasons["origin"] = event.replied.origin
             return found
-        ctx = Context(
-            group=event.group.platform_id,
-            member=key[1],
-            at=at,
-            joined_at=joined_at,
-            role=role,
-            kinds=event.kinds,
-            images=event.images,
-            pictures=event.pictures,
-            message=record.platform_id,
-            origin=record.origin,
-            mentions=record.mentions,
-        )
+        ctx = _context(event, record, key[1], at, role, joined_at)
         decision = self.detector.check(event.said(), ctx)
         if role not in UNCHECKED_ROLES and not _trusted(decision):
             decision = self.detector.named(decision, record.sender.name, event.bio)
@@ -336,21 +324,8 @@ class ModerationPolicy:
         when it came. Acted on once per message and verdict: fixing a typo twice in a
         message that was a question asks nothing twice."""
         role, joined_at = self._role(event, marks, member)
-        at, message = _at(record.at), record.message
-        ctx = Context(
-            group=event.group.platform_id,
-            member=member,
-            at=at,
-            joined_at=joined_at,
-            role=role,
-            kinds=event.kinds,
-            images=event.images,
-            pictures=event.pictures,
-            message=record.platform_id,
-            origin=message.origin,
-            mentions=message.mentions,
-            edited=True,
-        )
+        at = _at(record.at)
+        ctx = _context(event, record.message, member, at, role, joined_at, edited=True)
         decision = self.detector.check(event.said(), ctx)
         seen = f"edited:{decision.verdict}:{record.platform_id}:{member}"
         if decision.verdict == HAM or marks.get(self.name, seen) is not None:
@@ -1274,6 +1249,32 @@ class AutoReplyPolicy:
             draft = Draft(ActionKind.SEND, message_id=record.platform_id, text=answer.text)
             return [Outcome(self.name, "answer", {"answer": number}, [draft])]
         return []
+
+
+def _context(
+    event: LiveEvent,
+    message: Message,
+    member: str,
+    at: float,
+    role: str,
+    joined_at: float | None,
+    edited: bool = False,
+) -> Context:
+    """What moderation knows of a message beside its words."""
+    return Context(
+        group=event.group.platform_id,
+        member=member,
+        at=at,
+        joined_at=joined_at,
+        role=role,
+        kinds=event.kinds,
+        images=event.images,
+        pictures=event.pictures,
+        message=message.platform_id,
+        origin=message.origin,
+        mentions=message.mentions,
+        edited=edited,
+    )
 
 
 def _member_id(

@@ -268,3 +268,17 @@ def test_abuse_is_found_in_any_spelling_and_interjections_are_not_abuse() -> Non
     assert (check.verdict, check.details["action"]) == (SPAM, "mute")
     assert own.check("你就是个傻逼").verdict == HAM  # the group's list replaces the built-in
     assert Detector(policy=Policy(abuse={})).check("你就是个傻逼").verdict == HAM
+
+
+def test_manners_are_everyones_but_the_admins() -> None:
+    """Trust (earned, or given by a person) spares a member the ad checks, not the words of
+    abuse; the group's admins are not looked at."""
+    from qunzhu.moderation.behaviour import Context, TrustBook
+
+    detector = Detector(trust=TrustBook())
+    for role, verdict in (("earned", SPAM), ("approved", SPAM), ("admin", HAM), ("owner", HAM)):
+        found = detector.check("你就是个傻逼", Context("g", "u", 1000.0, role=role))
+        assert found.verdict == verdict, role
+        assert found.checks[0].name == "trust"  # still trusted: the ad checks did not run
+    ad = detector.check("加微信 abc12345 领资料", Context("g", "u", 1000.0, role="earned"))
+    assert ad.verdict == HAM

@@ -568,7 +568,8 @@ class TrustBook:
     messages, many of them, is probing the group and gets a look (tg-spam's short-message
     flood). Only a look: shy newcomers write "谢谢" and "收到" too."""
 
-    STAFF = frozenset({"owner", "vice_owner", "duty_owner", "admin", "approved"})
+    ADMINS = frozenset({"owner", "vice_owner", "duty_owner", "admin"})
+    STAFF = ADMINS | {"approved"}  # and members a person trusted
     EARNED = "earned"  # the role of a member who earned trust before (the caller remembers)
     SHORT_CHARS = 5  # fewer characters than this, once separators are gone, is short
     PROBING = 8  # this many short messages and nothing longer yet

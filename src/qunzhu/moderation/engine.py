@@ -178,8 +178,7 @@ class Detector:
             ctx = contexts[i] if contexts else None
             trusted = self.trust.trusted(ctx) if self.trust and ctx else None
             if trusted:  # staff and proven members skip the checks (tg-spam's approved users)
-                trust = Check("trust", HAM, 0.0, {"trusted": trusted})
-                decisions.append(Decision(HAM, 0.0, (trust,), n.text))
+                decisions.append(self._trusted(n, trusted, ctx, demote))
                 continue
             contacts = found[i]
             if self.policy.allow_domains:
@@ -222,6 +221,17 @@ class Detector:
                 self.trust.record(n, ctx, verdict)
             decisions.append(Decision(verdict, score, tuple(checks), n.text))
         return decisions
+
+    def _trusted(self, n: Normalized, trusted: str, ctx: Context | None, demote: bool) -> Decision:
+        """A trusted sender's message: no check for ads, but manners are everyone's, so the
+        words of abuse still count for all but the group's admins (trust is earned, or given
+        by a person, for not advertising)."""
+        checks = [Check("trust", HAM, 0.0, {"trusted": trusted})]
+        admin = ctx is not None and ctx.role in TrustBook.ADMINS
+        if not admin and (abuse := self.policy.abusive(n)):
+            checks.append(self._abuse(abuse, demote))
+        verdict = SEVERITY[max(_RANK[c.verdict] for c in checks)]
+        return Decision(verdict, max(c.score for c in checks), tuple(checks), n.text)
 
     def name_check(self, name: str | None) -> Check | None:
         """An ad written into a member's display name ("兼职日结 加V abc12345"), which every

@@ -17,6 +17,10 @@ A member's profile bio (getChat) comes with their join and their messages, read 
 an hour per member (`BIO_TTL_S`): accounts that join, say "你好" and wait for members to open
 their profile carry the ad there, and some write it in after joining. A bio Telegram does not
 give (the member's privacy settings) or a call that fails is "", and never holds up an update.
+An edited message comes as an `Edit` of it as it reads now (its pictures fetched again: QR
+codes in a replaced picture are read; the text in it is not, a picture's text being read once
+per message). A reaction comes as a `Reaction`, once a day per member and group (Telegram
+tells only a bot that is an admin), with the member's bio.
 """
 
 from __future__ import annotations

@@ -260,6 +260,8 @@ class FakeTelegram:
     _m_restrictchatmember = _true
     _m_banchatmember = _true
     _m_unbanchatmember = _true
+    _m_banchatsenderchat = _true
+    _m_unbanchatsenderchat = _true
     _m_approvechatjoinrequest = _true
     _m_declinechatjoinrequest = _true
     _m_setwebhook = _true

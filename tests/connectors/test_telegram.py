@@ -703,6 +703,29 @@ def test_each_action_makes_the_documented_bot_api_call() -> None:
     run(main())
 
 
+def test_a_member_speaking_as_a_channel_is_banned_as_a_channel() -> None:
+    """Members may post in a group as their channel ("channel{id}"): a chat cannot be muted or
+    kicked, so the ladder's mute, kick and ban all ban it from posting here, and its
+    lifting unbans it; its message is deleted as any other."""
+
+    async def main() -> list[tuple[str, dict[str, Any]]]:
+        async with FakeTelegram() as fake:
+            async with closing(connector(fake)) as tg:
+                for kind in (ActionKind.DELETE, ActionKind.MUTE, ActionKind.KICK, ActionKind.BAN):
+                    await tg.execute(action(kind, member_id="channel1987654321", message_id="9"))
+                await tg.execute(action(ActionKind.UNBAN, member_id="channel1987654321"))
+            return [(c.method, c.params) for c in fake.calls]
+
+    channel = {"chat_id": GROUP_ID, "sender_chat_id": -1001987654321}
+    assert run(main()) == [
+        ("deleteMessage", {"chat_id": GROUP_ID, "message_id": 9}),
+        ("banChatSenderChat", channel),
+        ("banChatSenderChat", channel),
+        ("banChatSenderChat", channel),
+        ("unbanChatSenderChat", channel),
+    ]
+
+
 def test_action_errors_become_rate_limits_or_failures() -> None:
     async def main() -> None:
         async with FakeTelegram() as fake, closing(connector(fake)) as tg:

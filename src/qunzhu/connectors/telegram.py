@@ -750,6 +750,9 @@ class TelegramConnector:
 
     async def _call(self, action: Action) -> str | None:
         bot, chat, kind = self.bot, chat_id(action.group_id), action.kind
+        sender = _sender_chat(action.member_id)
+        if sender is not None and kind in _MEMBER_ACTIONS:
+            return await self._channel(chat, sender, kind)
         if kind is ActionKind.DELETE:
             message = user_id(action.message_id, "message_id")
             await bot.delete_message(chat_id=chat, message_id=message)
@@ -801,7 +804,29 @@ class TelegramConnector:
             await bot.decline_chat_join_request(chat_id=chat, user_id=member)
         return None
 
+    async def _channel(self, chat: int | str, sender: int, kind: ActionKind) -> None:
+        """A member speaking as a channel ("channel{id}", Telegram lets members post in a
+        group as their channel): a chat cannot be muted or kicked, only banned from posting
+        here (`banChatSenderChat`), so every rung past the warning bans it; UNMUTE and UNBAN
+        lift that."""
+        if kind in (ActionKind.UNMUTE, ActionKind.UNBAN):
+            await self.bot.unban_chat_sender_chat(chat_id=chat, sender_chat_id=sender)
+        else:
+            await self.bot.ban_chat_sender_chat(chat_id=chat, sender_chat_id=sender)
 
+
+def _sender_chat(member: str | None) -> int | None:
+    """The Bot API id of a channel a member speaks as (`chat_person`'s "channel{bare id}"),
+    None for a user."""
+    if not member or not member.startswith("channel") or not member[7:].isdigit():
+        return None
+    return -(int(member[7:]) + 1_000_000_000_000)
+
+
+# what is done to a member, which for a channel is a ban or its lifting
+_MEMBER_ACTIONS = frozenset(
+    {ActionKind.MUTE, ActionKind.KICK, ActionKind.BAN, ActionKind.UNMUTE, ActionKind.UNBAN}
+)
 _LOCKED = _NO_PERMISSIONS.model_dump_json(exclude_none=True)
 
 

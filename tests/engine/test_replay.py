@@ -260,6 +260,40 @@ def test_a_replay_judges_a_forward_by_the_channel_it_came_from(engine: Engine) -
     assert [(j.message_id, j.verdict) for j in judged] == [("f1", "spam")]
 
 
+def test_a_replay_locks_a_newcomers_forward_as_the_engine_did(engine: Engine) -> None:
+    """What came with a live message beside its kind (a forward, an inline bot's buttons) is
+    kept with it, so a replay applies a newcomer's locks as the engine did."""
+    from qunzhu.engine.policies import ModerationPolicy
+    from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
+    from qunzhu.model.live import LiveEvent
+    from qunzhu.moderation.enforcement import Ladder, Mode
+
+    group = Group(Platform.TELEGRAM, "-100781", "跑团5群")
+    newcomer, regular = Person("u5", "阿新"), Person("u6", "老李")
+    setups = Setups({("tg", group.platform_id): GroupSetup([])})  # live: only stored
+    rt = Runtime(engine, setups, {}, lambda: at(10).timestamp())
+    rt.accept(
+        LiveEvent(
+            "tg",
+            group,
+            MembershipEvent("j5", newcomer, MembershipAction.JOIN, at(0), JoinMethod.LINK),
+        )
+    )
+    for n, who in ((1, newcomer), (2, regular)):
+        record = Message(f"w{n}", who, at(n), MessageKind.TEXT, "转发：周末长跑路线")
+        rt.accept(LiveEvent("tg", group, record, kinds=frozenset({"forward"})))
+    rt.process()
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(t.messages.c.platform_id, t.messages.c.carried)).all())
+        groups = list(conn.execute(select(t.groups.c.id)).scalars())
+    assert stored == {"w1": "forward", "w2": "forward"}
+    judged: list[Judged] = []
+    moderation = ModerationPolicy(Detector(), Ladder(Mode.ENFORCE))
+    replay(engine, lambda _platform, _id: [moderation], groups, on_message=judged.append)
+    assert [(j.message_id, j.verdict) for j in judged] == [("w1", "spam")]
+    assert "type_lock" in {c["name"] for c in judged[0].checks}
+
+
 def test_the_groups_are_replayed_together_in_the_order_things_happened(engine: Engine) -> None:
     """A member's text in group 2 and 3 on the first day and in group 1 ten days later: as the
     engine met them, a question in group 3 (two groups within a day) and nothing in group 1

@@ -246,6 +246,8 @@ def test_text_shapes_and_media_kinds(tmp_path: Path) -> None:
     assert out["16"].kind is MessageKind.LINK
     assert out["17"].mentions == ("user4",)  # a true edge: mention_name carries the user id
     assert out["24"].text == "转发一条"
+    assert out["24"].carried == ("forward",)  # a forward: a newcomer's is locked in a replay
+    assert out["2"].carried == ()
     assert all(m.sender.user_id for m in out.values())
     assert "25" not in out and "21" not in out  # unsupported and pin are not messages
 

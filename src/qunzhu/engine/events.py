@@ -101,6 +101,7 @@ def _message(r: dict[str, Any]) -> Message:
         mentions=tuple(r["mentions"]),
         urls=tuple(r["urls"]),
         origin=r.get("origin", ""),  # absent from an inbox row written before it was kept
+        carried=tuple(r.get("carried", ())),
     )
 
 

@@ -61,12 +61,15 @@ _KINDS = {
 }
 
 
-def stored_kinds(kind: str, urls: str | None) -> frozenset[str]:
-    """What a stored message's kind and links tell the detector came with it (`Context.kinds`;
-    connectors say it live), for a replay and for the day the engine reads back at start."""
+def stored_kinds(kind: str, urls: str | None, carried: str | None = None) -> frozenset[str]:
+    """What a stored message's kind, links and `carried` tell the detector came with it
+    (`Context.kinds`; connectors say it live), for a replay and for the day the engine reads
+    back at start."""
     found = {_KINDS[MessageKind(kind)]} if kind in _KINDS else set()
     if urls:
         found.add("link")
+    if carried:
+        found.update(carried.split())
     return frozenset(found)
 
 
@@ -323,7 +326,8 @@ def _events(
                 origin=r.origin or "",
             )
             role = roles.get(r.sender_id, "member")
-            event = LiveEvent("replay", group, record, role, stored_kinds(r.kind, r.urls))
+            kinds = stored_kinds(r.kind, r.urls, r.carried)
+            event = LiveEvent("replay", group, record, role, kinds)
             event.pictures = prints.get(r.platform_id, ())
             event.blocked = blocked(record.sender)
             yield r.sent_at, 1, event

@@ -36,7 +36,7 @@ from qunzhu.engine.policies import (
     is_report,
 )
 from qunzhu.engine.reader import PictureReader
-from qunzhu.model import Group, MembershipEvent, Message, Record
+from qunzhu.model import CARRIED, Group, MembershipEvent, Message, Record
 from qunzhu.model.live import ActionKind, Edit, JoinRequest, LiveEvent, PictureText
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import fingerprints
@@ -710,6 +710,8 @@ def _records(batch: list[LiveEvent]) -> Iterator[Record]:
     for event in batch:
         k = (event.group.platform.value, event.group.platform_id)
         entry = by_group.setdefault(k, (event.group, []))
+        if isinstance(event.record, Message) and (carried := event.kinds & CARRIED):
+            event.record.carried = tuple(sorted(carried))  # what the store keeps of the kinds
         if isinstance(event.record, Message | MembershipEvent):
             entry[1].append(event.record)
     for group, records in by_group.values():

@@ -2,6 +2,7 @@
 
 from qunzhu.model.keys import content_key
 from qunzhu.model.records import (
+    CARRIED,
     Community,
     Group,
     GroupKind,
@@ -17,6 +18,7 @@ from qunzhu.model.records import (
 )
 
 __all__ = [
+    "CARRIED",
     "Community",
     "Group",
     "GroupKind",

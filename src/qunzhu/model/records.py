@@ -45,6 +45,9 @@ class MessageKind(StrEnum):
     RECALL = "recall"
 
 
+CARRIED = frozenset({"forward", "buttons", "external_reply", "mini_program"})
+
+
 class MembershipAction(StrEnum):
     JOIN = "join"
     LEAVE = "leave"
@@ -115,6 +118,9 @@ class Message:
     # where a forwarded (or externally quoted) message came from, as its Telegram address: a
     # channel's or user's handle ("spamchan"), a private chat's "c/1234567890"; "" for none
     origin: str = ""
+    # what came with it that its kind and links do not tell (`CARRIED`): "forward", "buttons",
+    # "external_reply", "mini_program"; kept so that a replay applies a newcomer's locks
+    carried: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -295,6 +295,7 @@ def _message(
     msg_id = raw.get("id")
     reply = raw.get("reply_to_message_id")
     text = raw.get("text", "")
+    carried = _carried(raw)
     if isinstance(text, str):  # one plain run: tdesktop writes no other entity then
         return Message(
             platform_id=str(msg_id) if msg_id is not None else content_key(sent_at, sender, i),
@@ -304,6 +305,7 @@ def _message(
             text=text,
             reply_to=str(reply) if reply is not None else None,
             row=i,
+            carried=carried,
         )
     entities = raw.get("text_entities")
     if not isinstance(entities, list):
@@ -338,7 +340,19 @@ def _message(
         mentions=tuple(mentions),
         urls=tuple(urls),
         row=i,
+        carried=carried,
     )
+
+
+def _carried(raw: dict[str, Any]) -> tuple[str, ...]:
+    """What the export says came with a message that its kind does not tell: a forward
+    (`forwarded_from`, which names the author, not a handle), an inline bot's buttons."""
+    found: tuple[str, ...] = ()
+    if "forwarded_from" in raw:
+        found = ("forward",)
+    if "inline_bot_buttons" in raw:
+        found = (*found, "buttons")
+    return found
 
 
 def _entities(text: Any) -> list[dict[str, Any]]:

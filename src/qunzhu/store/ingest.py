@@ -46,6 +46,7 @@ _MESSAGE_COLUMNS = (
     "import_id",
     "source_row",
     "origin",
+    "carried",
 )
 _EVENT_COLUMNS = (
     "group_id",
@@ -391,6 +392,7 @@ class Ingest:
                     iid,
                     m.row,
                     m.origin[:100] or None,  # a handle is at most 32: never a failed batch
+                    " ".join(m.carried) or None,
                 )
             )
         added = insert_ignore(self.conn, t.messages, _MESSAGE_COLUMNS, rows)

@@ -135,6 +135,8 @@ messages = Table(
     # the Telegram channel or user a forward came from (Message.origin): what a confirmed
     # report of it teaches, and what a replay judges it by
     Column("origin", String(100), nullable=True),
+    # what came with it that its kind and links do not tell (Message.carried), space-separated
+    Column("carried", String(100), nullable=True),
     UniqueConstraint("group_id", "platform_id"),
 )
 

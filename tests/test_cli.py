@@ -117,7 +117,7 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "result.json").is_file()
     assert "跑步俱乐部" in demo.stdout
     # a scripted day of moderation, one group per mode, so the console's pages are not empty
-    assert "A day of moderation in the first groups: 27 decisions." in demo.stdout
+    assert "A day of moderation in the first groups: 28 decisions." in demo.stdout
     engine = db.open_store(db_args(tmp_path)[1])
     with engine.connect() as conn:
         decided = conn.execute(select(t.decisions.c.policy, t.decisions.c.verdict)).all()
@@ -135,6 +135,7 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     assert ("moderation", "review") in decided  # the admin's report, waiting in the queue
     checked = {c["name"] for r in reasons for c in orjson.loads(r).get("checks", ())}
     assert {"abuse", "bio"} <= checked  # an insult and a newcomer's ad bio, in the queue too
+    assert any(orjson.loads(r).get("edited") for r in reasons)  # a greeting edited into an ad
     # a wave of six bots, all removed (the first four had been asked the entry question)
     assert decided.count(("raid", "lockdown")) == 6
     assert "pending" not in waiting  # no platform: done as if one had, or a person's task

@@ -335,6 +335,20 @@ def test_spam_on_a_newcomers_bio_teaches_the_bio(app: FastAPI, world: World) -> 
     assert again is not None and again.verdict == SPAM
 
 
+def test_a_message_edited_into_an_ad_shows_its_new_words(app: FastAPI, world: World) -> None:
+    from qunzhu.model.live import Edit
+
+    hello = msg(RUNNERS, 1, "周末一起跑步的朋友举手", who="u8")
+    original = hello.record
+    assert isinstance(original, Message)
+    now = Message(original.platform_id, original.sender, original.sent_at, MessageKind.TEXT, AD)
+    edit = LiveEvent("tg", RUNNERS, Edit("m1", original.sender, T1 + timedelta(hours=1), now))
+    (decision,) = feed(runtime(world.engine, Mode.TRAINING), hello, edit)
+    page = as_user(app, "ops").get("/moderation?lang=en").text
+    assert "Judged as its sender edited it:" in page and AD in page
+    assert as_user(app, "ops").get(f"/api/decisions/{decision}").json()["edited"] is True
+
+
 def test_a_trusted_member_is_no_longer_held(app: FastAPI, world: World) -> None:
     """The live runtime's detector (behaviour and trust): a newcomer's link is held for
     probation; once an admin says "not spam", their next link passes."""

@@ -6,10 +6,10 @@ the same live policies `qunzhu run` uses, one group per mode: the first enforces
 entry question), the second is in training (its decisions wait in the queue for an answer),
 the third in shadow (it only records); a member posts a poster whose contact is written in
 the picture (read as `qunzhu run` reads pictures), and late in the day a wave of bots raids
-the first; in the second a newcomer with an ad in their bio arrives and a member insults
-another; the operator upholds one removal (the ad's contact is then a known one). The
-groups' settings are stored as the console stores them. Nothing is sent
-anywhere: the demo has no platform, so what the policies asked of one is marked done as if it
+the first; in the second a newcomer with an ad in their bio arrives, a member insults another,
+and another edits a greeting into an ad; the operator upholds one removal (the ad's contact
+is then a known one). The groups' settings are stored as the console stores them. Nothing is
+sent anywhere: the demo has no platform, so what the policies asked of one is marked done as if it
 had been, and what asks a person becomes a task. Events carry fixed ids, so running the demo
 again adds nothing twice.
 """
@@ -36,7 +36,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import ActionKind, LiveEvent
+from qunzhu.model.live import ActionKind, Edit, LiveEvent
 from qunzhu.service import policies_of
 from qunzhu.store import blocklist
 from qunzhu.store import schema as t
@@ -60,6 +60,7 @@ LINK = "大家看看这个 https://example.com/promo"
 SLY = "有需要的朋友私聊我，好东西不便宜"
 POSTER = "名额有限，详情看图"  # the caption of a poster whose contact is in the picture
 INSULT = "你就是个傻逼，懂什么跑步"
+HELLO, EDITED = "周末一起跑步的朋友举手", "周末一起跑步的朋友举手，顺便招兼职日结，加V：vx_job888"
 AD_BIO = "兼职日结，日赚300，加V abc12345"  # a newcomer's profile bio (Telegram)
 
 
@@ -171,6 +172,11 @@ def _script(places: Sequence[_Place], start: datetime) -> list[tuple[timedelta, 
         record = Message(f"demo-{n}", who, start + at(minutes), MessageKind.TEXT, text)
         out.append((at(minutes), LiveEvent(CONNECTOR, place.group, record)))
 
+    def edit(place: _Place, minutes: float, n: str, who: Person, sent: float, text: str) -> None:
+        message = Message(f"demo-{n}", who, start + at(sent), MessageKind.TEXT, text)
+        record = Edit(message.platform_id, who, start + at(minutes), message)
+        out.append((at(minutes), LiveEvent(CONNECTOR, place.group, record)))
+
     def arrive(place: _Place, minutes: float, n: str, who: Person, bio: str = "") -> None:
         when = start + at(minutes)
         record = MembershipEvent(f"demo-{n}", who, MembershipAction.JOIN, when, JoinMethod.LINK)
@@ -206,6 +212,8 @@ def _script(places: Sequence[_Place], start: datetime) -> list[tuple[timedelta, 
         say(second, 420, "8", second.regulars[2], LINK)
         arrive(second, 450, "j3", Person("demo-bio", "小雨"), AD_BIO)  # asked: an ad in the bio
         say(second, 500, "13", second.regulars[0], INSULT)  # asked: training holds it
+        say(second, 520, "14", second.regulars[2], HELLO)  # passes...
+        edit(second, 530, "14", second.regulars[2], 520, EDITED)  # ...until edited into an ad
         say(second, 600, "9", second.regulars[1], AD)
     if len(places) > 2:
         third = places[2]

@@ -160,6 +160,7 @@ i18n.register(
         "Ad in the join request": "入群申请广告",
         "Many members mentioned": "大量@成员",
         "Insults or obscenities": "辱骂或脏话",
+        "Judged as its sender edited it:": "按发送者编辑后的内容判断：",
         "words of abuse": "辱骂用词",
         "members mentioned": "被@的成员数",
         "mentions everyone": "@全体成员",
@@ -433,6 +434,7 @@ def _as_dict(row: Any) -> dict[str, Any]:
         "record_id": row.record_id,
         "text": row.message_text,
         "picture_text": _picture_text(reasons),
+        "edited": reasons.get("edited") is True,  # judged as its sender changed it
         "verdict": row.verdict,
         "score": reasons.get("score"),
         "step": reasons.get("step"),
@@ -857,6 +859,7 @@ class DecisionOut(BaseModel):
     record_id: str | None  # the platform's message id
     text: str | None  # the message, where it is stored
     picture_text: str | None  # the text read in its pictures, where that was judged
+    edited: bool = False  # judged as its sender edited it (the text is the new one)
     verdict: str
     score: float | None
     step: str | None  # what was done: ask_admin, delete_warn, mute, kick, ban, none

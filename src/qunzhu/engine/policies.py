@@ -42,9 +42,9 @@ from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decis
 STAFF = frozenset({"owner", "admin"})
 PICTURE_TEXT_KEPT = 500  # characters of a picture's text kept with a decision about it
 TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
+PROFILE_LOOK_S = 86_400  # a member who reacts is looked at once a day, however often
 # the roles (as `ModerationPolicy._role` gives them) moderation does not check: staff, members
 # a person trusted, members who earned it
-PROFILE_LOOK_S = 86_400  # a member who reacts is looked at once a day, however often
 UNCHECKED_ROLES = frozenset({*TrustBook.STAFF, TRUSTED_ROLE, TrustBook.EARNED})
 # Marks ("<kind>:<member id>") of members the detector does not look at: staff as the platform
 # named them, a person's "not spam" in the console, trust earned with clean messages.

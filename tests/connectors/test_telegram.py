@@ -477,6 +477,33 @@ def test_an_edited_message_comes_as_an_edit_of_it_as_it_reads_now() -> None:
     assert "edited_message" in ALLOWED_UPDATES
 
 
+def test_after_a_flood_limit_no_bio_is_asked_for_until_it_ends(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Telegram's 429 on a read pauses every member's first read for its retry_after: after
+    a downtime, a backlog's thousand first reads must not hammer the limit the bot's warnings
+    and deletions share."""
+    from types import SimpleNamespace
+
+    from aiogram.types import User
+
+    from qunzhu.connectors import telegram
+
+    clock = [1000.0]
+    monkeypatch.setattr(telegram, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    users = [User(id=n, is_bot=False, first_name=f"U{n}") for n in (21, 22, 23)]
+
+    async def main() -> tuple[list[str], int]:
+        async with FakeTelegram() as fake, closing(connector(fake)) as tg:
+            fake.bios.update({21: "a", 22: "b", 23: "c"})
+            fake.fail_rate_limit("getChat", retry_after=30)
+            seen = [await tg._bio(users[0]), await tg._bio(users[1])]  # limited, then paused
+            clock[0] += 31
+            seen += [await tg._bio(users[2]), await tg._bio(users[0])]  # 21 waits its minute
+            return seen, len(fake.calls_to("getChat"))
+
+    seen, asked = run(main())
+    assert seen == ["", "", "c", ""] and asked == 2
+
+
 def test_a_reaction_comes_with_who_reacted_and_their_bio() -> None:
     def reacted(who: dict[str, Any] | None, new: list[dict[str, Any]], **extra: Any) -> dict:
         out = {"chat": chat(), "message_id": 30, "date": T0 + 60, "old_reaction": []}

@@ -272,6 +272,7 @@ class TelegramConnector:
         # user id -> (the read of their bio, when it began)
         self._bios: dict[int, tuple[asyncio.Future[str | None], float]] = {}
         self._reacted: dict[tuple[int, int], float] = {}  # (chat, user) -> when handed on
+        self._bios_paused_until = 0.0  # Telegram asked the bot to slow down: no reads until then
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         try:
             self.bot = Bot(token, session=session)
@@ -536,6 +537,8 @@ class TelegramConnector:
             return ""  # a bot has a description, set by whoever made it, not a bio
         now = time.monotonic()
         kept = self._bios.get(user.id)
+        if kept is None and now < self._bios_paused_until:
+            return ""  # a backlog's thousand first reads wait out Telegram's flood limit
         if kept is None or now - kept[1] >= BIO_TTL_S:
             kept = (asyncio.ensure_future(self._read_bio(user.id)), now)
             self._bios.pop(user.id, None)  # the most recently read last
@@ -553,7 +556,10 @@ class TelegramConnector:
         """The bio ("" for none shown), None where the call failed."""
         try:
             found = await self.bot.get_chat(chat_id=user, request_timeout=BIO_TIMEOUT)
-        except Exception as exc:  # a lost connection, a flood limit, a user gone
+        except TelegramRetryAfter as exc:  # the bot's other calls matter more than bios
+            self._bios_paused_until = time.monotonic() + exc.retry_after
+            return None
+        except Exception as exc:  # a lost connection, a user gone
             log.debug("Telegram %s: no bio for %s (%s)", self.name, user, self._redact(exc))
             return None
         return (found.bio or "")[:BIO_MAX]

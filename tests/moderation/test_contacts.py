@@ -75,6 +75,9 @@ PHONE = [("phone", "13800138000")]
         # Telegram
         ("纸飞机 @some_user", [("telegram", "some_user")]),
         ("TG：@Night_Owl7", [("telegram", "night_owl7")]),
+        ("有需要的联系详情：@ahai9986", [("telegram", "ahai9986")]),
+        ("懂的私聊 @Daobi_Pay", [("telegram", "daobi_pay")]),
+        ("想做的找我@lulu8877", [("telegram", "lulu8877")]),
     ],
 )
 def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]) -> None:
@@ -105,6 +108,8 @@ def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]
         "比分 0-12345678",
         "坐飞机去北京",
         "ping @someone later",  # a handle without a Telegram marker
+        "快来 @runner_li 家集合",  # come, add: how members talk to each other
+        "加 @runner_li 进群",
         "写信到 hello@example.org",  # an e-mail address is not a link
         "",
     ],

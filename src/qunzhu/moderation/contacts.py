@@ -149,9 +149,13 @@ _TELEGRAM_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})
 _TELEGRAM_PREFIXES = frozenset({"joinchat", "s", "c", "addlist", "addstickers"})
 
 # ---- Telegram handles ------------------------------------------------------------------------
+# A bare @handle is a member mentioning another; after "tg", 飞机, 电报, or a word asking to
+# get in touch (联系, 私聊, 私信, 咨询, 详询, 找我: "有需要的联系详情：@ahai9986") it is the
+# ad's contact. Not 来 or 加: "快来 @小李" and "加 @小李 进群" are how members talk.
 _TELEGRAM_HANDLE = re.compile(
-    rf"(?:(?<![a-z0-9])(?:tg|telegram)|{_marker('飞', '机')}|{_marker('电', '报')})"
-    r"[^@\n]{0,4}@ ?([a-z][a-z0-9_]{4,31})(?![a-z0-9_])"
+    rf"(?:(?<![a-z0-9])(?:tg|telegram)|{_marker('飞', '机')}|{_marker('电', '报')}"
+    r"|联系|私聊|私信|咨询|详询|找我)"
+    r"[^@\n]{0,6}@ ?([a-z][a-z0-9_]{4,31})(?![a-z0-9_])"
 )
 
 

@@ -117,6 +117,10 @@ class ModerationSettings(_Strict):
     locked: list[str] | None = None
     probation_h: float = Field(24.0, ge=0)
     warning: str = ""
+    # ask the language model ([language_model]) before acting: about the messages it would
+    # ask an admin about ("questions"), and also about removals its content model alone
+    # decided ("veto"); "off": nothing leaves this machine
+    second_opinion: Literal["off", "questions", "veto"] = "off"
     # where a score becomes "review" and "spam" in this group (empty: the defaults)
     review_from: float | None = Field(None, ge=0.0, le=1.0)
     spam_from: float | None = Field(None, ge=0.0, le=1.0)
@@ -234,12 +238,32 @@ class GroupSettings(_Strict):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class LanguageModelSettings(_Strict):
+    """An OpenAI-compatible chat API that moderation asks for a second opinion: a hosted one
+    (https://api.deepseek.com/v1) or your own (Ollama: http://127.0.0.1:11434/v1), which keeps
+    members' messages on your machines."""
+
+    url: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    key_env: str | None = None  # the variable holding the API key (a local model needs none)
+    timeout_s: float = Field(20.0, gt=0, le=120)
+    daily: int = Field(1000, ge=0)  # calls a day at most, all groups together
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(tr("the url must start with http:// or https://"))
+        return value
+
+
 class StoreSettings(_Strict):
     url: str | None = None  # default: $QUNZHU_DATABASE_URL, else ./qunzhu.db
 
 
 class Config(_Strict):
     store: StoreSettings = StoreSettings()
+    language_model: LanguageModelSettings | None = None
     connectors: dict[str, ConnectorSettings] = {}
     communities: list[CommunitySettings] = []
     groups: list[GroupSettings] = []
@@ -265,6 +289,13 @@ class Config(_Strict):
             if group.name in titles:
                 problems.append(
                     tr("{where}: another group is named {name!r}", where=where, name=group.name)
+                )
+            if group.policies.moderation.second_opinion != "off" and self.language_model is None:
+                problems.append(
+                    tr(
+                        "{where}.policies.moderation.second_opinion: no [language_model] to ask",
+                        where=where,
+                    )
                 )
             seen.add((group.connector, group.id))
             titles.add(group.name)
@@ -295,9 +326,21 @@ class Config(_Strict):
                             var=variable,
                         )
                     )
+        variable = self.language_model.key_env if self.language_model else None
+        if variable and not env.get(variable):  # read by `model_key`; checked with the rest
+            missing.append(
+                tr("language_model: the environment variable {var} is not set", var=variable)
+            )
         if missing:
             raise ConfigError("\n".join(missing))
         return found
+
+    def model_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The language model's API key from the environment (None: it needs none). A
+        missing one is an error `secrets` reports with the connectors'."""
+        env = os.environ if environ is None else environ
+        variable = self.language_model.key_env if self.language_model else None
+        return env.get(variable) if variable else None
 
 
 # -- reading ------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from qunzhu.config import Config, ConfigError, GroupSettings, Keyword, PolicySettings, _lines
 from qunzhu.connectors import Connector, Emit, Roster
+from qunzhu.connectors.language_model import ChatEndpoint
+from qunzhu.engine.opinions import SecondOpinions
 from qunzhu.engine.policies import (
     CONFIRMED_COPY,
     UNCHECKED,
@@ -118,6 +120,7 @@ def setups(
     if learner is not None:
         learner.bases.clear()  # filled again below: a group may have stopped learning
     extra = dict(overrides or {})
+    asks = config.language_model is not None  # a group's second_opinion has a model to ask
     groups = {}
     for group in config.groups:
         settings = group.policies
@@ -128,7 +131,9 @@ def setups(
             settings = _laid_over(settings, own, group.name) or settings
         memory = _memory(memories, group.community)
         learnt = _learnt(learner, group.community, settings, base)
-        policies = policies_of(settings, memory, lambda p: _model(p, base, models), learnt)
+        policies = policies_of(
+            settings, memory, lambda p: _model(p, base, models), learnt, asks=asks
+        )
         groups[(group.connector, group.id)] = GroupSetup(policies, group.admin_chat)
     for (platform, platform_id), own in extra.items():
         name = _connector_of(config, platform)
@@ -140,7 +145,9 @@ def setups(
         community = (communities or {}).get((platform, platform_id))
         memory = _memory(memories, community)
         learnt = _learnt(learner, community, settings, base)
-        policies = policies_of(settings, memory, lambda p: _model(p, base, models), learnt)
+        policies = policies_of(
+            settings, memory, lambda p: _model(p, base, models), learnt, asks=asks
+        )
         groups[(name, platform_id)] = GroupSetup(policies)
     return Setups(groups)
 
@@ -627,10 +634,13 @@ def policies_of(
     memory: Memory | None = None,
     model: Callable[[Path], ContentModel] | None = None,
     learnt: ContentModel | None = None,
+    *,
+    asks: bool = False,
 ) -> list[Policy]:
     """The policy objects for one group's settings, in the order they look at an event;
     `learnt`, the community's model learnt from people's answers, replaces the configured one
-    (it was trained on top of it)."""
+    (it was trained on top of it). `asks`: a language model is there to ask for a second
+    opinion (the running engine's; never a replay's)."""
     out: list[Policy] = []
     m = settings.moderation
     if m.delete_notices:
@@ -673,6 +683,7 @@ def policies_of(
                 blocklist=m.blocklist,
                 reports_needed=m.reports,
                 read_pictures=m.read_pictures,
+                second_opinion=m.second_opinion if asks else "off",
             )
         )
     if (w := settings.welcome) and w.enabled:
@@ -768,6 +779,8 @@ async def serve(
     the configuration file's folder), platforms that list members say who is in each group
     (`watch_rosters`), and each connector's state is kept in `connector_status`."""
     stop = stop or asyncio.Event()
+    if config.language_model is not None and runtime.opinions is None:
+        runtime.opinions = second_opinions(config, runtime.accept)
     ready = asyncio.Event()
     settings = asyncio.create_task(
         watch_settings(runtime, config, runtime.engine, base, settings_every_s, ready)
@@ -816,6 +829,17 @@ async def serve(
         with contextlib.suppress(NotImplementedError):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+
+def second_opinions(
+    config: Config, deliver: Callable[[LiveEvent], object]
+) -> SecondOpinions | None:
+    """What asks the language model qunzhu.toml names (None where it names none)."""
+    settings = config.language_model
+    if settings is None:
+        return None
+    endpoint = ChatEndpoint(settings.url, settings.model, config.model_key(), settings.timeout_s)
+    return SecondOpinions(deliver, endpoint, settings.model, settings.daily)
 
 
 async def _when_all_end(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> None:

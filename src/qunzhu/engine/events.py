@@ -4,6 +4,7 @@ recovered event is judged on its text alone."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import Edit, JoinRequest, LiveEvent, Notice, PictureText, Reaction
+from qunzhu.model.live import Edit, JoinRequest, LiveEvent, Notice, Opinion, PictureText, Reaction
 
 
 def key(event: LiveEvent) -> str:
@@ -29,6 +30,9 @@ def key(event: LiveEvent) -> str:
     kind = type(record).__name__
     if isinstance(record, JoinRequest | Edit):  # asked again after a refusal, edited again
         return f"{event.group.platform_id}:{kind}:{record.platform_id}:{record.at.timestamp()}"
+    if isinstance(record, Opinion):  # a message's own text and its pictures' are asked apart
+        said = hashlib.blake2b(record.said.encode(), digest_size=8).hexdigest()
+        return f"{event.group.platform_id}:{kind}:{record.platform_id}:{said}"
     return f"{event.group.platform_id}:{kind}:{record.platform_id}"
 
 
@@ -70,6 +74,7 @@ def decode(connector: str, payload: str) -> LiveEvent:
         "PictureText": _picture_text,
         "Edit": _edit,
         "Reaction": _reaction,
+        "Opinion": _opinion,
     }
     return LiveEvent(
         connector=connector,
@@ -157,3 +162,7 @@ def _edit(r: dict[str, Any]) -> Edit:
 
 def _reaction(r: dict[str, Any]) -> Reaction:
     return Reaction(r["platform_id"], Person(*r["member"]), datetime.fromisoformat(r["at"]))
+
+
+def _opinion(r: dict[str, Any]) -> Opinion:
+    return Opinion(**{**r, "member": Person(*r["member"]), "at": datetime.fromisoformat(r["at"])})

@@ -17,16 +17,18 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from qunzhu.i18n import tr
-from qunzhu.model import MembershipAction, MembershipEvent, Message
+from qunzhu.model import MembershipAction, MembershipEvent, Message, Person
 from qunzhu.model.live import (
     ActionKind,
     Edit,
     JoinRequest,
     LiveEvent,
     Notice,
+    Opinion,
     PictureText,
     Reaction,
 )
+from qunzhu.moderation import opinion
 from qunzhu.moderation.behaviour import (
     Behaviour,
     Context,
@@ -84,6 +86,8 @@ class Outcome:
     # the member's earlier copies (group's platform id, message id, member) of the campaign
     # this decision calls spam: each group's moderation takes its copy down (`known_copy`)
     copies: tuple[tuple[str, str, str], ...] = ()
+    # a held decision's question for the language model (`engine/opinions.py` asks it)
+    ask: Opinion | None = None
 
 
 KNOWN_PICTURE_COPY = Check("same_picture", SPAM, 0.95, {"known_ad": True, "earlier_copy": True})
@@ -173,6 +177,9 @@ class ModerationPolicy:
     blocklist: bool = True
     reports_needed: int = 2  # trusted members whose reports send a message to the admins; 0: off
     read_pictures: bool = True  # read the text in the pictures of members it checks
+    # ask a language model about its questions ("questions"), and about the removals its
+    # content model alone decided ("veto"), before acting; "off": never
+    second_opinion: str = "off"
     name: str = "moderation"
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
@@ -195,6 +202,8 @@ class ModerationPolicy:
             return self._edited(event, record, marks, key[1])
         if isinstance(record, Reaction):
             return self._reacted(event, record, marks, key[1])
+        if isinstance(record, Opinion):
+            return self._opinion(event, record, marks, key[1])
         if not isinstance(record, Message):
             return []
         at = _at(record.sent_at)
@@ -224,6 +233,9 @@ class ModerationPolicy:
         shown: dict[str, Any] = {"pictures": _hex(event.pictures)} if event.pictures else {}
         if record.origin:
             shown["origin"] = record.origin
+        newcomer = self.detector.policy.on_probation(ctx)
+        if held := self._hold(decision, record.sender, record.sent_at, shown, newcomer, event):
+            return [held]
         outcomes = self._act(decision, marks, key[1], record.platform_id, at, shown)
         if decision.verdict == SPAM and (earlier := earlier_copies(decision.checks)):
             for outcome in outcomes:
@@ -246,6 +258,11 @@ class ModerationPolicy:
         if decision.verdict == HAM and action.step is Step.NONE:
             return []
         reasons = {**_reasons(decision, action.step, action.would, action.strikes), **shown}
+        if decision.verdict == SPAM:  # one message, one removal: its pictures' text and a
+            once = f"removed:{message}:{member}"  # language model's reading may both say so
+            if marks.get(self.name, once) is not None:
+                return []
+            marks.put(self.name, once, at)
         if action.struck:  # kept in the store; an upheld appeal takes it back by its time
             add_strike(marks, self.name, member, at, strikes)
             reasons["struck_at"] = int(at * 1000)
@@ -295,15 +312,19 @@ class ModerationPolicy:
         """The text read in a message's pictures, judged as that message's text: words and
         contacts, the domain lists, the model and the spam bank, then the ladder as for any
         message. Not the behaviour layer: the message was counted when it came."""
-        role, _joined = self._role(event, marks, member)
+        role, joined = self._role(event, marks, member)
         if role in UNCHECKED_ROLES or event.blocked:
             return []  # trusted since, or removed with the rest of what they posted
-        decision = self.detector.check("\n".join(t for t in (record.said, record.text) if t))
+        said = "\n".join(t for t in (record.said, record.text) if t)
+        decision = self.detector.check(said)
         if SEVERITY.index(decision.verdict) <= SEVERITY.index(record.judged):
             return []  # nothing the message's own decision did not say (or ask) already
         shown: dict[str, Any] = {"picture_text": record.text[:PICTURE_TEXT_KEPT]}
         if event.pictures:
             shown["pictures"] = _hex(event.pictures)
+        newcomer = self._newcomer(event, _at(record.at), joined)
+        if held := self._hold(decision, record.member, record.at, shown, newcomer, event, said):
+            return [held]
         return self._act(decision, marks, member, record.platform_id, _at(record.at), shown)
 
     def _reacted(
@@ -331,7 +352,68 @@ class ModerationPolicy:
         if decision.verdict == HAM or marks.get(self.name, seen) is not None:
             return []
         marks.put(self.name, seen, at)
-        return self._act(decision, marks, member, record.platform_id, at, {"edited": True})
+        newcomer, shown = self.detector.policy.on_probation(ctx), {"edited": True}
+        if held := self._hold(decision, record.member, record.at, shown, newcomer, event):
+            return [held]
+        return self._act(decision, marks, member, record.platform_id, at, shown)
+
+    def _newcomer(self, event: LiveEvent, at: float, joined: float | None) -> bool:
+        """Whether the member is still on probation in this group at `at`."""
+        member = Context(event.group.platform_id, "", at, joined_at=joined)
+        return self.detector.policy.on_probation(member)
+
+    def _hold(
+        self,
+        decision: Decision,
+        sender: Person,
+        moment: datetime,
+        shown: dict[str, Any],
+        newcomer: bool,
+        event: LiveEvent,
+        said: str | None = None,
+    ) -> Outcome | None:
+        """Where the group asks a language model (`second_opinion`) and this decision is one
+        to ask about (`opinion.asks`): the decision, held (nothing done yet), with the
+        question for the runtime to send. None otherwise."""
+        said = event.said() if said is None else said
+        veto = self.second_opinion == "veto"
+        if self.second_opinion == "off" or not said or not opinion.asks(decision, veto):
+            return None
+        reasons = {**_reasons(decision, Step.ASK_MODEL, None, 0), **shown}
+        question = Opinion(
+            event.record.platform_id,  # the message's, for a message, its pictures, an edit
+            sender,
+            moment,
+            said,
+            decision.as_dict(),
+            shown,
+            newcomer,
+        )
+        return Outcome(self.name, decision.verdict, reasons, ask=question)
+
+    def _opinion(
+        self, event: LiveEvent, record: Opinion, marks: Marks, member: str
+    ) -> list[Outcome]:
+        """The language model's answer about a held decision: the decision settled by it
+        (`opinion.settle`), then the ladder as for any message; a question it was sure was
+        normal is written down as settled, with nothing to do. Nothing where the member was
+        trusted or blocked meanwhile."""
+        role, _joined = self._role(event, marks, member)
+        released = marks.get(self.name, released_mark(record.platform_id, member))
+        if role in UNCHECKED_ROLES or event.blocked or released is not None:
+            return []
+        reading = (
+            opinion.Reading(record.label, record.confidence, record.reason)
+            if record.label
+            else None
+        )
+        said = opinion.check(reading, record.model, record.ms, record.error)
+        decision = opinion.settle(Decision.from_dict(record.decision), said)
+        if decision.verdict == HAM:
+            reasons = {**_reasons(decision, Step.NONE, None, 0), **record.shown}
+            return [Outcome(self.name, HAM, reasons)]
+        at = _at(record.at)
+        return self._act(decision, marks, member, record.platform_id, at, dict(record.shown))
 
     def _report(
         self,
@@ -475,8 +557,7 @@ class ModerationPolicy:
     def _warning(self, decision: Decision) -> str:
         """What the member is told: the group's warning (written for ads) or the default one,
         and a word on manners where only abuse made it spam."""
-        spam = {c.name for c in decision.checks if c.verdict == SPAM}
-        if spam == {"abuse"}:
+        if opinion.abuse_only(decision):
             return tr("Please keep it civil: no insults or obscenities here.")
         return self.warning or tr("Please do not post ads here.")
 
@@ -602,6 +683,12 @@ def is_report(text: str) -> bool:
     return len(words) == 1 and words[0].split("@", 1)[0] in REPORT_WORDS
 
 
+def released_mark(message: str, member: str) -> str:
+    """The mark of a decision held for a language model that went to a person before the
+    model's answer was judged (`Runtime.release_held`): the answer, if it comes, is not acted on."""
+    return f"released:{message}:{member}"
+
+
 def _slots(kind: str, owner: str, n: int) -> list[str]:
     """Marks that keep the times of an owner's newest n events of a kind."""
     return [f"{kind}{i}:{owner}" for i in range(n)]
@@ -651,7 +738,8 @@ def _check(c: Check) -> dict[str, Any]:
 
 
 def _reasons(decision: Decision, step: Step, would: Step | None, strikes: int) -> dict[str, Any]:
-    checks = [_check(c) for c in decision.checks if c.verdict != HAM or c.name == "content_model"]
+    shown = ("content_model", opinion.NAME)  # shown even where they found nothing
+    checks = [_check(c) for c in decision.checks if c.verdict != HAM or c.name in shown]
     out: dict[str, Any] = {"score": round(decision.score, 3), "step": step.value, "checks": checks}
     if would is not None:
         out["would"] = would.value
@@ -1278,7 +1366,14 @@ def _context(
 
 
 def _member_id(
-    record: Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit | Reaction,
+    record: Message
+    | MembershipEvent
+    | JoinRequest
+    | Notice
+    | PictureText
+    | Edit
+    | Reaction
+    | Opinion,
 ) -> str:
     person = record.sender if isinstance(record, Message) else record.member
     return person.user_id or f"name:{person.name}"

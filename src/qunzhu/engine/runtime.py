@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from qunzhu.connectors import Connector
 from qunzhu.engine import events, outbox
+from qunzhu.engine.opinions import SecondOpinions
 from qunzhu.engine.policies import (
     EARLIER_COPY,
     KNOWN_PICTURE_COPY,
@@ -34,10 +36,13 @@ from qunzhu.engine.policies import (
     WelcomePolicy,
     decide_all,
     is_report,
+    released_mark,
 )
 from qunzhu.engine.reader import PictureReader
+from qunzhu.i18n import tr
 from qunzhu.model import CARRIED, Group, MembershipEvent, Message, Record
 from qunzhu.model.live import ActionKind, Edit, JoinRequest, LiveEvent, PictureText
+from qunzhu.moderation.enforcement import Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import fingerprints
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
@@ -46,6 +51,8 @@ from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, rewrite, start_import
 from qunzhu.store.prepared import Prepared
 from qunzhu.store.queries import stored_message
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -154,6 +161,10 @@ class Runtime:
         self._images: dict[int, tuple[bytes, ...]] = {}
         self._left_upto: int | None = None  # the newest event an earlier process left pictures of
         self.reader = PictureReader(self.accept)
+        # asks the language model about the decisions moderation holds for it (set by the
+        # service where qunzhu.toml names one; without it, held decisions wait for
+        # `release_held`)
+        self.opinions: SecondOpinions | None = None
         self._sessions: dict[str, int] = {}  # connector -> its row in `imports` for this run
         self.wake = asyncio.Event()
 
@@ -342,6 +353,8 @@ class Runtime:
                 blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
             if outcome.copies:  # the campaign's copies posted before it was called spam
                 self._take_down(conn, outcome.copies, EARLIER_COPY, now)
+            if outcome.ask is not None and self.opinions is not None:
+                self.opinions.submit(event, outcome.ask)
         if event.images and any(
             isinstance(p, ModerationPolicy) and p.reads(event, marks, outcomes)
             for p in setup.policies
@@ -380,6 +393,45 @@ class Runtime:
         for draft in outcome.actions:
             self._queue(conn, decision_id, where, setup, policy, draft, now)
         return decision_id
+
+    def release_held(self) -> int:
+        """Decisions moderation held for a language model that an earlier process stopped
+        (or crashed) before its answer was judged go to a person instead: they join the
+        console's queue, and an answer still to come is not acted on (the policy's
+        `released` mark). How many."""
+        d = t.decisions
+        held = []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(d.c.id, d.c.group_id, d.c.member, d.c.record_id, d.c.reasons).where(
+                    d.c.policy == ModerationPolicy.name,
+                    d.c.reasons.like(f'%"step":"{Step.ASK_MODEL.value}"%'),
+                )
+            ).all()
+            for row in rows:
+                later = conn.execute(
+                    select(d.c.id).where(
+                        d.c.group_id == row.group_id,
+                        d.c.record_id == row.record_id,
+                        d.c.policy == ModerationPolicy.name,
+                        d.c.id > row.id,
+                    )
+                ).first()
+                if later is not None:
+                    continue  # answered, and judged
+                reasons = orjson.loads(row.reasons)
+                reasons.update(step=Step.ASK_ADMIN.value, released=True)
+                conn.execute(
+                    update(d).where(d.c.id == row.id).values(reasons=orjson.dumps(reasons).decode())
+                )
+                released = released_mark(row.record_id, row.member or "")
+                StoreMarks(conn, row.group_id).put(ModerationPolicy.name, released, self.clock())
+                held.append(row.id)
+        if held:
+            log.warning(
+                tr("{n} decision(s) waiting for the language model went to a person", n=len(held))
+            )
+        return len(held)
 
     def sweep_blocks(self, since_ms: int) -> int:
         """People's blocks (the console's, the command line's) made from `since_ms` on (0:
@@ -608,6 +660,7 @@ class Runtime:
     async def serve(self, stop: asyncio.Event, idle_s: float = 0.2) -> None:
         """Process the inbox and drain the outbox until `stop` is set, then drain once more."""
         outbox.recover(self.engine)
+        await asyncio.to_thread(self.release_held)
         while not stop.is_set():
             processed = await asyncio.to_thread(self.process)
             attempted = await self.executor.drain()
@@ -616,6 +669,8 @@ class Runtime:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), idle_s)
         self.reader.close()
+        if self.opinions is not None:  # calls under way are answered, and judged below
+            await asyncio.to_thread(self.opinions.close)
         while await asyncio.to_thread(self.process):
             pass
         await self.executor.drain()

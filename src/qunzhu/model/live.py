@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from qunzhu.model.records import Group, MembershipAction, MembershipEvent, Message, Person
 
@@ -50,6 +51,29 @@ class PictureText:
     text: str  # what was read
     said: str = ""  # the message's own text (a caption)
     judged: str = "ham"  # the verdict the message got alone: ham or review
+
+
+@dataclass(slots=True)
+class Opinion:
+    """A language model's reading of a message moderation was unsure of, asked beside the
+    event path (a second or more a call). Asked with the answer fields empty: the decision it
+    is about, held meanwhile, and what that decision showed besides its checks; it comes back
+    with them filled in, and moderation settles the decision (`moderation/opinion.py`). Never
+    stored."""
+
+    platform_id: str  # the message's id
+    member: Person  # who sent it
+    at: datetime  # the moment the held decision was made for (the message's, the edit's)
+    said: str  # the text the model reads
+    decision: dict[str, Any]  # the detector's decision (`Decision.as_dict`)
+    shown: dict[str, Any] = field(default_factory=dict)  # the held decision's other reasons
+    newcomer: bool = False
+    label: str = ""  # what the model said: ad, abuse, normal; "" for no answer
+    confidence: float = 0.0
+    reason: str = ""
+    model: str = ""
+    ms: int = 0  # how long the answer took
+    error: str = ""  # why there is no answer
 
 
 @dataclass(slots=True)
@@ -98,7 +122,9 @@ class LiveEvent:
 
     connector: str  # name of the connector in qunzhu.toml
     group: Group
-    record: Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit | Reaction
+    record: (
+        Message | MembershipEvent | JoinRequest | Notice | PictureText | Edit | Reaction | Opinion
+    )
     role: str = "member"
     kinds: frozenset[str] = frozenset()
     images: tuple[bytes, ...] = ()

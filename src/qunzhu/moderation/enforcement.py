@@ -30,6 +30,7 @@ class Mode(StrEnum):
 class Step(StrEnum):
     NONE = "none"
     ASK_ADMIN = "ask_admin"  # hold the message for an admin's word
+    ASK_MODEL = "ask_model"  # hold the decision for a language model's reading (the policy's)
     DELETE_WARN = "delete_warn"
     MUTE = "mute"
     KICK = "kick"

@@ -29,6 +29,12 @@ class Decision:
         """An action a policy entry asked for by name (a keyword set to "ban"), if any."""
         return next((c.details["action"] for c in self.checks if "action" in c.details), None)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        """A decision `as_dict` gave (kept in a held question, `model.live.Opinion`)."""
+        checks = tuple(Check(**c) for c in data["checks"])
+        return cls(data["verdict"], data["score"], checks, data["normalized"])
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,

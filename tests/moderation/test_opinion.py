@@ -1,0 +1,447 @@
+"""The language model's second opinion: what is asked and how the answer is read
+(moderation.opinion), the endpoint (connectors.language_model), the threads that ask
+(engine.opinions) and the decisions it settles through the engine, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, select
+
+from qunzhu.connectors.language_model import ChatEndpoint, EndpointError
+from qunzhu.engine import events
+from qunzhu.engine.opinions import SecondOpinions
+from qunzhu.engine.policies import ModerationPolicy
+from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
+from qunzhu.model import Group, Message, MessageKind, Person, Platform
+from qunzhu.model.live import LiveEvent, Opinion, PictureText
+from qunzhu.moderation import opinion
+from qunzhu.moderation.behaviour import Context, TrustBook
+from qunzhu.moderation.enforcement import Ladder, Mode
+from qunzhu.moderation.engine import Detector
+from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check, Decision
+from qunzhu.store import schema as t
+
+T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+GROUP = Group(Platform.TELEGRAM, "-1001", "跑步群")
+QUESTION = "代购 加V"  # the default detector asks an admin about it: ad words, no contact
+
+
+def answer(label: str, confidence: float = 0.95, reason: str = "招揽代购") -> str:
+    return json.dumps({"label": label, "confidence": confidence, "reason": reason})
+
+
+# -- what is asked, and how the answer is read ----------------------------------------------
+
+
+def test_the_answer_is_read_from_json_in_fences_or_after_thinking() -> None:
+    assert opinion.read(answer("ad")) == opinion.Reading("ad", 0.95, "招揽代购")
+    fenced = "好的：\n```json\n" + answer("normal", 0.9, "闲聊") + "\n```"
+    assert opinion.read(fenced).label == "normal"
+    thinking = '<think>它说 {"label": "ad"} 吗？</think>' + answer("abuse", 1.7)
+    assert opinion.read(thinking) == opinion.Reading("abuse", 1.0, "招揽代购")  # clamped
+    for bad in ("我觉得是广告", '{"label": "spam", "confidence": 1}', "{not json}", "[1, 2]"):
+        with pytest.raises(opinion.Unreadable):
+            opinion.read(bad)
+    with pytest.raises(opinion.Unreadable, match="confidence"):
+        opinion.read('{"label": "ad", "confidence": "very"}')
+
+
+def _decision(verdict: str, *checks: Check) -> Decision:
+    return Decision(verdict, 0.5, checks, "x")
+
+
+def test_only_questions_and_the_models_own_removals_are_asked_about() -> None:
+    words = Check("contacts_and_words", REVIEW, 0.5, {"words": ["代购"]})
+    assert opinion.asks(_decision(REVIEW, words), veto=False)
+    asked_by_name = Check("contacts_and_words", REVIEW, 0.5, {"action": "review"})
+    assert not opinion.asks(_decision(REVIEW, asked_by_name), veto=True)  # the operator's word
+    guessed = Check("content_model", SPAM, 0.97)
+    assert opinion.asks(_decision(SPAM, guessed), veto=True)
+    assert not opinion.asks(_decision(SPAM, guessed), veto=False)
+    ruled = Check("contacts_and_words", SPAM, 0.9)
+    assert not opinion.asks(_decision(SPAM, guessed, ruled), veto=True)  # a rule said so too
+    assert not opinion.asks(_decision(HAM), veto=True)
+
+
+def test_the_model_is_told_the_message_and_what_was_seen_but_not_who_sent_it() -> None:
+    decision = Detector().check(QUESTION)
+    chat = opinion.messages("代购 加V" + "啊" * 5000, decision, newcomer=True, lang="zh")
+    assert [m["role"] for m in chat] == ["system", "user"]
+    user = chat[1]["content"]
+    assert "<<<\n代购 加V" in user and "新成员" in user and "有联系方式或广告用词" in user
+    assert len(user) < opinion.TEXT_SENT + 200  # a long message is cut
+    assert "理由用中文写" in chat[0]["content"]
+    assert "English" in opinion.messages("hi", decision, False, "en")[0]["content"]
+
+
+def test_a_sure_reading_settles_a_question_and_only_questions_a_removal() -> None:
+    question = _decision(REVIEW, Check("contacts_and_words", REVIEW, 0.5))
+    removal = _decision(SPAM, Check("content_model", SPAM, 0.97))
+    sure_ad = opinion.check(opinion.Reading("ad", 0.9, ""), "m", 800)
+    sure_fine = opinion.check(opinion.Reading("normal", 0.9, ""), "m", 800)
+    unsure = opinion.check(opinion.Reading("ad", 0.6, ""), "m", 800)
+    silent = opinion.check(None, "m", 20_000, "no answer within 20 s")
+    assert opinion.settle(question, sure_ad).verdict == SPAM
+    assert opinion.settle(question, sure_fine).verdict == HAM
+    assert opinion.settle(question, unsure).verdict == REVIEW
+    assert opinion.settle(question, silent).verdict == REVIEW
+    assert opinion.settle(removal, sure_fine).verdict == REVIEW  # a person decides
+    assert opinion.settle(removal, silent).verdict == SPAM  # the decision stands
+    assert opinion.settle(removal, sure_ad).checks[-1].details["model"] == "m"
+    assert silent.details["error"] == "no answer within 20 s"
+
+
+# -- the endpoint ---------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    reply: Callable[[dict[str, Any]], tuple[int, bytes]]
+    seen: list[tuple[str, str, dict[str, Any]]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append((self.path, self.headers.get("Authorization", ""), body))
+        status, data = type(self).reply(body)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[type[_Handler]]:
+    """An OpenAI-compatible server on loopback that answers as its test says."""
+    handler = type("Handler", (_Handler,), {"seen": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    handler.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"  # type: ignore[attr-defined]
+    yield handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _completion(content: str) -> tuple[int, bytes]:
+    return 200, json.dumps({"choices": [{"message": {"content": content}}]}).encode()
+
+
+def test_the_endpoint_posts_the_chat_and_gives_the_reply(server: type[_Handler]) -> None:
+    server.reply = staticmethod(lambda body: _completion(answer("ad")))
+    endpoint = ChatEndpoint(server.url, "deepseek-chat", key="sk-test")  # type: ignore[attr-defined]
+    chat = [{"role": "user", "content": "代购 加V"}]
+    assert opinion.read(endpoint(chat)).label == "ad"
+    path, auth, body = server.seen[0]
+    assert path == "/v1/chat/completions" and auth == "Bearer sk-test"
+    assert body["model"] == "deepseek-chat" and body["messages"] == chat
+    assert body["temperature"] == 0
+    keyless = ChatEndpoint(server.url, "qwen2.5")  # type: ignore[attr-defined]
+    keyless(chat)
+    assert server.seen[1][1] == ""  # a local model needs no key
+
+
+def test_the_endpoints_failures_are_one_line_errors(server: type[_Handler]) -> None:
+    url = server.url  # type: ignore[attr-defined]
+    server.reply = staticmethod(lambda body: (401, b'{"error": {"message": "bad key"}}'))
+    with pytest.raises(EndpointError, match=r"HTTP 401: .*bad key"):
+        ChatEndpoint(url, "m")([])
+    server.reply = staticmethod(lambda body: (200, b'{"object": "error"}'))
+    with pytest.raises(EndpointError, match="not a chat completion"):
+        ChatEndpoint(url, "m")([])
+
+    def slow(body: dict[str, Any]) -> tuple[int, bytes]:
+        time.sleep(1.0)
+        return _completion(answer("ad"))
+
+    server.reply = staticmethod(slow)
+    with pytest.raises(EndpointError, match=r"no answer within 0\.2 s"):
+        ChatEndpoint(url, "m", timeout_s=0.2)([])
+    with pytest.raises(EndpointError, match="cannot reach"):
+        ChatEndpoint("http://127.0.0.1:9/v1", "m")([])  # nothing listens on port 9
+
+
+# -- the threads that ask -------------------------------------------------------------------
+
+
+def _message(n: int, text: str, who: str = "u1") -> LiveEvent:
+    record = Message(str(n), Person(who, "小美"), T0 + timedelta(seconds=n), MessageKind.TEXT, text)
+    return LiveEvent("tg", GROUP, record)
+
+
+def _question(n: int, said: str) -> Opinion:
+    decision = Detector().check(said)
+    return Opinion(str(n), Person("u1", "小美"), T0, said, decision.as_dict())
+
+
+def test_the_same_question_is_asked_once_and_the_days_budget_holds() -> None:
+    calls: list[str] = []
+    gate = threading.Event()
+
+    def ask(chat: list[dict[str, str]]) -> str:
+        calls.append(chat[1]["content"])
+        gate.wait(5)
+        return answer("ad")
+
+    got: list[LiveEvent] = []
+    now = [T0.timestamp()]
+    asker = SecondOpinions(got.append, ask, "m", daily=2, clock=lambda: now[0])
+    for n in range(3):  # one campaign in three groups: one call, three answers
+        asker.submit(_message(n, QUESTION), _question(n, QUESTION))
+    asker.submit(_message(5, "兼职"), _question(5, "兼职"))
+    asker.submit(_message(6, "13812345678"), _question(6, "13812345678"))  # over the budget
+    gate.set()
+    asker.wait()
+    assert len(calls) == 2
+    answered = {e.record.platform_id: e.record for e in got}  # type: ignore[union-attr]
+    assert all(answered[str(n)].label == "ad" for n in (0, 1, 2, 5))
+    assert answered["6"].label == "" and "2 calls are spent" in answered["6"].error
+    now[0] += 86_400  # a new day, a new budget
+    asker.submit(_message(7, "13812345678"), _question(7, "13812345678"))
+    asker.wait()
+    assert len(calls) == 3
+    asker.close()
+
+
+def test_a_failed_call_is_an_answer_without_a_reading() -> None:
+    def ask(chat: list[dict[str, str]]) -> str:
+        if "兼职" in chat[1]["content"]:
+            raise EndpointError("HTTP 503: overloaded")
+        return "我不确定"
+
+    got: list[LiveEvent] = []
+    asker = SecondOpinions(got.append, ask, "m")
+    asker.submit(_message(1, "兼职"), _question(1, "兼职"))
+    asker.submit(_message(2, QUESTION), _question(2, QUESTION))
+    asker.wait()
+    asker.close()
+    errors = {e.record.platform_id: e.record.error for e in got}  # type: ignore[union-attr]
+    assert errors["1"] == "HTTP 503: overloaded"
+    assert errors["2"].startswith("no JSON object")
+    assert asker.failed == 2
+
+
+def test_an_opinion_survives_the_inbox() -> None:
+    question = _question(3, QUESTION)
+    question.shown = {"edited": True}
+    event = LiveEvent("tg", GROUP, question, role="member")
+    back = events.decode("tg", events.encode(event))
+    assert back.record == question
+    other = LiveEvent("tg", GROUP, _question(3, "代购 加V 图里的字"))
+    assert events.key(event) != events.key(other)  # a message and its pictures, asked apart
+
+
+# -- through the engine ---------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = T0.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _engine_with(
+    engine: Engine, ask: Callable[[list[dict[str, str]]], str] | None, **policy: Any
+) -> Runtime:
+    detector = policy.pop("detector", None) or Detector()
+    mode = policy.pop("mode", Mode.ENFORCE)
+    moderation = ModerationPolicy(detector, Ladder(mode), second_opinion="questions", **policy)
+    setups = Setups({("tg", GROUP.platform_id): GroupSetup([moderation])})
+    rt = Runtime(engine, setups, {}, _Clock())
+    if ask is not None:
+        rt.opinions = SecondOpinions(rt.accept, ask, "test-model")
+    return rt
+
+
+def _settle(rt: Runtime) -> None:
+    """Judge what came, wait for the model's answers, judge those."""
+    rt.process()
+    assert rt.opinions is not None
+    rt.opinions.wait()
+    rt.process()
+
+
+def _decisions(engine: Engine) -> list[tuple[str, dict[str, Any]]]:
+    with engine.connect() as conn:
+        found = conn.execute(select(t.decisions).order_by(t.decisions.c.id)).all()
+    return [(d.verdict, orjson.loads(d.reasons)) for d in found]
+
+
+def _actions(engine: Engine) -> list[tuple[str, dict[str, Any]]]:
+    with engine.connect() as conn:
+        found = conn.execute(select(t.outbox).order_by(t.outbox.c.id)).all()
+    return [(a.kind, orjson.loads(a.payload)) for a in found]
+
+
+def test_a_sure_ad_is_removed_after_the_model_read_it(engine: Engine) -> None:
+    rt = _engine_with(engine, lambda chat: answer("ad", 0.92, "代购引流"))
+    rt.accept(_message(1, QUESTION, who="spammer"))
+    rt.process()
+    [(verdict, held)] = _decisions(engine)
+    assert (verdict, held["step"]) == (REVIEW, "ask_model") and _actions(engine) == []
+    assert rt.opinions is not None
+    rt.opinions.wait()
+    rt.process()
+    verdict, settled = _decisions(engine)[1]
+    assert (verdict, settled["step"]) == (SPAM, "delete_warn")
+    said = next(c for c in settled["checks"] if c["name"] == "language_model")
+    assert said["verdict"] == SPAM and said["details"]["reason"] == "代购引流"
+    assert said["details"]["model"] == "test-model"
+    kinds = [(k, p["message_id"]) for k, p in _actions(engine)]
+    assert kinds == [("delete", "1"), ("warn", "1")]
+
+
+def test_a_sure_normal_message_asks_nobody(engine: Engine) -> None:
+    rt = _engine_with(engine, lambda chat: answer("normal", 0.9, "在问代购的事"))
+    rt.accept(_message(1, QUESTION))
+    _settle(rt)
+    verdict, settled = _decisions(engine)[1]
+    assert (verdict, settled["step"]) == (HAM, "none")
+    assert [c["name"] for c in settled["checks"]][-1] == "language_model"
+    assert _actions(engine) == []  # no admin asked
+
+
+@pytest.mark.parametrize(
+    "reply", ["timeout", answer("ad", 0.5), "抱歉，我无法判断"], ids=["down", "unsure", "prose"]
+)
+def test_without_a_sure_answer_an_admin_is_asked_as_before(engine: Engine, reply: str) -> None:
+    def ask(chat: list[dict[str, str]]) -> str:
+        if reply == "timeout":
+            raise EndpointError("no answer within 20 s")
+        return reply
+
+    rt = _engine_with(engine, ask)
+    rt.accept(_message(1, QUESTION))
+    _settle(rt)
+    verdict, settled = _decisions(engine)[1]
+    assert (verdict, settled["step"]) == (REVIEW, "ask_admin")
+    assert [k for k, _ in _actions(engine)] == ["notify_owner"]
+
+
+def test_abuse_the_model_reads_gets_the_word_on_manners(engine: Engine) -> None:
+    rt = _engine_with(engine, lambda chat: answer("abuse", 0.95, "骂人"))
+    rt.accept(_message(1, "这个群真垃圾 滚蛋"))  # mild words of abuse: a question alone
+    _settle(rt)
+    warning = next(p for k, p in _actions(engine) if k == "warn")
+    assert "civil" in warning["text"]
+
+
+class _Guessing(Detector):
+    """A detector whose content model alone calls everything spam (a veto's case)."""
+
+    def check(self, text: str, context: Context | None = None) -> Decision:
+        return Decision(SPAM, 0.97, (Check("content_model", SPAM, 0.97),), text)
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict", "step"),
+    [(answer("normal"), REVIEW, "ask_admin"), ("timeout", SPAM, "delete_warn")],
+    ids=["vetoed", "down"],
+)
+def test_a_veto_turns_a_models_removal_into_a_question(
+    engine: Engine, reply: str, verdict: str, step: str
+) -> None:
+    def ask(chat: list[dict[str, str]]) -> str:
+        if reply == "timeout":
+            raise EndpointError("no answer within 20 s")
+        return reply
+
+    rt = _engine_with(engine, ask, detector=_Guessing())
+    policy = rt.setups.of("tg", GROUP.platform_id).policies[0]
+    policy.second_opinion = "veto"  # type: ignore[attr-defined]
+    rt.accept(_message(1, "明天几点集合跑步"))
+    _settle(rt)
+    (held_verdict, held), (settled_verdict, settled) = _decisions(engine)
+    assert (held_verdict, held["step"]) == (SPAM, "ask_model")
+    assert (settled_verdict, settled["step"]) == (verdict, step)
+
+
+def test_questions_alone_leave_a_models_removal_as_it_was(engine: Engine) -> None:
+    rt = _engine_with(engine, lambda chat: answer("normal"), detector=_Guessing())
+    rt.accept(_message(1, "明天几点集合跑步"))
+    rt.process()
+    [(verdict, reasons)] = _decisions(engine)
+    assert (verdict, reasons["step"]) == (SPAM, "delete_warn")
+
+
+def test_a_message_is_removed_once_though_its_pictures_say_so_too(engine: Engine) -> None:
+    rt = _engine_with(engine, lambda chat: answer("ad"))
+    rt.accept(_message(1, QUESTION, who="spammer"))
+    _settle(rt)
+    read = PictureText("1", Person("spammer", "小美"), T0, "加微信 abc12345", QUESTION, REVIEW)
+    rt.accept(LiveEvent("tg", GROUP, read))
+    rt.process()
+    assert [k for k, _ in _actions(engine)] == ["delete", "warn"]  # not a second strike
+
+
+def test_decisions_held_when_the_engine_stopped_go_to_a_person(engine: Engine) -> None:
+    rt = _engine_with(engine, None)  # no model to ask: the question is never answered
+    rt.accept(_message(1, QUESTION))
+    rt.process()
+    assert rt.release_held() == 1 and rt.release_held() == 0
+    verdict, reasons = _decisions(engine)[0]
+    assert (verdict, reasons["step"], reasons["released"]) == (REVIEW, "ask_admin", True)
+    late = _question(1, QUESTION)
+    late.label, late.confidence = "ad", 0.99
+    rt.accept(LiveEvent("tg", GROUP, late))
+    rt.process()
+    assert len(_decisions(engine)) == 1 and _actions(engine) == []  # a person decides now
+
+
+def test_trusted_members_never_reach_the_model(engine: Engine) -> None:
+    asked: list[str] = []
+
+    def ask(chat: list[dict[str, str]]) -> str:
+        asked.append(chat[1]["content"])
+        return answer("ad")
+
+    rt = _engine_with(engine, ask, detector=Detector(trust=TrustBook()))
+    rt.accept(LiveEvent("tg", GROUP, _message(1, QUESTION).record, role="admin"))
+    rt.process()
+    assert rt.opinions is not None
+    rt.opinions.wait()
+    assert asked == [] and _decisions(engine) == []
+
+
+def test_the_configuration_names_the_model_and_groups_opt_in(tmp_path: Any) -> None:
+    from qunzhu import service
+    from qunzhu.config import ConfigError, parse
+
+    group = {
+        "name": "跑步群",
+        "connector": "tg",
+        "id": "-1001",
+        "policies": {"moderation": {"second_opinion": "questions"}},
+    }
+    raw: dict[str, Any] = {"connectors": {"tg": {"type": "telegram"}}, "groups": [group]}
+    with pytest.raises(ConfigError, match=r"second_opinion: no \[language_model\]"):
+        parse(raw)
+    raw["language_model"] = {"url": "ftp://x", "model": "m"}
+    with pytest.raises(ConfigError, match="http"):
+        parse(raw)
+    raw["language_model"] = {
+        "url": "https://api.deepseek.com/v1",
+        "model": "deepseek-chat",
+        "key_env": "QZ_TEST_LLM_KEY",
+    }
+    config = parse(raw)
+    with pytest.raises(ConfigError, match="QZ_TEST_LLM_KEY is not set"):
+        config.secrets({"QUNZHU_TELEGRAM_TOKEN": "1:x"})
+    assert config.model_key({"QZ_TEST_LLM_KEY": "sk-1"}) == "sk-1"
+    live = service.setups(config).of("tg", "-1001").policies
+    assert [p.second_opinion for p in live if isinstance(p, ModerationPolicy)] == ["questions"]
+    replayed = service.replay_policies(config, tmp_path, Detector())("telegram", "-1001")
+    assert [p.second_opinion for p in replayed if isinstance(p, ModerationPolicy)] == ["off"]

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from qunzhu import sources
-from qunzhu.i18n import tr
+from qunzhu.i18n import lang, tr
 from qunzhu.moderation.behaviour import Context
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.evaluate import DataError, evaluate, read_tsv, spam_only
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from qunzhu.engine.replay import GroupReplay
     from qunzhu.importing import FileResult
     from qunzhu.moderation.feedback import HumanLabel
+    from qunzhu.moderation.verdicts import Decision
     from qunzhu.store.accounts import User
 
 # The store, the live engine and the reports are imported by the commands that use them:
@@ -91,7 +93,8 @@ def main(
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]{tr('error')}:[/] {message}", highlight=False, soft_wrap=True)
+    # the message is the user's words and paths, not markup: "[language_model]" stays itself
+    err.print(f"[bold red]{tr('error')}:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -497,10 +500,19 @@ def moderation_check(
         str | None,
         typer.Option("--bio", help="The sender's profile bio, checked as the name is."),
     ] = None,
+    ask_model: Annotated[
+        bool,
+        typer.Option(
+            "--ask-model",
+            help="Also ask the [language_model] of --config, as a group with second_opinion "
+            "does, and show how its reading settles the decision (tries your setup).",
+        ),
+    ] = False,
     model: ModelOption = DEFAULT_MODEL,
     community: CommunityOption = None,
     as_json: JsonOption = False,
     database: DbOption = None,
+    path: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Judge one message: the verdict, its score and every check's result. With --community,
     as that community's groups judge it: its model, and the ads and contacts people
@@ -526,6 +538,8 @@ def moderation_check(
         except StoreError as exc:
             raise fail(str(exc)) from None
     decision = detector.named(detector.check(whole, ctx), name, bio)
+    if ask_model:
+        decision = _second_opinion(decision, whole, path)
     if as_json:
         shown = decision.as_dict() | ({"picture_text": read} if images else {})
         sys.stdout.write(orjson.dumps(shown).decode() + "\n")
@@ -538,6 +552,31 @@ def moderation_check(
         out.print(
             f"  {check.name}: {tr(check.verdict)} {check.score:.2f} {details}", highlight=False
         )
+
+
+def _second_opinion(decision: Decision, said: str, path: Path) -> Decision:
+    """The decision as the language model of the configuration file settles it."""
+    from qunzhu.connectors.language_model import ChatEndpoint, EndpointError
+    from qunzhu.moderation import opinion
+
+    config = _config(path)
+    settings = config.language_model
+    if settings is None:
+        raise fail(tr("{path} names no [language_model]", path=path))
+    key = config.model_key()
+    if settings.key_env and not key:
+        missing = settings.key_env
+        raise fail(tr("language_model: the environment variable {var} is not set", var=missing))
+    endpoint = ChatEndpoint(settings.url, settings.model, key, settings.timeout_s)
+    started = time.monotonic()
+    try:
+        reading = opinion.read(endpoint(opinion.messages(said, decision, False, lang())))
+    except (EndpointError, opinion.Unreadable) as exc:
+        raise fail(tr("the language model gave no answer: {why}", why=exc)) from None
+    finally:
+        endpoint.close()
+    ms = round((time.monotonic() - started) * 1000)
+    return opinion.settle(decision, opinion.check(reading, settings.model, ms))
 
 
 @moderation_app.command("train")

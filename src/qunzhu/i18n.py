@@ -194,6 +194,23 @@ ZH: dict[str, str] = {
     "no such connector is running": "没有运行中的此连接器",
     "Please do not post ads here.": "请勿在群内发布广告或违规内容。",
     "Please keep it civil: no insults or obscenities here.": "请文明发言，勿辱骂他人或说脏话。",
+    # the language model's second opinion
+    "the url must start with http:// or https://": "地址必须以 http:// 或 https:// 开头",
+    "{where}.policies.moderation.second_opinion: no [language_model] to ask": (
+        "{where}.policies.moderation.second_opinion：没有配置可询问的 [language_model]"
+    ),
+    "language_model: the environment variable {var} is not set": (
+        "language_model：环境变量 {var} 没有设置"
+    ),
+    "the language model's {n} calls for today are spent": "大模型今天的 {n} 次调用已用完",
+    "the language model gave no answer ({n} so far): {why}": (
+        "大模型没有给出回答（累计 {n} 次）：{why}"
+    ),
+    "{path} names no [language_model]": "{path} 中没有配置 [language_model]",
+    "the language model gave no answer: {why}": "大模型没有给出回答：{why}",
+    "{n} decision(s) waiting for the language model went to a person": (
+        "{n} 条等待大模型复核的处理已转交给人工"
+    ),
     "Welcome %NICKNAME%! Please introduce yourself: your city, your trade, and what you "
     "hope to find here.": "欢迎 %NICKNAME% 加入！请发一段自我介绍：城市、行业、想在群里收获什么。",
     "join request from {who}: {answer}": "入群申请：{who}：{answer}",

@@ -445,3 +445,37 @@ def test_the_configuration_names_the_model_and_groups_opt_in(tmp_path: Any) -> N
     assert [p.second_opinion for p in live if isinstance(p, ModerationPolicy)] == ["questions"]
     replayed = service.replay_policies(config, tmp_path, Detector())("telegram", "-1001")
     assert [p.second_opinion for p in replayed if isinstance(p, ModerationPolicy)] == ["off"]
+
+
+def test_the_command_line_tries_the_configured_model(
+    server: type[_Handler], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from qunzhu.cli import app
+
+    server.reply = staticmethod(lambda body: _completion(answer("ad", 0.9, "招揽代购")))
+    toml = tmp_path / "qunzhu.toml"
+    url = server.url  # type: ignore[attr-defined]
+    toml.write_text(
+        f'[language_model]\nurl = "{url}"\nmodel = "qwen2.5"\nkey_env = "QZ_TEST_LLM_KEY"\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    args = ["moderation", "check", QUESTION, "--ask-model", "--config", str(toml), "--json"]
+    missing = runner.invoke(app, args, env={"QZ_TEST_LLM_KEY": ""})
+    assert missing.exit_code == 1 and "QZ_TEST_LLM_KEY is not set" in missing.output
+    done = runner.invoke(app, args, env={"QZ_TEST_LLM_KEY": "sk-1"})
+    assert done.exit_code == 0, done.output
+    shown = json.loads(done.stdout)
+    assert shown["verdict"] == SPAM
+    assert shown["checks"][-1]["details"]["reason"] == "招揽代购"
+    assert server.seen[-1][1] == "Bearer sk-1"
+    server.reply = staticmethod(lambda body: (503, b"busy"))
+    down = runner.invoke(app, args, env={"QZ_TEST_LLM_KEY": "sk-1"})
+    assert down.exit_code == 1 and "HTTP 503: busy" in down.output
+    assert "Traceback" not in down.output
+    bare = tmp_path / "bare.toml"
+    bare.write_text("", encoding="utf-8")
+    none = runner.invoke(app, ["moderation", "check", QUESTION, "--ask-model", "-c", str(bare)])
+    assert none.exit_code == 1 and "no [language_model]" in none.output

@@ -1054,3 +1054,22 @@ def test_the_known_contacts_are_listed_with_the_answer_that_taught_them(
         "fuli_vip",
         channel,
     )
+
+
+def test_the_language_models_reading_is_shown_with_the_question(app: FastAPI, world: World) -> None:
+    """A question the language model was unsure of goes to the queue as before, with what it
+    said: its reading, in the reader's language, and its reason."""
+    from qunzhu.engine.opinions import SecondOpinions
+
+    policy = ModerationPolicy(Detector(), Ladder(Mode.TRAINING), second_opinion="questions")
+    rt = Runtime(world.engine, Setups({("tg", RUNNERS.platform_id): GroupSetup([policy])}))
+    reply = '{"label": "ad", "confidence": 0.6, "reason": "像在招揽代购"}'
+    rt.opinions = SecondOpinions(rt.accept, lambda chat: reply, "deepseek-chat")
+    rt.accept(msg(RUNNERS, 1, "代购 加V", who="u8"))
+    rt.process()
+    rt.opinions.wait()
+    rt.process()
+    rt.opinions.close()
+    page = as_user(app, "ops").get("/moderation?lang=zh").text
+    assert "大模型复核" in page and "判断</span>: 广告" in page and "像在招揽代购" in page
+    assert "deepseek-chat" in page

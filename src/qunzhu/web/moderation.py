@@ -195,6 +195,15 @@ i18n.register(
         "review from": "送审核的分数线",
         "nearest known spam": "与最相近的已知广告的相似度",
         "nearest normal message": "与最相近的正常消息的相似度",
+        "Waiting for the language model": "等待大模型复核",
+        "Language model's reading": "大模型复核",
+        "model": "模型",
+        "its reading": "判断",
+        "milliseconds": "耗时（毫秒）",
+        "no answer": "未得到回答",
+        "an ad": "广告",
+        "abuse": "辱骂",
+        "normal": "正常",
         # errors
         "no such decision": "没有这条处理记录",
         "this decision has been decided already": "这条处理已经有人决定过了",
@@ -206,6 +215,7 @@ i18n.register(
 def _step_names() -> dict[str, str]:
     return {
         "ask_admin": tr("Ask an admin"),
+        "ask_model": tr("Waiting for the language model"),
         "delete_warn": tr("Delete and warn"),
         "mute": tr("Mute"),
         "kick": tr("Kick"),
@@ -250,6 +260,7 @@ def check_names() -> dict[str, str]:
         "trust": tr("Trusted"),
         "blocklist": tr("Community blocklist"),
         "reports": tr("Reported by members"),
+        "language_model": tr("Language model's reading"),
     }
 
 
@@ -289,7 +300,16 @@ def _detail_names() -> dict[str, str]:
         "mentioned": tr("members mentioned"),
         "abusive": tr("words of abuse"),
         "all": tr("mentions everyone"),
+        "model": tr("model"),
+        "label": tr("its reading"),
+        "ms": tr("milliseconds"),
+        "error": tr("no answer"),
     }
+
+
+def _reading_names() -> dict[str, str]:
+    """What a language model can say of a message, in the reader's language."""
+    return {"ad": tr("an ad"), "abuse": tr("abuse"), "normal": tr("normal")}
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -493,7 +513,11 @@ def _for_page(row: Any) -> dict[str, Any]:
             "details": [
                 (
                     keys.get(k, k),
-                    steps.get(v, v) if k == "action" and isinstance(v, str) else _shown(v),
+                    steps.get(v, v)
+                    if k == "action" and isinstance(v, str)
+                    else _reading_names().get(v, v)
+                    if k == "label" and isinstance(v, str)
+                    else _shown(v),
                 )
                 for k, v in c["details"].items()
             ],

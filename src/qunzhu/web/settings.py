@@ -183,6 +183,23 @@ _ZH = {
     "Answers": "回复",
     "One per line: keyword1|keyword2 => text": "每行一条：关键词1|关键词2 => 回复内容",
     "Save": "保存",
+    "Second opinion": "大模型复核",
+    "off: nothing leaves this machine": "关闭：消息不离开本机",
+    "questions: the language model reads what would be asked of an admin": (
+        "待审消息：本要问管理员的消息先交给大模型判断"
+    ),
+    "veto: also the removals the content model alone decided": (
+        "否决：内容模型单独判定要删的消息也先交给大模型"
+    ),
+    (
+        "Sends the message's text (not who sent it) to the [language_model] of qunzhu.toml; "
+        "without one, off. A sure ad is removed, a sure normal message asks nobody, anything "
+        "else goes to an admin as before."
+    ): (
+        "把消息文字（不含发送者）发给 qunzhu.toml 中 [language_model] 配置的大模型；"
+        "没有配置则不生效。大模型确定是广告就删除，确定正常就不再打扰管理员，"
+        "其余照旧交给管理员。"
+    ),
     "Back to the settings": "返回设置",
     "{where}: line {n}: write keyword1|keyword2 => text": (
         "{where}：第 {n} 行：请写成 关键词1|关键词2 => 回复内容"
@@ -198,6 +215,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "moderation": (
         "enabled",
         "mode",
+        "second_opinion",
         "learn",
         "blocklist",
         "reports",

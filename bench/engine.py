@@ -99,6 +99,8 @@ def drop_schemas() -> None:
 KEPT_OUT = 4  # with --blocklist: members u0-u3 are on it from the start
 ADS = ["代购名牌包包，加微信 abc{n} 详聊", "兼职刷单日赚300，私聊 vx{n}", "无抵押贷款 138{n:08d}"]
 CHAT = ["今天跑了十公里", "周六几点集合？", "谢谢分享", "这个方法不错，学到了", "早上好", "收到"]
+# what the detector asks an admin about (--second-opinion: what the language model reads)
+QUESTIONS = ["代购 加V", "兼职找我{n}", "联系 138{n:08d}", "这个群真垃圾 滚蛋"]
 
 
 @functools.cache
@@ -129,7 +131,7 @@ def posters() -> list[bytes]:
     return out
 
 
-def events(n: int, pictures: float = 0.0):  # type: ignore[no-untyped-def]
+def events(n: int, pictures: float = 0.0, questions: float = 0.0):  # type: ignore[no-untyped-def]
     from qunzhu.model import (
         Group,
         JoinMethod,
@@ -155,6 +157,8 @@ def events(n: int, pictures: float = 0.0):  # type: ignore[no-untyped-def]
         roll = rng.random()
         if roll < 0.80:
             text = rng.choice(ADS).format(n=i) if rng.random() < 0.05 else rng.choice(CHAT)
+            if questions and rng.random() < questions:  # drawn only then: the other runs'
+                text = rng.choice(QUESTIONS).format(n=i)  # streams stay as they were
             record = Message(str(i), person, at, MessageKind.TEXT, text)
             if drawn and rng.random() < pictures:
                 # an ad poster travels; the other pictures stay in their group (its own)
@@ -197,7 +201,9 @@ class LoggingConnector:
             os.fsync(self._log.fileno())
 
 
-def runtime(db: Path, connector: LoggingConnector, captcha: bool = False):  # type: ignore[no-untyped-def]
+def runtime(
+    db: Path, connector: LoggingConnector, captcha: bool = False, opinion_ms: float | None = None
+):  # type: ignore[no-untyped-def]
     from qunzhu.engine.policies import (
         AdmissionPolicy,
         Answer,
@@ -224,7 +230,22 @@ def runtime(db: Path, connector: LoggingConnector, captcha: bool = False):  # ty
         policies.insert(0, CaptchaPolicy(Mode.ENFORCE, timeout_s=180))
         policies[2] = WelcomePolicy(rules="群规：不发广告", batch_s=0, after_captcha=True)
     engine = open_store(url(db))
-    return Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
+    rt = Runtime(engine, Setups(default=GroupSetup(policies)), {"tg": connector})
+    if opinion_ms is not None:  # the model answers each call after opinion_ms
+        from qunzhu.engine.opinions import SecondOpinions
+
+        policies[0].second_opinion = "questions"  # type: ignore[attr-defined]
+
+        def ask(chat: list[dict[str, str]]) -> str:
+            time.sleep(opinion_ms / 1000)
+            said = chat[1]["content"].split("<<<", 1)[1]
+            label = (
+                "abuse" if "滚蛋" in said else "ad" if "加V" in said or "兼职" in said else "normal"
+            )
+            return json.dumps({"label": label, "confidence": 0.9, "reason": "bench"})
+
+        rt.opinions = SecondOpinions(rt.accept, ask, "bench", daily=10**9)
+    return rt
 
 
 def community(db: Path, blocked: int, forgotten: bool = False) -> None:
@@ -270,13 +291,15 @@ def work(
     log: Path | None,
     captcha: bool = False,
     pictures: float = 0.0,
+    questions: float = 0.0,
+    opinion_ms: float | None = None,
 ) -> tuple[dict[str, float], list[tuple[int, str]]]:
     """Receive, process and execute all n events; resumable after a kill. Returns the figures
     and every call that reached the connector."""
     from qunzhu.engine import outbox
 
     connector = LoggingConnector(log)
-    rt = runtime(db, connector, captcha)
+    rt = runtime(db, connector, captcha, opinion_ms)
     gc.collect()
     gc.freeze()  # as `qunzhu run` does once the models are loaded
     recovered = outbox.recover(rt.engine)
@@ -287,7 +310,7 @@ def work(
 
     async def drive() -> float:  # one event loop, as `qunzhu run` has
         start = time.perf_counter()
-        for event in events(n, pictures):
+        for event in events(n, pictures, questions):
             received = time.perf_counter()
             if rt.accept(event) is not None:
                 pending.append(received)
@@ -307,9 +330,16 @@ def work(
 
     elapsed = asyncio.run(drive())
     rt.reader.wait()  # the pictures still waiting to be read (not timed: beside the path)
+    answered_s = 0.0
+    if rt.opinions is not None:  # the answers still to come (timed apart: beside the path)
+        start = time.perf_counter()
+        rt.opinions.wait()
+        answered_s = time.perf_counter() - start
     while rt.process(limit=10 * batch):
         pass
     rt.reader.close()
+    if rt.opinions is not None:
+        rt.opinions.close()
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -325,6 +355,11 @@ def work(
         "same_picture": decided_by(rt.engine, '%"name":"same_picture"%'),
         "picture_text": decided_by(rt.engine, '%"picture_text"%'),
         "pictures_unread": rt.reader.unread.total(),
+        "held_for_the_model": decided_by(rt.engine, '%"step":"ask_model"%'),
+        "settled_by_the_model": decided_by(rt.engine, '%"name":"language_model","verdict":"spam"%')
+        + decided_by(rt.engine, '%"name":"language_model","verdict":"ham"%'),
+        "asked_an_admin": decided_by(rt.engine, '%"step":"ask_admin"%'),
+        "answers_after_the_last_event_s": answered_s,
         # the engine's process, and the reader's child process (its models), at their peaks
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "reader_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024,
@@ -377,9 +412,11 @@ def counts(db: Path, n: int, log: Path | None, calls: list[tuple[int, str]]) -> 
 
     engine = open_store(url(db))
     with engine.connect() as conn:
-        processed = conn.execute(  # the generated events, not what the reader handed back
-            select(func.count()).where(
-                t.inbox.c.processed_at.is_not(None), t.inbox.c.key.not_like("%:PictureText:%")
+        processed = conn.execute(  # the generated events, not what the reader or the
+            select(func.count()).where(  # language model handed back
+                t.inbox.c.processed_at.is_not(None),
+                t.inbox.c.key.not_like("%:PictureText:%"),
+                t.inbox.c.key.not_like("%:Opinion:%"),
             )
         ).scalar_one()
         statuses = dict(
@@ -424,6 +461,13 @@ def main() -> None:
     parser.add_argument(
         "--pictures", type=float, default=0.0, help="share of messages that carry a picture"
     )
+    parser.add_argument(
+        "--second-opinion",
+        type=float,
+        metavar="MS",
+        help="3%% of messages are questions, read by a language model answering after MS ms; "
+        "the same stream without it runs too (no_model_*)",
+    )
     parser.add_argument("--pg", help="a PostgreSQL server's URL: the stores there, not SQLite")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
     args = parser.parse_args()
@@ -457,8 +501,30 @@ def run(args: argparse.Namespace) -> None:
         else:
             if args.pictures:
                 posters()  # drawn before the clock starts
-            result, calls = work(db, args.events, args.batch, None, args.captcha, args.pictures)
+            share = 0.03 if args.second_opinion is not None else 0.0
+            result, calls = work(
+                db,
+                args.events,
+                args.batch,
+                None,
+                args.captcha,
+                args.pictures,
+                share,
+                args.second_opinion,
+            )
             result.update(counts(db, args.events, None, calls))
+            if args.second_opinion is not None:  # the same stream, questions asked of people
+                alone, _ = work(
+                    Path(tmp) / "alone.db",
+                    args.events,
+                    args.batch,
+                    None,
+                    args.captcha,
+                    args.pictures,
+                    share,
+                )
+                result["no_model_events_per_s"] = args.events / alone["seconds"]
+                result["no_model_asked_an_admin"] = alone["asked_an_admin"]
             floor_s = floor(Path(tmp) / "floor.db", args.events, args.batch, args.pictures)
             result["floor_events_per_s"] = args.events / floor_s
             result["ratio"] = result["seconds"] / floor_s

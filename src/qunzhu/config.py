@@ -492,6 +492,12 @@ group = "console"
 # url = "ws://127.0.0.1:3001"
 # access_token_env = "QUNZHU_ONEBOT_TOKEN"
 
+# [language_model]        # asked for a second opinion where a group's second_opinion says so
+# url = "http://127.0.0.1:11434/v1"   # any OpenAI-compatible API; Ollama keeps messages here
+# model = "qwen2.5:7b"
+# key_env = "QUNZHU_LLM_KEY"           # a hosted one's key, from the environment
+# daily = 1000                         # calls a day at most
+
 [[communities]]
 name = "Running club"
 
@@ -501,6 +507,7 @@ learn = true              # train the community's own model from the console's a
 blocklist = true          # a member banned in one group is kept out of the community's others
 # delete_notices = true   # take down Telegram's "X joined the group" messages
 # read_pictures = false   # do not read the text in members' pictures (on by default)
+# second_opinion = "questions"   # the [language_model] reads what would be asked of an admin
 
 [communities.policies.welcome]
 template = "Welcome %NICKNAME%! Please introduce yourself: city, trade, what you seek here."
@@ -596,6 +603,12 @@ group = "console"
 # url = "ws://127.0.0.1:3001"
 # access_token_env = "QUNZHU_ONEBOT_TOKEN"
 
+# [language_model]        # 群的 second_opinion 打开时，请它复核拿不准的消息
+# url = "http://127.0.0.1:11434/v1"   # 任何兼容 OpenAI 的接口；本机 Ollama 让消息不出本机
+# model = "qwen2.5:7b"
+# key_env = "QUNZHU_LLM_KEY"           # 云端服务的密钥，从环境变量读取
+# daily = 1000                         # 每天最多调用次数
+
 [[communities]]
 name = "跑团"
 
@@ -605,6 +618,7 @@ learn = true              # 用审核队列里的回答训练本社群自己的�
 blocklist = true          # 在一个群被拉黑的成员，社群的其他群也不让进
 # delete_notices = true   # 自动删除 Telegram 的“某某加入了群组”提示
 # read_pictures = false   # 不识别成员图片里的文字（默认识别）
+# second_opinion = "questions"   # 本要问管理员的消息先交给 [language_model] 判断
 
 [communities.policies.welcome]
 template = "欢迎 %NICKNAME%！请做个自我介绍：城市、行业，以及你想在这里找到什么。"

@@ -502,27 +502,19 @@ def run(args: argparse.Namespace) -> None:
             if args.pictures:
                 posters()  # drawn before the clock starts
             share = 0.03 if args.second_opinion is not None else 0.0
-            result, calls = work(
-                db,
-                args.events,
-                args.batch,
-                None,
-                args.captcha,
-                args.pictures,
-                share,
-                args.second_opinion,
+            same = functools.partial(
+                work,
+                n=args.events,
+                batch=args.batch,
+                log=None,
+                captcha=args.captcha,
+                pictures=args.pictures,
+                questions=share,
             )
+            result, calls = same(db, opinion_ms=args.second_opinion)
             result.update(counts(db, args.events, None, calls))
             if args.second_opinion is not None:  # the same stream, questions asked of people
-                alone, _ = work(
-                    Path(tmp) / "alone.db",
-                    args.events,
-                    args.batch,
-                    None,
-                    args.captcha,
-                    args.pictures,
-                    share,
-                )
+                alone, _ = same(Path(tmp) / "alone.db")
                 result["no_model_events_per_s"] = args.events / alone["seconds"]
                 result["no_model_asked_an_admin"] = alone["asked_an_admin"]
             floor_s = floor(Path(tmp) / "floor.db", args.events, args.batch, args.pictures)

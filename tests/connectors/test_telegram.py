@@ -436,10 +436,10 @@ def test_a_bio_is_read_again_an_hour_on_and_after_a_failure_a_minute_on(monkeypa
 
     from aiogram.types import User
 
-    from qunzhu.connectors import telegram
+    from qunzhu.connectors import profiles
 
     clock = [1000.0]
-    monkeypatch.setattr(telegram, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(profiles, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     bob = User(id=22, is_bot=False, first_name="Bob")
 
     async def main() -> list[str]:
@@ -485,10 +485,10 @@ def test_after_a_flood_limit_no_bio_is_asked_for_until_it_ends(monkeypatch) -> N
 
     from aiogram.types import User
 
-    from qunzhu.connectors import telegram
+    from qunzhu.connectors import profiles
 
     clock = [1000.0]
-    monkeypatch.setattr(telegram, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(profiles, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     users = [User(id=n, is_bot=False, first_name=f"U{n}") for n in (21, 22, 23)]
 
     async def main() -> tuple[list[str], int]:

@@ -13,10 +13,9 @@ supergroup), because actions need it as it is; an export names the same group by
 
 A user's Bot API id is a plain number; `execute` takes it either way (`123` or `user123`).
 
-A member's profile bio (getChat) comes with their join and their messages, read at most once
-an hour per member (`BIO_TTL_S`): accounts that join, say "你好" and wait for members to open
-their profile carry the ad there, and some write it in after joining. A bio Telegram does not
-give (the member's privacy settings) or a call that fails is "", and never holds up an update.
+A member's profile bio (getChat) comes with their join and their messages, read as
+`connectors/profiles.py` says (at most once an hour per member). A bio Telegram does not give
+(the member's privacy settings) or a call that fails is "", and never holds up an update.
 An edited message comes as an `Edit` of it as it reads now (its pictures fetched again: QR
 codes in a replaced picture are read; the text in it is not, a picture's text being read once
 per message). A reaction comes as a `Reaction`, once a day per member and group (Telegram
@@ -67,6 +66,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from qunzhu.connectors import GROUP_ADMIN, Emit
+from qunzhu.connectors.profiles import BIO_TIMEOUT, BIOS_KEPT, Bios
 from qunzhu.i18n import tr
 from qunzhu.model.live import (
     Action,
@@ -107,11 +107,6 @@ MAX_IMAGE_BYTES = 5 * 2**20  # pictures are fetched for QR codes; bigger ones ar
 DOWNLOAD_TIMEOUT = 15  # seconds: a download holds up the batch of updates it is in
 CONVERTING = 16  # updates of a batch read at once (pictures fetched), emitted in order
 MIN_MUTE = 35  # seconds: Telegram takes a restriction shorter than 30 s as "forever"
-BIO_TTL_S = 3600.0  # a member's bio read once is used this long (module docstring)
-BIO_TIMEOUT = 5  # seconds: a bio holds up the update it comes with
-BIO_RETRY_S = 60.0  # a bio that could not be read is asked for again this much later
-BIOS_KEPT = 10_000  # members whose bio is remembered, the most recently read
-BIO_MAX = 200  # characters kept of a bio (Telegram allows 70, 140 with Premium)
 REACTION_EVERY_S = 86_400.0  # a member's reactions in a group are handed on once a day
 GROUP_TYPES = frozenset({"group", "supergroup"})
 INSIDE = frozenset({"creator", "administrator", "member"})  # and "restricted" with is_member
@@ -269,10 +264,8 @@ class TelegramConnector:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._token = token
-        # user id -> (the read of their bio, when it began)
-        self._bios: dict[int, tuple[asyncio.Future[str | None], float]] = {}
+        self._bios = Bios(self._read_bio)  # type: ignore[arg-type]
         self._reacted: dict[tuple[int, int], float] = {}  # (chat, user) -> when handed on
-        self._bios_paused_until = 0.0  # Telegram asked the bot to slow down: no reads until then
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         try:
             self.bot = Bot(token, session=session)
@@ -531,38 +524,22 @@ class TelegramConnector:
         )
 
     async def _bio(self, user: User) -> str:
-        """The member's profile bio, as the module docstring says; one read at a time per
-        member (a batch often holds their join and their first messages together)."""
+        """The member's profile bio (`connectors/profiles.py`)."""
         if user.is_bot:
             return ""  # a bot has a description, set by whoever made it, not a bio
-        now = time.monotonic()
-        kept = self._bios.get(user.id)
-        if kept is None and now < self._bios_paused_until:
-            return ""  # a backlog's thousand first reads wait out Telegram's flood limit
-        if kept is None or now - kept[1] >= BIO_TTL_S:
-            kept = (asyncio.ensure_future(self._read_bio(user.id)), now)
-            self._bios.pop(user.id, None)  # the most recently read last
-            self._bios[user.id] = kept
-            while len(self._bios) > BIOS_KEPT:
-                del self._bios[next(iter(self._bios))]
-        bio = await asyncio.shield(kept[0])
-        if bio is None:  # failed: tried again a minute on, not an hour
-            if self._bios.get(user.id) is kept:
-                self._bios[user.id] = (kept[0], min(kept[1], now - BIO_TTL_S + BIO_RETRY_S))
-            return ""
-        return bio
+        return await self._bios(user.id)
 
     async def _read_bio(self, user: int) -> str | None:
         """The bio ("" for none shown), None where the call failed."""
         try:
             found = await self.bot.get_chat(chat_id=user, request_timeout=BIO_TIMEOUT)
         except TelegramRetryAfter as exc:  # the bot's other calls matter more than bios
-            self._bios_paused_until = time.monotonic() + exc.retry_after
+            self._bios.pause(exc.retry_after)
             return None
         except Exception as exc:  # a lost connection, a user gone
             log.debug("Telegram %s: no bio for %s (%s)", self.name, user, self._redact(exc))
             return None
-        return (found.bio or "")[:BIO_MAX]
+        return found.bio or ""
 
     async def _photo(self, sizes: list[PhotoSize]) -> tuple[bytes, ...]:
         """The largest size of a picture that fits `MAX_IMAGE_BYTES`, or nothing."""

@@ -1,0 +1,55 @@
+"""What members say of themselves on their profile (Telegram's bio, QQ's signature 个性签名),
+read for moderation: accounts that join, say "你好" and wait for members to open their profile
+carry the ad there, and some write it in after joining.
+
+A platform call per member per message would be too many, so each member's is read at most
+once an hour (`BIO_TTL_S`); a read that failed is tried again a minute on; one read at a time
+per member (a batch often holds their join and their first messages together); and where the
+platform asks the bot to slow down, first reads wait (`pause`): the bot's other calls, its
+deletions among them, matter more than bios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+
+BIO_TTL_S = 3600.0  # a member's bio read once is used this long
+BIO_TIMEOUT = 5  # seconds: a bio holds up the update it comes with
+BIO_RETRY_S = 60.0  # a bio that could not be read is asked for again this much later
+BIOS_KEPT = 10_000  # members whose bio is remembered, the most recently read
+BIO_MAX = 200  # characters kept of a bio (Telegram allows 70, 140 with Premium)
+
+
+class Bios:
+    """`await bios(member)`: the member's bio, "" where none is known. `read(member)` asks
+    the platform: the bio ("" for none shown), or None where the call failed."""
+
+    def __init__(self, read: Callable[[Hashable], Awaitable[str | None]]) -> None:
+        self._read = read
+        # member -> (the read of their bio, when it began)
+        self._kept: dict[Hashable, tuple[asyncio.Future[str | None], float]] = {}
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """The platform asked to slow down: no first read for this long."""
+        self._paused_until = time.monotonic() + seconds
+
+    async def __call__(self, member: Hashable) -> str:
+        now = time.monotonic()
+        kept = self._kept.get(member)
+        if kept is None and now < self._paused_until:
+            return ""  # a backlog's thousand first reads wait out the platform's limit
+        if kept is None or now - kept[1] >= BIO_TTL_S:
+            kept = (asyncio.ensure_future(self._read(member)), now)
+            self._kept.pop(member, None)  # the most recently read last
+            self._kept[member] = kept
+            while len(self._kept) > BIOS_KEPT:
+                del self._kept[next(iter(self._kept))]
+        bio = await asyncio.shield(kept[0])
+        if bio is None:  # failed: tried again a minute on, not an hour
+            if self._kept.get(member) is kept:
+                self._kept[member] = (kept[0], min(kept[1], now - BIO_TTL_S + BIO_RETRY_S))
+            return ""
+        return bio[:BIO_MAX]

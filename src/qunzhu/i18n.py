@@ -194,6 +194,7 @@ ZH: dict[str, str] = {
     "no such connector is running": "没有运行中的此连接器",
     "Please do not post ads here.": "请勿在群内发布广告或违规内容。",
     "Please keep it civil: no insults or obscenities here.": "请文明发言，勿辱骂他人或说脏话。",
+    "OneBot {name}: members' signatures are not given": "OneBot {name}：实现不提供成员的个性签名",
     # the language model's second opinion
     "the url must start with http:// or https://": "地址必须以 http:// 或 https:// 开头",
     "{where}.policies.moderation.second_opinion: no [language_model] to ask": (

@@ -117,6 +117,8 @@ class FakeOneBot:
         self.group_names: dict[int, str] = {}
         self.members: dict[int, list[dict[str, Any]]] = {}  # get_group_member_list answers
         self.forwards: dict[str, list[dict[str, Any]]] = {}  # get_forward_msg id -> nodes
+        # get_stranger_info's long_nick (NapCat's); empty: answered without it (go-cqhttp's)
+        self.signatures: dict[int, str] = {}
         self.silent: set[str] = set()  # actions never answered
         self.held: set[str] = set()  # actions answered only once `release` is set
         self.release = asyncio.Event()
@@ -255,6 +257,9 @@ class FakeOneBot:
             data = {"message": nodes}
         elif action == "send_group_msg":
             data = {"message_id": next(self._message_ids)}
+        elif action == "get_stranger_info" and self.signatures:
+            user = int(params["user_id"])
+            data = {"user_id": user, "nickname": f"u{user}", "long_nick": self.signatures.get(user)}
         elif action == "get_group_member_list":
             data = self.members.get(int(params["group_id"]), [])
         elif action == "get_group_member_info":

@@ -203,7 +203,8 @@ async def test_forward_group_message_with_segments_and_image() -> None:
             event = await next_event(events)
             assert message_of(event).text == "[CQ:face,id=1]hello"
             assert message_of(event).kind is MessageKind.TEXT
-            assert [c["action"] for c in fake.calls] == ["get_group_info"]
+            # the fake keeps signatures to itself, as go-cqhttp does: asked once, then no more
+            assert [c["action"] for c in fake.calls] == ["get_group_info", "get_stranger_info"]
 
 
 @aio
@@ -293,6 +294,31 @@ async def test_notices_and_join_requests() -> None:
             {"group_id": GROUP, "user_id": 1, "no_cache": True},
             {"group_id": GROUP, "user_id": 2, "no_cache": True},
         ]
+
+
+@aio
+async def test_a_members_signature_comes_with_their_join_and_messages() -> None:
+    """NapCat's get_stranger_info gives the signature (个性签名): an ad bot's profile text. Read
+    once per member for the hour (the second message asks nothing), for the newcomer at the
+    door too; a call that fails is no signature and is tried again later."""
+    async with fake_server() as (fake, url):
+        connector = OneBotConnector("qq", url=url, fetch_images=False)
+        fake.signatures = {55555: "兼职日结，加V abc12345", 2: "热爱跑步", 3: "有签名"}
+        fake.group_names[GROUP] = "跑团"  # known: the failure below is the signature's
+        async with running(connector) as events:
+            await fake.push(group_message([seg("text", text="你好")], message_id=1))
+            first = await next_event(events)
+            await fake.push(group_message([seg("text", text="在吗")], message_id=2))
+            second = await next_event(events)
+            await fake.push(notice("group_increase", "approve", group_id=GROUP, user_id=2))
+            joined = await next_event(events)
+            fake.fail_next(1200)
+            await fake.push(group_message([seg("text", text="hi")], message_id=3, user_id=3))
+            failed = await next_event(events)
+        assert first.bio == second.bio == "兼职日结，加V abc12345"
+        assert joined.bio == "热爱跑步" and failed.bio == ""
+        asked = [c["params"]["user_id"] for c in fake.calls if c["action"] == "get_stranger_info"]
+        assert asked == [55555, 2, 3]
 
 
 @aio
@@ -746,7 +772,8 @@ async def test_reverse_mode() -> None:
             assert message_of(await next_event(events)).text == "again"
             await connector.execute(act(ActionKind.MUTE, member_id="55555", seconds=60))
             assert second.calls[-1]["action"] == "set_group_ban"
-            assert [c["action"] for c in first.calls] == ["get_group_info", "set_group_kick"]
+            asked = [c["action"] for c in first.calls]
+            assert asked == ["get_group_info", "get_stranger_info", "set_group_kick"]
             await asyncio.sleep(0.1)
             assert first.open_connections == 0  # the old one was closed
             assert intruder.calls == []

@@ -32,6 +32,10 @@ Choices worth knowing:
   tell it by a `group_upload` notice, NapCat and LLOneBot by a message with a file segment and
   the notice too, and the second of the two is dropped; DELETE of such a message calls
   `delete_group_file`, and a warning does not quote it;
+- a member's signature (个性签名, QQ's bio) comes with their join and their messages, read as
+  `connectors/profiles.py` says (at most once an hour per member) with `get_stranger_info`:
+  NapCat and LLOneBot give it (`long_nick`); an implementation that does not (go-cqhttp,
+  Lagrange) is asked once and then no more;
 - SEND or WARN with an empty text is refused for good: QQ sends no empty message;
 - an answer lost to a timeout or a dropped connection is `ActionFailed(retry=True, unknown=True)`:
   the implementation may have acted before going quiet, so the outbox retries a delete or a kick
@@ -65,6 +69,7 @@ from websockets.http11 import Request, Response
 
 from qunzhu import i18n
 from qunzhu.connectors import GROUP_ADMIN, Emit
+from qunzhu.connectors.profiles import BIO_TIMEOUT, Bios
 from qunzhu.i18n import tr
 from qunzhu.model import (
     Group,
@@ -460,6 +465,8 @@ class OneBotConnector:
         self._group_names: dict[str, str] = {}
         self._group_asked: dict[str, float] = {}
         self._warned_string = False
+        self._bios = Bios(self._read_bio)  # type: ignore[arg-type]
+        self._bios_given = True  # until an implementation answers without them
 
     # -- state -----------------------------------------------------------------------------
 
@@ -759,6 +766,7 @@ class OneBotConnector:
             await self._expand(data, sent_at, forwarded, FORWARD_DEPTH)
         group = await self._group(frame)
         images = await self._images([*parsed.image_urls, *forwarded.image_urls])
+        anonymous_member = isinstance(anonymous, Mapping) and bool(anonymous)
         return LiveEvent(
             connector=self.name,
             group=group,
@@ -767,6 +775,7 @@ class OneBotConnector:
             kinds=parsed.kinds | forwarded.kinds,
             images=images,
             forwarded=tuple(forwarded.messages),
+            bio="" if anonymous_member else await self._bio(user_id),
         )
 
     async def _notice_event(self, frame: Mapping[str, Any]) -> LiveEvent | None:
@@ -810,7 +819,30 @@ class OneBotConnector:
             )
         else:
             return None
-        return LiveEvent(self.name, await self._group(frame), record)
+        joined = record.action is MembershipAction.JOIN
+        bio = await self._bio(str(user_id)) if joined else ""
+        return LiveEvent(self.name, await self._group(frame), record, bio=bio)
+
+    async def _bio(self, user_id: str | None) -> str:
+        """The member's signature (the module docstring)."""
+        if user_id is None or not self._bios_given:
+            return ""
+        return await self._bios(user_id)
+
+    async def _read_bio(self, user_id: str) -> str | None:
+        """The signature ("" for none), None where the call failed."""
+        try:
+            info = await self.call(
+                "get_stranger_info", {"user_id": _int(user_id, "user")}, timeout=BIO_TIMEOUT
+            )
+        except ActionFailed:
+            return None
+        if isinstance(info, Mapping) and ("long_nick" in info or "longNick" in info):
+            return str(info.get("long_nick") or info.get("longNick") or "")
+        if self._bios_given:  # said once: the implementation keeps members' signatures to itself
+            self._bios_given = False
+            log.info(tr("OneBot {name}: members' signatures are not given", name=self.name))
+        return ""
 
     async def _upload_event(self, frame: Mapping[str, Any]) -> LiveEvent | None:
         """A file put in the group's files, as the message QQ shows for it: go-cqhttp and

@@ -2,7 +2,7 @@
 implementation answers slowly; with `--telegram`, through the Telegram connector, whose every
 newcomer's bio is read (getChat) before their join is emitted.
 
-    uv run python bench/connector_bench.py [--joins 100] [--latency-ms 50] [--telegram]
+    uv run python bench/connector_bench.py [--joins 100] [--latency-ms 50] [--telegram|--signatures]
 
 OneBot's join notice carries no name, so each join asks `get_group_member_info` before it can
 be emitted. The project's fake OneBot server (tests/connectors/fake_onebot.py, the one the
@@ -13,7 +13,9 @@ protocol's own cost). A connector asking one name at a time would need at least 
 latency; the bench prints that bound beside the measurement. With `--telegram` the project's
 fake Bot API server (tests/connectors/fake_telegram.py) hands over one batch of `--joins`
 join messages, each followed by the newcomer's first message, and answers getChat after
-`--latency-ms`: the bench counts the getChat calls too (one per newcomer).
+`--latency-ms`: the bench counts the getChat calls too (one per newcomer). With `--signatures`
+the fake OneBot server gives members' signatures as NapCat does (`get_stranger_info`'s
+`long_nick`), answered after `--latency-ms` too: each join then waits for two calls.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import sys
 import time
 from pathlib import Path
@@ -38,14 +41,17 @@ GROUP = 987654321
 REPEATS = 3
 
 
-async def raid(joins: int, latency_s: float) -> float:
+async def raid(joins: int, latency_s: float, signatures: bool = False) -> float:
     """Seconds from the first join pushed to the last one emitted."""
     fake = FakeOneBot()
     url = await fake.start_server()
     fake.group_names[GROUP] = "跑团"
     fake.members[GROUP] = [{"user_id": n, "card": f"新人{n}"} for n in range(1, joins + 1)]
+    if signatures:
+        fake.signatures = {n: f"签名{n}" for n in range(joins + 1)}
     if latency_s:
         fake.latency["get_group_member_info"] = latency_s
+        fake.latency["get_stranger_info"] = latency_s
     connector = OneBotConnector("qq", url=url, fetch_images=False)
     got: list[LiveEvent] = []
     done = asyncio.Event()
@@ -68,6 +74,8 @@ async def raid(joins: int, latency_s: float) -> float:
         took = time.perf_counter() - start
         order = [e.record.member.user_id for e in got[1:]]  # type: ignore[union-attr]
         assert order == [str(n) for n in range(1, joins + 1)], "joins out of order"
+        if signatures:
+            assert [e.bio for e in got[1:]] == [f"签名{n}" for n in range(1, joins + 1)]
         return took
     finally:
         task.cancel()
@@ -116,15 +124,22 @@ def main() -> None:
     parser.add_argument("--joins", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--telegram", action="store_true", help="bios through Telegram")
+    parser.add_argument("--signatures", action="store_true", help="QQ signatures (NapCat's)")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
-    timed = telegram_raid if args.telegram else raid
+    timed = (
+        telegram_raid
+        if args.telegram
+        else functools.partial(raid, signatures=True)
+        if args.signatures
+        else raid
+    )
     slow, floor = [], []
     for _ in range(REPEATS):  # alternating: the machine is shared and noisy
         slow.append(asyncio.run(timed(args.joins, latency)))
         floor.append(asyncio.run(timed(args.joins, 0.0)))
     best, best_floor = min(slow), min(floor)
-    what = "bios" if args.telegram else "names"
+    what = "bios" if args.telegram else "names and signatures" if args.signatures else "names"
     print(f"{args.joins} joins, {what} answered after {args.latency_ms:.0f} ms")
     print(f"last join emitted after {best:.3f} s (runs: {', '.join(f'{s:.3f}' for s in slow)})")
     print(f"floor, {what} answered at once: {best_floor:.3f} s; ratio {best / best_floor:.1f}")

@@ -789,13 +789,18 @@ class OneBotConnector:
         operator = _id(frame.get("operator_id"))
         actor = Person(operator) if operator and operator != str(user_id) else None
         sub_type = frame.get("sub_type")
+        bio = ""
         if notice == "group_increase":
             method = {"approve": JoinMethod.APPROVE, "invite": JoinMethod.INVITE}.get(
                 str(sub_type), JoinMethod.UNKNOWN
             )
+            # both asked at once: a raid's hundred newcomers wait for one round trip each
+            name, bio = await asyncio.gather(
+                self._name_of(group_id, user_id), self._bio(str(user_id))
+            )
             record = MembershipEvent(
                 f"inc:{group_id}:{user_id}:{stamp}",
-                Person(str(user_id), await self._name_of(group_id, user_id)),
+                Person(str(user_id), name),
                 MembershipAction.JOIN,
                 at,
                 method,
@@ -819,8 +824,6 @@ class OneBotConnector:
             )
         else:
             return None
-        joined = record.action is MembershipAction.JOIN
-        bio = await self._bio(str(user_id)) if joined else ""
         return LiveEvent(self.name, await self._group(frame), record, bio=bio)
 
     async def _bio(self, user_id: str | None) -> str:

@@ -479,3 +479,29 @@ def test_the_command_line_tries_the_configured_model(
     bare.write_text("", encoding="utf-8")
     none = runner.invoke(app, ["moderation", "check", QUESTION, "--ask-model", "-c", str(bare)])
     assert none.exit_code == 1 and "no [language_model]" in none.output
+
+
+def test_an_answer_is_nothing_to_the_other_policies() -> None:
+    """Every policy a group can have sees the answer go by; only moderation acts on it."""
+    from qunzhu.config import PolicySettings
+    from qunzhu.engine.policies import decide_all
+    from qunzhu.engine.replay import MemoryMarks
+    from qunzhu.service import policies_of
+
+    everything = PolicySettings.model_validate(
+        {
+            "moderation": {"mode": "enforce", "second_opinion": "questions"},
+            "welcome": {},
+            "admission": {"answers": ["跑步"]},
+            "captcha": {},
+            "raid": {},
+            "nickname": {"pattern": "[^-]+-[^-]+"},
+            "auto_reply": {"answers": [{"keywords": ["代购"], "text": "不代购"}]},
+        }
+    )
+    policies = policies_of(everything, asks=True)
+    assert len(policies) == 7
+    late = _question(1, QUESTION)
+    late.label, late.confidence, late.reason = "ad", 0.95, "代购"
+    decided = list(decide_all(policies, LiveEvent("tg", GROUP, late), MemoryMarks()))
+    assert [(p.name, o.verdict) for p, o in decided] == [("moderation", SPAM)]

@@ -567,7 +567,7 @@ def _second_opinion(decision: Decision, said: str, path: Path) -> Decision:
     if settings.key_env and not key:
         missing = settings.key_env
         raise fail(tr("language_model: the environment variable {var} is not set", var=missing))
-    endpoint = ChatEndpoint(settings.url, settings.model, key, settings.timeout_s)
+    endpoint = ChatEndpoint(settings.url, settings.model, key, settings.timeout_s, settings.extra)
     started = time.monotonic()
     try:
         reading = opinion.read(endpoint(opinion.messages(said, decision, False, lang())))

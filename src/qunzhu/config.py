@@ -248,6 +248,9 @@ class LanguageModelSettings(_Strict):
     key_env: str | None = None  # the variable holding the API key (a local model needs none)
     timeout_s: float = Field(20.0, gt=0, le=120)
     daily: int = Field(1000, ge=0)  # calls a day at most, all groups together
+    # more fields for the request body, as the service asks: Qwen3 on DashScope wants
+    # {enable_thinking = false} for an answer that is not streamed
+    extra: dict[str, Any] = {}
 
     @field_validator("url")
     @classmethod

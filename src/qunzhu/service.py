@@ -838,7 +838,9 @@ def second_opinions(
     settings = config.language_model
     if settings is None:
         return None
-    endpoint = ChatEndpoint(settings.url, settings.model, config.model_key(), settings.timeout_s)
+    endpoint = ChatEndpoint(
+        settings.url, settings.model, config.model_key(), settings.timeout_s, settings.extra
+    )
     return SecondOpinions(deliver, endpoint, settings.model, settings.daily)
 
 

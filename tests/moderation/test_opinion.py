@@ -147,9 +147,10 @@ def test_the_endpoint_posts_the_chat_and_gives_the_reply(server: type[_Handler])
     assert path == "/v1/chat/completions" and auth == "Bearer sk-test"
     assert body["model"] == "deepseek-chat" and body["messages"] == chat
     assert body["temperature"] == 0
-    keyless = ChatEndpoint(server.url, "qwen2.5")  # type: ignore[attr-defined]
+    keyless = ChatEndpoint(server.url, "qwen3", extra={"enable_thinking": False})  # type: ignore[attr-defined]
     keyless(chat)
     assert server.seen[1][1] == ""  # a local model needs no key
+    assert server.seen[1][2]["enable_thinking"] is False  # what the service asks for
 
 
 def test_the_endpoints_failures_are_one_line_errors(server: type[_Handler]) -> None:

@@ -9,6 +9,9 @@ operator's machines. Called from the engine's opinion threads, one call at a tim
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import httpx
 
 MAX_TOKENS = 600  # a JSON answer is under 100; reasoning models think first
@@ -28,10 +31,12 @@ class ChatEndpoint:
         model: str,
         key: str | None = None,
         timeout_s: float = 20.0,
+        extra: Mapping[str, Any] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.model = model
         self.timeout_s = timeout_s
+        self.extra = dict(extra or {})  # more fields of the body, as the service asks
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(
             base_url=url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
@@ -44,6 +49,7 @@ class ChatEndpoint:
             "temperature": 0,
             "max_tokens": MAX_TOKENS,
             "stream": False,
+            **self.extra,
         }
         try:
             response = self._client.post("/chat/completions", json=body)

@@ -193,6 +193,37 @@ def test_a_message_edited_into_an_ad_is_judged_again_and_taken_down(engine: Engi
     assert texts == {"1": "代购名牌包包，加微信 abc12345 详聊！", "2": "几点集合？"}
 
 
+def test_a_picture_swapped_in_by_an_edit_is_read(engine: Engine) -> None:
+    """A photo of a cat, approved, then edited into an ad poster: the new picture's text is
+    read as a message's is, and the message taken down once."""
+    from qunzhu.engine.reader import PictureReader
+    from qunzhu.model.live import Edit
+
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    said = {b"cat": "", b"poster": "兼职日结 加微信 abc12345"}
+    rt.reader = PictureReader(rt.accept, lambda data: said[data])
+    first = message(1, "看看我家猫")
+    first.kinds, first.images = frozenset({"image"}), (b"cat",)
+    rt.accept(first)
+    rt.process()
+    rt.reader.wait()
+    assert rt.process() == 0 and rows(engine, t.decisions) == []  # the cat says nothing
+    record = first.record
+    assert isinstance(record, Message)
+    at = T0 + timedelta(minutes=30)
+    swapped = LiveEvent("tg", GROUP, Edit(record.platform_id, record.sender, at, record))
+    swapped.kinds, swapped.images = frozenset({"image"}), (b"poster",)
+    rt.accept(swapped)
+    rt.process()
+    rt.reader.wait()
+    rt.process()
+    decided = rows(engine, t.decisions)
+    assert [(d.verdict, d.record_id) for d in decided] == [("spam", "1")]
+    assert "abc12345" in orjson.loads(decided[0].reasons)["picture_text"]
+    queued = [(a.kind, orjson.loads(a.payload)["message_id"]) for a in rows(engine, t.outbox)]
+    assert queued == [("delete", "1"), ("warn", "1")]
+
+
 def test_a_member_who_reacts_is_looked_at_once_a_day(engine: Engine) -> None:
     """Accounts that never post but react carry the ad in their profile: who reacts is looked
     at as at a join (an ad bio is a question), once a day however often they react."""

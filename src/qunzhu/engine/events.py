@@ -28,7 +28,8 @@ def key(event: LiveEvent) -> str:
     """The event's natural key: a platform delivering it twice gives the same key."""
     record = event.record
     kind = type(record).__name__
-    if isinstance(record, JoinRequest | Edit):  # asked again after a refusal, edited again
+    # asked again after a refusal, edited again, the pictures of an edit read
+    if isinstance(record, JoinRequest | Edit | PictureText):
         return f"{event.group.platform_id}:{kind}:{record.platform_id}:{record.at.timestamp()}"
     if isinstance(record, Opinion):  # a message's own text and its pictures' are asked apart
         said = hashlib.blake2b(record.said.encode(), digest_size=8).hexdigest()

@@ -293,7 +293,7 @@ class ModerationPolicy:
         the way round the reading a bot fresh in the group would take) or when one is poster
         sized (the way round for an account that waited out its probation); the reader reads
         the same bytes once, so a sticker going round costs one reading."""
-        record = event.record
+        record = event.record.message if isinstance(event.record, Edit) else event.record
         if not (self.read_pictures and event.images and isinstance(record, Message)):
             return False
         if event.blocked or any(o.final or o.verdict == SPAM for o in outcomes):

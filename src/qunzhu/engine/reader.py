@@ -26,7 +26,7 @@ from typing import IO, NamedTuple
 
 from qunzhu.i18n import tr
 from qunzhu.model import Message
-from qunzhu.model.live import LiveEvent, PictureText
+from qunzhu.model.live import Edit, LiveEvent, PictureText
 from qunzhu.moderation.verdicts import HAM
 
 log = logging.getLogger(__name__)
@@ -234,14 +234,16 @@ class PictureReader:
 
     def _read(self, event: LiveEvent, pictures: list[_Picture], judged: str) -> None:
         record = event.record
-        if not isinstance(record, Message):
+        message = record.message if isinstance(record, Edit) else record
+        if not isinstance(message, Message):
             return
+        at = record.at if isinstance(record, Edit) else message.sent_at  # an edit's own time
         try:
             texts = [self._text(event.connector, picture) for picture in pictures]
             text = "\n".join(t for t in texts if t).strip()
             if text and not self._closed:
                 found = PictureText(
-                    record.platform_id, record.sender, record.sent_at, text, event.said(), judged
+                    message.platform_id, message.sender, at, text, event.said(), judged
                 )
                 self.deliver(LiveEvent(event.connector, event.group, found, event.role))
         except Exception:  # the engine refusing the text must not stop the reading either

@@ -17,8 +17,9 @@ A member's profile bio (getChat) comes with their join and their messages, read 
 `connectors/profiles.py` says (at most once an hour per member). A bio Telegram does not give
 (the member's privacy settings) or a call that fails is "", and never holds up an update.
 An edited message comes as an `Edit` of it as it reads now, its pictures fetched again (QR
-codes and the text in a replaced picture are read; a picture read before is not read twice). A reaction comes as a `Reaction`, once a day per member and group (Telegram
-tells only a bot that is an admin), with the member's bio.
+codes and the text in a replaced picture are read; a picture read before is not read twice).
+A reaction comes as a `Reaction`, once a day per member and group (Telegram tells only a bot
+that is an admin), with the member's bio.
 """
 
 from __future__ import annotations

@@ -77,10 +77,23 @@ def test_the_model_is_told_the_message_and_what_was_seen_but_not_who_sent_it() -
     chat = opinion.messages("代购 加V" + "啊" * 5000, decision, newcomer=True, lang="zh")
     assert [m["role"] for m in chat] == ["system", "user"]
     user = chat[1]["content"]
-    assert "<<<\n代购 加V" in user and "新成员" in user and "有联系方式或广告用词" in user
+    assert "<<<\n消息：代购 加V" in user and "新成员" in user and "有联系方式或广告用词" in user
     assert len(user) < opinion.TEXT_SENT + 200  # a long message is cut
     assert "理由用中文写" in chat[0]["content"]
     assert "English" in opinion.messages("hi", decision, False, "en")[0]["content"]
+
+
+def test_a_name_that_looks_like_an_ad_is_what_the_model_reads() -> None:
+    """ "大家好" held for its sender's name is the name's question: the model is told both; a
+    join has a name and no message."""
+    detector = Detector()
+    greeting = detector.named(detector.check("大家好"), "兼职日结 加V abc12345")
+    user = opinion.messages("大家好", greeting, False, "zh")[1]["content"]
+    assert "昵称：兼职日结 加V abc12345\n消息：大家好" in user and "昵称像广告" in user
+    [check] = detector.profile_checks("兼职日结 加V abc12345")
+    at_the_door = Decision(REVIEW, check.score, (check,), "")
+    user = opinion.messages("", at_the_door, True, "zh")[1]["content"]
+    assert "昵称：兼职日结 加V abc12345" in user and "消息" not in user
 
 
 def test_a_sure_reading_settles_a_question_and_only_questions_a_removal() -> None:
@@ -506,3 +519,54 @@ def test_an_answer_is_nothing_to_the_other_policies() -> None:
     late.label, late.confidence, late.reason = "ad", 0.95, "代购"
     decided = list(decide_all(policies, LiveEvent("tg", GROUP, late), MemoryMarks()))
     assert [(p.name, o.verdict) for p, o in decided] == [("moderation", SPAM)]
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict", "kinds"),
+    [
+        (answer("ad", 0.95, "昵称在招兼职"), SPAM, ["kick"]),
+        (answer("normal", 0.9, "自我介绍"), HAM, []),
+        ("timeout", REVIEW, ["notify_owner"]),
+    ],
+    ids=["ad", "normal", "down"],
+)
+def test_a_newcomer_named_as_an_ad_is_settled_by_the_model(
+    engine: Engine, reply: str, verdict: str, kinds: list[str]
+) -> None:
+    """A name that looks like an ad is a question at the door; a sure model removes the
+    newcomer (as a confirmed ad name is) or lets them be; without an answer, an admin is
+    asked as before."""
+    from qunzhu.model import JoinMethod, MembershipAction, MembershipEvent
+
+    told: list[str] = []
+
+    def ask(chat: list[dict[str, str]]) -> str:
+        told.append(chat[1]["content"])
+        if reply == "timeout":
+            raise EndpointError("no answer within 20 s")
+        return reply
+
+    rt = _engine_with(engine, ask)
+    person = Person("u9", "兼职日结 加V abc12345")
+    joined = MembershipEvent("j1", person, MembershipAction.JOIN, T0, JoinMethod.LINK)
+    rt.accept(LiveEvent("tg", GROUP, joined))
+    _settle(rt)
+    (held_verdict, held), (settled_verdict, settled) = _decisions(engine)
+    assert (held_verdict, held["step"]) == (REVIEW, "ask_model")
+    assert settled_verdict == verdict
+    assert [c["name"] for c in settled["checks"]] == ["display_name", "language_model"]
+    assert [k for k, _ in _actions(engine)] == kinds
+    assert "昵称：兼职日结 加V abc12345" in told[0] and "u9" not in told[0]
+
+
+def test_a_greeting_from_a_member_named_as_an_ad_removes_the_member(engine: Engine) -> None:
+    """ "大家好" held for its sender's name: a sure ad is about who sent it, so the member is
+    removed as at the door (and the greeting with them), not warned about the greeting."""
+    rt = _engine_with(engine, lambda chat: answer("ad", 0.95, "昵称招兼职"))
+    hello = _message(1, "大家好", who="u9")
+    hello.record.sender = Person("u9", "兼职日结 加V abc12345")  # type: ignore[union-attr]
+    rt.accept(hello)
+    _settle(rt)
+    verdict, settled = _decisions(engine)[1]
+    assert (verdict, settled["step"]) == (SPAM, "kick")
+    assert [(k, p["member_id"]) for k, p in _actions(engine)] == [("delete", "u9"), ("kick", "u9")]

@@ -377,7 +377,8 @@ class ModerationPolicy:
         question for the runtime to send. None otherwise."""
         said = event.said() if said is None else said
         veto = self.second_opinion == "veto"
-        if self.second_opinion == "off" or not said or not opinion.asks(decision, veto):
+        material = said or opinion.profile(decision)  # a join has a name, not a message
+        if self.second_opinion == "off" or not material or not opinion.asks(decision, veto):
             return None
         reasons = {**_reasons(decision, Step.ASK_MODEL, None, 0), **shown}
         question = Opinion(
@@ -412,6 +413,16 @@ class ModerationPolicy:
         if decision.verdict == HAM:
             reasons = {**_reasons(decision, Step.NONE, None, 0), **record.shown}
             return [Outcome(self.name, HAM, reasons)]
+        at_the_door = bool(record.shown.get("profile"))  # a join, a rename, a reaction
+        if at_the_door or opinion.about_the_member(decision):  # the member, not their words
+            first = next(c for c in decision.checks if c.name in opinion.PROFILE_CHECKS)
+            action = self.ladder.keep_out() if decision.verdict == SPAM else self.ladder.doubt()
+            message = None if at_the_door else record.platform_id
+            note = _profile_note(first, member)
+            outcome = self._remove(member, message, first, note, action, dict(record.shown))
+            outcome.verdict = decision.verdict
+            outcome.reasons["checks"].append(_check(said))
+            return [outcome]
         at = _at(record.at)
         return self._act(decision, marks, member, record.platform_id, at, dict(record.shown))
 
@@ -612,17 +623,14 @@ class ModerationPolicy:
             return []
         check = checks[0]
         confirmed = check.verdict == SPAM
-        bio = event.bio[:80]
-        if check.name == "bio" and confirmed:
-            note = tr("{member}'s bio is an ad people confirmed: {bio}", member=member, bio=bio)
-        elif check.name == "bio":
-            note = tr("{member}'s bio looks like an ad: {bio}", member=member, bio=bio)
-        elif confirmed:
-            note = tr("{member}'s name is an ad people confirmed: {name}", member=member, name=name)
-        else:
-            note = tr("{member}'s name looks like an ad: {name}", member=member, name=name)
+        if not confirmed and isinstance(record := event.record, MembershipEvent | Reaction):
+            question = Decision(REVIEW, check.score, (check,), "")
+            joined = isinstance(record, MembershipEvent) and record.action is MembershipAction.JOIN
+            person, shown = Person(member, name), {"profile": True}
+            if held := self._hold(question, person, record.at, shown, joined, event, ""):
+                return [held]
         action = self.ladder.keep_out() if confirmed else self.ladder.doubt()
-        return [self._remove(member, None, check, note, action, {})]
+        return [self._remove(member, None, check, _profile_note(check, member), action, {})]
 
     def _remove(
         self,
@@ -681,6 +689,20 @@ def is_report(text: str) -> bool:
     command may carry the bot's @name, 举报 may @ an admin or the author)."""
     words = [w for w in text.casefold().split() if not w.startswith("@")]
     return len(words) == 1 and words[0].split("@", 1)[0] in REPORT_WORDS
+
+
+def _profile_note(check: Check, member: str) -> str:
+    """What the admins are told of a member whose name or bio is an ad, or looks like one."""
+    confirmed = check.verdict == SPAM
+    if check.name == "bio":
+        bio = str(check.details.get("bio", ""))
+        if confirmed:
+            return tr("{member}'s bio is an ad people confirmed: {bio}", member=member, bio=bio)
+        return tr("{member}'s bio looks like an ad: {bio}", member=member, bio=bio)
+    name = str(check.details.get("name", ""))
+    if confirmed:
+        return tr("{member}'s name is an ad people confirmed: {name}", member=member, name=name)
+    return tr("{member}'s name looks like an ad: {name}", member=member, name=name)
 
 
 def released_mark(message: str, member: str) -> str:

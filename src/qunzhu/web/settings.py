@@ -192,11 +192,12 @@ _ZH = {
         "否决：内容模型单独判定要删的消息也先交给大模型"
     ),
     (
-        "Sends the message's text (not who sent it) to the [language_model] of qunzhu.toml; "
-        "without one, off. A sure ad is removed, a sure normal message asks nobody, anything "
-        "else goes to an admin as before."
+        "Sends the message's text (a name or bio only where that looks like an ad; never an "
+        "id) to the [language_model] of qunzhu.toml; without one, off. A sure ad is removed, "
+        "a sure normal message asks nobody, anything else goes to an admin as before."
     ): (
-        "把消息文字（不含发送者）发给 qunzhu.toml 中 [language_model] 配置的大模型；"
+        "把消息文字（昵称、简介仅在像广告时发送，从不发送账号 ID）发给 qunzhu.toml 中 "
+        "[language_model] 配置的大模型；"
         "没有配置则不生效。大模型确定是广告就删除，确定正常就不再打扰管理员，"
         "其余照旧交给管理员。"
     ),

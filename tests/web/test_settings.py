@@ -456,3 +456,16 @@ def test_serve_keeps_each_connectors_state(client: TestClient, world: World) -> 
     assert '<td class="num error">7</td>' in page.text and "Pictures unread" in page.text
     assert "未识别图片" in client.get("/settings?lang=zh").text
     assert re.search(r'data-connector="alive" class="state-stopped"', page.text)
+
+
+def test_a_group_turns_the_second_opinion_on(client: TestClient, world: World) -> None:
+    login(client, "ops")
+    page = client.get(f"/settings/groups/{world.runners}").text
+    assert '<option value="off" selected>' in page  # nothing leaves the machine by default
+    assert save(client, world.runners, moderation__second_opinion="veto").status_code == 303
+    saved = stored(world.engine, world.runners)
+    assert saved is not None
+    assert saved["policies"]["moderation"]["second_opinion"] == "veto"
+    assert '<option value="veto" selected>' in client.get(f"/settings/groups/{world.runners}").text
+    wrong = save(client, world.runners, moderation__second_opinion="always")
+    assert wrong.status_code == 400 and "moderation.second_opinion: must be one of" in wrong.text

@@ -1073,3 +1073,30 @@ def test_the_language_models_reading_is_shown_with_the_question(app: FastAPI, wo
     page = as_user(app, "ops").get("/moderation?lang=zh").text
     assert "大模型复核" in page and "判断</span>: 广告" in page and "像在招揽代购" in page
     assert "deepseek-chat" in page
+
+
+def test_what_the_model_spared_can_be_looked_at_again(app: FastAPI, world: World) -> None:
+    """Questions the language model read as normal asked nobody; they are listed for 30 days
+    (大模型放行), and a person's "spam" there deletes the message as in the queue."""
+    from qunzhu.engine.opinions import SecondOpinions
+
+    policy = ModerationPolicy(Detector(), Ladder(Mode.ENFORCE), second_opinion="questions")
+    rt = Runtime(world.engine, Setups({("tg", RUNNERS.platform_id): GroupSetup([policy])}))
+    reply = '{"label": "normal", "confidence": 0.9, "reason": "在问代购的事"}'
+    rt.opinions = SecondOpinions(rt.accept, lambda chat: reply, "deepseek-chat")
+    rt.accept(msg(RUNNERS, 1, "代购 加V", who="u8"))
+    rt.process()
+    rt.opinions.wait()
+    rt.process()
+    rt.opinions.close()
+    ops = as_user(app, "ops")
+    assert "代购 加V" not in ops.get("/moderation?lang=zh").text  # nobody was asked
+    page = ops.get("/moderation?tab=spared&lang=zh").text
+    assert "大模型放行" in page and "在问代购的事" in page and "代购 加V" in page
+    spared = last_id(world.engine, t.decisions)
+    after = last_id(world.engine, t.outbox)
+    answered = press(ops, spared, "spam", tab="spared")
+    assert answered.status_code == 303 and "tab=spared" in answered.headers["location"]
+    assert [a["kind"] for a in actions_of(world.engine, spared, after)] == ["delete"]
+    assert label_row(world.engine, spared).label == "spam"
+    assert "代购 加V" not in ops.get("/moderation?tab=spared").text  # answered: off the list

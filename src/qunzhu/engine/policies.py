@@ -410,11 +410,13 @@ class ModerationPolicy:
         )
         said = opinion.check(reading, record.model, record.ms, record.error)
         decision = opinion.settle(Decision.from_dict(record.decision), said)
-        if decision.verdict == HAM:
-            reasons = {**_reasons(decision, Step.NONE, None, 0), **record.shown}
-            return [Outcome(self.name, HAM, reasons)]
         at_the_door = bool(record.shown.get("profile"))  # a join, a rename, a reaction
-        if at_the_door or opinion.about_the_member(decision):  # the member, not their words
+        about_the_member = at_the_door or opinion.about_the_member(decision)
+        if decision.verdict == HAM:  # spared: the console lists it for a second look
+            would = Step.KICK if about_the_member else None  # what a person's "spam" does
+            reasons = {**_reasons(decision, Step.SPARED, would, 0), **record.shown}
+            return [Outcome(self.name, HAM, reasons)]
+        if about_the_member:  # the member, not their words
             first = next(c for c in decision.checks if c.name in opinion.PROFILE_CHECKS)
             action = self.ladder.keep_out() if decision.verdict == SPAM else self.ladder.doubt()
             message = None if at_the_door else record.platform_id

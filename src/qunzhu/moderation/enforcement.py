@@ -31,6 +31,7 @@ class Step(StrEnum):
     NONE = "none"
     ASK_ADMIN = "ask_admin"  # hold the message for an admin's word
     ASK_MODEL = "ask_model"  # hold the decision for a language model's reading (the policy's)
+    SPARED = "spared"  # the language model read a question as normal; a person may differ
     DELETE_WARN = "delete_warn"
     MUTE = "mute"
     KICK = "kick"

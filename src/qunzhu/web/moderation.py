@@ -42,6 +42,7 @@ router = APIRouter()
 
 POLICY = "moderation"
 WAITING = ("ask_admin",)
+SPARED = ("spared",)  # questions a language model read as normal: a person may differ
 ACTED = ("delete_warn", "mute", "kick", "ban")
 QUEUE_LABELS = ("spam", "ham", "ban_only")
 APPEAL_LABELS = ("appeal_upheld", "appeal_rejected")
@@ -52,7 +53,7 @@ LIST_MAX = 500
 NOTE_MAX = 1000
 ID_MAX = auth.ID_MAX
 
-Tab = Literal["queue", "appeals", "all"]
+Tab = Literal["queue", "appeals", "spared", "all"]
 Label = Literal["spam", "ham", "ban_only", "appeal_upheld", "appeal_rejected"]
 DecisionId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
@@ -196,6 +197,11 @@ i18n.register(
         "nearest known spam": "与最相近的已知广告的相似度",
         "nearest normal message": "与最相近的正常消息的相似度",
         "Waiting for the language model": "等待大模型复核",
+        "Spared by the language model": "大模型判为正常",
+        "Spared by the language model (last 30 days)": "大模型放行（近 30 天）",
+        "The language model spared nothing in the last 30 days.": (
+            "近 30 天没有被大模型放行的消息。"
+        ),
         "Language model's reading": "大模型复核",
         "model": "模型",
         "its reading": "判断",
@@ -216,6 +222,7 @@ def _step_names() -> dict[str, str]:
     return {
         "ask_admin": tr("Ask an admin"),
         "ask_model": tr("Waiting for the language model"),
+        "spared": tr("Spared by the language model"),
         "delete_warn": tr("Delete and warn"),
         "mute": tr("Mute"),
         "kick": tr("Kick"),
@@ -374,8 +381,8 @@ def _listing(
     steps: tuple[str, ...] = ()
     if tab == "queue":
         steps = WAITING
-    elif tab == "appeals":
-        steps = ACTED
+    elif tab in ("appeals", "spared"):
+        steps = ACTED if tab == "appeals" else SPARED
         query = query.where(_d.c.at >= now_ms() - APPEAL_DAYS * 86_400_000)
     if steps:
         query = query.where(_ml.c.decision_id.is_(None), _step_like(steps))
@@ -671,7 +678,8 @@ def decide(request: Request, user: User, decision_id: int, label: str, note: str
                 raise HTTPException(409, tr("this decision has been decided already"))
             reasons = _reasons(row.reasons)
             step = reasons.get("step")
-            fits = QUEUE_LABELS if step in WAITING else APPEAL_LABELS if step in ACTED else ()
+            asked = step in WAITING or step in SPARED
+            fits = QUEUE_LABELS if asked else APPEAL_LABELS if step in ACTED else ()
             if label not in fits:
                 raise HTTPException(409, tr("this decision does not wait for that answer"))
             conn.execute(
@@ -758,7 +766,7 @@ def queue_page(
     before: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     done: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
 ) -> HTMLResponse:
-    tab = tab if tab in ("queue", "appeals") else "queue"
+    tab = tab if tab in ("queue", "appeals", "spared") else "queue"
     with auth.engine_of(request).connect() as conn:
         rows = _listing(conn, groups_of(request, user), tab, PAGE_SIZE, before)
     return render(
@@ -789,7 +797,7 @@ def label_form(
     if label not in LABELS:
         raise HTTPException(400, tr("this decision does not wait for that answer"))
     decide(request, user, decision_id, label, note.strip())
-    back = "appeals" if tab == "appeals" else "queue"
+    back = tab if tab in ("appeals", "spared") else "queue"
     return RedirectResponse(f"/moderation?tab={back}&done={decision_id}", status_code=303)
 
 
@@ -927,7 +935,9 @@ def list_decisions(
     before: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
 ) -> dict[str, Any]:
     """Moderation decisions, newest first: `queue` those waiting for a person, `appeals` those
-    acted on in the last 30 days and not looked at again, `all` every one (with its label)."""
+    acted on in the last 30 days and not looked at again, `spared` the questions a language
+    model read as normal in the last 30 days and nobody looked at, `all` every one (with its
+    label)."""
     if group is not None:
         visible(request, user, group)
     ids = [group] if group is not None else groups_of(request, user)

@@ -812,6 +812,7 @@ async def serve(
         for name, connector in runtime.connectors.items()
     ]
     rosters = asyncio.create_task(watch_rosters(runtime, config))
+    model = asyncio.create_task(watch_model(runtime))
     engine_stop = asyncio.Event()
     engine_task = asyncio.create_task(runtime.serve(engine_stop))
     watcher = asyncio.create_task(_when_all_end(tasks, stop))
@@ -819,9 +820,11 @@ async def serve(
     try:
         await asyncio.wait({engine_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (*tasks, watcher, stopping, settings, rosters):
+        for task in (*tasks, watcher, stopping, settings, rosters, model):
             task.cancel()
-        await asyncio.gather(*tasks, watcher, stopping, settings, rosters, return_exceptions=True)
+        await asyncio.gather(
+            *tasks, watcher, stopping, settings, rosters, model, return_exceptions=True
+        )
         for site in sites:
             await site.cleanup()
         engine_stop.set()  # the connectors are quiet: judge what they delivered, send what is due
@@ -889,28 +892,56 @@ class _Watched:
             self.status(last_event_at=self.last_ms)
 
     def status(self, **values: Any) -> None:
-        """Write the connector's row; a store that cannot be written is logged, never fatal."""
-        now = int(time.time() * 1000)
-        cs = t.connector_status
+        """Write the connector's row."""
         values = {"pictures_unread": self.unread.get(self.name, 0), **values}
-        try:
-            with self.engine.begin() as conn:
-                changed = conn.execute(
-                    update(cs)
-                    .where(cs.c.name == self.name)
-                    .values(kind=self.kind, updated_at=now, **values)
-                ).rowcount
-                if not changed:
-                    conn.execute(
-                        cs.insert().values(
-                            name=self.name,
-                            kind=self.kind,
-                            updated_at=now,
-                            **{"state": "running", **values},
-                        )
+        write_status(self.engine, self.name, self.kind, **values)
+
+
+def write_status(engine: Engine, name: str, kind: str, **values: Any) -> None:
+    """Write a row of `connector_status`; a store that cannot be written is logged, never
+    fatal."""
+    now = int(time.time() * 1000)
+    cs = t.connector_status
+    try:
+        with engine.begin() as conn:
+            changed = conn.execute(
+                update(cs).where(cs.c.name == name).values(kind=kind, updated_at=now, **values)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    cs.insert().values(
+                        name=name, kind=kind, updated_at=now, **{"state": "running", **values}
                     )
-        except SQLAlchemyError:
-            log.exception("cannot write the status of connector %s", self.name)
+                )
+    except SQLAlchemyError:
+        log.exception("cannot write the status of connector %s", name)
+
+
+MODEL_STATUS = "[language_model]"  # its row among the connectors (no connector is named so)
+
+
+async def watch_model(runtime: Runtime, every_s: float = 5.0) -> None:
+    """Keep the language model's row in `connector_status`: when it last answered and why
+    its last call failed, so that a wrong key or a service down shows in the console, not
+    only in the log (tg-spam's users could not tell why its model's verdicts went missing)."""
+    written: tuple[int | None, str] | None = None
+    while True:
+        opinions = runtime.opinions
+        if opinions is not None:
+            seen = (opinions.last_answer_ms, opinions.last_error)
+            if seen != written:
+                state = "failing" if opinions.last_error else "running"
+                await asyncio.to_thread(
+                    write_status,
+                    runtime.engine,
+                    MODEL_STATUS,
+                    "language_model",
+                    state=state,
+                    last_event_at=seen[0],
+                    last_error=seen[1] or None,
+                )
+                written = seen
+        await asyncio.sleep(every_s)
 
 
 async def _run_connector(connector: Connector, emit: _Watched) -> None:

@@ -570,3 +570,42 @@ def test_a_greeting_from_a_member_named_as_an_ad_removes_the_member(engine: Engi
     verdict, settled = _decisions(engine)[1]
     assert (verdict, settled["step"]) == (SPAM, "kick")
     assert [(k, p["member_id"]) for k, p in _actions(engine)] == [("delete", "u9"), ("kick", "u9")]
+
+
+def test_the_console_shows_when_the_model_fails_and_answers_again(engine: Engine) -> None:
+    """A wrong key or a service down shows on the console's connectors table, not only in the
+    log: the model's row goes failing with the error, and running once it answers again."""
+    import asyncio
+
+    from qunzhu.service import MODEL_STATUS, watch_model
+
+    replies = [EndpointError("HTTP 401: invalid api key"), answer("ad")]
+
+    def ask(chat: list[dict[str, str]]) -> str:
+        reply = replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    rt = _engine_with(engine, ask)
+
+    def status() -> Any:
+        with engine.connect() as conn:
+            cs = t.connector_status
+            return conn.execute(select(cs).where(cs.c.name == MODEL_STATUS)).first()
+
+    async def watch_once() -> None:
+        task = asyncio.create_task(watch_model(rt, every_s=0.01))
+        await asyncio.sleep(0.2)
+        task.cancel()
+
+    for n, text in enumerate(("兼职", QUESTION)):
+        rt.accept(_message(n, text))
+        _settle(rt)
+        asyncio.run(watch_once())
+        row = status()
+        if n == 0:
+            assert (row.state, row.last_error) == ("failing", "HTTP 401: invalid api key")
+        else:
+            assert (row.state, row.last_error) == ("running", None)
+            assert row.kind == "language_model" and row.last_event_at is not None

@@ -57,6 +57,10 @@ class SecondOpinions:
         self.daily, self.clock, self.backlog = daily, clock, backlog
         self.calls = 0  # calls made today
         self.failed = 0  # calls without an answer since the start
+        # what the console shows of the endpoint: when it last answered, why the last call
+        # failed ("" once one answers again)
+        self.last_answer_ms: int | None = None
+        self.last_error = ""
         self._day = -1
         self._answers: OrderedDict[bytes, opinion.Reading] = OrderedDict()
         self._asking: dict[bytes, threading.Event] = {}  # questions being asked now
@@ -154,12 +158,14 @@ class SecondOpinions:
             if failed % ERRORS_TOLD == 1:
                 why = tr("the language model gave no answer ({n} so far): {why}", n=failed, why=exc)
                 log.warning(why)
-            return None, str(exc)[:200] or type(exc).__name__
+            self.last_error = str(exc)[:200] or type(exc).__name__
+            return None, self.last_error
         else:
             with self._lock:
                 self._answers[key] = reading
                 if len(self._answers) > ANSWERS_KEPT:
                     self._answers.popitem(last=False)
+            self.last_answer_ms, self.last_error = int(self.clock() * 1000), ""
             return reading, ""
         finally:
             with self._lock:

@@ -182,3 +182,63 @@ question = "What do we do on Saturdays?"
 answers = ["run"]
 tries = 1
 """
+
+
+def test_run_asks_the_language_model_it_names(tmp_path: Path) -> None:
+    """`qunzhu run` with a [language_model] (here a server on loopback answering as an
+    OpenAI-compatible API does): a question is read by the model before the engine stops, a
+    sure ad is removed with the usual warning, and the model's row is in the console's
+    connectors table."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Model(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            said = json.dumps({"label": "ad", "confidence": 0.95, "reason": "代购引流"})
+            body = json.dumps({"choices": [{"message": {"content": said}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Model)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    cfg = tmp_path / "qunzhu.toml"
+    cfg.write_text(
+        f'[language_model]\nurl = "http://127.0.0.1:{httpd.server_address[1]}/v1"\n'
+        'model = "qwen2.5"\n'
+        '[connectors.console]\ntype = "console"\ngroup = "trial"\n'
+        '[[groups]]\nname = "Trial"\nconnector = "console"\nid = "trial"\n'
+        '[groups.policies.moderation]\nmode = "enforce"\nsecond_opinion = "questions"\n',
+        encoding="utf-8",
+    )
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    typed = "Mei: 代购 加V\n/quit\n"
+    try:
+        result = runner.invoke(app, ["run", "--config", str(cfg), "--db", url], input=typed)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.exit_code == 0, result.output
+    assert "Please do not post ads here." in result.stdout
+    engine = db.open_store(url)
+    with engine.connect() as conn:
+        steps = [
+            orjson.loads(r)["step"]
+            for r in conn.execute(select(t.decisions.c.reasons).order_by(t.decisions.c.id))
+            .scalars()
+            .all()
+        ]
+        model = conn.execute(
+            select(t.connector_status.c.kind, t.connector_status.c.state).where(
+                t.connector_status.c.name == "[language_model]"
+            )
+        ).first()
+    assert steps == ["ask_model", "delete_warn"]
+    assert model is not None and tuple(model) == ("language_model", "running")

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import orjson
@@ -34,6 +35,7 @@ BACKLOG = 200  # questions waiting; beyond, the decision stands without asking
 ANSWERS_KEPT = 4096  # readings remembered, by the question asked
 ERRORS_TOLD = 100  # the log says so at the first failed call, then at every hundredth
 DAY_S = 86_400
+CLOSING_S = 30.0  # how long stopping waits for the answers to the questions asked
 
 Ask = Callable[[list[dict[str, str]]], str]
 
@@ -183,12 +185,14 @@ class SecondOpinions:
             for future in waiting:
                 future.result()
 
-    def close(self) -> None:
-        """Stop: calls under way are answered (within the endpoint's timeout), questions not
-        yet asked are let go; their decisions stay held until the next start releases them
-        to a person (`Runtime.release_held`)."""
+    def close(self, wait_s: float = CLOSING_S) -> None:
+        """Stop: the questions asked so far are answered for up to `wait_s`; those left are
+        let go, and their decisions stay held until the next start releases them to a
+        person (`Runtime.release_held`)."""
         with self._lock:
             self._closed = True
+            waiting = list(self._waiting)
+        futures.wait(waiting, timeout=wait_s)
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:  # a copy waiting for a question let go goes on without an answer
             for asking in self._asking.values():

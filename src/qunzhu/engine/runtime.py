@@ -669,10 +669,12 @@ class Runtime:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), idle_s)
         self.reader.close()
-        if self.opinions is not None:  # calls under way are answered, and judged below
-            await asyncio.to_thread(self.opinions.close)
         while await asyncio.to_thread(self.process):
             pass
+        if self.opinions is not None:  # the model's answers to what was held, judged too
+            await asyncio.to_thread(self.opinions.close)
+            while await asyncio.to_thread(self.process):
+                pass
         await self.executor.drain()
 
 

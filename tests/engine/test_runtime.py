@@ -366,6 +366,14 @@ def test_an_ad_in_a_join_request_is_never_approved_and_a_confirmed_one_is_reject
     ]
     kinds = [orjson.loads(r.payload)["kind"] for r in rows(engine, t.outbox)]
     assert kinds == ["approve", "notify_owner", "notify_owner", "reject"]
+    # QQ's request says only what the asker typed; their signature comes beside it
+    signed = JoinRequest("r9", Person("p9"), T0, "跑步")
+    rt.accept(LiveEvent("tg", GROUP, signed, bio="兼职日结，日赚300，加V abc12345"))
+    rt.process()
+    verdict, reasons = rows(engine, t.decisions)[-1].verdict, rows(engine, t.decisions)[-1].reasons
+    assert verdict == "ask_admin" and [c["name"] for c in orjson.loads(reasons)["checks"]] == [
+        "bio"
+    ]
 
 
 def test_nickname_reminded_once_then_admins_told(engine: Engine) -> None:

@@ -716,13 +716,15 @@ class OneBotConnector:
             and frame.get("request_type") == "group"
             and frame.get("sub_type") == "add"
         ):
+            asker = str(frame.get("user_id"))
             request = JoinRequest(
                 platform_id=str(frame.get("flag", "")),
-                member=Person(str(frame.get("user_id"))),
+                member=Person(asker),
                 at=_when(frame.get("time")),
                 answer=str(frame.get("comment") or ""),
             )
-            return LiveEvent(self.name, await self._group(frame), request)
+            bio = await self._bio(asker)  # a farm's signature carries the ad its request hides
+            return LiveEvent(self.name, await self._group(frame), request, bio=bio)
         return None  # meta_event (heartbeat, lifecycle) and everything else
 
     async def _message_event(self, frame: Mapping[str, Any]) -> LiveEvent | None:

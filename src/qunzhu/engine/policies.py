@@ -902,7 +902,7 @@ class AdmissionPolicy:
             return outcome(ActionKind.REJECT, "reject", {"tag": tag})
         if tag := next((x for x in self.approve_tags if x in event.tags), None):
             return outcome(ActionKind.APPROVE, "approve", {"tag": tag})
-        ads = self._ads(record)
+        ads = self._ads(record, event.bio)
         if ads and ads[0].verdict == SPAM:
             return outcome(ActionKind.REJECT, "reject", {"checks": [_check(ads[0])]})
         if not ads and any(a.casefold() in answer.casefold() for a in self.answers):
@@ -914,11 +914,12 @@ class AdmissionPolicy:
             reasons["checks"] = [_check(c) for c in ads]
         return [Outcome(self.name, "ask_admin", reasons, [draft])]
 
-    def _ads(self, record: JoinRequest) -> list[Check]:
-        """What moderation makes of the asker's name and request, the harsher first."""
+    def _ads(self, record: JoinRequest, bio: str) -> list[Check]:
+        """What moderation makes of the asker's name, bio (QQ's signature) and request, the
+        harsher first."""
         if self.detector is None:
             return []
-        return self.detector.profile_checks(record.member.name, request=record.answer)
+        return self.detector.profile_checks(record.member.name, bio, record.answer)
 
 
 # -- join raids ---------------------------------------------------------------------------

@@ -303,7 +303,7 @@ async def test_a_members_signature_comes_with_their_join_and_messages() -> None:
     door too; a call that fails is no signature and is tried again later."""
     async with fake_server() as (fake, url):
         connector = OneBotConnector("qq", url=url, fetch_images=False)
-        fake.signatures = {55555: "兼职日结，加V abc12345", 2: "热爱跑步", 3: "有签名"}
+        fake.signatures = {55555: "兼职日结，加V abc12345", 2: "热爱跑步", 3: "有签名", 4: "刷单"}
         fake.group_names[GROUP] = "跑团"  # known: the failure below is the signature's
         async with running(connector) as events:
             await fake.push(group_message([seg("text", text="你好")], message_id=1))
@@ -315,10 +315,12 @@ async def test_a_members_signature_comes_with_their_join_and_messages() -> None:
             fake.fail_next(1200)
             await fake.push(group_message([seg("text", text="hi")], message_id=3, user_id=3))
             failed = await next_event(events)
-        assert first.bio == second.bio == "兼职日结，加V abc12345"
+            await fake.push(group_request("add", flag="f4", user_id=4, comment="跑步"))
+            asked = await next_event(events)
+        assert first.bio == second.bio == "兼职日结，加V abc12345" and asked.bio == "刷单"
         assert joined.bio == "热爱跑步" and failed.bio == ""
-        asked = [c["params"]["user_id"] for c in fake.calls if c["action"] == "get_stranger_info"]
-        assert asked == [55555, 2, 3]
+        calls = [c["params"]["user_id"] for c in fake.calls if c["action"] == "get_stranger_info"]
+        assert calls == [55555, 2, 3, 4]
 
 
 @aio

@@ -42,7 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from qunzhu.config import Config, ConfigError, GroupSettings, Keyword, PolicySettings, _lines
 from qunzhu.connectors import Connector, Emit, Roster
 from qunzhu.connectors.language_model import ChatEndpoint
-from qunzhu.engine.opinions import SecondOpinions
+from qunzhu.engine.opinions import DAY_S, SecondOpinions
 from qunzhu.engine.policies import (
     CONFIRMED_COPY,
     UNCHECKED,
@@ -780,7 +780,7 @@ async def serve(
     (`watch_rosters`), and each connector's state is kept in `connector_status`."""
     stop = stop or asyncio.Event()
     if config.language_model is not None and runtime.opinions is None:
-        runtime.opinions = second_opinions(config, runtime.accept)
+        runtime.opinions = second_opinions(config, runtime.accept, runtime.engine)
     ready = asyncio.Event()
     settings = asyncio.create_task(
         watch_settings(runtime, config, runtime.engine, base, settings_every_s, ready)
@@ -835,16 +835,28 @@ async def serve(
 
 
 def second_opinions(
-    config: Config, deliver: Callable[[LiveEvent], object]
+    config: Config, deliver: Callable[[LiveEvent], object], engine: Engine
 ) -> SecondOpinions | None:
-    """What asks the language model qunzhu.toml names (None where it names none)."""
+    """What asks the language model qunzhu.toml names (None where it names none), with the
+    day's calls an earlier process made counted against the budget: a restart does not
+    start the day's spending again."""
     settings = config.language_model
     if settings is None:
         return None
     endpoint = ChatEndpoint(
         settings.url, settings.model, config.model_key(), settings.timeout_s, settings.extra
     )
-    return SecondOpinions(deliver, endpoint, settings.model, settings.daily)
+    spent = answers_since(engine, int(time.time() // DAY_S * DAY_S * 1000))
+    return SecondOpinions(deliver, endpoint, settings.model, settings.daily, spent=spent)
+
+
+def answers_since(engine: Engine, since_ms: int) -> int:
+    """The language model's answers the inbox received from `since_ms` on: each was a call,
+    or an answer from memory or a failure, so the count errs towards spending less."""
+    i = t.inbox
+    with engine.connect() as conn:
+        found = select(func.count()).where(i.c.key.like("%:Opinion:%"), i.c.received_at >= since_ms)
+        return int(conn.execute(found).scalar_one())
 
 
 async def _when_all_end(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> None:

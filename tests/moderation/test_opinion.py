@@ -609,3 +609,28 @@ def test_the_console_shows_when_the_model_fails_and_answers_again(engine: Engine
         else:
             assert (row.state, row.last_error) == ("running", None)
             assert row.kind == "language_model" and row.last_event_at is not None
+
+
+def test_a_restart_does_not_start_the_days_spending_again(engine: Engine) -> None:
+    """The answers the inbox received today count against the day's calls: a process started
+    after the budget was spent asks nothing more today."""
+    from qunzhu.config import parse
+    from qunzhu.service import answers_since, second_opinions
+
+    rt = _engine_with(engine, lambda chat: answer("ad"))
+    for n, text in enumerate(("兼职", QUESTION)):
+        rt.accept(_message(n, text))
+    _settle(rt)
+    assert rt.opinions is not None
+    rt.opinions.close()
+    assert answers_since(engine, 0) == 2
+    assert answers_since(engine, int(T0.timestamp() * 1000) + 3_600_000) == 0  # the engine's clock
+    model = {"url": "http://127.0.0.1:9/v1", "model": "m", "daily": 2}
+    again = second_opinions(parse({"language_model": model}), rt.accept, engine)
+    assert again is not None and again.calls == 2
+    got: list[LiveEvent] = []
+    again.deliver = got.append
+    again.submit(_message(5, "13812345678"), _question(5, "13812345678"))
+    again.wait()
+    again.close()
+    assert "2 calls are spent" in got[0].record.error  # type: ignore[union-attr]

@@ -43,7 +43,8 @@ Ask = Callable[[list[dict[str, str]]], str]
 class SecondOpinions:
     """`submit(event, question)` asks `ask` (a `ChatEndpoint`) in the background and hands the
     answered `Opinion` to `deliver` (the runtime's `accept`). At most `daily` calls a day
-    (by `clock`, in UTC days); answers from memory cost nothing."""
+    (by `clock`, in UTC days), `spent` of them already today (by an earlier process); answers
+    from memory cost nothing."""
 
     def __init__(
         self,
@@ -54,16 +55,17 @@ class SecondOpinions:
         clock: Callable[[], float] = time.time,
         threads: int = THREADS,
         backlog: int = BACKLOG,
+        spent: int = 0,
     ) -> None:
         self.deliver, self.ask, self.model = deliver, ask, model
         self.daily, self.clock, self.backlog = daily, clock, backlog
-        self.calls = 0  # calls made today
+        self.calls = spent  # calls made today
         self.failed = 0  # calls without an answer since the start
         # what the console shows of the endpoint: when it last answered, why the last call
         # failed ("" once one answers again)
         self.last_answer_ms: int | None = None
         self.last_error = ""
-        self._day = -1
+        self._day = int(clock() // DAY_S)
         self._answers: OrderedDict[bytes, opinion.Reading] = OrderedDict()
         self._asking: dict[bytes, threading.Event] = {}  # questions being asked now
         self._waiting: set[Future[None]] = set()

@@ -110,6 +110,9 @@ def test_a_sure_reading_settles_a_question_and_only_questions_a_removal() -> Non
     assert opinion.settle(removal, sure_fine).verdict == REVIEW  # a person decides
     assert opinion.settle(removal, silent).verdict == SPAM  # the decision stands
     assert opinion.settle(removal, sure_ad).checks[-1].details["model"] == "m"
+    flooding = _decision(REVIEW, Check("flood", REVIEW, 0.6, {"per_minute": 12}))
+    assert opinion.settle(flooding, sure_fine).verdict == REVIEW  # behaviour is not read
+    assert opinion.settle(flooding, sure_ad).verdict == SPAM
     assert silent.details["error"] == "no answer within 20 s"
 
 
@@ -634,3 +637,18 @@ def test_a_restart_does_not_start_the_days_spending_again(engine: Engine) -> Non
     again.wait()
     again.close()
     assert "2 calls are spent" in got[0].record.error  # type: ignore[union-attr]
+
+
+def test_a_question_raised_by_behaviour_is_not_spared_by_reading_the_words(
+    engine: Engine,
+) -> None:
+    """@-mentioning five members is a question whatever the words say ("大家看看"): a model
+    sure the words are normal cannot spare it; an admin is asked as before."""
+    rt = _engine_with(engine, lambda chat: answer("normal", 0.95, "普通提醒"))
+    event = _message(1, "大家看看")
+    event.record.mentions = ("a", "b", "c", "d", "e")  # type: ignore[union-attr]
+    rt.accept(event)
+    _settle(rt)
+    verdict, settled = _decisions(engine)[1]
+    assert (verdict, settled["step"]) == (REVIEW, "ask_admin")
+    assert [c["name"] for c in settled["checks"]][-1] == "language_model"

@@ -82,6 +82,10 @@ _PROFILE = (
     ("join_request", "answer", "入群申请"),
 )
 PROFILE_CHECKS = frozenset(name for name, _, _ in _PROFILE)
+# the checks about what is written, which a reader can overrule: a question raised by how a
+# member behaves (a flood, a campaign across groups, mass mentions, a newcomer's link or QR
+# code, a contact people confirmed) is not spared by a reading of the words
+READABLE = frozenset({"contacts_and_words", "content_model", "spam_bank", "abuse", *PROFILE_CHECKS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +186,16 @@ def check(reading: Reading | None, model: str, ms: int, error: str = "") -> Chec
 
 
 def settle(decision: Decision, opinion: Check) -> Decision:
-    """The decision once the model has read the message. A question it is sure of is settled
-    either way; a removal it is sure is normal becomes a question (a model's word alone does
-    not overturn a removal, a person's does); otherwise the decision stands."""
+    """The decision once the model has read the message. A question it is sure is an ad or
+    abuse is settled as spam; one it is sure is normal is spared, where only what is written
+    raised it (`READABLE`); a removal it is sure is normal becomes a question (a model's word
+    alone does not overturn a removal, a person's does); otherwise the decision stands."""
     verdict = decision.verdict
-    if decision.verdict == REVIEW and opinion.verdict != REVIEW:
-        verdict = opinion.verdict
+    fired = {c.name for c in decision.checks if c.verdict != HAM}
+    if decision.verdict == REVIEW and opinion.verdict == SPAM:
+        verdict = SPAM
+    elif decision.verdict == REVIEW and opinion.verdict == HAM and fired <= READABLE:
+        verdict = HAM
     elif decision.verdict == SPAM and opinion.verdict == HAM:
         verdict = REVIEW
     return Decision(verdict, decision.score, (*decision.checks, opinion), decision.normalized)

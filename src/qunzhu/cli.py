@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
     from qunzhu.config import Config
+    from qunzhu.connectors.language_model import ChatEndpoint
     from qunzhu.engine.replay import GroupReplay
     from qunzhu.importing import FileResult
     from qunzhu.moderation.feedback import HumanLabel
@@ -554,10 +555,9 @@ def moderation_check(
         )
 
 
-def _second_opinion(decision: Decision, said: str, path: Path) -> Decision:
-    """The decision as the language model of the configuration file settles it."""
-    from qunzhu.connectors.language_model import ChatEndpoint, EndpointError
-    from qunzhu.moderation import opinion
+def _endpoint(path: Path) -> ChatEndpoint:
+    """The [language_model] the configuration file names, or a one-line error."""
+    from qunzhu.connectors.language_model import ChatEndpoint
 
     config = _config(path)
     settings = config.language_model
@@ -567,7 +567,15 @@ def _second_opinion(decision: Decision, said: str, path: Path) -> Decision:
     if settings.key_env and not key:
         missing = settings.key_env
         raise fail(tr("language_model: the environment variable {var} is not set", var=missing))
-    endpoint = ChatEndpoint(settings.url, settings.model, key, settings.timeout_s, settings.extra)
+    return ChatEndpoint(settings.url, settings.model, key, settings.timeout_s, settings.extra)
+
+
+def _second_opinion(decision: Decision, said: str, path: Path) -> Decision:
+    """The decision as the language model of the configuration file settles it."""
+    from qunzhu.connectors.language_model import EndpointError
+    from qunzhu.moderation import opinion
+
+    endpoint = _endpoint(path)
     started = time.monotonic()
     try:
         reading = opinion.read(endpoint(opinion.messages(said, decision, False, lang())))
@@ -576,7 +584,7 @@ def _second_opinion(decision: Decision, said: str, path: Path) -> Decision:
     finally:
         endpoint.close()
     ms = round((time.monotonic() - started) * 1000)
-    return opinion.settle(decision, opinion.check(reading, settings.model, ms))
+    return opinion.settle(decision, opinion.check(reading, endpoint.model, ms))
 
 
 @moderation_app.command("train")
@@ -666,6 +674,19 @@ def moderation_eval(
     model: ModelOption = DEFAULT_MODEL,
     community: CommunityOption = None,
     as_json: JsonOption = False,
+    ask_model: Annotated[
+        bool,
+        typer.Option(
+            "--ask-model",
+            help="Also ask the [language_model] of --config about what a group with "
+            'second_opinion = "questions" would (with --veto, "veto"), and give the figures '
+            "with and without it: what the model would change on your labelled messages.",
+        ),
+    ] = False,
+    veto: Annotated[
+        bool, typer.Option("--veto", help="With --ask-model: the content model's removals too.")
+    ] = False,
+    path: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Precision, recall, F1, false-positive rate and speed on a labelled file."""
     try:
@@ -677,12 +698,48 @@ def moderation_eval(
             detector = _detector(model, community)
     except DataError as exc:
         raise fail(str(exc)) from None
-    scores = evaluate(detector, texts, labels, spam_only)
+    if ask_model:
+        shown: dict[str, Any] = _with_the_model(detector, texts, labels, veto, path)
+    else:
+        shown = evaluate(detector, texts, labels, spam_only).as_dict()
     if as_json:
-        sys.stdout.write(orjson.dumps(scores.as_dict()).decode() + "\n")
+        sys.stdout.write(orjson.dumps(shown).decode() + "\n")
         return
-    for key, value in scores.as_dict().items():
+    for key, value in shown.items():
         out.print(f"{key}: {value}", highlight=False)
+
+
+def _with_the_model(
+    detector: Detector, texts: list[str], labels: list[int], veto: bool, path: Path
+) -> dict[str, Any]:
+    """The figures once the language model has read what it would be asked about, those
+    without it (`without_model`), and how many it was asked and could not answer."""
+    from qunzhu.engine.opinions import read_all
+    from qunzhu.moderation import opinion
+    from qunzhu.moderation.evaluate import score
+
+    endpoint = _endpoint(path)
+    start = time.perf_counter()
+    decisions = detector.check_many(texts)
+    elapsed = time.perf_counter() - start
+    asked = [i for i, d in enumerate(decisions) if opinion.asks(d, veto)]
+    chats = [opinion.messages(texts[i], decisions[i], False, lang()) for i in asked]
+    try:
+        answers = read_all(endpoint, chats)
+    finally:
+        endpoint.close()
+    settled = list(decisions)
+    for i, (reading, error) in zip(asked, answers, strict=True):
+        said = opinion.check(reading, endpoint.model, 0, error)
+        settled[i] = opinion.settle(decisions[i], said)
+    before = score([d.verdict for d in decisions], labels, spam_only, elapsed)
+    after = score([d.verdict for d in settled], labels, spam_only, elapsed)
+    return {
+        **after.as_dict(),
+        "asked": len(asked),
+        "unanswered": sum(reading is None for reading, _ in answers),
+        "without_model": {k: v for k, v in before.as_dict().items() if k != "msgs_per_s"},
+    }
 
 
 @db_app.command("upgrade")

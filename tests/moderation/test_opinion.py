@@ -652,3 +652,42 @@ def test_a_question_raised_by_behaviour_is_not_spared_by_reading_the_words(
     verdict, settled = _decisions(engine)[1]
     assert (verdict, settled["step"]) == (REVIEW, "ask_admin")
     assert [c["name"] for c in settled["checks"]][-1] == "language_model"
+
+
+def test_eval_shows_what_the_model_would_change_on_labelled_messages(
+    server: type[_Handler], tmp_path: Any
+) -> None:
+    """`moderation eval --ask-model`: the figures with the model's readings and without them,
+    on the operator's own labelled file, before turning it on."""
+    from typer.testing import CliRunner
+
+    from qunzhu.cli import app
+
+    def reply(body: dict[str, Any]) -> tuple[int, bytes]:
+        said = body["messages"][1]["content"].split("<<<", 1)[1]
+        if "13900001111" in said:
+            return 503, b"overloaded"
+        return _completion(answer("ad" if "加V" in said else "normal"))
+
+    server.reply = staticmethod(reply)
+    toml = tmp_path / "qunzhu.toml"
+    toml.write_text(f'[language_model]\nurl = "{server.url}"\nmodel = "m"\n', encoding="utf-8")  # type: ignore[attr-defined]
+    data = tmp_path / "labelled.tsv"
+    rows = [
+        "1\t代购 加V",  # a question the model reads as an ad: caught
+        "1\t代购 加V",  # the same again: asked once
+        "0\t兼职",  # a question it reads as normal: spared
+        "1\t加我微信 abc12345",  # spam without asking
+        "0\t今天跑了十公里",
+        "1\t联系 13900001111",  # a question the model fails on: stands (a question)
+    ]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["moderation", "eval", "--data", str(data), "--ask-model", "-c", str(toml), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert (shown["asked"], shown["unanswered"]) == (4, 1)
+    assert shown["without_model"]["recall"] == 0.25 and shown["recall"] == 0.75
+    assert shown["fpr"] == 0.0 and shown["precision"] == 1.0
+    asked = [b["messages"][1]["content"] for _, _, b in server.seen]
+    assert len(asked) == 3  # the repeated question was asked once

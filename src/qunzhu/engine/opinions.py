@@ -40,6 +40,25 @@ CLOSING_S = 30.0  # how long stopping waits for the answers to the questions ask
 Ask = Callable[[list[dict[str, str]]], str]
 
 
+def read_all(
+    ask: Ask, chats: list[list[dict[str, str]]], threads: int = THREADS
+) -> list[tuple[opinion.Reading | None, str]]:
+    """Each chat's reading, or why there is none, asked `threads` at a time (a labelled file's
+    questions, `qunzhu moderation eval --ask-model`); the same chat is asked once."""
+    keys = [orjson.dumps(chat) for chat in chats]
+    unique = dict(zip(keys, chats, strict=True))
+
+    def one(chat: list[dict[str, str]]) -> tuple[opinion.Reading | None, str]:
+        try:
+            return opinion.read(ask(chat)), ""
+        except Exception as exc:  # the endpoint's or the reply's fault: no reading
+            return None, str(exc)[:200] or type(exc).__name__
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="qunzhu-opinions") as pool:
+        answers = dict(zip(unique, pool.map(one, unique.values()), strict=True))
+    return [answers[key] for key in keys]
+
+
 class SecondOpinions:
     """`submit(event, question)` asks `ask` (a `ChatEndpoint`) in the background and hands the
     answered `Opinion` to `deliver` (the runtime's `accept`). At most `daily` calls a day

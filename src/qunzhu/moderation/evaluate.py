@@ -67,9 +67,16 @@ def evaluate(
     start = time.perf_counter()
     decisions = detector.check_many(texts)
     elapsed = time.perf_counter() - start
+    return score([d.verdict for d in decisions], labels, flagged, elapsed)
+
+
+def score(
+    verdicts: Sequence[str], labels: Sequence[int], flagged: Callable[[str], bool], elapsed: float
+) -> Scores:
+    """The figures for these verdicts on these labels, `elapsed` seconds having made them."""
     tp = fp = fn = tn = 0
-    for decision, label in zip(decisions, labels, strict=True):
-        hit = flagged(decision.verdict)
+    for verdict, label in zip(verdicts, labels, strict=True):
+        hit = flagged(verdict)
         if label == REMOVE:
             tp, fn = tp + hit, fn + (not hit)
         else:
@@ -78,12 +85,12 @@ def evaluate(
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return Scores(
-        n=len(texts),
+        n=len(verdicts),
         precision=precision,
         recall=recall,
         f1=f1,
         fpr=fp / (fp + tn) if fp + tn else 0.0,
-        msgs_per_s=len(texts) / elapsed if elapsed else 0.0,
+        msgs_per_s=len(verdicts) / elapsed if elapsed else 0.0,
     )
 
 

@@ -691,3 +691,25 @@ def test_eval_shows_what_the_model_would_change_on_labelled_messages(
     assert shown["fpr"] == 0.0 and shown["precision"] == 1.0
     asked = [b["messages"][1]["content"] for _, _, b in server.seen]
     assert len(asked) == 3  # the repeated question was asked once
+
+
+def test_in_training_the_model_spares_but_removes_nothing(engine: Engine) -> None:
+    """A group in training with a second opinion: a sure ad goes to an admin with the
+    model's reading (what enforce would do shown), a sure normal message is spared."""
+    replies = {"代购 加V": answer("ad"), "兼职": answer("normal")}
+
+    def ask(chat: list[dict[str, str]]) -> str:
+        return replies[chat[1]["content"].split("消息：", 1)[1].split("\n", 1)[0]]
+
+    rt = _engine_with(engine, ask, mode=Mode.TRAINING)
+    rt.accept(_message(1, "代购 加V"))
+    rt.accept(_message(2, "兼职", who="u2"))
+    _settle(rt)
+    settled = {
+        r["checks"][0]["details"].get("words", [""])[0]: (v, r) for v, r in _decisions(engine)[2:]
+    }
+    verdict, reasons = settled["代购"]
+    assert (verdict, reasons["step"], reasons["would"]) == (SPAM, "ask_admin", "delete_warn")
+    verdict, reasons = settled["兼职"]
+    assert (verdict, reasons["step"]) == (HAM, "spared")
+    assert [k for k, _ in _actions(engine)] == ["notify_owner"]  # nothing removed

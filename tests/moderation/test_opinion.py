@@ -167,6 +167,9 @@ def test_the_endpoint_posts_the_chat_and_gives_the_reply(server: type[_Handler])
     keyless(chat)
     assert server.seen[1][1] == ""  # a local model needs no key
     assert server.seen[1][2]["enable_thinking"] is False  # what the service asks for
+    thinking = ChatEndpoint(server.url, "deepseek-reasoner", extra={"max_tokens": 4000})  # type: ignore[attr-defined]
+    thinking(chat)
+    assert server.seen[2][2]["max_tokens"] == 4000  # extra overrides the defaults
 
 
 def test_the_endpoints_failures_are_one_line_errors(server: type[_Handler]) -> None:

@@ -208,6 +208,9 @@ ZH: dict[str, str] = {
         "大模型没有给出回答（累计 {n} 次）：{why}"
     ),
     "{path} names no [language_model]": "{path} 中没有配置 [language_model]",
+    "language model: {model} at {url}, {n} calls a day": (
+        "大模型：{model}（{url}），每天最多 {n} 次"
+    ),
     "the language model gave no answer: {why}": "大模型没有给出回答：{why}",
     "{n} decision(s) waiting for the language model went to a person": (
         "{n} 条等待大模型复核的处理已转交给人工"

@@ -1005,9 +1005,21 @@ async def _webhooks(
 def describe(config: Config) -> list[str]:
     """One line per group: where it is and which policies run there (for `config check`)."""
     lines = []
+    if (model := config.language_model) is not None:
+        lines.append(
+            tr(
+                "language model: {model} at {url}, {n} calls a day",
+                model=model.model,
+                url=model.url,
+                n=model.daily,
+            )
+        )
     for group in config.groups:
         names = [p.name for p in policies_of(group.policies)]
-        mode = group.policies.moderation.mode if group.policies.moderation.enabled else None
+        moderation = group.policies.moderation
+        mode = moderation.mode if moderation.enabled else None
+        if mode and moderation.second_opinion != "off":
+            mode = f"{mode}, {moderation.second_opinion}"
         shown = [f"{n} ({mode})" if n == "moderation" else n for n in names]
         lines.append(
             f"{group.name} [{group.connector}:{group.id}]: "

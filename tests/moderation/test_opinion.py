@@ -716,3 +716,26 @@ def test_in_training_the_model_spares_but_removes_nothing(engine: Engine) -> Non
     verdict, reasons = settled["兼职"]
     assert (verdict, reasons["step"]) == (HAM, "spared")
     assert [k for k, _ in _actions(engine)] == ["notify_owner"]  # nothing removed
+
+
+def test_config_check_names_the_model_and_the_groups_that_ask_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from qunzhu.cli import app
+
+    toml = tmp_path / "qunzhu.toml"
+    toml.write_text(
+        '[language_model]\nurl = "http://127.0.0.1:11434/v1"\nmodel = "qwen2.5:7b"\n'
+        '[connectors.console]\ntype = "console"\ngroup = "trial"\n'
+        '[[groups]]\nname = "Trial"\nconnector = "console"\nid = "trial"\n'
+        '[groups.policies.moderation]\nmode = "training"\nsecond_opinion = "veto"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["config", "check", "-c", str(toml)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "language model: qwen2.5:7b at http://127.0.0.1:11434/v1, 1000 calls a day" in result.output
+    )
+    assert "moderation (training, veto)" in result.output

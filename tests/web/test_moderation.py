@@ -1056,20 +1056,26 @@ def test_the_known_contacts_are_listed_with_the_answer_that_taught_them(
     )
 
 
-def test_the_language_models_reading_is_shown_with_the_question(app: FastAPI, world: World) -> None:
-    """A question the language model was unsure of goes to the queue as before, with what it
-    said: its reading, in the reader's language, and its reason."""
+def read_by_a_model(world: World, mode: Mode, reply: str) -> None:
+    """ "代购 加V" in RUNNERS, a question the language model (answering `reply`) reads."""
     from qunzhu.engine.opinions import SecondOpinions
 
-    policy = ModerationPolicy(Detector(), Ladder(Mode.TRAINING), second_opinion="questions")
+    policy = ModerationPolicy(Detector(), Ladder(mode), second_opinion="questions")
     rt = Runtime(world.engine, Setups({("tg", RUNNERS.platform_id): GroupSetup([policy])}))
-    reply = '{"label": "ad", "confidence": 0.6, "reason": "像在招揽代购"}'
     rt.opinions = SecondOpinions(rt.accept, lambda chat: reply, "deepseek-chat")
     rt.accept(msg(RUNNERS, 1, "代购 加V", who="u8"))
     rt.process()
     rt.opinions.wait()
     rt.process()
     rt.opinions.close()
+
+
+def test_the_language_models_reading_is_shown_with_the_question(app: FastAPI, world: World) -> None:
+    """A question the language model was unsure of goes to the queue as before, with what it
+    said: its reading, in the reader's language, and its reason."""
+    read_by_a_model(
+        world, Mode.TRAINING, '{"label": "ad", "confidence": 0.6, "reason": "像在招揽代购"}'
+    )
     page = as_user(app, "ops").get("/moderation?lang=zh").text
     assert "大模型复核" in page and "判断</span>: 广告" in page and "像在招揽代购" in page
     assert "deepseek-chat" in page
@@ -1078,17 +1084,8 @@ def test_the_language_models_reading_is_shown_with_the_question(app: FastAPI, wo
 def test_what_the_model_spared_can_be_looked_at_again(app: FastAPI, world: World) -> None:
     """Questions the language model read as normal asked nobody; they are listed for 30 days
     (大模型放行), and a person's "spam" there deletes the message as in the queue."""
-    from qunzhu.engine.opinions import SecondOpinions
-
-    policy = ModerationPolicy(Detector(), Ladder(Mode.ENFORCE), second_opinion="questions")
-    rt = Runtime(world.engine, Setups({("tg", RUNNERS.platform_id): GroupSetup([policy])}))
     reply = '{"label": "normal", "confidence": 0.9, "reason": "在问代购的事"}'
-    rt.opinions = SecondOpinions(rt.accept, lambda chat: reply, "deepseek-chat")
-    rt.accept(msg(RUNNERS, 1, "代购 加V", who="u8"))
-    rt.process()
-    rt.opinions.wait()
-    rt.process()
-    rt.opinions.close()
+    read_by_a_model(world, Mode.ENFORCE, reply)
     ops = as_user(app, "ops")
     assert "代购 加V" not in ops.get("/moderation?lang=zh").text  # nobody was asked
     page = ops.get("/moderation?tab=spared&lang=zh").text

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from qunzhu.moderation.normalize import normalize
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check, Decision
 
 NAME = "language_model"  # the check's name in a decision's reasons
@@ -88,6 +89,43 @@ PROFILE_CHECKS = frozenset(name for name, _, _ in _PROFILE)
 READABLE = frozenset({"contacts_and_words", "content_model", "spam_bank", "abuse", *PROFILE_CHECKS})
 
 
+# Words addressed to whoever reviews the message, not to the group: a message that tells its
+# reader to ignore its instructions, to call it normal, or writes the reply's JSON for it, is
+# trying to talk a model round. A model's "normal" for such a message counts for nothing: its
+# question goes to a person. Read with spaces gone and again with separators gone too, so
+# "忽 略 以 上 指 令", "忽.略.以.上" and "Ignore ALL previous instructions" are caught alike;
+# each phrase needs its object ("忘记说明一下", "系统提示我重新登录" are chat, not steering).
+_STEERING = re.compile(
+    "|".join(
+        (
+            r"(?:忽略|无视|忘掉|忘记|不要理会|不用管|别管)(?:你的|之前|以上|上面|前面|上述|所有|全部"
+            r"|系统|原来|原有|先前)+的?(?:指令|指示|提示词?|规则|要求|设定)",
+            r"(?:审核|审查|风控)(?:员|助手|系统|机器人|ai|模型|程序)[,:，：]?(?:请|你|注意)",
+            r"(?:判定?|判断|标记|标注|归类|分类|认定|视)(?:这条|本条|此条|该条|这句|这段|它|我|以上)"
+            r"(?:消息|内容|文字)?(?:为|成)(?:正常|非广告|normal|ham)",
+            r"(?:回答|输出|返回|回复)(?:为|成)?(?:[\"'“”「]normal|[\"'“”「]正常[\"'“”」]|normal)",
+            r"系统提示词|systemprompt|\"?label\"?[:：=]\"?normal|\"confidence\"[:：=]",
+            r"(?:ignore|disregard|forget)(?:all|any|the|your)*(?:previous|prior|above|earlier|system)"
+            r"(?:instructions?|rules|prompts?|messages?)",
+            r"(?:classify|mark|label|treat)(?:this|it|me|thismessage)as(?:normal|ham|notspam|safe)",
+            r"youarenow(?:an?)?(?:ai|assistant|moderator|model|languagemodel)",
+        )
+    )
+)
+
+
+def steering(decision: Decision) -> str:
+    """The words in the message (or the name or bio that raised it) that speak to its reviewer
+    rather than to the group; "" where there are none."""
+    for said in (decision.normalized, *(text for _, text in profile(decision))):
+        folded = normalize(said[:TEXT_SENT])  # what the model reads
+        for form in (folded.text.replace(" ", ""), folded.compact):
+            found = _STEERING.search(form)
+            if found:
+                return found.group(0)
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What the model said of a message."""
@@ -132,6 +170,8 @@ def messages(said: str, decision: Decision, newcomer: bool, lang: str) -> list[d
     from "兼职日结 加V abc12345" is the name's question, not the greeting's). Nothing else
     about the sender but whether they are new: no id, no group."""
     hints = [_HINTS[c.name] for c in decision.checks if c.verdict != HAM and c.name in _HINTS]
+    if steering(decision):
+        hints.append("有对审核者说的话")
     material = [f"{told}：{text}" for told, text in profile(decision)]
     if said:
         material.append(f"消息：{said[:TEXT_SENT]}")
@@ -189,9 +229,14 @@ def settle(decision: Decision, opinion: Check) -> Decision:
     """The decision once the model has read the message. A question it is sure is an ad or
     abuse is settled as spam; one it is sure is normal is spared, where only what is written
     raised it (`READABLE`); a removal it is sure is normal becomes a question (a model's word
-    alone does not overturn a removal, a person's does); otherwise the decision stands."""
+    alone does not overturn a removal, a person's does); otherwise the decision stands. A
+    "normal" for a message that speaks to its reviewer (`steering`) counts for nothing, and the
+    words are kept with the reading to show why."""
     verdict = decision.verdict
     fired = {c.name for c in decision.checks if c.verdict != HAM}
+    if opinion.verdict == HAM and (steered := steering(decision)):
+        details = {**opinion.details, "steering": steered}
+        opinion = Check(opinion.name, REVIEW, opinion.score, details)
     if decision.verdict == REVIEW and opinion.verdict == SPAM:
         verdict = SPAM
     elif decision.verdict == REVIEW and opinion.verdict == HAM and fired <= READABLE:

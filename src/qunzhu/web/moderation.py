@@ -207,6 +207,9 @@ i18n.register(
         "its reading": "判断",
         "milliseconds": "耗时（毫秒）",
         "no answer": "未得到回答",
+        "words to its reviewer (its reading does not count)": (
+            "对审核者说的话（大模型的判断不作数）"
+        ),
         "an ad": "广告",
         "abuse": "辱骂",
         "normal": "正常",
@@ -311,6 +314,7 @@ def _detail_names() -> dict[str, str]:
         "label": tr("its reading"),
         "ms": tr("milliseconds"),
         "error": tr("no answer"),
+        "steering": tr("words to its reviewer (its reading does not count)"),
     }
 
 

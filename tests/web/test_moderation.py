@@ -3,6 +3,7 @@ training data, and isolation between communities on every route that takes an id
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -176,6 +177,8 @@ def test_the_queue_shows_a_review_decision_with_its_checks(app: FastAPI, world: 
     assert "https://example.com/x (链接)" in root.get("/moderation?lang=zh").text
 
     assert queue_ids(root) == [review]
+    assert waiting_on(page.text, "queue") == 1  # the tab counts it, the overview says so
+    assert "1 条审核疑问等待处理" in root.get("/?lang=zh").text
     (item,) = root.get("/api/decisions").json()["decisions"]
     assert item["text"] == LINK and item["verdict"] == "review" and item["step"] == "ask_admin"
     assert item["member"] == "u9" and item["member_name"] == "名字u9"
@@ -387,6 +390,8 @@ def test_a_decision_is_answered_once(app: FastAPI, world: World) -> None:
     assert [a["kind"] for a in actions_of(world.engine, review, after)] == ["delete"]
     assert label_row(world.engine, review).user_name == "ops"
     assert trusted_marks(world.engine) == set() and len(audit_rows(world.engine)) == 1
+    assert waiting_on(root.get("/moderation").text, "queue") == 0
+    assert "等待处理" not in root.get("/?lang=zh").text
 
 
 # -- appeals ------------------------------------------------------------------------------
@@ -506,6 +511,7 @@ def test_no_route_lets_one_community_reach_another(app: FastAPI, world: World) -
     ops = as_user(app, "ops")
     assert queue_ids(ops) == [ours] and queue_ids(ops, "all") == [ours]
     assert f'id="decision-{theirs}"' not in ops.get("/moderation").text
+    assert waiting_on(ops.get("/moderation").text, "queue") == 1  # theirs is not counted
     for path in (f"/api/decisions/{theirs}", f"/api/decisions/{10**6}"):
         assert ops.get(path).status_code == 404
     assert ops.get("/api/decisions", params={"group": world.readers}).status_code == 404
@@ -1085,9 +1091,16 @@ def test_what_the_model_spared_can_be_looked_at_again(app: FastAPI, world: World
     """Questions the language model read as normal asked nobody; they are listed for 30 days
     (大模型放行), and a person's "spam" there deletes the message as in the queue."""
     reply = '{"label": "normal", "confidence": 0.9, "reason": "在问代购的事"}'
-    read_by_a_model(world, Mode.ENFORCE, reply)
     ops = as_user(app, "ops")
+    queue_before = waiting_on(ops.get("/moderation").text, "queue")
+    assert waiting_on(ops.get("/moderation").text, "spared") == 0
+    read_by_a_model(world, Mode.ENFORCE, reply)
     assert "代购 加V" not in ops.get("/moderation?lang=zh").text  # nobody was asked
+    # the operator is told there is something to look at, on the tab and on the overview
+    assert waiting_on(ops.get("/moderation").text, "spared") == 1
+    assert waiting_on(ops.get("/moderation").text, "queue") == queue_before
+    overview = ops.get("/?lang=zh").text
+    assert "1 条大模型放行的消息待复查" in overview and 'href="/moderation?tab=spared"' in overview
     page = ops.get("/moderation?tab=spared&lang=zh").text
     assert "大模型放行" in page and "在问代购的事" in page and "代购 加V" in page
     spared = last_id(world.engine, t.decisions)
@@ -1097,3 +1110,11 @@ def test_what_the_model_spared_can_be_looked_at_again(app: FastAPI, world: World
     assert [a["kind"] for a in actions_of(world.engine, spared, after)] == ["delete"]
     assert label_row(world.engine, spared).label == "spam"
     assert "代购 加V" not in ops.get("/moderation?tab=spared").text  # answered: off the list
+    assert waiting_on(ops.get("/moderation").text, "spared") == 0
+    assert "待复查" not in ops.get("/?lang=zh").text
+
+
+def waiting_on(page: str, tab: str) -> int:
+    """The count a moderation tab shows of what waits on it (0 where it shows none)."""
+    found = re.search(rf'data-count="{tab}">(\d+)<', page)
+    return int(found.group(1)) if found else 0

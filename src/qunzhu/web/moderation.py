@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qunzhu import i18n
@@ -378,10 +378,8 @@ def _reasons(raw: str | None) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _listing(
-    conn: Connection, group_ids: list[int], tab: str, limit: int, before: int | None = None
-) -> list[Any]:
-    query = _decisions_query().where(_d.c.group_id.in_(group_ids))
+def _on_tab(query: Any, tab: str) -> tuple[Any, tuple[str, ...]]:
+    """The query narrowed to a tab's decisions not answered yet, and the steps they hold."""
     steps: tuple[str, ...] = ()
     if tab == "queue":
         steps = WAITING
@@ -390,6 +388,28 @@ def _listing(
         query = query.where(_d.c.at >= now_ms() - APPEAL_DAYS * 86_400_000)
     if steps:
         query = query.where(_ml.c.decision_id.is_(None), _step_like(steps))
+    return query, steps
+
+
+def waiting(conn: Connection, group_ids: list[int]) -> dict[str, int]:
+    """How many questions wait for a person, and how many of the messages a language model
+    spared nobody has looked at yet: what a busy operator should be told without opening
+    the tabs (a model's "normal" is only as good as the second look it gets)."""
+    counts = {}
+    for tab in ("queue", "spared"):
+        query = (
+            select(func.count())
+            .select_from(_d.outerjoin(_ml, _ml.c.decision_id == _d.c.id))
+            .where(_d.c.group_id.in_(group_ids))
+        )
+        counts[tab] = conn.execute(_on_tab(query, tab)[0]).scalar_one()
+    return counts
+
+
+def _listing(
+    conn: Connection, group_ids: list[int], tab: str, limit: int, before: int | None = None
+) -> list[Any]:
+    query, steps = _on_tab(_decisions_query().where(_d.c.group_id.in_(group_ids)), tab)
     if before is not None:
         query = query.where(_d.c.id < before)
     rows = conn.execute(query.order_by(_d.c.id.desc()).limit(limit)).all()
@@ -772,12 +792,15 @@ def queue_page(
 ) -> HTMLResponse:
     tab = tab if tab in ("queue", "appeals", "spared") else "queue"
     with auth.engine_of(request).connect() as conn:
-        rows = _listing(conn, groups_of(request, user), tab, PAGE_SIZE, before)
+        ids = groups_of(request, user)
+        rows = _listing(conn, ids, tab, PAGE_SIZE, before)
+        counts = waiting(conn, ids)
     return render(
         request,
         "moderation.html",
         {
             "tab": tab,
+            "waiting": counts,
             "decisions": [_for_page(r) for r in rows],
             "older": rows[-1].id if len(rows) == PAGE_SIZE else None,
             "done": done,

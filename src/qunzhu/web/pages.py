@@ -20,7 +20,7 @@ from qunzhu.reports.html import (
     stage_names,
 )
 from qunzhu.store import schema as t
-from qunzhu.web import auth, lockdowns, overview
+from qunzhu.web import auth, lockdowns, moderation, overview
 from qunzhu.web.app import groups_of, render, visible
 from qunzhu.web.times import moment
 
@@ -30,12 +30,15 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request, user: auth.PageUser) -> HTMLResponse:
     with auth.engine_of(request).connect() as conn:
-        cards, end = overview.cards(conn, groups_of(request, user))
+        ids = groups_of(request, user)
+        cards, end = overview.cards(conn, ids)
+        waiting = moderation.waiting(conn, ids)
     return render(
         request,
         "overview.html",
         {
             "cards": [_card(c) for c in cards],
+            "waiting": waiting,
             "as_of": overview.local_date(end),
             "totals": {
                 "groups": len(cards),

@@ -21,6 +21,10 @@ i18n.register(
             "{n} 个群，{m} 位成员；最近 7 天：{k} 条消息，删除 {a} 条广告。"
         ),
         "Window ends {date}.": "统计截至 {date}。",
+        "{n} moderation questions wait for a decision": "{n} 条审核疑问等待处理",
+        "{n} messages the language model let through are worth a second look": (
+            "{n} 条大模型放行的消息待复查"
+        ),
         "No group to show yet: import an export or connect a group.": (
             "还没有可显示的群：导入聊天记录，或连接一个群。"
         ),

@@ -176,12 +176,15 @@ def test_a_bio_that_talks_to_its_reviewer_is_not_spared() -> None:
 class _Handler(BaseHTTPRequestHandler):
     reply: Callable[[dict[str, Any]], tuple[int, bytes]]
     seen: list[tuple[str, str, dict[str, Any]]]
+    retry_after = ""  # the Retry-After header sent with a 429 or 503
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).seen.append((self.path, self.headers.get("Authorization", ""), body))
         status, data = type(self).reply(body)
         self.send_response(status)
+        if status in (429, 503) and self.retry_after:
+            self.send_header("Retry-After", self.retry_after)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -244,6 +247,32 @@ def test_the_endpoints_failures_are_one_line_errors(server: type[_Handler]) -> N
         ChatEndpoint(url, "m", timeout_s=0.2)([])
     with pytest.raises(EndpointError, match="cannot reach"):
         ChatEndpoint("http://127.0.0.1:9/v1", "m")([])  # nothing listens on port 9
+
+
+def test_a_busy_endpoint_is_tried_once_more_after_the_wait_it_asks(
+    server: type[_Handler],
+) -> None:
+    """Hosted models limit calls a minute (429) or fail for a moment (503): one more try after
+    the wait they ask for; a service asking for a longer wait than 10 s is not waited for."""
+    url = server.url  # type: ignore[attr-defined]
+    replies = iter([(429, b'{"error": "rate limited"}'), _completion(answer("ad"))])
+    server.reply = staticmethod(lambda body: next(replies))
+    server.retry_after = "0.3"
+    started = time.monotonic()
+    assert opinion.read(ChatEndpoint(url, "m")([])).label == "ad"
+    assert time.monotonic() - started >= 0.3 and len(server.seen) == 2
+    server.reply = staticmethod(lambda body: (503, b"overloaded"))
+    with pytest.raises(EndpointError, match="HTTP 503: overloaded"):
+        ChatEndpoint(url, "m")([])  # still busy: the decision stands
+    assert len(server.seen) == 4
+    server.retry_after = "3600"
+    with pytest.raises(EndpointError, match="HTTP 503"):
+        ChatEndpoint(url, "m")([])
+    assert len(server.seen) == 5  # not waited for an hour
+    server.reply = staticmethod(lambda body: (400, b"bad request"))
+    with pytest.raises(EndpointError, match="HTTP 400"):
+        ChatEndpoint(url, "m")([])
+    assert len(server.seen) == 6  # a mistake is not tried again
 
 
 # -- the threads that ask -------------------------------------------------------------------
@@ -738,6 +767,7 @@ def test_eval_shows_what_the_model_would_change_on_labelled_messages(
         return _completion(answer("ad" if "加V" in said else "normal"))
 
     server.reply = staticmethod(reply)
+    server.retry_after = "0"
     toml = tmp_path / "qunzhu.toml"
     toml.write_text(f'[language_model]\nurl = "{server.url}"\nmodel = "m"\n', encoding="utf-8")  # type: ignore[attr-defined]
     data = tmp_path / "labelled.tsv"
@@ -758,7 +788,7 @@ def test_eval_shows_what_the_model_would_change_on_labelled_messages(
     assert shown["without_model"]["recall"] == 0.25 and shown["recall"] == 0.75
     assert shown["fpr"] == 0.0 and shown["precision"] == 1.0
     asked = [b["messages"][1]["content"] for _, _, b in server.seen]
-    assert len(asked) == 3  # the repeated question was asked once
+    assert len(asked) == 4  # the repeated question was asked once, the failing one twice
 
 
 def test_in_training_the_model_spares_but_removes_nothing(engine: Engine) -> None:

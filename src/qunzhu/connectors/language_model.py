@@ -9,12 +9,19 @@ operator's machines. Called from the engine's opinion threads, one call at a tim
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 MAX_TOKENS = 600  # a JSON answer is under 100; reasoning models think first
+# Busy (429: hosted services limit calls a minute) or failing for a moment (5xx): worth one
+# more try, after the wait the service asks for (Retry-After, in seconds) or a second. A
+# service that asks for longer than RETRY_WAIT_MAX_S is not waited for: the decision stands.
+RETRIED = frozenset({429, 500, 502, 503, 504})
+RETRY_WAIT_S = 1.0
+RETRY_WAIT_MAX_S = 10.0
 
 
 class EndpointError(Exception):
@@ -51,12 +58,10 @@ class ChatEndpoint:
             "stream": False,
             **self.extra,
         }
-        try:
-            response = self._client.post("/chat/completions", json=body)
-        except httpx.TimeoutException:
-            raise EndpointError(f"no answer within {self.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise EndpointError(f"cannot reach {self._client.base_url}: {exc}") from None
+        response = self._post(body)
+        if response.status_code in RETRIED and (wait := _retry_after(response)) is not None:
+            time.sleep(wait)
+            response = self._post(body)
         if response.status_code != 200:
             said = " ".join(response.text.split())[:200]
             raise EndpointError(f"HTTP {response.status_code}: {said}")
@@ -68,5 +73,23 @@ class ChatEndpoint:
             raise EndpointError("the answer is not a chat completion")
         return content
 
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
+        try:
+            return self._client.post("/chat/completions", json=body)
+        except httpx.TimeoutException:
+            raise EndpointError(f"no answer within {self.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise EndpointError(f"cannot reach {self._client.base_url}: {exc}") from None
+
     def close(self) -> None:
         self._client.close()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """How long to wait before trying again, None where the service asks for too long."""
+    asked = response.headers.get("Retry-After", "")
+    try:
+        wait = float(asked) if asked else RETRY_WAIT_S
+    except ValueError:  # an HTTP date: rare from these services, a second will do
+        wait = RETRY_WAIT_S
+    return max(wait, 0.0) if wait <= RETRY_WAIT_MAX_S else None

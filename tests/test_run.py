@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from qunzhu.cli import app
+from qunzhu.engine.policies import NO_ADS
 from qunzhu.store import db
 from qunzhu.store import schema as t
 
@@ -57,7 +58,7 @@ def test_run_judges_what_is_typed_and_acts_then_stops(tmp_path: Path) -> None:
     said = result.stdout
     assert "Welcome @Bo!" in said
     assert "Saturdays at seven." in said
-    assert "Please do not post ads here." in said  # the warning
+    assert NO_ADS in said  # the warning
     assert "Actions still queued: 0" in result.output
     engine = db.open_store(url)
     with engine.connect() as conn:
@@ -226,7 +227,7 @@ def test_run_asks_the_language_model_it_names(tmp_path: Path) -> None:
         httpd.shutdown()
         httpd.server_close()
     assert result.exit_code == 0, result.output
-    assert "Please do not post ads here." in result.stdout
+    assert NO_ADS in result.stdout
     engine = db.open_store(url)
     with engine.connect() as conn:
         steps = [

@@ -192,8 +192,12 @@ ZH: dict[str, str] = {
     "the platform cannot do this: a person has to": "平台不支持此操作：需要人工处理",
     "interrupted while sending: check by hand": "发送时被中断：请人工确认是否已发出",
     "no such connector is running": "没有运行中的此连接器",
-    "Please do not post ads here.": "请勿在群内发布广告或违规内容。",
-    "Please keep it civil: no insults or obscenities here.": "请文明发言，勿辱骂他人或说脏话。",
+    "Please do not post ads here. If we got it wrong, tell an admin.": (
+        "请勿在群内发布广告或违规内容。如被误判，请私信管理员。"
+    ),
+    "Please keep it civil: no insults or obscenities here. If we got it wrong, tell an admin.": (
+        "请文明发言，勿辱骂他人或说脏话。如被误判，请私信管理员。"
+    ),
     "OneBot {name}: members' signatures are not given": "OneBot {name}：实现不提供成员的个性签名",
     # the language model's second opinion
     "the url must start with http:// or https://": "地址必须以 http:// 或 https:// 开头",

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from qunzhu.config import Config, parse
 from qunzhu.engine import outbox
 from qunzhu.engine.policies import (
+    CIVIL,
     AdmissionPolicy,
     Answer,
     AutoReplyPolicy,
@@ -149,7 +150,7 @@ def test_abuse_is_taken_down_with_a_word_on_manners_not_on_ads(engine: Engine) -
     rt.process()
     warned = [orjson.loads(a.payload) for a in rows(engine, t.outbox) if a.kind == "warn"]
     assert [(w["member_id"], w["text"]) for w in warned] == [
-        ("u1", "Please keep it civil: no insults or obscenities here."),
+        ("u1", CIVIL),
         ("u2", "本群禁广告"),
     ]
 

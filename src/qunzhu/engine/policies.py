@@ -159,6 +159,11 @@ _FIRST_RUNG = {
 }
 
 
+# the member's warnings, in the words `tr` looks up: what was wrong, and what to do if it was not
+NO_ADS = "Please do not post ads here. If we got it wrong, tell an admin."
+CIVIL = "Please keep it civil: no insults or obscenities here. If we got it wrong, tell an admin."
+
+
 @dataclass
 class ModerationPolicy:
     """The detector and the ladder of the moderation issue, per group. What must outlive a
@@ -571,8 +576,8 @@ class ModerationPolicy:
         """What the member is told: the group's warning (written for ads) or the default one,
         and a word on manners where only abuse made it spam."""
         if opinion.abuse_only(decision):
-            return tr("Please keep it civil: no insults or obscenities here.")
-        return self.warning or tr("Please do not post ads here.")
+            return tr(CIVIL)
+        return self.warning or tr(NO_ADS)
 
     def _kept_out(self, event: LiveEvent, role: str, marks: Marks, member: str) -> bool:
         """Blocked in the community, and neither staff here nor trusted here by a person (the

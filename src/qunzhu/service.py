@@ -933,14 +933,15 @@ MODEL_STATUS = "[language_model]"  # its row among the connectors (no connector 
 
 
 async def watch_model(runtime: Runtime, every_s: float = 5.0) -> None:
-    """Keep the language model's row in `connector_status`: when it last answered and why
-    its last call failed, so that a wrong key or a service down shows in the console, not
-    only in the log (tg-spam's users could not tell why its model's verdicts went missing)."""
-    written: tuple[int | None, str] | None = None
+    """Keep the language model's row in `connector_status`: when it last answered, why its
+    last call failed, and how many calls today cost, so that a wrong key or a service down
+    shows in the console, not only in the log (tg-spam's users could not tell why its model's
+    verdicts went missing), and so does the spending."""
+    written: tuple[int | None, str, int] | None = None
     while True:
         opinions = runtime.opinions
         if opinions is not None:
-            seen = (opinions.last_answer_ms, opinions.last_error)
+            seen = (opinions.last_answer_ms, opinions.last_error, opinions.spent_today())
             if seen != written:
                 state = "failing" if opinions.last_error else "running"
                 await asyncio.to_thread(
@@ -951,6 +952,7 @@ async def watch_model(runtime: Runtime, every_s: float = 5.0) -> None:
                     state=state,
                     last_event_at=seen[0],
                     last_error=seen[1] or None,
+                    calls_today=seen[2],
                 )
                 written = seen
         await asyncio.sleep(every_s)

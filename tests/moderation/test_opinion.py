@@ -704,6 +704,7 @@ def test_the_console_shows_when_the_model_fails_and_answers_again(engine: Engine
         _settle(rt)
         asyncio.run(watch_once())
         row = status()
+        assert row.calls_today == n + 1  # a failed call was paid for too
         if n == 0:
             assert (row.state, row.last_error) == ("failing", "HTTP 401: invalid api key")
         else:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from qunzhu import service
 from qunzhu.config import parse
@@ -456,6 +457,31 @@ def test_serve_keeps_each_connectors_state(client: TestClient, world: World) -> 
     assert '<td class="num error">7</td>' in page.text and "Pictures unread" in page.text
     assert "未识别图片" in client.get("/settings?lang=zh").text
     assert re.search(r'data-connector="alive" class="state-stopped"', page.text)
+
+
+def test_the_language_models_calls_today_are_shown_against_its_cap(
+    client: TestClient, world: World
+) -> None:
+    """Hosted models are paid by the call: the model's row says what today cost, against the
+    daily cap where the console knows the configuration; a count written yesterday is 0."""
+    now = int(time.time() * 1000)
+    service.write_status(
+        world.engine, service.MODEL_STATUS, "language_model", calls_today=37, last_event_at=now
+    )
+    service.write_status(world.engine, "alive", "console", state="running")
+    login(client, "root")
+    page = client.get("/settings?lang=zh").text
+    assert "今日已调用 37 次" in page and "上限" not in page
+    assert page.count("data-calls") == 1  # the connectors' rows say nothing of calls
+    client.app.state.config = parse(  # type: ignore[attr-defined]
+        {"language_model": {"url": "http://127.0.0.1:9/v1", "model": "m", "daily": 500}}
+    )
+    assert "今日已调用 37 次（上限 500 次）" in client.get("/settings?lang=zh").text
+    assert "37 of 500 calls today" in client.get("/settings?lang=en").text
+    yesterday = now - 86_400_000
+    with world.engine.begin() as conn:
+        conn.execute(update(t.connector_status).values(updated_at=yesterday))
+    assert "今日已调用 0 次（上限 500 次）" in client.get("/settings?lang=zh").text
 
 
 def test_a_group_turns_the_second_opinion_on(client: TestClient, world: World) -> None:

@@ -127,6 +127,13 @@ class SecondOpinions:
         self.calls += 1
         return True
 
+    def spent_today(self) -> int:
+        """The calls counted against today's budget (0 on a new day before its first)."""
+        with self._lock:
+            if int(self.clock() // DAY_S) != self._day:
+                return 0
+            return min(self.calls, self.daily)
+
     def _done(self, future: Future[None]) -> None:
         with self._lock:
             self._waiting.discard(future)

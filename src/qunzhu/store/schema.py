@@ -397,4 +397,6 @@ connector_status = Table(  # what the running engine last saw of each connector
     Column("updated_at", BigInteger, nullable=False),
     # pictures of this connector's messages let go unread since the engine started
     Column("pictures_unread", Integer, nullable=False, server_default="0"),
+    # the language model's row: the calls the engine made today (UTC), against its `daily` cap
+    Column("calls_today", Integer, nullable=True),
 )

@@ -66,6 +66,8 @@ _ZH = {
     "Last event": "最后事件",
     "Last error": "最后错误",
     "Pictures unread": "未识别图片",
+    "{n} calls today": "今日已调用 {n} 次",
+    "{n} of {daily} calls today": "今日已调用 {n} 次（上限 {daily} 次）",
     "Pictures let go without reading their text since the engine started (more came than it "
     "reads, about two a second): ads written into them were not seen.": (
         "引擎启动以来因来不及识别而跳过的图片数（图片来得比识别快，每秒约两张）：其中图片里写的广告未被发现。"
@@ -291,7 +293,7 @@ def settings_page(request: Request, user: auth.PageUser) -> HTMLResponse:
             .where(g.c.id.in_(ids))
             .order_by(c.c.name, g.c.name)
         ).all()
-        connectors = _connectors(conn) if user.is_admin else None
+        connectors = _connectors(conn, _daily_calls(request)) if user.is_admin else None
     names = platform_names()
     groups = [
         {
@@ -627,7 +629,14 @@ def _with_labels(context: dict[str, Any]) -> dict[str, Any]:
 # -- connectors -----------------------------------------------------------------------------
 
 
-def _connectors(conn: Connection) -> list[dict[str, Any]]:
+def _daily_calls(request: Request) -> int | None:
+    """The language model's daily cap in the qunzhu.toml the console was started with."""
+    config = getattr(request.app.state, "config", None)
+    model = config.language_model if config is not None else None
+    return model.daily if model is not None else None
+
+
+def _connectors(conn: Connection, daily: int | None = None) -> list[dict[str, Any]]:
     cs = t.connector_status
     rows = conn.execute(select(cs).order_by(cs.c.name)).all()
     return [
@@ -640,9 +649,22 @@ def _connectors(conn: Connection) -> list[dict[str, Any]]:
             "last_error": r.last_error or "",
             "pictures_unread": r.pictures_unread,
             "updated": moment(r.updated_at, to="second"),
+            "calls": _calls(r.calls_today, daily, r.updated_at),
         }
         for r in rows
     ]
+
+
+def _calls(calls: int | None, daily: int | None, updated_at: int) -> str:
+    """The language model's calls today, as its row says them ("" for a connector's row, and
+    0 where the engine last wrote the count on an earlier day)."""
+    if calls is None:
+        return ""
+    if updated_at // 86_400_000 != now_ms() // 86_400_000:
+        calls = 0
+    if daily is None:
+        return tr("{n} calls today", n=calls)
+    return tr("{n} of {daily} calls today", n=calls, daily=daily)
 
 
 def _state_names() -> dict[str, str]:

@@ -192,11 +192,31 @@ ZH: dict[str, str] = {
     "the platform cannot do this: a person has to": "平台不支持此操作：需要人工处理",
     "interrupted while sending: check by hand": "发送时被中断：请人工确认是否已发出",
     "no such connector is running": "没有运行中的此连接器",
-    "Please do not post ads here. If we got it wrong, tell an admin.": (
-        "请勿在群内发布广告或违规内容。如被误判，请私信管理员。"
+    "This bot keeps the group free of ads. If it removed your message, muted or removed you "
+    "and that was a mistake, write here what happened: the group's admins will see it.": (
+        "我是群里的反广告机器人。如果我删了你的消息、禁言或移出了你，而你认为是误判，"
+        "请直接在这里写明情况，群管理员会看到。"
     ),
-    "Please keep it civil: no insults or obscenities here. If we got it wrong, tell an admin.": (
-        "请文明发言，勿辱骂他人或说脏话。如被误判，请私信管理员。"
+    "Nothing moderation did to you through this bot in the last 30 days is waiting for an "
+    "answer; if something is wrong, ask the group's admins.": (
+        "近 30 天内没有找到本机器人对你的待处理记录；如有问题，请联系群管理员。"
+    ),
+    "Your appeal about {group} has reached its admins; they will look at it soon.": (
+        "你对「{group}」中处理的申诉已转给群管理员，他们会尽快处理。"
+    ),
+    "Your appeal about {group} was upheld: what was done to you is undone where it can be.": (
+        "你对「{group}」中处理的申诉已通过，处罚已撤销（已删除的消息无法恢复）。"
+    ),
+    "Your appeal about {group} was looked at and not upheld.": (
+        "你对「{group}」中处理的申诉经管理员复核，未予通过。"
+    ),
+    "Please do not post ads here. "
+    "If we got it wrong, write to an admin or to this bot in private.": (
+        "请勿在群内发布广告或违规内容。如被误判，请私信管理员或本机器人说明。"
+    ),
+    "Please keep it civil: no insults or obscenities here. "
+    "If we got it wrong, write to an admin or to this bot in private.": (
+        "请文明发言，勿辱骂他人或说脏话。如被误判，请私信管理员或本机器人说明。"
     ),
     "OneBot {name}: members' signatures are not given": "OneBot {name}：实现不提供成员的个性签名",
     # the language model's second opinion
@@ -370,3 +390,13 @@ def tr(template: str, /, **values: object) -> str:
     """`template` in the user's language, filled with `values`."""
     chosen = ZH.get(template, template) if lang() == "zh" else template
     return chosen.format(**values) if values else chosen
+
+
+def told(template: str, /, **values: object) -> str:
+    """`template` in the language members are told things (the engine's: QUNZHU_LANG, else
+    Chinese), whichever console reader's request has it sent."""
+    token = REQUEST_LANG.set(None)
+    try:
+        return tr(template, **values)
+    finally:
+        REQUEST_LANG.reset(token)

@@ -61,7 +61,7 @@ from qunzhu.engine.replay import stored_kinds
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
 from qunzhu.i18n import tr
 from qunzhu.model import Group, Platform
-from qunzhu.model.live import ActionFailed, LiveEvent, RosterEntry
+from qunzhu.model.live import ActionFailed, Appeal, LiveEvent, RosterEntry
 from qunzhu.moderation import feedback
 from qunzhu.moderation.behaviour import (
     CROSS_WINDOW_S,
@@ -77,9 +77,9 @@ from qunzhu.moderation.engine import Policy as Rules
 from qunzhu.moderation.learning import Learner
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import normalize
-from qunzhu.store import pictures, roster
+from qunzhu.store import appeals, pictures, roster
 from qunzhu.store import schema as t
-from qunzhu.store.ingest import Ingest, place_group, start_import
+from qunzhu.store.ingest import Ingest, place_group, start_import, to_ms
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -802,6 +802,9 @@ async def serve(
         )
         for name, connector in runtime.connectors.items()
     }
+    for name, connector in runtime.connectors.items():
+        if hasattr(connector, "appeals"):  # it reads members' private messages to the bot
+            connector.appeals = emits[name].appeal
     try:
         sites = await _webhooks(runtime, config, emits)
     except BaseException:
@@ -894,6 +897,7 @@ class _Watched:
         self.unread = unread
         self.last_ms: int | None = None
         self._written = float("-inf")
+        self._answered: dict[str, float] = {}  # member -> when their last appeal was answered
 
     async def __call__(self, event: LiveEvent) -> None:
         await self.emit(event)
@@ -902,6 +906,39 @@ class _Watched:
         if now - self._written >= self.every_s:
             self._written = now
             self.status(last_event_at=self.last_ms)
+
+    async def appeal(self, appeal: Appeal) -> str | None:
+        """A member's private message to the bot, attached to what moderation did to them
+        (`store/appeals.receive`): what to answer them, in one line; None where there is
+        nothing to say (no id, no words) or they had an answer within APPEAL_REPLY_S."""
+        member = appeal.member.user_id
+        if member is None or not appeal.text.strip():
+            return None
+        try:
+            found = await asyncio.to_thread(self._appealed, member, appeal)
+        except SQLAlchemyError:
+            log.exception("cannot store the appeal of %s through %s", member, self.name)
+            return None
+        now = time.monotonic()
+        if now - self._answered.get(member, float("-inf")) < APPEAL_REPLY_S:
+            return None
+        self._answered.pop(member, None)
+        self._answered[member] = now
+        while len(self._answered) > ANSWERED_KEPT:
+            del self._answered[next(iter(self._answered))]
+        if found is None:
+            return tr(
+                "Nothing moderation did to you through this bot in the last 30 days is waiting "
+                "for an answer; if something is wrong, ask the group's admins."
+            )
+        return tr(
+            "Your appeal about {group} has reached its admins; they will look at it soon.",
+            group=found.group_name,
+        )
+
+    def _appealed(self, member: str, appeal: Appeal) -> appeals.Appealed | None:
+        with self.engine.begin() as conn:
+            return appeals.receive(conn, self.name, member, appeal.text, to_ms(appeal.at))
 
     def status(self, **values: Any) -> None:
         """Write the connector's row."""
@@ -928,6 +965,9 @@ def write_status(engine: Engine, name: str, kind: str, **values: Any) -> None:
     except SQLAlchemyError:
         log.exception("cannot write the status of connector %s", name)
 
+
+APPEAL_REPLY_S = 60.0  # a member writing many lines gets one answer a minute
+ANSWERED_KEPT = 10_000  # members whose last answer is remembered
 
 MODEL_STATUS = "[language_model]"  # its row among the connectors (no connector is named so)
 

@@ -536,7 +536,7 @@ async def test_every_action_sends_the_right_call() -> None:
         connector = OneBotConnector("qq", url=url, fetch_images=False)
         assert ActionKind.NOTIFY_OWNER not in connector.capabilities
         assert ActionKind.UNBAN not in connector.capabilities  # QQ keeps no ban list
-        assert len(connector.capabilities) == 11
+        assert len(connector.capabilities) == 12
         async with running(connector):
             await connector.wait_connected(3)
             cases = [
@@ -602,6 +602,11 @@ async def test_every_action_sends_the_right_call() -> None:
                     act(ActionKind.REJECT, member_id="6", request_id="flag-9", reason="广告"),
                     "set_group_add_request",
                     {"flag": "flag-9", "sub_type": "add", "approve": False, "reason": "广告"},
+                ),
+                (
+                    act(ActionKind.TELL, member_id="55555", text="申诉已通过"),
+                    "send_private_msg",
+                    {"user_id": 55555, "message": [seg("text", text="申诉已通过")]},
                 ),
             ]
             sent = []

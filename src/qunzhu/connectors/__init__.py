@@ -9,7 +9,10 @@ A connector is an object with:
   return the platform's id of the message it sent (SEND, WARN) where the platform says, so the
   engine can take its own message down later (`Action.expire_s`), else None;
 - where the platform lists a group's members, `async def roster(self, group_id)`: the
-  `RosterEntry`s of everyone in it now (`Roster`); raise `ActionFailed` when it cannot say.
+  `RosterEntry`s of everyone in it now (`Roster`); raise `ActionFailed` when it cannot say;
+- where members can write to the bot in private, an attribute `appeals: Appeals | None`, which
+  the engine sets: each private message is handed to it as an `Appeal`, and the line it
+  returns is the answer to send the member (None: no answer).
 """
 
 from __future__ import annotations
@@ -17,9 +20,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from qunzhu.model.live import Action, ActionKind, LiveEvent, RosterEntry
+from qunzhu.model.live import Action, ActionKind, Appeal, LiveEvent, RosterEntry
 
 Emit = Callable[[LiveEvent], Awaitable[None]]
+Appeals = Callable[[Appeal], Awaitable[str | None]]
+
+# What a member who writes to the bot only to start it (Telegram's /start) is told, in the
+# words `tr` looks up: what the bot is, and that a mistake can be told here.
+APPEAL_HOW = (
+    "This bot keeps the group free of ads. If it removed your message, muted or removed you "
+    "and that was a mistake, write here what happened: the group's admins will see it."
+)
 
 # What a bot with admin rights can do in a group on Telegram and QQ alike; telling the owner is
 # the engine's business (a message to the admin chat, or a task).

@@ -120,6 +120,7 @@ _ZH = {
     "{member} is no longer banned (they may /join again)": (
         "{member} 已解除拉黑（可以再 /join 入群）"
     ),
+    "tells {member} in private: {text}": "私信 {member}：{text}",
 }
 i18n.register(_ZH)
 
@@ -588,4 +589,6 @@ class ConsoleConnector:
         if kind is ActionKind.UNBAN:
             self.banned.discard(member)
             return tr("{member} is no longer banned (they may /join again)", member=member)
+        if kind is ActionKind.TELL:
+            return tr("tells {member} in private: {text}", member=member, text=action.text)
         raise ActionFailed(tr("the console cannot do {kind}", kind=kind.value))

@@ -68,7 +68,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
 from qunzhu import i18n
-from qunzhu.connectors import GROUP_ADMIN, Emit
+from qunzhu.connectors import GROUP_ADMIN, Appeals, Emit
 from qunzhu.connectors.profiles import BIO_TIMEOUT, Bios
 from qunzhu.i18n import tr
 from qunzhu.model import (
@@ -85,6 +85,7 @@ from qunzhu.model.live import (
     Action,
     ActionFailed,
     ActionKind,
+    Appeal,
     JoinRequest,
     LiveEvent,
     RosterEntry,
@@ -457,6 +458,7 @@ class OneBotConnector:
         self._pending: dict[str, _Pending] = {}
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed
         self._deleted: dict[str, None] = {}  # message ids we deleted, oldest first
+        self.appeals: Appeals | None = None  # set by the engine: members' private messages
         self._files: dict[str, None] = {}  # file ids seen in messages or uploads, oldest first
         self._prefix = secrets.token_hex(4)
         self._counter = itertools.count(1)
@@ -709,6 +711,9 @@ class OneBotConnector:
         post_type = frame.get("post_type")
         if post_type == "message" and frame.get("message_type") == "group":
             return await self._message_event(frame)
+        if post_type == "message" and frame.get("message_type") == "private":
+            await self._appeal(frame)
+            return None  # a member's word to the bot, not an event of a group
         if post_type == "notice":
             return await self._notice_event(frame)
         if (
@@ -726,6 +731,29 @@ class OneBotConnector:
             bio = await self._bio(asker)  # a farm's signature carries the ad its request hides
             return LiveEvent(self.name, await self._group(frame), request, bio=bio)
         return None  # meta_event (heartbeat, lifecycle) and everything else
+
+    async def _appeal(self, frame: Mapping[str, Any]) -> None:
+        """A member wrote to the bot's account in private (a friend, or a group's temporary
+        chat): handed to `appeals`, whose answer is sent back (`send_private_msg`). Nothing
+        where nobody set `appeals`."""
+        user_id = _id(frame.get("user_id"))
+        said = parse_message(frame.get("message")).text.strip()
+        if self.appeals is None or user_id is None or user_id == self.self_id or not said:
+            return
+        sender = frame.get("sender")
+        name = sender.get("nickname") if isinstance(sender, Mapping) else None
+        appeal = Appeal(
+            str(frame.get("message_id")),
+            Person(user_id, str(name) if name else None),
+            _when(frame.get("time")),
+            said,
+        )
+        answer = await self.appeals(appeal)
+        if answer:
+            try:
+                await self.call("send_private_msg", _private(user_id, answer))
+            except ActionFailed as exc:  # temporary chats closed, the account restricted
+                log.warning("onebot %s: cannot answer %s in private: %s", self.name, user_id, exc)
 
     async def _message_event(self, frame: Mapping[str, Any]) -> LiveEvent | None:
         if frame.get("sub_type") == "notice":  # a system line shown as a message
@@ -1094,6 +1122,10 @@ class OneBotConnector:
                 "approve": approve,
                 "reason": "" if approve else action.reason,
             }
+        if kind is ActionKind.TELL:
+            return "send_private_msg", _private(
+                str(_int(action.member_id, "member_id")), action.text
+            )
         group_id = _int(action.group_id, "group_id")
         if kind is ActionKind.WARN or kind is ActionKind.SEND:
             segments: list[dict[str, Any]] = []
@@ -1128,6 +1160,11 @@ class OneBotConnector:
                 "reject_add_request": kind is ActionKind.BAN,
             }
         raise ActionFailed(tr("OneBot cannot do {kind}", kind=str(kind)))
+
+
+def _private(user_id: str, text: str) -> dict[str, Any]:
+    """`send_private_msg`'s params: one text segment to a member."""
+    return {"user_id": int(user_id), "message": [{"type": "text", "data": {"text": text}}]}
 
 
 class _CallFailed(ActionFailed):

@@ -65,13 +65,14 @@ from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from pydantic import ValidationError
 
-from qunzhu.connectors import GROUP_ADMIN, Emit
+from qunzhu.connectors import APPEAL_HOW, GROUP_ADMIN, Appeals, Emit
 from qunzhu.connectors.profiles import BIO_TIMEOUT, BIOS_KEPT, Bios
 from qunzhu.i18n import tr
 from qunzhu.model.live import (
     Action,
     ActionFailed,
     ActionKind,
+    Appeal,
     Edit,
     JoinRequest,
     LiveEvent,
@@ -266,6 +267,7 @@ class TelegramConnector:
         self._token = token
         self._bios = Bios(self._read_bio)  # type: ignore[arg-type]
         self._reacted: dict[tuple[int, int], float] = {}  # (chat, user) -> when handed on
+        self.appeals: Appeals | None = None  # set by the engine: members' private messages
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         try:
             self.bot = Bot(token, session=session)
@@ -380,6 +382,9 @@ class TelegramConnector:
     async def events(self, update: Update) -> list[LiveEvent]:
         """What one update means to the engine: zero, one or several events."""
         if update.message is not None:
+            if update.message.chat.type == "private":
+                await self._appeal(update.message)
+                return []  # a member's word to the bot, not an event of a group
             return await self._message_events(update.message)
         if update.edited_message is not None:
             return await self._edit_events(update.edited_message)
@@ -392,6 +397,31 @@ class TelegramConnector:
         if update.chat_join_request is not None:
             return self._join_request_events(update.chat_join_request)
         return []
+
+    async def _appeal(self, msg: TgMessage) -> None:
+        """A member wrote to the bot in private: handed to `appeals` (an appeal against what
+        moderation did to them), whose answer is sent back; /start is answered with what the
+        bot is for. Nothing where nobody set `appeals` (the bot reads groups only)."""
+        said = (msg.text or msg.caption or "").strip()
+        user = msg.from_user
+        if self.appeals is None or user is None or user.is_bot or not said:
+            return
+        if said.startswith(("/start", "/help")):
+            answer: str | None = tr(APPEAL_HOW)
+        else:
+            answer = await self.appeals(
+                Appeal(str(msg.message_id), person(user), _at(msg.date), said)
+            )
+        if answer:
+            try:
+                await self.bot.send_message(chat_id=msg.chat.id, text=answer)
+            except Exception as exc:  # the member blocked the bot meanwhile, a network error
+                log.warning(
+                    "telegram %s: cannot answer %s in private: %s",
+                    self.name,
+                    user.id,
+                    self._redact(exc),
+                )
 
     def _group(self, chat: Chat) -> Group:
         return Group(Platform.TELEGRAM, str(chat.id), chat.title or str(chat.id))
@@ -779,6 +809,9 @@ class TelegramConnector:
             await bot.set_chat_permissions(
                 chat_id=chat, permissions=restore, use_independent_chat_permissions=True
             )
+        elif kind is ActionKind.TELL:  # a private chat's id is the member's
+            sent = await bot.send_message(chat_id=user_id(action.member_id), text=action.text)
+            return str(sent.message_id)
         elif kind is ActionKind.APPROVE:
             member = user_id(action.request_id or action.member_id, "request_id")
             await bot.approve_chat_join_request(chat_id=chat, user_id=member)

@@ -160,8 +160,9 @@ _FIRST_RUNG = {
 
 
 # the member's warnings, in the words `tr` looks up: what was wrong, and what to do if it was not
-NO_ADS = "Please do not post ads here. If we got it wrong, tell an admin."
-CIVIL = "Please keep it civil: no insults or obscenities here. If we got it wrong, tell an admin."
+_MISTAKE = "If we got it wrong, write to an admin or to this bot in private."
+NO_ADS = f"Please do not post ads here. {_MISTAKE}"
+CIVIL = f"Please keep it civil: no insults or obscenities here. {_MISTAKE}"
 
 
 @dataclass

@@ -76,6 +76,19 @@ class Opinion:
     error: str = ""  # why there is no answer
 
 
+@dataclass(frozen=True, slots=True)
+class Appeal:
+    """A member wrote to the bot in private (Telegram's private chat, QQ's private message):
+    what moderation did to them was wrong. Not an event of a group: the engine attaches it to
+    the newest thing moderation did to them that nobody answered yet (`store/appeals.py`),
+    where the admins find it in the console's appeals."""
+
+    platform_id: str  # the private message's id
+    member: Person
+    at: datetime
+    text: str
+
+
 @dataclass(slots=True)
 class Reaction:
     """A member reacted to a message (Telegram tells a bot that is an admin): accounts that
@@ -164,6 +177,7 @@ class ActionKind(StrEnum):
     NOTIFY_OWNER = "notify_owner"  # a task for a human: what the platform cannot do
     LOCK = "lock"  # nobody but the admins may post (全员禁言: a join raid)
     UNLOCK = "unlock"  # the group may post again; `text`: what the platform said to restore
+    TELL = "tell"  # a private message to the member (`text`): how their appeal was answered
 
 
 @dataclass(slots=True)

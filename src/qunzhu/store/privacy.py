@@ -77,6 +77,7 @@ def _forget_decisions(conn: Connection, member_id: int) -> tuple[int, int]:
     d = t.decisions
     theirs = select(d.c.id).where(d.c.member == found.external_id, d.c.group_id.in_(on_platform))
     conn.execute(delete(t.outbox).where(t.outbox.c.decision_id.in_(theirs)))
+    conn.execute(delete(t.appeals).where(t.appeals.c.decision_id.in_(theirs)))  # their words
     ml = t.moderation_labels
     labelled = conn.execute(delete(ml).where(ml.c.decision_id.in_(theirs))).rowcount
     gone = conn.execute(delete(d).where(d.c.id.in_(theirs))).rowcount

@@ -220,6 +220,16 @@ decisions = Table(
     Column("record_id", String(200), nullable=True),  # the platform's id of the message/event
 )
 
+appeals = Table(  # a member's word that a decision about them was wrong (store/appeals.py)
+    "appeals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("decision_id", Integer, ForeignKey("decisions.id"), nullable=False, unique=True),
+    Column("connector", String(100), nullable=False),  # where they wrote, and are answered
+    Column("text", Text, nullable=False),  # what they wrote last (earlier words are replaced)
+    Column("at", BigInteger, nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,

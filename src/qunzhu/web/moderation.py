@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qunzhu import i18n
@@ -32,6 +32,7 @@ from qunzhu.moderation.feedback import HAM_LABELS, LABELS
 from qunzhu.store import blocklist
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
+from qunzhu.store.appeals import ACTED, APPEAL_DAYS, step_like
 from qunzhu.store.ingest import now_ms
 from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
@@ -43,17 +44,15 @@ router = APIRouter()
 POLICY = "moderation"
 WAITING = ("ask_admin",)
 SPARED = ("spared",)  # questions a language model read as normal: a person may differ
-ACTED = ("delete_warn", "mute", "kick", "ban")
 QUEUE_LABELS = ("spam", "ham", "ban_only")
 APPEAL_LABELS = ("appeal_upheld", "appeal_rejected")
 TRUSTING = ("ham", "appeal_upheld")  # the member did nothing wrong: trusted in the group
-APPEAL_DAYS = 30
 PAGE_SIZE = 50
 LIST_MAX = 500
 NOTE_MAX = 1000
 ID_MAX = auth.ID_MAX
 
-Tab = Literal["queue", "appeals", "spared", "all"]
+Tab = Literal["queue", "appealed", "appeals", "spared", "all"]
 Label = Literal["spam", "ham", "ban_only", "appeal_upheld", "appeal_rejected"]
 DecisionId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
@@ -196,6 +195,9 @@ i18n.register(
         "review from": "送审核的分数线",
         "nearest known spam": "与最相近的已知广告的相似度",
         "nearest normal message": "与最相近的正常消息的相似度",
+        "The member appealed": "成员申诉",
+        "Members' appeals": "成员申诉",
+        "No member has appealed in the last 30 days.": "近 30 天没有成员申诉。",
         "Waiting for the language model": "等待大模型复核",
         "Spared by the language model": "大模型判为正常",
         "Spared by the language model (last 30 days)": "大模型放行（近 30 天）",
@@ -325,7 +327,7 @@ def _reading_names() -> dict[str, str]:
 
 # -- reading ------------------------------------------------------------------------------
 
-_d, _g, _ml = t.decisions, t.groups, t.moderation_labels
+_d, _g, _ml, _ap = t.decisions, t.groups, t.moderation_labels, t.appeals
 _msg, _mb, _in = t.messages, t.members, t.inbox
 
 
@@ -351,6 +353,8 @@ def _decisions_query() -> Any:
             _ml.c.user_name.label("labelled_by"),
             _ml.c.at.label("labelled_at"),
             _ml.c.note,
+            _ap.c.text.label("appeal_text"),
+            _ap.c.at.label("appeal_at"),
         )
         .select_from(
             _d.join(_g, _g.c.id == _d.c.group_id)
@@ -360,14 +364,10 @@ def _decisions_query() -> Any:
             )
             .outerjoin(_mb, and_(_mb.c.platform == _g.c.platform, _mb.c.external_id == _d.c.member))
             .outerjoin(_ml, _ml.c.decision_id == _d.c.id)
+            .outerjoin(_ap, _ap.c.decision_id == _d.c.id)
         )
         .where(_d.c.policy == POLICY)
     )
-
-
-def _step_like(steps: tuple[str, ...]) -> Any:
-    """A narrowing in SQL (reasons are compact JSON); `_listing` checks the parsed step."""
-    return or_(*(_d.c.reasons.like(f'%"step":"{step}"%') for step in steps))
 
 
 def _reasons(raw: str | None) -> dict[str, Any]:
@@ -383,25 +383,26 @@ def _on_tab(query: Any, tab: str) -> tuple[Any, tuple[str, ...]]:
     steps: tuple[str, ...] = ()
     if tab == "queue":
         steps = WAITING
-    elif tab in ("appeals", "spared"):
-        steps = ACTED if tab == "appeals" else SPARED
+    elif tab in ("appealed", "appeals", "spared"):
+        steps = SPARED if tab == "spared" else ACTED
         query = query.where(_d.c.at >= now_ms() - APPEAL_DAYS * 86_400_000)
     if steps:
-        query = query.where(_ml.c.decision_id.is_(None), _step_like(steps))
+        query = query.where(_ml.c.decision_id.is_(None), step_like(steps))
+    if tab == "appealed":  # what members wrote to the bot about, of all that was done
+        query = query.where(_ap.c.decision_id.is_not(None))
     return query, steps
 
 
 def waiting(conn: Connection, group_ids: list[int]) -> dict[str, int]:
-    """How many questions wait for a person, and how many of the messages a language model
-    spared nobody has looked at yet: what a busy operator should be told without opening
-    the tabs (a model's "normal" is only as good as the second look it gets)."""
+    """How many questions wait for a person, how many members' appeals wait for an answer,
+    and how many of the messages a language model spared nobody has looked at yet: what a
+    busy operator should be told without opening the tabs (a model's "normal" is only as
+    good as the second look it gets)."""
     counts = {}
-    for tab in ("queue", "spared"):
-        query = (
-            select(func.count())
-            .select_from(_d.outerjoin(_ml, _ml.c.decision_id == _d.c.id))
-            .where(_d.c.group_id.in_(group_ids))
-        )
+    for tab in ("queue", "spared", "appealed"):
+        joined = _d.outerjoin(_ml, _ml.c.decision_id == _d.c.id)
+        joined = joined.outerjoin(_ap, _ap.c.decision_id == _d.c.id)
+        query = select(func.count()).select_from(joined).where(_d.c.group_id.in_(group_ids))
         counts[tab] = conn.execute(_on_tab(query, tab)[0]).scalar_one()
     return counts
 
@@ -496,6 +497,7 @@ def _as_dict(row: Any) -> dict[str, Any]:
         "labelled_by": row.labelled_by,
         "labelled_at": row.labelled_at,
         "note": row.note,
+        "appeal": {"text": row.appeal_text, "at": row.appeal_at} if row.appeal_text else None,
     }
 
 
@@ -533,6 +535,7 @@ def _for_page(row: Any) -> dict[str, Any]:
     data = _as_dict(row)
     steps, checks, keys = _step_names(), check_names(), _detail_names()
     data["when"] = moment(row.at, row.tz)
+    data["appeal_when"] = moment(row.appeal_at, row.tz) if row.appeal_at else ""
     data["verdict_name"] = tr(row.verdict)
     data["step_name"] = steps.get(data["step"] or "", data["step"] or "")
     data["would_name"] = steps.get(data["would"] or "", data["would"] or "")
@@ -581,6 +584,10 @@ def _actions(row: Any, label: str, reasons: dict[str, Any]) -> list[dict[str, An
             kinds.append((ActionKind.UNMUTE, 0))
         elif step == "ban":
             kinds.append((ActionKind.UNBAN, 0))
+    told = ""
+    if label in APPEAL_LABELS and row.appeal_text:  # the member asked: they hear the answer
+        kinds.append((ActionKind.TELL, 0))
+        told = i18n.told(_APPEAL_ANSWERS[label], group=row.group_name)
     return [
         {
             "kind": kind.value,
@@ -588,7 +595,7 @@ def _actions(row: Any, label: str, reasons: dict[str, Any]) -> list[dict[str, An
             "group_id": row.group_platform_id,
             "member_id": row.member,
             "message_id": row.record_id,
-            "text": "",
+            "text": told if kind is ActionKind.TELL else "",
             "seconds": seconds,
             "request_id": None,
             "reason": label,
@@ -596,6 +603,15 @@ def _actions(row: Any, label: str, reasons: dict[str, Any]) -> list[dict[str, An
         for kind, seconds in kinds
         if kind is ActionKind.DELETE or row.member  # nobody to mute, kick or ban without an id
     ]
+
+
+# what a member who appealed is told of the admin's answer
+_APPEAL_ANSWERS = {
+    "appeal_upheld": (
+        "Your appeal about {group} was upheld: what was done to you is undone where it can be."
+    ),
+    "appeal_rejected": "Your appeal about {group} was looked at and not upheld.",
+}
 
 
 def _trust(conn: Connection, group_id: int, member: str, at: int) -> None:
@@ -790,7 +806,7 @@ def queue_page(
     before: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     done: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
 ) -> HTMLResponse:
-    tab = tab if tab in ("queue", "appeals", "spared") else "queue"
+    tab = tab if tab in ("queue", "appealed", "appeals", "spared") else "queue"
     with auth.engine_of(request).connect() as conn:
         ids = groups_of(request, user)
         rows = _listing(conn, ids, tab, PAGE_SIZE, before)
@@ -824,7 +840,7 @@ def label_form(
     if label not in LABELS:
         raise HTTPException(400, tr("this decision does not wait for that answer"))
     decide(request, user, decision_id, label, note.strip())
-    back = tab if tab in ("appeals", "spared") else "queue"
+    back = tab if tab in ("appealed", "appeals", "spared") else "queue"
     return RedirectResponse(f"/moderation?tab={back}&done={decision_id}", status_code=303)
 
 
@@ -908,6 +924,11 @@ class CheckOut(BaseModel):
     details: dict[str, Any]
 
 
+class AppealOut(BaseModel):
+    text: str
+    at: int  # ms
+
+
 class DecisionOut(BaseModel):
     id: int
     group_id: int
@@ -929,6 +950,7 @@ class DecisionOut(BaseModel):
     labelled_by: str | None
     labelled_at: int | None
     note: str | None
+    appeal: AppealOut | None = None  # what the member wrote to the bot about it
 
 
 class DecisionsOut(BaseModel):

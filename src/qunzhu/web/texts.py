@@ -22,6 +22,7 @@ i18n.register(
         ),
         "Window ends {date}.": "统计截至 {date}。",
         "{n} moderation questions wait for a decision": "{n} 条审核疑问等待处理",
+        "{n} members' appeals wait for an answer": "{n} 条成员申诉等待处理",
         "{n} messages the language model let through are worth a second look": (
             "{n} 条大模型放行的消息待复查"
         ),

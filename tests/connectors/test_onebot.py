@@ -27,7 +27,7 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import Action, ActionFailed, ActionKind, JoinRequest, LiveEvent
+from qunzhu.model.live import Action, ActionFailed, ActionKind, Appeal, JoinRequest, LiveEvent
 
 from .fake_onebot import SELF_ID, FakeOneBot, group_message, group_request, notice, seg
 
@@ -625,6 +625,40 @@ async def test_every_action_sends_the_right_call() -> None:
             ]
             echoes = [c["echo"] for c in fake.calls]
             assert len(set(echoes)) == len(echoes)
+
+
+@aio
+async def test_a_private_message_to_the_bot_is_an_appeal_answered_in_private() -> None:
+    """A member writing to the bot's QQ account in private (a friend, a group's temporary
+    chat) is handed to `appeals`; its answer goes back with send_private_msg. No event of a
+    group comes of it, and the bot's own private lines are not appeals."""
+    heard: list[Appeal] = []
+
+    async def appeals(appeal: Appeal) -> str | None:
+        heard.append(appeal)
+        return "已转给群管理员"
+
+    async with fake_server() as (fake, url):
+        connector = OneBotConnector("qq", url=url, fetch_images=False)
+        connector.appeals = appeals
+        async with running(connector) as events:
+            await connector.wait_connected(3)
+            said = group_message([seg("text", text="我发的是跑步路线，不是广告")], message_id=31)
+            await fake.push({**said, "message_type": "private", "sub_type": "friend"})
+            mine = group_message("我自己", message_id=32, user_id=SELF_ID)
+            await fake.push({**mine, "message_type": "private", "sub_type": "friend"})
+            reply = await fake.wait_call("send_private_msg")
+            assert reply["params"] == {
+                "user_id": 55555,
+                "message": [seg("text", text="已转给群管理员")],
+            }
+            await fake.push(group_message("在群里说话", message_id=33))
+            event = await asyncio.wait_for(events.get(), 3)
+            assert message_of(event).platform_id == "33"  # the first event: the group's
+        assert [(a.member, a.text, a.platform_id) for a in heard] == [
+            (Person("55555", "someone"), "我发的是跑步路线，不是广告", "31")
+        ]
+        assert heard[0].at == datetime.fromtimestamp(1767225600, UTC)
 
 
 @aio

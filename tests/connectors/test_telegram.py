@@ -14,13 +14,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiogram.types import Update
 from aiohttp.test_utils import TestClient, TestServer
 
+from qunzhu.connectors import APPEAL_HOW
 from qunzhu.connectors.telegram import ALLOWED_UPDATES, SECRET_HEADER, TelegramConnector
+from qunzhu.i18n import tr
 from qunzhu.model.live import (
     Action,
     ActionFailed,
     ActionKind,
+    Appeal,
     Edit,
     JoinRequest,
     LiveEvent,
@@ -238,6 +242,72 @@ def test_text_message_is_delivered_and_redelivered_after_a_failed_emit() -> None
             assert fake.allowed_updates == ALLOWED_UPDATES
             assert fake.calls_to("getUpdates")[0]["timeout"] == 1
             assert tg.bot.session._session is None or tg.bot.session._session.closed
+
+    run(main())
+
+
+def test_a_private_message_to_the_bot_is_an_appeal_answered_in_private() -> None:
+    """A member who writes to the bot in private is handed to `appeals` (the engine attaches
+    it to what moderation did to them), and its answer goes back to that private chat; /start
+    is told what the bot is for. No event of a group comes of it."""
+
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            alone = chat(11, "Alice", "private")
+            fake.queue("message", message(40, ALICE, alone, text="/start"))
+            fake.queue("message", message(41, ALICE, alone, text="我只是问路，不是广告"))
+            last = fake.queue("message", message(42, BOB, chat(22, "Bob", "private"), text="hi"))
+            heard: list[Appeal] = []
+
+            async def appeals(appeal: Appeal) -> str | None:
+                heard.append(appeal)
+                return None if appeal.member.user_id == "user22" else "已转给群管理员"
+
+            events: list[LiveEvent] = []
+
+            async def collect(event: LiveEvent) -> None:
+                events.append(event)
+
+            tg = connector(fake)
+            tg.appeals = appeals
+            task = asyncio.create_task(tg.run(collect))
+            try:
+                await until(
+                    lambda: any((c.get("offset") or 0) > last for c in fake.calls_to("getUpdates"))
+                )
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            assert events == []
+            assert [(a.member, a.text, a.platform_id) for a in heard] == [
+                (Person("user11", "Alice Wang"), "我只是问路，不是广告", "41"),
+                (Person("user22", "Bob"), "hi", "42"),
+            ]
+            assert heard[0].at == datetime.fromtimestamp(T0 + 41, UTC)
+            sent = [(c["chat_id"], c["text"]) for c in fake.calls_to("sendMessage")]
+            assert sent[0] == (11, tr(APPEAL_HOW))  # /start: what the bot is for
+            assert sent[1:] == [(11, "已转给群管理员")]  # Bob's appeal had no answer
+
+            quiet = connector(fake)  # nobody set `appeals`: private chats are not read
+            data = {"update_id": 99, "message": message(43, ALICE, alone, text="不是广告")}
+            update = Update.model_validate(data, context={"bot": quiet.bot})
+            assert await quiet.events(update) == []
+            assert len(fake.calls_to("sendMessage")) == 2
+            await quiet.close()
+
+    run(main())
+
+
+def test_a_member_is_told_the_answer_to_their_appeal_in_private() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake, closing(connector(fake)) as tg:
+            told = Action(
+                1, ActionKind.TELL, "tg", str(GROUP_ID), member_id="user11", text="已通过"
+            )
+            assert await tg.execute(told) is not None
+            (call,) = fake.calls_to("sendMessage")
+            assert (call["chat_id"], call["text"]) == (11, "已通过")  # the private chat
 
     run(main())
 

@@ -587,7 +587,7 @@ def _actions(row: Any, label: str, reasons: dict[str, Any]) -> list[dict[str, An
     told = ""
     if label in APPEAL_LABELS and row.appeal_text:  # the member asked: they hear the answer
         kinds.append((ActionKind.TELL, 0))
-        told = i18n.told(_APPEAL_ANSWERS[label], group=row.group_name)
+        told = i18n.told(APPEAL_ANSWERS[label], group=row.group_name)
     return [
         {
             "kind": kind.value,
@@ -606,7 +606,7 @@ def _actions(row: Any, label: str, reasons: dict[str, Any]) -> list[dict[str, An
 
 
 # what a member who appealed is told of the admin's answer
-_APPEAL_ANSWERS = {
+APPEAL_ANSWERS = {
     "appeal_upheld": (
         "Your appeal about {group} was upheld: what was done to you is undone where it can be."
     ),

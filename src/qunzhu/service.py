@@ -804,7 +804,7 @@ async def serve(
     }
     for name, connector in runtime.connectors.items():
         if hasattr(connector, "appeals"):  # it reads members' private messages to the bot
-            connector.appeals = emits[name].appeal
+            connector.appeals = Appeals(runtime.engine, name)
     try:
         sites = await _webhooks(runtime, config, emits)
     except BaseException:
@@ -873,6 +873,52 @@ async def _when_all_end(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> 
     stop.set()
 
 
+APPEAL_REPLY_S = 60.0  # a member writing many lines gets one answer a minute
+ANSWERED_KEPT = 10_000  # members whose last answer is remembered
+
+
+class Appeals:
+    """What a connector hands members' private messages to (`Connector.appeals`): each is
+    attached to what moderation did to its writer through that connector
+    (`store/appeals.receive`), and the line returned is the answer to send them."""
+
+    def __init__(self, engine: Engine, connector: str) -> None:
+        self.engine, self.connector = engine, connector
+        self._answered: dict[str, float] = {}  # member -> when their last appeal was answered
+
+    async def __call__(self, appeal: Appeal) -> str | None:
+        """The answer, in one line; None where there is nothing to say (no id, no words) or
+        the member had an answer within APPEAL_REPLY_S (their words are kept all the same)."""
+        member = appeal.member.user_id
+        if member is None or not appeal.text.strip():
+            return None
+        try:
+            found = await asyncio.to_thread(self._appealed, member, appeal)
+        except SQLAlchemyError:
+            log.exception("cannot store the appeal of %s through %s", member, self.connector)
+            return None
+        now = time.monotonic()
+        if now - self._answered.get(member, float("-inf")) < APPEAL_REPLY_S:
+            return None
+        self._answered.pop(member, None)
+        self._answered[member] = now
+        while len(self._answered) > ANSWERED_KEPT:
+            del self._answered[next(iter(self._answered))]
+        if found is None:
+            return tr(
+                "Nothing moderation did to you through this bot in the last 30 days is waiting "
+                "for an answer; if something is wrong, ask the group's admins."
+            )
+        return tr(
+            "Your appeal about {group} has reached its admins; they will look at it soon.",
+            group=found.group_name,
+        )
+
+    def _appealed(self, member: str, appeal: Appeal) -> appeals.Appealed | None:
+        with self.engine.begin() as conn:
+            return appeals.receive(conn, self.connector, member, appeal.text, to_ms(appeal.at))
+
+
 class _Watched:
     """A connector's emit function that also notes, at most every `every_s`, in
     `connector_status` when the connector last delivered an event, and how many of its
@@ -897,7 +943,6 @@ class _Watched:
         self.unread = unread
         self.last_ms: int | None = None
         self._written = float("-inf")
-        self._answered: dict[str, float] = {}  # member -> when their last appeal was answered
 
     async def __call__(self, event: LiveEvent) -> None:
         await self.emit(event)
@@ -906,39 +951,6 @@ class _Watched:
         if now - self._written >= self.every_s:
             self._written = now
             self.status(last_event_at=self.last_ms)
-
-    async def appeal(self, appeal: Appeal) -> str | None:
-        """A member's private message to the bot, attached to what moderation did to them
-        (`store/appeals.receive`): what to answer them, in one line; None where there is
-        nothing to say (no id, no words) or they had an answer within APPEAL_REPLY_S."""
-        member = appeal.member.user_id
-        if member is None or not appeal.text.strip():
-            return None
-        try:
-            found = await asyncio.to_thread(self._appealed, member, appeal)
-        except SQLAlchemyError:
-            log.exception("cannot store the appeal of %s through %s", member, self.name)
-            return None
-        now = time.monotonic()
-        if now - self._answered.get(member, float("-inf")) < APPEAL_REPLY_S:
-            return None
-        self._answered.pop(member, None)
-        self._answered[member] = now
-        while len(self._answered) > ANSWERED_KEPT:
-            del self._answered[next(iter(self._answered))]
-        if found is None:
-            return tr(
-                "Nothing moderation did to you through this bot in the last 30 days is waiting "
-                "for an answer; if something is wrong, ask the group's admins."
-            )
-        return tr(
-            "Your appeal about {group} has reached its admins; they will look at it soon.",
-            group=found.group_name,
-        )
-
-    def _appealed(self, member: str, appeal: Appeal) -> appeals.Appealed | None:
-        with self.engine.begin() as conn:
-            return appeals.receive(conn, self.name, member, appeal.text, to_ms(appeal.at))
 
     def status(self, **values: Any) -> None:
         """Write the connector's row."""
@@ -965,9 +977,6 @@ def write_status(engine: Engine, name: str, kind: str, **values: Any) -> None:
     except SQLAlchemyError:
         log.exception("cannot write the status of connector %s", name)
 
-
-APPEAL_REPLY_S = 60.0  # a member writing many lines gets one answer a minute
-ANSWERED_KEPT = 10_000  # members whose last answer is remembered
 
 MODEL_STATUS = "[language_model]"  # its row among the connectors (no connector is named so)
 

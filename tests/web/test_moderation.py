@@ -635,6 +635,54 @@ def test_an_upheld_appeal_lifts_the_mute_or_ban(app: FastAPI, world: World) -> N
     assert [(a["kind"], a["member_id"]) for a in lifted] == [("unmute", "u5"), ("unban", "u6")]
 
 
+def test_a_members_appeal_reaches_the_admins_and_the_answer_reaches_the_member(
+    app: FastAPI, world: World
+) -> None:
+    """A member removed for an ad writes to the bot in private: their words go to the newest
+    thing done to them, the console counts and lists them under 成员申诉, and the admin's
+    answer is sent back to the member in private, in the engine's language."""
+    import asyncio
+
+    from qunzhu.i18n import told
+    from qunzhu.model.live import Appeal
+    from qunzhu.service import Appeals
+    from qunzhu.web.moderation import APPEAL_ANSWERS
+
+    rt = runtime(world.engine, Mode.ENFORCE)
+    removed, other = feed(rt, msg(RUNNERS, 1, AD, who="u5"), msg(RUNNERS, 2, AD, who="u6"))
+    ops = as_user(app, "ops")
+    assert waiting_on(ops.get("/moderation").text, "appealed") == 0
+    appeals = Appeals(world.engine, "tg")
+    now = datetime.now(UTC)
+
+    def write(who: str, text: str) -> str | None:
+        return asyncio.run(appeals(Appeal("p1", Person(who, "小美"), now, text)))
+
+    answer = write("u5", "我是在问代购靠不靠谱，不是打广告")
+    assert answer is not None and "跑团一群" in answer
+    assert write("u5", "真的不是广告，请恢复") is None  # answered a moment ago: words kept
+    stranger = write("u404", "你好")
+    assert stranger is not None and "30" in stranger  # nothing was done to them
+    assert waiting_on(ops.get("/moderation").text, "appealed") == 1
+    assert "1 条成员申诉等待处理" in ops.get("/?lang=zh").text
+    page = ops.get("/moderation?tab=appealed&lang=zh").text
+    assert f'data-appeal="{removed}"' in page and "真的不是广告，请恢复" in page
+    assert f'id="decision-{other}"' not in page  # done too, but nobody appealed it
+    (listed,) = ops.get("/api/decisions", params={"tab": "appealed"}).json()["decisions"]
+    assert listed["id"] == removed and listed["appeal"]["text"] == "真的不是广告，请恢复"
+
+    after = last_id(world.engine, t.outbox)
+    assert press(ops, removed, "appeal_upheld", tab="appealed").status_code == 303
+    tell = [a for a in actions_of(world.engine, removed, after) if a["kind"] == "tell"]
+    expected = told(APPEAL_ANSWERS["appeal_upheld"], group="跑团一群")
+    assert expected.startswith("Your appeal about 跑团一群 was upheld")  # the engine's QUNZHU_LANG,
+    # not the language the admin reads the console in (zh, chosen above)
+    assert [(a["member_id"], a["text"], a["connector"]) for a in tell] == [("u5", expected, "tg")]
+    assert waiting_on(ops.get("/moderation").text, "appealed") == 0
+    assert api_label(ops, other, "appeal_rejected").status_code == 200  # nobody asked:
+    assert [a["kind"] for a in actions_of(world.engine, other, after)] == []  # nobody told
+
+
 def decision_row(engine: Engine, decision_id: int) -> Any:
     with engine.connect() as conn:
         return conn.execute(select(t.decisions).where(t.decisions.c.id == decision_id)).one()

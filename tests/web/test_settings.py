@@ -395,6 +395,7 @@ class Fake:
 
     def __init__(self, name: str, fails: bool) -> None:
         self.name, self.fails = name, fails
+        self.appeals: Any = None  # it reads private messages: the engine sets this
 
     async def run(self, emit: Any) -> None:
         at = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -444,6 +445,8 @@ def test_serve_keeps_each_connectors_state(client: TestClient, world: World) -> 
 
     asyncio.run(scenario())
     assert seen["alive"].state == "running" and seen["alive"].kind == "console"
+    hears = connectors["alive"].appeals  # members' private messages reach the store
+    assert isinstance(hears, service.Appeals) and hears.connector == "alive"
     assert (seen["alive"].pictures_unread, seen["broken"].pictures_unread) == (7, 0)
     assert seen["broken"].last_error == "token revoked by the platform"
     assert seen["broken"].last_event_at is not None

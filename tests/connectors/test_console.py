@@ -18,7 +18,7 @@ import pytest
 
 from qunzhu.connectors import GROUP_ADMIN, Connector
 from qunzhu.connectors.console import PREFIX, ConsoleConnector
-from qunzhu.model.live import Action, ActionFailed, ActionKind, JoinRequest, LiveEvent
+from qunzhu.model.live import Action, ActionFailed, ActionKind, Appeal, JoinRequest, LiveEvent
 from qunzhu.model.records import (
     Group,
     JoinMethod,
@@ -225,6 +225,32 @@ async def test_bad_input_writes_a_hint_and_never_raises() -> None:
     assert "usage: /join NAME" in hints
     assert "usage: /rename NAME NEW" in hints
     assert "usage: /image NAME PATH" in hints
+
+
+@aio
+async def test_a_private_message_to_the_bot_is_an_appeal() -> None:
+    """`/dm NAME TEXT` is what a member writing to the bot in private on Telegram or QQ is:
+    handed to `appeals`, the answer shown as the bot's private reply; no group event."""
+    trial = Trial()
+    await trial.type(["/dm 小美 我发的是跑步路线"])
+    assert trial.out[-1] == "nobody reads the bot's private messages here"
+    heard: list[Appeal] = []
+
+    async def appeals(appeal: Appeal) -> str | None:
+        heard.append(appeal)
+        return "已转给群管理员"
+
+    trial.console.appeals = appeals
+    await trial.type(["/dm 小美 我发的是跑步路线", "/dm 小美", "/dm"])
+    assert trial.events == []
+    assert [(a.member, a.text) for a in heard] == [(Person("小美", "小美"), "我发的是跑步路线")]
+    assert trial.out[-3:] == [
+        f"{PREFIX} tells 小美 in private: 已转给群管理员",
+        "usage: /dm NAME TEXT",
+        "usage: /dm NAME TEXT",
+    ]
+    told = await trial.act(ActionKind.TELL, member_id="小美", text="申诉已通过")
+    assert told == f"{PREFIX} tells 小美 in private: 申诉已通过"
 
 
 @aio

@@ -38,9 +38,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from qunzhu import i18n
-from qunzhu.connectors import GROUP_ADMIN, Emit
+from qunzhu.connectors import GROUP_ADMIN, Appeals, Emit
 from qunzhu.i18n import tr
-from qunzhu.model.live import Action, ActionFailed, ActionKind, JoinRequest, LiveEvent
+from qunzhu.model.live import Action, ActionFailed, ActionKind, Appeal, JoinRequest, LiveEvent
 from qunzhu.model.records import (
     Group,
     JoinMethod,
@@ -121,6 +121,8 @@ _ZH = {
         "{member} 已解除拉黑（可以再 /join 入群）"
     ),
     "tells {member} in private: {text}": "私信 {member}：{text}",
+    "NAME writes TEXT to the bot in private (an appeal)": "NAME 私信机器人 TEXT（申诉）",
+    "nobody reads the bot's private messages here": "这里没有人读取机器人的私信",
 }
 i18n.register(_ZH)
 
@@ -145,6 +147,7 @@ def _help_rows() -> list[str]:
         ("/request NAME ANSWER", tr("NAME asks to join, answering ANSWER")),
         ("/admin NAME", tr("NAME is an admin from now on")),
         ("/image NAME PATH", tr("NAME posts the picture at PATH")),
+        ("/dm NAME TEXT", tr("NAME writes TEXT to the bot in private (an appeal)")),
         ("/help", tr("show this help")),
         ("/quit", tr("end the trial")),
     ]
@@ -247,6 +250,7 @@ class ConsoleConnector:
         self.kicked: set[str] = set()
         self.locked = False  # the whole group muted (a join raid): only admins may post
         self.banned: set[str] = set()
+        self.appeals: Appeals | None = None  # set by the engine: members' private messages
 
     # ---- typing ----------------------------------------------------------------------------
 
@@ -266,12 +270,32 @@ class ConsoleConnector:
             line = raw.strip()
             if line.partition(" ")[0].lower() == "/quit":
                 return
+            if line.partition(" ")[0].lower() == "/dm":
+                await self._private(line)
+                continue
             event = self.event_for(line)
             if event is not None:
                 await emit(event)
 
     async def close(self) -> None:
         """Nothing to let go of: the reader thread, if any, ends with the program."""
+
+    async def _private(self, line: str) -> None:
+        """`/dm NAME TEXT`: NAME writes to the bot in private, as a member appealing does on
+        Telegram or QQ; the answer is shown as the bot's private reply."""
+        member, _, said = line.partition(" ")[2].strip().partition(" ")
+        if not member or not said.strip():
+            self._write(tr("usage: {syntax}", syntax="/dm NAME TEXT"))
+            return
+        if self.appeals is None:
+            self._write(tr("nobody reads the bot's private messages here"))
+            return
+        appeal = Appeal(str(next(self._message_ids)), self._person(member), self._now(), said)
+        answer = await self.appeals(appeal)
+        if answer:
+            self._write(
+                f"{PREFIX} " + tr("tells {member} in private: {text}", member=member, text=answer)
+            )
 
     def event_for(self, line: str) -> LiveEvent | None:
         """What one typed line means: the event to emit, or None when the line only wrote a

@@ -117,7 +117,7 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "result.json").is_file()
     assert "跑步俱乐部" in demo.stdout
     # a scripted day of moderation, one group per mode, so the console's pages are not empty
-    assert "A day of moderation in the first groups: 28 decisions." in demo.stdout
+    assert "A day of moderation in the first groups: 29 decisions." in demo.stdout
     engine = db.open_store(db_args(tmp_path)[1])
     with engine.connect() as conn:
         decided = conn.execute(select(t.decisions.c.policy, t.decisions.c.verdict)).all()
@@ -129,6 +129,7 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
         blocked = conn.execute(select(t.blocklist.c.reason)).scalars().all()
         answered = conn.execute(select(t.moderation_labels.c.label)).scalars().all()
         reasons = conn.execute(select(t.decisions.c.reasons)).scalars().all()
+        appealed = conn.execute(select(t.appeals.c.text)).scalars().all()
     assert sorted(modes) == ["enforce", "shadow", "training"]
     assert answered == ["appeal_rejected"]  # one removal upheld: its WeChat id is known
     assert {("captcha", "passed"), ("captcha", "failed"), ("moderation", "spam")} <= set(decided)
@@ -140,6 +141,7 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     assert decided.count(("raid", "lockdown")) == 6
     assert "pending" not in waiting  # no platform: done as if one had, or a person's task
     assert len(blocked) == 1
+    assert len(appealed) == 1 and "不是广告" in appealed[0]  # a member's appeal, waiting
     args = ["demo", "--no-serve", "--messages", "300", "--out", str(tmp_path / "d")]
     again = runner.invoke(app, [*args, *db_args(tmp_path)])
     assert again.exit_code == 0 and "A day of moderation" not in again.stdout  # nothing twice

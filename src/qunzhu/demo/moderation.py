@@ -38,7 +38,7 @@ from qunzhu.model import (
 )
 from qunzhu.model.live import ActionKind, Edit, LiveEvent
 from qunzhu.service import policies_of
-from qunzhu.store import blocklist
+from qunzhu.store import appeals, blocklist
 from qunzhu.store import schema as t
 
 CONNECTOR = "demo"
@@ -57,6 +57,8 @@ AD = "代购名牌包包，原单正品，加微信 abc12345 详聊"
 LOAN = "低息贷款，无抵押当天放款，电话 138 1234 5678"
 JOBS = "兼职刷单日结300，宝妈学生都可以，加V：vx_job888"
 LINK = "大家看看这个 https://example.com/promo"
+GROUP_LINK = "跑团新群，加我微信 pao-cd-2026 拉你进群，别加错了"
+APPEAL = "这是我们跑团自己的新群，我在群里跑了两年了，不是广告，麻烦恢复一下"
 SLY = "有需要的朋友私聊我，好东西不便宜"
 POSTER = "名额有限，详情看图"  # the caption of a poster whose contact is in the picture
 INSULT = "你就是个傻逼，懂什么跑步"
@@ -102,6 +104,7 @@ def moderation_day(engine: Engine, community: str, now: datetime | None = None) 
     _as_if_done(engine, before or 0)
     _block_the_bot(engine, places[0], community, now)
     _uphold_the_ad(engine, places[0], now)
+    _appeal_the_group_link(engine, places[0], now)
     with engine.connect() as conn:
         after = conn.execute(select(t.decisions.c.id).order_by(t.decisions.c.id.desc())).scalar()
     return (after or 0) - (before or 0)
@@ -191,6 +194,8 @@ def _script(places: Sequence[_Place], start: datetime) -> list[tuple[timedelta, 
     say(first, 61, "2", bot, JOBS)  # taken down: no answer yet
     say(first, 62, "3", bot, "加V看简介")  # the second wrong try: removed
     sly, boss = first.regulars[2], first.regulars[0]
+    say(first, 100, "15", sly, GROUP_LINK)  # the group's own new group, taken for an ad:
+    # deleted and warned; the member appeals in private (`_appeal_the_group_link`)
     say(first, 120, "4", first.regulars[1], AD)  # a regular's ad: deleted and warned
     poster = Message("demo-12", first.regulars[1], start + at(200), MessageKind.IMAGE, POSTER)
     pictured = LiveEvent(CONNECTOR, first.group, poster, kinds=frozenset({"image"}))
@@ -284,6 +289,16 @@ def _uphold_the_ad(engine: Engine, place: _Place, now: datetime) -> None:
                 note="",
             )
         )
+
+
+def _appeal_the_group_link(engine: Engine, place: _Place, now: datetime) -> None:
+    """The regular whose post of the group's own new group was taken down wrote to the bot in
+    private: the console's 成员申诉 shows it, waiting for the operator's answer."""
+    member = place.regulars[2].user_id
+    if member is None:
+        return
+    with engine.begin() as conn:
+        appeals.receive(conn, CONNECTOR, member, APPEAL, int(now.timestamp() * 1000))
 
 
 def _block_the_bot(engine: Engine, place: _Place, community: str, now: datetime) -> None:

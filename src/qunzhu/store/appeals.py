@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, or_, select, update
 
 from qunzhu.store import schema as t
 
+POLICY = "moderation"
 ACTED = ("delete_warn", "mute", "kick", "ban")  # the ladder's steps that did something
 APPEAL_DAYS = 30  # how long what moderation did can be appealed (and the console lists it)
 TEXT_KEPT = 1000  # characters of what the member wrote
@@ -48,6 +49,7 @@ def receive(
             .outerjoin(ml, ml.c.decision_id == d.c.id)
         )
         .where(
+            d.c.policy == POLICY,  # what moderation did, as the console's appeals list it
             i.c.connector == connector,
             d.c.member == member_id,
             d.c.at >= at_ms - APPEAL_DAYS * 86_400_000,

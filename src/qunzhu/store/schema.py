@@ -220,6 +220,9 @@ decisions = Table(
     Column("record_id", String(200), nullable=True),  # the platform's id of the message/event
 )
 
+# a member's decisions: their appeal finds the newest, `forget` deletes them all
+Index("ix_decisions_member", decisions.c.member)
+
 appeals = Table(  # a member's word that a decision about them was wrong (store/appeals.py)
     "appeals",
     metadata,

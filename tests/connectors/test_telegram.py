@@ -91,8 +91,10 @@ async def polled(
     fake: FakeTelegram,
     last_update: int,
     emit: Callable[[LiveEvent], Awaitable[None]] | None = None,
+    appeals: Callable[[Appeal], Awaitable[str | None]] | None = None,
 ) -> tuple[list[LiveEvent], TelegramConnector]:
-    """Run the connector until it has confirmed `last_update`; returns what it emitted."""
+    """Run the connector (handing members' private messages to `appeals`) until it has
+    confirmed `last_update`; returns what it emitted."""
     events: list[LiveEvent] = []
 
     async def collect(event: LiveEvent) -> None:
@@ -101,6 +103,7 @@ async def polled(
         events.append(event)
 
     tg = connector(fake)
+    tg.appeals = appeals
     task = asyncio.create_task(tg.run(collect))
     try:
         await until(
@@ -263,22 +266,7 @@ def test_a_private_message_to_the_bot_is_an_appeal_answered_in_private() -> None
                 heard.append(appeal)
                 return None if appeal.member.user_id == "user22" else "已转给群管理员"
 
-            events: list[LiveEvent] = []
-
-            async def collect(event: LiveEvent) -> None:
-                events.append(event)
-
-            tg = connector(fake)
-            tg.appeals = appeals
-            task = asyncio.create_task(tg.run(collect))
-            try:
-                await until(
-                    lambda: any((c.get("offset") or 0) > last for c in fake.calls_to("getUpdates"))
-                )
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            events, _tg = await polled(fake, last, appeals=appeals)
             assert events == []
             assert [(a.member, a.text, a.platform_id) for a in heard] == [
                 (Person("user11", "Alice Wang"), "我只是问路，不是广告", "41"),

@@ -849,17 +849,23 @@ def second_opinions(
     endpoint = ChatEndpoint(
         settings.url, settings.model, config.model_key(), settings.timeout_s, settings.extra
     )
-    spent = answers_since(engine, int(time.time() // DAY_S * DAY_S * 1000))
+    spent = calls_today(engine)
     return SecondOpinions(deliver, endpoint, settings.model, settings.daily, spent=spent)
 
 
-def answers_since(engine: Engine, since_ms: int) -> int:
-    """The language model's answers the inbox received from `since_ms` on: each was a call,
-    or an answer from memory or a failure, so the count errs towards spending less."""
-    i = t.inbox
+def calls_today(engine: Engine, now_s: float | None = None) -> int:
+    """The calls to the language model an earlier engine made today (UTC), as its row in
+    `connector_status` says (`watch_model` writes it within seconds of each call); 0 on a
+    new day or where none was written."""
+    cs = t.connector_status
     with engine.connect() as conn:
-        found = select(func.count()).where(i.c.key.like("%:Opinion:%"), i.c.received_at >= since_ms)
-        return int(conn.execute(found).scalar_one())
+        row = conn.execute(
+            select(cs.c.calls_today, cs.c.updated_at).where(cs.c.name == MODEL_STATUS)
+        ).first()
+    today = int((time.time() if now_s is None else now_s) // DAY_S)
+    if row is None or row.calls_today is None or row.updated_at // 1000 // DAY_S != today:
+        return 0
+    return int(row.calls_today)
 
 
 async def _when_all_end(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> None:

@@ -713,24 +713,21 @@ def test_the_console_shows_when_the_model_fails_and_answers_again(engine: Engine
 
 
 def test_a_restart_does_not_start_the_days_spending_again(engine: Engine) -> None:
-    """The answers the inbox received today count against the day's calls: a process started
-    after the budget was spent asks nothing more today."""
+    """The calls the engine wrote down today count against the day's budget: a process
+    started after it was spent asks nothing more today; a count written yesterday is 0."""
     from qunzhu.config import parse
-    from qunzhu.service import answers_since, second_opinions
+    from qunzhu.service import MODEL_STATUS, calls_today, second_opinions, write_status
 
-    rt = _engine_with(engine, lambda chat: answer("ad"))
-    for n, text in enumerate(("兼职", QUESTION)):
-        rt.accept(_message(n, text))
-    _settle(rt)
-    assert rt.opinions is not None
-    rt.opinions.close()
-    assert answers_since(engine, 0) == 2
-    assert answers_since(engine, int(T0.timestamp() * 1000) + 3_600_000) == 0  # the engine's clock
     model = {"url": "http://127.0.0.1:9/v1", "model": "m", "daily": 2}
-    again = second_opinions(parse({"language_model": model}), rt.accept, engine)
-    assert again is not None and again.calls == 2
+    config = parse({"language_model": model})
+    fresh = second_opinions(config, lambda event: None, engine)
+    assert fresh is not None and fresh.calls == 0  # nothing written yet
+    fresh.close()
+    write_status(engine, MODEL_STATUS, "language_model", calls_today=2)
+    assert calls_today(engine, time.time() + 86_400) == 0  # tomorrow
     got: list[LiveEvent] = []
-    again.deliver = got.append
+    again = second_opinions(config, got.append, engine)
+    assert again is not None and again.calls == 2
     again.submit(_message(5, "13812345678"), _question(5, "13812345678"))
     again.wait()
     again.close()

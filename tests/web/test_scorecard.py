@@ -212,6 +212,36 @@ def test_the_scorecard_says_how_long_ads_were_up_who_was_turned_away_and_came_ba
     assert "30 s / 10 min" in page
 
 
+def test_the_scorecard_counts_members_appeals_and_how_soon_they_were_answered(
+    app: FastAPI, world: World
+) -> None:
+    from qunzhu.store import appeals
+
+    ads = [msg(RUNNERS, n, f"{AD} {n}", who=f"a{n}") for n in range(1, 4)]
+    first, second, _third = feed(moderated(world.engine, Mode.ENFORCE), *ads)
+    ml = t.moderation_labels
+    with world.engine.begin() as conn:
+        at = conn.execute(select(t.decisions.c.at).where(t.decisions.c.id == first)).scalar_one()
+        for who, decision, wait_s, label in (
+            ("a1", first, 3600, "appeal_upheld"),
+            ("a2", second, 600, "appeal_rejected"),
+        ):
+            assert appeals.receive(conn, "tg", who, "不是广告", at + 1000) is not None
+            conn.execute(
+                ml.insert().values(
+                    decision_id=decision, label=label, text=AD, user_name="ops",
+                    at=at + 1000 + wait_s * 1000,
+                )
+            )  # fmt: skip
+        assert appeals.receive(conn, "tg", "a3", "不是广告", at + 2000) is not None  # waiting
+    ops = as_user(app, "ops")
+    (runners,) = ops.get("/api/moderation/checks").json()["groups"]
+    assert (runners["appealed"], runners["appeals_upheld"]) == (3, 1)
+    assert runners["appeal_answer_p50_s"] == 3600.0  # of 600 s and 3,600 s, the upper median
+    page = ops.get("/moderation/checks?lang=zh").text
+    assert "成员申诉（撤销）" in page and "data-appeals>3 (1)<" in page and ">60 分钟<" in page
+
+
 def test_up_times_are_read_once_and_deletions_done_since_on_the_next_visit(world: World) -> None:
     """The process keeps each removed message's time up; a visit reads only the deletions
     done since the last one, and one looking further back than the process has reads all."""

@@ -49,6 +49,12 @@ ORDER = ("check_rules", "ready", "answer", "train", "fine", "quiet", "off")
 i18n.register(
     {
         "How the checks do": "检查效果",
+        "Appeals (upheld)": "成员申诉（撤销）",
+        "Answered in": "申诉处理用时",
+        "Members who wrote to the bot that an action was wrong; of them, upheld; how long "
+        "answered ones waited (median).": (
+            "私信机器人称处理有误的成员申诉数；括号内为管理员撤销处理的数量；已处理申诉的等待时间（中位数）。"
+        ),
         "Last {days} days: what people said about each decision they looked at.": (
             "最近 {days} 天：管理员对每条经手处理的结论。"
         ),
@@ -147,6 +153,9 @@ class GroupOut(BaseModel):
     up_p90_s: float | None  # ... and the 90th percentile; None: none taken down
     turned_away: int  # newcomers removed at the door: entry question failed or unanswered, raid
     came_back: int  # members removed (kicked) here who joined again afterwards
+    appealed: int = 0  # members' appeals written in the window (to the bot, in private)
+    appeals_upheld: int = 0  # ... of them, upheld: the action was wrong
+    appeal_answer_p50_s: float | None = None  # how long answered appeals waited, median
 
 
 class LearntOut(BaseModel):
@@ -377,6 +386,31 @@ def _removals(
     return out
 
 
+def _appeals(conn: Connection, group_ids: list[int], since_ms: int) -> dict[int, dict[str, Any]]:
+    """Per group: members' appeals written in the window, how many an admin upheld (the
+    action was wrong), and how long the answered ones waited for it, median: how members
+    contest moderation and how soon they hear back."""
+    d, a, ml = t.decisions, t.appeals, t.moderation_labels
+    rows = conn.execute(
+        select(d.c.group_id, a.c.at, ml.c.label, ml.c.at.label("answered_at"))
+        .select_from(a.join(d, d.c.id == a.c.decision_id).outerjoin(ml, ml.c.decision_id == d.c.id))
+        .where(d.c.group_id.in_(group_ids), a.c.at >= since_ms)
+    ).all()
+    out: dict[int, dict[str, Any]] = {}
+    waits: dict[int, list[int]] = {}
+    for row in rows:
+        found = out.setdefault(row.group_id, {"appealed": 0, "appeals_upheld": 0})
+        found["appealed"] += 1
+        found["appeals_upheld"] += row.label == "appeal_upheld"
+        if row.answered_at is not None:
+            waits.setdefault(row.group_id, []).append(max(row.answered_at - row.at, 0))
+    for group_id in group_ids:
+        found = out.setdefault(group_id, {"appealed": 0, "appeals_upheld": 0})
+        times = sorted(waits.get(group_id, []))
+        found["appeal_answer_p50_s"] = times[len(times) // 2] / 1000 if times else None
+    return out
+
+
 def _tallies(tallies: dict[str, Tally], by_doubt: bool = False) -> list[dict[str, Any]]:
     def order(item: tuple[str, Tally]) -> tuple[Any, ...]:
         key, n = item
@@ -427,6 +461,7 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
         found: Scorecard = score(judged)
         rows = conn.execute(select(t.groups).where(t.groups.c.id.in_(ids))).all()
         removals = _removals(conn, ids, since, judged, up_times.of(conn, since))
+        appealed = _appeals(conn, ids, since)
         groups = []
         for row in rows:
             moderation = current(conn, row.id, file_policies(request, row))[0].moderation
@@ -440,6 +475,7 @@ def card(request: Request, user: User, days: int) -> dict[str, Any]:
                     "mode": mode,
                     "next_step": next_step(mode, n),
                     **removals[row.id],
+                    **appealed[row.id],
                 }
             )
         learnt = _learnt(conn, user)
@@ -521,6 +557,7 @@ def scorecard_page(
             "advice": _advice(g),
             "move_to": MODES.get(g["next_step"]),
             "up": f"{_duration(g['up_p50_s'])} / {_duration(g['up_p90_s'])}",
+            "answered_in": _duration(g["appeal_answer_p50_s"]),
         }
         for g in found["groups"]
     ]

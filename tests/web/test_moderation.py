@@ -608,7 +608,7 @@ def test_chinese_by_default_english_on_request(
     page = root.get("/moderation").text
     assert "审核队列" in page and "联系方式与广告词" in page and "执行模式下会怎么做" in page
     assert "Moderation queue" not in page
-    assert "申诉（最近 30 天）" in root.get("/moderation?tab=appeals").text
+    assert "已执行的处理（最近 30 天）" in root.get("/moderation?tab=appeals").text
     assert "处理记录" in root.get("/moderation/audit").text
     english = root.get("/moderation?lang=en").text
     assert "Moderation queue" in english and "Contacts and ad words" in english

@@ -68,7 +68,7 @@ i18n.register(
         "no": "否",
         "Moderation queue": "审核队列",
         "Waiting for a decision": "待决定",
-        "Appeals (last 30 days)": "申诉（最近 30 天）",
+        "Actions taken (last 30 days)": "已执行的处理（最近 30 天）",
         "Who decided what": "处理记录",
         "Nothing waits for a decision.": "没有等待决定的消息。",
         "No action in the last 30 days waits for a second look.": (

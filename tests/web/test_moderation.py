@@ -664,6 +664,9 @@ def test_a_members_appeal_reaches_the_admins_and_the_answer_reaches_the_member(
     stranger = write("u404", "你好")
     assert stranger is not None and "30" in stranger  # nothing was done to them
     assert waiting_on(ops.get("/moderation").text, "appealed") == 1
+    for page in ("/moderation/checks", "/moderation/audit", "/moderation/blocklist"):
+        assert waiting_on(ops.get(page).text, "appealed") == 1, page  # every tab row counts
+    assert waiting_on(ops.get("/moderation/contacts").text, "appealed") == 1
     assert "1 条成员申诉等待处理" in ops.get("/?lang=zh").text
     page = ops.get("/moderation?tab=appealed&lang=zh").text
     assert f'data-appeal="{removed}"' in page and "真的不是广告，请恢复" in page

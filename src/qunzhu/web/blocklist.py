@@ -29,6 +29,7 @@ from qunzhu.store.accounts import User, audit
 from qunzhu.web import auth
 from qunzhu.web.app import render
 from qunzhu.web.members import standing, visible_member
+from qunzhu.web.moderation import tab_counts
 from qunzhu.web.times import moment
 
 router = APIRouter()
@@ -163,7 +164,7 @@ def blocklist_page(request: Request, user: auth.PageUser) -> HTMLResponse:
         ]
     for row in rows:
         row["since"] = moment(row["at"], to="minute")
-    context = {"rows": rows, "forgotten": forgotten}
+    context = {"rows": rows, "forgotten": forgotten, "waiting": tab_counts(request, user)}
     return render(request, "moderation_blocklist.html", context, user)
 
 

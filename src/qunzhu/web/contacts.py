@@ -22,7 +22,7 @@ from qunzhu.moderation.feedback import HumanLabel, bank_of, labels_since
 from qunzhu.store.accounts import User, visible_groups
 from qunzhu.web import auth
 from qunzhu.web.app import render
-from qunzhu.web.moderation import contact_names
+from qunzhu.web.moderation import contact_names, tab_counts
 
 router = APIRouter()
 
@@ -85,7 +85,8 @@ def contacts_page(request: Request, user: auth.PageUser) -> HTMLResponse:
     rows: list[dict[str, Any]] = [
         {**k.model_dump(), "kind_name": kinds.get(k.kind, k.kind)} for k in found
     ]
-    return render(request, "moderation_contacts.html", {"rows": rows}, user)
+    context = {"rows": rows, "waiting": tab_counts(request, user)}
+    return render(request, "moderation_contacts.html", context, user)
 
 
 @router.get(

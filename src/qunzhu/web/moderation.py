@@ -407,6 +407,13 @@ def waiting(conn: Connection, group_ids: list[int]) -> dict[str, int]:
     return counts
 
 
+def tab_counts(request: Request, user: User) -> dict[str, int]:
+    """`waiting` for the user's groups: what the tabs of every moderation page count."""
+    ids = groups_of(request, user)
+    with auth.engine_of(request).connect() as conn:
+        return waiting(conn, ids)
+
+
 def _listing(
     conn: Connection, group_ids: list[int], tab: str, limit: int, before: int | None = None
 ) -> list[Any]:
@@ -909,7 +916,13 @@ def audit_page(
     return render(
         request,
         "moderation_audit.html",
-        {"entries": entries, "page": page, "more": len(rows) > PAGE_SIZE, "withdrawn": withdrawn},
+        {
+            "entries": entries,
+            "page": page,
+            "more": len(rows) > PAGE_SIZE,
+            "withdrawn": withdrawn,
+            "waiting": tab_counts(request, user),
+        },
         user,
     )
 

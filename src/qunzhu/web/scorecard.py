@@ -31,7 +31,7 @@ from qunzhu.store import schema as t
 from qunzhu.store.accounts import User
 from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
-from qunzhu.web.moderation import POLICY, check_names, contact_names
+from qunzhu.web.moderation import POLICY, check_names, contact_names, tab_counts
 from qunzhu.web.settings import current, file_policies, store_policies
 from qunzhu.web.times import moment
 
@@ -565,6 +565,7 @@ def scorecard_page(
         request,
         "moderation_checks.html",
         {
+            "waiting": tab_counts(request, user),
             "days": days,
             "moved": next((g for g in groups if g["group_id"] == moved), None),
             "groups": groups,

@@ -652,11 +652,16 @@ async def test_a_private_message_to_the_bot_is_an_appeal_answered_in_private() -
                 "user_id": 55555,
                 "message": [seg("text", text="已转给群管理员")],
             }
+            temporary = group_message("再说一次", message_id=34, user_id=66666)
+            await fake.push({**temporary, "message_type": "private", "sub_type": "group"})
+            reply = await fake.wait_call("send_private_msg")
+            assert (reply["params"]["user_id"], reply["params"]["group_id"]) == (66666, GROUP)
             await fake.push(group_message("在群里说话", message_id=33))
             event = await asyncio.wait_for(events.get(), 3)
             assert message_of(event).platform_id == "33"  # the first event: the group's
         assert [(a.member, a.text, a.platform_id) for a in heard] == [
-            (Person("55555", "someone"), "我发的是跑步路线，不是广告", "31")
+            (Person("55555", "someone"), "我发的是跑步路线，不是广告", "31"),
+            (Person("66666", "someone"), "再说一次", "34"),
         ]
         assert heard[0].at == datetime.fromtimestamp(1767225600, UTC)
 

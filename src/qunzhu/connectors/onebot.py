@@ -750,8 +750,12 @@ class OneBotConnector:
         )
         answer = await self.appeals(appeal)
         if answer:
+            params = _private(user_id, answer)
+            temporary = _id(frame.get("group_id")) or ""  # a temporary chat is answered
+            if frame.get("sub_type") == "group" and temporary.isdigit():  # through its group
+                params["group_id"] = int(temporary)
             try:
-                await self.call("send_private_msg", _private(user_id, answer))
+                await self.call("send_private_msg", params)
             except ActionFailed as exc:  # temporary chats closed, the account restricted
                 log.warning("onebot %s: cannot answer %s in private: %s", self.name, user_id, exc)
 

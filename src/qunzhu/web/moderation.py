@@ -402,7 +402,11 @@ def waiting(conn: Connection, group_ids: list[int]) -> dict[str, int]:
     for tab in ("queue", "spared", "appealed"):
         joined = _d.outerjoin(_ml, _ml.c.decision_id == _d.c.id)
         joined = joined.outerjoin(_ap, _ap.c.decision_id == _d.c.id)
-        query = select(func.count()).select_from(joined).where(_d.c.group_id.in_(group_ids))
+        query = (
+            select(func.count())
+            .select_from(joined)
+            .where(_d.c.group_id.in_(group_ids), _d.c.policy == POLICY)  # as the tabs list
+        )
         counts[tab] = conn.execute(_on_tab(query, tab)[0]).scalar_one()
     return counts
 

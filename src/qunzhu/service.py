@@ -23,6 +23,7 @@ so a restart does not split a campaign, a flood or a poster's round of the group
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import gc
@@ -881,6 +882,9 @@ async def _when_all_end(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> 
 
 APPEAL_REPLY_S = 60.0  # a member writing many lines gets one answer a minute
 ANSWERED_KEPT = 10_000  # members whose last answer is remembered
+# answers a minute through one bot, whoever writes: a thousand accounts writing to the bot
+# must not spend the platform's sending limits that the groups' warnings need
+ANSWERS_PER_MINUTE = 30
 
 
 class Appeals:
@@ -891,10 +895,12 @@ class Appeals:
     def __init__(self, engine: Engine, connector: str) -> None:
         self.engine, self.connector = engine, connector
         self._answered: dict[str, float] = {}  # member -> when their last appeal was answered
+        self._recent: collections.deque[float] = collections.deque()  # the last minute's answers
 
     async def __call__(self, appeal: Appeal) -> str | None:
-        """The answer, in one line; None where there is nothing to say (no id, no words) or
-        the member had an answer within APPEAL_REPLY_S (their words are kept all the same)."""
+        """The answer, in one line; None where there is nothing to say (no id, no words), the
+        member had an answer within APPEAL_REPLY_S, or ANSWERS_PER_MINUTE went out in the last
+        minute (their words are kept all the same)."""
         member = appeal.member.user_id
         if member is None or not appeal.text.strip():
             return None
@@ -904,8 +910,13 @@ class Appeals:
             log.exception("cannot store the appeal of %s through %s", member, self.connector)
             return None
         now = time.monotonic()
+        while self._recent and now - self._recent[0] >= 60:
+            self._recent.popleft()
         if now - self._answered.get(member, float("-inf")) < APPEAL_REPLY_S:
             return None
+        if len(self._recent) >= ANSWERS_PER_MINUTE:
+            return None  # their words are kept; the answer is what a flood of writers loses
+        self._recent.append(now)
         self._answered.pop(member, None)
         self._answered[member] = now
         while len(self._answered) > ANSWERED_KEPT:

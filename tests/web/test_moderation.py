@@ -663,6 +663,8 @@ def test_a_members_appeal_reaches_the_admins_and_the_answer_reaches_the_member(
     assert write("u5", "真的不是广告，请恢复") is None  # answered a moment ago: words kept
     stranger = write("u404", "你好")
     assert stranger is not None and "30" in stranger  # nothing was done to them
+    flood = [write(f"raider{n}", "你好") for n in range(40)]  # a thousand accounts, say:
+    assert sum(a is not None for a in flood) == 28  # 30 answers a minute, whoever writes
     assert waiting_on(ops.get("/moderation").text, "appealed") == 1
     for page in ("/moderation/checks", "/moderation/audit", "/moderation/blocklist"):
         assert waiting_on(ops.get(page).text, "appealed") == 1, page  # every tab row counts

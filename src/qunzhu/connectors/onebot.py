@@ -738,7 +738,9 @@ class OneBotConnector:
         where nobody set `appeals`."""
         user_id = _id(frame.get("user_id"))
         said = parse_message(frame.get("message")).text.strip()
-        if self.appeals is None or user_id is None or user_id == self.self_id or not said:
+        if self.appeals is None or not said or not (user_id or "").isdigit():
+            return
+        if user_id == self.self_id:  # the bot's own line, on another of its devices
             return
         sender = frame.get("sender")
         name = sender.get("nickname") if isinstance(sender, Mapping) else None

@@ -66,6 +66,7 @@ def fill(engine: Engine, n: int, now_ms: int) -> None:
                         "at": at[i],
                         "member": f"user{rng.randrange(MEMBERS)}",
                         "record_id": str(start + i),
+                        "step": step,
                     }
                 )
             conn.execute(insert(t.decisions), rows)

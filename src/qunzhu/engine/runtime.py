@@ -388,6 +388,7 @@ class Runtime:
                 "at": now,
                 "member": about[0],
                 "record_id": about[1],
+                "step": _step_of(outcome.reasons),
             },
         )
         for draft in outcome.actions:
@@ -404,8 +405,7 @@ class Runtime:
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(d.c.id, d.c.group_id, d.c.member, d.c.record_id, d.c.reasons).where(
-                    d.c.policy == ModerationPolicy.name,
-                    d.c.reasons.like(f'%"step":"{Step.ASK_MODEL.value}"%'),
+                    d.c.policy == ModerationPolicy.name, d.c.step == Step.ASK_MODEL.value
                 )
             ).all()
             for row in rows:
@@ -422,7 +422,9 @@ class Runtime:
                 reasons = orjson.loads(row.reasons)
                 reasons.update(step=Step.ASK_ADMIN.value, released=True)
                 conn.execute(
-                    update(d).where(d.c.id == row.id).values(reasons=orjson.dumps(reasons).decode())
+                    update(d)
+                    .where(d.c.id == row.id)
+                    .values(reasons=orjson.dumps(reasons).decode(), step=Step.ASK_ADMIN.value)
                 )
                 released = released_mark(row.record_id, row.member or "")
                 StoreMarks(conn, row.group_id).put(ModerationPolicy.name, released, self.clock())
@@ -797,3 +799,9 @@ def _action(where: tuple[str, str], draft: Draft, setup: GroupSetup) -> dict[str
     if draft.expire_s:
         action["expire_s"] = draft.expire_s
     return action
+
+
+def _step_of(reasons: dict[str, Any]) -> str | None:
+    """The ladder's step a decision's reasons name, for its indexed column."""
+    step = reasons.get("step")
+    return step[:40] if isinstance(step, str) else None

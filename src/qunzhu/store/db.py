@@ -80,10 +80,11 @@ def is_current(engine: Engine) -> bool:
         return MigrationContext.configure(conn).get_current_revision() == head
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """The schema brought to `revision` (an earlier one: what an older version left)."""
     from alembic import command
 
-    command.upgrade(_alembic_config(engine), "head")
+    command.upgrade(_alembic_config(engine), revision)
 
 
 def open_store(url: str | None = None) -> Engine:

@@ -218,7 +218,11 @@ decisions = Table(
     # the platform's id of the member the event came from (`forget` deletes their decisions)
     Column("member", String(600), nullable=True),
     Column("record_id", String(200), nullable=True),  # the platform's id of the message/event
+    # the ladder's step in `reasons` (ask_admin, delete_warn, spared…), kept beside it so that
+    # what waits for a person is found through an index, not by reading every decision's JSON
+    Column("step", String(40), nullable=True),
 )
+Index("ix_decisions_step", decisions.c.step, decisions.c.group_id)
 
 # a member's decisions: their appeal finds the newest, `forget` deletes them all
 Index("ix_decisions_member", decisions.c.member)

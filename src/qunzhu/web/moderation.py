@@ -32,7 +32,7 @@ from qunzhu.moderation.feedback import HAM_LABELS, LABELS
 from qunzhu.store import blocklist
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
-from qunzhu.store.appeals import ACTED, APPEAL_DAYS, step_like
+from qunzhu.store.appeals import ACTED, APPEAL_DAYS, acted
 from qunzhu.store.ingest import now_ms
 from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
@@ -378,8 +378,8 @@ def _reasons(raw: str | None) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _on_tab(query: Any, tab: str) -> tuple[Any, tuple[str, ...]]:
-    """The query narrowed to a tab's decisions not answered yet, and the steps they hold."""
+def _on_tab(query: Any, tab: str) -> Any:
+    """The query narrowed to a tab's decisions not answered yet."""
     steps: tuple[str, ...] = ()
     if tab == "queue":
         steps = WAITING
@@ -387,10 +387,11 @@ def _on_tab(query: Any, tab: str) -> tuple[Any, tuple[str, ...]]:
         steps = SPARED if tab == "spared" else ACTED
         query = query.where(_d.c.at >= now_ms() - APPEAL_DAYS * 86_400_000)
     if steps:
-        query = query.where(_ml.c.decision_id.is_(None), step_like(steps))
-    if tab == "appealed":  # what members wrote to the bot about, of all that was done
-        query = query.where(_ap.c.decision_id.is_not(None))
-    return query, steps
+        waits = acted() if steps == ACTED else _d.c.step.in_(steps)
+        query = query.where(_ml.c.decision_id.is_(None), waits)
+    if tab == "appealed":  # what members wrote to the bot about, of all that was done: found
+        query = query.where(_d.c.id.in_(select(_ap.c.decision_id)))  # from the appeals
+    return query
 
 
 def waiting(conn: Connection, group_ids: list[int]) -> dict[str, int]:
@@ -407,7 +408,7 @@ def waiting(conn: Connection, group_ids: list[int]) -> dict[str, int]:
             .select_from(joined)
             .where(_d.c.group_id.in_(group_ids), _d.c.policy == POLICY)  # as the tabs list
         )
-        counts[tab] = conn.execute(_on_tab(query, tab)[0]).scalar_one()
+        counts[tab] = conn.execute(_on_tab(query, tab)).scalar_one()
     return counts
 
 
@@ -421,11 +422,10 @@ def tab_counts(request: Request, user: User) -> dict[str, int]:
 def _listing(
     conn: Connection, group_ids: list[int], tab: str, limit: int, before: int | None = None
 ) -> list[Any]:
-    query, steps = _on_tab(_decisions_query().where(_d.c.group_id.in_(group_ids)), tab)
+    query = _on_tab(_decisions_query().where(_d.c.group_id.in_(group_ids)), tab)
     if before is not None:
         query = query.where(_d.c.id < before)
-    rows = conn.execute(query.order_by(_d.c.id.desc()).limit(limit)).all()
-    return [r for r in rows if not steps or _reasons(r.reasons).get("step") in steps]
+    return list(conn.execute(query.order_by(_d.c.id.desc()).limit(limit)).all())
 
 
 def _one(conn: Connection, user: User, decision_id: int) -> Any:

@@ -1,0 +1,75 @@
+"""Migrations that move data, run on a store an earlier version left."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import Engine, create_engine, insert, select, text
+
+from qunzhu.store import db
+from qunzhu.store import schema as t
+from tests.conftest import PG_URL, _pg_problem
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A store with no schema yet, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        yield engine
+        engine.dispose()
+        return
+    problem = _pg_problem()
+    if problem:
+        pytest.skip(f"no PostgreSQL server reachable at {PG_URL}: {problem}")
+    schema = f"qz_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def test_decisions_stored_before_keep_their_step_in_its_column(empty: Engine) -> None:
+    """0019 copies each decision's step out of its JSON, so the console's questions, appeals
+    and what a model spared are still found after the upgrade."""
+    db.upgrade(empty, "0018")
+    stored = {
+        "ask_admin": {"step": "ask_admin", "checks": []},
+        "delete_warn": {"step": "delete_warn", "score": 0.9},
+        None: {"checks": []},  # a welcome's decision names no step
+    }
+    with empty.begin() as conn:
+        conn.execute(insert(t.groups).values(platform="telegram", platform_id="-1", name="跑团"))
+        group = conn.execute(select(t.groups.c.id)).scalar_one()
+        for n, reasons in enumerate(stored.values()):
+            inbox = conn.execute(
+                t.inbox.insert().values(connector="tg", key=f"k{n}", payload="", received_at=0)
+            ).inserted_primary_key[0]
+            conn.execute(
+                text(
+                    "INSERT INTO decisions (inbox_id, group_id, policy, verdict, reasons, at) "
+                    "VALUES (:inbox, :group, 'moderation', 'review', :reasons, 0)"
+                ),
+                {"inbox": inbox, "group": group, "reasons": orjson.dumps(reasons).decode()},
+            )
+        conn.execute(  # a decision whose reasons are not JSON at all
+            text(
+                "INSERT INTO decisions (inbox_id, group_id, policy, verdict, reasons, at) "
+                "VALUES (:inbox, :group, 'moderation', 'review', 'not json', 0)"
+            ),
+            {"inbox": inbox, "group": group},
+        )
+    db.upgrade(empty)
+    with empty.connect() as conn:
+        steps = conn.execute(select(t.decisions.c.step).order_by(t.decisions.c.id)).scalars()
+        assert list(steps) == [*stored, None]
+    assert db.is_current(empty)

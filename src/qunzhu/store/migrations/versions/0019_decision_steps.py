@@ -2,8 +2,9 @@
 
 What waits for a person (the questions, the messages a language model spared, what members
 appealed) was found by reading every decision's JSON (`reasons LIKE '%"step":"ask_admin"%'`):
-0.39 s for the console's counts at 300,000 decisions, on every moderation page and the
-overview. The step is copied out of the JSON of the decisions already stored.
+a third of a second for the console's counts at 300,000 decisions, on every moderation page
+and the overview (bench/appeals_bench.py). The step is copied out of the JSON of the
+decisions already stored.
 
 Revision ID: 0019
 Revises: 0018

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -123,9 +124,10 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def postgresql_engine() -> Iterator[Engine]:
-    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
+@contextlib.contextmanager
+def empty_pg_schema() -> Iterator[Engine]:
+    """An engine on a fresh, empty schema of the PostgreSQL test database, dropped afterwards
+    (the test is skipped where no server answers)."""
     problem = _pg_problem()
     if problem:
         pytest.skip(f"no PostgreSQL server reachable at {PG_URL}: {problem}")
@@ -135,13 +137,22 @@ def postgresql_engine() -> Iterator[Engine]:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     # the schema in the URL itself, so a process handed `engine.url` (the learner's) finds it
     engine = create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    db.upgrade(engine)
-    yield engine
-    _stop_readers()
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    try:
+        yield engine
+    finally:
+        _stop_readers()
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgresql_engine() -> Iterator[Engine]:
+    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
+    with empty_pg_schema() as engine:
+        db.upgrade(engine)
+        yield engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

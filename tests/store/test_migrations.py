@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,30 +11,19 @@ from sqlalchemy import Engine, create_engine, insert, select, text
 
 from qunzhu.store import db
 from qunzhu.store import schema as t
-from tests.conftest import PG_URL, _pg_problem
+from tests.conftest import empty_pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A store with no schema yet, on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        yield engine
-        engine.dispose()
+    if request.param == "postgresql":
+        with empty_pg_schema() as engine:
+            yield engine
         return
-    problem = _pg_problem()
-    if problem:
-        pytest.skip(f"no PostgreSQL server reachable at {PG_URL}: {problem}")
-    schema = f"qz_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = create_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     yield engine
     engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def test_decisions_stored_before_keep_their_step_in_its_column(empty: Engine) -> None:

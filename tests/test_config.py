@@ -160,6 +160,9 @@ def test_policy_mistakes_name_the_group_and_key() -> None:
     bad_regex = base + '[groups.policies.nickname]\npattern = "(["\n'
     (line,) = errors(bad_regex)
     assert "groups[0].policies.nickname.pattern: not a regular expression" in line
+    slow_regex = base + '[groups.policies.nickname]\npattern = "(\\\\w|\\\\w\\\\w)+"\n'
+    (line,) = errors(slow_regex)
+    assert "groups[0].policies.nickname.pattern: too slow" in line
     bad_mode = base + '[groups.policies.moderation]\nmode = "strict"\n'
     (line,) = errors(bad_mode)
     assert "groups[0].policies.moderation.mode: must be one of" in line

@@ -15,7 +15,6 @@ all at once, in the interface language.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from qunzhu import i18n
+from qunzhu import i18n, patterns
 from qunzhu.i18n import tr
 
 DEFAULT_PATH = Path("qunzhu.toml")
@@ -189,8 +188,17 @@ class NicknameSettings(_Strict):
     @classmethod
     def _regex(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
+            patterns.compile_bounded(value)
+        except patterns.SlowPattern as exc:
+            raise ValueError(
+                tr(
+                    "too slow: it takes over {ms} ms on a {n}-character name that does not "
+                    "fit (repetition inside repetition, such as (\\w|\\w\\w)+, backtracks)",
+                    ms=round(patterns.MATCH_TIMEOUT_S * 1000),
+                    n=exc.length,
+                )
+            ) from None
+        except patterns.regex.error as exc:
             raise ValueError(tr("not a regular expression: {why}", why=exc)) from None
         return value
 
@@ -555,6 +563,11 @@ i18n.register(
             "webhook 模式需要 webhook_url 和 webhook_secret_env"
         ),
         "not a regular expression: {why}": "不是有效的正则表达式：{why}",
+        "too slow: it takes over {ms} ms on a {n}-character name that does not fit "
+        "(repetition inside repetition, such as (\\w|\\w\\w)+, backtracks)": (
+            "太慢：在一个不符合的 {n} 字昵称上要超过 {ms} 毫秒"
+            "（重复里套重复，例如 (\\w|\\w\\w)+，会反复回溯）"
+        ),
         "{where}: no connector named {name!r}": "{where}：没有名为 {name!r} 的连接器",
         "{where}: no community named {name!r}": "{where}：没有名为 {name!r} 的社群",
         "{where}: group {id} is listed twice": "{where}：群 {id} 重复出现",

@@ -281,6 +281,10 @@ ZH: dict[str, str] = {
     "@{name} please set your group nickname as {example}, so members know who you are.": (
         "@{name} 请把群昵称改为“{example}”的格式，方便大家认识你。"
     ),
+    "The nickname pattern {pattern} took too long on a {n}-character name; such names are "
+    "not checked. Simplify the pattern.": (
+        "群昵称规则 {pattern} 在一个 {n} 字的昵称上耗时过长；这类昵称不再检查。请简化规则。"
+    ),
     "{name} ({id}) has not changed the group nickname after a reminder": (
         "{name}（{id}）被提醒后仍未修改群昵称"
     ),

@@ -391,6 +391,18 @@ def test_nickname_reminded_once_then_admins_told(engine: Engine) -> None:
     assert [d.verdict for d in rows(engine, t.decisions)] == ["remind", "tell_admins"]
 
 
+def test_a_name_a_slow_pattern_cannot_decide_on_is_left_alone(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = runtime(engine, NicknamePolicy(pattern=r"(x|xx)+-[^-]+"))  # slow only on x runs
+    rt.accept(message(1, "你好", who="a", name="x" * 60 + "!"))
+    rt.accept(message(2, "在吗", who="b", name="x" * 61 + "!"))
+    rt.accept(message(3, "你好", who="c", name="小明"))
+    rt.process()
+    assert [d.member for d in rows(engine, t.decisions)] == ["c"]  # only the name it read
+    assert sum("took too long" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_auto_reply_is_rate_limited(engine: Engine) -> None:
     faq = AutoReplyPolicy((Answer(("几点",), "每周六早上七点，公园东门。"),), cooldown_s=300)
     rt = runtime(engine, faq)

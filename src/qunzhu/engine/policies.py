@@ -9,6 +9,7 @@ store. The same policies run live and in replay, where nothing is sent.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from qunzhu import patterns
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message, Person
 from qunzhu.model.live import (
@@ -40,6 +42,8 @@ from qunzhu.moderation.enforcement import RUNGS, Action, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import poster_sized
 from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
+
+log = logging.getLogger(__name__)
 
 STAFF = frozenset({"owner", "admin"})
 PICTURE_TEXT_KEPT = 500  # characters of a picture's text kept with a decision about it
@@ -1288,16 +1292,33 @@ def _number(text: str) -> int | None:
 class NicknamePolicy:
     """Group nicknames like 城市-行业-姓名 make a group of strangers a network (PLAYBOOK §2).
     A member whose name does not fit is reminded once; if it still does not fit `grace_h` hours
-    later, the admins are told, once."""
+    later, the admins are told, once. The operator's pattern reads names members choose, so it
+    is matched in bounded time (qunzhu/patterns.py); a name it cannot decide on in time counts
+    as fitting: no member is reminded because of a slow pattern."""
 
     pattern: str
     example: str = "城市-行业-姓名"
     grace_h: float = 24.0
     name: str = "nickname"
-    _regex: re.Pattern[str] = field(init=False, repr=False)
+    _regex: patterns.Pattern = field(init=False, repr=False)
+    _slow_said: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._regex = re.compile(self.pattern)
+        self._regex = patterns.compile_bounded(self.pattern)
+
+    def _fits(self, name: str) -> bool:
+        fits = patterns.fullmatch(self._regex, name)
+        if fits is None and not self._slow_said:
+            self._slow_said = True
+            log.warning(
+                tr(
+                    "The nickname pattern {pattern} took too long on a {n}-character name; "
+                    "such names are not checked. Simplify the pattern.",
+                    pattern=self.pattern,
+                    n=len(name),
+                )
+            )
+        return fits is not False
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
         record = event.record
@@ -1310,7 +1331,7 @@ class NicknamePolicy:
         if event.role in STAFF or person.user_id is None:
             return []
         name = person.name or ""
-        if self._regex.fullmatch(name):
+        if self._fits(name):
             return []
         reminded = marks.get(self.name, f"remind:{person.user_id}")
         if reminded is None:

@@ -27,7 +27,15 @@ from qunzhu.model import (
     Person,
     Platform,
 )
-from qunzhu.model.live import Action, ActionFailed, ActionKind, Appeal, JoinRequest, LiveEvent
+from qunzhu.model.live import (
+    Action,
+    ActionFailed,
+    ActionKind,
+    Appeal,
+    JoinRequest,
+    LiveEvent,
+    Reaction,
+)
 
 from .fake_onebot import SELF_ID, FakeOneBot, group_message, group_request, notice, seg
 
@@ -321,6 +329,82 @@ async def test_a_members_signature_comes_with_their_join_and_messages() -> None:
         assert joined.bio == "热爱跑步" and failed.bio == ""
         calls = [c["params"]["user_id"] for c in fake.calls if c["action"] == "get_stranger_info"]
         assert calls == [55555, 2, 3, 4]
+
+
+@aio
+async def test_a_reaction_hands_on_who_reacted_once_a_day() -> None:
+    """Accounts that only tap emoji so that members open their profile: NapCat's and
+    Lagrange's notices both name the member, with their name and signature; taken-back
+    reactions, the bot's own and a second tap the same day hand on nothing."""
+    async with fake_server() as (fake, url):
+        connector = OneBotConnector("qq", url=url, fetch_images=False)
+        fake.members[GROUP] = [{"user_id": 7, "card": "", "nickname": "看我签名"}]
+        fake.signatures = {7: "兼职日结，加V abc12345", 8: "热爱跑步"}
+        likes = [{"emoji_id": "76", "count": 1}]
+        async with running(connector) as events:
+            for event in (
+                notice(
+                    "group_msg_emoji_like",
+                    "",
+                    group_id=GROUP,
+                    user_id=7,
+                    message_id=11,
+                    likes=likes,
+                ),
+                notice(
+                    "group_msg_emoji_like",
+                    "",
+                    group_id=GROUP,
+                    user_id=7,
+                    message_id=12,
+                    likes=likes,
+                ),  # the same member again today
+                notice(
+                    "group_msg_emoji_like",
+                    "",
+                    group_id=GROUP,
+                    user_id=9,
+                    message_id=12,
+                    likes=likes,
+                    is_add=False,
+                ),
+                notice(
+                    "reaction",
+                    "remove",
+                    group_id=GROUP,
+                    operator_id=9,
+                    message_id=13,
+                    code="66",
+                    count=0,
+                ),
+                notice(
+                    "reaction",
+                    "add",
+                    group_id=GROUP,
+                    operator_id=SELF_ID,
+                    message_id=13,
+                    code="66",
+                    count=1,
+                ),
+                notice(
+                    "reaction",
+                    "add",
+                    group_id=GROUP,
+                    operator_id=8,
+                    message_id=13,
+                    code="66",
+                    count=2,
+                ),
+            ):
+                await fake.push(event)
+            got = [await next_event(events) for _ in range(2)]
+            await asyncio.sleep(0.1)
+            assert events.empty()
+        assert [e.record for e in got] == [
+            Reaction("11:7", Person("7", "看我签名"), AT),
+            Reaction("13:8", Person("8"), AT),
+        ]
+        assert [e.bio for e in got] == ["兼职日结，加V abc12345", "热爱跑步"]
 
 
 @aio

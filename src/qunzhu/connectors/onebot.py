@@ -36,6 +36,9 @@ Choices worth knowing:
   `connectors/profiles.py` says (at most once an hour per member) with `get_stranger_info`:
   NapCat and LLOneBot give it (`long_nick`); an implementation that does not (go-cqhttp,
   Lagrange) is asked once and then no more;
+- a member's emoji on a message (贴表情; NapCat's and LLOneBot's `group_msg_emoji_like`,
+  Lagrange's `reaction`) is a `Reaction`, handed on once a day per member and group, with
+  their name and signature: accounts that never post but react, to be looked at;
 - SEND or WARN with an empty text is refused for good: QQ sends no empty message;
 - an answer lost to a timeout or a dropped connection is `ActionFailed(retry=True, unknown=True)`:
   the implementation may have acted before going quiet, so the outbox retries a delete or a kick
@@ -69,7 +72,7 @@ from websockets.http11 import Request, Response
 
 from qunzhu import i18n
 from qunzhu.connectors import GROUP_ADMIN, Appeals, Emit
-from qunzhu.connectors.profiles import BIO_TIMEOUT, Bios
+from qunzhu.connectors.profiles import BIO_TIMEOUT, Bios, Reactions
 from qunzhu.i18n import tr
 from qunzhu.model import (
     Group,
@@ -88,6 +91,7 @@ from qunzhu.model.live import (
     Appeal,
     JoinRequest,
     LiveEvent,
+    Reaction,
     RosterEntry,
 )
 
@@ -451,6 +455,7 @@ class OneBotConnector:
         self.image_max_bytes = image_max_bytes
         self.image_timeout_s = image_timeout_s
         self.self_id: str | None = None  # the bot's QQ number, once the implementation says
+        self._reactions = Reactions()
         self.last_seen: float | None = None  # time.monotonic() of the last frame received
         self.listening = asyncio.Event()  # reverse mode: set once the server is bound
         self._connected = asyncio.Event()
@@ -816,6 +821,8 @@ class OneBotConnector:
 
     async def _notice_event(self, frame: Mapping[str, Any]) -> LiveEvent | None:
         notice = frame.get("notice_type")
+        if notice in ("group_msg_emoji_like", "reaction"):
+            return await self._reaction_event(frame)
         group_id, user_id = frame.get("group_id"), frame.get("user_id")
         if group_id is None or user_id is None:
             return None
@@ -860,6 +867,26 @@ class OneBotConnector:
             )
         else:
             return None
+        return LiveEvent(self.name, await self._group(frame), record, bio=bio)
+
+    async def _reaction_event(self, frame: Mapping[str, Any]) -> LiveEvent | None:
+        """Someone put an emoji on a message (贴表情), which no OneBot v11 event names: NapCat
+        and LLOneBot say `group_msg_emoji_like` with the member as `user_id` (and `is_add`
+        false for one taken back, in newer versions), Lagrange `reaction` with `sub_type`
+        add or remove and the member as `operator_id`. As on Telegram, a member's
+        reactions in a group are handed on once a day, with their name and signature."""
+        if frame.get("notice_type") == "reaction":
+            added, user_id = frame.get("sub_type") == "add", _id(frame.get("operator_id"))
+        else:
+            added, user_id = frame.get("is_add") is not False, _id(frame.get("user_id"))
+        group_id = _id(frame.get("group_id"))
+        if not added or group_id is None or user_id is None or user_id == self.self_id:
+            return None
+        if not self._reactions.due((group_id, user_id)):
+            return None
+        name, bio = await asyncio.gather(self._name_of(group_id, user_id), self._bio(user_id))
+        at = _when(frame.get("time"))
+        record = Reaction(f"{frame.get('message_id')}:{user_id}", Person(user_id, name), at)
         return LiveEvent(self.name, await self._group(frame), record, bio=bio)
 
     async def _bio(self, user_id: str | None) -> str:

@@ -53,3 +53,25 @@ class Bios:
                 self._kept[member] = (kept[0], min(kept[1], now - BIO_TTL_S + BIO_RETRY_S))
             return ""
         return bio[:BIO_MAX]
+
+
+REACTION_EVERY_S = 86_400.0  # a member's reactions in a group are handed on once a day
+
+
+class Reactions:
+    """`due((group, member))`: whether a member's reaction in a group is to be handed on.
+    Moderation looks at who reacted once a day (their name and bio), so a member tapping
+    hearts all day makes one event, not one event and one inbox row per tap; the members
+    handed on most recently are kept (BIOS_KEPT)."""
+
+    def __init__(self) -> None:
+        self._handed_on: dict[Hashable, float] = {}  # the most recently handed on last
+
+    def due(self, key: Hashable) -> bool:
+        now = time.monotonic()
+        last = self._handed_on.pop(key, None)
+        due = last is None or now - last >= REACTION_EVERY_S
+        self._handed_on[key] = now if due else last  # type: ignore[assignment]
+        while len(self._handed_on) > BIOS_KEPT:
+            del self._handed_on[next(iter(self._handed_on))]
+        return due

@@ -66,7 +66,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from qunzhu.connectors import APPEAL_HOW, GROUP_ADMIN, Appeals, Emit
-from qunzhu.connectors.profiles import BIO_TIMEOUT, BIOS_KEPT, Bios
+from qunzhu.connectors.profiles import BIO_TIMEOUT, Bios, Reactions
 from qunzhu.i18n import tr
 from qunzhu.model.live import (
     Action,
@@ -108,7 +108,6 @@ MAX_IMAGE_BYTES = 5 * 2**20  # pictures are fetched for QR codes; bigger ones ar
 DOWNLOAD_TIMEOUT = 15  # seconds: a download holds up the batch of updates it is in
 CONVERTING = 16  # updates of a batch read at once (pictures fetched), emitted in order
 MIN_MUTE = 35  # seconds: Telegram takes a restriction shorter than 30 s as "forever"
-REACTION_EVERY_S = 86_400.0  # a member's reactions in a group are handed on once a day
 GROUP_TYPES = frozenset({"group", "supergroup"})
 INSIDE = frozenset({"creator", "administrator", "member"})  # and "restricted" with is_member
 
@@ -266,7 +265,7 @@ class TelegramConnector:
         self.backoff_cap = backoff_cap
         self._token = token
         self._bios = Bios(self._read_bio)  # type: ignore[arg-type]
-        self._reacted: dict[tuple[int, int], float] = {}  # (chat, user) -> when handed on
+        self._reactions = Reactions()
         self.appeals: Appeals | None = None  # set by the engine: members' private messages
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         try:
@@ -482,13 +481,8 @@ class TelegramConnector:
         user = update.user
         if update.chat.type not in GROUP_TYPES or user is None or not update.new_reaction:
             return []
-        now, who = time.monotonic(), (update.chat.id, user.id)
-        last = self._reacted.pop(who, None)  # the most recent last
-        self._reacted[who] = now if last is None or now - last >= REACTION_EVERY_S else last
-        while len(self._reacted) > BIOS_KEPT:
-            del self._reacted[next(iter(self._reacted))]
-        if last is not None and now - last < REACTION_EVERY_S:
-            return []  # looked at today: not one event (and one inbox row) per reaction
+        if not self._reactions.due((update.chat.id, user.id)):
+            return []
         record = Reaction(f"{update.message_id}:{user.id}", person(user), _at(update.date))
         bio = await self._bio(user)
         return [LiveEvent(self.name, self._group(update.chat), record, bio=bio)]

@@ -123,6 +123,17 @@ def test_secrets_come_from_the_environment() -> None:
     assert str(caught.value) == "connectors.qq: the environment variable TEST_QQ_TOKEN is not set"
 
 
+def test_cas_is_asked_only_where_a_telegram_connector_turns_it_on() -> None:
+    keys = {"tg": {"token": "123:abc"}, "qq": {"access_token": "t"}}
+    plain = service.connectors(parse(GOOD), keys)["tg"]
+    asking = service.connectors(
+        parse(GOOD.replace('TEST_TG_TOKEN"', 'TEST_TG_TOKEN"\ncas = true')), keys
+    )["tg"]
+    assert plain._cas is None  # type: ignore[attr-defined]
+    assert asking._cas is not None  # type: ignore[attr-defined]
+    assert str(asking._cas._client.base_url) == "https://api.cas.chat"  # type: ignore[attr-defined]
+
+
 def test_a_secret_written_in_the_file_is_refused() -> None:
     lines = errors('[connectors.tg]\ntype = "telegram"\ntoken = "123:abc"\n')
     assert lines == [

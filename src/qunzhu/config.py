@@ -48,6 +48,10 @@ class TelegramSettings(_Strict):
     webhook_secret_env: str | None = None
     listen: str = "127.0.0.1:8443"  # where the webhook server binds (behind your proxy)
     api_base: str = "https://api.telegram.org"
+    # ask CAS (cas.chat), a shared list of spam accounts, about the members: off, since it
+    # tells cas.chat who is in the groups (connectors/cas.py)
+    cas: bool = False
+    cas_api: str = "https://api.cas.chat"
 
     @model_validator(mode="after")
     def _webhook(self) -> TelegramSettings:
@@ -496,6 +500,7 @@ group = "console"
 # type = "telegram"
 # token_env = "QUNZHU_TELEGRAM_TOKEN"
 # mode = "polling"        # or "webhook" with webhook_url and webhook_secret_env
+# cas = true              # keep out accounts cas.chat lists as spammers (tells it the ids)
 
 # [connectors.qq]
 # type = "onebot"         # NapCat, Lagrange...
@@ -612,6 +617,7 @@ group = "console"
 # type = "telegram"
 # token_env = "QUNZHU_TELEGRAM_TOKEN"
 # mode = "polling"        # 或 "webhook"，同时填写 webhook_url 和 webhook_secret_env
+# cas = true              # 移出 cas.chat 列出的垃圾账号（会把成员 ID 发给 cas.chat 查询）
 
 # [connectors.qq]
 # type = "onebot"         # NapCat、Lagrange 等

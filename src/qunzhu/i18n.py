@@ -243,6 +243,12 @@ ZH: dict[str, str] = {
     "hope to find here.": "欢迎 %NICKNAME% 加入！请发一段自我介绍：城市、行业、想在群里收获什么。",
     "join request from {who}: {answer}": "入群申请：{who}：{answer}",
     "{member} is on the community's blocklist: {why}": "{member} 在本社群的黑名单上：{why}",
+    "CAS gave no answer ({why}); nobody counts as listed": "CAS 没有回应（{why}）；暂不认定任何人",
+    "{n} offense(s), listed since {day}": "{n} 次违规，{day} 起列入",
+    "{n} offense(s)": "{n} 次违规",
+    "{member} is listed as a spam account by CAS (cas.chat): {why}": (
+        "{member} 被 CAS（cas.chat）列为垃圾账号：{why}"
+    ),
     "{member}'s name looks like an ad: {name}": "{member} 的昵称像是广告：{name}",
     "(Counted across the community’s groups.)": "（按社群内所有群合计。）",
     "{member}'s name is an ad people confirmed: {name}": "{member} 的昵称是已确认的广告：{name}",

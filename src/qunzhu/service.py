@@ -731,6 +731,7 @@ def _model(path: Path, base: Path, cache: dict[Path, ContentModel]) -> ContentMo
 
 def connectors(config: Config, secrets: Mapping[str, Mapping[str, str]]) -> dict[str, Connector]:
     """The connector objects, each with its secrets (see `Config.secrets`)."""
+    from qunzhu.connectors.cas import Cas
     from qunzhu.connectors.console import ConsoleConnector
     from qunzhu.connectors.onebot import OneBotConnector
     from qunzhu.connectors.telegram import TelegramConnector
@@ -746,6 +747,7 @@ def connectors(config: Config, secrets: Mapping[str, Mapping[str, str]]) -> dict
                     api_base=s.api_base,
                     mode=s.mode,
                     webhook_secret=keys.get("webhook_secret"),
+                    cas=Cas(s.cas_api) if s.cas else None,
                 )
             elif s.type == "onebot":
                 made[name] = OneBotConnector(

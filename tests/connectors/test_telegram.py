@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from aiogram.types import Update
 from aiohttp.test_utils import TestClient, TestServer
 
 from qunzhu.connectors import APPEAL_HOW
+from qunzhu.connectors.cas import Cas
 from qunzhu.connectors.telegram import ALLOWED_UPDATES, SECRET_HEADER, TelegramConnector
 from qunzhu.i18n import tr
 from qunzhu.model.live import (
@@ -92,9 +94,10 @@ async def polled(
     last_update: int,
     emit: Callable[[LiveEvent], Awaitable[None]] | None = None,
     appeals: Callable[[Appeal], Awaitable[str | None]] | None = None,
+    **kw: Any,
 ) -> tuple[list[LiveEvent], TelegramConnector]:
-    """Run the connector (handing members' private messages to `appeals`) until it has
-    confirmed `last_update`; returns what it emitted."""
+    """Run the connector (handing members' private messages to `appeals`; `kw` to its
+    constructor) until it has confirmed `last_update`; returns what it emitted."""
     events: list[LiveEvent] = []
 
     async def collect(event: LiveEvent) -> None:
@@ -102,7 +105,7 @@ async def polled(
             await emit(event)
         events.append(event)
 
-    tg = connector(fake)
+    tg = connector(fake, **kw)
     tg.appeals = appeals
     task = asyncio.create_task(tg.run(collect))
     try:
@@ -585,6 +588,51 @@ def test_a_reaction_comes_with_who_reacted_and_their_bio() -> None:
     )
     assert event.bio == "兼职日结 加V abc12345"
     assert "message_reaction" in ALLOWED_UPDATES
+
+
+def test_cas_is_asked_about_members_once_a_day_where_the_operator_turned_it_on() -> None:
+    asked: list[str] = []
+
+    def cas_api(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["user_id"])
+        if request.url.params["user_id"] == "22":
+            return httpx.Response(200, json={"ok": True, "result": {"offenses": 2}})
+        return httpx.Response(200, json={"ok": False, "description": "Record not found."})
+
+    async def main() -> list[LiveEvent]:
+        async with FakeTelegram() as fake:
+            q = fake.queue
+            q("message", message(20, BOB, new_chat_members=[BOB]))
+            q("message", message(21, BOB, text="你好"))
+            q("message", message(22, ALICE, text="欢迎"))
+            q("chat_join_request", {"chat": chat(), "from": CAROL, "user_chat_id": 33, "date": T0})
+            last = q("message", message(23, BOB, left_chat_member=BOB))
+            cas = Cas("https://cas.test", transport=httpx.MockTransport(cas_api))
+            events, _ = await polled(fake, last, cas=cas)
+            return events
+
+    events = run(main())
+    listed = [
+        (type(e.record).__name__, e.listed) for e in events if not isinstance(e.record, Notice)
+    ]
+    assert listed == [
+        ("MembershipEvent", "2 offense(s)"),
+        ("Message", "2 offense(s)"),
+        ("Message", ""),
+        ("JoinRequest", ""),
+        ("MembershipEvent", ""),  # leaving: not asked about
+    ]
+    assert sorted(asked) == ["11", "22", "33"]  # Bob once, for his join and his message
+
+
+def test_without_cas_nobody_is_asked_and_nobody_listed() -> None:
+    async def main() -> list[LiveEvent]:
+        async with FakeTelegram() as fake:
+            last = fake.queue("message", message(21, BOB, text="你好"))
+            events, _ = await polled(fake, last)
+            return events
+
+    assert [e.listed for e in run(main())] == [""]
 
 
 # ---- 3. pictures, forwards and other kinds ----------------------------------------------

@@ -341,3 +341,37 @@ def test_a_persons_block_is_swept_once_into_the_groups_the_member_is_in(engine: 
     assert rt.sweep_blocks(6_000) == 9_000 and rt.sweep_blocks(9_001) == 9_001
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(d)).scalar_one() == 2
+
+
+def cas_listed(event: LiveEvent) -> LiveEvent:
+    event.listed = "3 offense(s), listed since 2024-05-01"
+    return event
+
+
+def test_a_member_cas_lists_is_kept_out_as_a_blocked_one_and_the_check_names_cas(
+    engine: Engine,
+) -> None:
+    rt = runtime(engine, second=setup(shares=False))
+    came, spoke, knocked = feed(
+        rt,
+        cas_listed(joined(FIRST, 1)),
+        cas_listed(said(FIRST, 2, "大家好，周末一起跑步吗")),
+        cas_listed(asked(FIRST, 3)),
+    )
+    assert (came["reasons"]["step"], came["actions"]) == ("kick", ["kick"])
+    assert (spoke["reasons"]["step"], spoke["actions"]) == ("kick", ["delete", "kick"])
+    assert spoke["reasons"]["checks"][0]["name"] == "cas"
+    assert spoke["reasons"]["cas"] == "3 offense(s), listed since 2024-05-01"
+    assert "blocklist" not in spoke["reasons"]
+    assert (knocked["verdict"], knocked["reasons"], knocked["actions"]) == (
+        "reject",
+        {"cas": "3 offense(s), listed since 2024-05-01"},
+        ["reject"],
+    )
+    assert listed(engine) == []  # CAS's list stays CAS's: the community's is not written
+    # a group that does not keep out the members lists name lets them in
+    assert feed(rt, cas_listed(said(SECOND, 4, "大家好"))) == []
+    # and staff are staff whatever a list says
+    admin = cas_listed(said(FIRST, 5, "周六七点集合", who="owner"))
+    admin.role = "admin"
+    assert feed(rt, admin) == []

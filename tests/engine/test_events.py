@@ -50,6 +50,7 @@ def test_round_trip(record) -> None:  # type: ignore[no-untyped-def]
     forwarded = (RECORDS[0],) if isinstance(record, Message) else ()
     event = LiveEvent("qq", GROUP, record, "admin", frozenset({"forward"}), (b"png",), forwarded)
     event.bio = "兼职日结 加V abc12345"  # what their profile says: judged after a crash too
+    event.listed = "2 offense(s)"  # and what CAS said of them
     back = decode("qq", encode(event))
     assert back.images == ()  # pictures are never written to the inbox
     back.images = event.images

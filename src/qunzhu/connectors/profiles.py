@@ -6,7 +6,8 @@ A platform call per member per message would be too many, so each member's is re
 once an hour (`BIO_TTL_S`); a read that failed is tried again a minute on; one read at a time
 per member (a batch often holds their join and their first messages together); and where the
 platform asks the bot to slow down, first reads wait (`pause`): the bot's other calls, its
-deletions among them, matter more than bios.
+deletions among them, matter more than bios. A member's listing on a shared list of spam
+accounts (CAS, `connectors/cas.py`) is read the same way, once a day.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ BIO_MAX = 200  # characters kept of a bio (Telegram allows 70, 140 with Premium)
 
 class Bios:
     """`await bios(member)`: the member's bio, "" where none is known. `read(member)` asks
-    the platform: the bio ("" for none shown), or None where the call failed."""
+    the platform: the bio ("" for none shown), or None where the call failed. What is read
+    is used for `ttl_s` seconds."""
 
-    def __init__(self, read: Callable[[Hashable], Awaitable[str | None]]) -> None:
+    def __init__(
+        self, read: Callable[[Hashable], Awaitable[str | None]], ttl_s: float = BIO_TTL_S
+    ) -> None:
         self._read = read
+        self._ttl_s = ttl_s
         # member -> (the read of their bio, when it began)
         self._kept: dict[Hashable, tuple[asyncio.Future[str | None], float]] = {}
         self._paused_until = 0.0
@@ -41,7 +46,7 @@ class Bios:
         kept = self._kept.get(member)
         if kept is None and now < self._paused_until:
             return ""  # a backlog's thousand first reads wait out the platform's limit
-        if kept is None or now - kept[1] >= BIO_TTL_S:
+        if kept is None or now - kept[1] >= self._ttl_s:
             kept = (asyncio.ensure_future(self._read(member)), now)
             self._kept.pop(member, None)  # the most recently read last
             self._kept[member] = kept
@@ -50,7 +55,7 @@ class Bios:
         bio = await asyncio.shield(kept[0])
         if bio is None:  # failed: tried again a minute on, not an hour
             if self._kept.get(member) is kept:
-                self._kept[member] = (kept[0], min(kept[1], now - BIO_TTL_S + BIO_RETRY_S))
+                self._kept[member] = (kept[0], min(kept[1], now - self._ttl_s + BIO_RETRY_S))
             return ""
         return bio[:BIO_MAX]
 

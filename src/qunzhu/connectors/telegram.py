@@ -66,6 +66,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from qunzhu.connectors import APPEAL_HOW, GROUP_ADMIN, Appeals, Emit
+from qunzhu.connectors.cas import CAS_TTL_S, Cas
 from qunzhu.connectors.profiles import BIO_TIMEOUT, Bios, Reactions
 from qunzhu.i18n import tr
 from qunzhu.model.live import (
@@ -243,6 +244,7 @@ class TelegramConnector:
         poll_timeout: int = 25,
         backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
+        cas: Cas | None = None,
     ) -> None:
         if mode not in ("polling", "webhook"):
             raise ValueError(
@@ -266,6 +268,8 @@ class TelegramConnector:
         self._token = token
         self._bios = Bios(self._read_bio)  # type: ignore[arg-type]
         self._reactions = Reactions()
+        self._cas = cas
+        self._listings = Bios(cas, ttl_s=CAS_TTL_S) if cas is not None else None
         self.appeals: Appeals | None = None  # set by the engine: members' private messages
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         try:
@@ -377,9 +381,20 @@ class TelegramConnector:
     async def close(self) -> None:
         """Close the HTTP session (a later call opens a new one)."""
         await self.bot.session.close()
+        if self._cas is not None:
+            await self._cas.close()
 
     async def events(self, update: Update) -> list[LiveEvent]:
-        """What one update means to the engine: zero, one or several events."""
+        """What one update means to the engine: zero, one or several events, each with what
+        CAS says of its member where the operator asks CAS."""
+        found = await self._events(update)
+        if self._listings is not None:
+            for event in found:
+                member = _member_of(event)
+                event.listed = await self._listings(member) if member else ""
+        return found
+
+    async def _events(self, update: Update) -> list[LiveEvent]:
         if update.message is not None:
             if update.message.chat.type == "private":
                 await self._appeal(update.message)
@@ -848,6 +863,23 @@ def _change_id(chat: int, user: int, at: datetime) -> str:
 def _inside(member: Any) -> bool:
     status = str(getattr(member.status, "value", member.status))
     return status in INSIDE or (status == "restricted" and bool(member.is_member))
+
+
+def _member_of(event: LiveEvent) -> int | None:
+    """The account an event is about, where CAS could list it: the user who wrote, joined,
+    asked to join or reacted (`person` names them user{id}); not a channel or the group
+    posting in its own name, and not someone leaving."""
+    record = event.record.message if isinstance(event.record, Edit) else event.record
+    if isinstance(record, Message) and event.role == "member":
+        person = record.sender
+    elif isinstance(record, JoinRequest | Reaction) or (
+        isinstance(record, MembershipEvent) and record.action is MembershipAction.JOIN
+    ):
+        person = record.member
+    else:
+        return None
+    user = (person.user_id or "").removeprefix("user")
+    return int(user) if user.isdigit() else None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -46,6 +46,7 @@ def encode(event: LiveEvent) -> str:
         "kinds": sorted(event.kinds),
         "forwarded": list(event.forwarded),
         "bio": event.bio,
+        "listed": event.listed,
     }
     return orjson.dumps(data, default=_plain).decode()
 
@@ -85,6 +86,7 @@ def decode(connector: str, payload: str) -> LiveEvent:
         kinds=frozenset(data["kinds"]),
         forwarded=tuple(_message(m) for m in data["forwarded"]),
         bio=data.get("bio", ""),  # absent from an inbox row written before it was kept
+        listed=data.get("listed", ""),
     )
 
 

@@ -46,6 +46,10 @@ from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decis
 log = logging.getLogger(__name__)
 
 STAFF = frozenset({"owner", "admin"})
+_KEPT_OUT_NOTES = {  # what the admins read of a member a list keeps out, by list
+    "blocklist": "{member} is on the community's blocklist: {why}",
+    "cas": "{member} is listed as a spam account by CAS (cas.chat): {why}",
+}
 PICTURE_TEXT_KEPT = 500  # characters of a picture's text kept with a decision about it
 TRUSTED_ROLE = "approved"  # TrustBook trusts it; the console marks members "trusted:<id>"
 PROFILE_LOOK_S = 86_400  # a member who reacts is looked at once a day, however often
@@ -204,7 +208,7 @@ class ModerationPolicy:
             if event.role in TrustBook.STAFF:  # the store does not keep live roles
                 marks.put(self.name, f"staff:{key[1]}", _at(record.at))
             if self._kept_out(event, event.role, marks, key[1]):
-                return [self._keep_out(key[1], record.member.name, None, event.blocked)]
+                return [self._keep_out(key[1], record.member.name, None, event.kept_out())]
             return self._named(event, marks, key[1], record.member.name)
         if isinstance(record, PictureText):
             return self._picture_text(event, record, marks, key[1])
@@ -221,7 +225,8 @@ class ModerationPolicy:
         if role in TrustBook.STAFF and marks.get(self.name, f"staff:{key[1]}") is None:
             marks.put(self.name, f"staff:{key[1]}", at)  # the store does not keep live roles
         if self._kept_out(event, role, marks, key[1]):
-            return [self._keep_out(key[1], record.sender.name, record.platform_id, event.blocked)]
+            kept_out = event.kept_out()
+            return [self._keep_out(key[1], record.sender.name, record.platform_id, kept_out)]
         if event.replied is not None and is_report(record.text):
             found = self._report(event.replied, marks, role, key[1], at, record.platform_id)
             for outcome in found:  # a person's answer teaches the pictures and channel too
@@ -306,7 +311,7 @@ class ModerationPolicy:
         record = event.record.message if isinstance(event.record, Edit) else event.record
         if not (self.read_pictures and event.images and isinstance(record, Message)):
             return False
-        if event.blocked or any(o.final or o.verdict == SPAM for o in outcomes):
+        if event.kept_out() or any(o.final or o.verdict == SPAM for o in outcomes):
             return False
         role, joined = self._role(event, marks, _member_id(record))
         if role in UNCHECKED_ROLES:
@@ -323,7 +328,7 @@ class ModerationPolicy:
         contacts, the domain lists, the model and the spam bank, then the ladder as for any
         message. Not the behaviour layer: the message was counted when it came."""
         role, joined = self._role(event, marks, member)
-        if role in UNCHECKED_ROLES or event.blocked:
+        if role in UNCHECKED_ROLES or event.kept_out():
             return []  # trusted since, or removed with the rest of what they posted
         said = "\n".join(t for t in (record.said, record.text) if t)
         decision = self.detector.check(said)
@@ -411,7 +416,7 @@ class ModerationPolicy:
         trusted or blocked meanwhile."""
         role, _joined = self._role(event, marks, member)
         released = marks.get(self.name, released_mark(record.platform_id, member))
-        if role in UNCHECKED_ROLES or event.blocked or released is not None:
+        if role in UNCHECKED_ROLES or event.kept_out() or released is not None:
             return []
         reading = (
             opinion.Reading(record.label, record.confidence, record.reason)
@@ -589,7 +594,7 @@ class ModerationPolicy:
         console's "not spam" in this group outweighs a ban elsewhere)."""
         return (
             self.blocklist
-            and event.blocked is not None
+            and event.kept_out() is not None
             and role not in TrustBook.STAFF
             and role != TRUSTED_ROLE
             and marks.get(self.name, f"trusted:{member}") is None
@@ -602,7 +607,7 @@ class ModerationPolicy:
         here."""
         if not self.blocklist or self._protected(marks, member):
             return None
-        return self._keep_out(member, name, None, why)
+        return self._keep_out(member, name, None, ("blocklist", why))
 
     def _protected(self, marks: Marks, member: str) -> bool:
         """Staff here, or trusted here by a person's word."""
@@ -611,14 +616,16 @@ class ModerationPolicy:
         )
 
     def _keep_out(
-        self, member: str, name: str | None, message: str | None, why: str | None
+        self, member: str, name: str | None, message: str | None, why: tuple[str, str] | None
     ) -> Outcome:
-        """Remove a blocked member (and their message), or what the mode allows."""
-        why = why or ""
-        check = Check("blocklist", SPAM, 1.0, {"reason": why})
-        note = tr("{member} is on the community's blocklist: {why}", member=name or member, why=why)
+        """Remove a member a list keeps out (and their message), or what the mode allows: the
+        check and the reasons name the list, the community's own or CAS."""
+        listing, said = why or ("blocklist", "")
+        check = Check(listing, SPAM, 1.0, {"reason": said})
+        template = _KEPT_OUT_NOTES.get(listing, _KEPT_OUT_NOTES["blocklist"])
+        note = tr(template, member=name or member, why=said)
         action = self.ladder.keep_out()
-        return self._remove(member, message, check, note, action, {"blocklist": why})
+        return self._remove(member, message, check, note, action, {listing: said})
 
     def _named(
         self, event: LiveEvent, marks: Marks, member: str, name: str | None
@@ -904,8 +911,8 @@ class AdmissionPolicy:
             draft = Draft(kind, member_id=who, request_id=record.platform_id)
             return [Outcome(self.name, verdict, reasons, [draft])]
 
-        if self.blocklist and event.blocked is not None:
-            return outcome(ActionKind.REJECT, "reject", {"blocklist": event.blocked})
+        if self.blocklist and (kept_out := event.kept_out()) is not None:
+            return outcome(ActionKind.REJECT, "reject", dict([kept_out]))
         if hit := next((w for w in self.reject_words if w.casefold() in answer.casefold()), None):
             return outcome(ActionKind.REJECT, "reject", {"word": hit})
         if tag := next((x for x in self.reject_tags if x in event.tags), None):
@@ -1187,7 +1194,7 @@ class CaptchaPolicy:
         if (
             member is None
             or event.role in STAFF
-            or event.blocked is not None
+            or event.kept_out() is not None
             or marks.get(self._space, f"passed:{member}") is not None
             or marks.get(ModerationPolicy.name, f"trusted:{member}") is not None
             or marks.get(ModerationPolicy.name, f"staff:{member}") is not None

@@ -146,10 +146,20 @@ class LiveEvent:
     tags: frozenset[str] = frozenset()  # the member's tags, filled in by the engine from the store
     # why the member is on the blocklist of the group's community (filled in by the engine)
     blocked: str | None = None
+    # what a shared list of spam accounts the connector asked says of the member (CAS): ""
+    # where it does not list them, was not asked or did not answer
+    listed: str = ""
     pictures: tuple[int, ...] = ()  # the fingerprints of `images` (filled in by the engine)
     # the message a report replies to, as stored (filled in by the engine for a report)
     replied: Message | None = None
     replied_pictures: tuple[int, ...] = ()  # ... and the fingerprints of its pictures
+
+    def kept_out(self) -> tuple[str, str] | None:
+        """Why the member is kept out, and by which list: the community's blocklist ("blocklist")
+        before a shared list of spam accounts ("cas"); None where neither names them."""
+        if self.blocked is not None:
+            return "blocklist", self.blocked
+        return ("cas", self.listed) if self.listed else None
 
     def said(self) -> str:
         """What a message says, as moderation reads it: its text, the texts it forwards, and

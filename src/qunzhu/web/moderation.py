@@ -172,6 +172,7 @@ i18n.register(
         "First message after joining": "入群后第一条消息",
         "Trusted": "受信任",
         "Community blocklist": "社群黑名单",
+        "Listed by CAS (cas.chat), powered by CAS": "CAS（cas.chat）列出的垃圾账号，Powered by CAS",
         "Reported by members": "成员举报",
         "members who reported": "举报人数",
         "reports needed": "所需举报人数",
@@ -271,6 +272,7 @@ def check_names() -> dict[str, str]:
         "first_message_after_join": tr("First message after joining"),
         "trust": tr("Trusted"),
         "blocklist": tr("Community blocklist"),
+        "cas": tr("Listed by CAS (cas.chat), powered by CAS"),
         "reports": tr("Reported by members"),
         "language_model": tr("Language model's reading"),
     }
@@ -463,9 +465,9 @@ def _taught(text: str | None, reasons: dict[str, Any]) -> str:
     """What an answer teaches the model and the spam bank: the message's text and what was
     read in its pictures, and a display name or bio that was an ad. A message held for its
     sender's name alone ("大家好" from "兼职日结 加V abc12345") teaches the name, not "大家好".
-    A blocked member is kept out for who they are, not for what they wrote: their text
-    teaches nothing."""
-    if "blocklist" in reasons:
+    A member a list keeps out (the community's, CAS) is kept out for who they are, not for
+    what they wrote: their text teaches nothing."""
+    if "blocklist" in reasons or "cas" in reasons:
         return ""
     checks = [c for c in reasons.get("checks") or () if isinstance(c, dict)]
     profile = [c for c in checks if c.get("name") in _PROFILE_CHECKS]

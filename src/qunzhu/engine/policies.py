@@ -912,7 +912,8 @@ class AdmissionPolicy:
             return [Outcome(self.name, verdict, reasons, [draft])]
 
         if self.blocklist and (kept_out := event.kept_out()) is not None:
-            return outcome(ActionKind.REJECT, "reject", dict([kept_out]))
+            listing, why = kept_out
+            return outcome(ActionKind.REJECT, "reject", {listing: why})
         if hit := next((w for w in self.reject_words if w.casefold() in answer.casefold()), None):
             return outcome(ActionKind.REJECT, "reject", {"word": hit})
         if tag := next((x for x in self.reject_tags if x in event.tags), None):

@@ -291,6 +291,21 @@ def test_ban_only_bans_and_teaches_nothing(app: FastAPI, world: World) -> None:
         assert labelled(labels_since(conn, None)) == []
 
 
+def test_a_member_cas_lists_is_asked_about_and_their_words_teach_nothing(
+    app: FastAPI, world: World
+) -> None:
+    event = msg(RUNNERS, 1, "大家好，周末一起跑步吗")
+    event.listed = "3 offense(s), listed since 2024-05-01"
+    held = decided(world.engine, event)
+    ops = as_user(app, "ops")
+    page = ops.get("/moderation?lang=zh").text
+    assert f'id="decision-{held}"' in page and "Powered by CAS" in page
+    assert "2024-05-01" in page
+    assert press(ops, held, "spam").status_code == 303
+    with world.engine.connect() as conn:
+        assert labelled(labels_since(conn, None)) == []  # kept out for who, not what
+
+
 def test_spam_on_a_newcomer_named_as_an_ad_removes_them_and_deletes_nothing(
     app: FastAPI, world: World
 ) -> None:

@@ -134,6 +134,27 @@ def test_cas_is_asked_only_where_a_telegram_connector_turns_it_on() -> None:
     assert str(asking._cas._client.base_url) == "https://api.cas.chat"  # type: ignore[attr-defined]
 
 
+def test_a_wecom_connector_follows_its_archive_and_speaks_through_its_app() -> None:
+    from qunzhu.connectors.wecom import WeComConnector
+    from qunzhu.model.live import ActionKind
+
+    text = (
+        '[connectors.wx]\ntype = "wecom"\narchive = "archive/messages.jsonl"\n'
+        'corp_id = "ww1234"\nagent_id = 1000002\nsecret_env = "TEST_WECOM_SECRET"\n'
+    )
+    cfg = parse(text)
+    keys = cfg.secrets({"TEST_WECOM_SECRET": "s"})
+    assert keys == {"wx": {"secret": "s"}}
+    made = service.connectors(cfg, keys)["wx"]
+    assert isinstance(made, WeComConnector)
+    assert made.capabilities == {ActionKind.NOTIFY_OWNER}
+    assert made.archive == Path("archive/messages.jsonl")
+    reading_only = '[connectors.wx]\ntype = "wecom"\narchive = "a.jsonl"\n'
+    assert service.connectors(parse(reading_only), {"wx": {}})["wx"].capabilities == set()
+    (line,) = errors(reading_only + 'corp_id = "ww1234"\n')
+    assert "connectors.wx: corp_id, agent_id and secret_env go together" in line
+
+
 def test_a_secret_written_in_the_file_is_refused() -> None:
     lines = errors('[connectors.tg]\ntype = "telegram"\ntoken = "123:abc"\n')
     assert lines == [

@@ -80,9 +80,28 @@ class ConsoleSettings(_Strict):
     group: str = "console"  # the pretend group's id, to configure it under [[groups]]
 
 
-_TYPES = ("telegram", "onebot", "console")
+class WeComSettings(_Strict):
+    type: Literal["wecom"]
+    archive: str  # the file the message-archive puller appends decrypted messages to (JSONL)
+    # the self-built app that tells groups' owners (customer-contact permission); without
+    # all three the connector only reads, and every action is a task in the console
+    corp_id: str | None = None
+    agent_id: int | None = Field(None, ge=1)
+    secret_env: str | None = None
+    api_base: str = "https://qyapi.weixin.qq.com"
+
+    @model_validator(mode="after")
+    def _app(self) -> WeComSettings:
+        given = [self.corp_id, self.agent_id, self.secret_env]
+        if any(given) and not all(given):
+            raise ValueError(tr("corp_id, agent_id and secret_env go together"))
+        return self
+
+
+_TYPES = ("telegram", "onebot", "console", "wecom")
 ConnectorSettings = Annotated[
-    TelegramSettings | OneBotSettings | ConsoleSettings, Field(discriminator="type")
+    TelegramSettings | OneBotSettings | ConsoleSettings | WeComSettings,
+    Field(discriminator="type"),
 ]
 
 
@@ -326,7 +345,7 @@ class Config(_Strict):
         for name, settings in self.connectors.items():
             wanted = {
                 key: getattr(settings, key)
-                for key in ("token_env", "webhook_secret_env", "access_token_env")
+                for key in ("token_env", "webhook_secret_env", "access_token_env", "secret_env")
                 if getattr(settings, key, None)
             }
             found[name] = {}
@@ -502,6 +521,13 @@ group = "console"
 # mode = "polling"        # or "webhook" with webhook_url and webhook_secret_env
 # cas = true              # keep out accounts cas.chat lists as spammers (tells it the ids)
 
+# [connectors.wx]         # WeCom customer groups, through the message archive
+# type = "wecom"
+# archive = "archive/messages.jsonl"   # what your archive puller appends, decrypted
+# corp_id = "ww..."       # with agent_id and secret_env: the owner is told by app message
+# agent_id = 1000002
+# secret_env = "QUNZHU_WECOM_SECRET"
+
 # [connectors.qq]
 # type = "onebot"         # NapCat, Lagrange...
 # mode = "forward"
@@ -568,6 +594,9 @@ i18n.register(
             "webhook 模式需要 webhook_url 和 webhook_secret_env"
         ),
         "not a regular expression: {why}": "不是有效的正则表达式：{why}",
+        "corp_id, agent_id and secret_env go together": (
+            "corp_id、agent_id 和 secret_env 须同时填写"
+        ),
         "too slow: it takes over {ms} ms on a {n}-character name that does not fit "
         "(repetition inside repetition, such as (\\w|\\w\\w)+, backtracks)": (
             "太慢：在一个不符合的 {n} 字昵称上要超过 {ms} 毫秒"
@@ -618,6 +647,13 @@ group = "console"
 # token_env = "QUNZHU_TELEGRAM_TOKEN"
 # mode = "polling"        # 或 "webhook"，同时填写 webhook_url 和 webhook_secret_env
 # cas = true              # 移出 cas.chat 列出的垃圾账号（会把成员 ID 发给 cas.chat 查询）
+
+# [connectors.wx]         # 企业微信客户群：读取会话存档
+# type = "wecom"
+# archive = "archive/messages.jsonl"   # 会话存档拉取程序写出的解密消息（每行一条 JSON）
+# corp_id = "ww..."       # 与 agent_id、secret_env 一起填写：通过自建应用消息通知群主
+# agent_id = 1000002
+# secret_env = "QUNZHU_WECOM_SECRET"
 
 # [connectors.qq]
 # type = "onebot"         # NapCat、Lagrange 等

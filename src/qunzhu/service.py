@@ -735,6 +735,7 @@ def connectors(config: Config, secrets: Mapping[str, Mapping[str, str]]) -> dict
     from qunzhu.connectors.console import ConsoleConnector
     from qunzhu.connectors.onebot import OneBotConnector
     from qunzhu.connectors.telegram import TelegramConnector
+    from qunzhu.connectors.wecom import WeComConnector
 
     made: dict[str, Connector] = {}
     for name, s in config.connectors.items():
@@ -757,6 +758,15 @@ def connectors(config: Config, secrets: Mapping[str, Mapping[str, str]]) -> dict
                     host=s.host,
                     port=s.port,
                     access_token=keys.get("access_token"),
+                )
+            elif s.type == "wecom":
+                made[name] = WeComConnector(
+                    name,
+                    Path(s.archive),
+                    corp_id=s.corp_id,
+                    agent_id=s.agent_id,
+                    secret=keys.get("secret"),
+                    api_base=s.api_base,
                 )
             else:
                 own = _configured_console(config, name, s.group)

@@ -24,7 +24,7 @@ the store still writes big batches.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -221,76 +221,80 @@ class _Reader:
         )
 
     def _message(self, n: int, obj: dict[str, Any]) -> Message | None:
-        """The member message a line holds, or None (and a skip note) when it holds none."""
-        skip = self.ctx.skip
-        action = obj.get("action")
-        if action == "switch":
-            skip(tr("line {n}", n=n), tr("a corp switch, not a message"))
-            return None
-        room = obj.get("roomid")
-        if not room or not isinstance(room, str):
-            skip(
-                tr("line {n}", n=n), tr("a 1:1 chat, not a group (qunzhu imports group chats only)")
-            )
-            return None
-        msgtype = obj.get("msgtype")
-        if msgtype in _NOT_MESSAGES:
-            skip(tr("line {n}", n=n), tr(_NOT_MESSAGES[msgtype]))
-            return None
-        kind = _KINDS.get(msgtype) if action != "recall" else MessageKind.RECALL
-        if kind is None:
-            skip(tr("line {n}", n=n), tr("unknown message type {kind!r}", kind=msgtype))
-            return None
-        msgid = obj.get("msgid")
-        if not msgid or not isinstance(msgid, str):
-            skip(tr("line {n}", n=n), tr("no msgid"))
-            return None
-        sender = obj.get("from")
-        if not sender or not isinstance(sender, str):
-            skip(tr("line {n}", n=n), tr("no sender"))
-            return None
-        sent_at = _when(obj.get("msgtime"))
-        if sent_at is None:
-            skip(
-                tr("line {n}", n=n),
-                tr("bad or missing msgtime ({value!r})", value=obj.get("msgtime")),
-            )
-            return None
-        if kind is MessageKind.RECALL:
-            revoke = obj.get("revoke")
-            pre = revoke.get("pre_msgid") if isinstance(revoke, dict) else None
-            return Message(
-                msgid,
-                _person(sender),
-                sent_at,
-                kind,
-                reply_to=pre if isinstance(pre, str) and pre else None,
-                row=n,
-            )
-        kind, text, urls = _content(msgtype, obj, kind)
-        if msgtype == "collect":
-            self._note_room_name(room, obj.get("collect"))
-        mentions = tuple("@" + m for m in _MENTION.findall(text)) if "@" in text else ()
-        if kind is MessageKind.TEXT and "http" in text:
-            urls = tuple(_URL.findall(text))
-            if urls:
-                kind = MessageKind.LINK
-        return Message(
-            msgid,
-            _person(sender),
-            sent_at,
-            kind,
-            text,
-            mentions=mentions,
-            urls=urls,
-            row=n,
-        )
+        found = message(obj, n, self.ctx.skip)
+        if found is not None and obj.get("msgtype") == "collect":
+            self._note_room_name(obj["roomid"], obj.get("collect"))
+        return found
 
     def _note_room_name(self, room: str, payload: Any) -> None:
         if isinstance(payload, dict):
             name = payload.get("room_name")
             if isinstance(name, str) and name.strip():
                 self.names[room] = name.strip()
+
+
+def message(obj: dict[str, Any], n: int, skip: Callable[[str, str], None]) -> Message | None:
+    """The member message one archive line holds (its object; `n` its line), or None (and a
+    `skip(where, why)` note) when it holds none: the importer's reading, and the live
+    WeCom connector's."""
+    action = obj.get("action")
+    if action == "switch":
+        skip(tr("line {n}", n=n), tr("a corp switch, not a message"))
+        return None
+    room = obj.get("roomid")
+    if not room or not isinstance(room, str):
+        skip(tr("line {n}", n=n), tr("a 1:1 chat, not a group (qunzhu imports group chats only)"))
+        return None
+    msgtype = obj.get("msgtype")
+    if msgtype in _NOT_MESSAGES:
+        skip(tr("line {n}", n=n), tr(_NOT_MESSAGES[msgtype]))
+        return None
+    kind = _KINDS.get(msgtype) if action != "recall" else MessageKind.RECALL
+    if kind is None:
+        skip(tr("line {n}", n=n), tr("unknown message type {kind!r}", kind=msgtype))
+        return None
+    msgid = obj.get("msgid")
+    if not msgid or not isinstance(msgid, str):
+        skip(tr("line {n}", n=n), tr("no msgid"))
+        return None
+    sender = obj.get("from")
+    if not sender or not isinstance(sender, str):
+        skip(tr("line {n}", n=n), tr("no sender"))
+        return None
+    sent_at = _when(obj.get("msgtime"))
+    if sent_at is None:
+        skip(
+            tr("line {n}", n=n),
+            tr("bad or missing msgtime ({value!r})", value=obj.get("msgtime")),
+        )
+        return None
+    if kind is MessageKind.RECALL:
+        revoke = obj.get("revoke")
+        pre = revoke.get("pre_msgid") if isinstance(revoke, dict) else None
+        return Message(
+            msgid,
+            _person(sender),
+            sent_at,
+            kind,
+            reply_to=pre if isinstance(pre, str) and pre else None,
+            row=n,
+        )
+    kind, text, urls = _content(msgtype, obj, kind)
+    mentions = tuple("@" + m for m in _MENTION.findall(text)) if "@" in text else ()
+    if kind is MessageKind.TEXT and "http" in text:
+        urls = tuple(_URL.findall(text))
+        if urls:
+            kind = MessageKind.LINK
+    return Message(
+        msgid,
+        _person(sender),
+        sent_at,
+        kind,
+        text,
+        mentions=mentions,
+        urls=urls,
+        row=n,
+    )
 
 
 def _content(

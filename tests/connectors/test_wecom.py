@@ -1,0 +1,294 @@
+"""The WeCom connector: following the message archive's file as the puller appends to it, and
+telling a group's owner through the corp's app (the API stood in for by httpx's mock
+transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from qunzhu.connectors import wecom
+from qunzhu.connectors.wecom import WeComConnector
+from qunzhu.engine import outbox
+from qunzhu.engine.policies import ModerationPolicy
+from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
+from qunzhu.model import MessageKind, Person
+from qunzhu.model.live import Action, ActionFailed, ActionKind, LiveEvent, RateLimited
+from qunzhu.moderation.behaviour import TrustBook
+from qunzhu.moderation.enforcement import Ladder, Mode
+from qunzhu.moderation.engine import Detector
+from qunzhu.store import schema as t
+
+ROOM = "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA"
+AT_MS = 1767225600000
+
+
+def line(msgid: str, sender: str, msgtype: str = "text", room: str = ROOM, **payload: Any) -> bytes:
+    obj: dict[str, Any] = {
+        "msgid": msgid,
+        "action": "send",
+        "from": sender,
+        "tolist": ["zhangsan"],
+        "roomid": room,
+        "msgtime": AT_MS,
+        "msgtype": msgtype,
+    }
+    obj[msgtype] = payload or {"content": f"消息{msgid}"}
+    return json.dumps(obj, ensure_ascii=False).encode() + b"\n"
+
+
+def recall(msgid: str, of: str) -> bytes:
+    obj = {"msgid": msgid, "action": "recall", "from": "wmA", "roomid": ROOM, "msgtime": AT_MS,
+           "msgtype": "revoke", "revoke": {"pre_msgid": of}}  # fmt: skip
+    return json.dumps(obj).encode() + b"\n"
+
+
+def read(connector: WeComConnector, offset: int | None) -> tuple[list[LiveEvent], int | None]:
+    got: list[LiveEvent] = []
+
+    async def emit(event: LiveEvent) -> None:
+        got.append(event)
+
+    async def main() -> int | None:
+        try:
+            return await connector.read_new(offset, emit)
+        finally:
+            await connector.close()
+
+    return got, asyncio.run(main())
+
+
+def no_calls(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"no call expected: {request.url}")
+
+
+def reader(path: Path) -> WeComConnector:
+    return WeComConnector("wecom", path, transport=httpx.MockTransport(no_calls))
+
+
+def test_new_complete_lines_are_followed_from_where_it_left_off(tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(line("old1", "wmOld") + line("old2", "wmOld"))
+    events, offset = read(reader(archive), None)  # the first start begins at the end
+    assert events == [] and offset == archive.stat().st_size
+    assert reader(archive).offset_file.read_text() == str(offset)
+
+    with archive.open("ab") as fh:
+        fh.write(line("m1", "wmCustomer", content="兼职日结，加V abc12345"))
+        fh.write(line("m2", "zhangsan", content="周六七点集合"))  # staff
+        fh.write(line("m3", "wmCustomer", "weapp", title="点击领取红包", username="gh_x@app"))
+        fh.write(recall("m4", of="m1"))  # a recall is no event
+        fh.write(line("m5", "wmCustomer", room=""))  # a 1:1 chat is no group's
+        fh.write(b"{not json\n")
+        fh.write(line("m6", "wmCustomer")[:40])  # still being written
+    events, offset = read(reader(archive), offset)
+    assert [(e.record.platform_id, e.role, e.kinds) for e in events] == [
+        ("m1", "member", frozenset()),
+        ("m2", "admin", frozenset()),
+        ("m3", "member", frozenset({"mini_program"})),
+    ]
+    first = events[0]
+    assert first.record.sender == Person("wmCustomer") and first.group.platform_id == ROOM
+    assert first.group.name == ROOM  # no app to ask groupchat/get: the id names it
+    assert first.record.kind is MessageKind.TEXT and first.said() == "兼职日结，加V abc12345"
+
+    with archive.open("ab") as fh:
+        fh.write(line("m6", "wmCustomer")[40:])  # the rest of the line
+    restarted = reader(archive)  # a new process: the place comes from the offset file
+    events, offset = read(restarted, restarted._load_offset())
+    assert [e.record.platform_id for e in events] == ["m6"]
+    assert offset == archive.stat().st_size
+
+
+def test_a_file_that_got_shorter_is_read_from_its_start(tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(line("a1", "wmA") * 3)
+    _, offset = read(reader(archive), None)
+    archive.write_bytes(line("b1", "wmB"))  # rotated: a new, shorter file
+    events, _ = read(reader(archive), offset)
+    assert [e.record.platform_id for e in events] == ["b1"]
+
+
+def test_a_missing_file_waits_and_an_engine_failure_reads_the_lines_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "archive.jsonl"
+    monkeypatch.setattr(wecom, "RETRY_S", 0.01)
+    connector = WeComConnector(
+        "wecom", archive, poll_s=0.01, transport=httpx.MockTransport(no_calls)
+    )
+    connector._save_offset(0)  # a place kept from before the file appeared
+    got: list[str] = []
+    failures = [RuntimeError("the store is down")]
+
+    async def emit(event: LiveEvent) -> None:
+        if failures:
+            raise failures.pop()
+        got.append(event.record.platform_id)
+
+    async def main() -> None:
+        task = asyncio.create_task(connector.run(emit))
+        await asyncio.sleep(0.05)  # no file yet: nothing, no crash
+        archive.write_bytes(line("m1", "wmA") + line("m2", "wmA"))
+        for _ in range(200):
+            if len(got) == 2:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+    assert got == ["m1", "m2"]
+
+
+class FakeWeCom:
+    """The API calls the connector makes, answered as WeCom does."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.tokens = 0
+        self.send_errors: list[int] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        body = json.loads(request.content) if request.content else {}
+        self.calls.append((path, body))
+        if path == "/cgi-bin/gettoken":
+            assert request.url.params["corpid"] == "ww1234"
+            self.tokens += 1
+            return httpx.Response(
+                200, json={"errcode": 0, "access_token": f"t{self.tokens}", "expires_in": 7200}
+            )
+        if path == "/cgi-bin/externalcontact/groupchat/get":
+            if body["chat_id"] != ROOM:
+                return httpx.Response(200, json={"errcode": 40050, "errmsg": "chatid not exist"})
+            chat = {"chat_id": ROOM, "name": "跑团客户群", "owner": "lisi"}
+            return httpx.Response(200, json={"errcode": 0, "errmsg": "ok", "group_chat": chat})
+        if path == "/cgi-bin/message/send":
+            if self.send_errors:
+                code = self.send_errors.pop(0)
+                return httpx.Response(200, json={"errcode": code, "errmsg": "no"})
+            return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+        return httpx.Response(404, text="<html>not found</html>")
+
+
+def app(fake: FakeWeCom, path: Path) -> WeComConnector:
+    return WeComConnector(
+        "wecom",
+        path,
+        corp_id="ww1234",
+        agent_id=1000002,
+        secret="app-secret",
+        transport=httpx.MockTransport(fake),
+    )
+
+
+def notify(group_id: str = ROOM, n: int = 1) -> Action:
+    text = "wmCustomer 发了广告（兼职日结，加V abc12345），请处理"
+    return Action(n, ActionKind.NOTIFY_OWNER, "wecom", group_id, "wmCustomer", text=text)
+
+
+def test_the_owner_is_told_through_the_app_and_the_group_named(tmp_path: Path) -> None:
+    fake = FakeWeCom()
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(b"")
+    connector = app(fake, archive)
+    assert connector.capabilities == {ActionKind.NOTIFY_OWNER}
+
+    async def main() -> list[LiveEvent]:
+        got: list[LiveEvent] = []
+
+        async def emit(event: LiveEvent) -> None:
+            got.append(event)
+
+        try:
+            archive.write_bytes(line("m1", "wmCustomer"))
+            await connector.read_new(0, emit)
+            await connector.execute(notify())
+            fake.send_errors = [42001]  # the token expired meanwhile: a new one, once
+            await connector.execute(notify(n=2))
+            fake.send_errors = [45009]
+            with pytest.raises(RateLimited):
+                await connector.execute(notify(n=3))
+            fake.send_errors = [60020]  # the server's address is not allowed: for good
+            with pytest.raises(ActionFailed) as refused:
+                await connector.execute(notify(n=4))
+            assert not refused.value.retry and "60020" in str(refused.value)
+            with pytest.raises(ActionFailed):  # an internal group: groupchat/get knows no owner
+                await connector.execute(notify("wrInternal", n=5))
+            with pytest.raises(ActionFailed):  # nothing but telling the owner
+                await connector.execute(Action(6, ActionKind.KICK, "wecom", ROOM, "wmCustomer"))
+            return got
+        finally:
+            await connector.close()
+
+    (event,) = asyncio.run(main())
+    assert event.group.name == "跑团客户群"
+    sent = [body for path, body in fake.calls if path == "/cgi-bin/message/send"]
+    assert sent[0] == {
+        "touser": "lisi",
+        "msgtype": "text",
+        "agentid": 1000002,
+        "text": {"content": "【跑团客户群】wmCustomer 发了广告（兼职日结，加V abc12345），请处理"},
+    }
+    assert fake.tokens == 2  # one at first, one after 42001
+    groups = [b["chat_id"] for p, b in fake.calls if p.endswith("groupchat/get")]
+    assert groups == [ROOM, "wrInternal"]  # each group read once (an hour)
+
+
+def test_without_the_app_it_only_reads(tmp_path: Path) -> None:
+    connector = reader(tmp_path / "archive.jsonl")
+    assert connector.capabilities == frozenset()
+    with pytest.raises(ActionFailed):
+        asyncio.run(connector.execute(notify()))
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (Mode.TRAINING, {"notify_owner": outbox.DONE}),  # the owner is asked at once
+        (Mode.ENFORCE, {"delete": outbox.TASK, "warn": outbox.TASK}),  # a person acts
+    ],
+)
+def test_an_ad_in_a_customer_group_reaches_its_owner_or_a_person(
+    engine: Engine, tmp_path: Path, mode: Mode, expected: dict[str, str]
+) -> None:
+    fake = FakeWeCom()
+    archive = tmp_path / "archive.jsonl"
+    connector = app(fake, archive)
+    moderation = ModerationPolicy(Detector(trust=TrustBook()), Ladder(mode))
+    setups = Setups({("wecom", ROOM): GroupSetup([moderation])})
+    rt = Runtime(engine, setups, {"wecom": connector})
+    ad = "兼职日结，日赚300，加V abc12345 详聊"
+    archive.write_bytes(line("m1", "wmCustomer", content=ad) + line("m2", "zhangsan", content=ad))
+
+    async def main() -> None:
+        async def emit(event: LiveEvent) -> None:
+            rt.accept(event)
+
+        try:
+            await connector.read_new(0, emit)
+            rt.process()
+            await rt.executor.drain()
+        finally:
+            await connector.close()
+
+    asyncio.run(main())
+    with engine.connect() as conn:
+        decided = conn.execute(select(t.decisions.c.member, t.decisions.c.verdict)).all()
+        queued = conn.execute(select(t.outbox.c.kind, t.outbox.c.status)).all()
+    assert [d.member for d in decided] == ["wmCustomer"]  # staff saying the same: not judged
+    assert {q.kind: q.status for q in queued} == expected
+    told = [b for p, b in fake.calls if p == "/cgi-bin/message/send"]
+    if mode is Mode.TRAINING:
+        (sent,) = told
+        assert sent["touser"] == "lisi" and sent["text"]["content"].startswith("【跑团客户群】")
+        assert "abc12345" in sent["text"]["content"]
+    else:
+        assert told == []

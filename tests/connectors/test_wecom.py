@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from qunzhu.connectors.wecom import WeComConnector
 from qunzhu.engine import outbox
 from qunzhu.engine.policies import ModerationPolicy
 from qunzhu.engine.runtime import GroupSetup, Runtime, Setups
-from qunzhu.model import MessageKind, Person
+from qunzhu.model import JoinMethod, MembershipAction, MembershipEvent, MessageKind, Person
 from qunzhu.model.live import Action, ActionFailed, ActionKind, LiveEvent, RateLimited
 from qunzhu.moderation.behaviour import TrustBook
 from qunzhu.moderation.enforcement import Ladder, Mode
@@ -27,6 +28,14 @@ from qunzhu.store import schema as t
 
 ROOM = "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA"
 AT_MS = 1767225600000
+AT_S = AT_MS // 1000
+MEMBERS = [  # groupchat/get's member_list, with need_name
+    {"userid": "wmCustomer", "type": 2, "join_time": AT_S - 600, "join_scene": 3,
+     "name": "兼职日结加V", "group_nickname": ""},
+    {"userid": "wmOld", "type": 2, "join_time": AT_S - 30 * 86400, "join_scene": 1,
+     "invitor": {"userid": "zhangsan"}, "name": "老王", "group_nickname": "上海-跑步-老王"},
+    {"userid": "lisi", "type": 1, "join_time": AT_S - 90 * 86400, "join_scene": 1, "name": "李四"},
+]  # fmt: skip
 
 
 def line(msgid: str, sender: str, msgtype: str = "text", room: str = ROOM, **payload: Any) -> bytes:
@@ -168,7 +177,8 @@ class FakeWeCom:
         if path == "/cgi-bin/externalcontact/groupchat/get":
             if body["chat_id"] != ROOM:
                 return httpx.Response(200, json={"errcode": 40050, "errmsg": "chatid not exist"})
-            chat = {"chat_id": ROOM, "name": "跑团客户群", "owner": "lisi"}
+            assert body["need_name"] == 1
+            chat = {"chat_id": ROOM, "name": "跑团客户群", "owner": "lisi", "member_list": MEMBERS}
             return httpx.Response(200, json={"errcode": 0, "errmsg": "ok", "group_chat": chat})
         if path == "/cgi-bin/message/send":
             if self.send_errors:
@@ -208,7 +218,12 @@ def test_the_owner_is_told_through_the_app_and_the_group_named(tmp_path: Path) -
             got.append(event)
 
         try:
-            archive.write_bytes(line("m1", "wmCustomer"))
+            archive.write_bytes(
+                line("m1", "wmCustomer")
+                + line("m2", "wmOld")
+                + line("m3", "wmCustomer")
+                + line("m4", "wmNew")  # not listed yet: read again a minute on, not now
+            )
             await connector.read_new(0, emit)
             await connector.execute(notify())
             fake.send_errors = [42001]  # the token expired meanwhile: a new one, once
@@ -228,14 +243,32 @@ def test_the_owner_is_told_through_the_app_and_the_group_named(tmp_path: Path) -
         finally:
             await connector.close()
 
-    (event,) = asyncio.run(main())
-    assert event.group.name == "跑团客户群"
+    events = asyncio.run(main())
+    assert {e.group.name for e in events} == {"跑团客户群"}
+    joined, *said = events
+    assert joined.record == MembershipEvent(
+        f"join:{ROOM}:wmCustomer:{AT_S - 600}",
+        Person("wmCustomer", "兼职日结加V"),  # an ad in a name: judged at the join
+        MembershipAction.JOIN,
+        datetime.fromtimestamp(AT_S - 600, UTC),
+        JoinMethod.LINK,
+    )
+    assert [e.record.sender for e in said] == [  # type: ignore[union-attr]
+        Person("wmCustomer", "兼职日结加V"),
+        Person("wmOld", "上海-跑步-老王"),  # joined a month ago: no join handed on
+        Person("wmCustomer", "兼职日结加V"),  # the join once only
+        Person("wmNew", None),
+    ]
     sent = [body for path, body in fake.calls if path == "/cgi-bin/message/send"]
     assert sent[0] == {
         "touser": "lisi",
         "msgtype": "text",
         "agentid": 1000002,
-        "text": {"content": "【跑团客户群】wmCustomer 发了广告（兼职日结，加V abc12345），请处理"},
+        "text": {
+            "content": "【跑团客户群】兼职日结加V: wmCustomer 发了广告（兼职日结，加V abc12345），"
+            "请处理\nPlease deal with it in WeCom (recall the message or remove the member); "
+            "the qunzhu console shows why."
+        },
     }
     assert fake.tokens == 2  # one at first, one after 42001
     groups = [b["chat_id"] for p, b in fake.calls if p.endswith("groupchat/get")]

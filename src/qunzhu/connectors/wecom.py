@@ -18,10 +18,12 @@ tasks for a person in the console, as on any platform that cannot do them: the o
 the member in the WeCom client. Run such groups in `training` mode, where each question
 reaches the owner at once.
 
-Staff and the corp's robots (ids without the `wm`/`wo` of an external contact) are the
-operator's own people: admins, never judged. The archive carries no joins, no names and no
-pictures' bytes (media need the SDK): there is no welcome, no check of names or bios and no
-QR code read here. Recalls are not events.
+With the app it also reads each group's member list (`groupchat/get`, once an hour): members'
+names for their messages, and their join times, so that a member who joined lately is handed
+on as a join before their first message (probation, the first message after joining, an ad in
+a name). Staff and the corp's robots (ids without the `wm`/`wo` of an external contact) are the
+operator's own people: admins, never judged. The archive carries no pictures' bytes (media
+need the SDK): no QR code or text in pictures is read here. Recalls are not events.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import asyncio
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,15 @@ import orjson
 from qunzhu import i18n
 from qunzhu.connectors import Emit
 from qunzhu.i18n import tr
-from qunzhu.model import Group, MessageKind, Platform
+from qunzhu.model import (
+    Group,
+    JoinMethod,
+    MembershipAction,
+    MembershipEvent,
+    MessageKind,
+    Person,
+    Platform,
+)
 from qunzhu.model.live import Action, ActionFailed, ActionKind, LiveEvent, RateLimited
 from qunzhu.sources.wecom_archive import message
 
@@ -49,7 +61,10 @@ WECOM_API = "https://qyapi.weixin.qq.com"
 API_TIMEOUT_S = 10.0
 POLL_S = 1.0  # how often the archive file is looked at for new lines
 CHUNK = 4 * 2**20  # bytes read at most at a time: a long backlog goes in pieces
-GROUP_TTL_S = 3600.0  # a group's name and owner, read once, are used this long
+GROUP_TTL_S = 3600.0  # a group's name, owner and members, read once, are used this long
+MEMBERS_RETRY_S = 60.0  # ... or read again this soon for a member the list does not have yet
+JOIN_RECENT_S = 7 * 86_400  # a join the member list tells, this recent, is handed on
+SEEN_KEPT = 100_000  # members whose join was looked at, the most recent
 EXTERNAL = ("wm", "wo")  # an external contact's id (a customer); staff and robots have others
 RETRY_S = 5.0  # after a failed emit, the same lines again this much later
 # the archive's message types that bring what moderation locks for newcomers
@@ -62,6 +77,8 @@ _KINDS = {
     "card": "card",
     "chatrecord": "forward",
 }
+# groupchat/get's join_scene: 1 invited directly, 2 by an invitation link, 3 by the QR code
+_SCENES = {1: JoinMethod.INVITE, 2: JoinMethod.LINK, 3: JoinMethod.LINK}
 _TOKEN_EXPIRED = frozenset({40014, 42001})  # the access token is invalid or has expired
 _BUSY = -1  # "system busy": try again
 _TOO_OFTEN = frozenset({45009, 45033})  # calls a minute, or at once, over the limit
@@ -76,6 +93,11 @@ _ZH = {
     "WeCom: no owner known for this group": "企业微信：不知道此群的群主",
     "WeCom: the access token was refused twice": "企业微信：access_token 连续两次被拒",
     "WeCom: no access token in the answer": "企业微信：返回中没有 access_token",
+    "【{group}】{who}: {note}\nPlease deal with it in WeCom (recall the message or remove the "
+    "member); the qunzhu console shows why.": (
+        "【{group}】{who}：{note}\n"
+        "请在企业微信中处理（撤回消息或将其移出群聊）；原因可在 qunzhu 控制台查看。"
+    ),
 }
 i18n.register(_ZH)
 
@@ -108,7 +130,8 @@ class WeComConnector:
             base_url=api_base.rstrip("/"), timeout=API_TIMEOUT_S, transport=transport
         )
         self._token: tuple[str, float] | None = None  # (token, good until: monotonic)
-        self._groups: dict[str, tuple[dict[str, Any] | None, float]] = {}  # room -> (chat, when)
+        self._rooms: dict[str, _Room] = {}
+        self._seen: dict[tuple[str, str | None], None] = {}  # members whose join was looked at
         self._missing_said = False
 
     # ---- receiving -------------------------------------------------------------------------
@@ -155,34 +178,65 @@ class WeComConnector:
             log.warning(tr("WeCom {name}: a line over 4 MB skipped", name=self.name))
             end = len(data) - 1
         for line in data[: end + 1].splitlines():
-            event = await self._event(line)
-            if event is not None:
+            for event in await self._events(line):
                 await emit(event)
         offset += end + 1
         self._save_offset(offset)
         return offset
 
-    async def _event(self, line: bytes) -> LiveEvent | None:
-        """The event one archive line is, None for a line that is no group message."""
+    async def _events(self, line: bytes) -> list[LiveEvent]:
+        """What one archive line is: a group message, after the sender's join where the
+        group's member list says they joined lately (once; so that probation and the first
+        message after joining apply); nothing for a line that is no group message."""
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
             log.debug("WeCom %s: a line that is not JSON skipped", self.name)
-            return None
+            return []
         if not isinstance(obj, dict):
-            return None
+            return []
         found = message(obj, 0, _skipped)
         if found is None or found.kind is MessageKind.RECALL:
-            return None
-        record = dataclasses.replace(found, row=None)
-        room = obj["roomid"]
-        chat = await self._group_chat(room)
-        name = (chat or {}).get("name") or room
-        sender = record.sender.user_id or ""
+            return []
+        room, sender = obj["roomid"], found.sender.user_id or ""
+        known = await self._room(room, sender)
+        member = known.members.get(sender, {}) if known else {}
+        record = dataclasses.replace(found, sender=Person(sender, _name(member)), row=None)
+        group = Group(Platform.WECOM, room, (known.name if known else None) or room)
         role = "member" if sender.startswith(EXTERNAL) else "admin"
         kind = _KINDS.get(str(obj.get("msgtype")))
-        kinds = frozenset({kind}) if kind else frozenset()
-        return LiveEvent(self.name, Group(Platform.WECOM, room, str(name)), record, role, kinds)
+        said = LiveEvent(self.name, group, record, role, frozenset({kind} if kind else ()))
+        joined = (
+            self._joined(group, record.sender, member, found.sent_at) if role == "member" else None
+        )
+        return [joined, said] if joined else [said]
+
+    def _joined(
+        self, group: Group, person: Person, member: dict[str, Any], now: datetime
+    ) -> LiveEvent | None:
+        """The member's join as the member list tells it, once per process (its id is the
+        same every time, so the engine keeps it once across restarts too); None where the
+        list says nothing or they joined long ago."""
+        join_time = member.get("join_time")
+        if not isinstance(join_time, int) or (group.platform_id, person.user_id) in self._seen:
+            return None
+        self._seen[(group.platform_id, person.user_id)] = None
+        while len(self._seen) > SEEN_KEPT:
+            del self._seen[next(iter(self._seen))]
+        at = datetime.fromtimestamp(join_time, UTC)
+        if (now - at).total_seconds() > JOIN_RECENT_S:
+            return None
+        invitor = member.get("invitor")
+        by = invitor.get("userid") if isinstance(invitor, dict) else None
+        record = MembershipEvent(
+            f"join:{group.platform_id}:{person.user_id}:{join_time}",
+            person,
+            MembershipAction.JOIN,
+            at,
+            _SCENES.get(member.get("join_scene"), JoinMethod.UNKNOWN),
+            Person(str(by)) if by else None,
+        )
+        return LiveEvent(self.name, group, record)
 
     def _load_offset(self) -> int | None:
         try:
@@ -213,38 +267,64 @@ class WeComConnector:
         """Tell the group's owner (NOTIFY_OWNER); nothing else can be done through WeCom."""
         if action.kind is not ActionKind.NOTIFY_OWNER or not self.capabilities:
             raise ActionFailed(tr("WeCom cannot do this: a person must"))
-        chat = await self._group_chat(action.group_id)
-        owner = (chat or {}).get("owner")
-        if not owner:
+        known = await self._room(action.group_id, action.member_id)
+        if known is None or not known.owner:
             raise ActionFailed(tr("WeCom: no owner known for this group"))
-        name = (chat or {}).get("name") or action.group_id
+        member = known.members.get(action.member_id or "", {})
+        who = _name(member) or action.member_id or ""
+        said = tr(
+            "【{group}】{who}: {note}\nPlease deal with it in WeCom (recall the message or "
+            "remove the member); the qunzhu console shows why.",
+            group=known.name or action.group_id,
+            who=who,
+            note=action.text,
+        )
         body = {
-            "touser": owner,
+            "touser": known.owner,
             "msgtype": "text",
             "agentid": self._agent_id,
-            "text": {"content": f"【{name}】{action.text}"},
+            "text": {"content": said},
         }
         await self._call("/cgi-bin/message/send", body)
         return None
 
-    async def _group_chat(self, room: str) -> dict[str, Any] | None:
-        """The customer group as `groupchat/get` tells it (name, owner), read once an hour;
-        None where there are no credentials or the call failed (an internal group, one the
-        app cannot see)."""
+    async def _room(self, room: str, member: str | None = None) -> _Room | None:
+        """The customer group as `groupchat/get` tells it (name, owner, members with their
+        names and join times), read once an hour, or again a minute on for a member it does
+        not list yet; None where there are no credentials or it was never read (an internal
+        group, one the app cannot see)."""
         if not self.capabilities:
             return None
-        kept = self._groups.get(room)
-        if kept is not None and time.monotonic() - kept[1] < GROUP_TTL_S:
-            return kept[0]
+        kept = self._rooms.get(room)
+        now = time.monotonic()
+        if kept is not None:
+            age = now - kept.read_at
+            fresh = age < GROUP_TTL_S and (member is None or member in kept.members)
+            if fresh or age < MEMBERS_RETRY_S:
+                return kept
         try:
-            data = await self._call("/cgi-bin/externalcontact/groupchat/get", {"chat_id": room})
-            chat = data.get("group_chat")
-            chat = chat if isinstance(chat, dict) else None
+            body = {"chat_id": room, "need_name": 1}
+            chat = (await self._call("/cgi-bin/externalcontact/groupchat/get", body)).get(
+                "group_chat"
+            )
         except (ActionFailed, RateLimited) as exc:
             log.info("WeCom %s: group %s not read (%s)", self.name, room, exc)
             chat = None
-        self._groups[room] = (chat, time.monotonic())
-        return chat
+        if not isinstance(chat, dict):
+            if kept is not None:
+                kept.read_at = now
+            return kept
+        listed = chat.get("member_list")
+        members = {
+            str(m["userid"]): m
+            for m in (listed if isinstance(listed, list) else ())
+            if isinstance(m, dict) and m.get("userid")
+        }
+        name, owner = chat.get("name"), chat.get("owner")
+        self._rooms[room] = _Room(
+            str(name) if name else None, str(owner) if owner else None, members, now
+        )
+        return self._rooms[room]
 
     async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to the API with the access token (fetched again once where it expired)."""
@@ -285,6 +365,20 @@ class WeComConnector:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+@dataclass
+class _Room:
+    name: str | None
+    owner: str | None  # the staff member who owns the group
+    members: dict[str, dict[str, Any]]  # userid -> the member list's entry
+    read_at: float  # monotonic
+
+
+def _name(member: dict[str, Any]) -> str | None:
+    """A member's name in the group (群昵称), else their own."""
+    name = member.get("group_nickname") or member.get("name")
+    return str(name) if name else None
 
 
 def _checked(data: dict[str, Any]) -> dict[str, Any]:

@@ -155,6 +155,11 @@ def test_a_wecom_connector_follows_its_archive_and_speaks_through_its_app() -> N
     assert "connectors.wx: corp_id, agent_id and secret_env go together" in line
 
 
+def test_every_kind_of_connector_has_its_platform() -> None:
+    # a kind without one crashed `qunzhu run` as it placed the configured groups
+    assert set(service.PLATFORMS) == set(config._TYPES)
+
+
 def test_a_secret_written_in_the_file_is_refused() -> None:
     lines = errors('[connectors.tg]\ntype = "telegram"\ntoken = "123:abc"\n')
     assert lines == [

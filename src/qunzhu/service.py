@@ -1108,7 +1108,12 @@ def describe(config: Config) -> list[str]:
     return lines
 
 
-PLATFORMS = {"telegram": "telegram", "onebot": "qq", "console": "console"}  # connector type
+PLATFORMS = {  # connector type -> the platform its groups are on
+    "telegram": "telegram",
+    "onebot": "qq",
+    "console": "console",
+    "wecom": "wecom",
+}
 
 
 def replay_policies(

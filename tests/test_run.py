@@ -243,3 +243,58 @@ def test_run_asks_the_language_model_it_names(tmp_path: Path) -> None:
         ).first()
     assert steps == ["ask_model", "delete_warn"]
     assert model is not None and tuple(model) == ("language_model", "running")
+
+
+def test_a_wecom_customer_group_is_served_from_the_archive_file(tmp_path: Path) -> None:
+    """The engine as `qunzhu run` runs it, with a WeCom connector following its file: a
+    customer's ad in a group in training mode becomes a task (no app to tell the owner),
+    staff are not judged, and the place in the file is kept for the next start."""
+    import asyncio
+    import json
+    import tomllib
+
+    from qunzhu import config, service
+    from qunzhu.engine.runtime import Runtime
+
+    archive = tmp_path / "messages.jsonl"
+    archive.write_bytes(b"")
+    (tmp_path / "messages.jsonl.qunzhu-offset").write_text("0")  # started before: resumes
+    cfg = config.parse(
+        tomllib.loads(
+            f'[connectors.wx]\ntype = "wecom"\narchive = "{archive.as_posix()}"\n'
+            '[[groups]]\nname = "跑团客户群"\nconnector = "wx"\nid = "wrROOM1"\n'
+            '[groups.policies.moderation]\nmode = "training"\n'
+        )
+    )
+    engine = db.open_store(f"sqlite:///{tmp_path / 'run.db'}")
+    runtime = Runtime(engine, service.setups(cfg, tmp_path), service.connectors(cfg, {}))
+    said = [("wmA", "兼职日结，日赚300，加V abc12345 详聊"), ("zhangsan", "加V abc12345 报名")]
+    lines = [
+        {"msgid": f"m{n}", "action": "send", "from": who, "tolist": [], "roomid": "wrROOM1",
+         "msgtime": 1767225600000 + n, "msgtype": "text", "text": {"content": text}}
+        for n, (who, text) in enumerate(said)
+    ]  # fmt: skip
+    archive.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+
+    def queued() -> list[tuple[str, str]]:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(t.outbox.c.kind, t.outbox.c.status))]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        served = asyncio.create_task(
+            service.serve(runtime, cfg, stop, base=tmp_path, settings_every_s=0.1)
+        )
+        for _ in range(200):  # up to 10 s
+            await asyncio.sleep(0.05)
+            if queued():
+                break
+        stop.set()
+        await served
+
+    asyncio.run(main())
+    assert queued() == [("notify_owner", "task")]
+    with engine.connect() as conn:
+        judged = conn.execute(select(t.decisions.c.member)).scalars().all()
+    assert judged == ["wmA"]
+    assert (tmp_path / "messages.jsonl.qunzhu-offset").read_text() == str(archive.stat().st_size)

@@ -145,6 +145,7 @@ class WeComConnector:
                     offset = await self.read_new(offset, emit)
                 except Exception:  # the engine could not take them: the same lines again
                     log.exception(tr("WeCom {name}: new messages not handed on", name=self.name))
+                    self._seen.clear()  # and the joins with them (the engine keeps each once)
                     await asyncio.sleep(RETRY_S)
                     continue
                 await asyncio.sleep(self.poll_s)

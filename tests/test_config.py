@@ -153,6 +153,15 @@ def test_a_wecom_connector_follows_its_archive_and_speaks_through_its_app() -> N
     assert service.connectors(parse(reading_only), {"wx": {}})["wx"].capabilities == set()
     (line,) = errors(reading_only + 'corp_id = "ww1234"\n')
     assert "connectors.wx: corp_id, agent_id and secret_env go together" in line
+    (line,) = errors(reading_only + 'callback_token_env = "T"\ncallback_aes_key_env = "K"\n')
+    assert "connectors.wx: callbacks need callback_token_env" in line
+    called = text + 'callback_token_env = "TEST_CB_TOKEN"\ncallback_aes_key_env = "TEST_CB_KEY"\n'
+    env = {"TEST_WECOM_SECRET": "s", "TEST_CB_TOKEN": "t", "TEST_CB_KEY": "k" * 43}
+    assert parse(called).secrets(env)["wx"] == {
+        "secret": "s",
+        "callback_token": "t",
+        "callback_aes_key": "k" * 43,
+    }
 
 
 def test_every_kind_of_connector_has_its_platform() -> None:

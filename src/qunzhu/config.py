@@ -88,6 +88,10 @@ class WeComSettings(_Strict):
     corp_id: str | None = None
     agent_id: int | None = Field(None, ge=1)
     secret_env: str | None = None
+    # the app's event callback (接收事件服务器): who joins and leaves customer groups
+    callback_token_env: str | None = None
+    callback_aes_key_env: str | None = None
+    listen: str = "127.0.0.1:8091"  # where the callback server binds (behind your proxy)
     api_base: str = "https://qyapi.weixin.qq.com"
 
     @model_validator(mode="after")
@@ -95,6 +99,11 @@ class WeComSettings(_Strict):
         given = [self.corp_id, self.agent_id, self.secret_env]
         if any(given) and not all(given):
             raise ValueError(tr("corp_id, agent_id and secret_env go together"))
+        callback = [self.callback_token_env, self.callback_aes_key_env]
+        if any(callback) and not (all(callback) and all(given)):
+            raise ValueError(
+                tr("callbacks need callback_token_env, callback_aes_key_env and the app")
+            )
         return self
 
 
@@ -344,9 +353,7 @@ class Config(_Strict):
         missing = []
         for name, settings in self.connectors.items():
             wanted = {
-                key: getattr(settings, key)
-                for key in ("token_env", "webhook_secret_env", "access_token_env", "secret_env")
-                if getattr(settings, key, None)
+                key: getattr(settings, key) for key in _SECRET_ENVS if getattr(settings, key, None)
             }
             found[name] = {}
             for key, variable in wanted.items():
@@ -379,6 +386,14 @@ class Config(_Strict):
 
 # -- reading ------------------------------------------------------------------------------
 
+_SECRET_ENVS = (  # settings naming the environment variable that holds a secret
+    "token_env",
+    "webhook_secret_env",
+    "access_token_env",
+    "secret_env",
+    "callback_token_env",
+    "callback_aes_key_env",
+)
 _SECRET_KEYS = ("token", "secret", "webhook_secret", "access_token", "password")
 
 
@@ -527,6 +542,9 @@ group = "console"
 # corp_id = "ww..."       # with agent_id and secret_env: the owner is told by app message
 # agent_id = 1000002
 # secret_env = "QUNZHU_WECOM_SECRET"
+# callback_token_env = "QUNZHU_WECOM_CB_TOKEN"      # the app's event callback: joins, leaves
+# callback_aes_key_env = "QUNZHU_WECOM_CB_AES_KEY"
+# listen = "127.0.0.1:8091"                         # path /wecom, behind your HTTPS proxy
 
 # [connectors.qq]
 # type = "onebot"         # NapCat, Lagrange...
@@ -594,6 +612,9 @@ i18n.register(
             "webhook 模式需要 webhook_url 和 webhook_secret_env"
         ),
         "not a regular expression: {why}": "不是有效的正则表达式：{why}",
+        "callbacks need callback_token_env, callback_aes_key_env and the app": (
+            "回调需要 callback_token_env、callback_aes_key_env 以及自建应用的设置"
+        ),
         "corp_id, agent_id and secret_env go together": (
             "corp_id、agent_id 和 secret_env 须同时填写"
         ),
@@ -654,6 +675,9 @@ group = "console"
 # corp_id = "ww..."       # 与 agent_id、secret_env 一起填写：通过自建应用消息通知群主
 # agent_id = 1000002
 # secret_env = "QUNZHU_WECOM_SECRET"
+# callback_token_env = "QUNZHU_WECOM_CB_TOKEN"      # 应用的接收事件服务器：入群、退群
+# callback_aes_key_env = "QUNZHU_WECOM_CB_AES_KEY"
+# listen = "127.0.0.1:8091"                         # 路径 /wecom，请放在 HTTPS 反向代理之后
 
 # [connectors.qq]
 # type = "onebot"         # NapCat、Lagrange 等

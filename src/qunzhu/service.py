@@ -766,6 +766,8 @@ def connectors(config: Config, secrets: Mapping[str, Mapping[str, str]]) -> dict
                     corp_id=s.corp_id,
                     agent_id=s.agent_id,
                     secret=keys.get("secret"),
+                    callback_token=keys.get("callback_token"),
+                    callback_aes_key=keys.get("callback_aes_key"),
                     api_base=s.api_base,
                 )
             else:
@@ -845,6 +847,7 @@ async def serve(
             await site.cleanup()
         engine_stop.set()  # the connectors are quiet: judge what they delivered, send what is due
         await engine_task
+        await asyncio.to_thread(model_status, runtime)
         with contextlib.suppress(NotImplementedError):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -1017,23 +1020,31 @@ async def watch_model(runtime: Runtime, every_s: float = 5.0) -> None:
     verdicts went missing), and so does the spending."""
     written: tuple[int | None, str, int] | None = None
     while True:
-        opinions = runtime.opinions
-        if opinions is not None:
-            seen = (opinions.last_answer_ms, opinions.last_error, opinions.spent_today())
-            if seen != written:
-                state = "failing" if opinions.last_error else "running"
-                await asyncio.to_thread(
-                    write_status,
-                    runtime.engine,
-                    MODEL_STATUS,
-                    "language_model",
-                    state=state,
-                    last_event_at=seen[0],
-                    last_error=seen[1] or None,
-                    calls_today=seen[2],
-                )
-                written = seen
+        written = await asyncio.to_thread(model_status, runtime, written)
         await asyncio.sleep(every_s)
+
+
+def model_status(
+    runtime: Runtime, written: tuple[int | None, str, int] | None = None
+) -> tuple[int | None, str, int] | None:
+    """Write the language model's row where it changed since `written`; what it says now.
+    Also called once as the engine stops, so that the last calls are counted and a short run
+    leaves its row too (a write begun in a cancelled watcher's thread may land after exit)."""
+    opinions = runtime.opinions
+    if opinions is None:
+        return written
+    seen = (opinions.last_answer_ms, opinions.last_error, opinions.spent_today())
+    if seen != written:
+        write_status(
+            runtime.engine,
+            MODEL_STATUS,
+            "language_model",
+            state="failing" if opinions.last_error else "running",
+            last_event_at=seen[0],
+            last_error=seen[1] or None,
+            calls_today=seen[2],
+        )
+    return seen
 
 
 async def _run_connector(connector: Connector, emit: _Watched) -> None:
@@ -1064,20 +1075,25 @@ def _kind(config: Config, name: str, connector: Connector) -> str:
 async def _webhooks(
     runtime: Runtime, config: Config, emits: Mapping[str, Emit] | None = None
 ) -> list[web.AppRunner]:
-    """A web server for each Telegram connector in webhook mode, and the webhook set."""
+    """A web server for each Telegram connector in webhook mode (and the webhook set), and
+    for each WeCom connector that takes callbacks."""
     from aiohttp import web  # imported here: the CLI starts without it (0.3 s)
 
     runners = []
     for name, settings in config.connectors.items():
-        if settings.type != "telegram" or settings.mode != "webhook":
+        telegram = settings.type == "telegram" and settings.mode == "webhook"
+        wecom = settings.type == "wecom" and settings.callback_token_env is not None
+        if not (telegram or wecom):
             continue
         connector: Any = runtime.connectors[name]
         host, _, port = settings.listen.rpartition(":")
         emit = (emits or {}).get(name, runtime.receive)
-        runner = web.AppRunner(connector.webhook_app(emit))
+        app = connector.webhook_app(emit) if telegram else connector.callback_app(emit)
+        runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-        await connector.set_webhook(settings.webhook_url)
+        if telegram:
+            await connector.set_webhook(settings.webhook_url)
         runners.append(runner)
     return runners
 

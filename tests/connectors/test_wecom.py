@@ -5,13 +5,18 @@ transport)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import Engine, select
 
 from qunzhu.connectors import wecom
@@ -163,6 +168,7 @@ class FakeWeCom:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.tokens = 0
         self.send_errors: list[int] = []
+        self.members = list(MEMBERS)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -178,7 +184,12 @@ class FakeWeCom:
             if body["chat_id"] != ROOM:
                 return httpx.Response(200, json={"errcode": 40050, "errmsg": "chatid not exist"})
             assert body["need_name"] == 1
-            chat = {"chat_id": ROOM, "name": "跑团客户群", "owner": "lisi", "member_list": MEMBERS}
+            chat = {
+                "chat_id": ROOM,
+                "name": "跑团客户群",
+                "owner": "lisi",
+                "member_list": self.members,
+            }
             return httpx.Response(200, json={"errcode": 0, "errmsg": "ok", "group_chat": chat})
         if path == "/cgi-bin/message/send":
             if self.send_errors:
@@ -325,3 +336,162 @@ def test_an_ad_in_a_customer_group_reaches_its_owner_or_a_person(
         assert "abc12345" in sent["text"]["content"]
     else:
         assert told == []
+
+
+# ---- callbacks: joins and leaves ----------------------------------------------------------
+
+AES_KEY = bytes(range(32))
+ENCODING_AES_KEY = base64.b64encode(AES_KEY).decode().rstrip("=")  # 43 characters
+TOKEN = "callback-token"
+
+
+def encrypt(message: bytes, corp: str = "ww1234") -> str:
+    """What WeCom sends: random, length, message, corp id, padded to 32 bytes, AES-CBC."""
+    plain = os.urandom(16) + len(message).to_bytes(4, "big") + message + corp.encode()
+    pad = 32 - len(plain) % 32
+    plain += bytes([pad]) * pad
+    encryptor = Cipher(algorithms.AES(AES_KEY), modes.CBC(AES_KEY[:16])).encryptor()
+    return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode()
+
+
+def signed(encrypted: str, **extra: str) -> dict[str, str]:
+    stamp, nonce = "1767225600", "n0nce"
+    parts = "".join(sorted((TOKEN, stamp, nonce, encrypted)))
+    digest = hashlib.sha1(parts.encode()).hexdigest()
+    return {"msg_signature": digest, "timestamp": stamp, "nonce": nonce, **extra}
+
+
+def change(detail: str, *members: str, quit_scene: int = 0) -> bytes:
+    listed = "".join(f"<Item><![CDATA[{m}]]></Item>" for m in members)
+    inner = (
+        "<xml><ToUserName><![CDATA[ww1234]]></ToUserName><FromUserName><![CDATA[sys]]>"
+        "</FromUserName><CreateTime>1767225700</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[change_external_chat]]></Event>"
+        f"<ChatId><![CDATA[{ROOM}]]></ChatId><ChangeType><![CDATA[update]]></ChangeType>"
+        f"<UpdateDetail><![CDATA[{detail}]]></UpdateDetail><JoinScene>3</JoinScene>"
+        f"<QuitScene>{quit_scene}</QuitScene><MemChangeCnt>{len(members)}</MemChangeCnt>"
+        + (f"<MemChangeList>{listed}</MemChangeList>" if members else "")
+        + "</xml>"
+    )
+    return inner.encode()
+
+
+def callbacks(fake: FakeWeCom, path: Path) -> WeComConnector:
+    return WeComConnector(
+        "wecom",
+        path,
+        corp_id="ww1234",
+        agent_id=1000002,
+        secret="app-secret",
+        callback_token=TOKEN,
+        callback_aes_key=ENCODING_AES_KEY,
+        transport=httpx.MockTransport(fake),
+    )
+
+
+def post(encrypted: str) -> bytes:
+    return f"<xml><ToUserName>ww1234</ToUserName><Encrypt>{encrypted}</Encrypt></xml>".encode()
+
+
+def test_the_callback_url_is_checked_and_only_wecom_is_answered(tmp_path: Path) -> None:
+    connector = callbacks(FakeWeCom(), tmp_path / "archive.jsonl")
+    echo = encrypt(b"1234567890")
+
+    async def ask(method: str, query: dict[str, str], body: bytes = b"") -> tuple[int, str]:
+        async def emit(event: LiveEvent) -> None:
+            raise AssertionError("nothing to hand on")
+
+        return await connector.handle_callback(method, query, body, emit)
+
+    async def main() -> list[tuple[int, str]]:
+        async with TestClient(TestServer(connector.callback_app(lambda e: None))) as client:
+            served = await client.get("/wecom", params=signed(echo, echostr=echo))
+            through_http = (served.status, await served.text())
+        forged = signed(echo, echostr=echo) | {"msg_signature": "0" * 40}
+        other_corp = encrypt(change("add_member", "wmX"), corp="ww9999")
+        try:
+            return [
+                through_http,
+                await ask("GET", forged),
+                await ask("POST", signed(other_corp), post(other_corp)),
+                await ask("POST", signed("x"), b"not xml"),
+            ]
+        finally:
+            await connector.close()
+
+    assert asyncio.run(main()) == [(200, "1234567890"), (403, ""), (400, ""), (400, "")]
+    plain = reader(tmp_path / "archive.jsonl")
+    assert asyncio.run(plain.handle_callback("GET", {}, b"", None)) == (404, "")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="43 characters"):
+        WeComConnector(
+            "wecom",
+            tmp_path / "a.jsonl",
+            corp_id="ww1234",
+            agent_id=1,
+            secret="s",
+            callback_token=TOKEN,
+            callback_aes_key="too short",
+        )
+
+
+def test_joins_and_leaves_come_from_the_callback_once(tmp_path: Path) -> None:
+    fake = FakeWeCom()
+    archive = tmp_path / "archive.jsonl"
+    connector = callbacks(fake, archive)
+    new = {"userid": "wmNew", "type": 2, "join_time": AT_S + 100, "join_scene": 3, "name": "新朋友"}
+    got: list[LiveEvent] = []
+
+    async def emit(event: LiveEvent) -> None:
+        got.append(event)
+
+    async def tell(body: bytes) -> tuple[int, str]:
+        encrypted = encrypt(body)
+        return await connector.handle_callback("POST", signed(encrypted), post(encrypted), emit)
+
+    async def main() -> list[tuple[int, str]]:
+        try:
+            answers = [await tell(change("add_member"))]  # the list read first: no change yet
+            fake.members.append(new)
+            answers.append(await tell(change("add_member", "wmNew")))
+            archive.write_bytes(line("m1", "wmNew"))  # their first message: no second join
+            await connector.read_new(0, emit)
+            fake.members = [m for m in fake.members if m["userid"] != "wmOld"]
+            answers.append(await tell(change("del_member", quit_scene=1)))  # no list: a diff
+            return answers
+        finally:
+            await connector.close()
+
+    assert asyncio.run(main()) == [(200, "success")] * 3
+    joined, said, kicked = got
+    assert joined.record == MembershipEvent(
+        f"join:{ROOM}:wmNew:{AT_S + 100}",
+        Person("wmNew", "新朋友"),
+        MembershipAction.JOIN,
+        datetime.fromtimestamp(AT_S + 100, UTC),
+        JoinMethod.LINK,
+    )
+    assert joined.group.name == "跑团客户群" and joined.role == "member"
+    assert said.record.platform_id == "m1"
+    assert kicked.record == MembershipEvent(
+        f"quit:{ROOM}:wmOld:1767225700",
+        Person("wmOld", "上海-跑步-老王"),
+        MembershipAction.KICK,
+        datetime.fromtimestamp(1767225700, UTC),
+    )
+
+
+def test_a_callback_the_engine_could_not_take_is_asked_for_again(tmp_path: Path) -> None:
+    fake = FakeWeCom()
+    connector = callbacks(fake, tmp_path / "archive.jsonl")
+    encrypted = encrypt(change("add_member", "wmCustomer"))
+
+    async def emit(event: LiveEvent) -> None:
+        raise RuntimeError("the store is down")
+
+    async def main() -> tuple[int, str]:
+        try:
+            return await connector.handle_callback("POST", signed(encrypted), post(encrypted), emit)
+        finally:
+            await connector.close()
+
+    assert asyncio.run(main()) == (500, "")  # WeCom calls again

@@ -18,6 +18,10 @@ tasks for a person in the console, as on any platform that cannot do them: the o
 the member in the WeCom client. Run such groups in `training` mode, where each question
 reaches the owner at once.
 
+With the app's event callback (its token and EncodingAESKey, `connectors/wecom_crypto.py`)
+it also serves WeCom's calls: a customer group's `add_member` and `del_member` become joins
+and leaves, so members who never speak are seen joining too.
+
 With the app it also reads each group's member list (`groupchat/get`, once an hour): members'
 names for their messages, and their join times, so that a member who joined lately is handed
 on as a join before their first message (probation, the first message after joining, an ad in
@@ -32,16 +36,19 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import orjson
+from aiohttp import web
 
 from qunzhu import i18n
-from qunzhu.connectors import Emit
+from qunzhu.connectors import Emit, wecom_crypto
 from qunzhu.i18n import tr
 from qunzhu.model import (
     Group,
@@ -93,6 +100,9 @@ _ZH = {
     "WeCom: no owner known for this group": "企业微信：不知道此群的群主",
     "WeCom: the access token was refused twice": "企业微信：access_token 连续两次被拒",
     "WeCom: no access token in the answer": "企业微信：返回中没有 access_token",
+    "the callback's EncodingAESKey must be the 43 characters WeCom shows": (
+        "回调的 EncodingAESKey 应为企业微信显示的 43 个字符"
+    ),
     "【{group}】{who}: {note}\nPlease deal with it in WeCom (recall the message or remove the "
     "member); the qunzhu console shows why.": (
         "【{group}】{who}：{note}\n"
@@ -115,6 +125,8 @@ class WeComConnector:
         corp_id: str | None = None,
         agent_id: int | None = None,
         secret: str | None = None,
+        callback_token: str | None = None,
+        callback_aes_key: str | None = None,
         api_base: str = WECOM_API,
         poll_s: float = POLL_S,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -133,6 +145,14 @@ class WeComConnector:
         self._rooms: dict[str, _Room] = {}
         self._seen: dict[tuple[str, str | None], None] = {}  # members whose join was looked at
         self._missing_said = False
+        self._callback: tuple[str, bytes] | None = None  # (token, AES key)
+        if callback_token and callback_aes_key:
+            try:
+                self._callback = (callback_token, wecom_crypto.key_of(callback_aes_key))
+            except wecom_crypto.CallbackError:
+                raise ValueError(
+                    tr("the callback's EncodingAESKey must be the 43 characters WeCom shows")
+                ) from None
 
     # ---- receiving -------------------------------------------------------------------------
 
@@ -219,25 +239,42 @@ class WeComConnector:
         same every time, so the engine keeps it once across restarts too); None where the
         list says nothing or they joined long ago."""
         join_time = member.get("join_time")
-        if not isinstance(join_time, int) or (group.platform_id, person.user_id) in self._seen:
+        if not isinstance(join_time, int) or not self._first_look(group, person):
             return None
-        self._seen[(group.platform_id, person.user_id)] = None
+        event = self._join(group, person, member, now)
+        at = event.record.at  # type: ignore[union-attr]
+        return event if (now - at).total_seconds() <= JOIN_RECENT_S else None
+
+    def _first_look(self, group: Group, person: Person) -> bool:
+        """Whether this member's join was not looked at yet; remembers that it now was."""
+        key = (group.platform_id, person.user_id)
+        if key in self._seen:
+            return False
+        self._seen[key] = None
         while len(self._seen) > SEEN_KEPT:
             del self._seen[next(iter(self._seen))]
-        at = datetime.fromtimestamp(join_time, UTC)
-        if (now - at).total_seconds() > JOIN_RECENT_S:
-            return None
+        return True
+
+    def _join(
+        self, group: Group, person: Person, member: dict[str, Any], otherwise: datetime
+    ) -> LiveEvent:
+        """A join as the member list tells it (`otherwise` its time where the list has none);
+        named by the group, the member and the time, so that a join told by a callback and
+        again before the member's first message is kept once."""
+        join_time = member.get("join_time")
+        at = datetime.fromtimestamp(join_time, UTC) if isinstance(join_time, int) else otherwise
         invitor = member.get("invitor")
         by = invitor.get("userid") if isinstance(invitor, dict) else None
         record = MembershipEvent(
-            f"join:{group.platform_id}:{person.user_id}:{join_time}",
+            f"join:{group.platform_id}:{person.user_id}:{int(at.timestamp())}",
             person,
             MembershipAction.JOIN,
             at,
             _SCENES.get(member.get("join_scene"), JoinMethod.UNKNOWN),
             Person(str(by)) if by else None,
         )
-        return LiveEvent(self.name, group, record)
+        role = "member" if (person.user_id or "").startswith(EXTERNAL) else "admin"
+        return LiveEvent(self.name, group, record, role)
 
     def _load_offset(self) -> int | None:
         try:
@@ -261,6 +298,105 @@ class WeComConnector:
                     why=exc,
                 )
             )
+
+    # ---- callbacks: who joins and leaves ----------------------------------------------------
+
+    def callback_app(self, emit: Emit, path: str = "/wecom") -> web.Application:
+        """An aiohttp application for WeCom's callbacks on `path` (set the app's 接收事件服务器
+        URL to it, behind your proxy): GET is WeCom checking the URL, POST an event."""
+
+        async def receive(request: web.Request) -> web.Response:
+            body = await request.read() if request.method == "POST" else b""
+            status, text = await self.handle_callback(request.method, request.query, body, emit)
+            return web.Response(status=status, text=text)
+
+        app = web.Application(client_max_size=2**20)
+        app.router.add_get(path, receive)
+        app.router.add_post(path, receive)
+        return app
+
+    async def handle_callback(
+        self, method: str, query: Mapping[str, str], body: bytes, emit: Emit
+    ) -> tuple[int, str]:
+        """One callback: (HTTP status, text to answer). Anything not signed with the app's
+        token and encrypted with its key for this corp is refused; a change of a customer
+        group's members is handed on as joins and leaves (500 where the engine could not
+        take them, so that WeCom calls again)."""
+        if self._callback is None or not self._corp_id:
+            return 404, ""
+        token, key = self._callback
+        stamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        signed = query.get("msg_signature", "")
+        if method == "GET":  # the URL check: answer the echo, decrypted
+            echo = query.get("echostr", "")
+            if not wecom_crypto.verified(token, stamp, nonce, echo, signed):
+                return 403, ""
+            try:
+                return 200, wecom_crypto.decrypt(key, echo, self._corp_id).decode()
+            except wecom_crypto.CallbackError:
+                return 400, ""
+        try:
+            encrypted = ElementTree.fromstring(body).findtext("Encrypt") or ""
+        except ElementTree.ParseError:
+            return 400, ""
+        if not wecom_crypto.verified(token, stamp, nonce, encrypted, signed):
+            return 403, ""
+        try:
+            told = ElementTree.fromstring(wecom_crypto.decrypt(key, encrypted, self._corp_id))
+        except (wecom_crypto.CallbackError, ElementTree.ParseError):
+            return 400, ""
+        try:
+            for event in await self._changes(told):
+                await emit(event)
+        except Exception:
+            log.exception(tr("WeCom {name}: new messages not handed on", name=self.name))
+            return 500, ""
+        return 200, "success"
+
+    async def _changes(self, told: ElementTree.Element) -> list[LiveEvent]:
+        """The joins and leaves a `change_external_chat` event tells: the members it lists
+        (`MemChangeList`), else those the group's member list gained or lost since read."""
+        if told.findtext("Event") != "change_external_chat":
+            return []
+        detail, room = told.findtext("UpdateDetail"), told.findtext("ChatId") or ""
+        if told.findtext("ChangeType") != "update" or not room:
+            return []
+        if detail not in ("add_member", "del_member"):
+            return []
+        stamp = told.findtext("CreateTime") or ""
+        at = datetime.fromtimestamp(int(stamp), UTC) if stamp.isdigit() else datetime.now(UTC)
+        listed = [i.text.strip() for i in told.iterfind("MemChangeList/Item") if i.text]
+        before = self._rooms.get(room)
+        was = dict(before.members) if before else {}
+        known = await self._room(room, fresh=True)  # the members after the change
+        now = known.members if known else {}
+        if not listed and before is None:
+            return []  # no list before the change to tell it by: the next change can be
+        group = Group(Platform.WECOM, room, (known.name if known else None) or room)
+        if detail == "add_member":
+            joined = listed or [m for m in now if m not in was]
+            out = []
+            for user in joined:
+                person = Person(user, _name(now.get(user, {})))
+                self._first_look(group, person)  # its first message need not tell it again
+                out.append(self._join(group, person, now.get(user, {}), at))
+            return out
+        gone = listed or [m for m in was if m not in now]
+        kicked = told.findtext("QuitScene") == "1"  # removed by the owner or an admin
+        action = MembershipAction.KICK if kicked else MembershipAction.LEAVE
+        return [
+            LiveEvent(
+                self.name,
+                group,
+                MembershipEvent(
+                    f"quit:{room}:{user}:{int(at.timestamp())}",
+                    Person(user, _name(was.get(user, {}))),
+                    action,
+                    at,
+                ),
+            )
+            for user in gone
+        ]
 
     # ---- acting ----------------------------------------------------------------------------
 
@@ -289,7 +425,9 @@ class WeComConnector:
         await self._call("/cgi-bin/message/send", body)
         return None
 
-    async def _room(self, room: str, member: str | None = None) -> _Room | None:
+    async def _room(
+        self, room: str, member: str | None = None, fresh: bool = False
+    ) -> _Room | None:
         """The customer group as `groupchat/get` tells it (name, owner, members with their
         names and join times), read once an hour, or again a minute on for a member it does
         not list yet; None where there are no credentials or it was never read (an internal
@@ -298,10 +436,10 @@ class WeComConnector:
             return None
         kept = self._rooms.get(room)
         now = time.monotonic()
-        if kept is not None:
+        if kept is not None and not fresh:
             age = now - kept.read_at
-            fresh = age < GROUP_TTL_S and (member is None or member in kept.members)
-            if fresh or age < MEMBERS_RETRY_S:
+            current = age < GROUP_TTL_S and (member is None or member in kept.members)
+            if current or age < MEMBERS_RETRY_S:
                 return kept
         try:
             body = {"chat_id": room, "need_name": 1}

@@ -298,3 +298,86 @@ def test_a_wecom_customer_group_is_served_from_the_archive_file(tmp_path: Path) 
         judged = conn.execute(select(t.decisions.c.member)).scalars().all()
     assert judged == ["wmA"]
     assert (tmp_path / "messages.jsonl.qunzhu-offset").read_text() == str(archive.stat().st_size)
+
+
+def test_wecoms_callbacks_are_served_beside_the_engine(tmp_path: Path) -> None:
+    """`qunzhu run` serves a WeCom connector's callback on its `listen` address: WeCom's URL
+    check is answered, and a customer group's add_member becomes a stored join."""
+    import asyncio
+    import socket
+    import tomllib
+
+    import httpx
+
+    from qunzhu import config, service
+    from qunzhu.connectors.wecom import WeComConnector
+    from qunzhu.engine.runtime import Runtime
+    from tests.connectors.fake_wecom import (
+        ENCODING_AES_KEY,
+        ROOM,
+        TOKEN,
+        FakeWeCom,
+        change,
+        encrypt,
+        post,
+        signed,
+    )
+
+    with socket.socket() as probe:  # a free port on loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cfg = config.parse(
+        tomllib.loads(
+            f'[connectors.wx]\ntype = "wecom"\narchive = "{(tmp_path / "m.jsonl").as_posix()}"\n'
+            'corp_id = "ww1234"\nagent_id = 1000002\nsecret_env = "S"\n'
+            'callback_token_env = "T"\ncallback_aes_key_env = "K"\n'
+            f'listen = "127.0.0.1:{port}"\n'
+            f'[[groups]]\nname = "客户群"\nconnector = "wx"\nid = "{ROOM}"\n'
+        )
+    )
+    fake = FakeWeCom()
+    connector = WeComConnector(
+        "wx",
+        tmp_path / "m.jsonl",
+        corp_id="ww1234",
+        agent_id=1000002,
+        secret="s",
+        callback_token=TOKEN,
+        callback_aes_key=ENCODING_AES_KEY,
+        transport=httpx.MockTransport(fake),
+    )
+    engine = db.open_store(f"sqlite:///{tmp_path / 'run.db'}")
+    runtime = Runtime(engine, service.setups(cfg, tmp_path), {"wx": connector})
+
+    def joins() -> list[str]:
+        me = t.membership_events
+        with engine.connect() as conn:
+            return list(conn.execute(select(me.c.action)).scalars())
+
+    async def main() -> tuple[str, int]:
+        stop = asyncio.Event()
+        served = asyncio.create_task(
+            service.serve(runtime, cfg, stop, base=tmp_path, settings_every_s=0.1)
+        )
+        url = f"http://127.0.0.1:{port}/wecom"
+        echo = encrypt(b"echo-42")
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):  # the server starts with the engine
+                try:
+                    checked = await client.get(url, params=signed(echo, echostr=echo))
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+            await connector._room(ROOM)  # the list before the change, as a running bot has it
+            told = encrypt(change("add_member", "wmCustomer"))
+            answered = await client.post(url, params=signed(told), content=post(told))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if joins():
+                break
+        stop.set()
+        await served
+        return checked.text, answered.status_code
+
+    assert asyncio.run(main()) == ("echo-42", 200)
+    assert joins() == ["join"]

@@ -310,13 +310,13 @@ def test_wecoms_callbacks_are_served_beside_the_engine(tmp_path: Path) -> None:
     import httpx
 
     from qunzhu import config, service
-    from qunzhu.connectors.wecom import WeComConnector
     from qunzhu.engine.runtime import Runtime
     from tests.connectors.fake_wecom import (
         ENCODING_AES_KEY,
         ROOM,
         TOKEN,
         FakeWeCom,
+        app,
         change,
         encrypt,
         post,
@@ -328,26 +328,18 @@ def test_wecoms_callbacks_are_served_beside_the_engine(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     cfg = config.parse(
         tomllib.loads(
-            f'[connectors.wx]\ntype = "wecom"\narchive = "{(tmp_path / "m.jsonl").as_posix()}"\n'
+            f'[connectors.wecom]\ntype = "wecom"\narchive = "{(tmp_path / "m.jsonl").as_posix()}"\n'
             'corp_id = "ww1234"\nagent_id = 1000002\nsecret_env = "S"\n'
             'callback_token_env = "T"\ncallback_aes_key_env = "K"\n'
             f'listen = "127.0.0.1:{port}"\n'
-            f'[[groups]]\nname = "客户群"\nconnector = "wx"\nid = "{ROOM}"\n'
+            f'[[groups]]\nname = "客户群"\nconnector = "wecom"\nid = "{ROOM}"\n'
         )
     )
-    fake = FakeWeCom()
-    connector = WeComConnector(
-        "wx",
-        tmp_path / "m.jsonl",
-        corp_id="ww1234",
-        agent_id=1000002,
-        secret="s",
-        callback_token=TOKEN,
-        callback_aes_key=ENCODING_AES_KEY,
-        transport=httpx.MockTransport(fake),
+    connector = app(
+        FakeWeCom(), tmp_path / "m.jsonl", callback_token=TOKEN, callback_aes_key=ENCODING_AES_KEY
     )
     engine = db.open_store(f"sqlite:///{tmp_path / 'run.db'}")
-    runtime = Runtime(engine, service.setups(cfg, tmp_path), {"wx": connector})
+    runtime = Runtime(engine, service.setups(cfg, tmp_path), {"wecom": connector})
 
     def joins() -> list[str]:
         me = t.membership_events

@@ -7,10 +7,13 @@ import base64
 import hashlib
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from qunzhu.connectors.wecom import WeComConnector
 
 ROOM = "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA"
 AT_MS = 1767225600000
@@ -114,3 +117,16 @@ def change(detail: str, *members: str, quit_scene: int = 0) -> bytes:
 
 def post(encrypted: str) -> bytes:
     return f"<xml><ToUserName>ww1234</ToUserName><Encrypt>{encrypted}</Encrypt></xml>".encode()
+
+
+def app(fake: FakeWeCom, path: Path, **kw: Any) -> WeComConnector:
+    """A connector following `path` with the corp's app, its API answered by `fake`."""
+    return WeComConnector(
+        "wecom",
+        path,
+        corp_id="ww1234",
+        agent_id=1000002,
+        secret="app-secret",
+        transport=httpx.MockTransport(fake),
+        **kw,
+    )

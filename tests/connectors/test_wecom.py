@@ -33,6 +33,7 @@ from .fake_wecom import (
     ROOM,
     TOKEN,
     FakeWeCom,
+    app,
     change,
     encrypt,
     line,
@@ -143,17 +144,6 @@ def test_a_missing_file_waits_and_an_engine_failure_reads_the_lines_again(
 
     asyncio.run(main())
     assert got == ["m1", "m2"]
-
-
-def app(fake: FakeWeCom, path: Path) -> WeComConnector:
-    return WeComConnector(
-        "wecom",
-        path,
-        corp_id="ww1234",
-        agent_id=1000002,
-        secret="app-secret",
-        transport=httpx.MockTransport(fake),
-    )
 
 
 def notify(group_id: str = ROOM, n: int = 1) -> Action:
@@ -288,16 +278,7 @@ def test_an_ad_in_a_customer_group_reaches_its_owner_or_a_person(
 
 
 def callbacks(fake: FakeWeCom, path: Path) -> WeComConnector:
-    return WeComConnector(
-        "wecom",
-        path,
-        corp_id="ww1234",
-        agent_id=1000002,
-        secret="app-secret",
-        callback_token=TOKEN,
-        callback_aes_key=ENCODING_AES_KEY,
-        transport=httpx.MockTransport(fake),
-    )
+    return app(fake, path, callback_token=TOKEN, callback_aes_key=ENCODING_AES_KEY)
 
 
 def test_the_callback_url_is_checked_and_only_wecom_is_answered(tmp_path: Path) -> None:

@@ -18,14 +18,14 @@ tasks for a person in the console, as on any platform that cannot do them: the o
 the member in the WeCom client. Run such groups in `training` mode, where each question
 reaches the owner at once.
 
-With the app's event callback (its token and EncodingAESKey, `connectors/wecom_crypto.py`)
-it also serves WeCom's calls: a customer group's `add_member` and `del_member` become joins
-and leaves, so members who never speak are seen joining too.
-
 With the app it also reads each group's member list (`groupchat/get`, once an hour): members'
 names for their messages, and their join times, so that a member who joined lately is handed
 on as a join before their first message (probation, the first message after joining, an ad in
-a name). Staff and the corp's robots (ids without the `wm`/`wo` of an external contact) are the
+a name). With the app's event callback (its token and EncodingAESKey,
+`connectors/wecom_crypto.py`) it also serves WeCom's calls: a customer group's `add_member`
+and `del_member` become joins and leaves, so members who never speak are seen joining too.
+
+Staff and the corp's robots (ids without the `wm`/`wo` of an external contact) are the
 operator's own people: admins, never judged. The archive carries no pictures' bytes (media
 need the SDK): no QR code or text in pictures is read here. Recalls are not events.
 """

@@ -260,3 +260,16 @@ def test_thresholds_in_order() -> None:
     assert (policy.detector.policy.review_from, policy.detector.policy.spam_from) == (0.4, 0.7)
     (line,) = errors(base + "[groups.policies.moderation]\nreview_from = 0.9\nspam_from = 0.5\n")
     assert "groups[0].policies.moderation: review_from must be below spam_from" in line
+
+
+def test_a_connectors_community_must_exist_and_its_policies_be_valid() -> None:
+    base = '[connectors.tg]\ntype = "telegram"\ncommunity = "跑团"\n'
+    (line,) = errors(base)
+    assert "connectors.tg.community: no community named '跑团'" in line
+    bad = (
+        base + '[[communities]]\nname = "跑团"\n[communities.policies.moderation]\nmode = "loud"\n'
+    )
+    (line,) = errors(bad)
+    assert "communities[0].policies: moderation.mode: must be one of" in line
+    good = parse(bad.replace('"loud"', '"enforce"'))
+    assert good.community_policies("跑团").moderation.mode == "enforce"

@@ -52,6 +52,7 @@ class TelegramSettings(_Strict):
     # tells cas.chat who is in the groups (connectors/cas.py)
     cas: bool = False
     cas_api: str = "https://api.cas.chat"
+    community: str | None = None  # groups no [[groups]] entry names: this community's policies
 
     @model_validator(mode="after")
     def _webhook(self) -> TelegramSettings:
@@ -67,6 +68,7 @@ class OneBotSettings(_Strict):
     host: str = "127.0.0.1"  # reverse: where qunzhu listens for the implementation
     port: int = Field(8080, ge=0, le=65535)
     access_token_env: str | None = None
+    community: str | None = None  # groups no [[groups]] entry names: this community's policies
 
     @model_validator(mode="after")
     def _url(self) -> OneBotSettings:
@@ -93,6 +95,7 @@ class WeComSettings(_Strict):
     callback_aes_key_env: str | None = None
     listen: str = "127.0.0.1:8091"  # where the callback server binds (behind your proxy)
     api_base: str = "https://qyapi.weixin.qq.com"
+    community: str | None = None  # groups no [[groups]] entry names: this community's policies
 
     @model_validator(mode="after")
     def _app(self) -> WeComSettings:
@@ -342,9 +345,33 @@ class Config(_Strict):
                 )
             seen.add((group.connector, group.id))
             titles.add(group.name)
+        for name, settings in self.connectors.items():
+            community = getattr(settings, "community", None)
+            if community is None:
+                continue
+            if community not in names:
+                problems.append(
+                    tr(
+                        "{where}: no community named {name!r}",
+                        where=f"connectors.{name}.community",
+                        name=community,
+                    )
+                )
+                continue
+            try:
+                self.community_policies(community)
+            except ValidationError as exc:
+                at = [c.name for c in self.communities].index(community)
+                problems.extend(_lines(exc, f"communities[{at}].policies"))
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def community_policies(self, name: str) -> PolicySettings:
+        """A community's own policies: what a group of it that sets none of its own runs (a
+        connector's `community` gives them to the groups no [[groups]] entry names)."""
+        raw = next((c.policies for c in self.communities if c.name == name), {})
+        return PolicySettings.model_validate(raw)
 
     def secrets(self, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
         """Each connector's secrets, read from the environment; a missing one is an error."""
@@ -495,7 +522,7 @@ def error_message(error: Any) -> str:
     if kind == "union_tag_invalid":
         return tr("type must be one of {values}", values=ctx.get("expected_tags"))
     if kind == "union_tag_not_found":
-        return tr("type is missing (telegram, onebot or console)")
+        return tr("type is missing (telegram, onebot, wecom or console)")
     if kind in ("int_parsing", "float_parsing", "int_type", "float_type"):
         return tr("must be a number")
     if kind in ("string_type",):
@@ -535,6 +562,7 @@ group = "console"
 # token_env = "QUNZHU_TELEGRAM_TOKEN"
 # mode = "polling"        # or "webhook" with webhook_url and webhook_secret_env
 # cas = true              # keep out accounts cas.chat lists as spammers (tells it the ids)
+# community = "Running club"   # groups not listed below run this community's policies
 
 # [connectors.wx]         # WeCom customer groups, through the message archive
 # type = "wecom"
@@ -644,7 +672,9 @@ i18n.register(
         "must be one of {values}": "只能是 {values} 之一",
         "out of range ({bound})": "超出范围（{bound}）",
         "type must be one of {values}": "type 只能是 {values} 之一",
-        "type is missing (telegram, onebot or console)": "缺少 type（telegram、onebot 或 console）",
+        "type is missing (telegram, onebot, wecom or console)": (
+            "缺少 type（telegram、onebot、wecom 或 console）"
+        ),
         "must be a number": "必须是数字",
         "must be text": "必须是文字",
         "must be true or false": "必须是 true 或 false",
@@ -668,6 +698,7 @@ group = "console"
 # token_env = "QUNZHU_TELEGRAM_TOKEN"
 # mode = "polling"        # 或 "webhook"，同时填写 webhook_url 和 webhook_secret_env
 # cas = true              # 移出 cas.chat 列出的垃圾账号（会把成员 ID 发给 cas.chat 查询）
+# community = "跑团"      # 下面未列出的群，自动套用这个社群的规则
 
 # [connectors.wx]         # 企业微信客户群：读取会话存档
 # type = "wecom"

@@ -107,8 +107,10 @@ def setups(
     models: dict[Path, ContentModel] | None = None,
     learner: Learner | None = None,
 ) -> Setups:
-    """Every configured group's policies; groups nobody configured are stored, not policed.
-    Relative model paths are read from `base` (the configuration file's folder).
+    """Every configured group's policies; groups nobody configured are stored, not policed,
+    unless their connector names a community for them (`community`): then they run that
+    community's policies from their first event on (`Setups.adopt`). Relative model paths are
+    read from `base` (the configuration file's folder).
 
     `overrides` (see `stored_policies`) are laid over the file's policies key by key; a group
     the file does not name but `overrides` does is configured too, on the one connector of its
@@ -136,11 +138,17 @@ def setups(
             settings, memory, lambda p: _model(p, base, models), learnt, asks=asks
         )
         groups[(group.connector, group.id)] = GroupSetup(policies, group.admin_chat)
+    defaults = {  # connector -> the community whose policies the groups it meets unlisted run
+        name: settings.community
+        for name, settings in config.connectors.items()
+        if getattr(settings, "community", None)
+    }
     for (platform, platform_id), own in extra.items():
         name = _connector_of(config, platform)
         if name is None or (name, platform_id) in groups:
             continue  # no connector, or no single one, reaches this group
-        settings = _laid_over(PolicySettings(), own, f"{platform}:{platform_id}")
+        under = config.community_policies(defaults[name]) if name in defaults else None
+        settings = _laid_over(under or PolicySettings(), own, f"{platform}:{platform_id}")
         if settings is None:
             continue
         community = (communities or {}).get((platform, platform_id))
@@ -150,7 +158,17 @@ def setups(
             settings, memory, lambda p: _model(p, base, models), learnt, asks=asks
         )
         groups[(name, platform_id)] = GroupSetup(policies)
-    return Setups(groups)
+
+    def adopt(connector: str) -> GroupSetup:
+        """A group the connector met that no one configured: its community's policies."""
+        community = defaults[connector]
+        settings = config.community_policies(community)
+        memory = _memory(memories, community)
+        learnt = _learnt(learner, community, settings, base)
+        model = lambda p: _model(p, base, models)  # noqa: E731
+        return GroupSetup(policies_of(settings, memory, model, learnt, asks=asks))
+
+    return Setups(groups, communities=defaults, adopt=adopt if defaults else None)
 
 
 def _learnt(

@@ -375,3 +375,39 @@ def test_a_member_cas_lists_is_kept_out_as_a_blocked_one_and_the_check_names_cas
     admin = cas_listed(said(FIRST, 5, "周六七点集合", who="owner"))
     admin.role = "admin"
     assert feed(rt, admin) == []
+
+
+def test_groups_no_one_configured_run_their_connectors_community(engine: Engine) -> None:
+    """A connector's `community`: a group the bot meets that no [[groups]] entry names runs
+    that community's policies from its first event and joins it (so its bans are shared); a
+    group the file lists without a community stays without one."""
+    import tomllib
+
+    from qunzhu import config, service
+
+    cfg = config.parse(
+        tomllib.loads(
+            '[connectors.tg]\ntype = "telegram"\ncommunity = "跑团"\n'
+            '[[communities]]\nname = "跑团"\n'
+            '[communities.policies.moderation]\nmode = "enforce"\n'
+            'keywords = { "博彩" = { weight = 1.0, action = "ban" } }\n'
+            '[[groups]]\nname = "读书会"\nconnector = "tg"\nid = "-1003"\n'
+        )
+    )
+    service.place_groups(cfg, engine)
+    rt = Runtime(engine, service.setups(cfg))
+    (ban,) = feed(rt, said(FIRST, 1, GAMBLING))  # FIRST is in no [[groups]] entry
+    assert (ban["group"], ban["reasons"]["step"]) == (FIRST.platform_id, "ban")
+    came, spoke = feed(rt, joined(SECOND, 2), said(SECOND, 3, "大家好"))  # adopted too
+    assert came["actions"] == ["kick"] and spoke["reasons"]["checks"][0]["name"] == "blocklist"
+    (watched,) = feed(rt, said(OTHERS, 4, GAMBLING))  # listed without policies: the default
+    assert (watched["reasons"]["step"], watched["actions"]) == ("none", [])  # shadow
+    with engine.connect() as conn:
+        placed = dict(
+            conn.execute(
+                select(t.groups.c.platform_id, t.communities.c.name).outerjoin(
+                    t.communities, t.communities.c.id == t.groups.c.community_id
+                )
+            ).all()
+        )
+    assert placed == {FIRST.platform_id: "跑团", SECOND.platform_id: "跑团", "-1003": None}

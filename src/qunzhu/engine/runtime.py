@@ -48,7 +48,7 @@ from qunzhu.moderation.images import fingerprints
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 from qunzhu.store import blocklist, pictures, tags
 from qunzhu.store import schema as t
-from qunzhu.store.ingest import Ingest, rewrite, start_import
+from qunzhu.store.ingest import Ingest, place_group, rewrite, start_import
 from qunzhu.store.prepared import Prepared
 from qunzhu.store.queries import stored_message
 
@@ -65,13 +65,43 @@ class GroupSetup:
 
 @dataclass
 class Setups:
-    """Policies per (connector, group id); groups nobody configured get `default`."""
+    """Policies per (connector, group id); groups nobody configured get `default`, unless
+    their connector names a community for them (`communities`): then `adopt` makes the
+    group's setup at first sight, kept among `groups` so that sweeps reach it too."""
 
     groups: dict[tuple[str, str], GroupSetup] = field(default_factory=dict)
     default: GroupSetup = field(default_factory=lambda: GroupSetup(()))
+    communities: dict[str, str] = field(default_factory=dict)  # connector -> its community
+    adopt: Callable[[str], GroupSetup] | None = None  # a new setup for a connector's group
+    adopted: set[tuple[str, str]] = field(default_factory=set)
 
     def of(self, connector: str, group_id: str) -> GroupSetup:
-        return self.groups.get((connector, group_id), self.default)
+        found = self.groups.get((connector, group_id))
+        if found is not None:
+            return found
+        if self.adopt is None or connector not in self.communities:
+            return self.default
+        self.adopted.add((connector, group_id))
+        adopted = self.groups[(connector, group_id)] = self.adopt(connector)
+        return adopted
+
+    def configured(self, connector: str, group_id: str) -> bool:
+        """Named by the file or the console (not adopted through its connector)."""
+        key = (connector, group_id)
+        return key in self.groups and key not in self.adopted
+
+
+def _places(
+    conn: Connection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int | None]]:
+    """The stored id and community id of each (platform, platform id)."""
+    g = t.groups
+    rows = conn.execute(
+        select(g.c.id, g.c.platform, g.c.platform_id, g.c.community_id).where(
+            g.c.platform_id.in_([k[1] for k in keys])
+        )
+    ).all()
+    return {(r.platform, r.platform_id): (r.id, r.community_id) for r in rows}
 
 
 _pm = t.policy_marks
@@ -303,18 +333,36 @@ class Runtime:
                 self._sessions[connector] = session
             Ingest(conn, f"live:{connector}", connector, import_id=session).run(_records(evs))
         keys = {(e.group.platform.value, e.group.platform_id) for e in batch}
-        g = t.groups
-        rows = conn.execute(
-            select(g.c.id, g.c.platform, g.c.platform_id, g.c.community_id).where(
-                g.c.platform_id.in_([k[1] for k in keys])
-            )
-        ).all()
-        groups = {(r.platform, r.platform_id): (r.id, r.community_id) for r in rows}
+        groups = _places(conn, keys)
+        if self._place_adopted(conn, batch, groups):
+            groups = _places(conn, keys)
         for event in batch:
             where = groups.get((event.group.platform.value, event.group.platform_id))
             if isinstance(event.record, Edit) and where is not None:
                 rewrite(conn, where[0], event.record.message)
         return groups
+
+    def _place_adopted(
+        self,
+        conn: Connection,
+        batch: list[LiveEvent],
+        groups: dict[tuple[str, str], tuple[int, int | None]],
+    ) -> bool:
+        """Put the groups of this batch that no one configured, and that sit in no community
+        yet, in their connector's community (`Setups.communities`); whether any was."""
+        setups, placed = self.setups, False
+        for event in batch:
+            community = setups.communities.get(event.connector)
+            key = (event.group.platform.value, event.group.platform_id)
+            found = groups.get(key)
+            if community is None or found is None or found[1] is not None:
+                continue
+            if setups.configured(event.connector, event.group.platform_id):
+                continue  # the file or the console says where it belongs
+            place_group(conn, key[0], key[1], event.group.name, community)
+            groups[key] = (found[0], -1)  # placed: not again in this batch
+            placed = True
+        return placed
 
     def _decide(
         self,

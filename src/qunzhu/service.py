@@ -244,9 +244,11 @@ def live_setups(
     models: dict[Path, ContentModel] | None = None,
     learner: Learner | None = None,
 ) -> Setups:
-    """`setups` with the console's changes laid over the file."""
+    """`setups` with the console's changes laid over the file; the groups a connector
+    adopted before (`community` on the connector) adopted again now, so that what runs at a
+    start (sweeps, the detectors' recall of the last minutes) reaches them too."""
     stored = _stored(engine)
-    return setups(
+    made = setups(
         config,
         base,
         {key: policies for key, (policies, _) in stored.items()},
@@ -255,6 +257,18 @@ def live_setups(
         models=models,
         learner=learner,
     )
+    g, c = t.groups, t.communities
+    for connector, community in made.communities.items():
+        platform = PLATFORMS[config.connectors[connector].type]
+        with engine.connect() as conn:
+            found = conn.execute(
+                select(g.c.platform_id)
+                .join(c, c.c.id == g.c.community_id)
+                .where(g.c.platform == platform, c.c.name == community)
+            ).scalars()
+            for platform_id in found:
+                made.of(connector, platform_id)
+    return made
 
 
 def place_groups(config: Config, engine: Engine) -> None:

@@ -411,3 +411,7 @@ def test_groups_no_one_configured_run_their_connectors_community(engine: Engine)
             ).all()
         )
     assert placed == {FIRST.platform_id: "跑团", SECOND.platform_id: "跑团", "-1003": None}
+    # a restart adopts them at once, before any event: the start's sweeps reach them
+    again = service.live_setups(cfg, engine)
+    assert {FIRST.platform_id, SECOND.platform_id} <= {pid for _c, pid in again.adopted}
+    assert not again.configured("tg", FIRST.platform_id) and again.configured("tg", "-1003")

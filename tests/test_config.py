@@ -273,3 +273,4 @@ def test_a_connectors_community_must_exist_and_its_policies_be_valid() -> None:
     assert "communities[0].policies: moderation.mode: must be one of" in line
     good = parse(bad.replace('"loud"', '"enforce"'))
     assert good.community_policies("跑团").moderation.mode == "enforce"
+    assert service.describe(good) == ["other groups of tg [跑团]: moderation (enforce)"]

@@ -291,6 +291,7 @@ ZH: dict[str, str] = {
     "not checked. Simplify the pattern.": (
         "群昵称规则 {pattern} 在一个 {n} 字的昵称上耗时过长；这类昵称不再检查。请简化规则。"
     ),
+    "other groups of {connector}": "{connector} 的其他群",
     "{name} ({id}) has not changed the group nickname after a reminder": (
         "{name}（{id}）被提醒后仍未修改群昵称"
     ),

@@ -1143,17 +1143,23 @@ def describe(config: Config) -> list[str]:
             )
         )
     for group in config.groups:
-        names = [p.name for p in policies_of(group.policies)]
-        moderation = group.policies.moderation
-        mode = moderation.mode if moderation.enabled else None
-        if mode and moderation.second_opinion != "off":
-            mode = f"{mode}, {moderation.second_opinion}"
-        shown = [f"{n} ({mode})" if n == "moderation" else n for n in names]
-        lines.append(
-            f"{group.name} [{group.connector}:{group.id}]: "
-            + (", ".join(shown) if shown else tr("no policies"))
-        )
+        lines.append(f"{group.name} [{group.connector}:{group.id}]: {_policies(group.policies)}")
+    for name, settings in config.connectors.items():
+        if community := getattr(settings, "community", None):
+            said = tr("other groups of {connector}", connector=name)
+            lines.append(f"{said} [{community}]: {_policies(config.community_policies(community))}")
     return lines
+
+
+def _policies(settings: PolicySettings) -> str:
+    """The policies a group runs, moderation with its mode, for `config check`."""
+    names = [p.name for p in policies_of(settings)]
+    moderation = settings.moderation
+    mode = moderation.mode if moderation.enabled else None
+    if mode and moderation.second_opinion != "off":
+        mode = f"{mode}, {moderation.second_opinion}"
+    shown = [f"{n} ({mode})" if n == "moderation" else n for n in names]
+    return ", ".join(shown) if shown else tr("no policies")
 
 
 PLATFORMS = {  # connector type -> the platform its groups are on

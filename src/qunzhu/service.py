@@ -1218,6 +1218,22 @@ def _configured_console(config: Config, connector: str, group_id: str) -> str | 
     return found.name if found else None
 
 
+def file_policies(
+    config: Config, platform: str, platform_id: str, community: str | None
+) -> PolicySettings | None:
+    """A stored group's policies in the file: its [[groups]] entry's, else (a group in the
+    community a connector of its platform gives the groups it meets) that community's; None
+    where the file says nothing of it."""
+    found = configured_group(config, platform, platform_id)
+    if found is not None:
+        return found.policies
+    for settings in config.connectors.values():
+        adopting = getattr(settings, "community", None)
+        if adopting and adopting == community and PLATFORMS[settings.type] == platform:
+            return config.community_policies(adopting)
+    return None
+
+
 def configured_group(config: Config, platform: str, platform_id: str) -> GroupSettings | None:
     """The configured group for a stored one (imports store the ids live connectors see)."""
     for group in config.groups:

@@ -29,6 +29,22 @@ def test_the_form_shows_the_files_policies_until_the_console_changes_them(world:
     assert "文件里的群规" not in without.get(f"/settings/groups/{world.runners}").text
 
 
+def test_a_group_a_connector_adopted_shows_its_communitys_policies(world: World) -> None:
+    cfg = config.parse(
+        {
+            "connectors": {"tg": {"type": "telegram", "community": "跑团"}},
+            "communities": [{"name": "跑团", "policies": {"welcome": {"rules": "社群的群规"}}}],
+        }
+    )
+    client = login(TestClient(create_app(world.engine, "k", config=cfg)), "ops")
+    assert "社群的群规" in client.get(f"/settings/groups/{world.runners}").text  # in 跑团
+    other = config.parse(
+        {**cfg.model_dump(mode="json"), "connectors": {"tg": {"type": "telegram"}}}
+    )
+    plain = login(TestClient(create_app(world.engine, "k", config=other)), "ops")
+    assert "社群的群规" not in plain.get(f"/settings/groups/{world.runners}").text
+
+
 def test_policies_through_the_api(world: World) -> None:
     from qunzhu.store import accounts
     from tests.web.conftest import PASSWORD

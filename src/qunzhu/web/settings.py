@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, select, update
 from starlette.concurrency import run_in_threadpool
 
-from qunzhu import i18n
+from qunzhu import i18n, service
 from qunzhu.config import (
     AdmissionSettings,
     AutoReplySettings,
@@ -32,7 +32,6 @@ from qunzhu.config import (
 )
 from qunzhu.i18n import tr
 from qunzhu.reports.html import platform_names
-from qunzhu.service import configured_group
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
 from qunzhu.store.ingest import now_ms
@@ -428,12 +427,16 @@ def api_set_policies(
 
 
 def file_policies(request: Request, row: Any) -> PolicySettings | None:
-    """The group's policies in the qunzhu.toml the console was started with, if it names it."""
+    """The group's policies in the qunzhu.toml the console was started with, if it names it
+    (or gives them through a connector's community)."""
     config = getattr(request.app.state, "config", None)
     if config is None:
         return None
-    found = configured_group(config, row.platform, row.platform_id)
-    return found.policies if found else None
+    with auth.engine_of(request).connect() as conn:
+        community = conn.execute(
+            select(t.communities.c.name).where(t.communities.c.id == row.community_id)
+        ).scalar()
+    return service.file_policies(config, row.platform, row.platform_id, community)
 
 
 def current(

@@ -403,6 +403,25 @@ def test_a_name_a_slow_pattern_cannot_decide_on_is_left_alone(
     assert sum("took too long" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_what_the_admins_are_told_names_the_checks_in_their_words(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ad = "兼职日结，日赚300，加V abc12345 详聊"
+    for n, (lang, expected) in enumerate(
+        [
+            ("en", "Looks like an ad or abuse (Contacts and ad words): "),
+            ("zh", "疑似广告或违规（联系方式与广告词）："),
+        ]
+    ):
+        monkeypatch.setenv("QUNZHU_LANG", lang)
+        rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.TRAINING)))
+        rt.accept(message(n + 1, ad, who=f"u{n}"))
+        rt.process()
+        told = orjson.loads(rows(engine, t.outbox)[-1].payload)
+        assert told["kind"] == "notify_owner" and told["text"].startswith(expected)
+        assert "abc12345" in told["text"]
+
+
 def test_auto_reply_is_rate_limited(engine: Engine) -> None:
     faq = AutoReplyPolicy((Answer(("几点",), "每周六早上七点，公园东门。"),), cooldown_s=300)
     rt = runtime(engine, faq)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from qunzhu import patterns
+from qunzhu import i18n, patterns
 from qunzhu.i18n import tr
 from qunzhu.model import MembershipAction, MembershipEvent, Message, Person
 from qunzhu.model.live import (
@@ -41,6 +41,7 @@ from qunzhu.moderation.behaviour import (
 from qunzhu.moderation.enforcement import RUNGS, Action, Ladder, Mode, Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import poster_sized
+from qunzhu.moderation.labels import check_names
 from qunzhu.moderation.verdicts import HAM, REVIEW, SEVERITY, SPAM, Check, Decision
 
 log = logging.getLogger(__name__)
@@ -790,8 +791,15 @@ def _reasons(decision: Decision, step: Step, would: Step | None, strikes: int) -
 
 
 def _review_note(decision: Decision) -> str:
-    fired = ", ".join(c.name for c in decision.checks if c.verdict != HAM)
-    return f"[{decision.verdict}] {fired}: {decision.normalized[:200]}"
+    """What the admins are told of a decision (the admin chat, a WeCom group's owner, the
+    blocklist's reason): what it looks like, which checks said so, in their words, and the
+    text."""
+    names, between = check_names(), "、" if i18n.lang() == "zh" else ", "
+    fired = between.join(names.get(c.name, c.name) for c in decision.checks if c.verdict != HAM)
+    looks = tr("Looks like an ad or abuse") if decision.verdict == SPAM else tr("Needs a look")
+    return tr(
+        "{looks} ({checks}): {text}", looks=looks, checks=fired, text=decision.normalized[:200]
+    )
 
 
 # -- welcome ------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from qunzhu.i18n import tr
 from qunzhu.model.live import ActionKind
 from qunzhu.moderation.enforcement import MUTES_S
 from qunzhu.moderation.feedback import HAM_LABELS, LABELS
+from qunzhu.moderation.labels import check_names
 from qunzhu.store import blocklist
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
@@ -128,12 +129,6 @@ i18n.register(
         "Ban": "拉黑",
         "Nothing": "不处理",
         # checks and their details
-        "Contacts and ad words": "联系方式与广告词",
-        "Domain on the deny list": "禁止的域名",
-        "QR code": "二维码",
-        "Newcomer lock": "新成员限制",
-        "Content model": "内容模型",
-        "Known spam": "已知广告",
         "this decision has no answer to withdraw": "这条处理还没有可撤回的判断",
         "Withdraw": "撤回",
         "Take this answer back: what it taught the model and the spam bank goes, and the "
@@ -144,36 +139,18 @@ i18n.register(
         "Answer on decision #{id} withdrawn: it waits for an answer again.": (
             "已撤回对处理 #{id} 的判断，它重新等待判断（审核队列或申诉）。"
         ),
-        "Contact from a confirmed ad": "已确认广告中的联系方式",
         "a warning about it": "提醒大家的话",
         "display name": "昵称",
         "profile bio": "个人简介",
         "what the request says": "申请内容",
-        "Short-message probing": "短消息试探",
-        "Flood": "刷屏",
-        "Repeated text": "重复发言",
-        "Same text in several groups": "多群同文",
-        "Earlier copy of an ad campaign": "同一广告此前发出的副本",
         "earlier copies": "此前的副本",
-        "Ad in the display name": "昵称广告",
-        "Ad in the profile bio": "个人简介广告",
-        "Ad in the join request": "入群申请广告",
-        "Many members mentioned": "大量@成员",
-        "Insults or obscenities": "辱骂或脏话",
         "Judged as its sender edited it:": "按发送者编辑后的内容判断：",
         "words of abuse": "辱骂用词",
         "members mentioned": "被@的成员数",
         "mentions everyone": "@全体成员",
-        "Same picture in several groups": "多群同图",
         "a picture people said was an ad": "已标记为广告的图片",
         "posted by the same member": "同一成员所发",
         "posted before people said it was an ad": "在被确认为广告之前发出",
-        "Newcomer with a contact": "新成员发联系方式",
-        "First message after joining": "入群后第一条消息",
-        "Trusted": "受信任",
-        "Community blocklist": "社群黑名单",
-        "Listed by CAS (cas.chat), powered by CAS": "CAS（cas.chat）列出的垃圾账号，Powered by CAS",
-        "Reported by members": "成员举报",
         "members who reported": "举报人数",
         "reports needed": "所需举报人数",
         "reported by an admin": "管理员举报",
@@ -205,7 +182,6 @@ i18n.register(
         "The language model spared nothing in the last 30 days.": (
             "近 30 天没有被大模型放行的消息。"
         ),
-        "Language model's reading": "大模型复核",
         "model": "模型",
         "its reading": "判断",
         "milliseconds": "耗时（毫秒）",
@@ -245,36 +221,6 @@ def _label_names() -> dict[str, str]:
         "ban_only": tr("Ban only"),
         "appeal_upheld": tr("Overturned"),
         "appeal_rejected": tr("Upheld"),
-    }
-
-
-def check_names() -> dict[str, str]:
-    return {
-        "contacts_and_words": tr("Contacts and ad words"),
-        "domains": tr("Domain on the deny list"),
-        "qr_code": tr("QR code"),
-        "type_lock": tr("Newcomer lock"),
-        "content_model": tr("Content model"),
-        "spam_bank": tr("Known spam"),
-        "known_contact": tr("Contact from a confirmed ad"),
-        "short_probing": tr("Short-message probing"),
-        "flood": tr("Flood"),
-        "repeat": tr("Repeated text"),
-        "cross_group": tr("Same text in several groups"),
-        "earlier_copy": tr("Earlier copy of an ad campaign"),
-        "display_name": tr("Ad in the display name"),
-        "bio": tr("Ad in the profile bio"),
-        "join_request": tr("Ad in the join request"),
-        "mentions": tr("Many members mentioned"),
-        "abuse": tr("Insults or obscenities"),
-        "same_picture": tr("Same picture in several groups"),
-        "newcomer_with_contact": tr("Newcomer with a contact"),
-        "first_message_after_join": tr("First message after joining"),
-        "trust": tr("Trusted"),
-        "blocklist": tr("Community blocklist"),
-        "cas": tr("Listed by CAS (cas.chat), powered by CAS"),
-        "reports": tr("Reported by members"),
-        "language_model": tr("Language model's reading"),
     }
 
 

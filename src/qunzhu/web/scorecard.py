@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, and_, distinct, func, select
 
 from qunzhu import i18n
 from qunzhu.i18n import tr
+from qunzhu.moderation.labels import check_names
 from qunzhu.moderation.scorecard import (
     READY_ANSWERS,
     Fired,
@@ -31,7 +32,7 @@ from qunzhu.store import schema as t
 from qunzhu.store.accounts import User
 from qunzhu.web import auth
 from qunzhu.web.app import groups_of, render, visible
-from qunzhu.web.moderation import POLICY, check_names, contact_names, tab_counts
+from qunzhu.web.moderation import POLICY, contact_names, tab_counts
 from qunzhu.web.settings import current, file_policies, store_policies
 from qunzhu.web.times import moment
 

@@ -556,7 +556,7 @@ def recall_behaviour(setups: Setups, config: Config, engine: Engine, now_s: floa
     forwarding the owner's announcement would look like a campaign): staff as the live policy
     marked them or as the store's memberships say (imports, the operator). How many were read."""
     watched: dict[Key, Behaviour] = {}
-    for (connector, platform_id), setup in setups.groups.items():
+    for (connector, platform_id), setup in list(setups.groups.items()):
         settings = config.connectors.get(connector)
         for policy in setup.policies:
             if settings and isinstance(policy, ModerationPolicy) and policy.detector.behaviour:
@@ -625,7 +625,7 @@ def recall_joins(setups: Setups, config: Config, engine: Engine, now_s: float) -
     hour's newcomers after a restart, so a raid spread over the groups before and after it is
     still one wave. How many joins were read."""
     watched: dict[Key, Behaviour] = {}
-    for (connector, platform_id), setup in setups.groups.items():
+    for (connector, platform_id), setup in list(setups.groups.items()):
         settings = config.connectors.get(connector)
         for policy in setup.policies:
             counted = isinstance(policy, RaidPolicy) and policy.community_joins

@@ -67,7 +67,8 @@ class GroupSetup:
 class Setups:
     """Policies per (connector, group id); groups nobody configured get `default`, unless
     their connector names a community for them (`communities`): then `adopt` makes the
-    group's setup at first sight, kept among `groups` so that sweeps reach it too."""
+    group's setup at first sight, kept among `groups` so that sweeps reach it too (which is
+    why those who walk `groups` from another thread walk a copy)."""
 
     groups: dict[tuple[str, str], GroupSetup] = field(default_factory=dict)
     default: GroupSetup = field(default_factory=lambda: GroupSetup(()))
@@ -545,7 +546,7 @@ class Runtime:
         ).all()
         now = int(self.clock() * 1000)
         for row in rows:
-            for (connector, group), setup in setups.groups.items():
+            for (connector, group), setup in list(setups.groups.items()):
                 if group != row.platform_id:
                     continue
                 key = f"blocklist:{community}:{member}:{at}:{group}"
@@ -572,7 +573,7 @@ class Runtime:
         to check; the store stays free for the event path meanwhile). How many decisions."""
         watched = {
             platform_id: (connector, setup, policy)
-            for (connector, platform_id), setup in self.setups.groups.items()
+            for (connector, platform_id), setup in list(self.setups.groups.items())
             for policy in setup.policies
             if isinstance(policy, ModerationPolicy) and policy.detector.bank in banks
         }
@@ -638,7 +639,7 @@ class Runtime:
         earlier copy); how many decisions were made."""
         made = 0
         for group, message, member in copies:
-            for (connector, platform_id), setup in self.setups.groups.items():
+            for (connector, platform_id), setup in list(self.setups.groups.items()):
                 key = f"known_ad:{platform_id}:{message}"
                 if platform_id != group or _seen(conn, connector, key):
                     continue

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from qunzhu.cli import app
 from qunzhu.moderation.engine import HAM, REVIEW, SPAM, Detector, Policy
-from qunzhu.moderation.evaluate import evaluate, spam_only
+from qunzhu.moderation.evaluate import evaluate, read_tsv, spam_only
 from qunzhu.moderation.model import ContentModel
 
 ADS = [
@@ -164,6 +164,10 @@ def test_cli_check_train_eval(tmp_path: Path) -> None:
     bad.write_text("1\tok\nspam without a tab\n", "utf-8")
     done = runner.invoke(app, ["moderation", "eval", "--data", str(bad), "--train", str(data)])
     assert done.exit_code == 1 and "line 2" in done.output and "Traceback" not in done.output
+
+    saved_by_excel = tmp_path / "bom.tsv"  # "UTF-8" in Excel and Notepad starts with a BOM
+    saved_by_excel.write_bytes("\ufeff1\t兼职刷单加微信 abc12345\n0\t早上好\n".encode())
+    assert read_tsv(saved_by_excel) == (["兼职刷单加微信 abc12345", "早上好"], [1, 0])
 
 
 def test_with_a_model_the_word_list_alone_only_asks_for_review() -> None:

@@ -19,11 +19,12 @@ class DataError(Exception):
 
 
 def read_tsv(path: Path) -> tuple[list[str], list[int]]:
-    """`LABEL<TAB>TEXT` a line, LABEL 1 (remove) or 0 (normal); blank lines are skipped."""
+    """`LABEL<TAB>TEXT` a line, LABEL 1 (remove) or 0 (normal); blank lines are skipped. A
+    byte-order mark is read past: Windows editors and Excel's "UTF-8" save one."""
     texts: list[str] = []
     labels: list[int] = []
     try:
-        with path.open(encoding="utf-8", errors="replace") as fh:
+        with path.open(encoding="utf-8-sig", errors="replace") as fh:
             for number, line in enumerate(fh, start=1):
                 line = line.rstrip("\r\n")
                 if not line.strip():

@@ -1214,3 +1214,95 @@ def test_an_ad_for_a_name_is_a_question_at_the_door_and_in_the_chat(engine: Engi
     ]
     assert ("delete", "u6") in kinds and not [k for k in kinds if k[0] == "kick"]
     assert not [k for k in kinds if k[1] in ("u8", "boss")]
+
+
+class Fragile:
+    """A policy with a bug that one unusual message sets off (or every message, while
+    `broken`)."""
+
+    name = "fragile"
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    def decide(self, event: LiveEvent, marks) -> list:  # type: ignore[no-untyped-def,type-arg]
+        if self.broken or (isinstance(event.record, Message) and event.record.text == "💥"):
+            raise ValueError("a bug met an unusual message")
+        return []
+
+
+def stored_texts(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(t.messages.c.text).order_by(t.messages.c.id)).scalars())
+
+
+def test_an_event_the_code_cannot_process_is_set_aside_and_the_rest_go_on(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = runtime(engine, Fragile())
+    for n, text in enumerate(("早", "💥", "晚"), start=1):
+        rt.accept(message(n, text))
+    # the batch fails: taken one at a time, the first goes through, the second fails
+    assert asyncio.run(rt.step()) == 1
+    assert stored_texts(engine) == ["早"]
+    assert asyncio.run(rt.step()) == 0  # its second try
+    assert not rt.faults.set_aside
+    assert asyncio.run(rt.step()) == 0  # its third: set aside, its traceback logged once
+    assert asyncio.run(rt.step()) == 1
+    assert stored_texts(engine) == ["早", "晚"]
+    assert sum(r.exc_info is not None for r in caplog.records) == 1
+    assert "set aside" in caplog.text
+    # nothing lost: it waits in the inbox, and the next start (the bug fixed) takes it
+    waiting = [r for r in rows(engine, t.inbox) if r.processed_at is None]
+    assert len(waiting) == 1 and "💥" in waiting[0].payload
+    assert runtime(engine).process() == 1
+    assert stored_texts(engine) == ["早", "晚", "💥"]
+
+
+def test_the_engine_keeps_serving_past_an_event_it_cannot_process(engine: Engine) -> None:
+    rt = runtime(engine, Fragile())
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        serving = asyncio.create_task(rt.serve(stop, idle_s=0.01))
+        await rt.receive(message(1, "💥"))
+        await rt.receive(message(2, "晚上好"))
+        for _ in range(500):
+            if stored_texts(engine) == ["晚上好"]:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await serving
+
+    asyncio.run(serve())
+    assert stored_texts(engine) == ["晚上好"]
+
+
+def test_a_store_out_of_reach_is_waited_for(
+    engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from qunzhu.engine import faults
+
+    monkeypatch.setattr(faults, "STORE_WAITS_S", (0.0,))
+    rt = runtime(engine, Fragile())
+    rt.accept(message(1, "早"))
+    down = OperationalError("SELECT", {}, Exception("server closed the connection\nat..."))
+    outage = [down, down, down]
+    processing = rt.process
+
+    def process(limit: int = 500) -> int:
+        if outage:
+            raise outage.pop()
+        return processing(limit)
+
+    monkeypatch.setattr(rt, "process", process)
+    assert [asyncio.run(rt.step()) for _ in range(4)] == [0, 0, 0, 1]
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "the store cannot be reached (OperationalError: server closed the connection); "
+        "trying again in 0 s",
+        "the store can be reached again",
+    ]
+    assert not rt.faults.set_aside  # an outage is no event's fault

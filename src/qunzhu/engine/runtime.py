@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from qunzhu.connectors import Connector
 from qunzhu.engine import events, outbox
+from qunzhu.engine.faults import Faults, store_unreachable
 from qunzhu.engine.opinions import SecondOpinions
 from qunzhu.engine.policies import (
     EARLIER_COPY,
@@ -198,6 +199,7 @@ class Runtime:
         self.opinions: SecondOpinions | None = None
         self._sessions: dict[str, int] = {}  # connector -> its row in `imports` for this run
         self.wake = asyncio.Event()
+        self.faults = Faults()
 
     # -- in -------------------------------------------------------------------------------
 
@@ -253,10 +255,7 @@ class Runtime:
         setups = self.setups  # one batch, one set of policies, whatever `reload` does meanwhile
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(t.inbox.c.id, t.inbox.c.connector, t.inbox.c.payload)
-                .where(t.inbox.c.processed_at.is_(None))
-                .order_by(t.inbox.c.id)
-                .limit(limit)
+                self._pending(t.inbox.c.id, t.inbox.c.connector, t.inbox.c.payload).limit(limit)
             ).all()
             if not rows:
                 return 0
@@ -296,6 +295,66 @@ class Runtime:
         for inbox_id in pictured:  # only once processed: a batch rolled back keeps them
             self._images.pop(inbox_id, None)
         return len(rows)
+
+    def _pending(self, *columns: Any) -> Any:
+        """The inbox's unprocessed events, oldest first, but those set aside (`faults`)."""
+        query = select(*columns).where(t.inbox.c.processed_at.is_(None)).order_by(t.inbox.c.id)
+        if self.faults.set_aside:
+            query = query.where(t.inbox.c.id.not_in(self.faults.set_aside))
+        return query
+
+    def _isolate(self, limit: int = 500) -> int:
+        """After a batch failed: its events one at a time, up to the one that fails, which is
+        counted (`faults`) and tried again at the next step. How many went through.
+
+        What a failed batch's policies noted in memory before the failure (a member's recent
+        messages, the texts seen across groups) is noted again when it is processed again:
+        a repeat may count one more copy, once, after a failure."""
+        done = 0
+        while done < limit:
+            with self.engine.connect() as conn:
+                head = conn.execute(self._pending(t.inbox.c.id).limit(1)).scalar()
+            if head is None:
+                break
+            try:
+                if not self.process(1):
+                    break
+            except Exception as exc:
+                if store_unreachable(exc):
+                    raise
+                self.faults.failed(head, exc)
+                break
+            done += 1
+        return done
+
+    async def step(self) -> int:
+        """Process a batch whatever fails (`engine/faults.py`): an event that cannot be
+        processed is isolated and in the end set aside, a store out of reach waited for.
+        How many events went through."""
+        try:
+            try:
+                processed = await asyncio.to_thread(self.process)
+            except Exception as exc:
+                if store_unreachable(exc):
+                    raise
+                processed = await asyncio.to_thread(self._isolate)
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            await asyncio.sleep(self.faults.store_down(exc))
+            return 0
+        self.faults.store_up()
+        return processed
+
+    async def _drain(self) -> int:
+        """`executor.drain`, a store out of reach waited for as by `step`."""
+        try:
+            return await self.executor.drain()
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            await asyncio.sleep(self.faults.store_down(exc))
+            return 0
 
     def _left_pictures(self, conn: Connection, ids: list[int]) -> dict[int, tuple[bytes, ...]]:
         """The pictures an earlier process accepted with these events and stopped before
@@ -713,20 +772,20 @@ class Runtime:
         outbox.recover(self.engine)
         await asyncio.to_thread(self.release_held)
         while not stop.is_set():
-            processed = await asyncio.to_thread(self.process)
-            attempted = await self.executor.drain()
+            processed = await self.step()
+            attempted = await self._drain()
             if not processed and not attempted:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), idle_s)
         self.reader.close()
-        while await asyncio.to_thread(self.process):
+        while await self.step():
             pass
         if self.opinions is not None:  # the model's answers to what was held, judged too
             await asyncio.to_thread(self.opinions.close)
-            while await asyncio.to_thread(self.process):
+            while await self.step():
                 pass
-        await self.executor.drain()
+        await self._drain()
 
 
 def _seen(conn: Connection, connector: str, key: str) -> bool:

@@ -1,0 +1,109 @@
+"""What keeps the engine running when something fails on the event path.
+
+An operator's hundred groups share one engine, so whatever fails must not stop it:
+- the store out of reach for a while (PostgreSQL restarting or failing over, a SQLite file
+  locked by a long console query) is waited out, longer each time, and said once;
+- an event the code cannot process (a bug meeting an unusual event) fails its batch every
+  time: the batch is taken one event at a time up to that event, which is tried again and, at
+  its `TRIES`-th failure, set aside for this process. It stays unprocessed in the inbox, so
+  nothing is lost: the next start (after the fix) tries it again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from qunzhu import i18n
+from qunzhu.i18n import tr
+
+log = logging.getLogger(__name__)
+
+TRIES = 3  # failures of one event on its own before it is set aside
+STORE_WAITS_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # between tries while the store cannot be reached
+
+i18n.register(
+    {
+        "the store cannot be reached ({why}); trying again in {wait:g} s": (
+            "无法连接数据库（{why}）；{wait:g} 秒后重试"
+        ),
+        "the store can be reached again": "数据库已恢复连接",
+        "event {id} of the inbox could not be processed ({why}); trying again": (
+            "收件箱中的事件 {id} 处理失败（{why}）；稍后重试"
+        ),
+        "event {id} of the inbox failed {n} times and is set aside until the next start; "
+        "the events after it go on": (
+            "收件箱中的事件 {id} 已失败 {n} 次，本次运行暂不处理（下次启动时重试）；"
+            "其后的事件照常处理"
+        ),
+    }
+)
+
+
+def store_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be used now (any statement would fail), not
+    that this event cannot be processed."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class Faults:
+    """What failed so far in this process: the store's outage, and per inbox event its
+    failures; `set_aside` is what `Runtime.process` leaves out."""
+
+    def __init__(self) -> None:
+        self.set_aside: set[int] = set()
+        self._failures: dict[int, int] = {}
+        self._outage = 0  # failed tries in a row to reach the store
+
+    def store_down(self, exc: BaseException) -> float:
+        """How long to wait before the next try; said at the first failure of an outage."""
+        wait = STORE_WAITS_S[min(self._outage, len(STORE_WAITS_S) - 1)]
+        if self._outage == 0:
+            log.error(
+                tr(
+                    "the store cannot be reached ({why}); trying again in {wait:g} s",
+                    why=_short(exc),
+                    wait=wait,
+                )
+            )
+        self._outage += 1
+        return wait
+
+    def store_up(self) -> None:
+        if self._outage:
+            log.warning(tr("the store can be reached again"))
+        self._outage = 0
+
+    def failed(self, inbox_id: int, exc: BaseException) -> None:
+        """The event failed on its own; set aside at its `TRIES`-th failure (its traceback
+        logged then, once)."""
+        n = self._failures[inbox_id] = self._failures.get(inbox_id, 0) + 1
+        if n < TRIES:
+            log.warning(
+                tr(
+                    "event {id} of the inbox could not be processed ({why}); trying again",
+                    id=inbox_id,
+                    why=_short(exc),
+                )
+            )
+            return
+        del self._failures[inbox_id]
+        self.set_aside.add(inbox_id)
+        log.error(
+            tr(
+                "event {id} of the inbox failed {n} times and is set aside until the next "
+                "start; the events after it go on",
+                id=inbox_id,
+                n=n,
+            ),
+            exc_info=exc,
+        )
+
+
+def _short(exc: BaseException) -> str:
+    """The exception in one line: drivers' messages run over several, with the statement."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def test_new_complete_lines_are_followed_from_where_it_left_off(tmp_path: Path) 
     archive.write_bytes(line("old1", "wmOld") + line("old2", "wmOld"))
     events, offset = read(reader(archive), None)  # the first start begins at the end
     assert events == [] and offset == archive.stat().st_size
-    assert reader(archive).offset_file.read_text() == str(offset)
+    kept = reader(archive).offset_file.read_text().split()  # the place, in which file
+    assert kept == [str(offset), str(archive.stat().st_ino)]
 
     with archive.open("ab") as fh:
         fh.write(line("m1", "wmCustomer", content="兼职日结，加V abc12345"))
@@ -112,6 +114,92 @@ def test_a_file_that_got_shorter_is_read_from_its_start(tmp_path: Path) -> None:
     archive.write_bytes(line("b1", "wmB"))  # rotated: a new, shorter file
     events, _ = read(reader(archive), offset)
     assert [e.record.platform_id for e in events] == ["b1"]
+
+
+def poll(connector: WeComConnector, offset: int | None) -> tuple[list[str], int | None]:
+    """One look at the file by a connector that goes on running: its file stays open."""
+    got: list[str] = []
+
+    async def emit(event: LiveEvent) -> None:
+        got.append(event.record.platform_id)
+
+    return got, asyncio.run(connector.read_new(offset, emit))
+
+
+def polls(connector: WeComConnector, offset: int | None, n: int) -> tuple[list[str], int | None]:
+    seen: list[str] = []
+    for _ in range(n):
+        got, offset = poll(connector, offset)
+        seen += got
+    return seen, offset
+
+
+def test_the_last_lines_before_a_rotation_are_read_and_then_the_new_file(tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(line("a1", "wmA") * 3)
+    connector = reader(archive)
+    try:
+        _, offset = poll(connector, None)
+        with archive.open("ab") as fh:  # written after the last look, before the rotation
+            fh.write(line("a2", "wmA") + line("a3", "wmA")[:-1])  # a moved file's end is whole
+        archive.rename(tmp_path / "archive.jsonl.1")  # logrotate's way: moved, a new file made
+        archive.write_bytes(line("b1", "wmB"))
+        seen, offset = polls(connector, offset, 3)
+        with archive.open("ab") as fh:
+            fh.write(line("b2", "wmB"))
+        got, offset = poll(connector, offset)
+    finally:
+        asyncio.run(connector.close())
+    assert seen + got == ["a2", "a3", "b1", "b2"]
+    assert offset == archive.stat().st_size
+
+
+def test_a_new_file_already_past_the_old_place_is_read_from_its_start(tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(line("a1", "wmA"))
+    connector = reader(archive)
+    try:
+        _, offset = poll(connector, None)
+        archive.rename(tmp_path / "archive.jsonl.1")
+        archive.write_bytes(b"".join(line(f"b{n}", "wmB") for n in range(1, 4)))  # longer
+        seen, offset = polls(connector, offset, 3)
+    finally:
+        asyncio.run(connector.close())
+    assert seen == ["b1", "b2", "b3"]
+    assert offset == archive.stat().st_size
+
+
+def test_a_place_kept_by_an_earlier_version_is_still_followed(tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(line("a1", "wmA"))
+    restarted = reader(archive)
+    restarted.offset_file.write_text(str(archive.stat().st_size))  # the offset alone
+    with archive.open("ab") as fh:
+        fh.write(line("a2", "wmA"))
+    events, offset = read(restarted, restarted._load_offset())
+    assert [e.record.platform_id for e in events] == ["a2"]
+    kept = restarted.offset_file.read_text().split()  # kept again with the file's identity
+    assert kept == [str(offset), str(archive.stat().st_ino)]
+
+
+def test_a_start_that_finds_another_file_reads_it_from_its_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(line("a1", "wmA"))
+    read(reader(archive), None)  # stopped here
+    archive.rename(tmp_path / "archive.jsonl.1")  # rotated while stopped; the new file is
+    archive.write_bytes(b"".join(line(f"b{n}", "wmB") for n in range(1, 4)))  # past the place
+    restarted = reader(archive)
+    try:
+        with caplog.at_level(logging.WARNING, logger="qunzhu.connectors.wecom"):
+            seen, offset = polls(restarted, restarted._load_offset(), 3)
+    finally:
+        asyncio.run(restarted.close())
+    assert seen == ["b1", "b2", "b3"]
+    assert offset == archive.stat().st_size
+    told = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(told) == 1 and str(archive) in told[0]
 
 
 def test_a_missing_file_waits_and_an_engine_failure_reads_the_lines_again(

@@ -6,9 +6,13 @@ the message archive, which only WeCom's own finance SDK (a native library run on
 servers) pulls and decrypts. So this connector follows what the operator's archive puller
 writes: the decrypted messages, one JSON object a line, appended to a file (the format
 `qunzhu import` reads, `sources/wecom_archive.py`). It reads new complete lines every second,
-like `tail -f`, and keeps its place in `<file>.qunzhu-offset` beside the file, so that a
-restart neither misses nor reads again; the first start begins at the file's end, and a file
-that got shorter (rotated, emptied) is read again from its start.
+like `tail -f`, and keeps its place in `<file>.qunzhu-offset` beside the file, with the file's
+inode, so that a restart neither misses nor reads again; the first start begins at the file's
+end. The file is known by its identity, not its size, and kept open: when the puller rotates it
+(moves it away, starts a new one), what it wrote last to the old file is still read through the
+open file, then the new one from its start. A start that finds another file than the place was
+kept for reads it from its start (the old one's last lines are lost: said in the log), and a
+file emptied in place (smaller than the place) is read again from its start.
 
 What it can do is tell a group's owner (NOTIFY_OWNER): an application message (应用消息) from
 the corp's self-built app to the owner `groupchat/get` names, the way open SCRMs handle ads
@@ -34,7 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,6 +102,11 @@ _ZH = {
     "WeCom {name}: cannot keep the place in {path} ({why}); a restart begins at the file's "
     "end": "企业微信 {name}：无法在 {path} 记录读取位置（{why}）；重启后将从文件末尾读起",
     "WeCom {name}: a line over 4 MB skipped": "企业微信 {name}：跳过了一行超过 4 MB 的内容",
+    "WeCom {name}: {path} is another file than when last read (rotated meanwhile): read from "
+    "its start; what was written to the old file after that is not read": (
+        "企业微信 {name}：{path} 已不是上次读取的那个文件（期间被轮转）：从头读起；"
+        "旧文件在那之后写入的内容不会被读取"
+    ),
     "WeCom cannot do this: a person must": "企业微信无法执行此操作，需要人工处理",
     "WeCom: no owner known for this group": "企业微信：不知道此群的群主",
     "WeCom: the access token was refused twice": "企业微信：access_token 连续两次被拒",
@@ -145,6 +156,8 @@ class WeComConnector:
         self._rooms: dict[str, _Room] = {}
         self._seen: dict[tuple[str, str | None], None] = {}  # members whose join was looked at
         self._missing_said = False
+        self._fh: io.FileIO | None = None  # the file followed, open: read to its end once moved
+        self._ino: int | None = None  # the inode of the file the offset is in; None: not known
         self._callback: tuple[str, bytes] | None = None  # (token, AES key)
         if callback_token and callback_aes_key:
             try:
@@ -174,30 +187,80 @@ class WeComConnector:
 
     async def read_new(self, offset: int | None, emit: Emit) -> int | None:
         """Hand on the complete lines written since `offset` (None: the first start, which
-        begins at the end); the offset after them, also kept in `offset_file`."""
+        begins at the end); the offset after them, also kept in `offset_file`. Where reading
+        goes on in another file, the new place is kept and returned before any of its lines
+        is handed on, so that a hand-on that fails is tried again from it."""
         try:
-            size = self.archive.stat().st_size
+            here: os.stat_result | None = self.archive.stat()
         except OSError:
+            here = None
             if not self._missing_said:
                 self._missing_said = True
                 said = tr("WeCom {name}: no file {path} yet", name=self.name, path=self.archive)
                 log.warning(said)
-            return offset
-        self._missing_said = False
-        if offset is None or size < offset:  # first start: from now on; shorter: rotated
-            offset = size if offset is None else 0
+        else:
+            self._missing_said = False
+        if self._fh is None:
+            kept = self._ino
+            if here is None or (here := self._open()) is None:
+                return offset
+            if offset is not None and None not in (kept, self._ino) and kept != self._ino:
+                log.warning(
+                    tr(
+                        "WeCom {name}: {path} is another file than when last read (rotated "
+                        "meanwhile): read from its start; what was written to the old file "
+                        "after that is not read",
+                        name=self.name,
+                        path=self.archive,
+                    )
+                )
+                self._save_offset(0)
+                return 0
+        fh = self._fh
+        assert fh is not None
+        held = os.fstat(fh.fileno())
+        if offset is None or held.st_size < offset:  # first start: from now on; emptied in place
+            offset = held.st_size if offset is None else 0
             self._save_offset(offset)
-        if size == offset:
-            return offset
-        with self.archive.open("rb") as fh:
-            fh.seek(offset)
-            data = fh.read(min(size - offset, CHUNK))
-        end = data.rfind(b"\n")
-        if end < 0 and len(data) < CHUNK:
-            return offset  # a line still being written
-        if end < 0:  # one line longer than a chunk: no message; its rest reads as a broken line
-            log.warning(tr("WeCom {name}: a line over 4 MB skipped", name=self.name))
+        moved = here is None or not os.path.samestat(held, here)  # rotated: it gets no more
+        if offset < held.st_size:
+            offset = await self._hand_on(fh, offset, held.st_size, moved, emit)
+        if moved and here is not None and offset == held.st_size:  # on to the new file
+            fh.close()
+            self._fh, self._ino = None, None
+            self._open()
+            self._save_offset(0)
+            return 0
+        return offset
+
+    def _open(self) -> os.stat_result | None:
+        """Open the file the path names now, and know it by its inode (0 on some file systems:
+        not known). Unbuffered: a file emptied in place and written again is read anew, not
+        from what a buffer kept of it."""
+        try:
+            self._fh = self.archive.open("rb", buffering=0)
+        except FileNotFoundError:
+            return None
+        held = os.fstat(self._fh.fileno())
+        self._ino = held.st_ino or None
+        return held
+
+    async def _hand_on(
+        self, fh: io.FileIO, offset: int, size: int, finished: bool, emit: Emit
+    ) -> int:
+        """The lines from `offset` on, a chunk at most; a finished (moved) file's last line is
+        whole without its newline too: nothing more is written to it."""
+        fh.seek(offset)
+        data = fh.read(min(size - offset, CHUNK))
+        if finished and offset + len(data) == size:
             end = len(data) - 1
+        else:
+            end = data.rfind(b"\n")
+            if end < 0 and len(data) < CHUNK:
+                return offset  # a line still being written
+            if end < 0:  # one line longer than a chunk: no message; its rest reads as broken
+                log.warning(tr("WeCom {name}: a line over 4 MB skipped", name=self.name))
+                end = len(data) - 1
         for line in data[: end + 1].splitlines():
             for event in await self._events(line):
                 await emit(event)
@@ -277,16 +340,21 @@ class WeComConnector:
         return LiveEvent(self.name, group, record, role)
 
     def _load_offset(self) -> int | None:
+        """The place kept, and the inode of the file it is in (an earlier version kept the
+        offset alone: the file is then not known, and only a smaller file tells a rotation)."""
         try:
-            return int(self.offset_file.read_text(encoding="ascii").strip())
+            offset, *ino = (int(n) for n in self.offset_file.read_text(encoding="ascii").split())
         except (OSError, ValueError):
             return None
+        self._ino = ino[0] if ino else None
+        return offset
 
     def _save_offset(self, offset: int) -> None:
         """Written beside and then moved over: a crash leaves the old offset or the new one."""
         partial = self.offset_file.with_name(self.offset_file.name + ".tmp")
         try:
-            partial.write_text(str(offset), encoding="ascii")
+            kept = f"{offset} {self._ino}" if self._ino else str(offset)
+            partial.write_text(kept, encoding="ascii")
             partial.replace(self.offset_file)
         except OSError as exc:
             log.warning(
@@ -503,6 +571,9 @@ class WeComConnector:
         return data
 
     async def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
         await self._client.aclose()
 
 

@@ -120,3 +120,27 @@ def test_a_group_without_messages_yet_shows_on_the_overview(
     login(client, "new")
     page = client.get("/")
     assert page.status_code == 200 and "新群" in page.text
+
+
+def test_a_database_out_of_reach_gets_a_page_saying_try_again(
+    client: TestClient, world: World
+) -> None:
+    from sqlalchemy import create_engine
+
+    login(client, "root")
+    app = client.app
+    kept = app.state.engine  # type: ignore[attr-defined]
+    # nothing listens on port 1: every connection is refused, as while PostgreSQL restarts
+    app.state.engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/x")  # type: ignore[attr-defined]
+    try:
+        page = client.get("/?lang=zh")
+        api = client.get("/api/groups?lang=en", headers={"Authorization": "Bearer nothing"})
+    finally:
+        app.state.engine = kept  # type: ignore[attr-defined]
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+    assert "暂时无法连接数据库，请稍后再试。" in page.text and "Traceback" not in page.text
+    assert api.status_code == 503
+    assert api.json() == {
+        "detail": "The database cannot be reached just now; try again in a moment."
+    }
+    assert client.get("/").status_code == 200  # back as soon as it is

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
 from qunzhu import i18n
 from qunzhu.i18n import tr
+from qunzhu.store.db import said
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +40,6 @@ i18n.register(
 )
 
 
-def store_unreachable(exc: BaseException) -> bool:
-    """Whether `exc` says the database could not be used now (any statement would fail), not
-    that this event cannot be processed."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
 class Faults:
     """What failed so far in this process: the store's outage, and per inbox event its
     failures; `set_aside` is what `Runtime.process` leaves out."""
@@ -65,7 +56,7 @@ class Faults:
             log.error(
                 tr(
                     "the store cannot be reached ({why}); trying again in {wait:g} s",
-                    why=_short(exc),
+                    why=said(exc),
                     wait=wait,
                 )
             )
@@ -86,7 +77,7 @@ class Faults:
                 tr(
                     "event {id} of the inbox could not be processed ({why}); trying again",
                     id=inbox_id,
-                    why=_short(exc),
+                    why=said(exc),
                 )
             )
             return
@@ -101,9 +92,3 @@ class Faults:
             ),
             exc_info=exc,
         )
-
-
-def _short(exc: BaseException) -> str:
-    """The exception in one line: drivers' messages run over several, with the statement."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from qunzhu.connectors import Connector
 from qunzhu.engine import events, outbox
-from qunzhu.engine.faults import Faults, store_unreachable
+from qunzhu.engine.faults import Faults
 from qunzhu.engine.opinions import SecondOpinions
 from qunzhu.engine.policies import (
     EARLIER_COPY,
@@ -49,6 +49,7 @@ from qunzhu.moderation.images import fingerprints
 from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 from qunzhu.store import blocklist, pictures, tags
 from qunzhu.store import schema as t
+from qunzhu.store.db import unreachable as store_unreachable
 from qunzhu.store.ingest import Ingest, place_group, rewrite, start_import
 from qunzhu.store.prepared import Prepared
 from qunzhu.store.queries import stored_message

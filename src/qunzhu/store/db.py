@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
 from qunzhu.i18n import tr
 
@@ -25,6 +25,21 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 class StoreError(Exception):
     """A problem with the database the user pointed us at (bad URL, unreachable server)."""
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be used now (PostgreSQL restarting, a SQLite
+    file locked past the busy timeout): any statement would fail alike, so it is waited out
+    or reported as "try again", not blamed on what was being done."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def said(exc: BaseException) -> str:
+    """A database error in one line: drivers' messages run over several, with the statement."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:200]
 
 
 def database_url(explicit: str | None = None) -> str:

@@ -11,6 +11,7 @@ user may not see, so ids cannot be probed.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
 from qunzhu import i18n
@@ -30,12 +32,16 @@ from qunzhu.i18n import tr
 from qunzhu.reports.html import plotly_js
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit, authenticate, visible_groups
+from qunzhu.store.db import said
 from qunzhu.web import auth, texts  # noqa: F401  (texts registers the Chinese)
 from qunzhu.web.auth import LoginLimiter, LoginRequired
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "qunzhu_session"
 LANG_COOKIE = "qunzhu_lang"
 SESSION_MAX_AGE_S = 12 * 3600
+RETRY_LATER = {"Retry-After": "5"}  # seconds: a database restarting is back by then, mostly
 
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _TEMPLATES.env.globals.update(tr=tr, lang=i18n.lang)
@@ -120,6 +126,21 @@ def create_app(
             {"status": exc.status_code, "detail": exc.detail},
             status=exc.status_code,
         )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def store_down(request: Request, exc: DBAPIError) -> Response:
+        """PostgreSQL restarting, SQLite locked past its busy timeout: a page that says to try
+        again (the pool connects anew on the next request), not a bare 500."""
+        log.warning(i18n.told("console: the store cannot be reached ({why})", why=said(exc)))
+        detail = tr("The database cannot be reached just now; try again in a moment.")
+        if request.url.path.startswith("/api"):
+            from fastapi.responses import JSONResponse
+
+            return JSONResponse({"detail": detail}, status_code=503, headers=RETRY_LATER)
+        page = render(request, "error.html", {"status": 503, "detail": detail}, status=503)
+        page.headers.update(RETRY_LATER)
+        return page
 
     for module in (
         pages,

@@ -56,6 +56,10 @@ i18n.register(
         "no answer to the entry question in time": "入群验证超时未答",
         "joined during a raid": "刷群期间入群",
         "Back to the overview": "返回总览",
+        "The database cannot be reached just now; try again in a moment.": (
+            "暂时无法连接数据库，请稍后再试。"
+        ),
+        "console: the store cannot be reached ({why})": "控制台：无法连接数据库（{why}）",
         "qunzhu console": "群主控制台",
         "People": "成员",
         "Moderation": "审核",

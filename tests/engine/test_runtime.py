@@ -1306,3 +1306,31 @@ def test_a_store_out_of_reach_is_waited_for(
         "the store can be reached again",
     ]
     assert not rt.faults.set_aside  # an outage is no event's fault
+
+
+def test_an_event_received_while_the_store_is_out_of_reach_waits_for_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OneBot pushes each event once: one given up on would never come again."""
+    from sqlalchemy.exc import OperationalError
+
+    from qunzhu.engine import faults
+
+    monkeypatch.setattr(faults, "STORE_WAITS_S", (0.0,))
+    rt = runtime(engine)
+    down = OperationalError("INSERT", {}, Exception("the database system is starting up"))
+    outage = [down, down]
+    accepting = rt.accept
+
+    def accept(event: LiveEvent) -> int | None:
+        if outage:
+            raise outage.pop()
+        return accepting(event)
+
+    monkeypatch.setattr(rt, "accept", accept)
+    asyncio.run(rt.receive(message(1, "早")))
+    assert not outage and rt.process() == 1
+    assert stored_texts(engine) == ["早"]
+    monkeypatch.setattr(rt, "accept", lambda event: 1 / 0)  # a bug is no outage: raised
+    with pytest.raises(ZeroDivisionError):
+        asyncio.run(rt.receive(message(2, "晚")))

@@ -205,8 +205,19 @@ class Runtime:
     # -- in -------------------------------------------------------------------------------
 
     async def receive(self, event: LiveEvent) -> None:
-        """Write the event to the inbox; a second delivery of the same event is ignored."""
-        self.accept(event)
+        """Write the event to the inbox; a second delivery of the same event is ignored. While
+        the store cannot be reached this waits and tries again: a platform that pushes events
+        (OneBot) sends each once, and a connector that fetches them (Telegram) would only
+        fetch the same again."""
+        while True:
+            try:
+                self.accept(event)
+                break
+            except Exception as exc:
+                if not store_unreachable(exc):
+                    raise
+                await asyncio.sleep(self.faults.store_down(exc))
+        self.faults.store_up()
         self.wake.set()
 
     def accept(self, event: LiveEvent) -> int | None:

@@ -71,3 +71,59 @@ def test_language_switch(monkeypatch) -> None:
     assert tr("no such file") == "文件不存在"
     monkeypatch.setenv("QUNZHU_LANG", "en")
     assert tr("message {i}", i=3) == "message 3"
+
+
+LEVELS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
+LOGGERS = {"log", "logger", "_log", "logging"}
+
+
+def _is_logger(node: ast.expr) -> bool:
+    """`log`, `logger`, `logging` or `logging.getLogger(...)`."""
+    if isinstance(node, ast.Name):
+        return node.id in LOGGERS
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "getLogger"
+    )
+
+
+def _words(message: ast.expr) -> str:
+    """The text of a literal message (an f-string's fixed parts), else ''."""
+    if isinstance(message, ast.Constant) and isinstance(message.value, str):
+        text = message.value
+    elif isinstance(message, ast.JoinedStr):
+        text = "".join(
+            part.value
+            for part in message.values
+            if isinstance(part, ast.Constant) and isinstance(part.value, str)
+        )
+    else:
+        return ""
+    return re.sub(r"%[-#0 +]*\d*(?:\.\d+)?[sdifrxXeEgGc%]", "", text)
+
+
+def bare_log_messages() -> list[str]:
+    """Log calls whose message is a literal with words in it, not a tr() sentence."""
+    found = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in LEVELS
+                and _is_logger(node.func.value)
+            ):
+                continue
+            level = node.func.attr
+            if level == "debug":  # for whoever reads the code, not the operator
+                continue
+            args = node.args[1:] if level == "log" else node.args
+            if args and re.search(r"[^\W\d_]", _words(args[0])):
+                found.append(f"{path.relative_to(SRC)}:{node.lineno}: log.{level}")
+    return found
+
+
+def test_log_lines_are_translated() -> None:
+    """The operator reads the log of `qunzhu run` too: its lines go through tr()."""
+    assert bare_log_messages() == []

@@ -323,6 +323,10 @@ ZH: dict[str, str] = {
     "pictures not read so far: {n} ({backlog} were waiting)": (
         "累计未识别文字的图片：{n} 张（已有 {backlog} 张在等待）"
     ),
+    "reading a picture failed": "识别图片文字失败",
+    "cannot hand on the text of the pictures of message {id}": (
+        "无法把消息 {id} 图片中的文字交给引擎"
+    ),
     "not a picture": "不是图片",
     "Written in its pictures:": "图片里的文字：",
     "{path}: needs both labels, 0 and 1": "{path}：需要同时包含 0 和 1 两种标签",
@@ -374,6 +378,69 @@ ZH: dict[str, str] = {
     "Telegram did not answer {kind}: {why}": "Telegram 未响应 {kind}：{why}",
     "{what} {value!r} is not a Telegram user id": "{what} {value!r} 不是 Telegram 用户 ID",
     "Telegram: nothing to send, the text is empty": "Telegram：没有可发送的内容，文本为空",
+    "Telegram {name}: cannot answer {user} in private: {why}": (
+        "Telegram {name}：无法私信回复 {user}：{why}"
+    ),
+    "Telegram {name}: cannot read the rights of chat {chat} before locking it": (
+        "Telegram {name}：锁群前无法读取群 {chat} 的权限设置"
+    ),
+    # the log of `qunzhu run`: settings, rosters, labels, connectors
+    "ignoring the console's settings: {why}": "忽略控制台中的设置：{why}",
+    "group {platform}:{id}: stored settings are not a table": (
+        "群 {platform}:{id}：保存的设置格式不对（不是表）"
+    ),
+    "settings reloaded": "已重新加载设置",
+    "cannot reload the settings": "无法重新加载设置",
+    "cannot store the configured groups in their communities": "无法把配置中的群记入各自的社群",
+    "roster of {group} not read yet: {why}": "还没读到「{group}」的成员名单：{why}",
+    "cannot store the roster of {group}": "无法保存「{group}」的成员名单",
+    "roster of {group}: {n} missed joins and leaves stored": (
+        "「{group}」的成员名单：补记了 {n} 条错过的入群和退群"
+    ),
+    "roster of {group} leaves out {n} members the store has in it: their leaves are held "
+    "until the next reading says the same": (
+        "「{group}」的成员名单里缺少数据库中记着的 {n} 位成员：下次读取结果相同时才记为退群"
+    ),
+    "cannot keep the blocked members out after reading the rosters": (
+        "读取成员名单后，无法把黑名单上的成员挡在群外"
+    ),
+    "cannot keep the newly blocked members out": "无法把新拉黑的成员挡在群外",
+    "moderation recalled {n} messages of the last day": "审核已读回最近一天的 {n} 条消息",
+    "raids recalled {n} newcomers of the last hour": "防刷群已读回最近一小时的 {n} 位新人",
+    "cannot read back the last day's messages": "无法读回最近一天的消息",
+    "{n} decision(s) on earlier copies of pictures people said were ads": (
+        "对早先发出的、经人工标为广告的图片副本作出 {n} 条处理"
+    ),
+    "{n} decision(s) on earlier copies of texts people said were ads": (
+        "对早先发出的、经人工标为广告的文字副本作出 {n} 条处理"
+    ),
+    "{n} decision(s) on members named like an ad name people confirmed": (
+        "对昵称与已确认广告昵称相近的成员作出 {n} 条处理"
+    ),
+    "cannot read the moderation labels": "无法读取审核标注",
+    "cannot train the communities' models or hand them over": "无法训练各社群的模型或将其交给引擎",
+    "connector stopped": "连接器已停止",
+    "cannot store the appeal of {member} through {connector}": (
+        "无法保存 {member} 通过 {connector} 发来的申诉"
+    ),
+    "cannot write the status of connector {name}": "无法写入连接器 {name} 的状态",
+    "connector {name} failed on action {id}": "连接器 {name} 执行动作 {id} 时出错",
+    "snapshot of group {id} failed": "群 {id} 的概览快照计算失败",
+    "cannot hand on the language model's answer on message {id}": (
+        "无法把大模型对消息 {id} 的回答交给引擎"
+    ),
+    # the log of the communities' learnt models
+    "cannot read the learnt model {path}: it is trained again": (
+        "无法读取自动学习的模型 {path}：将重新训练"
+    ),
+    "cannot train the model of community {community!r}": "无法训练社群 {community!r} 的模型",
+    "community {community!r}: {what} ({spam} spam, {normal} not spam, {ordinary} ordinary "
+    "messages, {copies} copies of confirmed ads left out, {seconds:.1f} s)": (
+        "社群 {community!r}：{what}（垃圾 {spam} 条，非垃圾 {normal} 条，普通消息 {ordinary} 条，"
+        "排除已确认广告的副本 {copies} 条，用时 {seconds:.1f} 秒）"
+    ),
+    "model trained": "模型已训练",
+    "model removed": "模型已移除",
 }
 
 

@@ -198,7 +198,8 @@ def _laid_over(
     try:
         return PolicySettings.model_validate(merged)
     except ValidationError as exc:
-        log.warning("ignoring the console's settings: %s", "; ".join(_lines(exc, where)))
+        why = "; ".join(_lines(exc, where))
+        log.warning(tr("ignoring the console's settings: {why}", why=why))
         return None
 
 
@@ -229,7 +230,11 @@ def _stored(engine: Engine) -> dict[Key, tuple[dict[str, Any], str | None]]:
             policies = None
         if not isinstance(policies, dict):
             log.warning(
-                "group %s:%s: stored settings are not a table", row.platform, row.platform_id
+                tr(
+                    "group {platform}:{id}: stored settings are not a table",
+                    platform=row.platform,
+                    id=row.platform_id,
+                )
             )
             continue
         found[(row.platform, row.platform_id)] = (policies, row.name)
@@ -306,7 +311,7 @@ async def watch_rosters(
             try:
                 present = await connector.roster(group.id)
             except ActionFailed as exc:
-                log.info("roster of %s not read yet: %s", group.name, exc)
+                log.info(tr("roster of {group} not read yet: {why}", group=group.name, why=exc))
                 again = True
                 continue
             platform = PLATFORMS[settings.type]
@@ -320,22 +325,30 @@ async def watch_rosters(
                     believed,
                 )
             except Exception:  # a busy or conflicting store: the next round tries again
-                log.exception("cannot store the roster of %s", group.name)
+                log.exception(tr("cannot store the roster of {group}", group=group.name))
                 again = True
                 continue
-            log.info("roster of %s: %d missed joins and leaves stored", group.name, written)
+            log.info(
+                tr(
+                    "roster of {group}: {n} missed joins and leaves stored",
+                    group=group.name,
+                    n=written,
+                )
+            )
             if doubted:
                 log.warning(
-                    "roster of %s leaves out %d members the store has in it: their leaves are "
-                    "held until the next reading says the same",
-                    group.name,
-                    len(doubted),
+                    tr(
+                        "roster of {group} leaves out {n} members the store has in it: their "
+                        "leaves are held until the next reading says the same",
+                        group=group.name,
+                        n=len(doubted),
+                    )
                 )
                 held[group.id], again = doubted, True
         try:
             await asyncio.to_thread(runtime.sweep_blocks, 0)
         except Exception:
-            log.exception("cannot keep the blocked members out after reading the rosters")
+            log.exception(tr("cannot keep the blocked members out after reading the rosters"))
         await asyncio.sleep(retry_s if again else every_s)
 
 
@@ -401,7 +414,7 @@ async def watch_settings(
     try:
         await asyncio.to_thread(place_groups, config, engine)
     except Exception:
-        log.exception("cannot store the configured groups in their communities")
+        log.exception(tr("cannot store the configured groups in their communities"))
     try:
         while True:
             stamp = None
@@ -413,10 +426,10 @@ async def watch_settings(
                     )
                     runtime.reload(fresh)
                     seen = stamp
-                    log.info("settings reloaded")
+                    log.info(tr("settings reloaded"))
             except Exception:
                 if stamp is None or stamp != failed:  # say it once per change, not every poll
-                    log.exception("cannot reload the settings")
+                    log.exception(tr("cannot reload the settings"))
                 failed = stamp
             if not recalled:  # only at the first look, before any event is judged
                 recalled = True
@@ -425,34 +438,43 @@ async def watch_settings(
                         n = await asyncio.to_thread(
                             recall_behaviour, runtime.setups, config, engine, time.time()
                         )
-                        log.info("moderation recalled %d messages of the last day", n)
+                        log.info(tr("moderation recalled {n} messages of the last day", n=n))
                         n = await asyncio.to_thread(
                             recall_joins, runtime.setups, config, engine, time.time()
                         )
-                        log.info("raids recalled %d newcomers of the last hour", n)
+                        log.info(tr("raids recalled {n} newcomers of the last hour", n=n))
                     except Exception:
-                        log.exception("cannot read back the last day's messages")
+                        log.exception(tr("cannot read back the last day's messages"))
             try:
                 await banks.poll(engine)
                 if banks.copies:
                     copies, banks.copies = banks.copies, []
                     n = await asyncio.to_thread(runtime.take_down, copies)
-                    log.info("%d earlier copies of pictures people said were ads", n)
+                    log.info(
+                        tr(
+                            "{n} decision(s) on earlier copies of pictures people said were ads",
+                            n=n,
+                        )
+                    )
                 if banks.text_copies:
                     copies, banks.text_copies = banks.text_copies, []
                     n = await asyncio.to_thread(runtime.take_down, copies, CONFIRMED_COPY)
-                    log.info("%d earlier copies of texts people said were ads", n)
+                    log.info(
+                        tr("{n} decision(s) on earlier copies of texts people said were ads", n=n)
+                    )
                 if banks.named:
                     named, banks.named = banks.named, []
                     n = await asyncio.to_thread(runtime.remove_named, named)
-                    log.info("%d members named like an ad name people confirmed", n)
+                    log.info(
+                        tr("{n} decision(s) on members named like an ad name people confirmed", n=n)
+                    )
             except Exception:
-                log.exception("cannot read the moderation labels")
+                log.exception(tr("cannot read the moderation labels"))
             try:  # looking back as for labels: two console processes may commit out of order
                 newest = await asyncio.to_thread(runtime.sweep_blocks, blocks_since)
                 blocks_since = max(blocks_since, newest - BankFeed.LOOK_BACK_MS)
             except Exception:
-                log.exception("cannot keep the newly blocked members out")
+                log.exception(tr("cannot keep the newly blocked members out"))
             if ready is not None:
                 ready.set()
             try:
@@ -462,7 +484,7 @@ async def watch_settings(
                     )
                     runtime.reload(fresh)
             except Exception:
-                log.exception("cannot train the communities' models or hand them over")
+                log.exception(tr("cannot train the communities' models or hand them over"))
             await asyncio.sleep(every_s)
     finally:
         learner.close()
@@ -923,7 +945,7 @@ async def _when_all_end(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> 
         except asyncio.CancelledError:
             raise
         except Exception:  # a connector that gave up: say so, keep the others running
-            log.exception("connector stopped")
+            log.exception(tr("connector stopped"))
     stop.set()
 
 
@@ -954,7 +976,13 @@ class Appeals:
         try:
             found = await asyncio.to_thread(self._appealed, member, appeal)
         except SQLAlchemyError:
-            log.exception("cannot store the appeal of %s through %s", member, self.connector)
+            log.exception(
+                tr(
+                    "cannot store the appeal of {member} through {connector}",
+                    member=member,
+                    connector=self.connector,
+                )
+            )
             return None
         now = time.monotonic()
         while self._recent and now - self._recent[0] >= 60:
@@ -1039,7 +1067,7 @@ def write_status(engine: Engine, name: str, kind: str, **values: Any) -> None:
                     )
                 )
     except SQLAlchemyError:
-        log.exception("cannot write the status of connector %s", name)
+        log.exception(tr("cannot write the status of connector {name}", name=name))
 
 
 MODEL_STATUS = "[language_model]"  # its row among the connectors (no connector is named so)

@@ -146,6 +146,9 @@ _ZH = {
     "a mute needs a positive duration, not {seconds}": "禁言时长必须为正数，而不是 {seconds}",
     "OneBot cannot do {kind}": "OneBot 无法执行 {kind}",
     "the message to send is empty": "要发送的消息是空的",
+    "OneBot {name}: cannot answer {user} in private: {why}": (
+        "OneBot {name}：无法私信回复 {user}：{why}"
+    ),
 }
 i18n.register(_ZH)
 
@@ -764,7 +767,14 @@ class OneBotConnector:
             try:
                 await self.call("send_private_msg", params)
             except ActionFailed as exc:  # temporary chats closed, the account restricted
-                log.warning("onebot %s: cannot answer %s in private: %s", self.name, user_id, exc)
+                log.warning(
+                    tr(
+                        "OneBot {name}: cannot answer {user} in private: {why}",
+                        name=self.name,
+                        user=user_id,
+                        why=exc,
+                    )
+                )
 
     async def _message_event(self, frame: Mapping[str, Any]) -> LiveEvent | None:
         if frame.get("sub_type") == "notice":  # a system line shown as a message

@@ -431,10 +431,12 @@ class TelegramConnector:
                 await self.bot.send_message(chat_id=msg.chat.id, text=answer)
             except Exception as exc:  # the member blocked the bot meanwhile, a network error
                 log.warning(
-                    "telegram %s: cannot answer %s in private: %s",
-                    self.name,
-                    user.id,
-                    self._redact(exc),
+                    tr(
+                        "Telegram {name}: cannot answer {user} in private: {why}",
+                        name=self.name,
+                        user=user.id,
+                        why=self._redact(exc),
+                    )
                 )
 
     def _group(self, chat: Chat) -> Group:
@@ -764,7 +766,13 @@ class TelegramConnector:
         try:
             before = (await self.bot.get_chat(chat_id=chat)).permissions
         except ClientDecodeError:  # a chat this aiogram cannot read: lock all the same
-            log.warning("telegram: could not read the rights of chat %s before locking", chat)
+            log.warning(
+                tr(
+                    "Telegram {name}: cannot read the rights of chat {chat} before locking it",
+                    name=self.name,
+                    chat=chat,
+                )
+            )
             before = None
         await self.bot.set_chat_permissions(chat_id=chat, permissions=_NO_PERMISSIONS)
         kept = before.model_dump_json(exclude_none=True) if before is not None else ""

@@ -119,6 +119,7 @@ _ZH = {
         "【{group}】{who}：{note}\n"
         "请在企业微信中处理（撤回消息或将其移出群聊）；原因可在 qunzhu 控制台查看。"
     ),
+    "WeCom {name}: group {group} not read ({why})": "企业微信 {name}：未能读取群 {group}（{why}）",
 }
 i18n.register(_ZH)
 
@@ -515,7 +516,14 @@ class WeComConnector:
                 "group_chat"
             )
         except (ActionFailed, RateLimited) as exc:
-            log.info("WeCom %s: group %s not read (%s)", self.name, room, exc)
+            log.info(
+                tr(
+                    "WeCom {name}: group {group} not read ({why})",
+                    name=self.name,
+                    group=room,
+                    why=exc,
+                )
+            )
             chat = None
         if not isinstance(chat, dict):
             if kept is not None:

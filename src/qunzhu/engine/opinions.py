@@ -164,7 +164,12 @@ class SecondOpinions:
         try:  # after `close` too: the engine judges what came in before it stops
             self.deliver(LiveEvent(event.connector, event.group, answered, event.role))
         except Exception:  # the next question must still be answered
-            log.exception("handing on the language model's answer on %s", question.platform_id)
+            log.exception(
+                tr(
+                    "cannot hand on the language model's answer on message {id}",
+                    id=question.platform_id,
+                )
+            )
 
     def _remembered(self, key: bytes) -> tuple[opinion.Reading | None, str]:
         """The answer to a question asked before, or being asked now on another thread."""

@@ -281,7 +281,9 @@ class Executor:
         except asyncio.CancelledError:
             raise  # left in flight: recover() decides at the next start
         except Exception as exc:  # a connector bug must not stop the queue
-            log.exception("connector %s failed on action %s", connector.name, row_id)
+            log.exception(
+                tr("connector {name} failed on action {id}", name=connector.name, id=row_id)
+            )
             self._finish(row_id, FAILED, f"{type(exc).__name__}: {exc}")
         else:
             self._finish(row_id, DONE, None, _undo(action, sent, connector, row))

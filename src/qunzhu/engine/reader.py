@@ -247,7 +247,12 @@ class PictureReader:
                 )
                 self.deliver(LiveEvent(event.connector, event.group, found, event.role))
         except Exception:  # the engine refusing the text must not stop the reading either
-            log.exception("handing on the pictures' text of message %s", record.platform_id)
+            log.exception(
+                tr(
+                    "cannot hand on the text of the pictures of message {id}",
+                    id=record.platform_id,
+                )
+            )
 
     def _text(self, connector: str, picture: _Picture) -> str | None:
         """What a picture says: remembered, or read (None: the child failed on it, which
@@ -279,7 +284,7 @@ class PictureReader:
                     reading.set()
         except Exception as exc:  # one picture must not stop the reading of the next
             if not isinstance(exc, PictureUnread):
-                log.exception("reading a picture")
+                log.exception(tr("reading a picture failed"))
             with self._lock:
                 self.unread[connector] += 1
             return None

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, func, select
 
+from qunzhu.i18n import tr
 from qunzhu.moderation import feedback
 from qunzhu.moderation.behaviour import SpamBank
 from qunzhu.moderation.contacts import extract
@@ -286,7 +287,9 @@ class Learner:
                     self._models[community] = ContentModel.load(path)
                     self._learnt[community] = learnt
                 except (ValueError, OSError, EOFError):
-                    log.warning("cannot read the learnt model %s: it is trained again", path)
+                    log.warning(
+                        tr("cannot read the learnt model {path}: it is trained again", path=path)
+                    )
         return self._models.get(community)
 
     async def poll(self, engine: Engine, now_s: float) -> list[str | None]:
@@ -328,7 +331,9 @@ class Learner:
             try:
                 learnt = future.result()
             except Exception:
-                log.exception("cannot train the model of community %r", community)
+                log.exception(
+                    tr("cannot train the model of community {community!r}", community=community)
+                )
                 self._failed[community] = state
                 continue
             self._learnt[community] = learnt
@@ -338,15 +343,18 @@ class Learner:
             if learnt.trained or had:
                 changed.append(community)
                 log.info(
-                    "community %r: model %s (%d spam, %d not spam, %d ordinary messages, "
-                    "%d copies of confirmed ads left out, %.1f s)",
-                    community,
-                    "trained" if learnt.trained else "removed",
-                    learnt.spam,
-                    learnt.normal,
-                    learnt.ordinary,
-                    learnt.copies,
-                    learnt.seconds,
+                    tr(
+                        "community {community!r}: {what} ({spam} spam, {normal} not spam, "
+                        "{ordinary} ordinary messages, {copies} copies of confirmed ads left out, "
+                        "{seconds:.1f} s)",
+                        community=community,
+                        what=tr("model trained") if learnt.trained else tr("model removed"),
+                        spam=learnt.spam,
+                        normal=learnt.normal,
+                        ordinary=learnt.ordinary,
+                        copies=learnt.copies,
+                        seconds=learnt.seconds,
+                    )
                 )
         return changed
 

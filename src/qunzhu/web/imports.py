@@ -90,6 +90,9 @@ _ZH = {
     "the export holds groups of another community ({names}): an admin can import it": (
         "导出文件中有属于其他社群的群（{names}）：请由管理员导入"
     ),
+    # the log of the console's imports
+    "import {id} of {file} failed": "导入任务 {id}（{file}）失败",
+    "cannot write the audit line of import {id}": "无法为导入任务 {id} 写入操作日志",
 }
 i18n.register(_ZH)
 
@@ -407,7 +410,7 @@ def _work(engine: Engine, job: Job, user: User, path: Path, folder: Path) -> Non
         _audit(engine, user, job, "import.failed", error=job.error)
         job.state = "failed"
     except Exception as exc:  # a fault of ours or of the store: say it, keep the console up
-        log.exception("import %s of %s failed", job.id, job.filename)
+        log.exception(tr("import {id} of {file} failed", id=job.id, file=job.filename))
         why = _one_line(str(exc).replace(str(folder), "")) or type(exc).__name__
         job.error = tr("the import stopped: {why}", why=why)
         _audit(engine, user, job, "import.failed", error=job.error)
@@ -473,4 +476,4 @@ def _audit(engine: Engine, user: User, job: Job, action: str, **details: object)
                 **details,
             )
     except Exception:
-        log.exception("cannot write the audit line of import %s", job.id)
+        log.exception(tr("cannot write the audit line of import {id}", id=job.id))

@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy import Engine
 
+from qunzhu.i18n import tr
 from qunzhu.web import overview
 
 log = logging.getLogger(__name__)
@@ -24,5 +25,5 @@ async def refresh_snapshots(engine: Engine, pause_s: float = PAUSE_S) -> None:
             try:
                 await asyncio.to_thread(overview.snapshot, engine, group_id)
             except Exception:  # one group's bad data must not stop the others
-                log.exception("snapshot of group %s failed", group_id)
+                log.exception(tr("snapshot of group {id} failed", id=group_id))
         await asyncio.sleep(pause_s)

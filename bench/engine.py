@@ -326,6 +326,7 @@ def work(
         latencies.extend(done - t for t in pending)
         while await rt.executor.drain(limit=10_000):
             pass
+        await rt.executor.close()
         return time.perf_counter() - start
 
     elapsed = asyncio.run(drive())

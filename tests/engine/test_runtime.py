@@ -1334,3 +1334,46 @@ def test_an_event_received_while_the_store_is_out_of_reach_waits_for_it(
     monkeypatch.setattr(rt, "accept", lambda event: 1 / 0)  # a bug is no outage: raised
     with pytest.raises(ZeroDivisionError):
         asyncio.run(rt.receive(message(2, "晚")))
+
+
+def test_a_platform_answering_slowly_holds_up_neither_the_others_nor_the_engine(
+    engine: Engine,
+) -> None:
+    """A hung OneBot implementation answers each call only at its timeout: a raid's fifty
+    removals there must not keep Telegram's deletes, or the next events, waiting."""
+
+    class Hung(FakeConnector):
+        name = "qq"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.answer = asyncio.Event()
+
+        async def execute(self, action: Action) -> None:
+            await self.answer.wait()
+            self.done.append(action)
+
+    fast, hung = FakeConnector(), Hung()
+    executor = outbox.Executor(engine, {"tg": fast, "qq": hung}, Clock())
+    with engine.begin() as conn:
+        for n, connector in enumerate(("qq", "qq", "tg", "tg")):
+            action = {
+                "kind": "delete",
+                "connector": connector,
+                "group_id": "g",
+                "message_id": str(n),
+            }
+            outbox.queue(conn, action, decision_id=None, can=True, now_ms=int(T0.timestamp()))
+
+    async def drains() -> tuple[int, int]:
+        first = await asyncio.wait_for(executor.drain(budget_s=0.05), 5)
+        assert [a.message_id for a in fast.done] == ["2", "3"] and hung.done == []
+        again = await asyncio.wait_for(executor.drain(budget_s=0.05), 5)  # still busy
+        hung.answer.set()
+        await asyncio.wait_for(executor.drain(budget_s=None), 5)  # the lane ends
+        return first, again
+
+    first, again = asyncio.run(drains())
+    assert (first, again) == (4, 0)  # all four taken on at first; QQ's lane went on alone
+    assert [a.message_id for a in hung.done] == ["0", "1"]  # in order, each once
+    assert {r.status for r in rows(engine, t.outbox)} == {outbox.DONE}

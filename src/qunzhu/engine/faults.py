@@ -28,6 +28,9 @@ i18n.register(
             "无法连接数据库（{why}）；{wait:g} 秒后重试"
         ),
         "the store can be reached again": "数据库已恢复连接",
+        "the queued actions could not be carried out; trying again": (
+            "无法执行队列中的操作；稍后重试"
+        ),
         "event {id} of the inbox could not be processed ({why}); trying again": (
             "收件箱中的事件 {id} 处理失败（{why}）；稍后重试"
         ),

@@ -49,6 +49,8 @@ IDEMPOTENT = frozenset(
 )
 MAX_ATTEMPTS = 8
 BACKOFF_S = (1, 2, 4, 8, 16, 32, 60, 120)  # after each failed attempt that may pass
+DRAIN_BUDGET_S = 1.0  # how long the engine waits for the platforms before its next events
+CLOSING_S = 30.0  # how long stopping waits for the actions under way
 
 # Built once: every action passes through these, and building a statement costs more than
 # running it.
@@ -217,8 +219,9 @@ def to_action(row_id: int, payload: str) -> Action:
 
 
 class Executor:
-    """Runs due actions through their connectors, one at a time per connector, honouring
-    each platform's "retry after" and backing off on passing failures."""
+    """Runs due actions through their connectors: one at a time per connector, in the order
+    they were queued, connectors side by side; honouring each platform's "retry after" and
+    backing off on passing failures."""
 
     def __init__(
         self,
@@ -230,31 +233,74 @@ class Executor:
         self.connectors = connectors
         self.clock = clock
         self._paused_until: dict[str, float] = {}
+        self._lanes: dict[str, asyncio.Task[None]] = {}  # connector -> its actions being done
 
-    async def drain(self, limit: int = 200) -> int:
-        """Do every action that is due now; return how many were attempted."""
+    async def drain(self, limit: int = 200, budget_s: float | None = DRAIN_BUDGET_S) -> int:
+        """Start every action that is due now, each connector's in a lane of its own, and wait
+        for the lanes up to `budget_s` (None: until they end). A platform that answers slowly
+        (an OneBot implementation hanging each call to its timeout) then holds up neither the
+        other platforms nor the engine's next events: its lane goes on meanwhile, and its
+        connector gets no new lane until it ends. How many actions were taken on."""
+        busy = self._reap()
         now = self.clock()
+        query = (
+            select(_ob.c.id, _ob.c.decision_id, _ob.c.connector, _ob.c.kind, _ob.c.payload)
+            .where(t.outbox.c.status == PENDING, t.outbox.c.due_at <= int(now * 1000))
+            .order_by(t.outbox.c.id)
+            .limit(limit)
+        )
+        if busy:
+            query = query.where(_ob.c.connector.not_in(busy))
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(_ob.c.id, _ob.c.decision_id, _ob.c.connector, _ob.c.kind, _ob.c.payload)
-                .where(t.outbox.c.status == PENDING, t.outbox.c.due_at <= int(now * 1000))
-                .order_by(t.outbox.c.id)
-                .limit(limit)
-            ).all()
-        attempted = 0
+            rows = conn.execute(query).all()
+        lanes: dict[str, list[Any]] = {}
         for row in rows:
-            if self._paused_until.get(row.connector, 0) > self.clock():
+            if self._paused_until.get(row.connector, 0) > now:
                 continue  # the platform asked us to wait; the rest of the queue waits too
             connector = self.connectors.get(row.connector)
             if connector is None:
                 self._finish(row.id, TASK, tr("no such connector is running"))
-                continue
-            if row.kind not in connector.capabilities:  # held back until now, then a person's
+            elif row.kind not in connector.capabilities:  # held back until now, then a person's
                 self._finish(row.id, TASK, tr("the platform cannot do this: a person has to"))
-                continue
-            attempted += 1
+            else:
+                lanes.setdefault(row.connector, []).append(row)
+        for name, todo in lanes.items():
+            self._lanes[name] = asyncio.create_task(self._lane(self.connectors[name], todo))
+        running = [lane for lane in self._lanes.values() if not lane.done()]
+        if running and budget_s != 0:
+            await asyncio.wait(running, timeout=budget_s)
+        self._reap()
+        return sum(map(len, lanes.values()))
+
+    async def close(self, wait_s: float = CLOSING_S) -> None:
+        """At stop: the lanes still running get `wait_s` to end, then are cancelled (an action
+        left in flight is for `recover` to decide at the next start)."""
+        running = [lane for lane in self._lanes.values() if not lane.done()]
+        if running:
+            _done, late = await asyncio.wait(running, timeout=wait_s)
+            for lane in late:
+                lane.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        self._lanes.clear()
+
+    def _reap(self) -> list[str]:
+        """Forget the lanes that ended (raising what one of them raised: the store out of
+        reach, for the caller to wait out); the connectors whose lane still runs."""
+        ended = [name for name, lane in self._lanes.items() if lane.done()]
+        failed = None
+        for name in ended:
+            lane = self._lanes.pop(name)
+            if not lane.cancelled() and lane.exception() is not None:
+                failed = failed or lane.exception()
+        if failed is not None:
+            raise failed
+        return list(self._lanes)
+
+    async def _lane(self, connector: Connector, rows: list[Any]) -> None:
+        for row in rows:
+            if self._paused_until.get(connector.name, 0) > self.clock():
+                return  # a 429 meanwhile: the rest waits, as queued
             await self._run(connector, row, to_action(row.id, row.payload))
-        return attempted
 
     async def _run(self, connector: Connector, row: Any, action: Action) -> None:
         row_id = row.id

@@ -56,6 +56,8 @@ from qunzhu.store.queries import stored_message
 
 log = logging.getLogger(__name__)
 
+DRAIN_PAUSE_S = 1.0  # after the queued actions failed for something other than the store
+
 
 @dataclass
 class GroupSetup:
@@ -363,9 +365,11 @@ class Runtime:
         try:
             return await self.executor.drain()
         except Exception as exc:
-            if not store_unreachable(exc):
-                raise
-            await asyncio.sleep(self.faults.store_down(exc))
+            if store_unreachable(exc):
+                await asyncio.sleep(self.faults.store_down(exc))
+            else:  # the actions stay queued: tried again after a pause, the events go on
+                log.exception(tr("the queued actions could not be carried out; trying again"))
+                await asyncio.sleep(DRAIN_PAUSE_S)
             return 0
 
     def _left_pictures(self, conn: Connection, ids: list[int]) -> dict[int, tuple[bytes, ...]]:
@@ -798,6 +802,7 @@ class Runtime:
             while await self.step():
                 pass
         await self._drain()
+        await self.executor.close()
 
 
 def _seen(conn: Connection, connector: str, key: str) -> bool:

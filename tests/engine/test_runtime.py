@@ -1377,3 +1377,17 @@ def test_a_platform_answering_slowly_holds_up_neither_the_others_nor_the_engine(
     assert (first, again) == (4, 0)  # all four taken on at first; QQ's lane went on alone
     assert [a.message_id for a in hung.done] == ["0", "1"]  # in order, each once
     assert {r.status for r in rows(engine, t.outbox)} == {outbox.DONE}
+
+
+def test_an_event_that_failed_once_and_then_passed_is_not_counted_any_more(
+    engine: Engine,
+) -> None:
+    fragile = Fragile()
+    rt = runtime(engine, fragile)
+    rt.accept(message(1, "早"))
+    fragile.broken = True  # a passing failure (a model being swapped, say)
+    assert asyncio.run(rt.step()) == 0
+    assert list(rt.faults.failures.values()) == [1]
+    fragile.broken = False
+    assert asyncio.run(rt.step()) == 1
+    assert rt.faults.failures == {} and not rt.faults.set_aside

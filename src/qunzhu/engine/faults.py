@@ -49,7 +49,7 @@ class Faults:
 
     def __init__(self) -> None:
         self.set_aside: set[int] = set()
-        self._failures: dict[int, int] = {}
+        self.failures: dict[int, int] = {}  # inbox id -> its failures so far
         self._outage = 0  # failed tries in a row to reach the store
 
     def store_down(self, exc: BaseException) -> float:
@@ -71,10 +71,14 @@ class Faults:
             log.warning(tr("the store can be reached again"))
         self._outage = 0
 
+    def passed(self, inbox_id: int) -> None:
+        """The event went through after all (what failed had passed): nothing to count."""
+        self.failures.pop(inbox_id, None)
+
     def failed(self, inbox_id: int, exc: BaseException) -> None:
         """The event failed on its own; set aside at its `TRIES`-th failure (its traceback
         logged then, once)."""
-        n = self._failures[inbox_id] = self._failures.get(inbox_id, 0) + 1
+        n = self.failures[inbox_id] = self.failures.get(inbox_id, 0) + 1
         if n < TRIES:
             log.warning(
                 tr(
@@ -84,7 +88,7 @@ class Faults:
                 )
             )
             return
-        del self._failures[inbox_id]
+        del self.failures[inbox_id]
         self.set_aside.add(inbox_id)
         log.error(
             tr(

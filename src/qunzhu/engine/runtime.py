@@ -338,6 +338,7 @@ class Runtime:
                     raise
                 self.faults.failed(head, exc)
                 break
+            self.faults.passed(head)
             done += 1
         return done
 
@@ -348,6 +349,7 @@ class Runtime:
         try:
             try:
                 processed = await asyncio.to_thread(self.process)
+                self.faults.failures.clear()  # the oldest events are in every batch: they passed
             except Exception as exc:
                 if store_unreachable(exc):
                     raise

@@ -390,6 +390,9 @@ ZH: dict[str, str] = {
         "群 {platform}:{id}：保存的设置格式不对（不是表）"
     ),
     "settings reloaded": "已重新加载设置",
+    "cannot read which members were forgotten": "无法读取哪些成员的数据刚被删除",
+    "{n} events older than a week let go from the inbox": "收件箱中清理了 {n} 条一周前的事件",
+    "cannot prune the inbox": "无法清理收件箱",
     "cannot reload the settings": "无法重新加载设置",
     "cannot store the configured groups in their communities": "无法把配置中的群记入各自的社群",
     "roster of {group} not read yet: {why}": "还没读到「{group}」的成员名单：{why}",

@@ -78,9 +78,10 @@ from qunzhu.moderation.engine import Policy as Rules
 from qunzhu.moderation.learning import Learner
 from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import normalize
-from qunzhu.store import appeals, pictures, roster
+from qunzhu.store import appeals, inbox, pictures, roster
 from qunzhu.store import schema as t
 from qunzhu.store.ingest import Ingest, place_group, start_import, to_ms
+from qunzhu.store.privacy import ForgottenIds, forgotten_lately
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -374,6 +375,48 @@ def _write_roster(
         group = Group(Platform(platform), group_id, name)
         Ingest(conn, f"roster:{connector}", connector, import_id=session).run([group, *found])
     return len(found), result.held
+
+
+FORGOTTEN_EVERY_S = 5.0  # how often the engine looks whether members were forgotten
+INBOX_PRUNE_EVERY_S = 3600.0
+
+
+async def watch_forgotten(runtime: Runtime, every_s: float = FORGOTTEN_EVERY_S) -> None:
+    """Members forgotten while the engine runs (`qunzhu forget`, the console): within
+    `every_s`, what it keeps of them in memory goes too (`Runtime.forget`). Those forgotten
+    before it started were never in its memory: the first look only notes where to go on."""
+    after = -1
+    while True:
+        try:
+            after, forgotten = await asyncio.to_thread(_forgotten_since, runtime.engine, after)
+            if forgotten is not None:
+                runtime.forget(forgotten)
+        except Exception:
+            log.exception(tr("cannot read which members were forgotten"))
+        await asyncio.sleep(every_s)
+
+
+def _forgotten_since(engine: Engine, after: int) -> tuple[int, ForgottenIds | None]:
+    with engine.connect() as conn:
+        return forgotten_lately(conn, after)
+
+
+async def prune_inbox(engine: Engine, every_s: float = INBOX_PRUNE_EVERY_S) -> None:
+    """Every `every_s`, let go of the inbox rows a week old that nothing points to
+    (`store/inbox.py`): the inbox stays as small as a week's traffic."""
+    while True:
+        try:
+            n = await asyncio.to_thread(_prune, engine)
+            if n:
+                log.info(tr("{n} events older than a week let go from the inbox", n=n))
+        except Exception:
+            log.exception(tr("cannot prune the inbox"))
+        await asyncio.sleep(every_s)
+
+
+def _prune(engine: Engine) -> int:
+    with engine.begin() as conn:
+        return inbox.prune(conn, int(time.time() * 1000))
 
 
 def _settings_stamp(engine: Engine) -> tuple[int, int | None]:
@@ -885,6 +928,10 @@ async def serve(
     ]
     rosters = asyncio.create_task(watch_rosters(runtime, config))
     model = asyncio.create_task(watch_model(runtime))
+    keeping = [
+        asyncio.create_task(watch_forgotten(runtime)),
+        asyncio.create_task(prune_inbox(runtime.engine)),
+    ]
     engine_stop = asyncio.Event()
     engine_task = asyncio.create_task(runtime.serve(engine_stop))
     watcher = asyncio.create_task(_when_all_end(tasks, stop))
@@ -892,10 +939,10 @@ async def serve(
     try:
         await asyncio.wait({engine_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (*tasks, watcher, stopping, settings, rosters, model):
+        for task in (*tasks, *keeping, watcher, stopping, settings, rosters, model):
             task.cancel()
         await asyncio.gather(
-            *tasks, watcher, stopping, settings, rosters, model, return_exceptions=True
+            *tasks, *keeping, watcher, stopping, settings, rosters, model, return_exceptions=True
         )
         for site in sites:
             await site.cleanup()

@@ -1391,3 +1391,45 @@ def test_an_event_that_failed_once_and_then_passed_is_not_counted_any_more(
     fragile.broken = False
     assert asyncio.run(rt.step()) == 1
     assert rt.faults.failures == {} and not rt.faults.set_aside
+
+
+def test_a_member_forgotten_while_the_engine_runs_leaves_its_memory(engine: Engine) -> None:
+    """`qunzhu forget` deletes the store's data; the running engine drops what it keeps in
+    memory too: the connector's bios and reactions, moderation's counts and trust."""
+    from qunzhu.moderation.behaviour import Behaviour, TrustBook
+    from qunzhu.service import watch_forgotten
+    from qunzhu.store.privacy import find_members, forget_member
+
+    class Remembering(FakeConnector):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dropped: list[str] = []
+
+        def forget(self, forgotten) -> None:  # type: ignore[no-untyped-def]
+            self.dropped += [m for m in ("u1", "u2") if forgotten(m)]
+
+    detector = Detector(behaviour=Behaviour(), trust=TrustBook(clean_messages=3, hours=1))
+    fake = Remembering()
+    rt = runtime(engine, ModerationPolicy(detector, Ladder(Mode.ENFORCE)), connector=fake)
+    for n in range(3):  # three clean messages: in an hour, trusted
+        rt.accept(message(n + 1, f"大家好，我是第{n}个"))
+    rt.process()
+
+    async def forget_meanwhile() -> None:
+        watching = asyncio.create_task(watch_forgotten(rt, every_s=0.01))
+        await asyncio.sleep(0.05)  # its first look: nobody
+        with engine.begin() as conn:
+            (member,) = find_members(conn, "u1", "telegram")
+            forget_member(conn, member)
+        for _ in range(200):
+            if fake.dropped:
+                break
+            await asyncio.sleep(0.01)
+        watching.cancel()
+
+    asyncio.run(forget_meanwhile())
+    assert fake.dropped == ["u1"]
+    rt.accept(message(4000, "代购名牌包包，加微信 abc12345 详聊"))  # over an hour on
+    rt.process()
+    # had their three messages still counted, the ad would have been spared as "earned"
+    assert [d.verdict for d in rows(engine, t.decisions)] == ["spam"]

@@ -326,3 +326,33 @@ def test_pictures_that_are_not_worth_decoding_get_no_fingerprint(monkeypatch: An
     assert images.fingerprint(poster(4)[:2000]) is None  # cut off mid-way
     monkeypatch.setattr(images, "MAX_BYTES", 1000)
     assert images.fingerprint(poster(4)) is None
+
+
+def test_a_member_forgotten_leaves_nothing_in_the_memories() -> None:
+    """`qunzhu forget` while the engine runs: today's texts and pictures of the member, their
+    counts and their trust go, and what expires later finds nothing of theirs missing."""
+    from qunzhu.moderation.images import fingerprints
+
+    d = live()
+    ad = "新到一批进口奶粉，价格美丽，需要的朋友联系群主看图"
+    picture = poster(1)
+    for i in range(2):  # in two groups: a question so far
+        ctx = Context(f"g{i}", "gone", T0 + i, message=f"m{i}", kinds=frozenset({"image"}),
+                      images=(picture,), pictures=fingerprints([picture]))  # fmt: skip
+        d.check(ad, ctx)
+    for i in range(3):
+        d.check(f"大家好，我是{i}号", Context("g1", "gone", T0 + 10 + i))
+    d.behaviour.joined("g1", "gone", T0)  # type: ignore[union-attr]
+    d.check("我也在", Context("g1", "stays", T0 + 20))
+    forgotten = {"gone"}.__contains__
+    d.forget_members(forgotten)
+    assert d.behaviour.newcomers_since(T0 - 1) == 0  # type: ignore[union-attr]
+    # a third group's copy by another member no longer finds theirs
+    assert d.behaviour.texts_like(normalize(ad)) == []  # type: ignore[union-attr]
+    assert d.behaviour.copies_of(fingerprints([picture])) == []  # type: ignore[union-attr]
+    # trust starts over: three clean messages and an hour again
+    later = d.check("加微信 abc12345 代购", Context("g1", "gone", T0 + 4000))
+    assert later.verdict == SPAM
+    # a day on, expiring the day's memory finds nothing of theirs missing
+    d.check("又是新的一天", Context("g1", "stays", T0 + 2 * 86400))
+    assert d.behaviour.texts_like(normalize("又是新的一天")) == []  # type: ignore[union-attr]

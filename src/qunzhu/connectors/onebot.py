@@ -54,7 +54,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -491,6 +491,12 @@ class OneBotConnector:
             await self._connected.wait()
 
     # -- receiving -------------------------------------------------------------------------
+
+    def forget(self, forgotten: Callable[[str], bool]) -> None:
+        """Members just forgotten (`qunzhu forget`): their signatures and reactions read
+        lately are dropped."""
+        self._bios.forget(forgotten)
+        self._reactions.forget(forgotten)
 
     async def run(self, emit: Emit) -> None:
         """Receive events until cancelled, reconnecting (forward) or serving (reverse)."""

@@ -59,6 +59,11 @@ class Bios:
             return ""
         return bio[:BIO_MAX]
 
+    def forget(self, forgotten: Callable[[str], bool]) -> None:
+        """Drop what was read of members just forgotten (`qunzhu forget`)."""
+        for member in [m for m in self._kept if forgotten(str(m))]:
+            del self._kept[member]
+
 
 REACTION_EVERY_S = 86_400.0  # a member's reactions in a group are handed on once a day
 
@@ -80,3 +85,12 @@ class Reactions:
         while len(self._handed_on) > BIOS_KEPT:
             del self._handed_on[next(iter(self._handed_on))]
         return due
+
+    def forget(self, forgotten: Callable[[str], bool]) -> None:
+        """Drop members just forgotten (keys are (group, member))."""
+        for key in [k for k in self._handed_on if forgotten(str(_member_of(k)))]:
+            del self._handed_on[key]
+
+
+def _member_of(key: Hashable) -> object:
+    return key[-1] if isinstance(key, tuple) else key

@@ -30,7 +30,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -377,6 +377,13 @@ class TelegramConnector:
     def _redact(self, exc: object) -> str:
         """An error's text without the bot token (aiohttp puts URLs, and so the token, in it)."""
         return str(exc).replace(self._token, "***")
+
+    def forget(self, forgotten: Callable[[str], bool]) -> None:
+        """Members just forgotten (`qunzhu forget`): their bios, CAS listings and reactions
+        read lately are dropped."""
+        for kept in (self._bios, self._listings, self._reactions):
+            if kept is not None:
+                kept.forget(forgotten)
 
     async def close(self) -> None:
         """Close the HTTP session (a later call opens a new one)."""

@@ -42,7 +42,7 @@ import io
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -577,6 +577,13 @@ class WeComConnector:
         if not isinstance(data, dict):
             raise ActionFailed(f"WeCom: HTTP {response.status_code}", retry=True)
         return data
+
+    def forget(self, forgotten: Callable[[str], bool]) -> None:
+        """Members just forgotten (`qunzhu forget`): whose join was looked at is dropped. The
+        groups' member lists stay as WeCom gave them (they are read again within the hour; a
+        member dropped from one would look like a newcomer at the next callback)."""
+        for key in [k for k in self._seen if k[1] is not None and forgotten(k[1])]:
+            del self._seen[key]
 
     async def close(self) -> None:
         if self._fh is not None:

@@ -34,6 +34,7 @@ from qunzhu.engine.policies import (
     ModerationPolicy,
     Outcome,
     Policy,
+    RaidPolicy,
     WelcomePolicy,
     decide_all,
     is_report,
@@ -43,6 +44,7 @@ from qunzhu.engine.reader import PictureReader
 from qunzhu.i18n import tr
 from qunzhu.model import CARRIED, Group, MembershipEvent, Message, Record
 from qunzhu.model.live import ActionKind, Edit, JoinRequest, LiveEvent, PictureText
+from qunzhu.moderation.behaviour import Behaviour
 from qunzhu.moderation.enforcement import Step
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.images import fingerprints
@@ -203,6 +205,9 @@ class Runtime:
         self._sessions: dict[str, int] = {}  # connector -> its row in `imports` for this run
         self.wake = asyncio.Event()
         self.faults = Faults()
+        # members forgotten meanwhile, for the processing thread to drop from the detectors'
+        # memories before its next batch (they are not to be touched from another thread)
+        self._forgetting: list[Callable[[str], bool]] = []
 
     # -- in -------------------------------------------------------------------------------
 
@@ -257,8 +262,32 @@ class Runtime:
 
     # -- decide ---------------------------------------------------------------------------
 
+    def forget(self, forgotten: Callable[[str], bool]) -> None:
+        """Members just forgotten (`qunzhu forget`, the console): what the connectors read
+        of them lately goes now, what moderation remembers of them (today's messages and
+        pictures, trust counts) before the next batch."""
+        for connector in self.connectors.values():
+            if (drop := getattr(connector, "forget", None)) is not None:
+                drop(forgotten)
+        self._forgetting.append(forgotten)
+
+    def _forget_in_memory(self) -> None:
+        forgetting, self._forgetting = self._forgetting, []
+        memories: dict[int, Detector | Behaviour] = {}  # each community's once
+        for setup in [*list(self.setups.groups.values()), self.setups.default]:
+            for policy in setup.policies:
+                if isinstance(policy, ModerationPolicy):
+                    memories[id(policy.detector)] = policy.detector
+                elif isinstance(policy, RaidPolicy) and policy.community is not None:
+                    memories[id(policy.community)] = policy.community
+        for forgotten in forgetting:
+            for memory in memories.values():
+                memory.forget_members(forgotten)
+
     def process(self, limit: int = 500) -> int:
         """Process up to `limit` inbox events in one transaction; return how many."""
+        if self._forgetting:
+            self._forget_in_memory()
         try:
             return self._process(limit)
         except BaseException:

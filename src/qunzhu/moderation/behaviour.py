@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -528,6 +528,35 @@ class Behaviour:
         self._spam_pictures.clear()
         self._fine_pictures.clear()
 
+    def forget_members(self, forgotten: Callable[[str], bool]) -> None:
+        """Drop what is kept of members just forgotten (`qunzhu forget`): their recent
+        messages' times and digests, the texts and pictures they posted today (no later copy
+        then points at theirs), their joins."""
+        ask = functools.cache(forgotten)
+        for who in [w for w in {*self._times, *self._texts, *self._spoken} if ask(w[1])]:
+            self._times.pop(who, None)
+            self._texts.pop(who, None)
+            self._spoken.discard(who)
+        self._joins = deque(j for j in self._joins if not ask(j[2]))
+        posted = {key for key, (_g, member, _at, _m) in self._posted.items() if ask(member)}
+        for key in posted:
+            self._lsh.remove(key)
+            del self._posted[key]
+            self._asked_texts.discard(key)
+        self._expiry = deque(e for e in self._expiry if e[1] not in posted)
+        pictures = {key for key, p in self._pictures.items() if ask(p[2])}
+        for key in pictures:
+            _at, _group, _member, print_, _message = self._pictures.pop(key)
+            self._drop_bands(key, print_)
+        self._picture_order = deque(k for k in self._picture_order if k not in pictures)
+
+    def _drop_bands(self, key: int, print_: int) -> None:
+        for band, value in enumerate(print_.to_bytes(BANDS)):
+            ids = self._bands[band][value]
+            ids.discard(key)
+            if not ids:
+                del self._bands[band][value]
+
     def _expire(self, now: float) -> None:
         for print_, at in list(self._asked.items()):
             if at < now - CROSS_WINDOW_S:
@@ -537,11 +566,7 @@ class Behaviour:
         ):
             key = self._picture_order.popleft()
             _at, _group, _member, print_, _message = self._pictures.pop(key)
-            for band, value in enumerate(print_.to_bytes(BANDS)):
-                ids = self._bands[band][value]
-                ids.discard(key)
-                if not ids:
-                    del self._bands[band][value]
+            self._drop_bands(key, print_)
         while self._expiry and self._expiry[0][0] < now - CROSS_WINDOW_S:
             _at, key = self._expiry.popleft()
             self._lsh.remove(key)
@@ -609,6 +634,12 @@ class TrustBook:
         the store), so taking it back there makes them start over."""
         self._clean.pop((group, member), None)
         self._short.pop((group, member), None)
+
+    def forget_members(self, forgotten: Callable[[str], bool]) -> None:
+        """Members just forgotten (`qunzhu forget`) start over."""
+        for book in (self._clean, self._short):
+            for who in [w for w in book if forgotten(w[1])]:
+                del book[who]
 
     def record(self, n: Normalized, ctx: Context, verdict: str) -> None:
         who = (ctx.group, ctx.member)

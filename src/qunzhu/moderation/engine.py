@@ -9,7 +9,7 @@ contact with an ad word) is enough.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from qunzhu.i18n import tr
@@ -160,6 +160,12 @@ class Detector:
 
     def check(self, text: str, ctx: Context | None = None) -> Decision:
         return self.check_many([text], [ctx] if ctx else None)[0]
+
+    def forget_members(self, forgotten: Callable[[str], bool]) -> None:
+        """Drop what the behaviour and trust layers keep of members just forgotten."""
+        for layer in (self.behaviour, self.trust):
+            if layer is not None:
+                layer.forget_members(forgotten)
 
     def check_many(
         self, texts: Sequence[str], contexts: Sequence[Context | None] | None = None

@@ -156,7 +156,7 @@ def _forgotten_among(
 ) -> dict[tuple[int, str, str], str]:
     """Those of `wanted` blocked before their data was deleted. A store that never forgot a
     blocked member has no key, and this costs one look-up by primary key."""
-    key = _key(conn) if wanted else None
+    key = stored_key(conn) if wanted else None
     if key is None:
         return {}
     by_digest = {(c, p, digest(key, p, x)): (c, p, x) for c, p, x in wanted}
@@ -178,15 +178,17 @@ def digest(key: bytes, platform: str, external_id: str) -> str:
     return hmac.new(key, f"{platform}:{external_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def _key(conn: Connection) -> bytes | None:
+def stored_key(conn: Connection) -> bytes | None:
+    """The store's key for digests of members' ids; None until one was needed."""
     k = t.store_keys
     found = conn.execute(select(k.c.value).where(k.c.name == DIGEST_KEY)).scalar()
     return bytes.fromhex(found) if found is not None else None
 
 
-def _made_key(conn: Connection) -> bytes:
-    """The store's key, made the first time a blocked member is forgotten."""
-    if (found := _key(conn)) is not None:
+def made_key(conn: Connection) -> bytes:
+    """The store's key for digests of members' ids, made the first time one is needed (a
+    blocked member forgotten, or any member while engines may be running)."""
+    if (found := stored_key(conn)) is not None:
         return found
     made = secrets.token_hex(32)
     conn.execute(t.store_keys.insert().values(name=DIGEST_KEY, value=made))
@@ -203,7 +205,7 @@ def keep_forgotten(conn: Connection, member_id: int) -> int:
     ).all()
     if not rows:
         return 0
-    key, now = _made_key(conn), now_ms()
+    key, now = made_key(conn), now_ms()
     for r in rows:
         d = digest(key, r.platform, r.external_id)
         where = (_f.c.community_id == r.community_id, _f.c.platform == r.platform, _f.c.digest == d)
@@ -222,7 +224,7 @@ def keep_forgotten(conn: Connection, member_id: int) -> int:
 
 def remove_forgotten(conn: Connection, community_id: int, platform: str, external_id: str) -> bool:
     """Let back a forgotten member by the id the operator gives: the store cannot list them."""
-    key = _key(conn)
+    key = stored_key(conn)
     if key is None:
         return False
     d = digest(key, platform, external_id)

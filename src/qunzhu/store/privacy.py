@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
-from qunzhu.store import blocklist, pictures
+from qunzhu.model import Platform
+from qunzhu.store import blocklist, inbox, pictures
 from qunzhu.store import schema as t
-from qunzhu.store.ingest import rebuild_memberships
+from qunzhu.store.ingest import now_ms, rebuild_memberships
 
 
 @dataclass
@@ -46,7 +47,10 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
             select(t.memberships.c.group_id).where(t.memberships.c.member_id == member_id)
         ).scalars()
     )
+    _tell_running_engines(conn, member_id)
     decided, labelled = _forget_decisions(conn, member_id)
+    if (found := _on_platform(conn, member_id)) is not None:
+        inbox.forget(conn, found.platform, found.external_id)
     _forget_in_audit_log(conn, member_id)
     pictures.forget_of(conn, member_id)
     messages = conn.execute(delete(t.messages).where(t.messages.c.sender_id == member_id))
@@ -64,6 +68,51 @@ def forget_member(conn: Connection, member_id: int) -> Forgotten:
     for group_id in groups:
         rebuild_memberships(conn, group_id)
     return Forgotten(gone.rowcount, messages.rowcount, events.rowcount, decided, labelled, blocked)
+
+
+FORGOTTEN_KEPT_MS = 2 * 86_400_000  # longer than a running engine keeps anything in memory
+
+
+def _tell_running_engines(conn: Connection, member_id: int) -> None:
+    """A digest of the member's id for a running engine to drop what it keeps of them in
+    memory (`forgotten_lately`); those older than two days go: no engine keeps anything as
+    long, and one that starts later keeps nothing of them."""
+    found = _on_platform(conn, member_id)
+    if found is None:
+        return
+    now, lately = now_ms(), t.forgotten_lately
+    conn.execute(delete(lately).where(lately.c.at < now - FORGOTTEN_KEPT_MS))
+    key = blocklist.made_key(conn)
+    said = blocklist.digest(key, found.platform, found.external_id)
+    conn.execute(lately.insert().values(digest=said, at=now))
+
+
+def forgotten_lately(conn: Connection, after: int) -> tuple[int, ForgottenIds | None]:
+    """Who was forgotten since entry `after` (None: nobody), and the newest entry's number,
+    to ask from next time; `after` -1: nobody, only where the entries now end (a process
+    starting keeps nothing of anyone forgotten before)."""
+    lately = t.forgotten_lately
+    if after < 0:
+        return int(conn.execute(select(func.coalesce(func.max(lately.c.id), 0))).scalar()), None
+    rows = conn.execute(
+        select(lately.c.id, lately.c.digest).where(lately.c.id > after).order_by(lately.c.id)
+    ).all()
+    key = blocklist.stored_key(conn) if rows else None
+    if not rows or key is None:
+        return (rows[-1].id if rows else after), None
+    return rows[-1].id, ForgottenIds(key, frozenset(r.digest for r in rows))
+
+
+@dataclass(frozen=True)
+class ForgottenIds:
+    """`forgotten(member_id)`: whether a platform id is one of members just forgotten, on
+    any platform (an id another platform also uses loses only what is kept in memory)."""
+
+    key: bytes
+    digests: frozenset[str]
+
+    def __call__(self, member_id: str) -> bool:
+        return any(blocklist.digest(self.key, p.value, member_id) in self.digests for p in Platform)
 
 
 def _forget_decisions(conn: Connection, member_id: int) -> tuple[int, int]:

@@ -396,6 +396,17 @@ forgotten_blocks = Table(
     Column("forgotten_at", BigInteger, nullable=False),
 )
 
+# Members forgotten lately, for a running engine to drop what it keeps of them in memory (a
+# bio read an hour ago, a day of who posted what): a keyed digest of "platform:id"
+# (store/blocklist.py), kept two days (store/privacy.py), no name.
+forgotten_lately = Table(
+    "forgotten_lately",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("at", BigInteger, nullable=False, index=True),
+)
+
 store_keys = Table(  # secrets the store makes for itself, once (the forgotten blocks' key)
     "store_keys",
     metadata,

@@ -379,6 +379,7 @@ def _write_roster(
 
 FORGOTTEN_EVERY_S = 5.0  # how often the engine looks whether members were forgotten
 INBOX_PRUNE_EVERY_S = 3600.0
+PRUNE_PIECE = 10_000  # inbox rows let go in one transaction
 
 
 async def watch_forgotten(runtime: Runtime, every_s: float = FORGOTTEN_EVERY_S) -> None:
@@ -415,8 +416,14 @@ async def prune_inbox(engine: Engine, every_s: float = INBOX_PRUNE_EVERY_S) -> N
 
 
 def _prune(engine: Engine) -> int:
-    with engine.begin() as conn:
-        return inbox.prune(conn, int(time.time() * 1000))
+    """A piece at a time, each in a transaction of its own (`inbox.prune`)."""
+    now, total = int(time.time() * 1000), 0
+    while True:
+        with engine.begin() as conn:
+            n = inbox.prune(conn, now, limit=PRUNE_PIECE)
+        total += n
+        if n < PRUNE_PIECE:
+            return total
 
 
 def _settings_stamp(engine: Engine) -> tuple[int, int | None]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from qunzhu.store import blocklist
 from qunzhu.store import schema as t
@@ -24,14 +24,23 @@ KEPT_MS = 7 * 86_400_000  # a week: far past any platform's redelivery
 _in, _d = t.inbox, t.decisions
 
 
-def prune(conn: Connection, now_ms: int, kept_ms: int = KEPT_MS) -> int:
-    """Delete processed rows older than `kept_ms` that no decision points to; how many."""
-    old = and_(
-        _in.c.processed_at.is_not(None),
-        _in.c.received_at < now_ms - kept_ms,
-        ~select(_d.c.id).where(_d.c.inbox_id == _in.c.id).exists(),
+def prune(conn: Connection, now_ms: int, kept_ms: int = KEPT_MS, limit: int = 10_000) -> int:
+    """Delete up to `limit` processed rows older than `kept_ms` that no decision points to
+    (a year's backlog goes a piece at a time, each its own short transaction, the event path
+    never waiting long); how many."""
+    old = (
+        select(_in.c.id)
+        .where(
+            _in.c.processed_at.is_not(None),
+            _in.c.received_at < now_ms - kept_ms,
+            ~select(_d.c.id).where(_d.c.inbox_id == _in.c.id).exists(),
+        )
+        .limit(limit)
     )
-    return conn.execute(delete(_in).where(old)).rowcount
+    ids = list(conn.execute(old).scalars())
+    if ids:
+        conn.execute(delete(_in).where(_in.c.id.in_(ids)))
+    return len(ids)
 
 
 def forget(conn: Connection, platform: str, external_id: str) -> int:

@@ -226,6 +226,8 @@ Index("ix_decisions_step", decisions.c.step, decisions.c.group_id)
 
 # a member's decisions: their appeal finds the newest, `forget` deletes them all
 Index("ix_decisions_member", decisions.c.member)
+# the decisions an inbox row leads to: the inbox lets go of rows none points to
+Index("ix_decisions_inbox_id", decisions.c.inbox_id)
 
 appeals = Table(  # a member's word that a decision about them was wrong (store/appeals.py)
     "appeals",

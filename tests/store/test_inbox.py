@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
+import pytest
 from sqlalchemy import Engine, insert, select
 
 from qunzhu.store import inbox
@@ -76,3 +79,17 @@ def test_forgetting_a_member_takes_them_out_of_the_inbox(engine: Engine) -> None
     assert left[0].startswith("forgotten:") and "10001" not in left[0]
     with engine.connect() as conn:  # the other member's decision still finds its event
         assert conn.execute(select(t.decisions.c.inbox_id)).scalars().all() == [swept]
+
+
+def test_the_engine_lets_go_of_a_backlog_a_piece_at_a_time(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qunzhu import service
+
+    monkeypatch.setattr(service, "PRUNE_PIECE", 2)
+    with engine.begin() as conn:
+        for n in range(5):
+            add(conn, f"g1:Message:{n}", at=1_000)  # long ago
+        add(conn, "g1:Message:new", at=int(time.time() * 1000))
+    assert service._prune(engine) == 5
+    assert keys(engine) == ["g1:Message:new"]

@@ -374,3 +374,37 @@ def test_wecoms_callbacks_are_served_beside_the_engine(tmp_path: Path) -> None:
 
     assert asyncio.run(main()) == ("echo-42", 200)
     assert joins() == ["join"]
+
+
+def test_an_event_the_engine_cannot_process_is_set_aside_and_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug meeting one message: the messages after it are still judged and answered before
+    `qunzhu run` stops, and the console's connectors say the engine set one aside."""
+    from qunzhu.engine.policies import AutoReplyPolicy
+
+    answering = AutoReplyPolicy.decide
+
+    def fragile(self, event, marks):  # type: ignore[no-untyped-def]
+        if getattr(event.record, "text", "") == "boom":
+            raise ValueError("a bug met an unusual message")
+        return answering(self, event, marks)
+
+    monkeypatch.setattr(AutoReplyPolicy, "decide", fragile)
+    cfg = tmp_path / "qunzhu.toml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    typed = "Bo: boom\nAnn: what time do we run?\n/quit\n"
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--db", url], input=typed)
+    assert result.exit_code == 0, result.output
+    assert "Saturdays at seven." in result.stdout  # the message after it was answered
+    engine = db.open_store(url)
+    cs = t.connector_status
+    with engine.connect() as conn:
+        row = conn.execute(select(cs.c.state, cs.c.last_error).where(cs.c.name == "[engine]")).one()
+        waiting = conn.execute(
+            select(func.count()).where(t.inbox.c.processed_at.is_(None))
+        ).scalar_one()
+    assert row.state == "failing"
+    assert "set aside" in row.last_error and "a bug met an unusual message" in row.last_error
+    assert waiting == 1  # kept for the next start

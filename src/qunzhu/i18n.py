@@ -393,6 +393,9 @@ ZH: dict[str, str] = {
     "cannot read which members were forgotten": "无法读取哪些成员的数据刚被删除",
     "{n} events older than a week let go from the inbox": "收件箱中清理了 {n} 条一周前的事件",
     "cannot prune the inbox": "无法清理收件箱",
+    "event {id} of the inbox set aside until the next start: {why}": (
+        "收件箱中的事件 {id} 已搁置，下次启动时重试：{why}"
+    ),
     "cannot reload the settings": "无法重新加载设置",
     "cannot store the configured groups in their communities": "无法把配置中的群记入各自的社群",
     "roster of {group} not read yet: {why}": "还没读到「{group}」的成员名单：{why}",

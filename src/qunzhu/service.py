@@ -939,6 +939,8 @@ async def serve(
         asyncio.create_task(watch_forgotten(runtime)),
         asyncio.create_task(prune_inbox(runtime.engine)),
     ]
+    runtime.faults.on_set_aside = _said_set_aside(runtime.engine)
+    write_status(runtime.engine, ENGINE_STATUS, "engine", state="running", last_error=None)
     engine_stop = asyncio.Event()
     engine_task = asyncio.create_task(runtime.serve(engine_stop))
     watcher = asyncio.create_task(_when_all_end(tasks, stop))
@@ -955,6 +957,8 @@ async def serve(
             await site.cleanup()
         engine_stop.set()  # the connectors are quiet: judge what they delivered, send what is due
         await engine_task
+        if not runtime.faults.set_aside:  # else it stays failing, saying why, until a start
+            write_status(runtime.engine, ENGINE_STATUS, "engine", state="stopped")
         await asyncio.to_thread(model_status, runtime)
         with contextlib.suppress(NotImplementedError):
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -1125,6 +1129,22 @@ def write_status(engine: Engine, name: str, kind: str, **values: Any) -> None:
 
 
 MODEL_STATUS = "[language_model]"  # its row among the connectors (no connector is named so)
+ENGINE_STATUS = "[engine]"  # the engine's own row: events it had to set aside
+
+
+def _said_set_aside(engine: Engine) -> Callable[[int, BaseException], None]:
+    """What writes an event set aside (`engine/faults.py`) in the engine's row of the
+    console's connectors: failing, with the event and the error, until it restarts."""
+
+    def said(inbox_id: int, exc: BaseException) -> None:
+        why = tr(
+            "event {id} of the inbox set aside until the next start: {why}",
+            id=inbox_id,
+            why=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        write_status(engine, ENGINE_STATUS, "engine", state="failing", last_error=why)
+
+    return said
 
 
 async def watch_model(runtime: Runtime, every_s: float = 5.0) -> None:

@@ -12,6 +12,7 @@ An operator's hundred groups share one engine, so whatever fails must not stop i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from qunzhu import i18n
 from qunzhu.i18n import tr
@@ -48,6 +49,9 @@ class Faults:
     failures; `set_aside` is what `Runtime.process` leaves out."""
 
     def __init__(self) -> None:
+        # told of each event set aside (its inbox id and what failed): the service writes it
+        # where the console shows the connectors, so the operator sees it without the log
+        self.on_set_aside: Callable[[int, BaseException], None] | None = None
         self.set_aside: set[int] = set()
         self.failures: dict[int, int] = {}  # inbox id -> its failures so far
         self._outage = 0  # failed tries in a row to reach the store
@@ -65,6 +69,11 @@ class Faults:
             )
         self._outage += 1
         return wait
+
+    @property
+    def store_down_now(self) -> bool:
+        """Whether the last try to reach the store failed."""
+        return self._outage > 0
 
     def store_up(self) -> None:
         if self._outage:
@@ -99,3 +108,5 @@ class Faults:
             ),
             exc_info=exc,
         )
+        if self.on_set_aside is not None:
+            self.on_set_aside(inbox_id, exc)

@@ -391,6 +391,19 @@ class Runtime:
         self.faults.store_up()
         return processed
 
+    async def _settle(self) -> None:
+        """At stop: process what is left. An event that fails is tried until it is set aside
+        (`faults`), so the events after it are not left for the next start; a store out of
+        reach is not waited for."""
+        while True:
+            aside = len(self.faults.set_aside)
+            if await self.step():
+                continue
+            if self.faults.store_down_now:
+                return
+            if not self.faults.failures and len(self.faults.set_aside) == aside:
+                return  # nothing left, nothing failing: settled
+
     async def _drain(self) -> int:
         """`executor.drain`, a store out of reach waited for as by `step`."""
         try:
@@ -826,12 +839,10 @@ class Runtime:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), idle_s)
         self.reader.close()
-        while await self.step():
-            pass
+        await self._settle()
         if self.opinions is not None:  # the model's answers to what was held, judged too
             await asyncio.to_thread(self.opinions.close)
-            while await self.step():
-                pass
+            await self._settle()
         await self._drain()
         await self.executor.close()
 

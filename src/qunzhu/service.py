@@ -386,14 +386,17 @@ async def watch_forgotten(runtime: Runtime, every_s: float = FORGOTTEN_EVERY_S) 
     """Members forgotten while the engine runs (`qunzhu forget`, the console): within
     `every_s`, what it keeps of them in memory goes too (`Runtime.forget`). Those forgotten
     before it started were never in its memory: the first look only notes where to go on."""
-    after = -1
+    after, failing = -1, False
     while True:
         try:
             after, forgotten = await asyncio.to_thread(_forgotten_since, runtime.engine, after)
             if forgotten is not None:
                 runtime.forget(forgotten)
+            failing = False
         except Exception:
-            log.exception(tr("cannot read which members were forgotten"))
+            if not failing:  # once until it works again: a store away fails every look
+                log.exception(tr("cannot read which members were forgotten"))
+            failing = True
         await asyncio.sleep(every_s)
 
 

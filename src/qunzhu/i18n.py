@@ -393,6 +393,7 @@ ZH: dict[str, str] = {
     "cannot read which members were forgotten": "无法读取哪些成员的数据刚被删除",
     "{n} events older than a week let go from the inbox": "收件箱中清理了 {n} 条一周前的事件",
     "cannot prune the inbox": "无法清理收件箱",
+    "{what} ({why})": "{what}（{why}）",
     "event {id} of the inbox set aside until the next start: {why}": (
         "收件箱中的事件 {id} 已搁置，下次启动时重试：{why}"
     ),

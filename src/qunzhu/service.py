@@ -29,6 +29,7 @@ import dataclasses
 import gc
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -80,6 +81,8 @@ from qunzhu.moderation.model import ContentModel
 from qunzhu.moderation.normalize import normalize
 from qunzhu.store import appeals, inbox, pictures, roster
 from qunzhu.store import schema as t
+from qunzhu.store.db import said
+from qunzhu.store.db import unreachable as store_unreachable
 from qunzhu.store.ingest import Ingest, place_group, start_import, to_ms
 from qunzhu.store.privacy import ForgottenIds, forgotten_lately
 
@@ -326,7 +329,7 @@ async def watch_rosters(
                     believed,
                 )
             except Exception:  # a busy or conflicting store: the next round tries again
-                log.exception(tr("cannot store the roster of {group}", group=group.name))
+                _failed(tr("cannot store the roster of {group}", group=group.name))
                 again = True
                 continue
             log.info(
@@ -349,7 +352,7 @@ async def watch_rosters(
         try:
             await asyncio.to_thread(runtime.sweep_blocks, 0)
         except Exception:
-            log.exception(tr("cannot keep the blocked members out after reading the rosters"))
+            _failed(tr("cannot keep the blocked members out after reading the rosters"))
         await asyncio.sleep(retry_s if again else every_s)
 
 
@@ -395,7 +398,7 @@ async def watch_forgotten(runtime: Runtime, every_s: float = FORGOTTEN_EVERY_S) 
             failing = False
         except Exception:
             if not failing:  # once until it works again: a store away fails every look
-                log.exception(tr("cannot read which members were forgotten"))
+                _failed(tr("cannot read which members were forgotten"))
             failing = True
         await asyncio.sleep(every_s)
 
@@ -414,7 +417,7 @@ async def prune_inbox(engine: Engine, every_s: float = INBOX_PRUNE_EVERY_S) -> N
             if n:
                 log.info(tr("{n} events older than a week let go from the inbox", n=n))
         except Exception:
-            log.exception(tr("cannot prune the inbox"))
+            _failed(tr("cannot prune the inbox"))
         await asyncio.sleep(every_s)
 
 
@@ -427,6 +430,17 @@ def _prune(engine: Engine) -> int:
         total += n
         if n < PRUNE_PIECE:
             return total
+
+
+def _failed(what: str) -> None:
+    """Say what failed in a watcher, from its `except`: one line where the store is out of
+    reach (every watcher fails alike then, and the engine says when it is back), the
+    traceback where something else went wrong."""
+    exc = sys.exc_info()[1]
+    if exc is not None and store_unreachable(exc):
+        log.warning(tr("{what} ({why})", what=what, why=said(exc)))
+    else:
+        log.exception(what)
 
 
 def _settings_stamp(engine: Engine) -> tuple[int, int | None]:
@@ -467,7 +481,7 @@ async def watch_settings(
     try:
         await asyncio.to_thread(place_groups, config, engine)
     except Exception:
-        log.exception(tr("cannot store the configured groups in their communities"))
+        _failed(tr("cannot store the configured groups in their communities"))
     try:
         while True:
             stamp = None
@@ -482,7 +496,7 @@ async def watch_settings(
                     log.info(tr("settings reloaded"))
             except Exception:
                 if stamp is None or stamp != failed:  # say it once per change, not every poll
-                    log.exception(tr("cannot reload the settings"))
+                    _failed(tr("cannot reload the settings"))
                 failed = stamp
             if not recalled:  # only at the first look, before any event is judged
                 recalled = True
@@ -497,7 +511,7 @@ async def watch_settings(
                         )
                         log.info(tr("raids recalled {n} newcomers of the last hour", n=n))
                     except Exception:
-                        log.exception(tr("cannot read back the last day's messages"))
+                        _failed(tr("cannot read back the last day's messages"))
             try:
                 await banks.poll(engine)
                 if banks.copies:
@@ -522,12 +536,12 @@ async def watch_settings(
                         tr("{n} decision(s) on members named like an ad name people confirmed", n=n)
                     )
             except Exception:
-                log.exception(tr("cannot read the moderation labels"))
+                _failed(tr("cannot read the moderation labels"))
             try:  # looking back as for labels: two console processes may commit out of order
                 newest = await asyncio.to_thread(runtime.sweep_blocks, blocks_since)
                 blocks_since = max(blocks_since, newest - BankFeed.LOOK_BACK_MS)
             except Exception:
-                log.exception(tr("cannot keep the newly blocked members out"))
+                _failed(tr("cannot keep the newly blocked members out"))
             if ready is not None:
                 ready.set()
             try:
@@ -537,7 +551,7 @@ async def watch_settings(
                     )
                     runtime.reload(fresh)
             except Exception:
-                log.exception(tr("cannot train the communities' models or hand them over"))
+                _failed(tr("cannot train the communities' models or hand them over"))
             await asyncio.sleep(every_s)
     finally:
         learner.close()
@@ -1128,7 +1142,7 @@ def write_status(engine: Engine, name: str, kind: str, **values: Any) -> None:
                     )
                 )
     except SQLAlchemyError:
-        log.exception(tr("cannot write the status of connector {name}", name=name))
+        _failed(tr("cannot write the status of connector {name}", name=name))
 
 
 MODEL_STATUS = "[language_model]"  # its row among the connectors (no connector is named so)

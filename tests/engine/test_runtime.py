@@ -1433,3 +1433,26 @@ def test_a_member_forgotten_while_the_engine_runs_leaves_its_memory(engine: Engi
     rt.process()
     # had their three messages still counted, the ad would have been spared as "earned"
     assert [d.verdict for d in rows(engine, t.decisions)] == ["spam"]
+
+
+def test_carrying_out_actions_while_the_store_is_away_waits_and_a_bug_pauses(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from qunzhu.engine import faults
+    from qunzhu.engine import runtime as runtime_module
+
+    monkeypatch.setattr(faults, "STORE_WAITS_S", (0.0,))
+    monkeypatch.setattr(runtime_module, "DRAIN_PAUSE_S", 0.0)
+    rt = runtime(engine)
+    failures = [OperationalError("UPDATE", {}, Exception("server closed")), KeyError("bug")]
+
+    async def drain() -> int:
+        raise failures.pop(0)
+
+    monkeypatch.setattr(rt.executor, "drain", drain)
+    assert asyncio.run(rt._drain()) == 0  # waited for the store
+    assert asyncio.run(rt._drain()) == 0  # logged with its traceback, tried again later
+    assert [r.exc_info is not None for r in caplog.records] == [False, True]
+    assert "the queued actions could not be carried out" in caplog.records[1].getMessage()

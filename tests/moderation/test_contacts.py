@@ -35,6 +35,10 @@ PHONE = [("phone", "13800138000")]
         ("喂：moon_77 详聊", [("wechat", "moon_77")]),  # one-character marker, with a colon
         ("绿泡泡是 greenbub", [("wechat", "greenbub")]),  # letters only, but after "是"
         ("我的 wxid_zz9981 找我", [("wechat", "wxid_zz9981")]),  # no marker needed
+        ("加微 abc12345 详聊", [("wechat", "abc12345")]),  # 加微: 微 alone after 加
+        ("+薇：good_id88", [("wechat", "good_id88")]),
+        ("加我 威 a b c 1 2 3", [("wechat", "abc123")]),
+        ("加V \u202e54321cba\u202c 详聊", [("wechat", "abc12345")]),  # shown right to left
         ("微信同号 13800138000", PHONE),
         ("vx 13800138000", [*PHONE, ("wechat", "13800138000")]),
         # phones
@@ -94,6 +98,8 @@ def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]
         "哈哈哈哈😂😂😂",
         "明天见",
         "微信群里说过了",
+        "今天加微了几个客户，回头细聊",
+        "刚加微，明天聊",
         "微信 message 收到了吗",  # an all-letter word right after a marker is chat
         "扣5000分",
         "喂：everyone 在吗",  # one-character marker: an all-letter word is chat

@@ -34,6 +34,8 @@ from qunzhu.moderation.normalize import Normalized, normalize
         ("1\ufe0f\u20e33\ufe0f\u20e3", "13"),  # keycaps
         ("٣٨", "38"),  # Arabic-Indic digits
         ("➕ｖ", "+v"),
+        ("加V \u202e54321cba\u202c 兼职", "加v abc12345 兼职"),  # as shown: right to left
+        ("a\u202ecba\nxyz", "aabc xyz"),  # the override ends with the line
         ("Ꮩᕁ ꓦꓫ ᐯⲬ", "vx vx vx"),  # Cherokee, Canadian, Lisu and Coptic, from Unicode's list
         ("1З8 Ƨ4", "138 24"),  # Cyrillic Ze and Latin reversed s standing for digits
         ("〇〇七", "〇〇七"),  # East Asian characters are script, not disguise

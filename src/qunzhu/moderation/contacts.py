@@ -83,6 +83,8 @@ _WECHAT_OTHER = (
     _marker("卫", "[星信]"),
     f"加(?:{_GAP}我)?{_GAP}v",
     _marker(r"\+", "v"),
+    # "加微 abc123": 加 (or +) and 微 or a look-alike, the id right after ("加微信" above)
+    f"(?:加(?:{_GAP}我)?|\\+){_GAP}[微威薇徽嶶葳](?![信心芯])",
     _marker("绿", "泡", "泡"),
     f"[微威薇徽][{_HEARTS}]",
     # one character is a marker only with a colon after it, and a digit in the id: "喂:abc123"
@@ -107,6 +109,7 @@ _WECHAT_COMPACT_MARKER = (
             r"卫[星信]",
             r"加我?v(?!ip)",
             r"\+v(?!ip)",
+            r"(?:加我?|\+)[微威薇徽嶶葳]",
             r"绿泡泡",
         ]
     )

@@ -217,9 +217,16 @@ def _numerals(match: re.Match[str]) -> str:
     return run
 
 
+# A right-to-left override (U+202E) shows what follows it reversed, up to its end (U+202C),
+# the line's end or the message's: ids written backwards after one read forwards to people.
+_OVERRIDDEN = re.compile("\u202e([^\u202a-\u202e\u2066-\u2069\n]*)(?:\u202c)?")
+
+
 def normalize(raw: str) -> Normalized:
     """Fold every disguise we know into one spelling; never raises, linear in `len(raw)`."""
     s = _SURROGATES.sub("", raw)  # lone surrogates cannot be encoded, and mean nothing
+    if "\u202e" in s:  # shown right to left: "\u202e54321cba" reads "abc12345" on screen
+        s = _OVERRIDDEN.sub(lambda m: m.group(1)[::-1], s)
     if not unicodedata.is_normalized("NFKC", s):  # the check is a tenth of the work
         s = unicodedata.normalize("NFKC", s)
     s = s.translate(_table())

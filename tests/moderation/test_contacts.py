@@ -39,6 +39,7 @@ PHONE = [("phone", "13800138000")]
         ("+薇：good_id88", [("wechat", "good_id88")]),
         ("加我 威 a b c 1 2 3", [("wechat", "abc123")]),
         ("加V \u202e54321cba\u202c 详聊", [("wechat", "abc12345")]),  # shown right to left
+        ("详情联系 V：FZLXL123", [("wechat", "fzlxl123")]),  # a lone v, with a colon
         ("微信同号 13800138000", PHONE),
         ("vx 13800138000", [*PHONE, ("wechat", "13800138000")]),
         # phones
@@ -61,6 +62,8 @@ PHONE = [("phone", "13800138000")]
         ("群号是 24681357", [("qq", "24681357")]),
         ("进群 24681357 领资料", [("qq", "24681357")]),
         ("发到 24680@qq.com", [("qq", "24680")]),
+        ("要辅助的加Q429457172", [("qq", "429457172")]),
+        ("加扣 1723 748 011 详谈", [("qq", "1723748011")]),
         # links
         (
             "www.example点com",
@@ -76,6 +79,7 @@ PHONE = [("phone", "13800138000")]
         ),
         ("去 lucky8 dot top 看看", [("url", "lucky8.top"), ("domain", "lucky8.top")]),
         ("fake[.]xyz/x_1", [("url", "fake.xyz/x_1"), ("domain", "fake.xyz")]),
+        ("点击 bit.ly/3abcd 领红包", [("url", "bit.ly/3abcd"), ("domain", "bit.ly")]),  # shortener
         # Telegram
         ("纸飞机 @some_user", [("telegram", "some_user")]),
         ("TG：@Night_Owl7", [("telegram", "night_owl7")]),
@@ -102,6 +106,9 @@ def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]
         "刚加微，明天聊",
         "微信 message 收到了吗",  # an all-letter word right after a marker is chat
         "扣5000分",
+        "Q1 2345 万元营收",  # a quarter, not a QQ number
+        "vitamin: take 12345",
+        "dev：v2 12345678",
         "喂：everyone 在吗",  # one-character marker: an all-letter word is chat
         "卫星发射成功",
         "第2023一季度报告",

@@ -63,7 +63,7 @@ _FIVE_DIGITS = re.compile(r"\d{5}")
 _QQ_NAMES = r"(?:qq|扣扣|抠抠|蔻蔻|寇寇|叩叩|企鹅|球球)"
 _QQ_SUFFIX = r"(?:群号|裙号|号码|号|群|裙)"
 _QQ = re.compile(
-    rf"(?:{_QQ_NAMES}{_QQ_SUFFIX}?|q{_QQ_SUFFIX}|扣[群裙]号?|群号|裙号|[加进][群裙])"
+    rf"(?:{_QQ_NAMES}{_QQ_SUFFIX}?|q{_QQ_SUFFIX}|扣[群裙]号?|群号|裙号|[加进][群裙]|加我?[q扣])"
     r"(?:是|为)?([1-9]\d{4,10})(?!\d)"
 )
 _QQ_MAIL = re.compile(r"(?<!\d)([1-9]\d{4,10})@qq\.com")
@@ -87,8 +87,9 @@ _WECHAT_OTHER = (
     f"(?:加(?:{_GAP}我)?|\\+){_GAP}[微威薇徽嶶葳](?![信心芯])",
     _marker("绿", "泡", "泡"),
     f"[微威薇徽][{_HEARTS}]",
-    # one character is a marker only with a colon after it, and a digit in the id: "喂:abc123"
-    r"(?P<weak>[微威薇徽嶶喂维葳])(?=[\W_]{0,2}:)",
+    # one character is a marker only with a colon after it, and a digit in the id: "喂:abc123",
+    # "V：abc123" (a v that ends no Latin word)
+    r"(?P<weak>(?<![a-z0-9])v|[微威薇徽嶶喂维葳])(?=[\W_]{0,2}:)",
 )
 _WECHAT_MARKER = (
     "(?:" + "|".join([*(f"(?<![a-z0-9]){m}" for m in _WECHAT_LATIN), *_WECHAT_OTHER]) + ")"
@@ -147,6 +148,11 @@ _URL = re.compile(
 )
 _URL_TRAILING = ".,;:!?)]}'\"-"
 _TLD_SET = frozenset(TLDS)
+# Link shorteners whose top-level domain is not among TLDS: a bare "bit.ly/3abcd" is a link
+# (what an ad hides its landing page behind), as "t.cn/…" and "dwz.cn/…" already are.
+SHORTENERS = frozenset(
+    {"bit.ly", "goo.gl", "t.ly", "ow.ly", "cutt.ly", "is.gd", "v.gd", "rb.gy", "s.id", "t.co"}
+)
 _SECOND_LEVEL = frozenset({"com", "net", "org", "gov", "edu", "co", "ac"})
 _TELEGRAM_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})
 _TELEGRAM_PREFIXES = frozenset({"joinchat", "s", "c", "addlist", "addstickers"})
@@ -254,7 +260,7 @@ def _host(url: str) -> str | None:
     if all(label.isdigit() for label in labels):  # 1.2.3.4 only with a scheme; "2.5" is a number
         return host if scheme and len(labels) == 4 else None
     tld = labels[-1]
-    if tld in _TLD_SET:
+    if tld in _TLD_SET or ".".join(labels[-2:]) in SHORTENERS:
         return host
     if (scheme or labels[0] == "www") and tld.isalpha() and len(tld) >= 2:
         return host

@@ -188,6 +188,15 @@ def test_a_contact_from_a_confirmed_ad_is_spam_in_any_wording() -> None:
     assert d.check("加v abc12345").verdict != SPAM and d.check("abc12345").verdict != SPAM
 
 
+def test_a_share_code_from_a_confirmed_ad_is_spam_again() -> None:
+    """A shop's share code (淘口令) leads to the same page however the ad around it is worded."""
+    bank = SpamBank()
+    assert bank.add(normalize("今日特价 复制 ￥AbCd1234￥ 打开淘宝")) == 1
+    d = Detector(policy=Policy(keywords={}), bank=bank)
+    assert d.check("€AbCd1234€").verdict == SPAM
+    assert d.check("复制 ￥XyZw9876￥ 打开淘宝").verdict == REVIEW  # another shop's: a question
+
+
 def test_the_channel_a_confirmed_ad_was_forwarded_from_is_a_known_contact() -> None:
     """A farm forwards its channel's posts into the groups, reworded each time: once people
     confirm one, any forward from that channel is spam, and so is a message naming it. A

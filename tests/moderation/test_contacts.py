@@ -40,6 +40,10 @@ PHONE = [("phone", "13800138000")]
         ("加我 威 a b c 1 2 3", [("wechat", "abc123")]),
         ("加V \u202e54321cba\u202c 详聊", [("wechat", "abc12345")]),  # shown right to left
         ("详情联系 V：FZLXL123", [("wechat", "fzlxl123")]),  # a lone v, with a colon
+        ("V芯 abc12345", [("wechat", "abc12345")]),
+        ("加个微信吧 abc12345", [("wechat", "abc12345")]),  # a particle before the id
+        ("我的微是abc12345", [("wechat", "abc12345")]),  # one character, 是 for the colon
+        ("微 abc12345 详聊", [("wechat", "abc12345")]),  # one character standing alone
         ("微信同号 13800138000", PHONE),
         ("vx 13800138000", [*PHONE, ("wechat", "13800138000")]),
         # phones
@@ -49,6 +53,8 @@ PHONE = [("phone", "13800138000")]
         ("+86 138 0013 8000", PHONE),
         ("幺三八零零幺三八零零零", PHONE),
         ("1З8 ００1З 8000", PHONE),  # Cyrillic Ze for 3
+        ("l3800 l38000 代开", PHONE),  # Latin l for 1
+        ("I38OO138000", PHONE),  # I for 1, O for 0
         ("电话13800138000，或者 139 0000 1111", [*PHONE, ("phone", "13900001111")]),
         ("售楼热线 021-62345678", [("phone", "02162345678")]),  # landline with its area code
         ("（０７５５）１２３４５６７ 看房", [("phone", "07551234567")]),
@@ -80,6 +86,16 @@ PHONE = [("phone", "13800138000")]
         ("去 lucky8 dot top 看看", [("url", "lucky8.top"), ("domain", "lucky8.top")]),
         ("fake[.]xyz/x_1", [("url", "fake.xyz/x_1"), ("domain", "fake.xyz")]),
         ("点击 bit.ly/3abcd 领红包", [("url", "bit.ly/3abcd"), ("domain", "bit.ly")]),  # shortener
+        ("discord.gg/abcd123 nitro", [("url", "discord.gg/abcd123"), ("domain", "discord.gg")]),
+        ("上 shady88 . com 领", [("url", "shady88.com"), ("domain", "shady88.com")]),  # spaced dot
+        ("shadyloan点c0m 贷款", [("url", "shadyloan.com"), ("domain", "shadyloan.com")]),
+        (
+            "t . me / freemoney 免费领",
+            [("url", "t.me/freemoney"), ("domain", "t.me"), ("telegram", "freemoney")],
+        ),
+        # share codes
+        ("复制这段内容 ￥AbCd1234￥ 打开淘宝", [("code", "abcd1234")]),
+        ("€XyZaBcDeFg€ 手淘", [("code", "xyzabcdefg")]),  # letters only, both cases as sent
         # Telegram
         ("纸飞机 @some_user", [("telegram", "some_user")]),
         ("TG：@Night_Owl7", [("telegram", "night_owl7")]),
@@ -106,6 +122,11 @@ def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]
         "刚加微，明天聊",
         "微信 message 收到了吗",  # an all-letter word right after a marker is chat
         "扣5000分",
+        "稍微是abc12345的问题",  # 稍微 is "a little"
+        "¥12345678¥",  # digits alone: an amount
+        "$abcdefgh$ 是公式",  # lower case alone: markup
+        "see you . me too",  # a spaced dot only before a TLD that is no English word
+        "iphone13pro 1380元",
         "Q1 2345 万元营收",  # a quarter, not a QQ number
         "vitamin: take 12345",
         "dev：v2 12345678",

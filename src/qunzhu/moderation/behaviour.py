@@ -30,7 +30,7 @@ CROSS_WINDOW_S, CROSS_GROUPS = 24 * 3600, 3  # near-identical text in this many 
 EARLIER_KEPT = 20
 # the contacts of a confirmed ad that mark its sender: not its links' domains, nor links to a
 # whole site, which an ad shares with everyone (a public account's articles, a shop's platform)
-KNOWN_CONTACT_KINDS = frozenset({"phone", "qq", "wechat", "telegram", "url"})
+KNOWN_CONTACT_KINDS = frozenset({"phone", "qq", "wechat", "telegram", "url", "code"})
 KNOWN_CONTACT_SCORE = 0.95
 # ... unless the message warns the group about it ("别加 abc12345，骗子"): members do that with
 # a scammer's id, and a person then decides

@@ -22,7 +22,9 @@ from qunzhu.moderation.normalize import Normalized
 
 __all__ = ["KINDS", "Contact", "extract"]
 
-KINDS = ("phone", "qq", "wechat", "url", "domain", "telegram")
+# "code": a shopping app's share code (淘口令 "¥AbC123dEf45¥"), which opens a shop's page when
+# copied into the app: a link in all but name, and how shop ads in group chat point to the shop.
+KINDS = ("phone", "qq", "wechat", "url", "domain", "telegram", "code")
 
 _Add = Callable[[str, str], None]
 
@@ -50,6 +52,11 @@ _PHONE_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?(1[ -]?[3-9](?:[ -]?\d){
 # In `compact`: "1 3 8 . 0 0 1 3 …" is already "13800138000".
 _PHONE_COMPACT = re.compile(r"(?<!\d)(?:\+86|0086|86)?(1[3-9]\d{9})(?!\d)")
 
+# A mobile number with letters for some digits ("l38 l234 5678", "13o0013800o"): l and i
+# for 1, o for 0, eight real digits at least, and no Latin word around it.
+_PHONE_LOOKALIKE = re.compile(r"(?<![a-z0-9])([1li][3-9][0-9lio]{9})(?![a-z0-9])")
+_AS_DIGITS = str.maketrans("lio", "110")
+
 # Landlines need the area code set apart ("02162345678" alone reads like any long number);
 # 400/800 hotlines are ten digits, grouped by "-" or not at all ("400 500 6000" is three prices).
 _LANDLINE = re.compile(r"(?<![\d-])(\(0[1-9]\d{1,2}\) ?\d{7,8}|0[1-9]\d{1,2}[ -]\d{7,8})(?![\d-])")
@@ -72,7 +79,7 @@ _QQ_MAIL = re.compile(r"(?<!\d)([1-9]\d{4,10})@qq\.com")
 _HEARTS = "❤♥♡💓💕💖💗💘💙💚💛💜🧡🖤🤍💝"
 # Markers that start with a Latin letter must not continue a Latin word ("devx" is not "vx").
 _WECHAT_LATIN = (
-    _marker("v", "[信x心]"),
+    _marker("v", "[信x心芯]"),
     _marker("w", "x"),
     _marker("wei", "xin"),
     _marker("we", "chat"),
@@ -87,16 +94,21 @@ _WECHAT_OTHER = (
     f"(?:加(?:{_GAP}我)?|\\+){_GAP}[微威薇徽嶶葳](?![信心芯])",
     _marker("绿", "泡", "泡"),
     f"[微威薇徽][{_HEARTS}]",
-    # one character is a marker only with a colon after it, and a digit in the id: "喂:abc123",
-    # "V：abc123" (a v that ends no Latin word)
-    r"(?P<weak>(?<![a-z0-9])v|[微威薇徽嶶喂维葳])(?=[\W_]{0,2}:)",
+    # one character is a marker only with a digit in the id, and a colon or 是 after it
+    # ("喂:abc123", "V：abc123", "我的微是abc123"; not 稍微是), or standing alone before a
+    # space ("微 abc123": a v or 微 that ends no word)
+    r"(?P<weak>(?<![a-z0-9])v(?=[\W_]{0,2}[:是]| )"
+    r"|(?<![稍略轻细])[微威薇徽嶶喂维葳](?=[\W_]{0,2}[:是])"
+    r"|(?<![\u3400-\u9fff])[微薇威](?= ))",
 )
+# "加个微信吧 abc123": a particle may end the sentence the id follows
+_FILLER = "吧|哈|呀|啊|哦|噢|呢"
 _WECHAT_MARKER = (
     "(?:" + "|".join([*(f"(?<![a-z0-9]){m}" for m in _WECHAT_LATIN), *_WECHAT_OTHER]) + ")"
 )
 _WECHAT_TEXT = re.compile(
     _WECHAT_MARKER
-    + rf"(?P<delim>{_GAP}(?:号码|帐号|账号|号|id)?{_GAP}(?:是|为)?{_GAP})"
+    + rf"(?P<delim>{_GAP}(?:号码|帐号|账号|号|id)?{_GAP}(?:{_FILLER})?{_GAP}(?:是|为)?{_GAP})"
     + r"(?<![a-z0-9_-])(?P<id>[a-z][a-z0-9_-]{5,19})(?![a-z0-9_-])"
 )
 # `compact` has lost "_" and "-" and every space, so this is only the fallback for ids spelt
@@ -105,7 +117,7 @@ _WECHAT_COMPACT_MARKER = (
     "(?:"
     + "|".join(
         [
-            r"(?<![a-z])(?:v[信x心]|wx|weixin|wechat)",
+            r"(?<![a-z])(?:v[信x心芯]|wx|weixin|wechat)",
             r"[微威薇徽嶶喂维葳崴][信心芯]",
             r"卫[星信]",
             r"加我?v(?!ip)",
@@ -117,7 +129,8 @@ _WECHAT_COMPACT_MARKER = (
     + ")"
 )
 _WECHAT_COMPACT = re.compile(
-    _WECHAT_COMPACT_MARKER + r"(?:号码|帐号|账号|号|id)?(?:是|为)?([a-z][a-z0-9]{5,19})(?![a-z0-9])"
+    _WECHAT_COMPACT_MARKER
+    + rf"(?:号码|帐号|账号|号|id)?(?:{_FILLER})?(?:是|为)?([a-z][a-z0-9]{{5,19}})(?![a-z0-9])"
 )
 _WECHAT_PHONE = re.compile(
     _WECHAT_COMPACT_MARKER + r"(?:号码|帐号|账号|号)?(?:是|为)?(?:\+86|86)?(1[3-9]\d{9})(?!\d)"
@@ -141,6 +154,15 @@ _SPELT_DOT = re.compile(
     rf"|(?<=[a-z0-9]) dot (?=(?:{_TLD_ALT})(?![a-z0-9]))"
 )
 _DOT_HINT = re.compile(r"点|。|dot|\[\.\]|\(\.\)")  # what _SPELT_DOT needs: one scan
+# A dot set apart by spaces before a top-level domain that is no English word ("shady . com";
+# "see you . me too" stays chat), and "t . me / name" with the slash after it.
+_SPACED_DOT = re.compile(
+    r"(?<=[a-z0-9])(?: \. ?|\. )(?=(?:com|cn|net|org|xyz|vip|cc|tk|icu|hk|tw)(?![a-z0-9]))"
+    r"|(?<=(?<![a-z0-9])t) ?\. ?(?=me ?/)"
+)
+_TELEGRAM_SLASH = re.compile(r"(?<![a-z0-9])t\.me ?/ ?(?=[a-z0-9+_])")
+# A zero for the o of com: "shady点c0m"
+_ZERO_COM = re.compile(r"(?<=[a-z0-9][.点。])c0m(?![a-z0-9])")
 # A host needs a dot, and may not start inside a word, an e-mail address or a handle.
 _URL = re.compile(
     r"(?<![a-z0-9@_-])(?:https?://)?[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+(?::\d{1,5})?"
@@ -150,12 +172,20 @@ _URL_TRAILING = ".,;:!?)]}'\"-"
 _TLD_SET = frozenset(TLDS)
 # Link shorteners whose top-level domain is not among TLDS: a bare "bit.ly/3abcd" is a link
 # (what an ad hides its landing page behind), as "t.cn/…" and "dwz.cn/…" already are.
+# Invitation hosts likewise: Discord's and LINE's ("discord.gg/abc123", "lin.ee/xyz").
 SHORTENERS = frozenset(
     {"bit.ly", "goo.gl", "t.ly", "ow.ly", "cutt.ly", "is.gd", "v.gd", "rb.gy", "s.id", "t.co"}
+    | {"discord.gg", "lin.ee"}
 )
 _SECOND_LEVEL = frozenset({"com", "net", "org", "gov", "edu", "co", "ac"})
 _TELEGRAM_HOSTS = frozenset({"t.me", "telegram.me", "telegram.dog"})
 _TELEGRAM_PREFIXES = frozenset({"joinchat", "s", "c", "addlist", "addstickers"})
+
+# ---- share codes -----------------------------------------------------------------------------
+# Between two of the same currency sign, as Taobao, Tmall and Alipay write them; a price has no
+# letter. NFKC has made ￥ into ¥ already.
+_CODE = re.compile(r"([¥$€£¢₳₴₤₰₲₵₭₸₽])([a-z0-9]{8,14})\1")
+_CODE_HINT = re.compile("[¥$€£¢₳₴₤₰₲₵₭₸₽]")
 
 # ---- Telegram handles ------------------------------------------------------------------------
 # A bare @handle is a member mentioning another; after "tg", 飞机, 电报, or a word asking to
@@ -172,8 +202,8 @@ def extract(n: Normalized) -> list[Contact]:
     """Every contact in the message, each once, in a fixed order.
 
     Phones, then QQ, WeChat, links (each followed by its domain and, for t.me, its Telegram
-    name), then Telegram handles; within each, order of appearance. The same message always
-    gives the same list, because the decision log and replays compare them.
+    name), share codes, then Telegram handles; within each, order of appearance. The same
+    message always gives the same list, because the decision log and replays compare them.
     """
     found: dict[Contact, None] = {}
 
@@ -185,6 +215,11 @@ def extract(n: Normalized) -> list[Contact]:
         for pattern, source in ((_PHONE_TEXT, n.text), (_PHONE_COMPACT, n.compact)):
             for m in pattern.finditer(source):
                 add("phone", _digits(m.group(1)))
+        if not found:  # an ad disguises the one number it gives, or none
+            for m in _PHONE_LOOKALIKE.finditer(n.compact):
+                number = m.group(1)
+                if not number.isdigit() and sum(ch.isdigit() for ch in number) >= 8:
+                    add("phone", number.translate(_AS_DIGITS))
         for pattern in (_LANDLINE, _HOTLINE):
             for m in pattern.finditer(n.text):
                 add("phone", _digits(m.group(1)))
@@ -197,11 +232,26 @@ def extract(n: Normalized) -> list[Contact]:
     if _WECHAT_HINT.search(n.text):
         _wechat(n, add, numbered)
     _links(n.text, add)
+    if _CODE_HINT.search(n.text):
+        for m in _CODE.finditer(n.text):
+            if _looks_random(m.group(2), n.raw):
+                add("code", m.group(2))
 
     if "@" in n.text:
         for m in _TELEGRAM_HANDLE.finditer(n.text):
             add("telegram", m.group(1))
     return list(found)
+
+
+def _looks_random(code: str, raw: str) -> bool:
+    """A share code mixes letters with digits or, as sent, upper with lower case; "$abcdefgh$"
+    in lower case alone is someone's markup."""
+    if not any(ch.isalpha() for ch in code):
+        return False
+    if any(ch.isdigit() for ch in code):
+        return True
+    sent = re.search(re.escape(code), raw, re.IGNORECASE)
+    return sent is not None and not sent.group().islower() and not sent.group().isupper()
 
 
 def _digits(s: str) -> str:
@@ -233,7 +283,13 @@ def _wechat(n: Normalized, add: _Add, numbered: bool) -> None:
 
 
 def _links(text: str, add: _Add) -> None:
+    if "c0m" in text:
+        text = _ZERO_COM.sub("com", text)
     spelt = _SPELT_DOT.sub(".", text) if _DOT_HINT.search(text) else text
+    if " ." in spelt or ". " in spelt:
+        spelt = _SPACED_DOT.sub(".", spelt)
+    if "t.me " in spelt or "t.me/ " in spelt:
+        spelt = _TELEGRAM_SLASH.sub("t.me/", spelt)
     if "." not in spelt:  # a host needs one
         return
     for m in _URL.finditer(spelt):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from qunzhu.moderation.contacts import KINDS, Contact
+from qunzhu.moderation.contacts import Contact
 from qunzhu.moderation.normalize import Normalized
 
 __all__ = ["COLUMNS", "shape"]
@@ -34,12 +34,16 @@ _CLASSES: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = (
     ("astral", ((0x10000, 0x10FFFF),)),  # mathematical letters, emoji, rare CJK
     ("other_letters", ((0x80, 0x24F), (0x370, 0x52F))),  # accented Latin, Greek, Cyrillic
 )
+# The combiner of every saved model reads these columns in this order, so a kind of contact found
+# later is counted under one of them (a shop's share code is a link into its app), not added.
+_COUNTED = ("phone", "qq", "wechat", "url", "domain", "telegram")
+_COUNTED_AS = {"code": "url"}
 COLUMNS = (
     "length",
     "compact_length",
     "distinct",
     *(name for name, _ranges in _CLASSES),
-    *(f"contacts_{kind}" for kind in KINDS),
+    *(f"contacts_{kind}" for kind in _COUNTED),
 )
 
 
@@ -82,6 +86,7 @@ def shape(
     first = 3 + len(_CLASSES)
     for row, found in enumerate(contacts):
         for contact in found:
-            if contact.kind in KINDS:
-                out[row, first + KINDS.index(contact.kind)] += 1
+            kind = _COUNTED_AS.get(contact.kind, contact.kind)
+            if kind in _COUNTED:
+                out[row, first + _COUNTED.index(kind)] += 1
     return out

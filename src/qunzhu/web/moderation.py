@@ -65,6 +65,7 @@ i18n.register(
         "Link": "链接",
         "Domain": "域名",
         "Telegram account": "Telegram 账号",
+        "Shop share code": "购物口令",
         "yes": "是",
         "no": "否",
         "Moderation queue": "审核队列",
@@ -469,6 +470,7 @@ def contact_names() -> dict[str, str]:
         "url": tr("Link"),
         "domain": tr("Domain"),
         "telegram": tr("Telegram account"),
+        "code": tr("Shop share code"),
     }
 
 

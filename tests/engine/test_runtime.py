@@ -422,6 +422,19 @@ def test_what_the_admins_are_told_names_the_checks_in_their_words(
         assert "abc12345" in told["text"]
 
 
+def test_the_admins_are_shown_the_message_as_it_was_written(engine: Engine) -> None:
+    """They look for it in the group: the full-width, traditional spelling the member used,
+    not the detector's normalised reading of it."""
+    ad = "兼職日結，加Ｖ ａｂｃ１２３４５ 詳聊"
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.TRAINING)))
+    rt.accept(message(1, ad, who="u1"))
+    rt.accept(message(2, "加V \u202e54321cba\u202c 兼职日结", who="u2"))
+    rt.process()
+    told = [orjson.loads(r.payload)["text"] for r in rows(engine, t.outbox)]
+    assert len(told) == 2 and told[0].endswith(ad)
+    assert told[1].endswith("abc12345 兼职日结") and "\u202e" not in told[1]  # shown as read
+
+
 def test_auto_reply_is_rate_limited(engine: Engine) -> None:
     faq = AutoReplyPolicy((Answer(("几点",), "每周六早上七点，公园东门。"),), cooldown_s=300)
     rt = runtime(engine, faq)

@@ -13,6 +13,7 @@ from qunzhu.cli import app
 from qunzhu.moderation.engine import HAM, REVIEW, SPAM, Detector, Policy
 from qunzhu.moderation.evaluate import evaluate, read_tsv, spam_only
 from qunzhu.moderation.model import ContentModel
+from qunzhu.moderation.verdicts import Decision
 
 ADS = [
     "代购名牌包包，加微信 abc12345 详聊",
@@ -36,7 +37,9 @@ def test_plain_chat_is_ham_and_every_layer_reports() -> None:
     decision = Detector().check("今天天气真好，一起去跑步吗")
     assert (decision.verdict, decision.score) == (HAM, 0.0)
     assert [c.name for c in decision.checks] == ["contacts_and_words", "domains"]
-    assert set(decision.as_dict()) == {"verdict", "score", "normalized", "checks"}
+    assert set(decision.as_dict()) == {"verdict", "score", "normalized", "raw", "checks"}
+    assert decision.raw == "今天天气真好，一起去跑步吗"
+    assert Decision.from_dict(decision.as_dict()) == decision
 
 
 def test_contact_with_ad_word_is_spam_and_says_why() -> None:

@@ -797,9 +797,19 @@ def _review_note(decision: Decision) -> str:
     names, between = check_names(), "、" if i18n.lang() == "zh" else ", "
     fired = between.join(names.get(c.name, c.name) for c in decision.checks if c.verdict != HAM)
     looks = tr("Looks like an ad or abuse") if decision.verdict == SPAM else tr("Needs a look")
-    return tr(
-        "{looks} ({checks}): {text}", looks=looks, checks=fired, text=decision.normalized[:200]
-    )
+    return tr("{looks} ({checks}): {text}", looks=looks, checks=fired, text=_quoted(decision))
+
+
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _quoted(decision: Decision) -> str:
+    """The message as its sender wrote it, which is how the admins will find it in the group;
+    the normalised text where direction marks would turn the note itself around, or where the
+    decision has no message of its own."""
+    if not decision.raw or _BIDI.search(decision.raw):
+        return decision.normalized[:200]
+    return decision.raw[:200]
 
 
 # -- welcome ------------------------------------------------------------------------------

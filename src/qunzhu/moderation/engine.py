@@ -225,7 +225,7 @@ class Detector:
             verdict = SEVERITY[max([_RANK[c.verdict] for c in checks])]
             if self.trust and ctx and counted:
                 self.trust.record(n, ctx, verdict)
-            decisions.append(Decision(verdict, score, tuple(checks), n.text))
+            decisions.append(Decision(verdict, score, tuple(checks), n.text, n.raw))
         return decisions
 
     def _trusted(self, n: Normalized, trusted: str, ctx: Context | None, demote: bool) -> Decision:
@@ -237,7 +237,7 @@ class Detector:
         if not admin and (abuse := self.policy.abusive(n)):
             checks.append(self._abuse(abuse, demote))
         verdict = SEVERITY[max(_RANK[c.verdict] for c in checks)]
-        return Decision(verdict, max(c.score for c in checks), tuple(checks), n.text)
+        return Decision(verdict, max(c.score for c in checks), tuple(checks), n.text, n.raw)
 
     def name_check(self, name: str | None) -> Check | None:
         """An ad written into a member's display name ("兼职日结 加V abc12345"), which every
@@ -299,7 +299,8 @@ class Detector:
             return decision
         verdict = max(decision.verdict, checks[0].verdict, REVIEW, key=SEVERITY.index)
         score = max(decision.score, *(c.score for c in checks))
-        return Decision(verdict, score, (*decision.checks, *checks), decision.normalized)
+        both = (*decision.checks, *checks)
+        return Decision(verdict, score, both, decision.normalized, decision.raw)
 
     def _allowed(self, contact: Contact) -> bool:
         """Links to the group's own domains are not contacts to worry about."""

@@ -243,7 +243,8 @@ def settle(decision: Decision, opinion: Check) -> Decision:
         verdict = HAM
     elif decision.verdict == SPAM and opinion.verdict == HAM:
         verdict = REVIEW
-    return Decision(verdict, decision.score, (*decision.checks, opinion), decision.normalized)
+    checks = (*decision.checks, opinion)
+    return Decision(verdict, decision.score, checks, decision.normalized, decision.raw)
 
 
 def about_the_member(decision: Decision) -> bool:

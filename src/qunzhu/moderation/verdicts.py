@@ -23,6 +23,9 @@ class Decision:
     score: float
     checks: tuple[Check, ...]
     normalized: str
+    # the message as its sender wrote it: what the admins are shown, so they know it in the
+    # group ("加Ⅴ：ａｂｃ１２３" rather than "加v abc123"); "" where a decision has no message
+    raw: str = ""
 
     @property
     def action(self) -> str | None:
@@ -33,12 +36,13 @@ class Decision:
     def from_dict(cls, data: dict[str, Any]) -> Decision:
         """A decision `as_dict` gave (kept in a held question, `model.live.Opinion`)."""
         checks = tuple(Check(**c) for c in data["checks"])
-        return cls(data["verdict"], data["score"], checks, data["normalized"])
+        return cls(data["verdict"], data["score"], checks, data["normalized"], data.get("raw", ""))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
             "score": round(self.score, 4),
             "normalized": self.normalized,
+            "raw": self.raw,
             "checks": [asdict(c) for c in self.checks],
         }

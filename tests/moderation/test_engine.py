@@ -13,6 +13,7 @@ from qunzhu.cli import app
 from qunzhu.moderation.engine import HAM, REVIEW, SPAM, Detector, Policy
 from qunzhu.moderation.evaluate import evaluate, read_tsv, spam_only
 from qunzhu.moderation.model import ContentModel
+from qunzhu.moderation.normalize import normalize
 from qunzhu.moderation.verdicts import Decision
 
 ADS = [
@@ -275,6 +276,21 @@ def test_abuse_is_found_in_any_spelling_and_interjections_are_not_abuse() -> Non
     assert (check.verdict, check.details["action"]) == (SPAM, "mute")
     assert own.check("你就是个傻逼").verdict == HAM  # the group's list replaces the built-in
     assert Detector(policy=Policy(abuse={})).check("你就是个傻逼").verdict == HAM
+
+
+def test_insults_in_latin_initials_are_whole_words() -> None:
+    """ "sb", "cnm" and the like are insults as words of their own, in Chinese or Latin
+    company, not as letters inside a word, a link or an id."""
+    detector = Detector()
+    for text in ("你个SB东西", "you are sb", "cao你ma", "CNMLGB", "Ｓ Ｂ一个"):
+        assert detector.check(text).verdict in (REVIEW, SPAM), text
+    for text in ("买了根usb线", "cnmarket 的报价", "帐号nmb748", "ID：SB53333"):
+        assert detector.check(text).verdict == HAM, text
+    words = Policy(keywords={"money": 0.6, "回t": 0.3}, abuse={})
+    own = Detector(policy=words)
+    assert own.check("free money here").verdict == REVIEW  # a Latin word between spaces
+    assert own.check("moneyball").verdict == HAM
+    assert own.policy.words(normalize("回TD退订")) == {"回t": (0.3, None)}  # not Latin alone
 
 
 def test_manners_are_everyones_but_the_admins() -> None:

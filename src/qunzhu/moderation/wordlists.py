@@ -2,11 +2,13 @@
 (and, where a group wants one, its own action); a group's settings replace either list.
 
 Matching is substring (Aho-Corasick) over the normalised text, so "加 微 信" and "傻 B" are
-found once separators and case are gone; `\b` never matches inside Chinese text.
+found once separators and case are gone; `\b` never matches inside Chinese text (a word of
+Latin letters alone is the exception: see `WordList`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -191,6 +193,13 @@ DEFAULT_ABUSE: dict[str, float] = {
     "死全家": 0.9,
     "全家死光": 0.9,
     "nmsl": 0.9,  # 你妈死了, in initials
+    "nmb": 0.9,  # 你妈逼
+    "cnmlgb": 0.9,  # 操你妈了个逼
+    "nmlgb": 0.9,
+    "cao你妈": 0.9,
+    "cao你ma": 0.9,
+    "操你ma": 0.9,
+    "草你ma": 0.9,
     # slurs
     "傻逼": 0.9,
     "傻屌": 0.9,
@@ -213,6 +222,10 @@ DEFAULT_ABUSE: dict[str, float] = {
     "沙比": 0.6,
     "草泥马": 0.6,
     "cnm": 0.6,
+    "cnmd": 0.6,
+    "sb": 0.6,  # 傻逼, in initials; a whole Latin word only, so not "usb"
+    "shabi": 0.6,
+    "mdzz": 0.6,  # 妈的智障
     "你妈的": 0.6,
     "脑残": 0.6,
     "智障": 0.6,
@@ -232,20 +245,27 @@ Entry = tuple[float, str | None]  # a word's weight and its own action (None: th
 
 
 class WordList:
-    """Words with their weights and actions, found in a normalised text."""
+    """Words with their weights and actions, found in a normalised text.
+
+    A word of Latin letters only ("sb", "cnm") is found as a whole Latin word, as `\\b` would
+    find it: "sb" is not in "usb", "cnm" not in "cnmarket". Chinese has no such boundaries, and
+    a word with a Chinese character in it ("回t") matches anywhere."""
 
     def __init__(self, entries: Mapping[str, float | Mapping[str, Any]]) -> None:
         self.entries: dict[str, Entry] = {w: _keyword(w, e) for w, e in entries.items()}
         self._automaton: Any = None
         # A word without separators that occurs in `text` occurs in `compact` too: only a
-        # word like "free money" needs `text` read as well.
+        # word like "free money" needs `text` read as well, and a Latin one, which `compact`
+        # glues to its neighbours ("free money" is "freemoney" there).
         self._read_text = False
         if self.entries:
             automaton = ahocorasick.Automaton()
             for word, (weight, action) in self.entries.items():
                 spelt = normalize(word)
-                automaton.add_word(spelt.text, (word, weight, action))
-                self._read_text |= spelt.text != spelt.compact
+                # a Latin word's length, to look at its neighbours; 0 for any other word
+                latin = len(spelt.text) if _LATIN.fullmatch(spelt.text) else 0
+                automaton.add_word(spelt.text, (word, weight, action, latin))
+                self._read_text |= spelt.text != spelt.compact or bool(latin)
             automaton.make_automaton()
             self._automaton = automaton
 
@@ -257,9 +277,24 @@ class WordList:
         # "加 微 信" only matches once separators are gone
         texts = (n.text, n.compact) if self._read_text else (n.compact,)
         for text in texts:
-            for _end, (word, weight, action) in self._automaton.iter(text):
+            for end, (word, weight, action, latin) in self._automaton.iter(text):
+                if latin and not _whole(text, end - latin + 1, end):
+                    continue
                 found[word] = (weight, action)
         return found
+
+
+_LATIN = re.compile("[a-z]+")
+
+
+def _whole(text: str, first: int, last: int) -> bool:
+    """Whether text[first:last + 1] is no part of a longer Latin word or id ("sb53333")."""
+    before = text[first - 1] if first > 0 else " "
+    after = text[last + 1] if last + 1 < len(text) else " "
+    return before not in _WORD_CHARS and after not in _WORD_CHARS
+
+
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def _keyword(word: str, entry: float | Mapping[str, Any]) -> Entry:

@@ -234,3 +234,63 @@ def test_small_batches_keep_memberships_equal_to_a_full_rebuild(engine: Engine) 
                 rebuild_memberships(conn, gid)
         assert memberships(engine) == live, f"batch {batch}"
     assert any(row[6] == "admin" for row in live)
+
+
+def test_a_live_batch_over_many_groups_reads_them_all_at_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prefetch` reads the groups, the members they know by name only and stores the people
+    with ids for the whole batch: a dozen groups cost the statements of one, and what is
+    stored is what group-by-group writing stores (the name-only member of an earlier import
+    merged into the member with an id who bears the name)."""
+    from qunzhu.store import ingest as module
+
+    ingest(  # an earlier import: 小王 known by name only in g0
+        engine,
+        [group("g0"), MembershipEvent("e1", Person(None, "小王"), MembershipAction.JOIN, at(0))],
+    )
+    calls: dict[str, int] = {"group": 0, "names": 0, "members": 0}
+
+    def counting(name: str, run):  # type: ignore[no-untyped-def]
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return run(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(module._GROUP_BY_KEY, "run", counting("group", module._GROUP_BY_KEY.run))
+    monkeypatch.setattr(module._KNOWN_NAMES, "run", counting("names", module._KNOWN_NAMES.run))
+    insert_ignore = module.insert_ignore
+    monkeypatch.setattr(
+        module,
+        "insert_ignore",
+        lambda conn, table, *a: (
+            calls.__setitem__("members", calls["members"] + (table is t.members)),
+            insert_ignore(conn, table, *a),
+        )[1],
+    )
+    batch: list[tuple[Group, list[Record]]] = []
+    for g in range(12):
+        said = [
+            Message(
+                f"m{g}", Person(f"wxid_{g % 5}", f"成员{g % 5}"), at(10 + g), MessageKind.TEXT, "早"
+            )
+        ]
+        if g == 0:
+            said.append(
+                Message("m-wang", Person("wxid_wang", "小王"), at(30), MessageKind.TEXT, "在")
+            )
+        batch.append((group(f"g{g}"), said))
+    with engine.begin() as conn:
+        live = Ingest(conn, "live:test", "memory")
+        live.prefetch(batch)
+        summary = live.run(r for g, records in batch for r in (g, *records))
+    # the one group with a name-only member reads its members' names, to merge
+    assert calls == {"group": 0, "names": 1, "members": 1}
+    assert (summary.groups, summary.messages_added) == (12, 13)
+    assert members(engine) == {
+        **{f"wxid_{i}": (f"成员{i}", False) for i in range(5)},
+        "wxid_wang": ("小王", False),  # the name-only 小王 of g0 merged into them
+    }
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.groups)).scalar() == 12

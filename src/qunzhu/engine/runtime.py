@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -451,7 +451,10 @@ class Runtime:
             if session is None:
                 session = start_import(conn, connector, f"live:{connector}")
                 self._sessions[connector] = session
-            Ingest(conn, f"live:{connector}", connector, import_id=session).run(_records(evs))
+            ingest = Ingest(conn, f"live:{connector}", connector, import_id=session)
+            grouped = _by_group(evs)
+            ingest.prefetch(grouped)
+            ingest.run(r for group, records in grouped for r in (group, *records))
         keys = {(e.group.platform.value, e.group.platform_id) for e in batch}
         groups = _places(conn, keys)
         if self._place_adopted(conn, batch, groups):
@@ -930,8 +933,9 @@ def _keep_pictures(
         pictures.keep(conn, gid, prints)
 
 
-def _records(batch: list[LiveEvent]) -> Iterator[Record]:
-    """Group, then its records, for each group in the batch (the shape Ingest reads)."""
+def _by_group(batch: list[LiveEvent]) -> list[tuple[Group, list[Record]]]:
+    """Each group of the batch with its records, in the order they came (Ingest reads a
+    group, then its records)."""
     by_group: dict[tuple[str, str], tuple[Group, list[Record]]] = {}
     for event in batch:
         k = (event.group.platform.value, event.group.platform_id)
@@ -940,9 +944,7 @@ def _records(batch: list[LiveEvent]) -> Iterator[Record]:
             event.record.carried = tuple(sorted(carried))  # what the store keeps of the kinds
         if isinstance(event.record, Message | MembershipEvent):
             entry[1].append(event.record)
-    for group, records in by_group.values():
-        yield group
-        yield from records
+    return list(by_group.values())
 
 
 def _action(where: tuple[str, str], draft: Draft, setup: GroupSetup) -> dict[str, Any]:

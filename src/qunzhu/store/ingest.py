@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -70,6 +70,25 @@ _GROUP_BY_KEY = Prepared(
     select(t.groups.c.id, t.groups.c.created_at, t.groups.c.name, t.groups.c.community_id).where(
         t.groups.c.platform == bindparam("b_platform"),
         t.groups.c.platform_id == bindparam("b_pid"),
+    )
+)
+_GROUPS_BY_KEY = Prepared(
+    select(
+        t.groups.c.platform,
+        t.groups.c.platform_id,
+        t.groups.c.id,
+        t.groups.c.created_at,
+        t.groups.c.name,
+        t.groups.c.community_id,
+    ).where(t.groups.c.platform_id.in_(bindparam("b_pids", expanding=True)))
+)
+_PROVISIONAL_NAMES = Prepared(
+    select(t.memberships.c.group_id, t.members.c.id, t.member_names.c.name)
+    .join(t.member_names, t.member_names.c.member_id == t.members.c.id)
+    .join(t.memberships, t.memberships.c.member_id == t.members.c.id)
+    .where(
+        t.memberships.c.group_id.in_(bindparam("b_groups", expanding=True)),
+        t.members.c.provisional == bindparam("b_provisional"),
     )
 )
 _KNOWN_NAMES = Prepared(
@@ -179,6 +198,40 @@ class Ingest:
         self._events: list[MembershipEvent] = []
         self._deferred: list[tuple[_GroupState, MembershipEvent]] = []
         self._name_only_senders: set[int] = set()
+        # what `prefetch` read for the groups of a live batch: their rows (None: not stored
+        # yet), and the members each knows only by name
+        self._group_rows: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+        self._provisional: dict[int, dict[int, str]] = {}
+
+    def prefetch(self, batch: Sequence[tuple[Group, Sequence[Record]]]) -> None:
+        """Read what `run` will need about these groups, and store the people with ids in
+        their records, in a few statements for the whole batch instead of a few for each
+        group: a live batch spans a dozen groups, and on a database across a network each
+        statement is a round trip. Only for records in memory (an import streams, and is
+        read group by group)."""
+        groups = [g for g, _records in batch]
+        pids = sorted({g.platform_id for g in groups})
+        if not pids:
+            return
+        rows = _GROUPS_BY_KEY.rows(self.conn, {"b_pids": pids})
+        found = {(r[0], r[1]): tuple(r[2:]) for r in rows}
+        for g in groups:
+            key = (g.platform.value, g.platform_id)
+            self._group_rows[key] = found.get(key)
+        stored = [row[0] for row in found.values()]
+        if stored:
+            self._provisional = {gid: {} for gid in stored}
+            params = {"b_groups": stored, "b_provisional": True}
+            for gid, mid, name in _PROVISIONAL_NAMES.rows(self.conn, params):
+                self._provisional[gid][mid] = name
+        by_platform: dict[str, dict[str, tuple[Person, bool]]] = defaultdict(dict)
+        for group, records in batch:
+            people = by_platform[group.platform.value]
+            for person in _people(records):
+                if person.user_id is not None:
+                    people[person.user_id] = (person, False)
+        for platform, people in by_platform.items():
+            self._store_members(platform, people)
 
     def run(self, records: Iterable[Record]) -> ImportSummary:
         for record in records:
@@ -203,9 +256,13 @@ class Ingest:
 
     def _start_group(self, group: Group) -> None:
         conn = self.conn
-        row = _GROUP_BY_KEY.run(
-            conn, {"b_platform": group.platform.value, "b_pid": group.platform_id}
-        ).fetchone()
+        key = (group.platform.value, group.platform_id)
+        if key in self._group_rows:
+            row = self._group_rows.pop(key)
+        else:
+            row = _GROUP_BY_KEY.run(
+                conn, {"b_platform": group.platform.value, "b_pid": group.platform_id}
+            ).fetchone()
         created = to_ms(group.created_at) if group.created_at else None
         if row is None:
             gid = conn.execute(
@@ -219,6 +276,7 @@ class Ingest:
                     tz=self.tz or group.tz,
                 )
             ).inserted_primary_key[0]
+            self._provisional[gid] = {}  # a group new to the store has no members yet
         else:
             gid, was_created, was_named, was_in = row
             values: dict[str, object] = {}
@@ -245,7 +303,11 @@ class Ingest:
 
     def _load_provisional(self, state: _GroupState) -> None:
         """Members of earlier imports known only by name: this import may tell who they are."""
-        state.provisional.update(self._known_names(state, True))
+        prefetched = self._provisional.pop(state.id, None)
+        if prefetched is not None:
+            state.provisional.update(prefetched)
+        else:
+            state.provisional.update(self._known_names(state, True))
 
     def _real_names(self, state: _GroupState) -> dict[str, set[int]]:
         """Names real members bore here, so name-only references resolve across imports."""
@@ -279,9 +341,17 @@ class Ingest:
             ext, provisional = self._external_id(person, group)
             if (platform, ext) not in self._member_ids:
                 missing[ext] = (person, provisional)
-        if not missing:
-            return
-        keys = list(missing)
+        for mid, ext in self._store_members(platform, missing):
+            group.provisional[mid] = missing[ext][0].name or ext
+
+    def _store_members(
+        self, platform: str, missing: dict[str, tuple[Person, bool]]
+    ) -> list[tuple[int, str]]:
+        """Insert the members not stored yet (by external id: the person, and whether they
+        are known by name only) and learn every id; the provisional ones, as (id, external
+        id)."""
+        provisional_ones = []
+        keys = [k for k in missing if (platform, k) not in self._member_ids]
         for chunk in _chunks(keys, 5000):
             insert_ignore(
                 self.conn,
@@ -293,7 +363,8 @@ class Ingest:
             for mid, ext, provisional in rows:
                 self._member_ids[(platform, ext)] = mid
                 if provisional:
-                    group.provisional[mid] = missing[ext][0].name or ext
+                    provisional_ones.append((mid, ext))
+        return provisional_ones
 
     def _member(self, person: Person, group: _GroupState) -> int:
         if person.user_id is not None:
@@ -509,6 +580,17 @@ class Ingest:
             ).scalar_one()
         )
         merge_members(self.conn, merges, messages=spoke)
+
+
+def _people(records: Iterable[Record]) -> Iterator[Person]:
+    """Everyone a group's records name: senders, members and actors."""
+    for record in records:
+        if isinstance(record, Message):
+            yield record.sender
+        elif isinstance(record, MembershipEvent):
+            yield record.member
+            if record.actor is not None:
+                yield record.actor
 
 
 def rewrite(conn: Connection, group_id: int, message: Message) -> int:

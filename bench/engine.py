@@ -10,6 +10,8 @@
     uv run python bench/engine.py --events 20000 --pictures 0.1 --json
     uv run python bench/engine.py --events 20000 --pictures 0.1 --json \
         --pg postgresql+psycopg://postgres@127.0.0.1:5432/test
+    uv run python bench/engine.py --events 4000 --json --pg-delay-ms 0.5 \
+        --pg postgresql+psycopg://postgres@127.0.0.1:5432/test   # the server across a network
 
 Events (seeded, 20 groups, 400 members): messages (some of them ads), joins, leaves, renames and
 join requests. Each is received (inbox), processed in micro-batches (stored like an import,
@@ -83,6 +85,67 @@ def url(db: Path) -> str:
             conn.execute(text(f"CREATE SCHEMA {SCHEMAS[db]}"))
         admin.dispose()
     return f"{PG[0]}?options=-csearch_path%3D{SCHEMAS[db]}"
+
+
+def delayed(pg: str, delay_ms: float) -> str:
+    """The URL of a proxy to the server at `pg` that holds every chunk it forwards for
+    `delay_ms`, in order, each way: the engine's statements as they go to a database on
+    another host. Runs in a thread of its own for the life of the bench."""
+    import threading
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(pg)
+    target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+    ready: list[int] = []
+    started = threading.Event()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while (item := await queue.get())[1]:
+                await asyncio.sleep(max(0.0, item[0] - time.monotonic()))
+                writer.write(item[1])
+                await writer.drain()
+            writer.close()
+
+        sending = asyncio.create_task(deliver())
+        while chunk := await reader.read(65536):
+            queue.put_nowait((time.monotonic() + delay_ms / 1000, chunk))
+        queue.put_nowait((0.0, b""))
+        await sending
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*target)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def serve() -> None:
+        server = await asyncio.start_server(client, "127.0.0.1", 0)
+        ready.append(server.sockets[0].getsockname()[1])
+        started.set()
+        await server.serve_forever()
+
+    threading.Thread(target=lambda: asyncio.run(serve()), daemon=True).start()
+    started.wait()
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{ready[0]}"
+    netloc = f"{netloc[0]}@{host}" if len(netloc) == 2 else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def round_trip_ms(pg: str) -> float:
+    """The median time of `SELECT 1` on the server, as the engine reaches it."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(pg)
+    with engine.connect() as conn:
+        times = []
+        for _ in range(101):
+            start = time.perf_counter()
+            conn.execute(text("SELECT 1"))
+            times.append(time.perf_counter() - start)
+    engine.dispose()
+    return sorted(times)[50] * 1000
 
 
 def drop_schemas() -> None:
@@ -470,12 +533,19 @@ def main() -> None:
         "the same stream without it runs too (no_model_*)",
     )
     parser.add_argument("--pg", help="a PostgreSQL server's URL: the stores there, not SQLite")
+    parser.add_argument(
+        "--pg-delay-ms",
+        type=float,
+        default=0.0,
+        help="with --pg: every packet to and from the server this much later (a database "
+        "across a network; a round trip takes twice this, plus the timer's resolution)",
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # child: the db path
     args = parser.parse_args()
     if args.pg and (args.crash or args.training):
         parser.error("--pg measures the plain run (with --pictures, --captcha, --blocklist)")
     if args.pg:
-        PG.append(args.pg)
+        PG.append(delayed(args.pg, args.pg_delay_ms) if args.pg_delay_ms else args.pg)
         try:
             run(args)
         finally:
@@ -522,6 +592,8 @@ def run(args: argparse.Namespace) -> None:
             result["floor_events_per_s"] = args.events / floor_s
             result["ratio"] = result["seconds"] / floor_s
     result = {"events": args.events, "events_per_s": args.events / result["seconds"], **result}
+    if PG:
+        result["pg_round_trip_ms"] = round_trip_ms(PG[0])
     if args.json:
         rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}
         print(json.dumps(rounded))

@@ -1469,3 +1469,31 @@ def test_carrying_out_actions_while_the_store_is_away_waits_and_a_bug_pauses(
     assert asyncio.run(rt._drain()) == 0  # logged with its traceback, tried again later
     assert [r.exc_info is not None for r in caplog.records] == [False, True]
     assert "the queued actions could not be carried out" in caplog.records[1].getMessage()
+
+
+def test_a_batch_reads_back_the_marks_it_put_and_writes_them_together(engine: Engine) -> None:
+    """Marks put while a batch is processed are seen by its later events at once (get, many,
+    since) and reach the store in one statement at the batch's end, moving a stored mark."""
+    from qunzhu.engine.runtime import BatchMarks, StoreMarks
+
+    rt = runtime(engine)
+    rt.accept(message(1, "大家好"))
+    rt.process()
+    gid = rows(engine, t.groups)[0].id
+    with engine.begin() as conn:
+        StoreMarks(conn, gid).put("p", "old", 100.0)
+    with engine.begin() as conn:
+        batch = BatchMarks(conn)
+        marks = batch.of(gid)
+        marks.put("p", "joined:u1", 200.0)
+        marks.put("p", "old", 300.0)
+        assert marks.get("p", "joined:u1") == 200.0 and marks.get("p", "none") is None
+        assert marks.many("p", ["joined:u1", "old", "none"]) == {"joined:u1": 200.0, "old": 300.0}
+        assert marks.since("p", "joined:", 150.0) == [("joined:u1", 200.0)]
+        assert marks.since("p", "old", 250.0) == [("old", 300.0)]  # moved past the bound
+        assert marks.since("p", "joined:", 250.0) == []
+        assert StoreMarks(conn, gid).get("p", "joined:u1") is None  # not written yet
+        batch.flush()
+        stored = StoreMarks(conn, gid)
+        assert (stored.get("p", "joined:u1"), stored.get("p", "old")) == (200.0, 300.0)
+    assert len(rows_unordered(engine, t.policy_marks)) >= 2

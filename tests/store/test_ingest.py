@@ -258,7 +258,7 @@ def test_a_live_batch_over_many_groups_reads_them_all_at_once(
 
         return counted
 
-    monkeypatch.setattr(module._GROUP_BY_KEY, "run", counting("group", module._GROUP_BY_KEY.run))
+    monkeypatch.setattr(module._GROUPS_BY_KEY, "run", counting("group", module._GROUPS_BY_KEY.run))
     monkeypatch.setattr(module._KNOWN_NAMES, "run", counting("names", module._KNOWN_NAMES.run))
     insert_ignore = module.insert_ignore
     monkeypatch.setattr(
@@ -285,8 +285,9 @@ def test_a_live_batch_over_many_groups_reads_them_all_at_once(
         live = Ingest(conn, "live:test", "memory")
         live.prefetch(batch)
         summary = live.run(r for g, records in batch for r in (g, *records))
-    # the one group with a name-only member reads its members' names, to merge
-    assert calls == {"group": 0, "names": 1, "members": 1}
+    # one of each for the batch (group by group: 12, 12 and 12), and the one group with a
+    # name-only member reads its other members' names, to merge
+    assert calls == {"group": 1, "names": 2, "members": 1}
     assert (summary.groups, summary.messages_added) == (12, 13)
     assert members(engine) == {
         **{f"wxid_{i}": (f"成员{i}", False) for i in range(5)},

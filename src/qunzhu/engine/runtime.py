@@ -283,9 +283,20 @@ class Runtime:
         self.wake.set()
 
     def accept(self, event: LiveEvent) -> int | None:
-        """The synchronous part of `receive`: the inbox row's id, None for a duplicate."""
+        """The synchronous part of `receive`: the inbox row's id, None for a duplicate.
+
+        On a database server an event without pictures is one INSERT run on its own
+        (autocommit): one round trip instead of three (BEGIN, INSERT, COMMIT), and every event
+        a connector receives waits on it before it is acknowledged. SQLite has no round trips
+        to save, and taking its connection in and out of autocommit costs more than the
+        transaction (bench/engine.py: 20% fewer events a second)."""
+        stored: contextlib.AbstractContextManager[Connection]
+        if event.images or self.engine.dialect.name == "sqlite":
+            stored = self.engine.begin()
+        else:
+            stored = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            with self.engine.begin() as conn:
+            with stored as conn:
                 self._earlier_pictures(conn)
                 row_id = _INBOX_ADD.insert(
                     conn,

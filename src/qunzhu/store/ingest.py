@@ -66,12 +66,7 @@ _KIND_VALUES = {kind: kind.value for kind in MessageKind}  # Enum.value is slow 
 
 # Statements run once per group of every live batch are built once: building one costs more
 # than running it, and the simplest are run on the cursor (store/prepared.py).
-_GROUP_BY_KEY = Prepared(
-    select(t.groups.c.id, t.groups.c.created_at, t.groups.c.name, t.groups.c.community_id).where(
-        t.groups.c.platform == bindparam("b_platform"),
-        t.groups.c.platform_id == bindparam("b_pid"),
-    )
-)
+# the groups of some platform ids, each with its platform
 _GROUPS_BY_KEY = Prepared(
     select(
         t.groups.c.platform,
@@ -82,21 +77,13 @@ _GROUPS_BY_KEY = Prepared(
         t.groups.c.community_id,
     ).where(t.groups.c.platform_id.in_(bindparam("b_pids", expanding=True)))
 )
-_PROVISIONAL_NAMES = Prepared(
+# the names the members of some groups bore, those known by name only or the others
+_KNOWN_NAMES = Prepared(
     select(t.memberships.c.group_id, t.members.c.id, t.member_names.c.name)
     .join(t.member_names, t.member_names.c.member_id == t.members.c.id)
     .join(t.memberships, t.memberships.c.member_id == t.members.c.id)
     .where(
         t.memberships.c.group_id.in_(bindparam("b_groups", expanding=True)),
-        t.members.c.provisional == bindparam("b_provisional"),
-    )
-)
-_KNOWN_NAMES = Prepared(
-    select(t.members.c.id, t.member_names.c.name)
-    .join(t.member_names, t.member_names.c.member_id == t.members.c.id)
-    .join(t.memberships, t.memberships.c.member_id == t.members.c.id)
-    .where(
-        t.memberships.c.group_id == bindparam("b_group"),
         t.members.c.provisional == bindparam("b_provisional"),
     )
 )
@@ -213,8 +200,7 @@ class Ingest:
         pids = sorted({g.platform_id for g in groups})
         if not pids:
             return
-        rows = _GROUPS_BY_KEY.rows(self.conn, {"b_pids": pids})
-        found = {(r[0], r[1]): tuple(r[2:]) for r in rows}
+        found = _stored_groups(self.conn, pids)
         for g in groups:
             key = (g.platform.value, g.platform_id)
             self._group_rows[key] = found.get(key)
@@ -222,7 +208,7 @@ class Ingest:
         if stored:
             self._provisional = {gid: {} for gid in stored}
             params = {"b_groups": stored, "b_provisional": True}
-            for gid, mid, name in _PROVISIONAL_NAMES.rows(self.conn, params):
+            for gid, mid, name in _KNOWN_NAMES.rows(self.conn, params):
                 self._provisional[gid][mid] = name
         by_platform: dict[str, dict[str, tuple[Person, bool]]] = defaultdict(dict)
         for group, records in batch:
@@ -260,9 +246,7 @@ class Ingest:
         if key in self._group_rows:
             row = self._group_rows.pop(key)
         else:
-            row = _GROUP_BY_KEY.run(
-                conn, {"b_platform": group.platform.value, "b_pid": group.platform_id}
-            ).fetchone()
+            row = _stored_groups(conn, [group.platform_id]).get(key)
         created = to_ms(group.created_at) if group.created_at else None
         if row is None:
             gid = conn.execute(
@@ -298,8 +282,8 @@ class Ingest:
         self._group = state
 
     def _known_names(self, state: _GroupState, provisional: bool) -> list[tuple[int, str]]:
-        rows = _KNOWN_NAMES.run(self.conn, {"b_group": state.id, "b_provisional": provisional})
-        return [(mid, name) for mid, name in rows]
+        params = {"b_groups": [state.id], "b_provisional": provisional}
+        return [(mid, name) for _group, mid, name in _KNOWN_NAMES.rows(self.conn, params)]
 
     def _load_provisional(self, state: _GroupState) -> None:
         """Members of earlier imports known only by name: this import may tell who they are."""
@@ -580,6 +564,13 @@ class Ingest:
             ).scalar_one()
         )
         merge_members(self.conn, merges, messages=spoke)
+
+
+def _stored_groups(conn: Connection, pids: list[str]) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """The stored groups of these platform ids, by (platform, platform id): their id, when
+    they were created, their name and their community."""
+    rows = _GROUPS_BY_KEY.rows(conn, {"b_pids": pids})
+    return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 
 
 def _people(records: Iterable[Record]) -> Iterator[Person]:

@@ -109,6 +109,19 @@ _STEERING = re.compile(
             r"(?:instructions?|rules|prompts?|messages?)",
             r"(?:classify|mark|label|treat)(?:this|it|me|thismessage)as(?:normal|ham|notspam|safe)",
             r"youarenow(?:an?)?(?:ai|assistant|moderator|model|languagemodel)",
+            # the object first: "把这条消息标记为正常"
+            r"(?:这条|本条|此条|该条|这句|这段|它|我|以上)(?:消息|内容|文字)?(?:判定?|判断|标记|标注"
+            r"|归类|分类|认定|视|当作|当成)(?:为|成)?(?:正常|非广告|normal|ham)",
+            r"(?:这条|本条|此条|该条|此|本|这)(?:消息|内容|信息)?(?:不是|并非|非)广告",
+            r"(?:this|it)(?:is|'s)?(?:not|n't)(?:spam|anad|advertising)|isanormalmessage",
+            r"(?:respond|reply|answer|output)(?:with|as)?(?:the)?(?:label)?[\"']?normal",
+            # a verdict it gives itself, or a voice it borrows
+            r"(?:消息|内容|信息)(?:已经?|已被)?(?:通过(?:了)?(?:人工)?审核|审核(?:已经?)?通过)"
+            r"|(?:无需|不需要|不用|免)审核|hasbeen(?:approved|reviewed|verified)",
+            r"(?:管理员|群主|官方|审核员)(?:已经?|已)(?:确认|认证|核实|批准)",
+            r"[\[【(（]?(?:系统|system)[\]】)）]?[:：]",
+            r"你现在是(?:一个|一名|个)?.{0,6}(?:助手|ai|模型|机器人|审核)",
+            r"newinstructions|新的?指令[:：]",
         )
     )
 )

@@ -97,14 +97,18 @@ _WECHAT_OTHER = (
     # one character is a marker only with a digit in the id, and a colon or 是 after it
     # ("喂:abc123", "V：abc123", "我的微是abc123"; not 稍微是), or standing alone before a
     # space ("微 abc123": a v or 微 that ends no word)
-    r"(?P<weak>(?<![a-z0-9])v(?=[\W_]{0,2}[:是]| )"
-    r"|(?<![稍略轻细])[微威薇徽嶶喂维葳](?=[\W_]{0,2}[:是])"
-    r"|(?<![\u3400-\u9fff])[微薇威](?= ))",
+    # (each lookbehind after its character, so that other places fail on the character)
+    r"(?P<weak>v(?<![a-z0-9]v)(?=[\W_]{0,2}[:是]| )"
+    r"|[微威薇徽嶶喂维葳](?<![稍略轻细].)(?=[\W_]{0,2}[:是])"
+    r"|[微薇威](?<![\u3400-\u9fff].)(?= ))",
 )
 # "加个微信吧 abc123": a particle may end the sentence the id follows
 _FILLER = "吧|哈|呀|啊|哦|噢|呢"
 _WECHAT_MARKER = (
-    "(?:" + "|".join([*(f"(?<![a-z0-9]){m}" for m in _WECHAT_LATIN), *_WECHAT_OTHER]) + ")"
+    "(?:"
+    # each starts with a letter: the lookbehind after it, so that other places fail at once
+    + "|".join([*(f"{m[0]}(?<![a-z0-9]{m[0]}){m[1:]}" for m in _WECHAT_LATIN), *_WECHAT_OTHER])
+    + ")"
 )
 _WECHAT_TEXT = re.compile(
     _WECHAT_MARKER
@@ -164,9 +168,11 @@ _TELEGRAM_SLASH = re.compile(r"(?<![a-z0-9])t\.me ?/ ?(?=[a-z0-9+_])")
 # A zero for the o of com: "shady点c0m"
 _ZERO_COM = re.compile(r"(?<=[a-z0-9][.点。])c0m(?![a-z0-9])")
 # A host needs a dot, and may not start inside a word, an e-mail address or a handle.
+# (Written to start with its first character, the lookbehind after it: "https://" is that
+# character followed by "ttps://", so that every other place fails at once.)
 _URL = re.compile(
-    r"(?<![a-z0-9@_-])(?:https?://)?[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+(?::\d{1,5})?"
-    r"(?:/[a-z0-9_\-.~:/?#\[\]@!$&'()*+,;=%]*)?"
+    r"[a-z0-9](?<![a-z0-9@_-][a-z0-9])(?:(?<=h)ttps?://[a-z0-9])?[a-z0-9-]*(?:\.[a-z0-9-]+)+"
+    r"(?::\d{1,5})?(?:/[a-z0-9_\-.~:/?#\[\]@!$&'()*+,;=%]*)?"
 )
 _URL_TRAILING = ".,;:!?)]}'\"-"
 _TLD_SET = frozenset(TLDS)

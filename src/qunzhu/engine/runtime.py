@@ -189,13 +189,13 @@ class BatchMarks:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.put: dict[tuple[int, str, str], int] = {}  # (group, policy, key) -> at, in ms
+        self.pending: dict[tuple[int, str, str], int] = {}  # (group, policy, key) -> at, in ms
 
     def of(self, group_id: int) -> Marks:
         return _BatchGroupMarks(self, group_id)
 
     def flush(self) -> None:
-        rows = [(group, policy, key, at) for (group, policy, key), at in self.put.items()]
+        rows = [(group, policy, key, at) for (group, policy, key), at in self.pending.items()]
         insert(
             self.conn,
             t.policy_marks,
@@ -203,7 +203,7 @@ class BatchMarks:
             rows,
             "ON CONFLICT (group_id, policy, key) DO UPDATE SET at = excluded.at",
         )
-        self.put.clear()
+        self.pending.clear()
 
 
 class _BatchGroupMarks(StoreMarks):
@@ -214,21 +214,21 @@ class _BatchGroupMarks(StoreMarks):
         self.batch = batch
 
     def get(self, policy: str, key: str) -> float | None:
-        at = self.batch.put.get((self.group_id, policy, key))
+        at = self.batch.pending.get((self.group_id, policy, key))
         return super().get(policy, key) if at is None else at / 1000
 
     def many(self, policy: str, keys: Sequence[str]) -> dict[str, float]:
-        put, group = self.batch.put, self.group_id
+        put, group = self.batch.pending, self.group_id
         found = {k: put[(group, policy, k)] / 1000 for k in keys if (group, policy, k) in put}
         rest = [k for k in keys if k not in found]
         return {**(super().many(policy, rest) if rest else {}), **found}
 
     def put(self, policy: str, key: str, at: float) -> None:
-        self.batch.put[(self.group_id, policy, key)] = int(at * 1000)
+        self.batch.pending[(self.group_id, policy, key)] = int(at * 1000)
 
     def since(self, policy: str, prefix: str, at: float) -> list[tuple[str, float]]:
         found = dict(super().since(policy, prefix, at))
-        for (group, kept, key), put_at in self.batch.put.items():
+        for (group, kept, key), put_at in self.batch.pending.items():
             if group == self.group_id and kept == policy and key.startswith(prefix):
                 found[key] = put_at / 1000  # a later put moves a mark, earlier or later
         least = int(at * 1000) / 1000

@@ -190,8 +190,9 @@ _TELEGRAM_PREFIXES = frozenset({"joinchat", "s", "c", "addlist", "addstickers"})
 # ---- share codes -----------------------------------------------------------------------------
 # Between two of the same currency sign, as Taobao, Tmall and Alipay write them; a price has no
 # letter. NFKC has made ￥ into ¥ already.
-_CODE = re.compile(r"([¥$€£¢₳₴₤₰₲₵₭₸₽])([a-z0-9]{8,14})\1")
-_CODE_HINT = re.compile("[¥$€£¢₳₴₤₰₲₵₭₸₽]")
+_CURRENCY = "[¥$€£¢₳₴₤₰₲₵₭₸₽]"
+_CODE = re.compile(rf"({_CURRENCY})([a-z0-9]{{8,14}})\1")
+_CODE_HINT = re.compile(_CURRENCY)
 
 # ---- Telegram handles ------------------------------------------------------------------------
 # A bare @handle is a member mentioning another; after "tg", 飞机, 电报, or a word asking to

@@ -59,8 +59,13 @@ _AS_DIGITS = str.maketrans("lio", "110")
 
 # Landlines need the area code set apart ("02162345678" alone reads like any long number);
 # 400/800 hotlines are ten digits, grouped by "-" or not at all ("400 500 6000" is three prices).
-_LANDLINE = re.compile(r"(?<![\d-])(\(0[1-9]\d{1,2}\) ?\d{7,8}|0[1-9]\d{1,2}[ -]\d{7,8})(?![\d-])")
-_HOTLINE = re.compile(r"(?<![\d-])([48]00-?\d{3}-?\d{4})(?![\d-])")
+# (Each starts with its first character, the lookbehind after it: a pattern that starts
+# with a lookbehind is tried at every place, one that starts with a character fails at once
+# where it is not there.)
+_LANDLINE = re.compile(
+    r"(\((?<![\d-]\()0[1-9]\d{1,2}\) ?\d{7,8}|0(?<![\d-]0)[1-9]\d{1,2}[ -]\d{7,8})(?![\d-])"
+)
+_HOTLINE = re.compile(r"([48](?<![\d-][48])00-?\d{3}-?\d{4})(?![\d-])")
 
 # Phones and QQ numbers have five digits or more in a row once separators are gone (`compact`
 # joins "1 3 8-0013"): a message without such a run skips their patterns.

@@ -70,6 +70,10 @@ PHONE = [("phone", "13800138000")]
         ("发到 24680@qq.com", [("qq", "24680")]),
         ("要辅助的加Q429457172", [("qq", "429457172")]),
         ("加扣 1723 748 011 详谈", [("qq", "1723748011")]),
+        ("100元=50000宝石咨询Q:540019772", [("qq", "540019772")]),
+        ("找我玩 q 1 2 3 4 5 6 7 8 9", [("qq", "123456789")]),
+        ("我q是123456789", [("qq", "123456789")]),
+        ("扣：123456789", [("qq", "123456789")]),
         # links
         (
             "www.example点com",
@@ -128,6 +132,8 @@ def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]
         "see you . me too",  # a spaced dot only before a TLD that is no English word
         "iphone13pro 1380元",
         "Q1 2345 万元营收",  # a quarter, not a QQ number
+        "iq: 12345",  # q ending a word
+        "q2 12345 条",
         "vitamin: take 12345",
         "dev：v2 12345678",
         "喂：everyone 在吗",  # one-character marker: an all-letter word is chat

@@ -78,6 +78,12 @@ _QQ = re.compile(
     rf"(?:{_QQ_NAMES}{_QQ_SUFFIX}?|q{_QQ_SUFFIX}|扣[群裙]号?|群号|裙号|[加进][群裙]|加我?[q扣])"
     r"(?:是|为)?([1-9]\d{4,10})(?!\d)"
 )
+# One letter q, or 扣, is a marker only as a word of its own with a colon or 是 after it, or q
+# standing alone before a space ("Q：123456", "找我 q 1 2 3 4 5 6"; not "Q1 2345", "iq 120"):
+# read on `text`, where the space that sets it apart is still there.
+_QQ_LONE = re.compile(
+    r"(?:q(?<![a-z0-9]q)(?:[:是] ?| )|扣(?<!扣扣):)([1-9](?:[ -]?\d){4,10})(?![ -]?\d)"
+)
 _QQ_MAIL = re.compile(r"(?<!\d)([1-9]\d{4,10})@qq\.com")
 
 # ---- WeChat ----------------------------------------------------------------------------------
@@ -237,6 +243,8 @@ def extract(n: Normalized) -> list[Contact]:
                 add("phone", _digits(m.group(1)))
         for m in _QQ.finditer(n.compact):
             add("qq", m.group(1))
+        for m in _QQ_LONE.finditer(n.text):
+            add("qq", _digits(m.group(1)))
         if "@" in n.text:
             for m in _QQ_MAIL.finditer(n.text):
                 add("qq", m.group(1))

@@ -408,3 +408,24 @@ def test_an_event_the_engine_cannot_process_is_set_aside_and_shown(
     assert row.state == "failing"
     assert "set aside" in row.last_error and "a bug met an unusual message" in row.last_error
     assert waiting == 1  # kept for the next start
+
+
+def test_the_engine_row_says_when_it_takes_no_more_events(tmp_path: Path) -> None:
+    """Past `MOST_SET_ASIDE` the console shows why nothing moves, not the last event alone."""
+    from qunzhu import service
+    from qunzhu.engine.faults import Faults
+
+    engine = db.open_store(f"sqlite:///{tmp_path / 'run.db'}")
+    faults = Faults()
+    said = service._said_set_aside(engine, faults)
+    cs = t.connector_status
+
+    def last_error() -> str:
+        with engine.connect() as conn:
+            return conn.execute(select(cs.c.last_error).where(cs.c.name == "[engine]")).scalar_one()
+
+    said(7, ValueError("a bug"))
+    assert "7" in last_error() and "a bug" in last_error()
+    faults.halted = "1000 events of the inbox are set aside: the engine takes no more events"
+    said(8, ValueError("a bug"))
+    assert last_error() == faults.halted

@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from qunzhu.config import Config, ConfigError, GroupSettings, Keyword, PolicySettings, _lines
 from qunzhu.connectors import Connector, Emit, Roster
 from qunzhu.connectors.language_model import ChatEndpoint
+from qunzhu.engine.faults import Faults
 from qunzhu.engine.opinions import DAY_S, SecondOpinions
 from qunzhu.engine.policies import (
     CONFIRMED_COPY,
@@ -956,7 +957,7 @@ async def serve(
         asyncio.create_task(watch_forgotten(runtime)),
         asyncio.create_task(prune_inbox(runtime.engine)),
     ]
-    runtime.faults.on_set_aside = _said_set_aside(runtime.engine)
+    runtime.faults.on_set_aside = _said_set_aside(runtime.engine, runtime.faults)
     write_status(runtime.engine, ENGINE_STATUS, "engine", state="running", last_error=None)
     engine_stop = asyncio.Event()
     engine_task = asyncio.create_task(runtime.serve(engine_stop))
@@ -1149,12 +1150,13 @@ MODEL_STATUS = "[language_model]"  # its row among the connectors (no connector 
 ENGINE_STATUS = "[engine]"  # the engine's own row: events it had to set aside
 
 
-def _said_set_aside(engine: Engine) -> Callable[[int, BaseException], None]:
+def _said_set_aside(engine: Engine, faults: Faults) -> Callable[[int, BaseException], None]:
     """What writes an event set aside (`engine/faults.py`) in the engine's row of the
-    console's connectors: failing, with the event and the error, until it restarts."""
+    console's connectors: failing, with the event and the error, until it restarts; once
+    too many are, that the engine takes no more events."""
 
     def said(inbox_id: int, exc: BaseException) -> None:
-        why = tr(
+        why = faults.halted or tr(
             "event {id} of the inbox set aside until the next start: {why}",
             id=inbox_id,
             why=f"{type(exc).__name__}: {exc}"[:300],

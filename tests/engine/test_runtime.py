@@ -1231,7 +1231,7 @@ def test_an_ad_for_a_name_is_a_question_at_the_door_and_in_the_chat(engine: Engi
 
 class Fragile:
     """A policy with a bug that one unusual message sets off (or every message, while
-    `broken`)."""
+    `broken`), and another bug elsewhere in its code that "💣" sets off."""
 
     name = "fragile"
 
@@ -1239,8 +1239,11 @@ class Fragile:
         self.broken = False
 
     def decide(self, event: LiveEvent, marks) -> list:  # type: ignore[no-untyped-def,type-arg]
-        if self.broken or (isinstance(event.record, Message) and event.record.text == "💥"):
-            raise ValueError("a bug met an unusual message")
+        text = event.record.text if isinstance(event.record, Message) else ""
+        if self.broken or text == "💥":
+            raise ValueError(f"a bug met an unusual message: {text}")
+        if text == "💣":
+            raise KeyError(text)
         return []
 
 
@@ -1390,6 +1393,84 @@ def test_a_platform_answering_slowly_holds_up_neither_the_others_nor_the_engine(
     assert (first, again) == (4, 0)  # all four taken on at first; QQ's lane went on alone
     assert [a.message_id for a in hung.done] == ["0", "1"]  # in order, each once
     assert {r.status for r in rows(engine, t.outbox)} == {outbox.DONE}
+
+
+def counted_batches(rt: Runtime) -> list[int]:
+    """The size of every batch `rt` is asked to process from now on."""
+    sizes: list[int] = []
+    process = rt.process
+
+    def counting(limit: int = 500) -> int:
+        sizes.append(limit)
+        return process(limit)
+
+    rt.process = counting  # type: ignore[method-assign]
+    return sizes
+
+
+def test_a_bug_every_event_meets_sets_the_next_aside_at_its_first_failure(
+    engine: Engine,
+) -> None:
+    fragile = Fragile()
+    fragile.broken = True  # every message fails at the same place, whatever it says
+    rt = runtime(engine, fragile)
+    for n in range(1, 6):
+        rt.accept(message(n, f"第{n}条"))
+    sizes = counted_batches(rt)
+    for _ in range(3):  # the first is tried three times, in a batch and alone
+        assert asyncio.run(rt.step()) == 0
+    assert len(rt.faults.set_aside) == 1
+    assert sizes == [500, 1] * 3
+    sizes.clear()
+    for left in range(4):  # each next one once, alone: no batch of them all that fails first
+        assert asyncio.run(rt.step()) == 0
+        assert len(rt.faults.set_aside) == 2 + left
+    assert sizes == [1] * 4
+    # an event that passes ends it: batches again, and a new failure is counted three times
+    fragile.broken = False
+    rt.accept(message(6, "早"))
+    assert asyncio.run(rt.step()) == 1 and rt.faults.streak is None
+    rt.accept(message(7, "💥"))
+    assert asyncio.run(rt.step()) == 0
+    assert rt.faults.failures and len(rt.faults.set_aside) == 5
+
+
+def test_a_bug_elsewhere_is_counted_as_a_new_one(engine: Engine) -> None:
+    rt = runtime(engine, Fragile())
+    for n, text in enumerate(("💥", "💥", "💣"), start=1):
+        rt.accept(message(n, text))
+    for _ in range(4):  # three tries for the first, one for the second, which fails there too
+        asyncio.run(rt.step())
+    assert len(rt.faults.set_aside) == 2
+    asyncio.run(rt.step())  # "💣" fails at another place: counted, not set aside at once
+    assert len(rt.faults.set_aside) == 2 and list(rt.faults.failures.values()) == [1]
+
+
+def test_too_many_events_set_aside_stop_the_engine_taking_more(
+    engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qunzhu.engine import faults
+
+    monkeypatch.setattr(faults, "MOST_SET_ASIDE", 3)
+    fragile = Fragile()
+    fragile.broken = True
+    rt = runtime(engine, fragile)
+    shown: list[int] = []
+    rt.faults.on_set_aside = lambda inbox_id, exc: shown.append(inbox_id)
+    for n in range(1, 7):
+        rt.accept(message(n, f"第{n}条"))
+    for _ in range(10):
+        asyncio.run(rt.step())
+    assert len(rt.faults.set_aside) == 3 and len(shown) == 3
+    assert rt.faults.halted and "3" in rt.faults.halted and "ValueError" in rt.faults.halted
+    assert "takes no more events" in caplog.text
+    fragile.broken = False  # the code fixed, but this process took no more events
+    rt.accept(message(7, "早"))
+    assert asyncio.run(rt.step()) == 0
+    waiting = [r for r in rows(engine, t.inbox) if r.processed_at is None]
+    assert len(waiting) == 7  # nothing lost: the next start takes them all, in order
+    assert runtime(engine).process() == 7
+    assert stored_texts(engine) == [f"第{n}条" for n in range(1, 7)] + ["早"]
 
 
 def test_an_event_that_failed_once_and_then_passed_is_not_counted_any_more(

@@ -6,12 +6,19 @@ An operator's hundred groups share one engine, so whatever fails must not stop i
 - an event the code cannot process (a bug meeting an unusual event) fails its batch every
   time: the batch is taken one event at a time up to that event, which is tried again and, at
   its `TRIES`-th failure, set aside for this process. It stays unprocessed in the inbox, so
-  nothing is lost: the next start (after the fix) tries it again.
+  nothing is lost: the next start (after the fix) tries it again;
+- a bug that every event meets (or a run of them: a flood of one kind of message) fails at
+  the same place each time: once one event was set aside, the next that fails at the same
+  place, with none passing between, is set aside at its first failure and taken alone, not
+  in a batch of hundreds tried three times. Past `MOST_SET_ASIDE` the engine stops taking
+  events until the next start (they wait in the inbox) and says so: the fault is the
+  code's, and the list of events left out has to stay small enough to query.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 
 from qunzhu import i18n
@@ -22,6 +29,7 @@ log = logging.getLogger(__name__)
 
 TRIES = 3  # failures of one event on its own before it is set aside
 STORE_WAITS_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # between tries while the store cannot be reached
+MOST_SET_ASIDE = 1000  # events set aside before the engine stops taking any until a start
 
 i18n.register(
     {
@@ -40,6 +48,15 @@ i18n.register(
             "收件箱中的事件 {id} 已失败 {n} 次，本次运行暂不处理（下次启动时重试）；"
             "其后的事件照常处理"
         ),
+        "event {id} of the inbox failed where the one set aside before it did ({why}) "
+        "and is set aside too": (
+            "收件箱中的事件 {id} 与上一个搁置的事件失败在同一处（{why}），也已搁置"
+        ),
+        "{n} events of the inbox are set aside, the last at {place} ({why}): the engine "
+        "takes no more events until the next start; they wait in the inbox": (
+            "收件箱中已有 {n} 个事件被搁置，最近一次失败于 {place}（{why}）：引擎在下次启动前"
+            "不再处理事件，事件保留在收件箱中"
+        ),
     }
 )
 
@@ -55,6 +72,10 @@ class Faults:
         self.set_aside: set[int] = set()
         self.failures: dict[int, int] = {}  # inbox id -> its failures so far
         self._outage = 0  # failed tries in a row to reach the store
+        # where the last event set aside failed, while no event has passed since: the next
+        # failing there is set aside at once (see the module's docstring)
+        self.streak: str | None = None
+        self.halted: str | None = None  # why the engine takes no more events, once it does not
 
     def store_down(self, exc: BaseException) -> float:
         """How long to wait before the next try; said at the first failure of an outage."""
@@ -80,13 +101,28 @@ class Faults:
             log.warning(tr("the store can be reached again"))
         self._outage = 0
 
-    def passed(self, inbox_id: int) -> None:
-        """The event went through after all (what failed had passed): nothing to count."""
+    def passed(self, inbox_id: int | None = None) -> None:
+        """Events went through (this one after all, if named): nothing to count, and what
+        failed before was no bug that every event meets."""
         self.failures.pop(inbox_id, None)
+        self.streak = None
 
     def failed(self, inbox_id: int, exc: BaseException) -> None:
         """The event failed on its own; set aside at its `TRIES`-th failure (its traceback
-        logged then, once)."""
+        logged then, once), or at its first where the last one set aside failed."""
+        place = _place(exc)
+        if place == self.streak:
+            self.failures.pop(inbox_id, None)
+            log.warning(
+                tr(
+                    "event {id} of the inbox failed where the one set aside before it did "
+                    "({why}) and is set aside too",
+                    id=inbox_id,
+                    why=said(exc),
+                )
+            )
+            self._set_aside(inbox_id, exc)
+            return
         n = self.failures[inbox_id] = self.failures.get(inbox_id, 0) + 1
         if n < TRIES:
             log.warning(
@@ -98,7 +134,6 @@ class Faults:
             )
             return
         del self.failures[inbox_id]
-        self.set_aside.add(inbox_id)
         log.error(
             tr(
                 "event {id} of the inbox failed {n} times and is set aside until the next "
@@ -108,5 +143,27 @@ class Faults:
             ),
             exc_info=exc,
         )
+        self.streak = place
+        self._set_aside(inbox_id, exc)
+
+    def _set_aside(self, inbox_id: int, exc: BaseException) -> None:
+        self.set_aside.add(inbox_id)
+        if len(self.set_aside) >= MOST_SET_ASIDE:
+            self.halted = tr(
+                "{n} events of the inbox are set aside, the last at {place} ({why}): the "
+                "engine takes no more events until the next start; they wait in the inbox",
+                n=len(self.set_aside),
+                place=_place(exc),
+                why=said(exc),
+            )
+            log.error(self.halted)
         if self.on_set_aside is not None:
             self.on_set_aside(inbox_id, exc)
+
+
+def _place(exc: BaseException) -> str:
+    """Where in the code it was raised, and what: the same bug met by two events gives the
+    same place whatever the message says (it often quotes the event)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    return f"{type(exc).__name__} at {where}"

@@ -442,15 +442,11 @@ class Runtime:
     async def step(self) -> int:
         """Process a batch whatever fails (`engine/faults.py`): an event that cannot be
         processed is isolated and in the end set aside, a store out of reach waited for.
-        How many events went through."""
+        How many events went through; none once the faults halted it."""
+        if self.faults.halted:
+            return 0
         try:
-            try:
-                processed = await asyncio.to_thread(self.process)
-                self.faults.failures.clear()  # the oldest events are in every batch: they passed
-            except Exception as exc:
-                if store_unreachable(exc):
-                    raise
-                processed = await asyncio.to_thread(self._isolate)
+            processed = await asyncio.to_thread(self._take)
         except Exception as exc:
             if not store_unreachable(exc):
                 raise
@@ -458,6 +454,21 @@ class Runtime:
             return 0
         self.faults.store_up()
         return processed
+
+    def _take(self) -> int:
+        """A batch, or its events one at a time where it fails, or where the last event set
+        aside may fail the same way (`faults`): a batch would fail at its first event."""
+        if not self.faults.streak:
+            try:
+                processed = self.process()
+            except Exception as exc:
+                if store_unreachable(exc):
+                    raise
+            else:
+                self.faults.failures.clear()  # the oldest events are in every batch: they passed
+                self.faults.passed()
+                return processed
+        return self._isolate()
 
     async def _settle(self) -> None:
         """At stop: process what is left. An event that fails is tried until it is set aside

@@ -106,6 +106,12 @@ PHONE = [("phone", "13800138000")]
         ("有需要的联系详情：@ahai9986", [("telegram", "ahai9986")]),
         ("懂的私聊 @Daobi_Pay", [("telegram", "daobi_pay")]),
         ("想做的找我@lulu8877", [("telegram", "lulu8877")]),
+        ("Telegram：abc_usdt", [("telegram", "abc_usdt")]),
+        ("飞机号 abcusdt", [("telegram", "abcusdt")]),
+        ("纸飞机搜索 abc_usdt", [("telegram", "abc_usdt")]),
+        ("直接联系飞机：tzg520", [("telegram", "tzg520")]),
+        ("薇ｘｉｎ hx8866a", [("wechat", "hx8866a")]),
+        ("wei信 hx8866a", [("wechat", "hx8866a")]),
     ],
 )
 def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]) -> None:
@@ -133,6 +139,9 @@ def test_obfuscated_contacts_are_found(raw: str, expected: list[tuple[str, str]]
         "iphone13pro 1380元",
         "Q1 2345 万元营收",  # a quarter, not a QQ number
         "iq: 12345",  # q ending a word
+        "tg: hello world",  # a handle after Telegram's name needs a digit, "_" or 号
+        "坐飞机 beijing",
+        "电报 2024年12月",
         "q2 12345 条",
         "vitamin: take 12345",
         "dev：v2 12345678",

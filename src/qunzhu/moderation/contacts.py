@@ -92,12 +92,12 @@ _HEARTS = "❤♥♡💓💕💖💗💘💙💚💛💜🧡🖤🤍💝"
 _WECHAT_LATIN = (
     _marker("v", "[信x心芯]"),
     _marker("w", "x"),
-    _marker("wei", "xin"),
+    _marker("wei", "(?:xin|[信心芯])"),
     _marker("we", "chat"),
     f"v[{_HEARTS}]",
 )
 _WECHAT_OTHER = (
-    _marker("[微威薇徽嶶喂维葳崴]", "[信心芯]"),
+    _marker("[微威薇徽嶶喂维葳崴]", "(?:[信心芯]|xin)"),
     _marker("卫", "[星信]"),
     f"加(?:{_GAP}我)?{_GAP}v",
     _marker(r"\+", "v"),
@@ -133,7 +133,7 @@ _WECHAT_COMPACT_MARKER = (
     + "|".join(
         [
             r"(?<![a-z])(?:v[信x心芯]|wx|weixin|wechat)",
-            r"[微威薇徽嶶喂维葳崴][信心芯]",
+            r"[微威薇徽嶶喂维葳崴](?:[信心芯]|xin)",
             r"卫[星信]",
             r"加我?v(?!ip)",
             r"\+v(?!ip)",
@@ -214,6 +214,13 @@ _TELEGRAM_HANDLE = re.compile(
     r"|联系|私聊|私信|咨询|详询|找我)"
     r"[^@\n]{0,6}@ ?([a-z][a-z0-9_]{4,31})(?![a-z0-9_])"
 )
+# A handle right after Telegram's name without its @ ("tg：abc_usdt", "飞机号 abc_usdt",
+# "纸飞机搜索 abc_usdt"): only with a digit or "_" in it, or after 号 or id ("tg: hello" is
+# chat). (The lookbehind after the t, so that other places fail on their first character.)
+_TELEGRAM_NAMED = re.compile(
+    rf"(?:t(?<![a-z0-9]t)(?:g|elegram)|{_marker('飞', '机')}|{_marker('电', '报')})"
+    r"(?P<id>号|id|账号)?(?:搜索?|:| )[: ]*([a-z][a-z0-9_]{4,31})(?![a-z0-9_@.])"
+)
 
 
 def extract(n: Normalized) -> list[Contact]:
@@ -260,6 +267,10 @@ def extract(n: Normalized) -> list[Contact]:
     if "@" in n.text:
         for m in _TELEGRAM_HANDLE.finditer(n.text):
             add("telegram", m.group(1))
+    for m in _TELEGRAM_NAMED.finditer(n.text):
+        handle = m.group(2)
+        if m.group("id") or "_" in handle or any(ch.isdigit() for ch in handle):
+            add("telegram", handle)
     return list(found)
 
 

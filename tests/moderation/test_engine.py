@@ -282,8 +282,10 @@ def test_insults_in_latin_initials_are_whole_words() -> None:
     """ "sb", "cnm" and the like are insults as words of their own, in Chinese or Latin
     company, not as letters inside a word, a link or an id."""
     detector = Detector()
-    for text in ("你个SB东西", "you are sb", "cao你ma", "CNMLGB", "Ｓ Ｂ一个"):
+    for text in ("你个SB东西", "you are sb", "cao你ma", "CNMLGB", "Ｓ Ｂ一个", "rnm退钱"):
         assert detector.check(text).verdict in (REVIEW, SPAM), text
+    for text in ("MLGB的", "你m死了", "妈了个逼的"):
+        assert detector.check(text).verdict == SPAM, text
     for text in ("买了根usb线", "cnmarket 的报价", "帐号nmb748", "ID：SB53333"):
         assert detector.check(text).verdict == HAM, text
     words = Policy(keywords={"money": 0.6, "回t": 0.3}, abuse={})

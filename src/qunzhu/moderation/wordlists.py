@@ -196,6 +196,10 @@ DEFAULT_ABUSE: dict[str, float] = {
     "nmb": 0.9,  # 你妈逼
     "cnmlgb": 0.9,  # 操你妈了个逼
     "nmlgb": 0.9,
+    "mlgb": 0.9,  # 妈了个逼
+    "妈了个逼": 0.9,
+    "你m死了": 0.9,
+    "狗娘养": 0.9,
     "cao你妈": 0.9,
     "cao你ma": 0.9,
     "操你ma": 0.9,
@@ -226,6 +230,9 @@ DEFAULT_ABUSE: dict[str, float] = {
     "sb": 0.6,  # 傻逼, in initials; a whole Latin word only, so not "usb"
     "shabi": 0.6,
     "mdzz": 0.6,  # 妈的智障
+    "rnm": 0.6,  # 日你妈
+    "日你仙人板板": 0.6,
+    "滚你丫": 0.5,
     "你妈的": 0.6,
     "脑残": 0.6,
     "智障": 0.6,

@@ -1435,6 +1435,23 @@ def test_a_bug_every_event_meets_sets_the_next_aside_at_its_first_failure(
     assert rt.faults.failures and len(rt.faults.set_aside) == 5
 
 
+def test_messages_of_a_batch_that_failed_are_counted_once(engine: Engine) -> None:
+    """A member's text seen in a batch that failed is not one more copy when the batch is
+    taken again: twice is no repeat, whatever failed between."""
+    from qunzhu.moderation.behaviour import Behaviour, TrustBook
+
+    detector = Detector(behaviour=Behaviour(), trust=TrustBook())
+    rt = runtime(engine, ModerationPolicy(detector, Ladder(Mode.ENFORCE)), Fragile())
+    rt.accept(message(1, "今晚七点老地方跑步集合"))
+    rt.accept(message(2, "💥", who="u2"))
+    asyncio.run(rt.step())  # the batch fails after the first; taken alone, the first passes
+    rt.accept(message(3, "今晚七点老地方跑步集合"))
+    for _ in range(3):
+        asyncio.run(rt.step())
+    assert stored_texts(engine) == ["今晚七点老地方跑步集合"] * 2
+    assert [d.record_id for d in rows(engine, t.decisions) if d.policy == "moderation"] == []
+
+
 def test_a_bug_elsewhere_is_counted_as_a_new_one(engine: Engine) -> None:
     rt = runtime(engine, Fragile())
     for n, text in enumerate(("💥", "💥", "💣"), start=1):

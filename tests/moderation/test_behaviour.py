@@ -49,6 +49,23 @@ def test_the_same_text_repeated() -> None:
     assert "earlier" not in next(c for c in results[2].checks if c.name == "repeat").details
 
 
+def test_a_message_judged_again_is_not_counted_again() -> None:
+    """The engine processes a batch again after it failed: each message's second judging
+    gives the first one's decision and adds nothing to what the member is counted for."""
+    d = live()
+    ctx = [Context("g1", "m1", T0 + 30 * i, message=f"x{i}") for i in range(3)]
+    first = [d.check("快来看看", c) for c in ctx[:2]]
+    again = [d.check("快来看看", c) for c in ctx[:2]]  # the batch that held them failed
+    assert again == first and [r.verdict for r in first] == [HAM, HAM]
+    third = d.check("快来看看", ctx[2])
+    assert (
+        third.verdict == REVIEW
+        and next(c.details["times"] for c in third.checks if c.name == "repeat") == 3
+    )  # three messages, not five
+    edited = Context("g1", "m1", T0 + 100, message="x2", edited=True)
+    assert d.check("快来看看 改了", edited).raw == "快来看看 改了"  # an edit is judged anew
+
+
 def test_same_ad_across_groups_is_caught_even_when_reworded_slightly() -> None:
     """One member's text in three groups within a day is spam, in two a question; the same
     text from three members in three groups a question, asked once (a notice travels between

@@ -418,9 +418,10 @@ class Runtime:
         """After a batch failed: its events one at a time, up to the one that fails, which is
         counted (`faults`) and tried again at the next step. How many went through.
 
-        What a failed batch's policies noted in memory before the failure (a member's recent
-        messages, the texts seen across groups) is noted again when it is processed again:
-        a repeat may count one more copy, once, after a failure."""
+        What a failed batch's moderation counted in memory before the failure (a member's
+        recent messages, the texts seen across groups, clean messages towards trust) is not
+        counted again: the detector gives a message it judged the same decision
+        (`Detector.check_many`)."""
         done = 0
         while done < limit:
             with self.engine.connect() as conn:

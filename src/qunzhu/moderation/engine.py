@@ -9,6 +9,7 @@ contact with an ad word) is enough.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ LOCK_SCORE = 0.85
 # Many members @-mentioned in one message (tg-spam's mentions limit): each of them is notified,
 # which is what an ad pushed at a group wants; QQ's @全体成员 ("all") counts as many. A roll
 # call by an organiser reads the same, so alone it is a question; with a contact, an ad.
+COUNTED_KEPT = 2000  # decisions remembered against a retry (a batch holds 500 events at most)
 MENTIONS_MANY = 5
 MENTIONS_SCORE = 0.6
 MENTIONS_WITH_CONTACT_SCORE = 0.9
@@ -157,6 +159,11 @@ class Detector:
         self.behaviour = behaviour
         self.trust = trust
         self.bank = bank
+        # The decisions of the last messages the memory layers counted, by group and message
+        # id: a batch that failed after them is processed again, and its messages must not be
+        # counted twice (a flood, a repeat, a cross-group copy, a clean message towards trust)
+        # nor be judged by what the failed try had noted of themselves.
+        self._counted: OrderedDict[tuple[str, str], Decision] = OrderedDict()
 
     def check(self, text: str, ctx: Context | None = None) -> Decision:
         return self.check_many([text], [ctx] if ctx else None)[0]
@@ -166,6 +173,7 @@ class Detector:
         for layer in (self.behaviour, self.trust):
             if layer is not None:
                 layer.forget_members(forgotten)
+        self._counted.clear()  # decisions quote earlier messages: kept a few seconds anyway
 
     def check_many(
         self, texts: Sequence[str], contexts: Sequence[Context | None] | None = None
@@ -182,6 +190,11 @@ class Detector:
         decisions = []
         for i, n in enumerate(normalized):
             ctx = contexts[i] if contexts else None
+            counted = ctx is not None and not ctx.edited  # an edit was counted as it came
+            key = (ctx.group, ctx.message) if ctx and counted and ctx.message else None
+            if key is not None and key in self._counted:
+                decisions.append(self._counted[key])  # judged in a try that failed after it
+                continue
             trusted = self.trust.trusted(ctx) if self.trust and ctx else None
             if trusted:  # staff and proven members skip the checks (tg-spam's approved users)
                 decisions.append(self._trusted(n, trusted, ctx, demote))
@@ -212,7 +225,6 @@ class Detector:
                 checks.append(self.bank.match(n))
                 if known := _known(self.bank, n, contacts, ctx):
                     checks.append(known)
-            counted = ctx is not None and not ctx.edited  # an edit was counted as it came
             if self.trust and ctx and counted:
                 checks.append(self.trust.probing(n, ctx))
             if self.behaviour and ctx and counted:
@@ -226,6 +238,10 @@ class Detector:
             if self.trust and ctx and counted:
                 self.trust.record(n, ctx, verdict)
             decisions.append(Decision(verdict, score, tuple(checks), n.text, n.raw))
+            if key is not None and (self.behaviour or self.trust):
+                self._counted[key] = decisions[-1]
+                if len(self._counted) > COUNTED_KEPT:
+                    self._counted.popitem(last=False)
         return decisions
 
     def _trusted(self, n: Normalized, trusted: str, ctx: Context | None, demote: bool) -> Decision:

@@ -118,6 +118,35 @@ def test_an_ad_is_deleted_and_warned_with_its_reasons(engine: Engine) -> None:
     assert orjson.loads(actions[0].payload)["message_id"] == "2"
 
 
+def test_on_a_server_an_event_and_each_step_of_an_action_are_one_statement(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking an event in, and marking an action under way and done, run on their own
+    (autocommit) on PostgreSQL, a round trip each, and in a transaction on SQLite."""
+    from qunzhu.store.prepared import Prepared
+
+    seen: list[tuple[str, str | None]] = []
+    run = Prepared.run
+
+    def noting(self: Prepared, conn, params):  # type: ignore[no-untyped-def]
+        words = str(self.statement).split()
+        table = words[2] if words[0] == "INSERT" else words[1]
+        seen.append((f"{words[0]} {table}", conn.get_execution_options().get("isolation_level")))
+        return run(self, conn, params)
+
+    connector = FakeConnector()
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)), connector=connector)
+    monkeypatch.setattr(Prepared, "run", noting)
+    rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊", who="spammer", name="x"))
+    rt.process()
+    asyncio.run(rt.executor.drain())
+    assert [a.kind for a in connector.done] == [ActionKind.DELETE, ActionKind.WARN]
+    alone = "AUTOCOMMIT" if engine.dialect.name == "postgresql" else None
+    single = [s for s in seen if s[0] in ("INSERT inbox", "UPDATE outbox")]
+    assert len(single) == 5, seen  # the event, and each action taken and ended
+    assert {level for _s, level in single} == {alone}
+
+
 def test_an_ad_put_in_the_group_files_is_taken_out_of_them(engine: Engine) -> None:
     """QQ's upload notice becomes a FILE message whose id names the file; the delete carries
     that id to the connector, which calls delete_group_file with it."""

@@ -24,6 +24,7 @@ from qunzhu.connectors import Connector
 from qunzhu.i18n import tr
 from qunzhu.model.live import Action, ActionFailed, ActionKind, RateLimited
 from qunzhu.store import schema as t
+from qunzhu.store.db import one_statement
 from qunzhu.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -304,7 +305,7 @@ class Executor:
 
     async def _run(self, connector: Connector, row: Any, action: Action) -> None:
         row_id = row.id
-        with self.engine.begin() as conn:
+        with one_statement(self.engine) as conn:
             attempts = _TAKE.scalar(conn, {"b_id": row_id})
         if attempts is None:
             return  # another worker took it
@@ -335,7 +336,7 @@ class Executor:
             self._finish(row_id, DONE, None, _undo(action, sent, connector, row))
 
     def _retry(self, row_id: int, at: float, error: str) -> None:
-        with self.engine.begin() as conn:
+        with one_statement(self.engine) as conn:
             _AGAIN.run(conn, {"b_id": row_id, "b_due": int(at * 1000), "b_error": error})
 
     def _finish(
@@ -347,7 +348,7 @@ class Executor:
     ) -> None:
         """End an action; `then`, an action it leads to (its payload, decision and delay in
         ms), is queued in the same commit."""
-        with self.engine.begin() as conn:
+        with self.engine.begin() if then else one_statement(self.engine) as conn:
             at = int(self.clock() * 1000)
             _END.run(conn, {"b_id": row_id, "b_status": status, "b_error": error, "b_at": at})
             if then is not None:

@@ -52,6 +52,7 @@ from qunzhu.moderation.verdicts import HAM, REVIEW, SPAM, Check
 from qunzhu.store import blocklist, pictures, tags
 from qunzhu.store import schema as t
 from qunzhu.store.bulk import insert
+from qunzhu.store.db import one_statement
 from qunzhu.store.db import unreachable as store_unreachable
 from qunzhu.store.ingest import Ingest, place_group, rewrite, start_import
 from qunzhu.store.prepared import Prepared
@@ -284,17 +285,9 @@ class Runtime:
 
     def accept(self, event: LiveEvent) -> int | None:
         """The synchronous part of `receive`: the inbox row's id, None for a duplicate.
-
-        On a database server an event without pictures is one INSERT run on its own
-        (autocommit): one round trip instead of three (BEGIN, INSERT, COMMIT), and every event
-        a connector receives waits on it before it is acknowledged. SQLite has no round trips
-        to save, and taking its connection in and out of autocommit costs more than the
-        transaction (bench/engine.py: 20% fewer events a second)."""
-        stored: contextlib.AbstractContextManager[Connection]
-        if event.images or self.engine.dialect.name == "sqlite":
-            stored = self.engine.begin()
-        else:
-            stored = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        Every event a connector receives waits on it before it is acknowledged: one without
+        pictures is one INSERT (`one_statement`)."""
+        stored = self.engine.begin() if event.images else one_statement(self.engine)
         try:
             with stored as conn:
                 self._earlier_pictures(conn)

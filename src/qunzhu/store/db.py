@@ -7,10 +7,11 @@ The schema is migrated on first use, so `qunzhu import` on a fresh machine just 
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 
@@ -73,6 +74,17 @@ def create(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
     return engine
+
+
+def one_statement(engine: Engine) -> AbstractContextManager[Connection]:
+    """A connection for a single statement that must stand or fall alone. On a database
+    server it runs on its own (autocommit): one round trip instead of three (BEGIN, the
+    statement, COMMIT), which the engine pays for every event and twice for every action.
+    SQLite has no round trips to save, and taking its connection in and out of autocommit
+    costs more than the transaction (bench/engine.py: 20% fewer events a second)."""
+    if engine.dialect.name == "sqlite":
+        return engine.begin()
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -1152,11 +1152,13 @@ ENGINE_STATUS = "[engine]"  # the engine's own row: events it had to set aside
 
 def _said_set_aside(engine: Engine, faults: Faults) -> Callable[[int, BaseException], None]:
     """What writes an event set aside (`engine/faults.py`) in the engine's row of the
-    console's connectors: failing, with the event and the error, until it restarts; once
-    too many are, that the engine takes no more events."""
+    console's connectors: failing, with the event and the error, until it restarts. Once
+    for a run of events that fail at one place (a bug every event meets): the first's."""
 
     def said(inbox_id: int, exc: BaseException) -> None:
-        why = faults.halted or tr(
+        if faults.run > 1:
+            return
+        why = tr(
             "event {id} of the inbox set aside until the next start: {why}",
             id=inbox_id,
             why=f"{type(exc).__name__}: {exc}"[:300],

@@ -61,3 +61,14 @@ def test_decisions_stored_before_keep_their_step_in_its_column(empty: Engine) ->
         steps = conn.execute(select(t.decisions.c.step).order_by(t.decisions.c.id)).scalars()
         assert list(steps) == [*stored, None]
     assert db.is_current(empty)
+
+
+def test_the_migrations_make_the_schema_the_code_declares(empty: Engine) -> None:
+    """Every table, column and index of `schema.py` is made by a migration, as declared
+    (a column or index added to one and not the other is found here, not in a user's store)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    db.upgrade(empty)
+    with empty.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), t.metadata) == []

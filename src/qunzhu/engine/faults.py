@@ -5,14 +5,13 @@ An operator's hundred groups share one engine, so whatever fails must not stop i
   locked by a long console query) is waited out, longer each time, and said once;
 - an event the code cannot process (a bug meeting an unusual event) fails its batch every
   time: the batch is taken one event at a time up to that event, which is tried again and, at
-  its `TRIES`-th failure, set aside for this process. It stays unprocessed in the inbox, so
-  nothing is lost: the next start (after the fix) tries it again;
+  its `TRIES`-th failure, set aside for this process (marked so in the inbox). It stays
+  unprocessed there, so nothing is lost: the next start (after the fix) tries it again;
 - a bug that every event meets (or a run of them: a flood of one kind of message) fails at
   the same place each time: once one event was set aside, the next that fails at the same
   place, with none passing between, is set aside at its first failure and taken alone, not
-  in a batch of hundreds tried three times. Past `MOST_SET_ASIDE` the engine stops taking
-  events until the next start (they wait in the inbox) and says so: the fault is the
-  code's, and the list of events left out has to stay small enough to query.
+  in a batch of hundreds tried three times. Stopping, the engine does not go on through
+  such a run (`SETTLE_RUN`): what is left waits for the next start.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 
 TRIES = 3  # failures of one event on its own before it is set aside
 STORE_WAITS_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # between tries while the store cannot be reached
-MOST_SET_ASIDE = 1000  # events set aside before the engine stops taking any until a start
+SETTLE_RUN = 10  # events set aside in a run at one place: stopping leaves the rest waiting
 
 i18n.register(
     {
@@ -52,11 +51,6 @@ i18n.register(
         "and is set aside too": (
             "收件箱中的事件 {id} 与上一个搁置的事件失败在同一处（{why}），也已搁置"
         ),
-        "{n} events of the inbox are set aside, the last at {place} ({why}): the engine "
-        "takes no more events until the next start; they wait in the inbox": (
-            "收件箱中已有 {n} 个事件被搁置，最近一次失败于 {place}（{why}）：引擎在下次启动前"
-            "不再处理事件，事件保留在收件箱中"
-        ),
     }
 )
 
@@ -73,9 +67,9 @@ class Faults:
         self.failures: dict[int, int] = {}  # inbox id -> its failures so far
         self._outage = 0  # failed tries in a row to reach the store
         # where the last event set aside failed, while no event has passed since: the next
-        # failing there is set aside at once (see the module's docstring)
+        # failing there is set aside at once (see the module's docstring); and how many so
         self.streak: str | None = None
-        self.halted: str | None = None  # why the engine takes no more events, once it does not
+        self.run = 0
 
     def store_down(self, exc: BaseException) -> float:
         """How long to wait before the next try; said at the first failure of an outage."""
@@ -105,11 +99,12 @@ class Faults:
         """Events went through (this one after all, if named): nothing to count, and what
         failed before was no bug that every event meets."""
         self.failures.pop(inbox_id, None)
-        self.streak = None
+        self.streak, self.run = None, 0
 
-    def failed(self, inbox_id: int, exc: BaseException) -> None:
+    def failed(self, inbox_id: int, exc: BaseException) -> bool:
         """The event failed on its own; set aside at its `TRIES`-th failure (its traceback
-        logged then, once), or at its first where the last one set aside failed."""
+        logged then, once), or at its first where the last one set aside failed. Whether it
+        is set aside now."""
         place = _place(exc)
         if place == self.streak:
             self.failures.pop(inbox_id, None)
@@ -122,7 +117,7 @@ class Faults:
                 )
             )
             self._set_aside(inbox_id, exc)
-            return
+            return True
         n = self.failures[inbox_id] = self.failures.get(inbox_id, 0) + 1
         if n < TRIES:
             log.warning(
@@ -132,7 +127,7 @@ class Faults:
                     why=said(exc),
                 )
             )
-            return
+            return False
         del self.failures[inbox_id]
         log.error(
             tr(
@@ -143,20 +138,13 @@ class Faults:
             ),
             exc_info=exc,
         )
-        self.streak = place
+        self.streak, self.run = place, 0
         self._set_aside(inbox_id, exc)
+        return True
 
     def _set_aside(self, inbox_id: int, exc: BaseException) -> None:
         self.set_aside.add(inbox_id)
-        if len(self.set_aside) >= MOST_SET_ASIDE:
-            self.halted = tr(
-                "{n} events of the inbox are set aside, the last at {place} ({why}): the "
-                "engine takes no more events until the next start; they wait in the inbox",
-                n=len(self.set_aside),
-                place=_place(exc),
-                why=said(exc),
-            )
-            log.error(self.halted)
+        self.run += 1
         if self.on_set_aside is not None:
             self.on_set_aside(inbox_id, exc)
 

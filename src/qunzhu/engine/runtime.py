@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from qunzhu.connectors import Connector
 from qunzhu.engine import events, outbox
-from qunzhu.engine.faults import Faults
+from qunzhu.engine.faults import SETTLE_RUN, Faults
 from qunzhu.engine.opinions import SecondOpinions
 from qunzhu.engine.policies import (
     EARLIER_COPY,
@@ -261,6 +261,7 @@ class Runtime:
         self._sessions: dict[str, int] = {}  # connector -> its row in `imports` for this run
         self.wake = asyncio.Event()
         self.faults = Faults()
+        self._taken_back = False  # what an earlier process set aside: taken back at the start
         # members forgotten meanwhile, for the processing thread to drop from the detectors'
         # memories before its next batch (they are not to be touched from another thread)
         self._forgetting: list[Callable[[str], bool]] = []
@@ -345,6 +346,8 @@ class Runtime:
 
     def process(self, limit: int = 500) -> int:
         """Process up to `limit` inbox events in one transaction; return how many."""
+        if not self._taken_back:
+            self._take_back()
         if self._forgetting:
             self._forget_in_memory()
         try:
@@ -402,10 +405,22 @@ class Runtime:
 
     def _pending(self, *columns: Any) -> Any:
         """The inbox's unprocessed events, oldest first, but those set aside (`faults`)."""
-        query = select(*columns).where(t.inbox.c.processed_at.is_(None)).order_by(t.inbox.c.id)
-        if self.faults.set_aside:
-            query = query.where(t.inbox.c.id.not_in(self.faults.set_aside))
-        return query
+        return (
+            select(*columns)
+            .where(t.inbox.c.processed_at.is_(None), t.inbox.c.set_aside_at.is_(None))
+            .order_by(t.inbox.c.id)
+        )
+
+    def _take_back(self) -> None:
+        """At a start: the events an earlier process set aside are tried again (the code
+        may have been fixed since)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.inbox)
+                .where(t.inbox.c.set_aside_at.is_not(None), t.inbox.c.processed_at.is_(None))
+                .values(set_aside_at=None)
+            )
+        self._taken_back = True
 
     def _isolate(self, limit: int = 500) -> int:
         """After a batch failed: its events one at a time, up to the one that fails, which is
@@ -427,7 +442,13 @@ class Runtime:
             except Exception as exc:
                 if store_unreachable(exc):
                     raise
-                self.faults.failed(head, exc)
+                if self.faults.failed(head, exc):
+                    with one_statement(self.engine) as conn:
+                        conn.execute(
+                            update(t.inbox)
+                            .where(t.inbox.c.id == head)
+                            .values(set_aside_at=int(self.clock() * 1000))
+                        )
                 break
             self.faults.passed(head)
             done += 1
@@ -436,9 +457,7 @@ class Runtime:
     async def step(self) -> int:
         """Process a batch whatever fails (`engine/faults.py`): an event that cannot be
         processed is isolated and in the end set aside, a store out of reach waited for.
-        How many events went through; none once the faults halted it."""
-        if self.faults.halted:
-            return 0
+        How many events went through."""
         try:
             processed = await asyncio.to_thread(self._take)
         except Exception as exc:
@@ -467,12 +486,13 @@ class Runtime:
     async def _settle(self) -> None:
         """At stop: process what is left. An event that fails is tried until it is set aside
         (`faults`), so the events after it are not left for the next start; a store out of
-        reach is not waited for."""
+        reach is not waited for, nor a bug that the events met one after the other
+        (`SETTLE_RUN` of them): the rest waits for the next start."""
         while True:
             aside = len(self.faults.set_aside)
             if await self.step():
                 continue
-            if self.faults.store_down_now:
+            if self.faults.store_down_now or self.faults.run >= SETTLE_RUN:
                 return
             if not self.faults.failures and len(self.faults.set_aside) == aside:
                 return  # nothing left, nothing failing: settled

@@ -191,9 +191,12 @@ inbox = Table(
     Column("payload", Text, nullable=False),  # the LiveEvent as JSON (its pictures: below)
     Column("received_at", BigInteger, nullable=False),
     Column("processed_at", BigInteger, nullable=True),
+    # when the engine set it aside (a bug met it: `engine/faults.py`); its next start
+    # takes it back
+    Column("set_aside_at", BigInteger, nullable=True),
     UniqueConstraint("connector", "key"),
 )
-Index("ix_inbox_pending", inbox.c.processed_at, inbox.c.id)
+Index("ix_inbox_pending", inbox.c.processed_at, inbox.c.set_aside_at, inbox.c.id)
 
 # a waiting event's pictures, kept with it until it is processed (a crash between the two
 # would otherwise lose them: their QR codes, fingerprints and text), then deleted

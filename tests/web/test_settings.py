@@ -462,6 +462,27 @@ def test_serve_keeps_each_connectors_state(client: TestClient, world: World) -> 
     assert re.search(r'data-connector="alive" class="state-stopped"', page.text)
 
 
+def test_the_engines_row_counts_the_events_it_set_aside(client: TestClient, world: World) -> None:
+    """Events a bug met wait in the inbox, marked set aside, for the engine's next start: the
+    console says how many, in the engine's row (those processed since are not counted)."""
+    service.write_status(world.engine, service.ENGINE_STATUS, "engine", state="failing")
+    with world.engine.begin() as conn:
+        conn.execute(
+            t.inbox.insert(),
+            [
+                {"connector": "tg", "key": f"k{i}", "payload": "{}", "received_at": 1,
+                 "processed_at": done, "set_aside_at": aside}
+                for i, (done, aside) in enumerate([(None, 5), (None, 6), (9, 5), (None, None)])
+            ],
+        )  # fmt: skip
+    login(client, "root")
+    page = client.get("/settings").text
+    row = re.search(r'data-connector="\[engine\]".*?</tr>', page, re.S)
+    assert row and "2 events set aside wait in the inbox" in row.group()
+    assert page.count("data-set-aside") == 1  # the engine's row only
+    assert "收件箱中有 2 个被搁置的事件" in client.get("/settings?lang=zh").text
+
+
 def test_the_language_models_calls_today_are_shown_against_its_cap(
     client: TestClient, world: World
 ) -> None:

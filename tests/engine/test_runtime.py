@@ -147,6 +147,33 @@ def test_on_a_server_an_event_and_each_step_of_an_action_are_one_statement(
     assert {level for _s, level in single} == {alone}
 
 
+def test_a_spammers_strikes_are_read_in_one_statement(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ladder reads the member's six strike marks together: a round trip on a database
+    server, not six."""
+    from qunzhu.engine.runtime import StoreMarks
+
+    asked: list[tuple[str, ...]] = []
+    get, many = StoreMarks.get, StoreMarks.many
+
+    def one(self: StoreMarks, policy: str, key: str) -> float | None:
+        asked.append((key,))
+        return get(self, policy, key)
+
+    def together(self: StoreMarks, policy: str, keys) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        asked.append(tuple(keys))
+        return many(self, policy, keys)
+
+    monkeypatch.setattr(StoreMarks, "get", one)
+    monkeypatch.setattr(StoreMarks, "many", together)
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊", who="spammer", name="x"))
+    rt.process()
+    strikes = [keys for keys in asked if any(k.startswith("strike") for k in keys)]
+    assert strikes == [tuple(f"strike{i}:spammer" for i in range(6))]
+
+
 def test_an_ad_put_in_the_group_files_is_taken_out_of_them(engine: Engine) -> None:
     """QQ's upload notice becomes a FILE message whose id names the file; the delete carries
     that id to the connector, which calls delete_group_file with it."""

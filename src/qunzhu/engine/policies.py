@@ -473,12 +473,12 @@ class ModerationPolicy:
             or (role not in TrustBook.STAFF and silenced(marks, self.name, reporter, at))
         ):
             return []
-        mine = {k: marks.get(self.name, k) for k in _slots("reports", reporter, REPORTS_PER_HOUR)}
+        mine = _slot_times(marks, self.name, "reports", reporter, REPORTS_PER_HOUR)
         if len([t for t in mine.values() if t is not None and t > at - 3600]) >= REPORTS_PER_HOUR:
             return []
         marks.put(self.name, min(mine, key=lambda k: mine[k] or 0.0), at)
         marks.put(self.name, f"reported:{message}:{reporter}", at)
-        counted = {k: marks.get(self.name, k) for k in _slots("reporters", message, REPORTS_MAX)}
+        counted = _slot_times(marks, self.name, "reporters", message, REPORTS_MAX)
         count = min(len([t for t in counted.values() if t is not None]) + 1, REPORTS_MAX)
         marks.put(self.name, min(counted, key=lambda k: counted[k] or 0.0), at)
         staff = role in TrustBook.STAFF
@@ -693,14 +693,14 @@ def report_overturned(marks: Marks, policy: str, reporter: str, at: float) -> No
     """A person said a message this member reported was fine: keep the time among the
     member's newest overturned reports (marks ending with their id, so forgetting them takes
     these along)."""
-    kept = {k: marks.get(policy, k) for k in _slots("overturned", reporter, OVERTURNED_SILENCE)}
+    kept = _slot_times(marks, policy, "overturned", reporter, OVERTURNED_SILENCE)
     marks.put(policy, min(kept, key=lambda k: kept[k] or 0.0), at)
 
 
 def silenced(marks: Marks, policy: str, reporter: str, at: float) -> bool:
     """Whether this member's reports no longer count: each of their newest overturned
     reports is younger than OVERTURNED_MEMORY_S."""
-    kept = [marks.get(policy, k) for k in _slots("overturned", reporter, OVERTURNED_SILENCE)]
+    kept = _slot_times(marks, policy, "overturned", reporter, OVERTURNED_SILENCE).values()
     return all(x is not None and x > at - OVERTURNED_MEMORY_S for x in kept)
 
 
@@ -734,6 +734,20 @@ def released_mark(message: str, member: str) -> str:
 def _slots(kind: str, owner: str, n: int) -> list[str]:
     """Marks that keep the times of an owner's newest n events of a kind."""
     return [f"{kind}{i}:{owner}" for i in range(n)]
+
+
+def _slot_times(
+    marks: Marks, policy: str, kind: str, owner: str, n: int
+) -> dict[str, float | None]:
+    """Each of those marks and when it was put (None: free)."""
+    return _times(marks, policy, _slots(kind, owner, n))
+
+
+def _times(marks: Marks, policy: str, keys: list[str]) -> dict[str, float | None]:
+    """When each of these marks was put (None: never), read together: one round trip to a
+    database server instead of one a mark (a spammer's strikes are six)."""
+    found = marks.many(policy, keys)
+    return {key: found.get(key) for key in keys}
 
 
 def trust_marks(member: str) -> dict[str, str]:
@@ -771,7 +785,7 @@ def add_strike(
 
 def _strikes(marks: Marks, policy: str, member: str) -> dict[str, float | None]:
     """Each of a member's strike marks and when it was (None: free)."""
-    return {key: marks.get(policy, key) for key in strike_keys(member)}
+    return _times(marks, policy, strike_keys(member))
 
 
 def _check(c: Check) -> dict[str, Any]:
@@ -1004,7 +1018,7 @@ class RaidPolicy:
         marks.put(self.name, f"joined:{member}", at)
         if last is not None and at - last < self.window_s:
             return []  # counted already (Telegram tells one join twice), or back and forth
-        times = {k: marks.get(self.name, k) for k in (f"join{i}" for i in range(self.joins))}
+        times = _times(marks, self.name, [f"join{i}" for i in range(self.joins)])
         marks.put(self.name, min(times, key=lambda k: times[k] or 0.0), at)
         recent = len([x for x in times.values() if x is not None and x > at - self.window_s]) + 1
         crowd = self._crowd(event.group.platform_id, member, at)
@@ -1188,7 +1202,7 @@ class CaptchaPolicy:
             marks.put(self._space, f"early:{member}", at)
             reasons: dict[str, Any] = {"tries": 0, "of": self.tries, "before_question": True}
             return [Outcome(self.name, "unanswered", reasons, drafts, final=enforce)]
-        tries = {k: marks.get(self._space, k) for k in _slots("try", member, self.tries)}
+        tries = _slot_times(marks, self._space, "try", member, self.tries)
         marks.put(self._space, min(tries, key=lambda k: tries[k] or 0.0), at)
         wrong = len([t for t in tries.values() if t is not None and t >= asked]) + 1
         reasons = {"tries": wrong, "of": self.tries}

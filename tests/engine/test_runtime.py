@@ -1485,10 +1485,12 @@ def test_a_bug_every_event_meets_sets_the_next_aside_at_its_first_failure(
     # an event that passes ends it: batches again, and a new failure is counted three times
     fragile.broken = False
     rt.accept(message(6, "早"))
-    assert asyncio.run(rt.step()) == 1 and rt.faults.streak is None
     rt.accept(message(7, "💥"))
+    sizes.clear()
+    assert asyncio.run(rt.step()) == 1 and rt.faults.streak is None  # "早", alone
     assert asyncio.run(rt.step()) == 0
     assert rt.faults.failures and len(rt.faults.set_aside) == 5
+    assert sizes == [1, 500, 1]  # then a batch again, which fails, and "💥" alone
 
 
 def test_messages_of_a_batch_that_failed_are_counted_once(engine: Engine) -> None:

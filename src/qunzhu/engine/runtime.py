@@ -469,19 +469,20 @@ class Runtime:
         return processed
 
     def _take(self) -> int:
-        """A batch, or its events one at a time where it fails, or where the last event set
-        aside may fail the same way (`faults`): a batch would fail at its first event."""
-        if not self.faults.streak:
-            try:
-                processed = self.process()
-            except Exception as exc:
-                if store_unreachable(exc):
-                    raise
-            else:
-                self.faults.failures.clear()  # the oldest events are in every batch: they passed
-                self.faults.passed()
-                return processed
-        return self._isolate()
+        """A batch, or its events one at a time where it fails; the next event alone where
+        the last one set aside may fail the same way (`faults`): a batch would fail at its
+        first event, and once one passes, batches go on."""
+        if self.faults.streak:
+            return self._isolate(1)
+        try:
+            processed = self.process()
+        except Exception as exc:
+            if store_unreachable(exc):
+                raise
+            return self._isolate()
+        self.faults.failures.clear()  # the oldest events are in every batch: they passed
+        self.faults.passed()
+        return processed
 
     async def _settle(self) -> None:
         """At stop: process what is left. An event that fails is tried until it is set aside

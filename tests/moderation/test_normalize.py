@@ -55,6 +55,8 @@ def test_text_folds_disguises(raw: str, text: str) -> None:
         ("壹叁捌 零零壹叁 捌零零零", "138 0013 8000"),
         ("两两五五六", "22556"),
         ("1三8零0", "13800"),  # digits and numerals mixed in one run
+        ("─5四2 7049寇", "─542 7049寇"),  # one numeral between two digits is one of them
+        ("cc3412〇2825", "cc341202825"),
     ],
 )
 def test_numeral_runs_become_digits(raw: str, text: str) -> None:
@@ -63,7 +65,16 @@ def test_numeral_runs_become_digits(raw: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["我们三个人一起去", "一二三四", "2023一季度", "两个人", "幺蛾子", "十一点见"],
+    [
+        "我们三个人一起去",
+        "一二三四",
+        "2023一季度",
+        "两个人",
+        "幺蛾子",
+        "十一点见",
+        "5月17一19日",  # 一 between numbers is a dash
+        "200一300杯",
+    ],
 )
 def test_short_numeral_runs_stay_words(raw: str) -> None:
     assert normalize(raw).text == raw
@@ -86,6 +97,21 @@ def test_short_numeral_runs_stay_words(raw: str) -> None:
 )
 def test_compact_joins_across_separators(raw: str, compact: str) -> None:
     assert normalize(raw).compact == compact
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("加 我 微 信 领 取 福 利", "加我微信领取福利"),  # spelt out a character at a time
+        ("你 妈 是 狗 日 的", "你妈是狗日的"),
+        ("s k e 5 9 7 看 片", "ske597看片"),
+        ("今天 天气 不错 我们 去 跑步 吧", "今天 天气 不错 我们 去 跑步 吧"),  # phrases set apart
+        ("a b c", "a b c"),  # too short to say
+        ("i am a boy and you are a girl", "i am a boy and you are a girl"),
+    ],
+)
+def test_a_message_spelt_out_is_read_joined_up(raw: str, text: str) -> None:
+    assert normalize(raw).text == text
 
 
 def test_keeps_raw_and_is_frozen() -> None:

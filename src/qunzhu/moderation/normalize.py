@@ -68,6 +68,9 @@ _NUMERAL = "[0-9" + "".join(_CN_DIGITS) + "]"
 _MIN_RUN = 5  # numerals (Chinese or ASCII) in the run
 _NUMERAL_RUN = re.compile(f"{_NUMERAL}(?:[ -]?{_NUMERAL}){{{_MIN_RUN - 1},}}")
 _MIN_CHINESE = 2  # "2023一季度" has one Chinese numeral and stays as written
+# ... but one between two digits is a digit in disguise ("5四2 7049", "15〇6 4775"); not 一,
+# which also stands for a dash between numbers ("17一19日", "30一40级")
+_BETWEEN_DIGITS = re.compile(r"[0-9][ -]?[〇零二三四五六七八九幺两壹贰叁肆伍陆柒捌玖][ -]?[0-9]")
 
 # Separators between two word characters (letters, digits, CJK) vanish in `compact`. "+" and "@"
 # stay: they carry meaning in "+86", "+v" and "@handle".
@@ -212,7 +215,9 @@ def _numerals(match: re.Match[str]) -> str:
         return run
     chinese = sum(1 for ch in run if ch in _CN_DIGITS)
     digits = sum(1 for ch in run if "0" <= ch <= "9")
-    if chinese >= _MIN_CHINESE and chinese + digits >= _MIN_RUN:
+    if chinese + digits >= _MIN_RUN and (
+        chinese >= _MIN_CHINESE or _BETWEEN_DIGITS.search(run) is not None
+    ):
         return run.translate(_CN_TABLE)
     return run
 
@@ -220,6 +225,21 @@ def _numerals(match: re.Match[str]) -> str:
 # A right-to-left override (U+202E) shows what follows it reversed, up to its end (U+202C),
 # the line's end or the message's: ids written backwards after one read forwards to people.
 _OVERRIDDEN = re.compile("\u202e([^\u202a-\u202e\u2066-\u2069\n]*)(?:\u202c)?")
+
+
+# A message spelt out a character at a time ("加 我 微 信 领 福 利"): chat sets phrases apart
+# with spaces, not every character, so such a message is read joined up (in `text`; `compact`
+# drops spaces anyway), as the model learnt the words. Six words or more, four in five of one
+# character: "a b c" or "i am a boy" stay as they are.
+_SPELT_WORDS = 6
+_SPELT_SHARE = 0.8
+
+
+def _spelt_out(s: str) -> bool:
+    if s.count(" ") < _SPELT_WORDS - 1:
+        return False
+    words = s.split(" ")
+    return sum(len(w) == 1 for w in words) >= _SPELT_SHARE * len(words)
 
 
 def normalize(raw: str) -> Normalized:
@@ -233,6 +253,8 @@ def normalize(raw: str) -> Normalized:
     if _traditional().search(s):  # also spares simplified text OpenCC's phrase slips (打坏 → 打坯)
         s = _t2s().convert(s)
     s = _WHITESPACE.sub(" ", s).strip()
+    if _spelt_out(s):
+        s = s.replace(" ", "")
     text = _NUMERAL_RUN.sub(_numerals, s)
     compact = _SEPARATORS.sub("", text.replace(" ", ""))
     return Normalized(raw=raw, text=text, compact=compact)

@@ -12,6 +12,7 @@ the contacts they gave, which are then searched for in every message).
     uv run python bench/moderation_bench.py [--folds 5] [--limit 0] [--speed-only]
         [--seed 0] [--corpus NAME]   # other folds; one corpus's quality run only
     uv run python bench/moderation_bench.py --no-model
+    uv run python bench/moderation_bench.py --obfuscate [--corpus NAME] [--seed 0]
 
 `--no-model`: what a group gets before anyone trained anything, on each training corpus and
 on LCCC: the share of spam called spam, and of normal messages called spam or review, with

@@ -35,10 +35,10 @@ CONTACT_WITH_WORD_SCORE = 0.9  # ... a contact with an ad word is an ad
 QR_WITH_CONTACT_SCORE = 0.9  # a QR code leading to a person, a group or a site
 QR_SCORE = 0.6  # any other QR code from someone not yet trusted
 LOCK_SCORE = 0.85
+COUNTED_KEPT = 2000  # decisions remembered against a retry (a batch holds 500 events at most)
 # Many members @-mentioned in one message (tg-spam's mentions limit): each of them is notified,
 # which is what an ad pushed at a group wants; QQ's @全体成员 ("all") counts as many. A roll
 # call by an organiser reads the same, so alone it is a question; with a contact, an ad.
-COUNTED_KEPT = 2000  # decisions remembered against a retry (a batch holds 500 events at most)
 MENTIONS_MANY = 5
 MENTIONS_SCORE = 0.6
 MENTIONS_WITH_CONTACT_SCORE = 0.9

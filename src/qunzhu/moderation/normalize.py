@@ -230,9 +230,11 @@ _OVERRIDDEN = re.compile("\u202e([^\u202a-\u202e\u2066-\u2069\n]*)(?:\u202c)?")
 # A message spelt out a character at a time ("加 我 微 信 领 福 利"): chat sets phrases apart
 # with spaces, not every character, so such a message is read joined up (in `text`; `compact`
 # drops spaces anyway), as the model learnt the words. Six words or more, four in five of one
-# character: "a b c" or "i am a boy" stay as they are.
+# character: "a b c" or "i am a boy" stay as they are. Only the spaces between two characters
+# beyond ASCII go: letters and digits keep theirs ("q 1 2 3 4 5 6", a word after a word).
 _SPELT_WORDS = 6
 _SPELT_SHARE = 0.8
+_SPELT_GAP = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])")
 
 
 def _spelt_out(s: str) -> bool:
@@ -254,7 +256,7 @@ def normalize(raw: str) -> Normalized:
         s = _t2s().convert(s)
     s = _WHITESPACE.sub(" ", s).strip()
     if _spelt_out(s):
-        s = s.replace(" ", "")
+        s = _SPELT_GAP.sub("", s)
     text = _NUMERAL_RUN.sub(_numerals, s)
     compact = _SEPARATORS.sub("", text.replace(" ", ""))
     return Normalized(raw=raw, text=text, compact=compact)

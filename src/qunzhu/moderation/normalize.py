@@ -230,11 +230,12 @@ _OVERRIDDEN = re.compile("\u202e([^\u202a-\u202e\u2066-\u2069\n]*)(?:\u202c)?")
 # A message spelt out a character at a time ("加 我 微 信 领 福 利"): chat sets phrases apart
 # with spaces, not every character, so such a message is read joined up (in `text`; `compact`
 # drops spaces anyway), as the model learnt the words. Six words or more, four in five of one
-# character: "a b c" or "i am a boy" stay as they are. Only the spaces between two characters
-# beyond ASCII go: letters and digits keep theirs ("q 1 2 3 4 5 6", a word after a word).
+# character: "a b c" or "i am a boy" stay as they are. The spaces that go are those between
+# two characters beyond ASCII, and between two digits (one number); a letter keeps its own
+# ("q 1 2 3 4 5 6" names a QQ number by the space after its q; a word after a word).
 _SPELT_WORDS = 6
 _SPELT_SHARE = 0.8
-_SPELT_GAP = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])")
+_SPELT_GAP = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])|(?<=[0-9]) (?=[0-9])")
 
 
 def _spelt_out(s: str) -> bool:

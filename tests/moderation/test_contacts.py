@@ -41,6 +41,7 @@ PHONE = [("phone", "13800138000")]
         ("加V \u202e54321cba\u202c 详聊", [("wechat", "abc12345")]),  # shown right to left
         ("详情联系 V：FZLXL123", [("wechat", "fzlxl123")]),  # a lone v, with a colon
         ("V芯 abc12345", [("wechat", "abc12345")]),
+        ("加V：CAD五七一二", [("wechat", "cad5712")]),  # the id's digits as Chinese numerals
         ("加个微信吧 abc12345", [("wechat", "abc12345")]),  # a particle before the id
         ("我的微是abc12345", [("wechat", "abc12345")]),  # one character, 是 for the colon
         ("微 abc12345 详聊", [("wechat", "abc12345")]),  # one character standing alone

@@ -57,6 +57,10 @@ def test_text_folds_disguises(raw: str, text: str) -> None:
         ("1三8零0", "13800"),  # digits and numerals mixed in one run
         ("─5四2 7049寇", "─542 7049寇"),  # one numeral between two digits is one of them
         ("cc3412〇2825", "cc341202825"),
+        ("CUI六九八 微芸", "cui698 微芸"),  # three beside a Latin letter spell an id
+        ("枝-薇/ CAD 五七一", "枝-薇/ cad 571"),
+        ("赠送八八八八USDT", "赠送8888usdt"),
+        ("找我q一九八~五九一", "找我q198~五九一"),  # only the part beside the q
     ],
 )
 def test_numeral_runs_become_digits(raw: str, text: str) -> None:
@@ -74,6 +78,9 @@ def test_numeral_runs_become_digits(raw: str, text: str) -> None:
         "十一点见",
         "5月17一19日",  # 一 between numbers is a dash
         "200一300杯",
+        "ok三五个",  # two beside a letter count things
+        "vip两百三十个",  # 两 never spells a digit beside a letter
+        "ok 一二",
     ],
 )
 def test_short_numeral_runs_stay_words(raw: str) -> None:

@@ -71,6 +71,12 @@ _MIN_CHINESE = 2  # "2023一季度" has one Chinese numeral and stays as written
 # ... but one between two digits is a digit in disguise ("5四2 7049", "15〇6 4775"); not 一,
 # which also stands for a dash between numbers ("17一19日", "30一40级")
 _BETWEEN_DIGITS = re.compile(r"[0-9][ -]?[〇零二三四五六七八九幺两壹贰叁肆伍陆柒捌玖][ -]?[0-9]")
+# Three or more beside a Latin letter (glued, or after one space) are the digits of an id
+# ("ktm六五七", "cad 五七一", "八八八八usdt"): chat spells no count that way
+_GLUED_MIN = 3
+_CN_NUMERALS = "".join(c for c in _CN_DIGITS if c != "两")  # 两 counts things, it spells nothing
+_GLUED_RUN = re.compile(f"[{_CN_NUMERALS}]{{{_GLUED_MIN},}}")  # neighbours checked after:
+# a lookbehind tried at every character costs four times the plain scan
 
 # Separators between two word characters (letters, digits, CJK) vanish in `compact`. "+" and "@"
 # stay: they carry meaning in "+86", "+v" and "@handle".
@@ -209,6 +215,16 @@ def _traditional() -> re.Pattern[str]:
     return re.compile(f"[{re.escape(changed)}{chr(lo)}-{chr(hi)}]")
 
 
+def _glued(match: re.Match[str]) -> str:
+    s, start, end = match.string, match.start(), match.end()
+    before = s[max(start - 2, 0) : start].rjust(2)
+    if "a" <= before[1] <= "z" or (before[1] == " " and "a" <= before[0] <= "z"):
+        return match.group().translate(_CN_TABLE)
+    if end < len(s) and "a" <= s[end] <= "z":
+        return match.group().translate(_CN_TABLE)
+    return match.group()
+
+
 def _numerals(match: re.Match[str]) -> str:
     run = match.group()
     if run.isascii():  # digits, spaces and "-" only: nothing to translate
@@ -259,5 +275,6 @@ def normalize(raw: str) -> Normalized:
     if _spelt_out(s):
         s = _SPELT_GAP.sub("", s)
     text = _NUMERAL_RUN.sub(_numerals, s)
+    text = _GLUED_RUN.sub(_glued, text)
     compact = _SEPARATORS.sub("", text.replace(" ", ""))
     return Normalized(raw=raw, text=text, compact=compact)

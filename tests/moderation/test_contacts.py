@@ -58,6 +58,15 @@ PHONE = [("phone", "13800138000")]
         ("I38OO138000", PHONE),  # I for 1, O for 0
         ("电话13800138000，或者 139 0000 1111", [*PHONE, ("phone", "13900001111")]),
         ("售楼热线 021-62345678", [("phone", "02162345678")]),  # landline with its area code
+        # links spelt out a character at a time: a link has no spaces
+        (
+            "点 击 h t t p : / / a b c d . c n / x 9 领 取",
+            [("url", "http://abcd.cn/x9"), ("domain", "abcd.cn")],
+        ),
+        (
+            "详 情 请 洽 w w w . g a n s o . c o m . c n",
+            [("url", "www.ganso.com.cn"), ("domain", "ganso.com.cn")],
+        ),
         ("（０７５５）１２３４５６７ 看房", [("phone", "07551234567")]),
         ("致电 400-820-8820 预约", [("phone", "4008208820")]),  # service hotline
         ("客服4008208820", [("phone", "4008208820")]),

@@ -246,12 +246,21 @@ _OVERRIDDEN = re.compile("\u202e([^\u202a-\u202e\u2066-\u2069\n]*)(?:\u202c)?")
 # A message spelt out a character at a time ("加 我 微 信 领 福 利"): chat sets phrases apart
 # with spaces, not every character, so such a message is read joined up (in `text`; `compact`
 # drops spaces anyway), as the model learnt the words. Six words or more, four in five of one
-# character: "a b c" or "i am a boy" stay as they are. The spaces that go are those between
-# two characters beyond ASCII, and between two digits (one number); a letter keeps its own
-# ("q 1 2 3 4 5 6" names a QQ number by the space after its q; a word after a word).
+# character: "a b c" or "i am a boy" stay as they are. The spaces that go are those beside a
+# character beyond ASCII, and between two digits (one number); letters keep the spaces between
+# them ("q 1 2 3 4 5 6" names a QQ number by the space after its q; a word after a word).
 _SPELT_WORDS = 6
 _SPELT_SHARE = 0.8
-_SPELT_GAP = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])|(?<=[0-9]) (?=[0-9])")
+_SPELT_GAP = re.compile(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])|(?<=[0-9]) (?=[0-9])")
+# A link has no spaces: four pieces or more of ASCII that hold a web address once joined up
+# ("h t t p : / / a b . c n", "w w w . 1 1 1 . c o m") are read as that address
+_SPELT_RUN = re.compile(r"(?<!\S)[a-z0-9]+(?: (?:[0-9]+|[!-~])){3,}(?!\S)")
+_LINK = re.compile(r"https?://|www\.|[a-z0-9-]\.[a-z]{2,}(?:[/?#:]|$)")
+
+
+def _spelt_link(match: re.Match[str]) -> str:
+    joined = match.group().replace(" ", "")
+    return joined if _LINK.search(joined) else match.group()
 
 
 def _spelt_out(s: str) -> bool:
@@ -273,7 +282,7 @@ def normalize(raw: str) -> Normalized:
         s = _t2s().convert(s)
     s = _WHITESPACE.sub(" ", s).strip()
     if _spelt_out(s):
-        s = _SPELT_GAP.sub("", s)
+        s = _SPELT_GAP.sub("", _SPELT_RUN.sub(_spelt_link, s))
     text = _NUMERAL_RUN.sub(_numerals, s)
     text = _GLUED_RUN.sub(_glued, text)
     compact = _SEPARATORS.sub("", text.replace(" ", ""))

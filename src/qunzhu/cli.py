@@ -26,6 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from qunzhu import sources
+from qunzhu.cli_help import Bilingual
 from qunzhu.i18n import lang, tr
 from qunzhu.moderation.behaviour import Context
 from qunzhu.moderation.engine import Detector
@@ -48,26 +49,23 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = Path("qunzhu.toml")  # the same as qunzhu.config.DEFAULT_PATH (test-guarded)
 
 app = typer.Typer(
-    help="群主 qunzhu: run group-chat communities. 运营你的群。",
+    cls=Bilingual,
+    help="群主 qunzhu: run group-chat communities.",
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="Database maintenance. 数据库维护。", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-moderation_app = typer.Typer(
-    help="Catch ads and abuse, and say why. 识别广告和辱骂，并说明理由。", no_args_is_help=True
-)
+moderation_app = typer.Typer(help="Catch ads and abuse, and say why.", no_args_is_help=True)
 app.add_typer(moderation_app, name="moderation")
 config_app = typer.Typer(
-    help="The qunzhu.toml file: communities, groups, connectors, policies. 配置文件。",
+    help="The qunzhu.toml file: communities, groups, connectors, policies.",
     no_args_is_help=True,
 )
 app.add_typer(config_app, name="config")
-tags_app = typer.Typer(help="Tags operators give members. 成员标签。", no_args_is_help=True)
+tags_app = typer.Typer(help="Tags operators give members.", no_args_is_help=True)
 app.add_typer(tags_app, name="tags")
-blocklist_app = typer.Typer(
-    help="Who is kept out of a community's groups. 社群黑名单。", no_args_is_help=True
-)
+blocklist_app = typer.Typer(help="Who is kept out of a community's groups.", no_args_is_help=True)
 app.add_typer(blocklist_app, name="blocklist")
 
 out = Console()
@@ -311,7 +309,7 @@ def demo(
     ),
     messages: Annotated[int, typer.Option(min=0, help="Messages in the whole community.")] = 3000,
     group_count: Annotated[int, typer.Option("--groups", min=1, help="Number of groups.")] = 3,
-    seed: Annotated[int, typer.Option(help="Same seed, same community.")] = 7,
+    seed: Annotated[int, typer.Option(help="Same seed on the same day, same community.")] = 7,
     serve_it: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the console afterwards.")
     ] = True,
@@ -1078,7 +1076,7 @@ def _blocked_member(conn: Connection, ref: str, platform: str | None) -> int:
 def blocklist_add(
     members: Annotated[list[str], typer.Argument(help="Platform ids (or display names).")],
     community: CommunityOption,
-    reason: Annotated[str, typer.Option(help="Why (required).")],
+    reason: Annotated[str, typer.Option(help="Why they are kept out.")],
     platform: Annotated[
         str | None,
         typer.Option(help="Their platform; with it, ids the store has not met are blocked too."),
@@ -1197,7 +1195,7 @@ def blocklist_list(
 # -- the console ----------------------------------------------------------------------------
 
 DEMO_USER = "demo"
-users_app = typer.Typer(help="Who may log in to the console. 控制台用户。", no_args_is_help=True)
+users_app = typer.Typer(help="Who may log in to the console.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
 

@@ -1,0 +1,75 @@
+"""The command line's help reads in Chinese by default and in English when asked, whole."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from qunzhu import i18n
+from qunzhu.cli import app
+
+runner = CliRunner()
+_NAMES_ONLY = re.compile(r"[a-z0-9-]+(?:, [a-z0-9-]+)+")  # "auto, telegram, …": said as is
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, sub in getattr(command, "commands", {}).items():
+        found += _commands(sub, (*path, name))
+    return found
+
+
+def _helps(command: Any) -> list[str]:
+    found = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+    for sub in getattr(command, "commands", {}).values():
+        found += _helps(sub)
+    return [" ".join(h.split()) for h in found if h]
+
+
+COMMANDS = _commands(typer.main.get_command(app))
+
+
+def test_every_help_text_has_chinese() -> None:
+    helps = _helps(typer.main.get_command(app))  # English: as written, before a run
+    assert len(helps) > 80
+    missing = [h for h in helps if h not in i18n.ZH and not _NAMES_ONLY.fullmatch(h)]
+    assert missing == []
+
+
+def test_chinese_by_default_english_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QUNZHU_LANG")
+    zh = runner.invoke(app, ["demo", "--help"])
+    assert zh.exit_code == 0, zh.output
+    assert "生成演示社群并导入" in zh.output
+    assert "演示导出文件写到哪里" in zh.output  # an option's help
+    assert "选项" in zh.output and "显示此帮助并退出" in zh.output  # Typer's own words
+    assert "Where to write" not in zh.output
+    en = runner.invoke(app, ["--lang", "en", "demo", "--help"])
+    assert "Generate a demo community" in en.output
+    assert "Where to write" in en.output
+    assert "Options" in en.output and "Show this message and exit" in en.output
+    assert "演示" not in en.output
+    again = runner.invoke(app, ["--lang=zh", "--help"])  # the root's own help, either spelling
+    assert "运营你的群" in again.output and "命令" in again.output
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "qunzhu")
+def test_no_help_line_is_cut_short(
+    path: tuple[str, ...], lang: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rich wraps only at spaces and cuts a longer run with "…": Chinese, which has no
+    spaces, must still wrap in an 80-column terminal."""
+    monkeypatch.setenv("QUNZHU_LANG", lang)
+    result = runner.invoke(app, [*path, "--help"], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+
+
+def test_brackets_in_help_are_shown_not_read_as_styles() -> None:
+    result = runner.invoke(app, ["moderation", "check", "--help"])
+    assert "[language_model]" in result.output

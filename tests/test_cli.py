@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from qunzhu.cli import app
@@ -142,6 +143,13 @@ def test_db_upgrade_and_demo(tmp_path: Path) -> None:
     assert "pending" not in waiting  # no platform: done as if one had, or a person's task
     assert len(blocked) == 1
     assert len(appealed) == 1 and "不是广告" in appealed[0]  # a member's appeal, waiting
+    # the imported history runs up to the day before the scripted one: a lively console
+    with engine.connect() as conn:
+        newest = conn.execute(
+            select(func.max(t.messages.c.sent_at)).where(t.messages.c.import_id == 1)
+        ).scalar()
+    age_h = (time.time() * 1000 - newest) / 3_600_000
+    assert 20 < age_h < 4 * 24  # it ends at midnight UTC before the scripted day (old: months)
     args = ["demo", "--no-serve", "--messages", "300", "--out", str(tmp_path / "d")]
     again = runner.invoke(app, [*args, *db_args(tmp_path)])
     assert again.exit_code == 0 and "A day of moderation" not in again.stdout  # nothing twice

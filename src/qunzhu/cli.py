@@ -318,11 +318,14 @@ def demo(
 ) -> None:
     """Generate a demo community, import it, and open the console on it (log in as `demo`)."""
     from qunzhu.demo import DemoCommunity, write_export
-    from qunzhu.demo.moderation import moderation_day
+    from qunzhu.demo.moderation import DEMO_DAY, moderation_day
     from qunzhu.store import accounts, db
     from qunzhu.web import overview as web_overview
 
-    community = DemoCommunity(messages=messages, groups=group_count, seed=seed)
+    # the history ends on the day before the day of moderation `moderation_day` plays, so
+    # the console opens on groups that were busy until yesterday, not months ago
+    day = (datetime.now(UTC) - DEMO_DAY).replace(hour=0, minute=0, second=0, microsecond=0)
+    community = DemoCommunity(messages=messages, groups=group_count, seed=seed, until=day)
     paths = write_export("telegram", community, out_dir)
     out.print(tr("Demo community written to {path}", path=out_dir), highlight=False)
     import_(paths, community=tr("Demo community"), database=database)

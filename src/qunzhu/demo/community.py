@@ -176,14 +176,32 @@ class DemoCommunity:
         days: int = 30,
         seed: int = 7,
         platform: Platform = Platform.TELEGRAM,
+        until: datetime | None = None,
     ) -> None:
+        """`until`: the last group's history ends in the day before it (a console shown today
+        wants its groups lively up to yesterday): the fixed calendar from `START`, moved by
+        whole days, so the community is the same and its days keep their rhythm."""
         self.total_messages = messages
         self.group_count = max(1, groups)
         self.days = days
+        self.start = START
+        if until is not None:
+            self.start += timedelta(days=(until - START - self._span()) // timedelta(days=1))
         self.seed = seed
         self.platform = platform
         self.stats = DemoStats()
         self.members: dict[str, DemoMember] = {}
+
+    def _span(self) -> timedelta:
+        """From `start` to the end of the group that ends last."""
+        return max(self._offset(i) + timedelta(days=self._days(i)) for i in range(self.group_count))
+
+    def _offset(self, index: int) -> timedelta:
+        return timedelta(days=index * 2, minutes=index * 17)
+
+    def _days(self, index: int) -> int:
+        kind = GROUP_NAMES[index % len(GROUP_NAMES)][1]
+        return 7 if kind is GroupKind.TEMPORARY else self.days
 
     def __iter__(self) -> Iterator[Record]:
         rng = random.Random(self.seed)
@@ -218,9 +236,8 @@ class DemoCommunity:
         title, kind = GROUP_NAMES[index % len(GROUP_NAMES)]
         if index >= len(GROUP_NAMES):
             title = f"{title} ({index // len(GROUP_NAMES) + 1})"
-        days = 7 if kind is GroupKind.TEMPORARY else self.days
-        start = START + timedelta(days=index * 2, minutes=index * 17)
-        end = start + timedelta(days=days)
+        start = self.start + self._offset(index)
+        end = start + timedelta(days=self._days(index))
         seq = 0
 
         def next_id() -> str:

@@ -42,6 +42,7 @@ from qunzhu.store import appeals, blocklist
 from qunzhu.store import schema as t
 
 CONNECTOR = "demo"
+DEMO_DAY = timedelta(hours=20)  # the scripted day ends now
 QUESTION, ANSWER = "我们俱乐部每周六早上一起做什么？", "跑步"
 SETTINGS = (  # the first three groups, in the order they were imported
     {
@@ -89,7 +90,7 @@ def moderation_day(engine: Engine, community: str, now: datetime | None = None) 
             for p, raw in zip(places, SETTINGS, strict=False)
         }
     )
-    start = now - timedelta(hours=20)
+    start = now - DEMO_DAY
     clock = _Clock(start)
     rt = Runtime(engine, setups, {}, clock)
     with engine.connect() as conn:

@@ -201,7 +201,8 @@ i18n.register(
 )
 
 
-def _step_names() -> dict[str, str]:
+def step_names() -> dict[str, str]:
+    """What each step of the enforcement ladder is called where people read it."""
     return {
         "ask_admin": tr("Ask an admin"),
         "ask_model": tr("Waiting for the language model"),
@@ -494,7 +495,7 @@ def _shown(value: Any) -> str:
 def _for_page(row: Any) -> dict[str, Any]:
     """A decision with its words in the reader's language."""
     data = _as_dict(row)
-    steps, checks, keys = _step_names(), check_names(), _detail_names()
+    steps, checks, keys = step_names(), check_names(), _detail_names()
     data["when"] = moment(row.at, row.tz)
     data["appeal_when"] = moment(row.appeal_at, row.tz) if row.appeal_at else ""
     data["verdict_name"] = tr(row.verdict)

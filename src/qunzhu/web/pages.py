@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlalchemy import and_, or_, select
 
-from qunzhu.i18n import tr
+from qunzhu.i18n import lang, tr
+from qunzhu.moderation.labels import check_names
 from qunzhu.reports.html import (
     group_view,
     kind_names,
@@ -102,14 +103,30 @@ _AT_THE_DOOR = {
 
 
 def _recent_decisions(conn: Any, group_id: int, limit: int = 30) -> list[dict[str, Any]]:
-    d, o = t.decisions, t.outbox
+    """The group's last removals and questions, in the reader's words: the member by the name
+    the group knows them by, the step and the checks that fired by what people call them."""
+    d, o, g, m = t.decisions, t.outbox, t.groups, t.members
     timed_out = (
         select(o.c.id)
         .where(o.c.decision_id == d.c.id, o.c.kind == "kick", o.c.status == "done")
         .exists()
     )
     rows = conn.execute(
-        select(d.c.id, d.c.policy, d.c.verdict, d.c.reasons, d.c.at, d.c.member)
+        select(
+            d.c.id,
+            d.c.policy,
+            d.c.verdict,
+            d.c.reasons,
+            d.c.at,
+            d.c.member,
+            m.c.id.label("member_row"),
+            m.c.display_name,
+        )
+        .select_from(
+            d.join(g, g.c.id == d.c.group_id).outerjoin(
+                m, and_(m.c.platform == g.c.platform, m.c.external_id == d.c.member)
+            )
+        )
         .where(
             d.c.group_id == group_id,
             or_(
@@ -123,10 +140,11 @@ def _recent_decisions(conn: Any, group_id: int, limit: int = 30) -> list[dict[st
         .limit(limit)
     )
     out = []
+    steps, names = moderation.step_names(), check_names()
     for r in rows:
         reasons = orjson.loads(r.reasons)
         door = _AT_THE_DOOR.get((r.policy, r.verdict))
-        checks = ", ".join(c["name"] for c in reasons.get("checks", []) if c["verdict"] != "ham")
+        fired = [c["name"] for c in reasons.get("checks", []) if c["verdict"] != "ham"]
         step = reasons.get("step") or reasons.get("would") or ("kick" if door else "")
         # (a timed-out question's decision is "asked": its kick, held back, is what went out)
         out.append(
@@ -134,8 +152,10 @@ def _recent_decisions(conn: Any, group_id: int, limit: int = 30) -> list[dict[st
                 "id": r.id,
                 "verdict": tr(door) if door else tr(r.verdict),
                 "member": r.member or "",
-                "step": step,
-                "checks": checks,
+                "member_name": r.display_name or "",
+                "member_row": r.member_row,
+                "step": steps.get(step, step),
+                "checks": ("、" if lang() == "zh" else ", ").join(names.get(c, c) for c in fired),
                 "at": overview.local_date(r.at),
             }
         )

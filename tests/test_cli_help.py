@@ -73,3 +73,29 @@ def test_no_help_line_is_cut_short(
 def test_brackets_in_help_are_shown_not_read_as_styles() -> None:
     result = runner.invoke(app, ["moderation", "check", "--help"])
     assert "[language_model]" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "chinese", "english"),
+    [
+        (["demoo"], "没有命令 'demoo'。你是不是想用 'demo'？", "Did you mean 'demo'?"),
+        (["demo", "--nope"], "没有选项 --nope", "No such option: --nope"),
+        (["demo", "--messages", "abc"], "'--messages' 的值无效：应为整数", "a whole number"),
+        (["demo", "--messages", "-1"], "应不小于 0", "at least 0 is expected"),
+        (["report", "--format", "xyz"], "'xyz' 不在可选值", "'xyz' is not one of"),
+        (["demo", "--port"], "选项 '--port' 需要一个值。", "Option '--port' needs a value."),
+        (["groups", "extra"], "多余的参数：extra", "Unexpected extra argument(s): extra"),
+        (["tags", "add"], "缺少参数 'member'。", "Missing argument 'member'."),
+    ],
+)
+def test_mistakes_in_the_arguments_are_said_in_the_readers_language(
+    args: list[str], chinese: str, english: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUNZHU_LANG", "zh")
+    said = runner.invoke(app, args, terminal_width=200)
+    assert said.exit_code == 2
+    assert chinese in said.output and "错误" in said.output
+    monkeypatch.setenv("QUNZHU_LANG", "en")
+    said = runner.invoke(app, args, terminal_width=200)
+    assert said.exit_code == 2
+    assert english in said.output and "Error" in said.output

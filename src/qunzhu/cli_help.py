@@ -1,10 +1,12 @@
-"""The command line's help in the reader's language.
+"""What the command line says about its own use, in the reader's language: help, and
+mistakes in the arguments.
 
 Typer reads the help of every command and option once, when it builds the commands, in the
 English the code is written in; which language the reader wants is known only at the run, from
 `--lang` or $QUNZHU_LANG. `Bilingual` is the root command's class: each run it puts the whole
 tree's help, and the titles Typer draws around it, into that language before the arguments are
-parsed, so `qunzhu --help` and `qunzhu demo --help` read in Chinese by default.
+parsed, so `qunzhu --help` and `qunzhu demo --help` read in Chinese by default. A mistake in
+the arguments ("no such option", "not a number") is said in that language too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import os
 import re
 import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -50,6 +53,31 @@ class Bilingual(TyperGroup):
         _translate(self)
         return super().main(args, *rest, **options)
 
+    # A mistake in the arguments is found while the root's context is made (its own options)
+    # or while it invokes a command (the command's name, then the command's arguments).
+    def make_context(self, *args: Any, **options: Any) -> Any:
+        with _mistakes_in_language():
+            return super().make_context(*args, **options)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _mistakes_in_language():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _mistakes_in_language() -> Iterator[None]:
+    """Typer says what was wrong with the arguments in English, in a frame it draws itself:
+    both are put into the reader's language (the frame's titles, then the sentence)."""
+    try:
+        yield
+    except typer.TyperException as exc:
+        if getattr(exc, "exit_code", None) != USAGE or not hasattr(exc, "format_message"):
+            raise
+        _set_titles()
+        said = _usage_mistake(exc.format_message())
+        exc.format_message = lambda: said  # type: ignore[method-assign]
+        raise
+
 
 def _lang_given(args: list[str]) -> str | None:
     """The value of the root's `--lang`, which comes before the command's name."""
@@ -81,13 +109,78 @@ def _titled(format_help: Callable[[Any, Any], None]) -> Callable[[Any, Any], Non
     should not pay."""
 
     def drawn(ctx: Any, formatter: Any) -> None:
-        import typer.rich_utils
-
-        for name, english in _TITLES.items():
-            setattr(typer.rich_utils, name, tr(english))
+        _set_titles()
         format_help(ctx, formatter)
 
     return drawn
+
+
+def _set_titles() -> None:
+    import typer.rich_utils
+
+    for name, english in _TITLES.items():
+        setattr(typer.rich_utils, name, tr(english))
+
+
+USAGE = 2  # the exit code of a mistake in the arguments
+# What Typer says of a mistake in the arguments, and what the reader reads. The names it quotes
+# ('--port', 'demo') stay as they are; a why that no pattern knows is kept in English.
+_MISTAKES = (
+    (r"No such command (?P<name>'.*?')\. Did you mean (?P<like>.*)\?", "no such command"),
+    (r"No such command (?P<name>'.*?')\.", "no such command, no suggestion"),
+    (r"No such option: (?P<name>\S+) \(Possible options: (?P<like>.*)\)", "no such option"),
+    (r"No such option: (?P<name>\S+)", "no such option, no suggestion"),
+    (r"Missing argument (?P<name>.*?)\.(?: .*)?", "missing argument"),
+    (r"Missing option (?P<name>.*?)\.(?: .*)?", "missing option"),
+    (r"Missing command\.", "missing command"),
+    (r"Option (?P<name>'.*?') requires an argument\.", "option needs a value"),
+    (r"Option (?P<name>'.*?') requires (?P<n>\d+) arguments\.", "option needs values"),
+    (r"Got unexpected extra argument\(s\) \((?P<args>.*)\)", "extra arguments"),
+    (r"Invalid value for (?P<name>.+?): (?P<why>.*)", "invalid value"),
+)
+_SAID = {
+    "no such command": "No such command {name}. Did you mean {like}?",
+    "no such command, no suggestion": "No such command {name}.",
+    "no such option": "No such option: {name} (possible options: {like})",
+    "no such option, no suggestion": "No such option: {name}",
+    "missing argument": "Missing argument {name}.",
+    "missing option": "Missing option {name}.",
+    "missing command": "Missing command.",
+    "option needs a value": "Option {name} needs a value.",
+    "option needs values": "Option {name} needs {n} values.",
+    "extra arguments": "Unexpected extra argument(s): {args}",
+    "invalid value": "Invalid value for {name}: {why}",
+}
+_WHYS = (
+    (r"Input should be a valid integer.*", "a whole number is expected"),
+    (r"Input should be a valid number.*", "a number is expected"),
+    (r"Input should be greater than or equal to (?P<n>\S+)", "at least {n} is expected"),
+    (r"Input should be less than or equal to (?P<n>\S+)", "at most {n} is expected"),
+    (r"Input should be greater than (?P<n>\S+)", "more than {n} is expected"),
+    (r"Input should be less than (?P<n>\S+)", "less than {n} is expected"),
+    (r"(?:Value error, )?(?P<value>'.*?') is not one of (?P<choices>.*)\.", "not one of"),
+)
+
+
+def _usage_mistake(english: str) -> str:
+    for pattern, key in _MISTAKES:
+        found = re.fullmatch(pattern, english, re.DOTALL)
+        if found:
+            words = found.groupdict()
+            if "why" in words:
+                words["why"] = _why(words["why"])
+            return tr(_SAID[key], **words)
+    return english
+
+
+def _why(english: str) -> str:
+    for pattern, said in _WHYS:
+        found = re.fullmatch(pattern, english, re.DOTALL)
+        if found:
+            if said == "not one of":
+                return tr("{value} is not one of {choices}", **found.groupdict())
+            return tr(said, **found.groupdict())
+    return english
 
 
 def _said(item: Any) -> str:
@@ -111,6 +204,25 @@ register(
             "运行 [blue]'{command_path} {help_option}'[/] 查看帮助。"
         ),
         _HELP_OPTION: "显示此帮助并退出。",
+        # mistakes in the arguments
+        "No such command {name}. Did you mean {like}?": "没有命令 {name}。你是不是想用 {like}？",
+        "No such command {name}.": "没有命令 {name}。",
+        "No such option: {name} (possible options: {like})": "没有选项 {name}（可用：{like}）",
+        "No such option: {name}": "没有选项 {name}",
+        "Missing argument {name}.": "缺少参数 {name}。",
+        "Missing option {name}.": "缺少选项 {name}。",
+        "Missing command.": "缺少命令。",
+        "Option {name} needs a value.": "选项 {name} 需要一个值。",
+        "Option {name} needs {n} values.": "选项 {name} 需要 {n} 个值。",
+        "Unexpected extra argument(s): {args}": "多余的参数：{args}",
+        "Invalid value for {name}: {why}": "{name} 的值无效：{why}",
+        "a whole number is expected": "应为整数",
+        "a number is expected": "应为数字",
+        "at least {n} is expected": "应不小于 {n}",
+        "at most {n} is expected": "应不大于 {n}",
+        "more than {n} is expected": "应大于 {n}",
+        "less than {n} is expected": "应小于 {n}",
+        "{value} is not one of {choices}": "{value} 不在可选值 {choices} 中",
         # the commands and their options
         "群主 qunzhu: run group-chat communities.": "群主 qunzhu：运营你的群。",
         "zh (default) or en; also $QUNZHU_LANG.": "zh（默认）或 en；也可用 $QUNZHU_LANG。",

@@ -47,11 +47,13 @@ def test_chinese_by_default_english_when_asked(monkeypatch: pytest.MonkeyPatch) 
     assert "生成演示社群并导入" in zh.output
     assert "演示导出文件写到哪里" in zh.output  # an option's help
     assert "选项" in zh.output and "显示此帮助并退出" in zh.output  # Typer's own words
+    assert "用法：" in zh.output and "Usage:" not in zh.output
     assert "Where to write" not in zh.output
     en = runner.invoke(app, ["--lang", "en", "demo", "--help"])
     assert "Generate a demo community" in en.output
     assert "Where to write" in en.output
     assert "Options" in en.output and "Show this message and exit" in en.output
+    assert "Usage: " in en.output
     assert "演示" not in en.output
     again = runner.invoke(app, ["--lang=zh", "--help"])  # the root's own help, either spelling
     assert "运营你的群" in again.output and "命令" in again.output

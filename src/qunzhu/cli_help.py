@@ -96,6 +96,7 @@ def _translate(command: Any) -> None:
     command.short_help = _BREAKS.sub(" ", command.help)  # in its group's list of commands
     if "format_help" not in vars(command):  # once per command object
         command.format_help = _titled(command.format_help)
+        command.format_usage = _usage_line(command)
     for param in [*command.params, command.get_help_option(typer.Context(command))]:
         if param is not None:
             param.help = _BREAKS.sub(" ", _said(param))  # an option's help sits in a column
@@ -113,6 +114,16 @@ def _titled(format_help: Callable[[Any, Any], None]) -> Callable[[Any, Any], Non
         format_help(ctx, formatter)
 
     return drawn
+
+
+def _usage_line(command: Any) -> Callable[[Any, Any], None]:
+    """The "Usage:" line, its first word in the reader's language (as Click writes it)."""
+
+    def written(ctx: Any, formatter: Any) -> None:
+        pieces = " ".join(command.collect_usage_pieces(ctx))
+        formatter.write_usage(ctx.command_path, pieces, prefix=tr("Usage: "))
+
+    return written
 
 
 def _set_titles() -> None:
@@ -204,6 +215,7 @@ register(
             "运行 [blue]'{command_path} {help_option}'[/] 查看帮助。"
         ),
         _HELP_OPTION: "显示此帮助并退出。",
+        "Usage: ": "用法：",
         # mistakes in the arguments
         "No such command {name}. Did you mean {like}?": "没有命令 {name}。你是不是想用 {like}？",
         "No such command {name}.": "没有命令 {name}。",

@@ -174,6 +174,53 @@ def test_a_spammers_strikes_are_read_in_one_statement(
     assert strikes == [tuple(f"strike{i}:spammer" for i in range(6))]
 
 
+def test_the_senders_roles_of_a_batch_are_read_in_one_statement(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moderation reads each sender's join, trust and earned-trust marks: for a batch, in one
+    statement (a round trip to a database server), not one a message; a newcomer who joins in
+    the same batch is still on probation for the link that follows."""
+    from qunzhu.engine.runtime import StoreMarks
+
+    asked: list[tuple[str, ...]] = []
+    get, many = StoreMarks.get, StoreMarks.many
+
+    def one(self: StoreMarks, policy: str, key: str) -> float | None:
+        asked.append((key,))
+        return get(self, policy, key)
+
+    def together(self: StoreMarks, policy: str, keys) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        asked.append(tuple(keys))
+        return many(self, policy, keys)
+
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    rt.accept(join(1, "u2", "老王"))
+    rt.process()
+    monkeypatch.setattr(StoreMarks, "get", one)
+    monkeypatch.setattr(StoreMarks, "many", together)
+    for n, who in enumerate(("u1", "u2", "u3", "u1"), start=10):
+        rt.accept(message(n, "今天跑了十公里", who=who))
+    rt.accept(join(20, "u7", "新人"))
+    link = Message(
+        "21",
+        Person("u7", "新人"),
+        T0 + timedelta(seconds=21),
+        MessageKind.TEXT,
+        "看看 https://example.com/x",
+    )
+    rt.accept(LiveEvent("tg", GROUP, link, kinds=frozenset({"link"})))
+    rt.process()
+    roles = [keys for keys in asked if any(k.startswith("joined:") for k in keys)]
+    assert len(roles) == 1, asked
+    assert set(roles[0]) == {
+        f"{kind}:{who}"
+        for kind in ("joined", "trusted", "earned")
+        for who in ("u1", "u2", "u3", "u7")
+    }
+    (decision,) = [d for d in rows(engine, t.decisions) if d.record_id == "21"]
+    assert "type_lock" in {c["name"] for c in orjson.loads(decision.reasons)["checks"]}
+
+
 def test_an_ad_put_in_the_group_files_is_taken_out_of_them(engine: Engine) -> None:
     """QQ's upload notice becomes a FILE message whose id names the file; the delete carries
     that id to the connector, which calls delete_group_file with it."""

@@ -114,6 +114,7 @@ def _places(
 
 
 _pm = t.policy_marks
+READ_AHEAD_AT_ONCE = 500  # keys in one IN list
 _MARK_AT = Prepared(
     select(_pm.c.at).where(
         _pm.c.group_id == bindparam("b_group"),
@@ -191,9 +192,19 @@ class BatchMarks:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.pending: dict[tuple[int, str, str], int] = {}  # (group, policy, key) -> at, in ms
+        self.known: dict[tuple[int, str, str], float | None] = {}  # read ahead; None: unmarked
 
     def of(self, group_id: int) -> Marks:
         return _BatchGroupMarks(self, group_id)
+
+    def read_ahead(self, group_id: int, policy: str, keys: Collection[str]) -> None:
+        """Read these marks of a group now, together, for the batch's events to find."""
+        rest = [k for k in keys if (group_id, policy, k) not in self.known]
+        store = StoreMarks(self.conn, group_id)
+        for start in range(0, len(rest), READ_AHEAD_AT_ONCE):
+            chunk = rest[start : start + READ_AHEAD_AT_ONCE]
+            found = store.many(policy, chunk)
+            self.known.update({(group_id, policy, k): found.get(k) for k in chunk})
 
     def flush(self) -> None:
         rows = [(group, policy, key, at) for (group, policy, key), at in self.pending.items()]
@@ -208,20 +219,28 @@ class BatchMarks:
 
 
 class _BatchGroupMarks(StoreMarks):
-    """One group's marks within a `BatchMarks`: what the batch put, else the store's."""
+    """One group's marks within a `BatchMarks`: what the batch put, else what it read ahead,
+    else the store's."""
 
     def __init__(self, batch: BatchMarks, group_id: int) -> None:
         super().__init__(batch.conn, group_id)
         self.batch = batch
 
     def get(self, policy: str, key: str) -> float | None:
-        at = self.batch.pending.get((self.group_id, policy, key))
-        return super().get(policy, key) if at is None else at / 1000
+        mark = (self.group_id, policy, key)
+        at = self.batch.pending.get(mark)
+        if at is not None:
+            return at / 1000
+        if mark in self.batch.known:
+            return self.batch.known[mark]
+        return super().get(policy, key)
 
     def many(self, policy: str, keys: Sequence[str]) -> dict[str, float]:
-        put, group = self.batch.pending, self.group_id
+        put, known, group = self.batch.pending, self.batch.known, self.group_id
         found = {k: put[(group, policy, k)] / 1000 for k in keys if (group, policy, k) in put}
-        rest = [k for k in keys if k not in found]
+        ahead = [k for k in keys if k not in found and (group, policy, k) in known]
+        found.update({k: at for k in ahead if (at := known[(group, policy, k)]) is not None})
+        rest = [k for k in keys if k not in found and k not in ahead]
         return {**(super().many(policy, rest) if rest else {}), **found}
 
     def put(self, policy: str, key: str, at: float) -> None:
@@ -376,6 +395,7 @@ class Runtime:
             kept_out = blocklist.reasons_for(conn, [p for p in people.values() if p])
             now = int(self.clock() * 1000)
             marks = BatchMarks(conn)
+            _read_ahead(marks, batch, places, setups)
             for inbox_id, event in batch:
                 gid = places[(event.group.platform.value, event.group.platform_id)][0]
                 person = people[inbox_id]
@@ -946,6 +966,25 @@ class Runtime:
             await self._settle()
         await self._drain()
         await self.executor.close()
+
+
+def _read_ahead(
+    marks: BatchMarks,
+    batch: list[tuple[int, LiveEvent]],
+    places: dict[tuple[str, str], tuple[int, int | None]],
+    setups: Setups,
+) -> None:
+    """The marks the policies say they read for each event (`read_ahead`), read for the whole
+    batch in a statement per group and policy."""
+    wanted: dict[tuple[int, str], set[str]] = {}
+    for _inbox_id, event in batch:
+        group_id = places[(event.group.platform.value, event.group.platform_id)][0]
+        for policy in setups.of(event.connector, event.group.platform_id).policies:
+            ahead = getattr(policy, "read_ahead", None)  # a policy may read nothing ahead
+            if ahead is not None:
+                wanted.setdefault((group_id, policy.name), set()).update(ahead(event))
+    for (group_id, name), keys in wanted.items():
+        marks.read_ahead(group_id, name, sorted(keys))
 
 
 def _seen(conn: Connection, connector: str, key: str) -> bool:

@@ -174,16 +174,20 @@ def test_a_spammers_strikes_are_read_in_one_statement(
     assert strikes == [tuple(f"strike{i}:spammer" for i in range(6))]
 
 
-def test_the_senders_roles_of_a_batch_are_read_in_one_statement(
+def test_the_marks_read_for_every_event_are_read_once_a_batch(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Moderation reads each sender's join, trust and earned-trust marks: for a batch, in one
-    statement (a round trip to a database server), not one a message; a newcomer who joins in
-    the same batch is still on probation for the link that follows."""
+    """Moderation reads each sender's join, trust and earned-trust marks, the nickname policy
+    whether they were reminded, the welcome when a newcomer was last welcomed: for a batch, in
+    a statement per policy whatever its groups (a round trip to a database server), not one an
+    event. What the batch itself marks still counts: a newcomer who joins in it is on probation
+    for the link that follows, a member reminded in it is not reminded again."""
+    from qunzhu.engine import runtime as live
     from qunzhu.engine.runtime import StoreMarks
+    from qunzhu.store.prepared import Prepared
 
     asked: list[tuple[str, ...]] = []
-    get, many = StoreMarks.get, StoreMarks.many
+    get, many, rows_of = StoreMarks.get, StoreMarks.many, Prepared.rows
 
     def one(self: StoreMarks, policy: str, key: str) -> float | None:
         asked.append((key,))
@@ -193,32 +197,58 @@ def test_the_senders_roles_of_a_batch_are_read_in_one_statement(
         asked.append(tuple(keys))
         return many(self, policy, keys)
 
-    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    ahead: list[dict] = []
+
+    def noted(self: Prepared, conn, params):  # type: ignore[no-untyped-def]
+        if self is live._MARKS_AHEAD:
+            ahead.append(dict(params))
+        return rows_of(self, conn, params)
+
+    other = Group(Platform.TELEGRAM, "-1002", "跑步二群")
+    policies = [
+        WelcomePolicy(),
+        ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)),
+        NicknamePolicy(r"[^-]+-[^-]+-[^-]+"),
+    ]
+    setups = Setups({("tg", g.platform_id): GroupSetup(policies) for g in (GROUP, other)})
+    rt = Runtime(engine, setups, {}, Clock())
     rt.accept(join(1, "u2", "老王"))
     rt.process()
     monkeypatch.setattr(StoreMarks, "get", one)
     monkeypatch.setattr(StoreMarks, "many", together)
+    monkeypatch.setattr(Prepared, "rows", noted)
     for n, who in enumerate(("u1", "u2", "u3", "u1"), start=10):
-        rt.accept(message(n, "今天跑了十公里", who=who))
+        rt.accept(
+            message(n, "今天跑了十公里", who=who, name="小张" if who == "u1" else "京-金融-王")
+        )
+    said = Message("15", Person("u9", "小李"), T0 + timedelta(seconds=15), MessageKind.TEXT, "早")
+    rt.accept(LiveEvent("tg", other, said))
     rt.accept(join(20, "u7", "新人"))
     link = Message(
         "21",
         Person("u7", "新人"),
         T0 + timedelta(seconds=21),
         MessageKind.TEXT,
-        "看看 https://example.com/x",
+        "看看 https://a.cn/x",
     )
     rt.accept(LiveEvent("tg", GROUP, link, kinds=frozenset({"link"})))
     rt.process()
-    roles = [keys for keys in asked if any(k.startswith("joined:") for k in keys)]
-    assert len(roles) == 1, asked
-    assert set(roles[0]) == {
+    read_alone = ("joined:", "remind:", "welcomed:")
+    assert [keys for keys in asked if any(k.startswith(read_alone) for k in keys)] == []
+    assert [a["b_policy"] for a in ahead] == ["welcome", "moderation", "nickname"]  # one each
+    assert ahead[0]["b_keys"] == ["welcomed:u7"]
+    assert set(ahead[2]["b_keys"]) == {f"remind:{who}" for who in ("u1", "u2", "u3", "u7", "u9")}
+    assert set(ahead[1]["b_keys"]) == {
         f"{kind}:{who}"
         for kind in ("joined", "trusted", "earned")
-        for who in ("u1", "u2", "u3", "u7")
+        for who in ("u1", "u2", "u3", "u7", "u9")
     }
-    (decision,) = [d for d in rows(engine, t.decisions) if d.record_id == "21"]
+    decided = rows(engine, t.decisions)
+    (decision,) = [d for d in decided if d.record_id == "21" and d.policy == "moderation"]
     assert "type_lock" in {c["name"] for c in orjson.loads(decision.reasons)["checks"]}
+    reminded = [d.member for d in decided if d.policy == "nickname" and d.verdict == "remind"]
+    assert sorted(reminded) == ["u1", "u7", "u9"]  # names that do not fit; u1 spoke twice: once
+    assert [d.verdict for d in decided if d.policy == "welcome"] == ["welcome", "welcome"]
 
 
 def test_an_ad_put_in_the_group_files_is_taken_out_of_them(engine: Engine) -> None:

@@ -287,12 +287,14 @@ class ModerationPolicy:
         return [Outcome(self.name, decision.verdict, reasons, drafts, block)]
 
     def read_ahead(self, event: LiveEvent) -> list[str]:
-        """The marks `decide` reads for every message (the sender's role): the engine reads
-        them for a whole batch at once, a round trip to a database server instead of one a
-        message."""
-        if not isinstance(event.record, Message):
+        """The marks `decide` reads for every message, join and rename (the member's role):
+        the engine reads them for a whole batch at once, a round trip to a database server
+        instead of one an event."""
+        record = event.record
+        named = isinstance(record, MembershipEvent) and record.action in _NAMED
+        if not isinstance(record, Message) and not named:
             return []
-        return _role_keys(_member_id(event.record))
+        return _role_keys(_member_id(record))
 
     def _role(self, event: LiveEvent, marks: Marks, member: str) -> tuple[str, float | None]:
         """The member's role as moderation treats it, and when they joined (None: off
@@ -744,6 +746,9 @@ def _slots(kind: str, owner: str, n: int) -> list[str]:
     return [f"{kind}{i}:{owner}" for i in range(n)]
 
 
+_NAMED = (MembershipAction.JOIN, MembershipAction.RENAME)  # moderation reads the new name
+
+
 def _role_keys(member: str) -> list[str]:
     return [f"{kind}:{member}" for kind in ("joined", "trusted", "earned")]
 
@@ -857,6 +862,13 @@ class WelcomePolicy:
     delete_after_s: int = 0  # take the welcome down this long after (Marie's cleanwelcome)
     after_captcha: bool = False  # the group asks the entry question (it spares a look-up)
     name: str = "welcome"
+
+    def read_ahead(self, event: LiveEvent) -> list[str]:
+        """When a newcomer was last welcomed, read for a batch's joins at once."""
+        record = event.record
+        if isinstance(record, MembershipEvent) and record.action is MembershipAction.JOIN:
+            return [f"welcomed:{_member_id(record)}"]
+        return []
 
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
         record = event.record
@@ -1372,16 +1384,31 @@ class NicknamePolicy:
             )
         return fits is not False
 
-    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+    def read_ahead(self, event: LiveEvent) -> list[str]:
+        """Whether each speaker was reminded, read for a batch at once (also for names that
+        fit, which `decide` does not ask about: one statement either way)."""
+        spoke = self._speaker(event)
+        return [] if spoke is None else [f"remind:{spoke[0].user_id}"]
+
+    def _speaker(self, event: LiveEvent) -> tuple[Person, float] | None:
+        """Who the event shows under a name, with that name, and when; None where no one is
+        checked (staff, an event without a name)."""
         record = event.record
         if isinstance(record, Message):
             person, at = record.sender, _at(record.sent_at)
         elif isinstance(record, MembershipEvent) and record.action is MembershipAction.RENAME:
             person, at = record.member._replace(name=record.new_name), _at(record.at)
         else:
-            return []
+            return None
         if event.role in STAFF or person.user_id is None:
+            return None
+        return person, at
+
+    def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
+        spoke = self._speaker(event)
+        if spoke is None:
             return []
+        person, at = spoke
         name = person.name or ""
         if self._fits(name):
             return []

@@ -129,6 +129,13 @@ _MARKS_AT = Prepared(
         _pm.c.key.in_(bindparam("b_keys", expanding=True)),
     )
 )
+_MARKS_AHEAD = Prepared(
+    select(_pm.c.group_id, _pm.c.key, _pm.c.at).where(
+        _pm.c.policy == bindparam("b_policy"),
+        _pm.c.group_id.in_(bindparam("b_groups", expanding=True)),
+        _pm.c.key.in_(bindparam("b_keys", expanding=True)),
+    )
+)
 _MARK_MOVE = Prepared(
     update(_pm)
     .where(
@@ -197,14 +204,22 @@ class BatchMarks:
     def of(self, group_id: int) -> Marks:
         return _BatchGroupMarks(self, group_id)
 
-    def read_ahead(self, group_id: int, policy: str, keys: Collection[str]) -> None:
-        """Read these marks of a group now, together, for the batch's events to find."""
-        rest = [k for k in keys if (group_id, policy, k) not in self.known]
-        store = StoreMarks(self.conn, group_id)
+    def read_ahead(self, policy: str, wanted: Collection[tuple[int, str]]) -> None:
+        """Read these (group, key) marks of a policy now, together, for the batch's events to
+        find: one statement for the groups of the batch (the pairs asked of all of them, then
+        kept as asked)."""
+        rest = sorted(w for w in wanted if (w[0], policy, w[1]) not in self.known)
         for start in range(0, len(rest), READ_AHEAD_AT_ONCE):
             chunk = rest[start : start + READ_AHEAD_AT_ONCE]
-            found = store.many(policy, chunk)
-            self.known.update({(group_id, policy, k): found.get(k) for k in chunk})
+            params = {
+                "b_policy": policy,
+                "b_groups": sorted({g for g, _k in chunk}),
+                "b_keys": sorted({k for _g, k in chunk}),
+            }
+            found = {(g, k): at for g, k, at in _MARKS_AHEAD.rows(self.conn, params)}
+            for group, key in chunk:
+                at = found.get((group, key))
+                self.known[(group, policy, key)] = None if at is None else at / 1000
 
     def flush(self) -> None:
         rows = [(group, policy, key, at) for (group, policy, key), at in self.pending.items()]
@@ -975,16 +990,16 @@ def _read_ahead(
     setups: Setups,
 ) -> None:
     """The marks the policies say they read for each event (`read_ahead`), read for the whole
-    batch in a statement per group and policy."""
-    wanted: dict[tuple[int, str], set[str]] = {}
+    batch in a statement per policy."""
+    wanted: dict[str, set[tuple[int, str]]] = {}
     for _inbox_id, event in batch:
         group_id = places[(event.group.platform.value, event.group.platform_id)][0]
         for policy in setups.of(event.connector, event.group.platform_id).policies:
             ahead = getattr(policy, "read_ahead", None)  # a policy may read nothing ahead
             if ahead is not None:
-                wanted.setdefault((group_id, policy.name), set()).update(ahead(event))
-    for (group_id, name), keys in wanted.items():
-        marks.read_ahead(group_id, name, sorted(keys))
+                wanted.setdefault(policy.name, set()).update((group_id, k) for k in ahead(event))
+    for name, pairs in wanted.items():
+        marks.read_ahead(name, pairs)
 
 
 def _seen(conn: Connection, connector: str, key: str) -> bool:

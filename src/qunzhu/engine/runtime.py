@@ -114,7 +114,7 @@ def _places(
 
 
 _pm = t.policy_marks
-READ_AHEAD_AT_ONCE = 500  # keys in one IN list
+READ_AHEAD_AT_ONCE = 64  # keys in one IN list: its SQL is kept (`Prepared`), not made again
 _MARK_AT = Prepared(
     select(_pm.c.at).where(
         _pm.c.group_id == bindparam("b_group"),
@@ -213,8 +213,8 @@ class BatchMarks:
             chunk = rest[start : start + READ_AHEAD_AT_ONCE]
             params = {
                 "b_policy": policy,
-                "b_groups": sorted({g for g, _k in chunk}),
-                "b_keys": sorted({k for _g, k in chunk}),
+                "b_groups": _padded(sorted({g for g, _k in chunk})),
+                "b_keys": _padded(sorted({k for _g, k in chunk})),
             }
             found = {(g, k): at for g, k, at in _MARKS_AHEAD.rows(self.conn, params)}
             for group, key in chunk:
@@ -231,6 +231,13 @@ class BatchMarks:
             "ON CONFLICT (group_id, policy, key) DO UPDATE SET at = excluded.at",
         )
         self.pending.clear()
+
+
+def _padded(values: list[Any]) -> list[Any]:
+    """`values` made as long as the next power of two by repeating the last: a handful of IN
+    list lengths, whose SQL `Prepared` makes once each, instead of one for every length."""
+    size = 1 << (len(values) - 1).bit_length()
+    return values + values[-1:] * (size - len(values))
 
 
 class _BatchGroupMarks(StoreMarks):

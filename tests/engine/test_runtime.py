@@ -209,6 +209,7 @@ def test_the_marks_read_for_every_event_are_read_once_a_batch(
         WelcomePolicy(),
         ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)),
         NicknamePolicy(r"[^-]+-[^-]+-[^-]+"),
+        AutoReplyPolicy((Answer(("几点",), "每周六早上七点"), Answer(("报名",), "找群主报名"))),
     ]
     setups = Setups({("tg", g.platform_id): GroupSetup(policies) for g in (GROUP, other)})
     rt = Runtime(engine, setups, {}, Clock())
@@ -218,9 +219,8 @@ def test_the_marks_read_for_every_event_are_read_once_a_batch(
     monkeypatch.setattr(StoreMarks, "many", together)
     monkeypatch.setattr(Prepared, "rows", noted)
     for n, who in enumerate(("u1", "u2", "u3", "u1"), start=10):
-        rt.accept(
-            message(n, "今天跑了十公里", who=who, name="小张" if who == "u1" else "京-金融-王")
-        )
+        text = "周六几点跑？" if n in (11, 12) else "今天跑了十公里"  # asked twice: answered once
+        rt.accept(message(n, text, who=who, name="小张" if who == "u1" else "京-金融-王"))
     said = Message("15", Person("u9", "小李"), T0 + timedelta(seconds=15), MessageKind.TEXT, "早")
     rt.accept(LiveEvent("tg", other, said))
     rt.accept(join(20, "u7", "新人"))
@@ -233,9 +233,10 @@ def test_the_marks_read_for_every_event_are_read_once_a_batch(
     )
     rt.accept(LiveEvent("tg", GROUP, link, kinds=frozenset({"link"})))
     rt.process()
-    read_alone = ("joined:", "remind:", "welcomed:")
+    read_alone = ("joined:", "remind:", "welcomed:", "answer:")
     assert [keys for keys in asked if any(k.startswith(read_alone) for k in keys)] == []
-    assert [a["b_policy"] for a in ahead] == ["welcome", "moderation", "nickname"]  # one each
+    assert [a["b_policy"] for a in ahead] == ["welcome", "moderation", "nickname", "auto_reply"]
+    assert sorted(set(ahead[3]["b_keys"])) == ["answer:0", "answer:1"]
     assert ahead[0]["b_keys"] == ["welcomed:u7"]
     assert set(ahead[2]["b_keys"]) == {f"remind:{who}" for who in ("u1", "u2", "u3", "u7", "u9")}
     assert set(ahead[1]["b_keys"]) == {
@@ -249,6 +250,7 @@ def test_the_marks_read_for_every_event_are_read_once_a_batch(
     reminded = [d.member for d in decided if d.policy == "nickname" and d.verdict == "remind"]
     assert sorted(reminded) == ["u1", "u7", "u9"]  # names that do not fit; u1 spoke twice: once
     assert [d.verdict for d in decided if d.policy == "welcome"] == ["welcome", "welcome"]
+    assert [d.verdict for d in decided if d.policy == "auto_reply"] == ["answer", "cooling_down"]
 
 
 def test_an_ad_put_in_the_group_files_is_taken_out_of_them(engine: Engine) -> None:

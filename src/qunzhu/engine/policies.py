@@ -1452,6 +1452,14 @@ class AutoReplyPolicy:
     cooldown_s: float = 300.0
     name: str = "auto_reply"
 
+    def read_ahead(self, event: LiveEvent) -> list[str]:
+        """When each answer was last given, read for a batch's messages at once (all of a
+        group's answers: which one a message asks for is known only once it is matched)."""
+        record = event.record
+        if not isinstance(record, Message) or not record.text:
+            return []
+        return [f"answer:{number}" for number in range(len(self.answers))]
+
     def decide(self, event: LiveEvent, marks: Marks) -> list[Outcome]:
         record = event.record
         if not isinstance(record, Message) or not record.text:

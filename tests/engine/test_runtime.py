@@ -147,11 +147,8 @@ def test_on_a_server_an_event_and_each_step_of_an_action_are_one_statement(
     assert {level for _s, level in single} == {alone}
 
 
-def test_a_spammers_strikes_are_read_in_one_statement(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The ladder reads the member's six strike marks together: a round trip on a database
-    server, not six."""
+def reads_of_marks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The keys each read of marks from the store asks for, one tuple a statement, from now on."""
     from qunzhu.engine.runtime import StoreMarks
 
     asked: list[tuple[str, ...]] = []
@@ -167,6 +164,15 @@ def test_a_spammers_strikes_are_read_in_one_statement(
 
     monkeypatch.setattr(StoreMarks, "get", one)
     monkeypatch.setattr(StoreMarks, "many", together)
+    return asked
+
+
+def test_a_spammers_strikes_are_read_in_one_statement(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ladder reads the member's six strike marks together: a round trip on a database
+    server, not six."""
+    asked = reads_of_marks(monkeypatch)
     rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
     rt.accept(message(1, "代购名牌包包，加微信 abc12345 详聊", who="spammer", name="x"))
     rt.process()
@@ -178,25 +184,15 @@ def test_the_marks_read_for_every_event_are_read_once_a_batch(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Moderation reads each sender's join, trust and earned-trust marks, the nickname policy
-    whether they were reminded, the welcome when a newcomer was last welcomed: for a batch, in
-    a statement per policy whatever its groups (a round trip to a database server), not one an
-    event. What the batch itself marks still counts: a newcomer who joins in it is on probation
-    for the link that follows, a member reminded in it is not reminded again."""
+    whether they were reminded, the welcome when a newcomer was last welcomed, auto-replies
+    when an answer was last given: for a batch, in a statement per policy whatever its groups
+    (a round trip to a database server), not one an event. What the batch itself marks still
+    counts: a newcomer who joins in it is on probation for the link that follows, a member
+    reminded in it is not reminded again, an answer given in it cools down."""
     from qunzhu.engine import runtime as live
-    from qunzhu.engine.runtime import StoreMarks
     from qunzhu.store.prepared import Prepared
 
-    asked: list[tuple[str, ...]] = []
-    get, many, rows_of = StoreMarks.get, StoreMarks.many, Prepared.rows
-
-    def one(self: StoreMarks, policy: str, key: str) -> float | None:
-        asked.append((key,))
-        return get(self, policy, key)
-
-    def together(self: StoreMarks, policy: str, keys) -> dict[str, float]:  # type: ignore[no-untyped-def]
-        asked.append(tuple(keys))
-        return many(self, policy, keys)
-
+    rows_of = Prepared.rows
     ahead: list[dict] = []
 
     def noted(self: Prepared, conn, params):  # type: ignore[no-untyped-def]
@@ -215,8 +211,7 @@ def test_the_marks_read_for_every_event_are_read_once_a_batch(
     rt = Runtime(engine, setups, {}, Clock())
     rt.accept(join(1, "u2", "老王"))
     rt.process()
-    monkeypatch.setattr(StoreMarks, "get", one)
-    monkeypatch.setattr(StoreMarks, "many", together)
+    asked = reads_of_marks(monkeypatch)
     monkeypatch.setattr(Prepared, "rows", noted)
     for n, who in enumerate(("u1", "u2", "u3", "u1"), start=10):
         text = "周六几点跑？" if n in (11, 12) else "今天跑了十公里"  # asked twice: answered once

@@ -218,9 +218,9 @@ def _traditional() -> re.Pattern[str]:
 def _glued(match: re.Match[str]) -> str:
     s, start, end = match.string, match.start(), match.end()
     before = s[max(start - 2, 0) : start].rjust(2)
-    if "a" <= before[1] <= "z" or (before[1] == " " and "a" <= before[0] <= "z"):
-        return match.group().translate(_CN_TABLE)
-    if end < len(s) and "a" <= s[end] <= "z":
+    after = s[end : end + 1]
+    beside = "a" <= before[1] <= "z" or (before[1] == " " and "a" <= before[0] <= "z")
+    if beside or "a" <= after <= "z":
         return match.group().translate(_CN_TABLE)
     return match.group()
 

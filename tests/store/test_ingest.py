@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -186,37 +188,52 @@ def memberships(engine: Engine) -> set[tuple]:
         return {tuple(r) for r in conn.execute(select(t.memberships))}
 
 
-def test_small_batches_keep_memberships_equal_to_a_full_rebuild(engine: Engine) -> None:
-    """Live batches update only the members they touch; the result must be the rebuild's."""
+@pytest.mark.parametrize("groups_a_batch", [1, 3])
+def test_small_batches_keep_memberships_equal_to_a_full_rebuild(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, groups_a_batch: int
+) -> None:
+    """Live batches update only the members they touch; the result must be the rebuild's.
+    With several groups a batch, the same people in each, their rows are recomputed
+    together: one group's events must not reach another's rows."""
     import random
 
+    from qunzhu.store import ingest as module
     from qunzhu.store.ingest import rebuild_memberships
 
+    together: list[int] = []  # how many groups each update recomputed members of
+    update = module.update_memberships
+    monkeypatch.setattr(
+        module,
+        "update_memberships",
+        lambda conn, sent, moved: (together.append(len(moved)), update(conn, sent, moved))[1],
+    )
     rng = random.Random(3)
     people = [Person(f"u{i}", f"P{i}") for i in range(12)]
     sent: list[Record] = []
     for batch in range(30):
-        records: list[Record] = [group(rng.choice(["g1", "g2"]))]
-        for j in range(rng.randrange(1, 8)):
-            n, who = batch * 10 + j, rng.choice(people)
-            when = at(n + rng.randrange(-20, 20))  # a little out of order, as platforms are
-            roll = rng.random()
-            if roll < 0.15 and sent:  # a redelivery: must not be counted twice
-                records.append(rng.choice(sent))
-                continue
-            if roll < 0.6:
-                record: Record = Message(f"m{n}", who, when, MessageKind.TEXT, "hi")
-            elif roll < 0.75:
-                actor = rng.choice([None, rng.choice(people)])
-                record = MembershipEvent(
-                    f"e{n}", who, MembershipAction.JOIN, when, JoinMethod.INVITE, actor
-                )
-            elif roll < 0.9:
-                record = MembershipEvent(f"e{n}", who, MembershipAction.LEAVE, when)
-            else:
-                record = MembershipEvent(f"e{n}", who, MembershipAction.KICK, when, actor=who)
-            sent.append(record)
-            records.append(record)
+        records: list[Record] = []
+        for pid in rng.sample(["g1", "g2", "g3"][: groups_a_batch + 1], groups_a_batch):
+            records.append(group(pid))
+            for _ in range(rng.randrange(1, 8)):
+                n, who = batch * 100 + len(records), rng.choice(people)
+                when = at(n + rng.randrange(-20, 20))  # a little out of order, as platforms are
+                roll = rng.random()
+                if roll < 0.15 / groups_a_batch and sent:  # a redelivery: must not be counted twice
+                    records.append(rng.choice(sent))
+                    continue
+                if roll < 0.6:
+                    record: Record = Message(f"m{n}", who, when, MessageKind.TEXT, "hi")
+                elif roll < 0.75:
+                    actor = rng.choice([None, rng.choice(people)])
+                    record = MembershipEvent(
+                        f"e{n}", who, MembershipAction.JOIN, when, JoinMethod.INVITE, actor
+                    )
+                elif roll < 0.9:
+                    record = MembershipEvent(f"e{n}", who, MembershipAction.LEAVE, when)
+                else:
+                    record = MembershipEvent(f"e{n}", who, MembershipAction.KICK, when, actor=who)
+                sent.append(record)
+                records.append(record)
         ingest(engine, records)
         if batch == 10:
             with engine.begin() as conn:  # a role the operator set survives both paths
@@ -234,13 +251,15 @@ def test_small_batches_keep_memberships_equal_to_a_full_rebuild(engine: Engine) 
                 rebuild_memberships(conn, gid)
         assert memberships(engine) == live, f"batch {batch}"
     assert any(row[6] == "admin" for row in live)
+    assert max(together) == groups_a_batch
 
 
 def test_a_live_batch_over_many_groups_reads_them_all_at_once(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`prefetch` reads the groups, the members they know by name only and stores the people
-    with ids for the whole batch: a dozen groups cost the statements of one, and what is
+    with ids for the whole batch, and the batch's messages, membership events and
+    memberships are written together: a dozen groups cost the statements of one, and what is
     stored is what group-by-group writing stores (the name-only member of an earlier import
     merged into the member with an id who bears the name)."""
     from qunzhu.store import ingest as module
@@ -249,7 +268,7 @@ def test_a_live_batch_over_many_groups_reads_them_all_at_once(
         engine,
         [group("g0"), MembershipEvent("e1", Person(None, "小王"), MembershipAction.JOIN, at(0))],
     )
-    calls: dict[str, int] = {"group": 0, "names": 0, "members": 0}
+    calls: dict[str, int] = {"group": 0, "names": 0}
 
     def counting(name: str, run):  # type: ignore[no-untyped-def]
         def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -260,15 +279,18 @@ def test_a_live_batch_over_many_groups_reads_them_all_at_once(
 
     monkeypatch.setattr(module._GROUPS_BY_KEY, "run", counting("group", module._GROUPS_BY_KEY.run))
     monkeypatch.setattr(module._KNOWN_NAMES, "run", counting("names", module._KNOWN_NAMES.run))
-    insert_ignore = module.insert_ignore
-    monkeypatch.setattr(
-        module,
-        "insert_ignore",
-        lambda conn, table, *a: (
-            calls.__setitem__("members", calls["members"] + (table is t.members)),
-            insert_ignore(conn, table, *a),
-        )[1],
-    )
+    written: list[str] = []  # the table of each insert, of one row or many
+    for name in ("insert_ignore", "insert"):
+        monkeypatch.setattr(
+            module,
+            name,
+            functools.partial(
+                lambda write, conn, table, *a: (written.append(table.name), write(conn, table, *a))[
+                    1
+                ],
+                getattr(module, name),
+            ),
+        )
     batch: list[tuple[Group, list[Record]]] = []
     for g in range(12):
         said = [
@@ -280,18 +302,29 @@ def test_a_live_batch_over_many_groups_reads_them_all_at_once(
             said.append(
                 Message("m-wang", Person("wxid_wang", "小王"), at(30), MessageKind.TEXT, "在")
             )
-        batch.append((group(f"g{g}"), said))
+        joined = MembershipEvent(f"j{g}", Person(f"new_{g}", "新人"), MembershipAction.JOIN, at(20))
+        batch.append((group(f"g{g}"), [*said, joined]))
     with engine.begin() as conn:
         live = Ingest(conn, "live:test", "memory")
         live.prefetch(batch)
         summary = live.run(r for g, records in batch for r in (g, *records))
     # one of each for the batch (group by group: 12, 12 and 12), and the one group with a
     # name-only member reads its other members' names, to merge
-    assert calls == {"group": 1, "names": 2, "members": 1}
+    assert calls == {"group": 1, "names": 2}
+    # the 12 groups' rows: one insert of each (and g0, with a member merged, rebuilt alone)
+    assert Counter(written) == {
+        "members": 1,
+        "messages": 1,
+        "membership_events": 1,
+        "member_names": 1,
+        "memberships": 3,  # the message figures, the members who joined, g0's rebuild
+    }
     assert (summary.groups, summary.messages_added) == (12, 13)
+    assert summary.membership_events_added == 12
     assert members(engine) == {
         **{f"wxid_{i}": (f"成员{i}", False) for i in range(5)},
         "wxid_wang": ("小王", False),  # the name-only 小王 of g0 merged into them
+        **{f"new_{g}": ("新人", False) for g in range(12)},
     }
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.groups)).scalar() == 12

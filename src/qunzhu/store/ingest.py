@@ -184,6 +184,11 @@ class Ingest:
         self._messages: list[Message] = []
         self._events: list[MembershipEvent] = []
         self._deferred: list[tuple[_GroupState, MembershipEvent]] = []
+        # rows made but not written yet, of any group: a live batch's dozen groups are then
+        # written in one statement each, not one per group
+        self._message_rows: list[tuple[Any, ...]] = []
+        self._event_rows: list[tuple[Any, ...]] = []
+        self._unwritten: dict[int, _GroupState] = {}  # the groups of the message rows
         self._name_only_senders: set[int] = set()
         # what `prefetch` read for the groups of a live batch: their rows (None: not stored
         # yet), and the members each knows only by name
@@ -450,12 +455,11 @@ class Ingest:
                     " ".join(m.carried) or None,
                 )
             )
-        added = insert_ignore(self.conn, t.messages, _MESSAGE_COLUMNS, rows)
-        if added != len(rows):  # which ones were already there is unknown: count them again
-            group.exact = False
-        self.summary.messages_added += added
-        self.summary.messages_skipped += len(rows) - added
+        self._message_rows += rows
+        self._unwritten[gid] = group
         self._messages = []
+        if len(self._message_rows) >= BATCH:
+            self._write_rows()
 
     def _write_events(self, group: _GroupState) -> None:
         if not self._events:
@@ -488,10 +492,25 @@ class Ingest:
                     ev.row,
                 )
             )
+        self._event_rows += rows
+        self._events = []
+        if len(self._event_rows) >= BATCH:
+            self._write_rows()
+
+    def _write_rows(self) -> None:
+        """Write the messages and membership events made so far, of every group."""
+        rows, self._message_rows = self._message_rows, []
+        added = insert_ignore(self.conn, t.messages, _MESSAGE_COLUMNS, rows)
+        if added != len(rows):  # which were already there is unknown: count their groups again
+            for group in self._unwritten.values():
+                group.exact = False
+        self._unwritten = {}
+        self.summary.messages_added += added
+        self.summary.messages_skipped += len(rows) - added
+        rows, self._event_rows = self._event_rows, []
         added = insert_ignore(self.conn, t.membership_events, _EVENT_COLUMNS, rows)
         self.summary.membership_events_added += added
         self.summary.membership_events_skipped += len(rows) - added
-        self._events = []
 
     # -- derived tables -------------------------------------------------------------------
 
@@ -502,13 +521,14 @@ class Ingest:
         for gid, events in by_group.items():
             self._events = events
             self._write_events(self._groups[gid])
+        self._write_rows()
         self._write_names()
         for group in self._groups.values():
             self._reconcile(group)
+        exact = [g for g in self._groups.values() if g.exact]
+        update_memberships(self.conn, {g.id: g.sent for g in exact}, {g.id: g.moved for g in exact})
         for group in self._groups.values():
-            if group.exact:
-                update_memberships(self.conn, group.id, group.sent, group.moved)
-            else:
+            if not group.exact:
                 rebuild_memberships(self.conn, group.id)
         if self._groups:
             self.summary.members = _MEMBER_COUNT.scalar(self.conn, {"b_groups": list(self._groups)})
@@ -676,16 +696,39 @@ def refresh_display_names(conn: Connection, member_ids: Iterable[int]) -> None:
 
 
 _ms, _ev = t.memberships, t.membership_events
-_IN_GROUP = _ms.c.group_id == bindparam("b_group")
-_THESE = _ms.c.member_id.in_(bindparam("b_members", expanding=True))
-_KEPT = select(
-    _ms.c.member_id, _ms.c.role, _ms.c.message_count, _ms.c.first_message_at, _ms.c.last_message_at
+_KEPT = (
+    _ms.c.group_id,
+    _ms.c.member_id,
+    _ms.c.role,
+    _ms.c.message_count,
+    _ms.c.first_message_at,
+    _ms.c.last_message_at,
 )
-_MS_OF = {True: Prepared(_KEPT.where(_IN_GROUP)), False: Prepared(_KEPT.where(_IN_GROUP, _THESE))}
-_MS_DROP = {
-    True: Prepared(_ms.delete().where(_IN_GROUP)),
-    False: Prepared(_ms.delete().where(_IN_GROUP, _THESE)),
-}
+_EVENT_FIELDS = (_ev.c.group_id, _ev.c.member_id, _ev.c.action, _ev.c.at, _ev.c.method)
+_EVENT_FIELDS += (_ev.c.actor_id,)
+# a whole group's rows; or those of some members in some groups (a superset of the pairs
+# wanted when several groups are asked at once: the caller keeps its pairs)
+_MS_OF_GROUP = Prepared(select(*_KEPT).where(_ms.c.group_id == bindparam("b_group")))
+_MS_OF_SOME = Prepared(
+    select(*_KEPT).where(
+        _ms.c.group_id.in_(bindparam("b_groups", expanding=True)),
+        _ms.c.member_id.in_(bindparam("b_members", expanding=True)),
+    )
+)
+_MS_DROP_GROUP = Prepared(_ms.delete().where(_ms.c.group_id == bindparam("b_group")))
+_EVENTS_OF_GROUP = Prepared(
+    select(*_EVENT_FIELDS)
+    .where(_ev.c.group_id == bindparam("b_group"))
+    .order_by(_ev.c.at, _ev.c.id)
+)
+_EVENTS_OF_SOME = Prepared(
+    select(*_EVENT_FIELDS)
+    .where(
+        _ev.c.group_id.in_(bindparam("b_groups", expanding=True)),
+        _ev.c.member_id.in_(bindparam("b_members", expanding=True)),
+    )
+    .order_by(_ev.c.at, _ev.c.id)
+)
 _MS_COLUMNS = (
     "group_id",
     "member_id",
@@ -698,25 +741,10 @@ _MS_COLUMNS = (
     "first_message_at",
     "last_message_at",
 )
-_EVENTS = select(_ev.c.member_id, _ev.c.action, _ev.c.at, _ev.c.method, _ev.c.actor_id)
-_EVENTS_OF = {
-    whole: Prepared(
-        _EVENTS.where(
-            _ev.c.group_id == bindparam("b_group"),
-            *(() if whole else (_ev.c.member_id.in_(bindparam("b_members", expanding=True)),)),
-        ).order_by(_ev.c.at, _ev.c.id)
-    )
-    for whole in (True, False)
-}
-
-
-def _member_chunks(members: list[int] | None) -> Iterable[list[int] | None]:
-    """None (the whole group) once, or the members in pieces a database takes in one IN."""
-    return [None] if members is None else _chunks(members, 5000)
-
-
-def _b(group_id: int, members: list[int] | None) -> dict[str, object]:
-    return {"b_group": group_id} if members is None else {"b_group": group_id, "b_members": members}
+_MS_REPLACE = "ON CONFLICT (group_id, member_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in _MS_COLUMNS[2:]
+)
+_Pair = tuple[int, int]  # (group, member)
 
 
 def rebuild_memberships(conn: Connection, group_id: int) -> None:
@@ -724,59 +752,86 @@ def rebuild_memberships(conn: Connection, group_id: int) -> None:
 
     Derived, so it can always be thrown away and rebuilt; roles set by the operator are kept.
     """
-    _recompute(conn, group_id, None)
+    old = {
+        (g, mid): tuple(kept) for g, mid, *kept in _MS_OF_GROUP.rows(conn, {"b_group": group_id})
+    }
+    rows = _Memberships(old, keep_counts=False)
+    m = t.messages
+    for sender, count, first, last in conn.execute(
+        select(m.c.sender_id, func.count(), func.min(m.c.sent_at), func.max(m.c.sent_at))
+        .where(m.c.group_id == group_id)
+        .group_by(m.c.sender_id)
+    ):
+        rows.of((group_id, sender)).update(
+            message_count=count, first_message_at=first, last_message_at=last
+        )
+    rows.fold(_EVENTS_OF_GROUP.rows(conn, {"b_group": group_id}), whole=True)
+    _MS_DROP_GROUP.run(conn, {"b_group": group_id})
+    insert(conn, _ms, _MS_COLUMNS, rows.table(), "")
 
 
 def update_memberships(
-    conn: Connection, group_id: int, sent: Mapping[int, Sequence[int]], moved: Iterable[int]
+    conn: Connection,
+    sent: Mapping[int, Mapping[int, Sequence[int]]],
+    moved: Mapping[int, Iterable[int]],
 ) -> None:
-    """Bring memberships up to date after writing `sent` (per sender: count, first, last of the
-    messages just written) and the membership events of `moved`.
+    """Bring memberships up to date after writing, in each group, `sent` (per sender: count,
+    first, last of the messages just written) and the membership events of `moved`.
 
-    What a live batch costs is then what it touched, not the group's whole history: message
-    figures move on in one statement, and only the members with new events are recomputed.
+    What a live batch costs is then what it touched, not the groups' whole history, and the
+    same few statements for all its groups (on a database across a network each statement is
+    a round trip): message figures move on in one, and only the members with new events are
+    recomputed, from their rows and events read for every group at once.
     """
-    if sent:
-        least, most = smallest(conn), largest(conn)
-        insert(
-            conn,
-            t.memberships,
-            (
-                "group_id",
-                "member_id",
-                "role",
-                "message_count",
-                "first_message_at",
-                "last_message_at",
-            ),
-            [(group_id, mid, Role.MEMBER.value, *f) for mid, f in sent.items()],
-            "ON CONFLICT (group_id, member_id) DO UPDATE SET "
-            "message_count = memberships.message_count + excluded.message_count, "
-            f"first_message_at = {least}(coalesce(memberships.first_message_at, "
-            "excluded.first_message_at), excluded.first_message_at), "
-            f"last_message_at = {most}(coalesce(memberships.last_message_at, "
-            "excluded.last_message_at), excluded.last_message_at)",
-        )
-    if moved := sorted(set(moved)):
-        _recompute(conn, group_id, moved)
+    least, most = smallest(conn), largest(conn)
+    insert(
+        conn,
+        t.memberships,
+        ("group_id", "member_id", "role", "message_count", "first_message_at", "last_message_at"),
+        [(g, mid, Role.MEMBER.value, *f) for g, by in sent.items() for mid, f in by.items()],
+        "ON CONFLICT (group_id, member_id) DO UPDATE SET "
+        "message_count = memberships.message_count + excluded.message_count, "
+        f"first_message_at = {least}(coalesce(memberships.first_message_at, "
+        "excluded.first_message_at), excluded.first_message_at), "
+        f"last_message_at = {most}(coalesce(memberships.last_message_at, "
+        "excluded.last_message_at), excluded.last_message_at)",
+    )
+    wanted = {(g, mid) for g, mids in moved.items() for mid in mids}
+    if not wanted:
+        return
+    groups = sorted({g for g, _ in wanted})
+    old: dict[_Pair, tuple[Any, ...]] = {}
+    events: list[Sequence[Any]] = []
+    for chunk in _chunks(sorted({mid for _, mid in wanted}), 5000):
+        params = {"b_groups": groups, "b_members": chunk}
+        for g, mid, *kept in _MS_OF_SOME.rows(conn, params):
+            if (g, mid) in wanted:
+                old[(g, mid)] = tuple(kept)
+        events += [e for e in _EVENTS_OF_SOME.rows(conn, params) if (e[0], e[1]) in wanted]
+    rows = _Memberships(old, keep_counts=True)  # their message figures stay
+    for pair in sorted(wanted):
+        rows.of(pair)
+    events.sort(key=lambda e: e[3])  # by time, as each chunk was (a stable sort keeps ids' order)
+    rows.fold(events, whole=False)
+    insert(conn, _ms, _MS_COLUMNS, rows.table(), _MS_REPLACE)
 
 
-def _recompute(conn: Connection, group_id: int, only: list[int] | None) -> None:
-    """Memberships of the group (`only` None) or of some of its members, from their events;
-    message figures from the messages for the whole group, kept as they are for some members."""
-    old: dict[int, tuple[Any, ...]] = {}  # member -> (role, count, first, last)
-    for chunk in _member_chunks(only):
-        for mid, *kept in _MS_OF[chunk is None].rows(conn, _b(group_id, chunk)):
-            old[mid] = tuple(kept)
-    rows: dict[int, dict[str, object]] = {}
+class _Memberships:
+    """Membership rows being recomputed, from the rows stored before (`old`: role, count,
+    first, last) and the membership events folded in."""
 
-    def row(mid: int) -> dict[str, object]:
-        if mid not in rows:
-            before = old.get(mid)
-            kept = before if only is not None else None  # its message figures stay
-            rows[mid] = {
-                "group_id": group_id,
-                "member_id": mid,
+    def __init__(self, old: Mapping[_Pair, tuple[Any, ...]], keep_counts: bool) -> None:
+        self.old, self.keep_counts = old, keep_counts
+        self.rows: dict[_Pair, dict[str, object]] = {}
+
+    def of(self, pair: _Pair) -> dict[str, object]:
+        found = self.rows.get(pair)
+        if found is None:
+            before = self.old.get(pair)
+            kept = before if self.keep_counts else None
+            found = self.rows[pair] = {
+                "group_id": pair[0],
+                "member_id": pair[1],
                 "joined_at": None,
                 "left_at": None,
                 "join_method": None,
@@ -786,34 +841,24 @@ def _recompute(conn: Connection, group_id: int, only: list[int] | None) -> None:
                 "first_message_at": kept[2] if kept else None,
                 "last_message_at": kept[3] if kept else None,
             }
-        return rows[mid]
+        return found
 
-    if only is None:
-        m = t.messages
-        for sender, count, first, last in conn.execute(
-            select(m.c.sender_id, func.count(), func.min(m.c.sent_at), func.max(m.c.sent_at))
-            .where(m.c.group_id == group_id)
-            .group_by(m.c.sender_id)
-        ):
-            row(sender).update(message_count=count, first_message_at=first, last_message_at=last)
-    for mid in only or ():
-        row(mid)
-    for chunk in _member_chunks(only):
-        for mid, action, at, method, actor in _EVENTS_OF[chunk is None].rows(
-            conn, _b(group_id, chunk)
-        ):
-            r = row(mid)
-            if actor is not None and (only is None or actor in rows):
-                row(actor)  # whoever invites or removes someone is in the group themselves
+    def fold(self, events: Iterable[Sequence[Any]], whole: bool) -> None:
+        """Apply membership events in time order. Whoever invites or removes someone is in the
+        group themselves: a row for them too, over a whole group, or if recomputed anyway."""
+        for g, mid, action, at, method, actor in events:
+            r = self.of((g, mid))
+            if actor is not None and (whole or (g, actor) in self.rows):
+                self.of((g, actor))
             if action == MembershipAction.JOIN.value:
                 r.update(joined_at=at, left_at=None, join_method=method, inviter_id=actor)
                 if method == JoinMethod.CREATED.value:
                     r["role"] = Role.OWNER.value
             elif action in (MembershipAction.LEAVE.value, MembershipAction.KICK.value):
                 r["left_at"] = at
-    for chunk in _member_chunks(None if only is None else list(rows)):
-        _MS_DROP[chunk is None].run(conn, _b(group_id, chunk))
-    insert(conn, _ms, _MS_COLUMNS, [tuple(r[c] for c in _MS_COLUMNS) for r in rows.values()], "")
+
+    def table(self) -> list[tuple[Any, ...]]:
+        return [tuple(r[c] for c in _MS_COLUMNS) for r in self.rows.values()]
 
 
 def place_group(

@@ -88,6 +88,7 @@ def test_brackets_in_help_are_shown_not_read_as_styles() -> None:
         (["demo", "--port"], "选项 '--port' 需要一个值。", "Option '--port' needs a value."),
         (["groups", "extra"], "多余的参数：extra", "Unexpected extra argument(s): extra"),
         (["tags", "add"], "缺少参数 'member'。", "Missing argument 'member'."),
+        (["groups", "--json=1"], "选项 '--json' 不带值。", "Option '--json' takes no value."),
     ],
 )
 def test_mistakes_in_the_arguments_are_said_in_the_readers_language(
@@ -101,3 +102,32 @@ def test_mistakes_in_the_arguments_are_said_in_the_readers_language(
     said = runner.invoke(app, args, terminal_width=200)
     assert said.exit_code == 2
     assert english in said.output and "Error" in said.output
+
+
+def _row(output: str, option: str) -> str:
+    """The help's line for `option`, its frame and spacing left out."""
+    line = next(line for line in output.splitlines() if f" {option} " in line)
+    return " ".join(line.strip("│ ").split())
+
+
+def test_what_each_option_takes_is_said_in_the_readers_language(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Typer names the kind of value in Python's words ("<str>", "<list[Path]>") and shows
+    "<bool>" beside a flag, which takes no value: "--help <bool>" reads as if it took one."""
+    monkeypatch.setenv("QUNZHU_LANG", "zh")
+    zh = runner.invoke(app, ["moderation", "check", "--help"], terminal_width=200).output
+    assert _row(zh, "--picture").startswith("--picture <路径>... 随消息发出的图片")
+    assert _row(zh, "--name").startswith("--name <文本> 发送者的显示名")
+    assert _row(zh, "--json") == "--json 输出机器可读的格式。"
+    assert _row(zh, "--help") == "--help 显示此帮助并退出。"
+    assert "moderation check [选项] [text]" in zh and "用法：" in zh
+    assert "<bool>" not in zh and "<str>" not in zh
+    demo = runner.invoke(app, ["demo", "--help"], terminal_width=200).output
+    assert _row(demo, "--port").startswith("--port <整数> 控制台的端口")
+    assert " [选项] 命令 [参数]..." in runner.invoke(app, ["--help"]).output
+    monkeypatch.setenv("QUNZHU_LANG", "en")
+    en = runner.invoke(app, ["moderation", "check", "--help"], terminal_width=200).output
+    assert _row(en, "--picture").startswith("--picture <path>... A picture sent with it")
+    assert _row(en, "--json") == "--json Machine-readable output."
+    assert "moderation check [OPTIONS] [text]" in en

@@ -21,7 +21,7 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from qunzhu.i18n import register, tr
 
@@ -117,13 +117,39 @@ def _titled(format_help: Callable[[Any, Any], None]) -> Callable[[Any, Any], Non
 
 
 def _usage_line(command: Any) -> Callable[[Any, Any], None]:
-    """The "Usage:" line, its first word in the reader's language (as Click writes it)."""
+    """The "Usage:" line in the reader's language (as Click writes it): its first word and
+    the placeholders for options and commands; arguments keep their names."""
 
     def written(ctx: Any, formatter: Any) -> None:
-        pieces = " ".join(command.collect_usage_pieces(ctx))
-        formatter.write_usage(ctx.command_path, pieces, prefix=tr("Usage: "))
+        pieces = [tr(piece) for piece in command.collect_usage_pieces(ctx)]
+        formatter.write_usage(ctx.command_path, " ".join(pieces), prefix=tr("Usage: "))
 
     return written
+
+
+# The kind of value an option or argument takes, as Typer names it in its help ("<int>",
+# "<list[Path]>"), in words; a flag takes none, though Typer shows "<bool>" beside it.
+_KIND = re.compile(r"<(?:list\[(?P<listed>\w+)\]|(?P<one>\w+)(?: range)?)>")
+_KINDS = {"str": "<text>", "path": "<path>", "int": "<number>", "float": "<decimal>"}
+
+
+def _kind_shown(show: Callable[[Any, Any], str | None]) -> Callable[[Any, Any], str | None]:
+    def shown(param: Any, ctx: Any) -> str | None:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            return None
+        said = show(param, ctx)
+        found = _KIND.fullmatch(said or "")
+        if found is None:  # a metavar the code gave, or the choices ("text|json|html")
+            return said
+        kind = (found["listed"] or found["one"]).lower()
+        word = tr(_KINDS[kind]) if kind in _KINDS else f"<{kind}>"
+        return f"{word}..." if found["listed"] else word
+
+    return shown
+
+
+for _param_class in (TyperOption, TyperArgument):
+    _param_class.display_type_rich = _kind_shown(_param_class.display_type_rich)  # type: ignore[method-assign]
 
 
 def _set_titles() -> None:
@@ -146,6 +172,7 @@ _MISTAKES = (
     (r"Missing command\.", "missing command"),
     (r"Option (?P<name>'.*?') requires an argument\.", "option needs a value"),
     (r"Option (?P<name>'.*?') requires (?P<n>\d+) arguments\.", "option needs values"),
+    (r"Option (?P<name>'.*?') does not take a value\.", "option takes no value"),
     (r"Got unexpected extra argument\(s\) \((?P<args>.*)\)", "extra arguments"),
     (r"Invalid value for (?P<name>.+?): (?P<why>.*)", "invalid value"),
 )
@@ -159,6 +186,7 @@ _SAID = {
     "missing command": "Missing command.",
     "option needs a value": "Option {name} needs a value.",
     "option needs values": "Option {name} needs {n} values.",
+    "option takes no value": "Option {name} takes no value.",
     "extra arguments": "Unexpected extra argument(s): {args}",
     "invalid value": "Invalid value for {name}: {why}",
 }
@@ -216,6 +244,12 @@ register(
         ),
         _HELP_OPTION: "显示此帮助并退出。",
         "Usage: ": "用法：",
+        "[OPTIONS]": "[选项]",
+        "COMMAND [ARGS]...": "命令 [参数]...",
+        "<text>": "<文本>",
+        "<path>": "<路径>",
+        "<number>": "<整数>",
+        "<decimal>": "<小数>",
         # mistakes in the arguments
         "No such command {name}. Did you mean {like}?": "没有命令 {name}。你是不是想用 {like}？",
         "No such command {name}.": "没有命令 {name}。",
@@ -226,6 +260,7 @@ register(
         "Missing command.": "缺少命令。",
         "Option {name} needs a value.": "选项 {name} 需要一个值。",
         "Option {name} needs {n} values.": "选项 {name} 需要 {n} 个值。",
+        "Option {name} takes no value.": "选项 {name} 不带值。",
         "Unexpected extra argument(s): {args}": "多余的参数：{args}",
         "Invalid value for {name}: {why}": "{name} 的值无效：{why}",
         "a whole number is expected": "应为整数",

@@ -241,6 +241,16 @@ def test_leaving_calls_the_removal_off(engine: Engine) -> None:
     assert ActionKind.KICK not in [a.kind for a in group.drain_at(120)]
 
 
+def test_joining_and_leaving_in_one_batch_calls_the_removal_off(engine: Engine) -> None:
+    """The removal held back for the newcomer is queued with the batch's other actions at
+    its end; leaving in the same batch must still find it to call it off."""
+    group = Group_(engine, timeout_s=60)
+    assert group.feed(joined(0), left(10)) == [("captcha", "asked"), ("captcha", "left")]
+    (kick,) = [a for a in group.actions() if a["kind"] == "kick"]
+    assert kick["status"] == outbox.CANCELLED
+    assert ActionKind.KICK not in [a.kind for a in group.drain_at(120)]
+
+
 def test_training_asks_the_admins_when_the_time_is_up(engine: Engine) -> None:
     group = Group_(engine, Mode.TRAINING, timeout_s=60)
     group.feed(joined(0))

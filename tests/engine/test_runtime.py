@@ -147,6 +147,37 @@ def test_on_a_server_an_event_and_each_step_of_an_action_are_one_statement(
     assert {level for _s, level in single} == {alone}
 
 
+def test_a_batchs_actions_are_queued_in_one_statement(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each decision's actions wait for the end of the batch and go into the outbox
+    together (on a database server, one round trip instead of one an action), in the order
+    they were decided."""
+    from qunzhu.engine import outbox as module
+
+    writes: list[int] = []
+    insert = module.insert
+    monkeypatch.setattr(
+        module,
+        "insert",
+        lambda conn, table, cols, rows, on: (
+            writes.append(len(rows)),
+            insert(conn, table, cols, rows, on),
+        )[1],
+    )
+    rt = runtime(engine, ModerationPolicy(Detector(), Ladder(Mode.ENFORCE)))
+    for n in range(4):
+        rt.accept(message(n, f"代购名牌包包，加微信 abc1234{n} 详聊", who=f"spammer{n}", name="x"))
+    rt.process()
+    assert writes == [8]
+    actions = [(a.kind, orjson.loads(a.payload).get("message_id")) for a in rows(engine, t.outbox)]
+    assert actions == [(kind, str(n)) for n in range(4) for kind in ("delete", "warn")]
+    decisions = {d.id: d.record_id for d in rows(engine, t.decisions)}
+    assert [decisions[a.decision_id] for a in rows(engine, t.outbox)] == [
+        str(n) for n in range(4) for _ in range(2)
+    ]
+
+
 def reads_of_marks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     """The keys each read of marks from the store asks for, one tuple a statement, from now on."""
     from qunzhu.engine.runtime import StoreMarks

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from qunzhu.connectors import Connector
 from qunzhu.i18n import tr
 from qunzhu.model.live import Action, ActionFailed, ActionKind, RateLimited
 from qunzhu.store import schema as t
+from qunzhu.store.bulk import insert
 from qunzhu.store.db import one_statement
 from qunzhu.store.prepared import Prepared
 
@@ -84,24 +85,43 @@ def queue(
     now_ms: int,
     delay_ms: int = 0,
 ) -> int:
-    """Add one action; one the connector cannot do becomes a task for a human right away,
+    """Add one action (`queued`); its id."""
+    return _ADD.insert(
+        conn, queued(action, decision_id=decision_id, can=can, now_ms=now_ms, delay_ms=delay_ms)
+    )
+
+
+def queued(
+    action: Mapping[str, Any],
+    *,
+    decision_id: int | None,
+    can: bool,
+    now_ms: int,
+    delay_ms: int = 0,
+) -> dict[str, Any]:
+    """One action's row: one the connector cannot do becomes a task for a human right away,
     or when it is due if held back (it may yet be called off)."""
     status = PENDING if can or delay_ms else TASK
     error = None if can else tr("the platform cannot do this: a person has to")
-    return _ADD.insert(
-        conn,
-        {
-            "decision_id": decision_id,
-            "connector": action["connector"],
-            "kind": action["kind"],
-            "payload": orjson.dumps(dict(action)).decode(),
-            "status": status,
-            "attempts": 0,
-            "due_at": now_ms + delay_ms,
-            "error": error,
-            "created_at": now_ms,
-        },
-    )
+    return {
+        "decision_id": decision_id,
+        "connector": action["connector"],
+        "kind": action["kind"],
+        "payload": orjson.dumps(dict(action)).decode(),
+        "status": status,
+        "attempts": 0,
+        "due_at": now_ms + delay_ms,
+        "error": error,
+        "created_at": now_ms,
+    }
+
+
+def queue_all(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add the actions of many decisions (`queued`) in one statement: on a database across
+    a network each statement is a round trip, and a batch of events makes dozens."""
+    if rows:
+        columns = list(rows[0])
+        insert(conn, _ob, columns, [tuple(r[c] for c in columns) for r in rows], "")
 
 
 def cancel(conn: Connection, connector: str, batch: str, now_ms: int) -> int:

@@ -148,6 +148,9 @@ _MARK_MOVE = Prepared(
 _MARK_ADD = Prepared(_pm.insert())
 _INBOX_ADD = Prepared(t.inbox.insert())
 _DECISION_ADD = Prepared(t.decisions.insert())
+# where a batch holds its actions until it queues them all at once: on its connection, which
+# is the batch's alone (a sweep or take-down on another thread meanwhile queues its own)
+_HELD = "qunzhu_held_actions"
 
 
 class StoreMarks:
@@ -413,24 +416,8 @@ class Runtime:
                 batch.append((row.id, _with_images(event, images)))
             places = self._store(conn, [e for _, e in batch])
             _keep_pictures(conn, [e for _, e in batch], places)
-            people = {inbox_id: _person(event, places) for inbox_id, event in batch}
-            kept_out = blocklist.reasons_for(conn, [p for p in people.values() if p])
             now = int(self.clock() * 1000)
-            marks = BatchMarks(conn)
-            _read_ahead(marks, batch, places, setups)
-            for inbox_id, event in batch:
-                gid = places[(event.group.platform.value, event.group.platform_id)][0]
-                person = people[inbox_id]
-                event.blocked = kept_out.get(person) if person else None
-                for block in self._decide(conn, inbox_id, gid, event, now, marks, setups):
-                    if person is not None:  # later events of the batch see it at once
-                        blocklist.block_person(conn, *person, block)
-                        kept_out[person] = block.reason
-                        name = (
-                            event.record.sender.name if isinstance(event.record, Message) else None
-                        )
-                        self._sweep(marks, person, name, block.reason, block.at, setups, gid)
-            marks.flush()
+            self._decide_batch(conn, batch, places, now, setups)
             conn.execute(
                 update(t.inbox)
                 .where(t.inbox.c.id.in_([r.id for r in rows]))
@@ -444,6 +431,39 @@ class Runtime:
         for inbox_id in pictured:  # only once processed: a batch rolled back keeps them
             self._images.pop(inbox_id, None)
         return len(rows)
+
+    def _decide_batch(
+        self,
+        conn: Connection,
+        batch: list[tuple[int, LiveEvent]],
+        places: dict[tuple[str, str], tuple[int, int | None]],
+        now: int,
+        setups: Setups,
+    ) -> None:
+        """Decide the batch's events in order, each seeing what the ones before it marked and
+        blocked; their actions are queued together at the end (or before anything reads the
+        outbox): on a database across a network each statement is a round trip."""
+        people = {inbox_id: _person(event, places) for inbox_id, event in batch}
+        kept_out = blocklist.reasons_for(conn, [p for p in people.values() if p])
+        marks = BatchMarks(conn)
+        _read_ahead(marks, batch, places, setups)
+        conn.info[_HELD] = []
+        try:
+            for inbox_id, event in batch:
+                gid = places[(event.group.platform.value, event.group.platform_id)][0]
+                person = people[inbox_id]
+                event.blocked = kept_out.get(person) if person else None
+                for block in self._decide(conn, inbox_id, gid, event, now, marks, setups):
+                    if person is not None:  # later events of the batch see it at once
+                        blocklist.block_person(conn, *person, block)
+                        kept_out[person] = block.reason
+                        record = event.record
+                        name = record.sender.name if isinstance(record, Message) else None
+                        self._sweep(marks, person, name, block.reason, block.at, setups, gid)
+            self._queue_held(conn)
+        finally:
+            conn.info.pop(_HELD)
+        marks.flush()
 
     def _pending(self, *columns: Any) -> Any:
         """The inbox's unprocessed events, oldest first, but those set aside (`faults`)."""
@@ -651,6 +671,7 @@ class Runtime:
         for policy, outcome in decide_all(setup.policies, event, marks):
             outcomes.append(outcome)
             if outcome.cancel is not None:
+                self._queue_held(conn)  # what is called off may be this batch's
                 outbox.cancel(conn, event.connector, outcome.cancel, now)
             about = outcome.about or (member, record.platform_id)
             where = (event.connector, event.group.platform_id)
@@ -936,17 +957,29 @@ class Runtime:
         connector = self.connectors.get(where[0])
         kind = ActionKind(action["kind"])
         can = connector is not None and kind in connector.capabilities
-        outbox.queue(
-            conn,
+        row = outbox.queued(
             action,
             decision_id=decision_id,
             can=can or connector is None,  # no live connector (tests, replay): keep it queued
             now_ms=now,
             delay_ms=int(draft.delay_s * 1000),
         )
+        held = conn.info.get(_HELD)
+        if held is None:  # a sweep, a take-down: outside a batch
+            outbox.queue_all(conn, [row])
+        else:
+            held.append(row)
+
+    def _queue_held(self, conn: Connection) -> None:
+        """Queue the actions the batch on this connection has held so far."""
+        held = conn.info.get(_HELD)
+        if held:
+            outbox.queue_all(conn, held)
+            held.clear()
 
     def _merge(self, conn: Connection, draft: Draft, policy: WelcomePolicy) -> bool:
         """Add a newcomer to a welcome that is still waiting, instead of a second message."""
+        self._queue_held(conn)  # the welcome waiting may be this batch's
         rows = conn.execute(
             select(t.outbox.c.id, t.outbox.c.payload).where(
                 t.outbox.c.status == outbox.PENDING,

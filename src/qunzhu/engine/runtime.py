@@ -148,9 +148,41 @@ _MARK_MOVE = Prepared(
 _MARK_ADD = Prepared(_pm.insert())
 _INBOX_ADD = Prepared(t.inbox.insert())
 _DECISION_ADD = Prepared(t.decisions.insert())
-# where a batch holds its actions until it queues them all at once: on its connection, which
-# is the batch's alone (a sweep or take-down on another thread meanwhile queues its own)
-_HELD = "qunzhu_held_actions"
+_DECISIONS_ADD = t.decisions.insert().returning(t.decisions.c.id, sort_by_parameter_order=True)
+# where a batch holds its decisions and actions until it writes them all at once: on its
+# connection, which is the batch's alone (a sweep on another thread meanwhile writes its own)
+_HELD = "qunzhu_held_decisions"
+
+
+@dataclass
+class _Written:
+    """A decision's row and its actions' rows; its id once written."""
+
+    row: dict[str, Any]
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    id: int = 0
+
+
+def _write_held(conn: Connection) -> None:
+    """Write the decisions and actions the batch on this connection holds so far."""
+    held = conn.info.get(_HELD)
+    if held:
+        _write_decisions(conn, held)
+        held.clear()
+
+
+def _write_decisions(conn: Connection, written: list[_Written]) -> None:
+    """Decisions, then their actions: two statements whatever their number (on a database
+    across a network each is a round trip, and a batch of events makes dozens)."""
+    if len(written) == 1:  # the cursor's own insert: less work than SQLAlchemy's for one row
+        ids = [_DECISION_ADD.insert(conn, written[0].row)]
+    else:
+        ids = list(conn.execute(_DECISIONS_ADD, [w.row for w in written]).scalars())
+    for w, decision_id in zip(written, ids, strict=True):
+        w.id = decision_id
+        for action in w.actions:
+            action["decision_id"] = decision_id
+    outbox.queue_all(conn, [a for w in written for a in w.actions])
 
 
 class StoreMarks:
@@ -441,8 +473,10 @@ class Runtime:
         setups: Setups,
     ) -> None:
         """Decide the batch's events in order, each seeing what the ones before it marked and
-        blocked; their actions are queued together at the end (or before anything reads the
-        outbox): on a database across a network each statement is a round trip."""
+        blocked. Their decisions and actions are written together at the end, or before
+        anything reads them back (a block naming its decision, a take-down asking what was
+        taken down, a welcome or removal waiting in the outbox): on a database across a
+        network each statement is a round trip."""
         people = {inbox_id: _person(event, places) for inbox_id, event in batch}
         kept_out = blocklist.reasons_for(conn, [p for p in people.values() if p])
         marks = BatchMarks(conn)
@@ -460,7 +494,7 @@ class Runtime:
                         record = event.record
                         name = record.sender.name if isinstance(record, Message) else None
                         self._sweep(marks, person, name, block.reason, block.at, setups, gid)
-            self._queue_held(conn)
+            _write_held(conn)
         finally:
             conn.info.pop(_HELD)
         marks.flush()
@@ -671,15 +705,16 @@ class Runtime:
         for policy, outcome in decide_all(setup.policies, event, marks):
             outcomes.append(outcome)
             if outcome.cancel is not None:
-                self._queue_held(conn)  # what is called off may be this batch's
+                _write_held(conn)  # what is called off may be this batch's
                 outbox.cancel(conn, event.connector, outcome.cancel, now)
             about = outcome.about or (member, record.platform_id)
             where = (event.connector, event.group.platform_id)
-            decision_id = self._write(
+            written = self._write(
                 conn, inbox_id, group_id, where, setup, policy, outcome, about, now
             )
             if outcome.block is not None:
-                blocks.append(blocklist.Block(outcome.block, group_id, decision_id, now))
+                _write_held(conn)  # the block names its decision
+                blocks.append(blocklist.Block(outcome.block, group_id, written.id, now))
             if outcome.copies:  # the campaign's copies posted before it was called spam
                 self._take_down(conn, outcome.copies, EARLIER_COPY, now)
             if outcome.ask is not None and self.opinions is not None:
@@ -703,11 +738,11 @@ class Runtime:
         outcome: Outcome,
         about: tuple[str | None, str | None],
         now: int,
-    ) -> int:
+    ) -> _Written:
         """One decision (about a member and a message) in a group (its store id, and its
-        connector and platform id: `where`) and its queued actions; its id."""
-        decision_id = _DECISION_ADD.insert(
-            conn,
+        connector and platform id: `where`) and its actions. A batch holds them until it
+        writes them all (`_write_held`); elsewhere they are written at once."""
+        written = _Written(
             {
                 "inbox_id": inbox_id,
                 "group_id": group_id,
@@ -718,11 +753,18 @@ class Runtime:
                 "member": about[0],
                 "record_id": about[1],
                 "step": _step_of(outcome.reasons),
-            },
+            }
         )
         for draft in outcome.actions:
-            self._queue(conn, decision_id, where, setup, policy, draft, now)
-        return decision_id
+            row = self._action_row(conn, where, setup, policy, draft, now)
+            if row is not None:
+                written.actions.append(row)
+        held = conn.info.get(_HELD)
+        if held is None:  # a sweep, a take-down: outside a batch
+            _write_decisions(conn, [written])
+        else:
+            held.append(written)
+        return written
 
     def release_held(self) -> int:
         """Decisions moderation held for a language model that an earlier process stopped
@@ -920,6 +962,7 @@ class Runtime:
     ) -> int:
         """`take_down` in an open transaction, saying `why` (a known picture, a campaign's
         earlier copy); how many decisions were made."""
+        _write_held(conn)  # what moderation took down already may be this batch's
         made = 0
         for group, message, member in copies:
             for (connector, platform_id), setup in list(self.setups.groups.items()):
@@ -941,45 +984,33 @@ class Runtime:
                     made += 1
         return made
 
-    def _queue(
+    def _action_row(
         self,
         conn: Connection,
-        decision_id: int,
         where: tuple[str, str],
         setup: GroupSetup,
         policy: Policy,
         draft: Draft,
         now: int,
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """The outbox row of one action; None when a newcomer joined a waiting welcome."""
         action = _action(where, draft, setup)
         if draft.batch and isinstance(policy, WelcomePolicy) and self._merge(conn, draft, policy):
-            return
+            return None
         connector = self.connectors.get(where[0])
         kind = ActionKind(action["kind"])
         can = connector is not None and kind in connector.capabilities
-        row = outbox.queued(
+        return outbox.queued(
             action,
-            decision_id=decision_id,
+            decision_id=None,  # known once the decision is written
             can=can or connector is None,  # no live connector (tests, replay): keep it queued
             now_ms=now,
             delay_ms=int(draft.delay_s * 1000),
         )
-        held = conn.info.get(_HELD)
-        if held is None:  # a sweep, a take-down: outside a batch
-            outbox.queue_all(conn, [row])
-        else:
-            held.append(row)
-
-    def _queue_held(self, conn: Connection) -> None:
-        """Queue the actions the batch on this connection has held so far."""
-        held = conn.info.get(_HELD)
-        if held:
-            outbox.queue_all(conn, held)
-            held.clear()
 
     def _merge(self, conn: Connection, draft: Draft, policy: WelcomePolicy) -> bool:
         """Add a newcomer to a welcome that is still waiting, instead of a second message."""
-        self._queue_held(conn)  # the welcome waiting may be this batch's
+        _write_held(conn)  # the welcome waiting may be this batch's
         rows = conn.execute(
             select(t.outbox.c.id, t.outbox.c.payload).where(
                 t.outbox.c.status == outbox.PENDING,

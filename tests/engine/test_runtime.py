@@ -151,8 +151,8 @@ def test_a_batchs_decisions_and_actions_are_written_in_two_statements(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Decisions and their actions wait for the end of the batch and are written together
-    (on a database server, two round trips instead of three for each ad), in the order they
-    were decided, each action naming its decision."""
+    (on a database server, two round trips instead of three for each ad; on SQLite the
+    actions together), in the order they were decided, each action naming its decision."""
     from qunzhu.engine import outbox as module
     from qunzhu.engine import runtime as engine_runtime
 
@@ -175,7 +175,8 @@ def test_a_batchs_decisions_and_actions_are_written_in_two_statements(
     for n in range(4):
         rt.accept(message(n, f"代购名牌包包，加微信 abc1234{n} 详聊", who=f"spammer{n}", name="x"))
     rt.process()
-    assert written == [("decisions", 4), ("outbox", 8)]
+    server = engine.dialect.name == "postgresql"  # SQLite: a decision a call, no round trip
+    assert written == [("decisions", 4), ("outbox", 8)] if server else [("outbox", 8)]
     ids = {d.id: d.record_id for d in rows(engine, t.decisions)}
     queued = [
         (a.kind, orjson.loads(a.payload)["message_id"], ids[a.decision_id])

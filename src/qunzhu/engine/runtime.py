@@ -172,10 +172,12 @@ def _write_held(conn: Connection) -> None:
 
 
 def _write_decisions(conn: Connection, written: list[_Written]) -> None:
-    """Decisions, then their actions: two statements whatever their number (on a database
-    across a network each is a round trip, and a batch of events makes dozens)."""
-    if len(written) == 1:  # the cursor's own insert: less work than SQLAlchemy's for one row
-        ids = [_DECISION_ADD.insert(conn, written[0].row)]
+    """Decisions, then their actions. On a server, two statements whatever their number:
+    across a network each is a round trip, and a batch of events makes dozens. On SQLite a
+    statement is a call in the process: a row at a time on the cursor costs less there than
+    SQLAlchemy's work to send many with their ids back (profiled, bench/RESULTS.md)."""
+    if len(written) == 1 or conn.dialect.name != "postgresql":
+        ids = [_DECISION_ADD.insert(conn, w.row) for w in written]
     else:
         ids = list(conn.execute(_DECISIONS_ADD, [w.row for w in written]).scalars())
     for w, decision_id in zip(written, ids, strict=True):

@@ -70,14 +70,56 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path, export: Path) -> None:
         (["import", str(tmp_path / "missing.json")], "missing.json"),
         (["import", str(export), "--format", "fax"], "fax"),
         (["import", str(export), "--tz", "Mars/Base"], "Mars/Base"),
+        (["import", str(export.parent)], "it is a folder"),
+        (["db", "upgrade", "--db", f"sqlite:///{tmp_path}/gone/x.db"], "gone does not exist"),
     ]
     for args, needle in cases:
-        result = runner.invoke(app, [*args, *db_args(tmp_path)])
+        result = runner.invoke(app, [*args, *db_args(tmp_path)] if "--db" not in args else args)
         assert result.exit_code == 1, (args, result.output)
         assert needle in result.stderr and "Traceback" not in result.output
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     listed = runner.invoke(app, ["groups", "--json", *db_args(tmp_path)])
     assert orjson.loads(listed.stdout) == []  # nothing half-written
+
+
+def test_a_port_in_use_or_out_of_range_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console binds its port before it starts: a port taken by another program (a
+    second qunzhu, say) is a line in the reader's language and exit 1, not the web server's
+    English log and exit code 3; a port that cannot be one is a usage mistake."""
+    import socket
+
+    monkeypatch.setenv("QUNZHU_LANG", "zh")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = str(taken.getsockname()[1])
+        result = runner.invoke(app, ["serve", "--port", port, *db_args(tmp_path)])
+        assert result.exit_code == 1, result.output
+        assert result.stderr.strip() == (
+            f"错误: 无法在 127.0.0.1:{port} 上监听：地址已被占用（qunzhu 或别的程序是否已在运行？）"
+        )
+        assert "控制台" not in result.stdout  # no address printed that does not answer
+        demo = runner.invoke(app, ["demo", "--port", port, "--out", str(tmp_path / "d")])
+        assert demo.exit_code == 1 and "地址已被占用" in demo.stderr
+        assert not (tmp_path / "d").exists()  # said before the demo is made, not after
+    wrong = runner.invoke(app, ["serve", "--port", "99999", *db_args(tmp_path)])
+    assert wrong.exit_code == 2 and "应不大于 65535" in wrong.output
+
+
+@pytest.mark.parametrize(("lang", "said"), [("zh", "文件不存在"), ("en", "no such file")])
+def test_a_missing_file_is_said_in_the_readers_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str, said: str
+) -> None:
+    """What the system says of a missing file (`strerror`) is English whatever the reader's
+    language: the reason is said by its number."""
+    monkeypatch.setenv("QUNZHU_LANG", lang)
+    result = runner.invoke(app, ["moderation", "eval", "--data", str(tmp_path / "gone.tsv")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith(f"gone.tsv: {said}")
+    folder = runner.invoke(app, ["moderation", "eval", "--data", str(tmp_path)])
+    assert folder.exit_code == 1 and "No such file" not in folder.stderr
+    assert ("这是一个文件夹" if lang == "zh" else "it is a folder") in folder.stderr
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path: Path, export: Path) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import io
 import os
 import secrets
+import socket
 import sys
 import time
 from collections import Counter
@@ -27,7 +28,7 @@ from rich.table import Table
 
 from qunzhu import sources
 from qunzhu.cli_help import Bilingual
-from qunzhu.i18n import lang, tr
+from qunzhu.i18n import lang, os_reason, tr
 from qunzhu.moderation.behaviour import Context
 from qunzhu.moderation.engine import Detector
 from qunzhu.moderation.evaluate import DataError, evaluate, read_tsv, spam_only
@@ -313,7 +314,7 @@ def demo(
     serve_it: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the console afterwards.")
     ] = True,
-    port: Annotated[int, typer.Option(help="The console's port.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The console's port.")] = 8000,
     database: DbOption = None,
 ) -> None:
     """Generate a demo community, import it, and open the console on it (log in as `demo`)."""
@@ -322,6 +323,7 @@ def demo(
     from qunzhu.store import accounts, db
     from qunzhu.web import overview as web_overview
 
+    listening = _listening("127.0.0.1", port) if serve_it else None  # a port in use: say so first
     # the history ends on the day before the day of moderation `moderation_day` plays, so
     # the console opens on groups that were busy until yesterday, not months ago
     day = (datetime.now(UTC) - DEMO_DAY).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -345,7 +347,7 @@ def demo(
     with engine.connect() as conn:
         for group_id in accounts.visible_groups(conn, _everyone()):
             web_overview.snapshot(engine, group_id)
-    if not serve_it:
+    if listening is None:
         out.print(tr("Next: `qunzhu report` shows each group's stage, health and what to do next."))
         return
     out.print(
@@ -358,7 +360,16 @@ def demo(
         highlight=False,
         soft_wrap=True,
     )
-    _serve(engine, "127.0.0.1", port, None)
+    _serve(engine, listening, None)
+
+
+class Role(StrEnum):
+    """Who may do what in the console (`store.accounts.ROLES`): a choice the parser checks,
+    so a wrong one is said before the password is asked for."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
 
 
 class ReportFormat(StrEnum):
@@ -424,7 +435,7 @@ def report(
     try:
         output.write_text(body, encoding="utf-8")
     except OSError as exc:
-        raise fail(tr("cannot write {path}: {why}", path=output, why=exc.strerror)) from None
+        raise fail(tr("cannot write {path}: {why}", path=output, why=os_reason(exc))) from None
     err.print(tr("Report written to {path}", path=output), highlight=False)
 
 
@@ -468,7 +479,7 @@ def _picture(path: Path) -> bytes:
         with Image.open(path) as image:
             image.verify()
     except OSError as exc:
-        why = tr("not a picture") if isinstance(exc, UnidentifiedImageError) else exc.strerror
+        why = tr("not a picture") if isinstance(exc, UnidentifiedImageError) else os_reason(exc)
         raise fail(tr("cannot read the picture {path}: {why}", path=path, why=why)) from None
     return data
 
@@ -750,14 +761,9 @@ def db_upgrade(database: DbOption = None) -> None:
     from qunzhu.store.db import StoreError
 
     try:
-        engine = db.create(db.database_url(database))
-        db.upgrade(engine)
+        engine = db.open_store(database)  # brought up to date on the way
     except StoreError as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:  # an unreachable server is the user's environment, not a bug
-        raise fail(
-            tr("cannot open the database {url}: {why}", url=database or "", why=exc)
-        ) from None
     out.print(
         tr("Database is up to date: {url}", url=engine.url.render_as_string(hide_password=True))
     )
@@ -813,7 +819,7 @@ def config_init(path: ConfigOption = DEFAULT_CONFIG) -> None:
     try:
         path.write_text(starter_config(), encoding="utf-8")
     except OSError as exc:
-        raise fail(tr("cannot write {path}: {why}", path=path, why=exc.strerror)) from None
+        raise fail(tr("cannot write {path}: {why}", path=path, why=os_reason(exc))) from None
     out.print(tr("Wrote {path}; try `qunzhu run`", path=path), highlight=False)
 
 
@@ -890,7 +896,7 @@ def replay(
     try:
         sink = target.open("w", encoding="utf-8") if target else None
     except OSError as exc:
-        raise fail(tr("cannot write {path}: {why}", path=decisions, why=exc.strerror)) from None
+        raise fail(tr("cannot write {path}: {why}", path=decisions, why=os_reason(exc))) from None
     try:
         write = (lambda j: sink.write(orjson.dumps(j.as_dict()).decode() + "\n")) if sink else None
         results = replay_history(engine, policies_for, chosen, first, write)
@@ -1220,7 +1226,7 @@ def _password(from_stdin: bool) -> str:
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="The login name.")],
-    role: Annotated[str, typer.Option(help="admin, operator or viewer.")] = "operator",
+    role: Annotated[Role, typer.Option(help="admin, operator or viewer.")] = Role.OPERATOR,
     community: Annotated[
         list[str] | None, typer.Option("--community", help="A community they work in (repeat).")
     ] = None,
@@ -1237,10 +1243,10 @@ def users_add(
     try:
         engine = db.open_store(database)
         with engine.begin() as conn:
-            accounts.add_user(conn, name, password, role, community or [])
+            accounts.add_user(conn, name, password, role.value, community or [])
     except (StoreError, accounts.AccountError) as exc:
         raise fail(str(exc)) from None
-    out.print(tr("User {name} added ({role})", name=name, role=tr(role)), highlight=False)
+    out.print(tr("User {name} added ({role})", name=name, role=tr(role.value)), highlight=False)
 
 
 @users_app.command("list")
@@ -1321,7 +1327,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     path: ConfigOption = DEFAULT_CONFIG,
     database: DbOption = None,
 ) -> None:
@@ -1334,6 +1340,7 @@ def serve(
         engine = db.open_store(database or (config.store.url if config else None))
     except StoreError as exc:
         raise fail(str(exc)) from None
+    listening = _listening(host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(
             tr(
@@ -1343,11 +1350,14 @@ def serve(
             highlight=False,
         )
     out.print(tr("Console: http://{host}:{port}/", host=host, port=port), highlight=False)
-    _serve(engine, host, port, config, path)
+    _serve(engine, listening, config, path)
 
 
 def _serve(
-    engine: Engine, host: str, port: int, config: Config | None, path: Path = DEFAULT_CONFIG
+    engine: Engine,
+    listening: socket.socket,
+    config: Config | None,
+    path: Path = DEFAULT_CONFIG,
 ) -> None:
     import uvicorn
 
@@ -1360,7 +1370,7 @@ def _serve(
 
     secure = os.environ.get("QUNZHU_SECURE_COOKIES", "") == "1"
     app = create_app(engine, secure_cookies=secure, config=config)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
 
     async def main() -> None:
         tasks = [
@@ -1382,13 +1392,32 @@ def _serve(
                 )
             )
         try:
-            await server.serve()
+            await server.serve(sockets=[listening])
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """The console's socket, bound before anything starts: a port in use is then one line
+    in the reader's language, not the web server's English log and exit code 3."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except OSError:
+        why = tr("no such host name")
+    else:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            return sock
+        except OSError as exc:
+            sock.close()
+            why = os_reason(exc)
+    raise fail(tr("cannot listen on {host}:{port}: {why}", host=host, port=port, why=why))
 
 
 if __name__ == "__main__":  # python -m qunzhu.cli

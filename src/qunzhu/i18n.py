@@ -7,12 +7,26 @@ a reader module may keep its own texts and `register` them when it is imported.
 
 from __future__ import annotations
 
+import errno
 import os
 from contextvars import ContextVar
 
 ZH: dict[str, str] = {
     # errors
     "no such file": "文件不存在",
+    "permission denied": "没有权限",
+    "it is a folder": "这是一个文件夹",
+    "a part of the path is not a folder": "路径中有一部分不是文件夹",
+    "the disk is full": "磁盘已满",
+    "the file system is read-only": "文件系统只读",
+    "it exists already": "已经存在",
+    "the address is in use (is qunzhu or another program already running?)": (
+        "地址已被占用（qunzhu 或别的程序是否已在运行？）"
+    ),
+    "this machine has no such address": "本机没有这个地址",
+    "cannot listen on {host}:{port}: {why}": "无法在 {host}:{port} 上监听：{why}",
+    "no such host name": "找不到这个主机名",
+    "the folder {folder} does not exist": "文件夹 {folder} 不存在",
     "error": "错误",
     "unknown format {fmt!r}; supported: {formats}": "未知格式 {fmt!r}；支持：{formats}",
     "cannot tell the format from the content; supported: {formats}": (
@@ -475,6 +489,30 @@ def tr(template: str, /, **values: object) -> str:
     """`template` in the user's language, filled with `values`."""
     chosen = ZH.get(template, template) if lang() == "zh" else template
     return chosen.format(**values) if values else chosen
+
+
+# What the system says of a failed file or network call, by its errno: its own words
+# (`strerror`) are English whatever the reader's language.
+_OS_REASONS = {
+    errno.ENOENT: "no such file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EISDIR: "it is a folder",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the file system is read-only",
+    errno.EEXIST: "it exists already",
+    errno.EADDRINUSE: "the address is in use (is qunzhu or another program already running?)",
+    errno.EADDRNOTAVAIL: "this machine has no such address",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file or network call failed, in the reader's language."""
+    known = _OS_REASONS.get(exc.errno) if exc.errno is not None else None
+    if known is not None:
+        return tr(known)
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def told(template: str, /, **values: object) -> str:

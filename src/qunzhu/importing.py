@@ -11,7 +11,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from qunzhu import sources
-from qunzhu.i18n import tr
 from qunzhu.model import Record
 from qunzhu.sources import ReadContext, Skipped
 from qunzhu.store.ingest import ImportSummary, Ingest
@@ -48,8 +47,7 @@ def import_file(
     progress: Progress | None = None,
 ) -> FileResult:
     """Import one file in one transaction: on bad input, SourceError and nothing written."""
-    if not path.is_file():
-        raise sources.SourceError(path, tr("no such file"))
+    sources.require_file(path)
     chosen = sources.detect(path) if fmt == "auto" else fmt
     ctx = ReadContext(tz=sources.zone(tz))
     records = sources.read(path, chosen, ctx)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from qunzhu import i18n
 from qunzhu.connectors import GROUP_ADMIN, Appeals, Emit
-from qunzhu.i18n import tr
+from qunzhu.i18n import os_reason, tr
 from qunzhu.model.live import Action, ActionFailed, ActionKind, Appeal, JoinRequest, LiveEvent
 from qunzhu.model.records import (
     Group,
@@ -452,8 +452,7 @@ class ConsoleConnector:
                 return None
             data = path.read_bytes()
         except OSError as exc:
-            why = exc.strerror or type(exc).__name__
-            self._write(tr("cannot read the picture {path}: {why}", path=path, why=why))
+            self._write(tr("cannot read the picture {path}: {why}", path=path, why=os_reason(exc)))
             return None
         return self._message(member, "", MessageKind.IMAGE, (data,))
 

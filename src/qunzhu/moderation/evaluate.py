@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qunzhu.i18n import tr
+from qunzhu.i18n import os_reason, tr
 from qunzhu.moderation.engine import SPAM, Detector
 
 REMOVE = 1  # label of messages to remove; 0: normal
@@ -41,7 +41,7 @@ def read_tsv(path: Path) -> tuple[list[str], list[int]]:
                 labels.append(int(label))
                 texts.append(text)
     except OSError as exc:
-        raise DataError(f"{path}: {exc.strerror}") from None
+        raise DataError(f"{path}: {os_reason(exc)}") from None
     if not texts:
         raise DataError(tr("{path}: no labelled lines", path=path))
     return texts, labels

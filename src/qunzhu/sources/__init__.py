@@ -106,6 +106,11 @@ def detect(path: Path) -> str:
 
 
 def read(path: Path, fmt: str, ctx: ReadContext) -> Iterator[Record]:
-    if not path.is_file():
-        raise SourceError(path, tr("no such file"))
+    require_file(path)
     return module(fmt).read(path, ctx)
+
+
+def require_file(path: Path) -> None:
+    """SourceError unless `path` is a file to read (a folder is said to be one)."""
+    if not path.is_file():
+        raise SourceError(path, tr("it is a folder") if path.is_dir() else tr("no such file"))

@@ -126,9 +126,18 @@ def open_store(url: str | None = None) -> Engine:
             raise
         safe = engine.url.render_as_string(hide_password=True)
         raise StoreError(
-            tr("cannot open the database {url}: {why}", url=safe, why=_first_line(exc))
+            tr("cannot open the database {url}: {why}", url=safe, why=_why(engine, exc))
         ) from exc
     return engine
+
+
+def _why(engine: Engine, exc: BaseException) -> str:
+    """Why the store did not open: SQLite says "unable to open database file" of a file in
+    a folder that does not exist, which is the usual mistake in a path."""
+    folder = Path(engine.url.database or "").parent
+    if engine.dialect.name == "sqlite" and engine.url.database and not folder.is_dir():
+        return tr("the folder {folder} does not exist", folder=folder)
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,7 +32,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from qunzhu import i18n, sources
-from qunzhu.i18n import tr
+from qunzhu.i18n import os_reason, tr
 from qunzhu.importing import import_file
 from qunzhu.store import schema as t
 from qunzhu.store.accounts import User, audit
@@ -328,7 +328,7 @@ def _save(source: BinaryIO, path: Path) -> None:
                     raise Refused(413, _too_big())
                 out.write(chunk)
     except OSError as exc:
-        raise Refused(500, tr("the upload could not be saved: {why}", why=exc.strerror)) from None
+        raise Refused(500, tr("the upload could not be saved: {why}", why=os_reason(exc))) from None
 
 
 def _text(value: object) -> str:

@@ -704,8 +704,14 @@ _KEPT = (
     _ms.c.first_message_at,
     _ms.c.last_message_at,
 )
-_EVENT_FIELDS = (_ev.c.group_id, _ev.c.member_id, _ev.c.action, _ev.c.at, _ev.c.method)
-_EVENT_FIELDS += (_ev.c.actor_id,)
+_EVENT_FIELDS = (
+    _ev.c.group_id,
+    _ev.c.member_id,
+    _ev.c.action,
+    _ev.c.at,
+    _ev.c.method,
+    _ev.c.actor_id,
+)
 # a whole group's rows; or those of some members in some groups (a superset of the pairs
 # wanted when several groups are asked at once: the caller keeps its pairs)
 _MS_OF_GROUP = Prepared(select(*_KEPT).where(_ms.c.group_id == bindparam("b_group")))

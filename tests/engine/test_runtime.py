@@ -891,29 +891,36 @@ def test_the_detectors_recall_the_last_day_after_a_restart(engine: Engine) -> No
     assert not [c for c in passed_on.checks if c.name == "cross_group"]
 
 
-def test_a_members_campaign_is_taken_down_from_its_first_copy_on(engine: Engine) -> None:
-    """A member posts one ad the text layers let pass into three groups: the first copy is
-    nothing yet, the second a question, the third spam; enforce then takes the first two down
-    too (each group's moderation, once, no strike), not another member's copy."""
+_AD = "周末特价跑鞋，全场五折，名额有限先到先得，快来抢购吧"  # nothing the text layers catch
+
+
+def _three_groups_enforcing(engine: Engine) -> Runtime:
+    """The three groups of THREE in one community whose moderation enforces."""
     from qunzhu import service
 
-    ids = THREE
     config = parse(
         {
             "connectors": {"tg": {"type": "telegram"}},
             "communities": [{"name": "跑团", "policies": {"moderation": {"mode": "enforce"}}}],
             "groups": [
-                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in ids
+                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in THREE
             ],
         }
     )
-    ad = "周末特价跑鞋，全场五折，名额有限先到先得，快来抢购吧"
+    return Runtime(engine, service.setups(config), {}, Clock())
 
-    def said(n: int, gid: str, who: str) -> LiveEvent:
-        record = Message(str(n), Person(who, who), T0 + timedelta(minutes=n), MessageKind.TEXT, ad)
-        return LiveEvent("tg", Group(Platform.TELEGRAM, gid, gid), record)
 
-    rt = Runtime(engine, service.setups(config), {}, Clock())
+def _ad_said(n: int, gid: str, who: str) -> LiveEvent:
+    record = Message(str(n), Person(who, who), T0 + timedelta(minutes=n), MessageKind.TEXT, _AD)
+    return LiveEvent("tg", Group(Platform.TELEGRAM, gid, gid), record)
+
+
+def test_a_members_campaign_is_taken_down_from_its_first_copy_on(engine: Engine) -> None:
+    """A member posts one ad the text layers let pass into three groups: the first copy is
+    nothing yet, the second a question, the third spam; enforce then takes the first two down
+    too (each group's moderation, once, no strike), not another member's copy."""
+    ids, rt = THREE, _three_groups_enforcing(engine)
+    said = _ad_said
     for event in (said(1, ids[0], "u1"), said(2, ids[1], "u2"), said(3, ids[1], "u1")):
         rt.accept(event)
     rt.process()
@@ -945,28 +952,9 @@ def test_a_members_campaign_is_taken_down_from_its_first_copy_on(engine: Engine)
 def test_a_campaign_within_one_batch_is_taken_down_once(engine: Engine) -> None:
     """The same campaign as above with all its copies in one batch: the decisions the batch
     holds until its end are what the take-down asks about, so nothing is taken down twice."""
-    from qunzhu import service
-
-    ids = THREE
-    config = parse(
-        {
-            "connectors": {"tg": {"type": "telegram"}},
-            "communities": [{"name": "跑团", "policies": {"moderation": {"mode": "enforce"}}}],
-            "groups": [
-                {"name": gid, "connector": "tg", "id": gid, "community": "跑团"} for gid in ids
-            ],
-        }
-    )
-    ad = "周末特价跑鞋，全场五折，名额有限先到先得，快来抢购吧"
-
-    def said(n: int, gid: str) -> LiveEvent:
-        record = Message(
-            str(n), Person("u1", "u1"), T0 + timedelta(minutes=n), MessageKind.TEXT, ad
-        )
-        return LiveEvent("tg", Group(Platform.TELEGRAM, gid, gid), record)
-
-    rt = Runtime(engine, service.setups(config), {}, Clock())
-    for event in (said(1, ids[0]), said(3, ids[1]), said(4, ids[2]), said(5, ids[0])):
+    ids, rt = THREE, _three_groups_enforcing(engine)
+    copies = [(1, ids[0]), (3, ids[1]), (4, ids[2]), (5, ids[0])]
+    for event in (_ad_said(n, gid, "u1") for n, gid in copies):
         rt.accept(event)
     rt.process()
     judged = [(d.record_id, d.verdict) for d in rows(engine, t.decisions)]

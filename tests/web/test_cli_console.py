@@ -29,7 +29,12 @@ def test_users_add_list_passwd_token(tmp_path: Path) -> None:
     assert made.exit_code == 0, made.output
     short = runner.invoke(app, ["users", "add", "bob", "--password-stdin", *db], input="short\n")
     assert short.exit_code == 1 and "at least 8 characters" in short.output
-    # a usage mistake, said before the password is asked for
+    # a usage mistake, said before the password is asked for; the parser's choices are the
+    # store's roles
+    from qunzhu.cli import Role
+    from qunzhu.store.accounts import ROLES
+
+    assert tuple(Role) == ROLES
     role = runner.invoke(app, ["users", "add", "bob", "--role", "boss", *db])
     assert role.exit_code == 2 and "'boss' is not one of" in role.output
     assert "assword" not in role.output
